@@ -1,0 +1,38 @@
+# The README's contract: `make run` and `make test` work on a fresh clone with Python 3.11.
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+PORT   ?= 8000
+
+.PHONY: run test lint fmt bench install clean
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev,bench]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+run: $(STAMP)
+	PORT=$(PORT) $(BIN)/eventfold run
+
+lint: $(STAMP)
+	$(BIN)/ruff check src examples tests bench
+	$(BIN)/ruff format --check src examples tests bench
+	$(BIN)/mypy
+	$(BIN)/lint-imports
+
+fmt: $(STAMP)
+	$(BIN)/ruff check --fix src examples tests bench
+	$(BIN)/ruff format src examples tests bench
+
+test: $(STAMP) lint
+	$(BIN)/pytest -n 2 --dist loadgroup
+
+bench: $(STAMP)
+	$(BIN)/python bench/write_path.py
+
+clean:
+	rm -rf $(VENV) .eventfold .mypy_cache .pytest_cache .ruff_cache

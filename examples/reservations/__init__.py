@@ -1,0 +1,1 @@
+"""The reservations reference service."""

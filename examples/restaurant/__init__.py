@@ -1,0 +1,1 @@
+"""The restaurant reference service."""

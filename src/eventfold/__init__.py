@@ -1,0 +1,70 @@
+"""eventfold: CQRS + event sourcing with a transactional outbox and a change-stream router.
+
+The curated public API. Reference services and applications import from here (and from
+``eventfold.testing``, ``eventfold.web``, ``eventfold.sql``), never from the layers below.
+"""
+
+from eventfold.adapters.store.sqlite import SqliteEventStore
+from eventfold.core.app.handler import CommandHandler, Outcome, Session, fingerprint
+from eventfold.core.ports import Commit, EventStore, Snapshot, StreamWrite
+from eventfold.domain.codecs import EventCodec, JsonCodec, from_plain, to_plain
+from eventfold.domain.decider import Decider, category_of, entity_id_of
+from eventfold.domain.events import EventData, EventTypes, RecordedEvent, Upcaster
+from eventfold.domain.validation import Validation, invalid
+from eventfold.errors import (
+    CodecError,
+    ConcurrencyConflict,
+    ConfigurationError,
+    DeliveryFailed,
+    EventfoldError,
+    IdempotencyKeyReused,
+    InvalidCommand,
+    Issue,
+    RuleViolated,
+    StoreError,
+    StoreLimitExceeded,
+    StoreUnavailable,
+    StreamNotFound,
+    UnknownEventType,
+)
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "CodecError",
+    "CommandHandler",
+    "Commit",
+    "ConcurrencyConflict",
+    "ConfigurationError",
+    "Decider",
+    "DeliveryFailed",
+    "EventCodec",
+    "EventData",
+    "EventStore",
+    "EventTypes",
+    "EventfoldError",
+    "IdempotencyKeyReused",
+    "InvalidCommand",
+    "Issue",
+    "JsonCodec",
+    "Outcome",
+    "RecordedEvent",
+    "RuleViolated",
+    "Session",
+    "Snapshot",
+    "SqliteEventStore",
+    "StoreError",
+    "StoreLimitExceeded",
+    "StoreUnavailable",
+    "StreamNotFound",
+    "StreamWrite",
+    "UnknownEventType",
+    "Upcaster",
+    "Validation",
+    "category_of",
+    "entity_id_of",
+    "fingerprint",
+    "from_plain",
+    "invalid",
+    "to_plain",
+]

@@ -1,0 +1,251 @@
+"""The embedded event store: one SQLite file in WAL mode.
+
+Tables: ``events`` (global ``position`` + unique ``(stream_id, version)``), ``states`` (one
+snapshot row per stream, the optimistic lock) and ``commands`` (one row per command id, for
+idempotent retries). An append writes all three in one ``BEGIN IMMEDIATE`` transaction.
+SQLite has a single writer, so positions are handed out in commit order: a feed tailing by
+position never sees a lower position commit after a higher one.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Literal
+
+from eventfold.core.ports import Commit, Snapshot, StreamWrite
+from eventfold.domain.events import RecordedEvent
+from eventfold.errors import (
+    ConcurrencyConflict,
+    ConfigurationError,
+    IdempotencyKeyReused,
+    StoreError,
+    StoreUnavailable,
+)
+
+Durability = Literal["full", "normal", "off"]
+CommitListener = Callable[[], None]
+"""Called (with no arguments) after every successful append, in the appending thread."""
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS events (
+    position    INTEGER PRIMARY KEY AUTOINCREMENT,
+    stream_id   TEXT    NOT NULL,
+    version     INTEGER NOT NULL,
+    type        TEXT    NOT NULL,
+    schema      INTEGER NOT NULL,
+    data        BLOB    NOT NULL,
+    metadata    TEXT    NOT NULL,
+    recorded_at TEXT    NOT NULL,
+    UNIQUE (stream_id, version)
+);
+CREATE TABLE IF NOT EXISTS states (
+    stream_id TEXT PRIMARY KEY,
+    version   INTEGER NOT NULL,
+    state     BLOB    NOT NULL,
+    fold      TEXT    NOT NULL
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS commands (
+    command_id  TEXT PRIMARY KEY,
+    fingerprint TEXT NOT NULL,
+    versions    TEXT NOT NULL,
+    recorded_at TEXT NOT NULL
+) WITHOUT ROWID;
+"""
+
+_EVENT_COLUMNS = "stream_id, version, type, data, schema, metadata, recorded_at, position"
+
+
+def connect(path: Path | str, durability: Durability = "full") -> sqlite3.Connection:
+    """A connection with eventfold's pragmas: WAL, the durability asked for, a busy timeout.
+
+    ``full`` (the default) fsyncs the WAL on every commit: a committed command survives a
+    power cut. ``normal`` may lose the last commits on power loss (never on a crash).
+    """
+    if durability not in ("full", "normal", "off"):
+        raise ConfigurationError(
+            f"durability {durability!r} is not one of full, normal, off (EVENTFOLD_DURABILITY)"
+        )
+    conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=30)
+    conn.execute("PRAGMA journal_mode=WAL")
+    conn.execute(f"PRAGMA synchronous={durability.upper()}")
+    conn.execute("PRAGMA busy_timeout=30000")
+    conn.execute("PRAGMA foreign_keys=ON")
+    return conn
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat()
+
+
+def _row_to_event(row: tuple[object, ...]) -> RecordedEvent:
+    stream_id, version, type_, data, schema, metadata, recorded_at, position = row
+    return RecordedEvent(
+        stream_id=str(stream_id),
+        version=int(version),  # type: ignore[call-overload]
+        type=str(type_),
+        data=bytes(data),  # type: ignore[call-overload]
+        schema=int(schema),  # type: ignore[call-overload]
+        metadata=json.loads(str(metadata)),
+        recorded_at=datetime.fromisoformat(str(recorded_at)),
+        position=int(position),  # type: ignore[call-overload]
+    )
+
+
+class SqliteEventStore:
+    """The EventStore port on one SQLite file. Safe to share between threads: each thread
+    gets its own connection."""
+
+    def __init__(self, path: Path | str, *, durability: Durability = "full") -> None:
+        self.path = Path(path)
+        self.durability: Durability = durability
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._local = threading.local()
+        self._listeners: list[CommitListener] = []
+        self._all: list[sqlite3.Connection] = []
+        self._lock = threading.Lock()
+        self._conn().executescript(SCHEMA)
+
+    # -- connections -------------------------------------------------------------------
+    def _conn(self) -> sqlite3.Connection:
+        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = connect(self.path, self.durability)
+            self._local.conn = conn
+            with self._lock:
+                self._all.append(conn)
+        return conn
+
+    def close(self) -> None:
+        with self._lock:
+            for conn in self._all:
+                conn.close()
+            self._all.clear()
+        self._local = threading.local()
+
+    def add_commit_listener(self, listener: CommitListener) -> None:
+        self._listeners.append(listener)
+
+    # -- the port ----------------------------------------------------------------------
+    def append(
+        self, *writes: StreamWrite, command_id: str | None = None, fingerprint: str = ""
+    ) -> Commit:
+        if not writes:
+            raise ValueError("append needs at least one stream write")
+        conn = self._conn()
+        now = _now()
+        versions = {w.stream_id: w.new_version for w in writes}
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+        except sqlite3.OperationalError as exc:
+            raise StoreUnavailable(f"event store busy: {exc}") from exc
+        try:
+            if command_id is not None:
+                earlier = self._commit_row(conn, command_id)
+                if earlier is not None:
+                    conn.execute("ROLLBACK")
+                    if fingerprint and earlier.fingerprint and earlier.fingerprint != fingerprint:
+                        raise IdempotencyKeyReused(command_id)
+                    return Commit(command_id, earlier.versions, True, earlier.fingerprint)
+            for write in writes:
+                self._write_stream(conn, write, now)
+            if command_id is not None:
+                conn.execute(
+                    "INSERT INTO commands VALUES (?, ?, ?, ?)",
+                    (command_id, fingerprint, json.dumps(versions), now),
+                )
+            conn.execute("COMMIT")
+        except BaseException as exc:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            if isinstance(exc, sqlite3.OperationalError):
+                raise StoreUnavailable(f"event store write failed: {exc}") from exc
+            if isinstance(exc, sqlite3.Error):
+                raise StoreError(f"event store write failed: {exc}") from exc
+            raise
+        for listener in self._listeners:
+            listener()
+        return Commit(command_id, versions, False, fingerprint)
+
+    def _write_stream(self, conn: sqlite3.Connection, write: StreamWrite, now: str) -> None:
+        if write.expected_version == 0:
+            cursor = conn.execute(
+                "INSERT INTO states VALUES (?, ?, ?, ?) ON CONFLICT (stream_id) DO NOTHING",
+                (write.stream_id, write.new_version, write.state, write.fold),
+            )
+        else:
+            cursor = conn.execute(
+                "UPDATE states SET version = ?, state = ?, fold = ? "
+                "WHERE stream_id = ? AND version = ?",
+                (write.new_version, write.state, write.fold, write.stream_id,
+                 write.expected_version),
+            )
+        if cursor.rowcount != 1:
+            row = conn.execute(
+                "SELECT version FROM states WHERE stream_id = ?", (write.stream_id,)
+            ).fetchone()
+            raise ConcurrencyConflict(
+                write.stream_id, write.expected_version, int(row[0]) if row else 0
+            )
+        conn.executemany(
+            "INSERT INTO events (stream_id, version, type, schema, data, metadata, recorded_at)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?)",
+            [
+                (write.stream_id, write.expected_version + i, e.type, e.schema, e.data,
+                 json.dumps(dict(e.metadata)), now)
+                for i, e in enumerate(write.events, start=1)
+            ],
+        )
+
+    @staticmethod
+    def _commit_row(conn: sqlite3.Connection, command_id: str) -> Commit | None:
+        row = conn.execute(
+            "SELECT fingerprint, versions FROM commands WHERE command_id = ?", (command_id,)
+        ).fetchone()
+        if row is None:
+            return None
+        return Commit(command_id, json.loads(row[1]), True, row[0])
+
+    def load(self, stream_id: str) -> Snapshot | None:
+        row = self._conn().execute(
+            "SELECT version, state, fold FROM states WHERE stream_id = ?", (stream_id,)
+        ).fetchone()
+        return None if row is None else Snapshot(int(row[0]), bytes(row[1]), str(row[2]))
+
+    def read(
+        self, stream_id: str, after_version: int = 0, limit: int | None = None
+    ) -> list[RecordedEvent]:
+        rows = self._conn().execute(
+            f"SELECT {_EVENT_COLUMNS} FROM events WHERE stream_id = ? AND version > ? "
+            "ORDER BY version LIMIT ?",
+            (stream_id, after_version, -1 if limit is None else limit),
+        ).fetchall()
+        return [_row_to_event(r) for r in rows]
+
+    def find_commit(self, command_id: str) -> Commit | None:
+        return self._commit_row(self._conn(), command_id)
+
+    def scan(self) -> Iterator[RecordedEvent]:
+        after = 0
+        while True:
+            batch = self.read_all(after, 5000)
+            if not batch:
+                return
+            yield from batch
+            after = batch[-1].position or after
+
+    # -- beyond the port: the global order the SQLite feed tails ----------------------------
+    def read_all(self, after_position: int = 0, limit: int = 1000) -> list[RecordedEvent]:
+        rows = self._conn().execute(
+            f"SELECT {_EVENT_COLUMNS} FROM events WHERE position > ? ORDER BY position LIMIT ?",
+            (after_position, limit),
+        ).fetchall()
+        return [_row_to_event(r) for r in rows]
+
+    def head_position(self) -> int:
+        row = self._conn().execute("SELECT MAX(position) FROM events").fetchone()
+        return int(row[0] or 0)

@@ -1,0 +1,1 @@
+"""Core: the ports adapters implement, the command handler and the event router. No SDKs."""

@@ -1,0 +1,1 @@
+"""The write side's application layer: load -> decide -> append, with retries."""

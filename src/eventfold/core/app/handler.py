@@ -1,0 +1,225 @@
+"""The command handler: load -> decide -> append, written once for every decider.
+
+A command runs in a :class:`Session`. A session may decide on several streams (a
+reservation and the stock it holds); everything it decides is committed by ONE atomic
+append. On a version conflict the whole session runs again on fresh state, a bounded
+number of times, unless the caller pinned the version it saw (then the conflict is the
+answer: the client acted on stale data).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Generic, TypeVar
+
+from eventfold.core.ports import Commit, EventStore, StreamWrite
+from eventfold.domain.codecs import EventCodec, decode_state, encode_state, to_plain
+from eventfold.domain.decider import Decider
+from eventfold.domain.events import (
+    CAUSATION_ID,
+    COMMAND_ID,
+    CONTENT_TYPE,
+    CORRELATION_ID,
+)
+from eventfold.errors import ConcurrencyConflict, IdempotencyKeyReused, StreamNotFound
+
+C = TypeVar("C")
+S = TypeVar("S")
+E = TypeVar("E")
+R = TypeVar("R")
+
+DEFAULT_ATTEMPTS = 8
+
+
+@dataclass
+class _Stream(Generic[S]):
+    decider: Decider[Any, S, Any]
+    stream_id: str
+    version: int
+    state: S
+    pinned: bool = False
+    pending: list[Any] = field(default_factory=list)
+
+
+class Session:
+    """One attempt at a command: the streams it read and the events it decided."""
+
+    def __init__(self, store: EventStore, codec: EventCodec) -> None:
+        self._store = store
+        self._codec = codec
+        self._streams: dict[str, _Stream[Any]] = {}
+
+    def _open(self, decider: Decider[Any, S, Any], stream_id: str) -> _Stream[S]:
+        known = self._streams.get(stream_id)
+        if known is not None:
+            return known
+        snapshot = self._store.load(stream_id)
+        if snapshot is not None and snapshot.fold == decider.fold_id:
+            state = decode_state(type(decider.initial_state), snapshot.state)
+            opened = _Stream(decider, stream_id, snapshot.version, state)
+        else:
+            # No snapshot, or one written by another fold of evolve: replay the stream.
+            recorded = self._store.read(stream_id)
+            events = [self._codec.decode(e) for e in recorded]
+            version = recorded[-1].version if recorded else 0
+            opened = _Stream(decider, stream_id, version, decider.fold_events(events))
+        self._streams[stream_id] = opened
+        return opened
+
+    def state(self, decider: Decider[Any, S, Any], stream_id: str) -> tuple[S, int]:
+        """The stream's current state and version (including what this session decided)."""
+        stream = self._open(decider, stream_id)
+        return stream.state, stream.version + len(stream.pending)
+
+    def execute(
+        self,
+        decider: Decider[C, S, E],
+        stream_id: str,
+        command: C,
+        *,
+        expected_version: int | None = None,
+        must_exist: bool = False,
+    ) -> Sequence[E]:
+        """Decide ``command`` on the stream; the events are committed with the session.
+
+        ``expected_version``: the version the caller saw; a different one is a
+        ConcurrencyConflict that is not retried. ``must_exist``: StreamNotFound if the
+        stream has no events.
+        """
+        stream = self._open(decider, stream_id)
+        if must_exist and stream.version == 0 and not stream.pending:
+            raise StreamNotFound(stream_id)
+        if expected_version is not None:
+            stream.pinned = True
+            if expected_version != stream.version:
+                raise ConcurrencyConflict(stream_id, expected_version, stream.version)
+        events = decider.decide(command, stream.state)
+        for event in events:
+            stream.state = decider.evolve(stream.state, event)
+        stream.pending.extend(events)
+        return events
+
+    def writes(self, metadata: Mapping[str, str]) -> list[StreamWrite]:
+        return [
+            StreamWrite(
+                stream_id=s.stream_id,
+                expected_version=s.version,
+                events=[self._codec.encode(e, metadata) for e in s.pending],
+                state=encode_state(s.state),
+                fold=s.decider.fold_id,
+            )
+            for s in self._streams.values()
+            if s.pending
+        ]
+
+    def versions(self) -> dict[str, int]:
+        return {sid: s.version + len(s.pending) for sid, s in self._streams.items()}
+
+    def pinned(self, stream_id: str) -> bool:
+        stream = self._streams.get(stream_id)
+        return stream is not None and stream.pinned
+
+
+def fingerprint(*parts: Any) -> str:
+    """A stable digest of a command's content, to tell a retry from a reuse of its id."""
+    text = json.dumps(to_plain(list(parts)), sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(text.encode()).hexdigest()[:32]
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome(Generic[R]):
+    """A handled command: the commit, and what the work returned (None for a duplicate,
+    whose work did not run again)."""
+
+    commit: Commit
+    result: R | None
+
+
+class CommandHandler:
+    """Runs commands against an event store with one codec.
+
+    ``attempts`` bounds the reload-and-decide-again loop on version conflicts.
+    """
+
+    def __init__(
+        self, store: EventStore, codec: EventCodec, *, attempts: int = DEFAULT_ATTEMPTS
+    ) -> None:
+        if attempts < 1:
+            raise ValueError("attempts must be at least 1")
+        self.store = store
+        self.codec = codec
+        self.attempts = attempts
+
+    def run(
+        self,
+        work: Callable[[Session], R],
+        *,
+        command_id: str | None = None,
+        fingerprint: str = "",
+        correlation_id: str | None = None,
+        causation_id: str | None = None,
+    ) -> Outcome[R]:
+        """Run ``work`` in a session and commit what it decided, atomically.
+
+        A command id that already committed returns that commit (``duplicate=True``)
+        without running ``work`` again.
+        """
+        if command_id is not None:
+            earlier = self.store.find_commit(command_id)
+            if earlier is not None:
+                return Outcome(self._check_duplicate(earlier, command_id, fingerprint), None)
+        metadata = {CONTENT_TYPE: self.codec.content_type}
+        if command_id is not None:
+            metadata[COMMAND_ID] = command_id
+        if correlation_id or command_id:
+            metadata[CORRELATION_ID] = correlation_id or command_id or ""
+        if causation_id:
+            metadata[CAUSATION_ID] = causation_id
+        for attempt in range(1, self.attempts + 1):
+            session = Session(self.store, self.codec)
+            result = work(session)
+            writes = session.writes(metadata)
+            if not writes:
+                return Outcome(Commit(command_id, session.versions()), result)
+            try:
+                commit = self.store.append(
+                    *writes, command_id=command_id, fingerprint=fingerprint
+                )
+            except ConcurrencyConflict as conflict:
+                if session.pinned(conflict.stream_id) or attempt == self.attempts:
+                    raise
+                continue
+            if commit.duplicate:
+                # A concurrent retry of the same command won the race: its result stands.
+                return Outcome(self._check_duplicate(commit, command_id, fingerprint), None)
+            return Outcome(commit, result)
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def execute(
+        self,
+        decider: Decider[C, S, E],
+        stream_id: str,
+        command: C,
+        *,
+        command_id: str | None = None,
+        expected_version: int | None = None,
+        must_exist: bool = False,
+    ) -> Outcome[Sequence[E]]:
+        """Decide one command on one stream and commit it."""
+        return self.run(
+            lambda s: s.execute(
+                decider, stream_id, command, expected_version=expected_version,
+                must_exist=must_exist,
+            ),
+            command_id=command_id,
+            fingerprint=fingerprint(stream_id, type(command).__name__, command),
+        )
+
+    @staticmethod
+    def _check_duplicate(commit: Commit, command_id: str | None, fp: str) -> Commit:
+        if fp and commit.fingerprint and fp != commit.fingerprint and command_id:
+            raise IdempotencyKeyReused(command_id)
+        return Commit(commit.command_id, commit.versions, True, commit.fingerprint)

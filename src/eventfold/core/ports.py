@@ -1,0 +1,90 @@
+"""The ports of eventfold: small protocols that adapters implement.
+
+Every adapter of a port passes that port's contract suite (``tests/contracts/``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from eventfold.domain.events import EventData, RecordedEvent
+
+
+@dataclass(frozen=True, slots=True)
+class Snapshot:
+    """The state row of a stream: its version, the encoded state and the fold that wrote it."""
+
+    version: int
+    state: bytes
+    fold: str
+
+
+@dataclass(frozen=True, slots=True)
+class StreamWrite:
+    """One stream's part of an atomic append.
+
+    Committed only if the stream is still at ``expected_version`` (0: the stream must not
+    exist). ``events`` get versions ``expected_version + 1 …``; ``state`` / ``fold`` become
+    the stream's new snapshot.
+    """
+
+    stream_id: str
+    expected_version: int
+    events: Sequence[EventData]
+    state: bytes
+    fold: str
+
+    @property
+    def new_version(self) -> int:
+        return self.expected_version + len(self.events)
+
+
+@dataclass(frozen=True, slots=True)
+class Commit:
+    """What an append committed: each stream's version after it.
+
+    ``duplicate`` is True when the command id had already committed and this is that
+    earlier commit, returned again without writing anything.
+    """
+
+    command_id: str | None
+    versions: Mapping[str, int]
+    duplicate: bool = False
+    fingerprint: str = field(default="", compare=False)
+
+
+class EventStore(Protocol):
+    """Streams of events plus a state snapshot per stream, appended atomically."""
+
+    def append(
+        self, *writes: StreamWrite, command_id: str | None = None, fingerprint: str = ""
+    ) -> Commit:
+        """Commit every write (state rows, event rows, the command-id row) in ONE transaction.
+
+        Raises ConcurrencyConflict naming a stream that is not at its expected version.
+        If ``command_id`` already committed, writes nothing and returns that commit with
+        ``duplicate=True`` (IdempotencyKeyReused if its fingerprint differs).
+        """
+        ...
+
+    def load(self, stream_id: str) -> Snapshot | None:
+        """The stream's state row, or None when the stream has no events."""
+        ...
+
+    def read(
+        self, stream_id: str, after_version: int = 0, limit: int | None = None
+    ) -> list[RecordedEvent]:
+        """The stream's events with version > ``after_version``, in version order
+        (strongly consistent: everything committed before the call is seen)."""
+        ...
+
+    def find_commit(self, command_id: str) -> Commit | None:
+        """The commit recorded for a command id, if any."""
+        ...
+
+    def scan(self) -> Iterator[RecordedEvent]:
+        """Every event in the store once; each stream's events in version order.
+        What rebuilds read, independent of any change stream's retention."""
+        ...

@@ -1,0 +1,1 @@
+"""The domain kit: deciders, event types, codecs and validation. Stdlib only; no I/O."""

@@ -1,0 +1,1 @@
+"""Entry points: the HTTP app, the CLI and the Lambda handlers. They compose everything."""
