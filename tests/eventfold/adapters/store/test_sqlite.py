@@ -1,0 +1,67 @@
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from eventfold import ConfigurationError, SqliteEventStore
+from eventfold.adapters.store.sqlite import connect
+from tests.contracts.event_store import EventStoreContract, event, write
+
+
+class TestSqliteEventStore(EventStoreContract):
+    @pytest.fixture
+    def store(self, tmp_path: Path) -> Iterator[SqliteEventStore]:
+        store = SqliteEventStore(tmp_path / "events.db")
+        yield store
+        store.close()
+
+
+def test_positions_follow_commit_order(tmp_path: Path) -> None:
+    store = SqliteEventStore(tmp_path / "events.db")
+    store.append(write("a-1", 0, event(1), event(2)))
+    store.append(write("b-1", 0, event(1)))
+    store.append(write("a-1", 2, event(3)))
+    recorded = store.read_all()
+    assert [(e.stream_id, e.version) for e in recorded] == [
+        ("a-1", 1), ("a-1", 2), ("b-1", 1), ("a-1", 3)
+    ]
+    assert [e.position for e in recorded] == [1, 2, 3, 4]
+    assert [e.version for e in store.read_all(after_position=2, limit=1)] == [1]
+    assert store.head_position() == 4
+
+
+def test_commit_listeners_hear_every_commit_but_not_failures(tmp_path: Path) -> None:
+    store = SqliteEventStore(tmp_path / "events.db")
+    heard: list[int] = []
+    store.add_commit_listener(lambda: heard.append(store.head_position()))
+    store.append(write("a-1", 0, event(1)))
+    with pytest.raises(Exception, match="expected version"):
+        store.append(write("a-1", 0, event(2)))
+    store.append(write("a-1", 1, event(2)))
+    assert heard == [1, 2]
+
+
+def test_the_file_survives_reopening(tmp_path: Path) -> None:
+    path = tmp_path / "events.db"
+    first = SqliteEventStore(path)
+    first.append(write("a-1", 0, event(1)), command_id="c1")
+    first.close()
+    again = SqliteEventStore(path)
+    assert [e.version for e in again.read("a-1")] == [1]
+    assert again.find_commit("c1") is not None
+
+
+@pytest.mark.parametrize(("durability", "expected"), [("full", 2), ("normal", 1), ("off", 0)])
+def test_durability_sets_the_synchronous_pragma(
+    tmp_path: Path, durability: str, expected: int
+) -> None:
+    conn = connect(tmp_path / "x.db", durability)  # type: ignore[arg-type]
+    assert conn.execute("PRAGMA synchronous").fetchone()[0] == expected
+    assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+
+
+def test_an_unknown_durability_is_a_configuration_error(tmp_path: Path) -> None:
+    with pytest.raises(ConfigurationError, match="EVENTFOLD_DURABILITY"):
+        connect(tmp_path / "x.db", "sometimes")  # type: ignore[arg-type]
