@@ -66,16 +66,15 @@ class EventStoreContract:
         assert caught.value.actual == 1
         assert [e.data for e in store.read("order-1")] == [b'{"n":1}']
 
-    def test_a_stale_expected_version_conflicts_and_writes_nothing(
-        self, store: EventStore
-    ) -> None:
+    def test_a_stale_expected_version_conflicts_and_writes_nothing(self, store: EventStore) -> None:
         store.append(write("order-1", 0, event(1), event(2), state=b"two"))
         with pytest.raises(ConcurrencyConflict) as caught:
             store.append(write("order-1", 1, event(3), state=b"bad"))
         assert (caught.value.expected, caught.value.actual) == (1, 2)
         assert [e.version for e in store.read("order-1")] == [1, 2]
         snapshot = store.load("order-1")
-        assert snapshot is not None and snapshot.state == b"two"
+        assert snapshot is not None
+        assert snapshot.state == b"two"
 
     def test_an_expected_version_ahead_of_the_stream_conflicts(self, store: EventStore) -> None:
         store.append(write("order-1", 0, event(1)))
@@ -120,12 +119,11 @@ class EventStoreContract:
         assert again.versions == first.versions == {"order-1": 1}
         assert [e.version for e in store.read("order-1")] == [1]
         found = store.find_commit("cmd-1")
-        assert found is not None and found.versions == {"order-1": 1}
+        assert found is not None
+        assert found.versions == {"order-1": 1}
         assert store.find_commit("cmd-404") is None
 
-    def test_a_command_id_reused_for_another_command_is_refused(
-        self, store: EventStore
-    ) -> None:
+    def test_a_command_id_reused_for_another_command_is_refused(self, store: EventStore) -> None:
         store.append(write("order-1", 0, event(1)), command_id="cmd-1", fingerprint="f")
         with pytest.raises(IdempotencyKeyReused):
             store.append(write("order-2", 0, event(1)), command_id="cmd-1", fingerprint="g")
@@ -137,7 +135,8 @@ class EventStoreContract:
             store.append(write("order-1", 0, event(2)), command_id="cmd-1")
         assert store.find_commit("cmd-1") is None
         commit = store.append(write("order-1", 1, event(2)), command_id="cmd-1")
-        assert not commit.duplicate and commit.versions == {"order-1": 2}
+        assert not commit.duplicate
+        assert commit.versions == {"order-1": 2}
 
     def test_scan_yields_every_event_once_in_stream_order(self, store: EventStore) -> None:
         store.append(write("order-1", 0, event(1), event(2)))

@@ -25,7 +25,10 @@ def test_positions_follow_commit_order(tmp_path: Path) -> None:
     store.append(write("a-1", 2, event(3)))
     recorded = store.read_all()
     assert [(e.stream_id, e.version) for e in recorded] == [
-        ("a-1", 1), ("a-1", 2), ("b-1", 1), ("a-1", 3)
+        ("a-1", 1),
+        ("a-1", 2),
+        ("b-1", 1),
+        ("a-1", 3),
     ]
     assert [e.position for e in recorded] == [1, 2, 3, 4]
     assert [e.version for e in store.read_all(after_position=2, limit=1)] == [1]
