@@ -1,0 +1,108 @@
+"""The HTTP app factory: one FastAPI app mounting every service's routes."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable, Sequence
+from contextlib import asynccontextmanager
+from typing import Annotated, Any
+
+from fastapi import FastAPI, Header, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException
+
+from eventfold.entry.http.problems import (
+    PROBLEM_JSON,
+    UnexpectedErrors,
+    eventfold_error_response,
+    http_error_response,
+    request_validation_response,
+)
+from eventfold.entry.service import Service, ServiceContext
+from eventfold.errors import EventfoldError
+
+StopRunner = Callable[[], None]
+BackgroundRunner = Callable[[], StopRunner]
+"""Starts work that lives as long as the app (an event router, a feed) and returns the
+function that stops it. Started in order when the app starts, stopped in reverse order."""
+
+IDEMPOTENCY_KEY_HEADER = "Idempotency-Key"
+
+IdempotencyKey = Annotated[
+    str | None,
+    Header(
+        alias=IDEMPOTENCY_KEY_HEADER,
+        min_length=1,
+        max_length=200,
+        description="A client-chosen id of this command: a retry with the same key returns "
+        "the first outcome instead of running the command twice.",
+    ),
+]
+"""A route parameter: the optional ``Idempotency-Key`` header, to pass as the command id."""
+
+_PROBLEM_RESPONSE_DOC: dict[int | str, dict[str, Any]] = {
+    "4XX": {"description": "A problem (RFC 9457)", "content": {PROBLEM_JSON: {}}},
+    "5XX": {"description": "A problem (RFC 9457)", "content": {PROBLEM_JSON: {}}},
+}
+
+
+def _lifespan(runners: Sequence[BackgroundRunner]) -> Callable[[FastAPI], Any]:
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        stops: list[StopRunner] = []
+        try:
+            for start in runners:
+                stops.append(start())
+            yield
+        finally:
+            for stop in reversed(stops):
+                stop()
+
+    return lifespan
+
+
+def create_app(
+    services: Sequence[Service],
+    context: ServiceContext,
+    *,
+    runners: Sequence[BackgroundRunner] = (),
+    title: str = "eventfold",
+) -> FastAPI:
+    """The HTTP entry point: each service's routes (tagged with its name), ``GET /healthz``,
+    OpenAPI at ``/docs``, and every error answered as ``application/problem+json``.
+
+    ``runners`` start with the app and stop with it (see :data:`BackgroundRunner`).
+    """
+    names = [s.name for s in services]
+    app = FastAPI(
+        title=title,
+        description="Services: " + (", ".join(names) or "none"),
+        lifespan=_lifespan(runners),
+        responses=_PROBLEM_RESPONSE_DOC,
+    )
+
+    async def on_eventfold_error(request: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, EventfoldError)
+        return eventfold_error_response(request, exc)
+
+    async def on_validation_error(request: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, RequestValidationError)
+        return request_validation_response(request, exc)
+
+    async def on_http_error(request: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, HTTPException)
+        return http_error_response(request, exc)
+
+    app.add_exception_handler(EventfoldError, on_eventfold_error)
+    app.add_exception_handler(RequestValidationError, on_validation_error)
+    app.add_exception_handler(HTTPException, on_http_error)
+    app.add_middleware(UnexpectedErrors)
+
+    @app.get("/healthz", tags=["health"])
+    def healthz() -> dict[str, Any]:
+        """Liveness: the process serves requests."""
+        return {"status": "ok", "services": names}
+
+    for service in services:
+        app.include_router(service.routes(context), tags=[service.name])
+    return app

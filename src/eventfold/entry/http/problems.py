@@ -1,0 +1,290 @@
+"""RFC 9457 problem details: every error the HTTP entry point answers is one of these.
+
+A problem is ``application/problem+json`` with ``type``, ``title``, ``status``, ``detail``,
+``instance`` (the request path) and an ``issues`` list (``[{path, message, code}]``, every
+issue at once for bad input). eventfold's errors map to statuses through ONE table,
+:data:`PROBLEMS`; an error class missing from it takes the entry of its nearest listed base.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from http import HTTPStatus
+from typing import Any
+
+from fastapi import Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from eventfold.errors import (
+    CodecError,
+    ConcurrencyConflict,
+    ConfigurationError,
+    EventfoldError,
+    IdempotencyKeyReused,
+    InvalidCommand,
+    Issue,
+    RuleViolated,
+    StoreError,
+    StoreLimitExceeded,
+    StoreUnavailable,
+    StreamNotFound,
+)
+
+PROBLEM_JSON = "application/problem+json"
+PROBLEM_TYPE_PREFIX = "urn:eventfold:problem:"
+RETRY_AFTER_SECONDS = 1
+"""What a 503 tells the client to wait before retrying (the store said it was busy)."""
+
+logger = logging.getLogger("eventfold.http")
+
+Extras = Callable[[Any], dict[str, Any]]
+"""Extension members a problem adds for its error (e.g. the versions of a conflict)."""
+
+
+def _no_extras(_: Any) -> dict[str, Any]:
+    return {}
+
+
+@dataclass(frozen=True, slots=True)
+class ProblemKind:
+    """How one error class is answered.
+
+    ``public`` False hides the error's message (it may name internals) behind ``detail``.
+    """
+
+    status: int
+    slug: str
+    title: str
+    public: bool = True
+    detail: str = ""
+    headers: Mapping[str, str] = field(default_factory=dict)
+    extras: Extras = _no_extras
+
+    @property
+    def type(self) -> str:
+        return PROBLEM_TYPE_PREFIX + self.slug
+
+
+def _conflict_extras(exc: ConcurrencyConflict) -> dict[str, Any]:
+    return {
+        "stream_id": exc.stream_id,
+        "expected_version": exc.expected,
+        "actual_version": exc.actual,
+    }
+
+
+def _stream_extras(exc: StreamNotFound) -> dict[str, Any]:
+    return {"stream_id": exc.stream_id}
+
+
+PROBLEMS: Mapping[type[EventfoldError], ProblemKind] = {
+    InvalidCommand: ProblemKind(422, "invalid-command", "The command is invalid"),
+    RuleViolated: ProblemKind(409, "rule-violated", "The command breaks a business rule"),
+    ConcurrencyConflict: ProblemKind(
+        409,
+        "concurrency-conflict",
+        "The stream changed since it was read",
+        extras=_conflict_extras,
+    ),
+    StreamNotFound: ProblemKind(404, "stream-not-found", "No such stream", extras=_stream_extras),
+    IdempotencyKeyReused: ProblemKind(
+        422, "idempotency-key-reused", "The Idempotency-Key was used for another command"
+    ),
+    StoreLimitExceeded: ProblemKind(
+        422, "store-limit-exceeded", "The command would exceed a limit of the event store"
+    ),
+    StoreUnavailable: ProblemKind(
+        503,
+        "store-unavailable",
+        "The event store is busy; retry later",
+        headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
+    ),
+    ConfigurationError: ProblemKind(500, "configuration-error", "The server is misconfigured"),
+    StoreError: ProblemKind(
+        500,
+        "store-error",
+        "The event store failed",
+        public=False,
+        detail="the event store failed; the error was logged",
+    ),
+    CodecError: ProblemKind(
+        500,
+        "codec-error",
+        "Stored data could not be decoded",
+        public=False,
+        detail="stored data could not be decoded; the error was logged",
+    ),
+    EventfoldError: ProblemKind(
+        500,
+        "internal-error",
+        "Internal server error",
+        public=False,
+        detail="the server failed to handle the request; the error was logged",
+    ),
+}
+"""eventfold error class -> how it is answered over HTTP. The one place statuses are set."""
+
+INTERNAL_ERROR = PROBLEMS[EventfoldError]
+VALIDATION = ProblemKind(422, "invalid-request", "The request is invalid")
+
+
+def kind_of(exc: EventfoldError) -> ProblemKind:
+    """The table entry of ``exc``'s class or of its nearest listed base class."""
+    for cls in type(exc).__mro__:
+        kind = PROBLEMS.get(cls)
+        if kind is not None:
+            return kind
+    return INTERNAL_ERROR  # pragma: no cover - EventfoldError itself is listed
+
+
+def problem_response(
+    request: Request | None,
+    *,
+    status: int,
+    type_: str,
+    title: str,
+    detail: str,
+    issues: Iterable[Issue] = (),
+    headers: Mapping[str, str] | None = None,
+    extras: Mapping[str, Any] | None = None,
+) -> JSONResponse:
+    """A problem+json response. ``instance`` is the request path."""
+    body: dict[str, Any] = {
+        "type": type_,
+        "title": title,
+        "status": status,
+        "detail": detail,
+        "instance": request.url.path if request is not None else None,
+        "issues": [{"path": i.path, "message": i.message, "code": i.code} for i in issues],
+    }
+    body.update(extras or {})
+    return JSONResponse(
+        body, status_code=status, headers=dict(headers or {}), media_type=PROBLEM_JSON
+    )
+
+
+def eventfold_error_response(request: Request, exc: EventfoldError) -> JSONResponse:
+    kind = kind_of(exc)
+    if kind.public:
+        detail = str(exc)
+        issues = (
+            exc.issues
+            if isinstance(exc, InvalidCommand)
+            else (Issue("", detail, getattr(exc, "code", kind.slug.replace("-", "_"))),)
+        )
+    else:
+        logger.error("%s %s failed", request.method, request.url.path, exc_info=exc)
+        detail = kind.detail
+        issues = (Issue("", detail, kind.slug.replace("-", "_")),)
+    return problem_response(
+        request,
+        status=kind.status,
+        type_=kind.type,
+        title=kind.title,
+        detail=detail,
+        issues=issues,
+        headers=kind.headers,
+        extras=kind.extras(exc) if kind.public else None,
+    )
+
+
+def _issue_path(loc: Sequence[int | str]) -> str:
+    return ".".join(str(part) for part in loc)
+
+
+def validation_issues(errors: Sequence[Any]) -> list[Issue]:
+    """Every pydantic / FastAPI validation error as an Issue; ``body.quantity`` style paths."""
+    issues = []
+    for error in errors:
+        loc = tuple(error.get("loc", ()))
+        code = str(error.get("type", "invalid"))
+        message = str(error.get("msg", "invalid"))
+        if code == "json_invalid":
+            # FastAPI puts the character offset where a path would be.
+            reason = error.get("ctx", {}).get("error", "")
+            where = f" at character {loc[1]}" if len(loc) > 1 else ""
+            issues.append(Issue("body", f"the body is not valid JSON ({reason}{where})", code))
+            continue
+        issues.append(Issue(_issue_path(loc), message, code))
+    return issues
+
+
+def request_validation_response(request: Request, exc: RequestValidationError) -> JSONResponse:
+    issues = validation_issues(exc.errors())
+    count = len(issues)
+    detail = f"{count} issue{'s' if count != 1 else ''} with the request: " + "; ".join(
+        str(i) for i in issues
+    )
+    return problem_response(
+        request,
+        status=VALIDATION.status,
+        type_=VALIDATION.type,
+        title=VALIDATION.title,
+        detail=detail,
+        issues=issues,
+    )
+
+
+def http_error_response(request: Request, exc: HTTPException) -> JSONResponse:
+    """Plain HTTP errors (unknown route, wrong method, a service's own HTTPException)."""
+    try:
+        phrase = HTTPStatus(exc.status_code).phrase
+    except ValueError:
+        phrase = "Error"
+    detail = exc.detail if isinstance(exc.detail, str) else json.dumps(exc.detail)
+    if exc.status_code == 404 and detail == phrase:
+        detail = f"no route matches {request.method} {request.url.path}; see /docs"
+    elif exc.status_code == 405 and detail == phrase:
+        detail = f"{request.method} is not allowed on {request.url.path}; see /docs"
+    return problem_response(
+        request,
+        status=exc.status_code,
+        type_="about:blank",
+        title=phrase,
+        detail=detail,
+        issues=(Issue("", detail, phrase.lower().replace(" ", "_")),),
+        headers=exc.headers,
+    )
+
+
+class UnexpectedErrors:
+    """ASGI middleware: any exception no handler took becomes a 500 problem that names
+    nothing internal; the exception itself is logged with its traceback."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def tracking_send(message: Message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)
+
+        try:
+            await self.app(scope, receive, tracking_send)
+        except Exception as exc:
+            request = Request(scope)
+            logger.error("%s %s failed", request.method, request.url.path, exc_info=exc)
+            if started:
+                raise
+            response = problem_response(
+                request,
+                status=INTERNAL_ERROR.status,
+                type_=INTERNAL_ERROR.type,
+                title=INTERNAL_ERROR.title,
+                detail=INTERNAL_ERROR.detail,
+                issues=(Issue("", INTERNAL_ERROR.detail, "internal_error"),),
+            )
+            await response(scope, receive, send)

@@ -1,0 +1,28 @@
+"""eventfold's web facade: what a service needs to publish HTTP routes.
+
+Reference services import from here (and from ``eventfold``), never from
+``eventfold.entry``. A service is a :class:`Service` whose ``routes`` factory gets the
+:class:`ServiceContext` and returns a FastAPI ``APIRouter``; errors raised from eventfold's
+error tree are answered as RFC 9457 problem+json by :func:`create_app`.
+"""
+
+from eventfold.entry.http import BackgroundRunner, IdempotencyKey, StopRunner, create_app
+from eventfold.entry.service import (
+    RoutesFactory,
+    Service,
+    ServiceContext,
+    SubscriptionsFactory,
+    installed_services,
+)
+
+__all__ = [
+    "BackgroundRunner",
+    "IdempotencyKey",
+    "RoutesFactory",
+    "Service",
+    "ServiceContext",
+    "StopRunner",
+    "SubscriptionsFactory",
+    "create_app",
+    "installed_services",
+]
