@@ -123,7 +123,7 @@ class EventTypes:
         return entry, payload
 
     def __iter__(self) -> Iterator[EventType]:
-        return iter(dict.fromkeys(self._by_class.values()))
+        return iter(list(self._by_class.values()))
 
     def __contains__(self, name: object) -> bool:
         return name in self._by_name

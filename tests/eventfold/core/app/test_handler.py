@@ -1,0 +1,208 @@
+from __future__ import annotations
+
+import contextlib
+import threading
+from pathlib import Path
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from eventfold import (
+    CommandHandler,
+    ConcurrencyConflict,
+    Decider,
+    IdempotencyKeyReused,
+    RuleViolated,
+    Session,
+    SqliteEventStore,
+    StreamNotFound,
+)
+from tests.eventfold.domain.counter import Add, Added, Counter, codec, counter
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> SqliteEventStore:
+    return SqliteEventStore(tmp_path / "events.db")
+
+
+@pytest.fixture
+def handler(store: SqliteEventStore) -> CommandHandler:
+    return CommandHandler(store, codec)
+
+
+def test_execute_decides_and_commits(handler: CommandHandler, store: SqliteEventStore) -> None:
+    outcome = handler.execute(counter, "counter-1", Add(2), command_id="c1")
+    assert outcome.result == [Added(2)]
+    assert outcome.commit.versions == {"counter-1": 1}
+    (recorded,) = store.read("counter-1")
+    assert recorded.metadata["command_id"] == "c1"
+    assert recorded.metadata["correlation_id"] == "c1"
+    assert recorded.metadata["content_type"] == "application/json"
+    snapshot = store.load("counter-1")
+    assert snapshot is not None
+    assert snapshot.state == b'{"total":2,"limit":100}'
+
+
+def test_a_refused_command_commits_nothing(
+    handler: CommandHandler, store: SqliteEventStore
+) -> None:
+    handler.execute(counter, "counter-1", Add(99))
+    with pytest.raises(RuleViolated, match="limit"):
+        handler.execute(counter, "counter-1", Add(2))
+    assert [e.version for e in store.read("counter-1")] == [1]
+
+
+def test_a_repeated_command_id_does_not_decide_again(handler: CommandHandler) -> None:
+    calls: list[int] = []
+
+    def work(session: Session) -> None:
+        calls.append(1)
+        session.execute(counter, "counter-1", Add(1))
+
+    first = handler.run(work, command_id="c1", fingerprint="f")
+    again = handler.run(work, command_id="c1", fingerprint="f")
+    assert calls == [1]
+    assert again.commit.duplicate
+    assert again.commit.versions == first.commit.versions
+    assert again.result is None
+
+
+def test_the_same_command_id_for_another_command_is_refused(handler: CommandHandler) -> None:
+    handler.execute(counter, "counter-1", Add(1), command_id="c1")
+    with pytest.raises(IdempotencyKeyReused):
+        handler.execute(counter, "counter-1", Add(5), command_id="c1")
+
+
+def test_must_exist_refuses_a_new_stream(handler: CommandHandler) -> None:
+    with pytest.raises(StreamNotFound, match="counter-9"):
+        handler.execute(counter, "counter-9", Add(1), must_exist=True)
+
+
+def test_a_pinned_stale_version_conflicts_without_retry(handler: CommandHandler) -> None:
+    handler.execute(counter, "counter-1", Add(1))
+    handler.execute(counter, "counter-1", Add(1))
+    with pytest.raises(ConcurrencyConflict) as caught:
+        handler.execute(counter, "counter-1", Add(1), expected_version=1)
+    assert (caught.value.expected, caught.value.actual) == (1, 2)
+    assert handler.execute(counter, "counter-1", Add(1), expected_version=2).commit.versions == {
+        "counter-1": 3
+    }
+
+
+def test_a_conflict_reloads_and_decides_again(
+    handler: CommandHandler, store: SqliteEventStore
+) -> None:
+    rival = CommandHandler(store, codec)
+    attempts: list[int] = []
+
+    def work(session: Session) -> None:
+        state, _ = session.state(counter, "counter-1")
+        attempts.append(state.total)
+        if len(attempts) == 1:  # another writer commits between our read and our append
+            rival.execute(counter, "counter-1", Add(10))
+        session.execute(counter, "counter-1", Add(1))
+
+    outcome = handler.run(work)
+    assert attempts == [0, 10]
+    assert outcome.commit.versions == {"counter-1": 2}
+
+
+def test_retries_are_bounded(store: SqliteEventStore) -> None:
+    handler = CommandHandler(store, codec, attempts=3)
+    rival = CommandHandler(store, codec)
+    attempts: list[int] = []
+
+    def work(session: Session) -> None:
+        session.state(counter, "counter-1")
+        attempts.append(1)
+        rival.execute(counter, "counter-1", Add(1))
+        session.execute(counter, "counter-1", Add(1))
+
+    with pytest.raises(ConcurrencyConflict):
+        handler.run(work)
+    assert len(attempts) == 3
+
+
+def test_a_session_commits_several_streams_atomically(
+    handler: CommandHandler, store: SqliteEventStore
+) -> None:
+    handler.execute(counter, "counter-b", Add(100))
+
+    def transfer(session: Session) -> None:
+        session.execute(counter, "counter-a", Add(5))
+        session.execute(counter, "counter-b", Add(5))  # refused: b is full
+
+    with pytest.raises(RuleViolated):
+        handler.run(transfer)
+    assert store.read("counter-a") == []
+
+
+def test_a_session_sees_its_own_decisions(handler: CommandHandler) -> None:
+    def twice(session: Session) -> int:
+        session.execute(counter, "counter-1", Add(1))
+        session.execute(counter, "counter-1", Add(2))
+        state, version = session.state(counter, "counter-1")
+        assert version == 2
+        return state.total
+
+    outcome = handler.run(twice)
+    assert outcome.result == 3
+    assert outcome.commit.versions == {"counter-1": 2}
+
+
+def test_a_command_deciding_nothing_writes_nothing(
+    handler: CommandHandler, store: SqliteEventStore
+) -> None:
+    outcome = handler.run(lambda session: session.state(counter, "counter-1"), command_id="c")
+    assert outcome.commit.versions == {"counter-1": 0}
+    assert store.find_commit("c") is None
+
+
+def test_a_snapshot_of_another_fold_is_replaced_by_a_replay(store: SqliteEventStore) -> None:
+    CommandHandler(store, codec).execute(counter, "counter-1", Add(3))
+    doubled = Decider(
+        "counter",
+        Counter(),
+        lambda s, e: Counter(s.total + 2 * e.amount, s.limit),
+        counter.decide,
+        fold="2",
+    )
+    outcome = CommandHandler(store, codec).run(lambda s: s.state(doubled, "counter-1")[0])
+    assert outcome.result == Counter(6)
+
+
+def test_concurrent_commands_all_land_without_gaps(store: SqliteEventStore) -> None:
+    handler = CommandHandler(store, codec, attempts=50)
+    threads = [
+        threading.Thread(target=lambda: handler.execute(counter, "counter-1", Add(1)))
+        for _ in range(8)
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert [e.version for e in store.read("counter-1")] == list(range(1, 9))
+    snapshot = store.load("counter-1")
+    assert snapshot is not None
+    assert snapshot.version == 8
+
+
+@settings(max_examples=25, deadline=None)
+@given(st.lists(st.integers(min_value=-1, max_value=40), max_size=12))
+def test_the_snapshot_always_equals_a_replay(tmp_path_factory: object, amounts: list[int]) -> None:
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as folder:
+        store = SqliteEventStore(Path(folder) / "events.db")
+        handler = CommandHandler(store, codec)
+        for amount in amounts:
+            with contextlib.suppress(RuleViolated):
+                handler.execute(counter, "counter-1", Add(amount))
+        replayed = counter.fold_events(codec.decode(e) for e in store.read("counter-1"))
+        snapshot = store.load("counter-1")
+        total = replayed.total
+        assert total <= 100
+        if snapshot is not None:
+            assert snapshot.state == f'{{"total":{total},"limit":100}}'.encode()
+        store.close()

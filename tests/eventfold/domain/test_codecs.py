@@ -1,0 +1,82 @@
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field, replace
+from datetime import UTC, date, datetime
+from decimal import Decimal
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from eventfold import CodecError, from_plain, to_plain
+from eventfold.domain.codecs import decode_state, encode_state
+
+
+class Status(enum.Enum):
+    OPEN = "open"
+    CLOSED = "closed"
+
+
+@dataclass(frozen=True)
+class Line:
+    sku: str
+    quantity: int
+
+
+@dataclass(frozen=True)
+class Order:
+    order_id: str
+    status: Status
+    placed_at: datetime
+    due: date
+    total: Decimal
+    lines: tuple[Line, ...] = ()
+    note: str | None = None
+    tags: frozenset[str] = frozenset()
+    counts: dict[str, int] = field(default_factory=dict)
+    ratio: float = 0.0
+
+
+ORDER = Order(
+    "o1",
+    Status.OPEN,
+    datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC),
+    date(2026, 2, 1),
+    Decimal("12.30"),
+    (Line("a", 1), Line("b", 2)),
+    None,
+    frozenset({"x"}),
+    {"a": 1},
+    1.5,
+)
+
+
+def test_nested_dataclasses_round_trip() -> None:
+    assert from_plain(Order, to_plain(ORDER)) == ORDER
+
+
+def test_state_snapshots_round_trip_through_bytes() -> None:
+    assert decode_state(Order, encode_state(ORDER)) == ORDER
+
+
+def test_wrong_shapes_are_codec_errors() -> None:
+    with pytest.raises(CodecError):
+        from_plain(Line, {"sku": "a", "quantity": "many"})
+    with pytest.raises(CodecError):
+        from_plain(Line, ["a", 1])
+    with pytest.raises(CodecError):
+        decode_state(Line, b'{"sku": "a"}')
+    with pytest.raises(CodecError, match="cannot encode"):
+        to_plain(object())
+
+
+def test_missing_fields_with_defaults_take_the_default() -> None:
+    plain = to_plain(ORDER)
+    del plain["note"], plain["tags"]
+    assert from_plain(Order, plain) == replace(ORDER, tags=frozenset())
+
+
+@given(st.builds(Line, st.text(), st.integers()))
+def test_any_line_round_trips(line: Line) -> None:
+    assert from_plain(Line, to_plain(line)) == line
