@@ -1,0 +1,1 @@
+"""The event router: subscriptions, per-stream ordering and dedup, retries, parking."""

@@ -1,0 +1,38 @@
+"""The public face of the read side: what applications use to subscribe to events.
+
+A service's ``subscriptions`` factory returns :class:`Subscription` values naming a
+:class:`Target`; the worker (``eventfold worker``, or ``eventfold run`` in-process) routes
+events to them. Feeds and targets for other backends implement the same ports.
+"""
+
+from eventfold.core.router.ports import (
+    BEGINNING,
+    EventFilter,
+    Feed,
+    FeedBatch,
+    Lag,
+    ParkedStream,
+    Rebuildable,
+    RebuildSession,
+    RetryPolicy,
+    RouterState,
+    Subscription,
+    Target,
+    TracksVersions,
+)
+
+__all__ = [
+    "BEGINNING",
+    "EventFilter",
+    "Feed",
+    "FeedBatch",
+    "Lag",
+    "ParkedStream",
+    "RebuildSession",
+    "Rebuildable",
+    "RetryPolicy",
+    "RouterState",
+    "Subscription",
+    "Target",
+    "TracksVersions",
+]
