@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import contextlib
+import tempfile
 import threading
 from pathlib import Path
 
@@ -190,9 +191,7 @@ def test_concurrent_commands_all_land_without_gaps(store: SqliteEventStore) -> N
 
 @settings(max_examples=25, deadline=None)
 @given(st.lists(st.integers(min_value=-1, max_value=40), max_size=12))
-def test_the_snapshot_always_equals_a_replay(tmp_path_factory: object, amounts: list[int]) -> None:
-    import tempfile
-
+def test_the_snapshot_always_equals_a_replay(amounts: list[int]) -> None:
     with tempfile.TemporaryDirectory() as folder:
         store = SqliteEventStore(Path(folder) / "events.db")
         handler = CommandHandler(store, codec)
