@@ -1,0 +1,187 @@
+"""Application functions of the reservation service: each runs one command in one session.
+
+A reservation and the stock it holds are two aggregates, two streams, two pure deciders.
+The commands that move units between "available" and "held" (request, reject, cancel,
+expire, pickup) decide on BOTH streams inside one :meth:`CommandHandler.run` session, so
+the reservation's events and the stock's events commit in ONE atomic append, conditional
+on both streams' versions. Two requests racing for the last unit therefore cannot both
+commit: the loser's append conflicts on the stock stream, its session runs again on the
+fresh stock, and the stock decider refuses it (``out_of_stock``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from eventfold import (
+    CommandHandler,
+    EventCodec,
+    EventStore,
+    JsonCodec,
+    Outcome,
+    Session,
+    category_of,
+    entity_id_of,
+    fingerprint,
+)
+from reservations.domain import (
+    EVENT_TYPES,
+    CancelReservation,
+    CompletePickup,
+    ExpireReservation,
+    HandOverStock,
+    HoldStock,
+    RejectReservation,
+    ReleaseStock,
+    RequestReservation,
+    SecureStock,
+    SetStockLevel,
+    reservation,
+    stock,
+    stock_entity_id,
+)
+
+JSON_CODEC = JsonCodec(EVENT_TYPES)
+
+ATTEMPTS = 32
+"""How often a session is decided again after a version conflict. A request only loses a
+round when another command committed to the same stock stream in between, so a hot SKU
+with n concurrent requests needs at most n rounds; past this bound the caller gets a
+ConcurrencyConflict (409) and may retry."""
+
+
+def make_handler(
+    store: EventStore, codec: EventCodec = JSON_CODEC, *, attempts: int = ATTEMPTS
+) -> CommandHandler:
+    """The service's command handler on ``store``."""
+    return CommandHandler(store, codec, attempts=attempts)
+
+
+def reservation_stream(reservation_id: str) -> str:
+    return reservation.stream_id(reservation_id)
+
+
+def stock_stream(store_id: str, sku: str) -> str:
+    return stock.stream_id(stock_entity_id(store_id, sku))
+
+
+@dataclass(frozen=True, slots=True)
+class Placed:
+    """A reservation that was accepted: its id and its stream's version."""
+
+    reservation_id: str
+    version: int
+
+
+def set_stock_level(
+    handler: CommandHandler, command: SetStockLevel, *, command_id: str | None = None
+) -> int:
+    """Record the inventory feed's count; returns the stock stream's version."""
+    stream_id = stock_stream(command.store_id, command.sku)
+    outcome = handler.run(
+        lambda session: session.execute(stock, stream_id, command),
+        command_id=command_id,
+        fingerprint=fingerprint("set_stock_level", stream_id, command.on_hand),
+    )
+    return outcome.commit.versions[stream_id]
+
+
+def request_reservation(
+    handler: CommandHandler, command: RequestReservation, *, command_id: str | None = None
+) -> Placed:
+    """Accept the reservation and hold its units, atomically.
+
+    StreamNotFound when the store has no stock record for the SKU; RuleViolated
+    (``out_of_stock``) when fewer units are available than requested. A retry with the
+    same ``command_id`` returns the first reservation (its id is read back from the commit).
+    """
+    stock_id = stock_stream(command.store_id, command.sku)
+    hold = HoldStock(command.store_id, command.sku, command.reservation_id, command.quantity)
+
+    def work(session: Session) -> None:
+        session.execute(reservation, reservation_stream(command.reservation_id), command)
+        session.execute(stock, stock_id, hold, must_exist=True)
+
+    request = (command.customer_id, command.store_id, command.sku, command.quantity)
+    outcome = handler.run(
+        work, command_id=command_id, fingerprint=fingerprint("request_reservation", *request)
+    )
+    return _placed(outcome)
+
+
+def _placed(outcome: Outcome[None]) -> Placed:
+    for stream_id, version in outcome.commit.versions.items():
+        if category_of(stream_id) == reservation.category:
+            return Placed(entity_id_of(stream_id), version)
+    raise AssertionError(f"commit {outcome.commit} wrote no reservation")  # pragma: no cover
+
+
+def _transition(
+    handler: CommandHandler,
+    command: SecureStock
+    | RejectReservation
+    | CancelReservation
+    | CompletePickup
+    | ExpireReservation,
+    follow_up: ReleaseStock | HandOverStock | None,
+    *,
+    command_id: str | None,
+    content: tuple[object, ...],
+) -> int:
+    stream_id = reservation_stream(command.reservation_id)
+
+    def work(session: Session) -> None:
+        session.execute(reservation, stream_id, command, must_exist=True)
+        # The reservation knows which stock it holds; the stock decides the release.
+        if follow_up is not None:
+            after, _ = session.state(reservation, stream_id)
+            stock_id = stock_stream(after.store_id, after.sku)
+            session.execute(stock, stock_id, follow_up, must_exist=True)
+
+    outcome = handler.run(
+        work,
+        command_id=command_id,
+        fingerprint=fingerprint(type(command).__name__, command.reservation_id, *content),
+    )
+    return outcome.commit.versions[stream_id]
+
+
+def secure_stock(
+    handler: CommandHandler, command: SecureStock, *, command_id: str | None = None
+) -> int:
+    """Store staff put the units aside. Returns the reservation's version."""
+    return _transition(handler, command, None, command_id=command_id, content=())
+
+
+def reject_reservation(
+    handler: CommandHandler, command: RejectReservation, *, command_id: str | None = None
+) -> int:
+    """Store staff reject the reservation; its units become available again."""
+    release = ReleaseStock(command.reservation_id, f"rejected: {command.reason}")
+    return _transition(handler, command, release, command_id=command_id, content=(command.reason,))
+
+
+def cancel_reservation(
+    handler: CommandHandler, command: CancelReservation, *, command_id: str | None = None
+) -> int:
+    """The customer, staff or support cancel; the units become available again."""
+    reason = f"canceled by {command.canceled_by.value}: {command.reason}"
+    release = ReleaseStock(command.reservation_id, reason)
+    content = (command.canceled_by.value, command.reason)
+    return _transition(handler, command, release, command_id=command_id, content=content)
+
+
+def complete_pickup(
+    handler: CommandHandler, command: CompletePickup, *, command_id: str | None = None
+) -> int:
+    """The customer collected the units: they leave the store's stock."""
+    hand_over = HandOverStock(command.reservation_id)
+    return _transition(handler, command, hand_over, command_id=command_id, content=())
+
+
+def expire_reservation(
+    handler: CommandHandler, command: ExpireReservation, *, command_id: str | None = None
+) -> int:
+    """The hold deadline passed: the reservation expires and its units are released."""
+    release = ReleaseStock(command.reservation_id, "expired")
+    return _transition(handler, command, release, command_id=command_id, content=())

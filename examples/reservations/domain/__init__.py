@@ -1,0 +1,63 @@
+"""The reservation service's domain: pure deciders, no I/O (stdlib + eventfold only)."""
+
+from reservations.domain.commands import (
+    Canceler,
+    CancelReservation,
+    CompletePickup,
+    ExpireReservation,
+    HandOverStock,
+    HoldStock,
+    RejectReservation,
+    ReleaseStock,
+    RequestReservation,
+    SecureStock,
+    SetStockLevel,
+)
+from reservations.domain.events import (
+    EVENT_TYPES,
+    ReservationAccepted,
+    ReservationCanceled,
+    ReservationExpired,
+    ReservationPickedUp,
+    ReservationRejected,
+    StockHandedOver,
+    StockLevelSet,
+    StockReleased,
+    StockReserved,
+    StockSecured,
+)
+from reservations.domain.reservation import HOLD_PERIOD, Reservation, Status, reservation
+from reservations.domain.stock import Hold, Stock, stock, stock_entity_id
+
+__all__ = [
+    "EVENT_TYPES",
+    "HOLD_PERIOD",
+    "CancelReservation",
+    "Canceler",
+    "CompletePickup",
+    "ExpireReservation",
+    "HandOverStock",
+    "Hold",
+    "HoldStock",
+    "RejectReservation",
+    "ReleaseStock",
+    "RequestReservation",
+    "Reservation",
+    "ReservationAccepted",
+    "ReservationCanceled",
+    "ReservationExpired",
+    "ReservationPickedUp",
+    "ReservationRejected",
+    "SecureStock",
+    "SetStockLevel",
+    "Status",
+    "Stock",
+    "StockHandedOver",
+    "StockLevelSet",
+    "StockReleased",
+    "StockReserved",
+    "StockSecured",
+    "reservation",
+    "stock",
+    "stock_entity_id",
+]
