@@ -1,0 +1,1 @@
+"""The ``eventfold`` command line (typer): ``eventfold.entry.cli.main:app``."""

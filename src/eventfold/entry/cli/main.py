@@ -1,0 +1,42 @@
+"""The ``eventfold`` command.
+
+Each command or command group lives in its own module beside this one and is registered
+here with one line (``app.command(...)`` for a command, ``app.add_typer(...)`` for a group).
+"""
+
+from __future__ import annotations
+
+import typer
+
+from eventfold.entry.cli import serve, streams
+from eventfold.entry.cli.common import CliContext, OneLineErrors
+
+app = typer.Typer(
+    name="eventfold",
+    cls=OneLineErrors,
+    help="eventfold: event-sourced services with a transactional outbox.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+
+
+@app.callback()
+def root(
+    ctx: typer.Context,
+    traceback: bool = typer.Option(
+        False, "--traceback", help="Show the traceback of an unexpected error."
+    ),
+) -> None:
+    """Settings come from the environment (PORT, EVENTFOLD_HOME, ...); see README.md."""
+    if not isinstance(ctx.obj, CliContext):
+        ctx.obj = CliContext()
+    ctx.obj.show_traceback = traceback
+
+
+app.command("run")(serve.run)
+app.command("events")(streams.events)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    app()

@@ -1,0 +1,70 @@
+"""``eventfold run``: serve the installed services over HTTP."""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import Sequence
+
+import typer
+import uvicorn
+from rich.console import Console
+
+from eventfold.entry.cli.common import cli_context
+from eventfold.entry.http import BackgroundRunner, create_app
+from eventfold.entry.service import Service, ServiceContext
+from eventfold.entry.settings import Settings, open_store
+from eventfold.errors import ConfigurationError
+
+
+def background_runners(
+    settings: Settings, services: Sequence[Service], context: ServiceContext
+) -> list[BackgroundRunner]:
+    """What runs beside the HTTP server in the same process (none yet; the event router
+    will be started from here)."""
+    return []
+
+
+def listening_socket(settings: Settings) -> socket.socket:
+    """Bind HOST:PORT before serving, so a taken port is one clear error."""
+    family = socket.AF_INET6 if ":" in settings.host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((settings.host, settings.port))
+    except OSError as exc:
+        sock.close()
+        raise ConfigurationError(
+            f"cannot listen on {settings.host}:{settings.port} ({exc.strerror or exc}): "
+            f"stop what uses that port, or set PORT to a free one (e.g. PORT={settings.port + 1})"
+        ) from exc
+    sock.set_inheritable(True)
+    return sock
+
+
+def run(ctx: typer.Context) -> None:
+    """Serve every installed service (or EVENTFOLD_SERVICES) on http://HOST:PORT.
+
+    Settings come from the environment: PORT, EVENTFOLD_HOME, EVENTFOLD_HOST,
+    EVENTFOLD_DURABILITY, EVENTFOLD_STORE, EVENTFOLD_SERVICES, EVENTFOLD_LOG_LEVEL.
+    """
+    cli = cli_context(ctx)
+    settings = cli.settings()
+    services = cli.services()
+    console = Console(stderr=True, soft_wrap=True)
+    with open_store(settings) as store:
+        context = ServiceContext(store)
+        app = create_app(services, context, runners=background_runners(settings, services, context))
+        sock = listening_socket(settings)
+        names = ", ".join(s.name for s in services) or "no services"
+        console.print(
+            f"eventfold: serving {names} on [bold]{settings.url}[/] (API docs: {settings.url}/docs)"
+        )
+        console.print(
+            f"eventfold: data folder {settings.home.resolve()} "
+            f"(store: {settings.store}, durability: {settings.durability})"
+        )
+        server = uvicorn.Server(uvicorn.Config(app, log_level=settings.log_level, lifespan="on"))
+        try:
+            server.run(sockets=[sock])
+        finally:
+            sock.close()

@@ -1,0 +1,93 @@
+"""``eventfold events STREAM``: what happened to one stream, decoded for people."""
+
+from __future__ import annotations
+
+import base64
+import json
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+from rich.text import Text
+
+from eventfold.domain.codecs import EventCodec
+from eventfold.domain.events import RecordedEvent
+from eventfold.entry.cli.common import cli_context, fail
+from eventfold.entry.service import Service
+from eventfold.entry.settings import open_store
+from eventfold.errors import CodecError
+
+
+def codecs_by_category(services: Sequence[Service]) -> dict[str, EventCodec]:
+    return {category: s.codec for s in services for category in s.categories}
+
+
+def payload_json(event: RecordedEvent, codecs: Mapping[str, EventCodec]) -> Any:
+    """The payload as JSON: by the codec of the service owning the stream's category, or
+    as stored when no installed service owns it (base64 when not JSON)."""
+    codec = codecs.get(event.category)
+    if codec is not None:
+        try:
+            return codec.to_json(event)
+        except CodecError as exc:
+            return {"undecodable": str(exc)}
+    try:
+        return json.loads(event.data)
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        return {"base64": base64.b64encode(event.data).decode()}
+
+
+def as_record(event: RecordedEvent, payload: Any) -> dict[str, Any]:
+    return {
+        "stream_id": event.stream_id,
+        "version": event.version,
+        "type": event.type,
+        "schema": event.schema,
+        "recorded_at": event.recorded_at.isoformat(),
+        "payload": payload,
+        "metadata": dict(event.metadata),
+    }
+
+
+def events(
+    ctx: typer.Context,
+    stream: str = typer.Argument(help="The stream id, '<category>-<entity id>'."),
+    json_lines: bool = typer.Option(
+        False, "--json", help="One JSON object per event and line, for scripts."
+    ),
+) -> None:
+    """Print the events of STREAM: version, type, time recorded and payload."""
+    cli = cli_context(ctx)
+    settings = cli.settings()
+    if settings.store == "sqlite" and not settings.database_path.exists():
+        fail(
+            f"no event store at {settings.database_path.resolve()}: set EVENTFOLD_HOME to "
+            "the data folder `eventfold run` used (default ./.eventfold)"
+        )
+    codecs = codecs_by_category(cli.services())
+    with open_store(settings) as store:
+        recorded = store.read(stream)
+    if not recorded:
+        fail(
+            f"stream {stream!r} has no events in {settings.home.resolve()}: check the id "
+            "('<category>-<entity id>', e.g. the stream named in a command's response) "
+            "and EVENTFOLD_HOME"
+        )
+    records = [as_record(e, payload_json(e, codecs)) for e in recorded]
+    if json_lines:
+        for record in records:
+            typer.echo(json.dumps(record, ensure_ascii=False))
+        return
+    table = Table(title=stream, title_justify="left")
+    for column in ("version", "type", "recorded at", "payload"):
+        table.add_column(column, overflow="fold")
+    for record in records:
+        table.add_row(
+            Text(str(record["version"])),
+            Text(record["type"]),
+            Text(record["recorded_at"]),
+            Text(json.dumps(record["payload"], ensure_ascii=False)),
+        )
+    Console().print(table)

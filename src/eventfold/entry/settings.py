@@ -1,0 +1,148 @@
+"""Settings of the entry points, read once from the environment and passed down.
+
+Nothing below the entry points reads the environment: ``eventfold run`` calls
+:func:`load_settings` with ``os.environ`` and hands the :class:`Settings` value to whatever
+it builds. Bad values raise :class:`~eventfold.errors.ConfigurationError` naming the
+variable and how to fix it.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import Field, ValidationError, field_validator
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+from eventfold.adapters.store.sqlite import SqliteEventStore
+from eventfold.core.ports import EventStore
+from eventfold.errors import ConfigurationError
+
+StoreKind = Literal["sqlite"]
+"""Which event store ``open_store`` builds (``EVENTFOLD_STORE``)."""
+
+DATABASE_FILE = "eventfold.db"
+
+# variable name -> how to fix a bad value; also the variables Settings reads.
+HINTS: Mapping[str, str] = {
+    "EVENTFOLD_HOME": "set EVENTFOLD_HOME to a folder eventfold may create and write to",
+    "EVENTFOLD_HOST": "set EVENTFOLD_HOST to an address to listen on, e.g. 127.0.0.1",
+    "PORT": "set PORT to a TCP port number between 1 and 65535, e.g. PORT=8000",
+    "EVENTFOLD_DURABILITY": "set EVENTFOLD_DURABILITY to full (the default), normal or off",
+    "EVENTFOLD_STORE": "set EVENTFOLD_STORE to sqlite (the embedded default)",
+    "EVENTFOLD_SERVICES": "set EVENTFOLD_SERVICES to a comma-separated list of service names, "
+    "or leave it unset to run every installed service",
+    "EVENTFOLD_LOG_LEVEL": "set EVENTFOLD_LOG_LEVEL to debug, info, warning or error",
+}
+
+
+class Settings(BaseSettings):
+    """What an eventfold process is configured with. Field aliases are the variable names."""
+
+    model_config = SettingsConfigDict(frozen=True, extra="ignore", populate_by_name=True)
+
+    home: Path = Field(default=Path(".eventfold"), validation_alias="EVENTFOLD_HOME")
+    """The data folder: the SQLite event store (and the embedded query model) live inside."""
+    host: str = Field(default="127.0.0.1", min_length=1, validation_alias="EVENTFOLD_HOST")
+    port: int = Field(default=8000, ge=1, le=65535, validation_alias="PORT")
+    durability: Literal["full", "normal", "off"] = Field(
+        default="full", validation_alias="EVENTFOLD_DURABILITY"
+    )
+    """SQLite ``synchronous``: full fsyncs every commit; normal may lose the last commits
+    on power loss (never on a crash); off is for throwaway data only."""
+    store: StoreKind = Field(default="sqlite", validation_alias="EVENTFOLD_STORE")
+    services: tuple[str, ...] = Field(default=(), validation_alias="EVENTFOLD_SERVICES")
+    """The installed services to run; empty: every installed one."""
+    log_level: Literal["debug", "info", "warning", "error"] = Field(
+        default="info", validation_alias="EVENTFOLD_LOG_LEVEL"
+    )
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # Only what load_settings passes in: the environment is read in one visible place.
+        return (init_settings,)
+
+    @field_validator("durability", "store", "log_level", mode="before")
+    @classmethod
+    def _lower(cls, value: Any) -> Any:
+        return value.strip().lower() if isinstance(value, str) else value
+
+    @field_validator("services", mode="before")
+    @classmethod
+    def _split(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return tuple(name.strip() for name in value.split(",") if name.strip())
+        return value
+
+    @field_validator("home")
+    @classmethod
+    def _folder(cls, value: Path) -> Path:
+        if value.exists() and not value.is_dir():
+            raise ValueError(f"{value} is a file, not a folder")
+        return value
+
+    @property
+    def database_path(self) -> Path:
+        """The SQLite file of the embedded store."""
+        return self.home / DATABASE_FILE
+
+    @property
+    def url(self) -> str:
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"http://{host}:{self.port}"
+
+
+def load_settings(environ: Mapping[str, str]) -> Settings:
+    """Settings from ``environ`` (pass ``os.environ`` in an entry point). Unset and empty
+    variables take their defaults."""
+    given = {name: environ[name] for name in HINTS if environ.get(name, "").strip()}
+    try:
+        return Settings.model_validate(given)
+    except ValidationError as exc:
+        raise ConfigurationError(_explain(exc, given)) from None
+
+
+def _explain(exc: ValidationError, given: Mapping[str, str]) -> str:
+    problems = []
+    for error in exc.errors():
+        name = str(error["loc"][0]) if error["loc"] else ""
+        value = given.get(name)
+        shown = f"{name}={value!r}" if value is not None else name
+        reason = str(error["msg"]).removeprefix("Value error, ")
+        hint = HINTS.get(name, "fix or unset it")
+        problems.append(f"{shown} is invalid ({reason}): {hint}")
+    return "; ".join(problems)
+
+
+@contextmanager
+def open_store(settings: Settings) -> Iterator[EventStore]:
+    """The event store ``settings.store`` names, closed when the block ends.
+
+    One branch per store kind (add a kind to :data:`StoreKind` and a branch here).
+    """
+    if settings.store == "sqlite":
+        try:
+            store = SqliteEventStore(settings.database_path, durability=settings.durability)
+        except (OSError, sqlite3.Error) as exc:
+            raise ConfigurationError(
+                f"cannot open the event store {settings.database_path} ({exc}): "
+                f"{HINTS['EVENTFOLD_HOME']}"
+            ) from exc
+        try:
+            yield store
+        finally:
+            store.close()
+        return
+    raise ConfigurationError(  # pragma: no cover - StoreKind lists only handled kinds
+        f"EVENTFOLD_STORE={settings.store!r} has no store: {HINTS['EVENTFOLD_STORE']}"
+    )
