@@ -36,6 +36,7 @@ from reservations.domain import (
     RequestReservation,
     SecureStock,
     SetStockLevel,
+    Stock,
     reservation,
     stock,
     stock_entity_id,
@@ -185,3 +186,11 @@ def expire_reservation(
     """The hold deadline passed: the reservation expires and its units are released."""
     release = ReleaseStock(command.reservation_id, "expired")
     return _transition(handler, command, release, command_id=command_id, content=())
+
+
+def stock_of(handler: CommandHandler, store_id: str, sku: str) -> Stock:
+    """The write model's current stock of a SKU at a store (for checks and tests; readers
+    use the query model)."""
+    session = Session(handler.store, handler.codec)
+    current, _ = session.state(stock, stock_stream(store_id, sku))
+    return current
