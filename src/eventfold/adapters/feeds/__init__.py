@@ -1,0 +1,1 @@
+"""Feeds: sources of committed events for the router."""

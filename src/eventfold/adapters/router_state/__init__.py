@@ -1,0 +1,1 @@
+"""Where the router keeps checkpoints, applied versions and parked streams."""

@@ -1,0 +1,282 @@
+"""The router: one subscription's ordering, dedup, gap healing, retries and parking.
+
+Per (subscription, stream) it knows the last applied version. For each delivered event:
+version <= last -> duplicate, skipped; == last + 1 -> applied; > last + 1 -> a gap, healed
+by reading the missing versions back from the event store and applying them first. A
+failing stream is retried with exponential backoff + jitter, then PARKED: it and every later
+event of that stream wait in :class:`RouterState`, in order, while other streams flow.
+
+The same :class:`Router` serves the long-running worker (one per subscription and thread),
+a Lambda handler (one call of :meth:`Router.deliver` per invocation batch) and the
+operators' ``parked redrive|skip`` commands.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+
+from eventfold.core.ports import EventStore
+from eventfold.core.router.observer import NullObserver, RouterObserver
+from eventfold.core.router.ports import RouterState, Subscription, TracksVersions
+from eventfold.domain.events import RecordedEvent
+from eventfold.errors import CodecError, DeliveryFailed
+
+Sleep = Callable[[float], None]
+"""Waits between retries; may raise :class:`Stopping` to abandon the batch."""
+
+WAITING_BEHIND = "waiting behind an earlier parked event"
+_CACHE_LIMIT = 200_000
+
+
+class Stopping(Exception):
+    """Raised by a :data:`Sleep` when the worker stops: the batch is abandoned undone."""
+
+
+@dataclass
+class Delivery:
+    """What one :meth:`Router.deliver` did. ``parked`` lists (stream id, version) of every
+    event parked by this call; nothing delivered is ever silently dropped."""
+
+    applied: int = 0
+    duplicates: int = 0
+    healed: int = 0
+    parked: list[tuple[str, int]] = field(default_factory=list)
+
+
+def is_retryable(error: BaseException) -> bool:
+    """Codec errors and ``DeliveryFailed(retryable=False)`` park at once; the rest retry."""
+    if isinstance(error, CodecError):
+        return False
+    return not (isinstance(error, DeliveryFailed) and not error.retryable)
+
+
+def describe(error: BaseException) -> str:
+    return f"{type(error).__name__}: {error}"
+
+
+class Router:
+    """Routes events to ONE subscription. Not thread-safe: one router per thread."""
+
+    def __init__(
+        self,
+        subscription: Subscription,
+        store: EventStore,
+        state: RouterState,
+        *,
+        observer: RouterObserver | None = None,
+        sleep: Sleep = time.sleep,
+        jitter: Callable[[], float] = random.random,
+    ) -> None:
+        self.subscription = subscription
+        self.name = subscription.name
+        self.target = subscription.target
+        self.store = store
+        self.state = state
+        self.observer: RouterObserver = observer or NullObserver()
+        self._sleep = sleep
+        self._jitter = jitter
+        self._tracking = isinstance(self.target, TracksVersions)
+        # Non-tracking targets: the last applied version (RouterState is the truth).
+        # Tracking targets: only how far events the filter skipped moved a stream.
+        self._known: dict[str, int] = {}
+        self._unrecorded: dict[str, int] = {}
+
+    def forget(self) -> None:
+        """Drop every cached version (after someone else moved the checkpoint)."""
+        self._known.clear()
+
+    # -- delivering -----------------------------------------------------------------------
+    def deliver(self, events: Iterable[RecordedEvent]) -> Delivery:
+        """Handle a batch from a feed (any order, duplicates allowed).
+
+        Returns once every event is applied, skipped as a duplicate or parked; only then
+        may the feed's checkpoint move past the batch. Raises only when the router state
+        or the event store fails (nothing is then reported done) or on :class:`Stopping`.
+        """
+        report = Delivery()
+        by_stream = self._group(events)
+        if not by_stream:
+            return report
+        parked = self.state.parked_streams(self.name)
+        for stream_id in parked & by_stream.keys():
+            self._known.pop(stream_id, None)
+            waiting = by_stream.pop(stream_id)
+            self.state.park(self.name, stream_id, waiting, WAITING_BEHIND)
+            report.parked.extend((stream_id, e.version) for e in waiting)
+        lasts = self._last_versions(by_stream.keys())
+        plans = {s: self._plan(s, evs, lasts.get(s, 0), report) for s, evs in by_stream.items()}
+        wanted = [e for plan in plans.values() for e in plan if self.subscription.filter.matches(e)]
+        failed: set[str] = set()
+        size = self.subscription.batch_size
+        for start in range(0, len(wanted), size):
+            chunk = [e for e in wanted[start : start + size] if e.stream_id not in failed]
+            if not chunk:
+                continue
+            try:
+                self.target.apply(chunk)
+            except Stopping:
+                raise
+            except Exception:
+                for stream_id in dict.fromkeys(e.stream_id for e in chunk):
+                    failed.add(stream_id)
+                    self._deliver_stream(stream_id, plans[stream_id], report)
+                continue
+            self._done(chunk, report)
+        matches = self.subscription.filter.matches
+        for stream_id, plan in plans.items():
+            if plan and stream_id not in failed and not (self._tracking and matches(plan[-1])):
+                self._advance(stream_id, plan[-1].version)
+        self._flush()
+        return report
+
+    def _group(self, events: Iterable[RecordedEvent]) -> dict[str, list[RecordedEvent]]:
+        by_stream: dict[str, dict[int, RecordedEvent]] = defaultdict(dict)
+        wants = self.subscription.filter.wants_stream
+        for event in events:
+            if wants(event.category):
+                by_stream[event.stream_id].setdefault(event.version, event)
+        return {s: [evs[v] for v in sorted(evs)] for s, evs in by_stream.items()}
+
+    def _last_versions(self, stream_ids: Iterable[str]) -> dict[str, int]:
+        wanted = list(stream_ids)
+        if not wanted:
+            return {}
+        if self._tracking:
+            assert isinstance(self.target, TracksVersions)
+            lasts = dict(self.state.applied_versions(self.name, wanted))
+            for stream_id, version in self.target.applied_versions(wanted).items():
+                lasts[stream_id] = max(version, lasts.get(stream_id, 0))
+            for stream_id in wanted:
+                skipped = self._known.get(stream_id, 0)
+                if skipped > lasts.get(stream_id, 0):
+                    lasts[stream_id] = skipped
+            return lasts
+        unknown = [s for s in wanted if s not in self._known]
+        if unknown:
+            if len(self._known) > _CACHE_LIMIT:
+                self._known.clear()
+                unknown = wanted
+            loaded = self.state.applied_versions(self.name, unknown)
+            for stream_id in unknown:
+                self._known[stream_id] = loaded.get(stream_id, 0)
+        return {s: self._known[s] for s in wanted}
+
+    def _plan(
+        self, stream_id: str, events: list[RecordedEvent], last: int, report: Delivery
+    ) -> list[RecordedEvent]:
+        """The events to apply, in order, from ``last + 1``: duplicates dropped, gaps
+        filled from the event store."""
+        fresh = [e for e in events if e.version > last]
+        duplicates = len(events) - len(fresh)
+        if duplicates:
+            report.duplicates += duplicates
+            self.observer.duplicates(self.name, duplicates)
+        if not fresh:
+            return []
+        top = fresh[-1].version
+        if fresh[0].version == last + 1 and len(fresh) == top - last:
+            return fresh
+        healed = self.store.read(stream_id, last, limit=top - last)
+        fetched = len(healed) - len(fresh)
+        report.healed += fetched
+        self.observer.gap_healed(self.name, stream_id, last, fresh[0].version, fetched)
+        return healed
+
+    # -- one stream, when a batch failed ----------------------------------------------------
+    def _deliver_stream(
+        self, stream_id: str, events: Sequence[RecordedEvent], report: Delivery
+    ) -> None:
+        """Apply one stream's events one at a time with retries; park from the failing one."""
+        retry = self.subscription.retry
+        attempt = 0
+        while True:
+            last = self._last_versions([stream_id]).get(stream_id, 0)
+            todo = [e for e in events if e.version > last]
+            try:
+                for event in todo:
+                    if self.subscription.filter.matches(event):
+                        self.target.apply([event])
+                        self._done([event], report)
+                    else:
+                        self._advance(stream_id, event.version)
+                return
+            except Stopping:
+                raise
+            except Exception as error:
+                attempt += 1
+                last = self._last_versions([stream_id]).get(stream_id, 0)
+                remaining = [e for e in events if e.version > last]
+                version = remaining[0].version if remaining else last
+                if not is_retryable(error) or attempt >= retry.attempts:
+                    self._park(stream_id, remaining, describe(error), report)
+                    return
+                self.observer.retrying(self.name, stream_id, version, attempt, describe(error))
+                ceiling = min(retry.max_delay, retry.base_delay * 2 ** (attempt - 1))
+                self._sleep(ceiling * self._jitter())
+
+    def _park(
+        self, stream_id: str, events: Sequence[RecordedEvent], reason: str, report: Delivery
+    ) -> None:
+        self._flush()
+        self._known.pop(stream_id, None)
+        self.state.park(self.name, stream_id, events, reason)
+        report.parked.extend((stream_id, e.version) for e in events)
+        version = events[0].version if events else 0
+        self.observer.parked(self.name, stream_id, version, reason)
+
+    # -- bookkeeping -----------------------------------------------------------------------
+    def _done(self, events: Sequence[RecordedEvent], report: Delivery) -> None:
+        report.applied += len(events)
+        self.observer.applied(self.name, events)
+        if not self._tracking:
+            for event in events:
+                self._advance(event.stream_id, event.version)
+
+    def _advance(self, stream_id: str, version: int) -> None:
+        if self._tracking and len(self._known) > _CACHE_LIMIT:
+            self._known.clear()
+        if version > self._known.get(stream_id, 0):
+            self._known[stream_id] = version
+            if not self._tracking:
+                self._unrecorded[stream_id] = version
+
+    def _flush(self) -> None:
+        if self._unrecorded:
+            self.state.record_applied(self.name, self._unrecorded)
+            self._unrecorded = {}
+
+    # -- operators ---------------------------------------------------------------------------
+    def redrive(self, stream_id: str) -> Delivery:
+        """Re-apply a parked stream's events in order, then unpark it. If it fails again it
+        stays parked (the report says so); events parked meanwhile are redriven too."""
+        report = Delivery()
+        while True:
+            waiting = self.state.parked_events(self.name, stream_id)
+            if not waiting:
+                self.state.unpark(self.name, stream_id, 0)
+                return report
+            self._known.pop(stream_id, None)
+            last = self._last_versions([stream_id]).get(stream_id, 0)
+            plan = self._plan(stream_id, waiting, last, report)
+            before = len(report.parked)
+            self._deliver_stream(stream_id, plan, report)
+            self._flush()
+            if len(report.parked) > before:
+                return report
+            if self.state.unpark(self.name, stream_id, waiting[-1].version):
+                return report
+
+    def skip(self, stream_id: str) -> int:
+        """Give up on a parked stream's waiting events: record them as handled without
+        applying them and unpark. Returns how many were skipped."""
+        waiting = self.state.parked_events(self.name, stream_id)
+        through = waiting[-1].version if waiting else 0
+        if through:
+            self.state.record_applied(self.name, {stream_id: through})
+        self._known.pop(stream_id, None)
+        self.state.unpark(self.name, stream_id, through)
+        return len(waiting)

@@ -1,0 +1,134 @@
+"""Running subscriptions: one thread and one cursor over the feed per subscription, so a
+slow or failing target never delays another subscription."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Sequence
+
+from eventfold.core.ports import EventStore
+from eventfold.core.router.observer import NullObserver, RouterObserver
+from eventfold.core.router.ports import Feed, RouterState, Subscription
+from eventfold.core.router.router import Router, Stopping, describe
+
+
+class SubscriptionRunner:
+    """Polls the feed from the subscription's checkpoint, routes each batch, then (and only
+    then) acks it and advances the checkpoint."""
+
+    def __init__(
+        self,
+        subscription: Subscription,
+        feed: Feed,
+        store: EventStore,
+        state: RouterState,
+        *,
+        observer: RouterObserver | None = None,
+        stop: threading.Event | None = None,
+        poll_timeout: float = 0.5,
+        lag_every: float = 1.0,
+        error_backoff: float = 0.5,
+    ) -> None:
+        self.subscription = subscription
+        self.feed = feed
+        self.state = state
+        self.observer: RouterObserver = observer or NullObserver()
+        self.stop_event = stop or threading.Event()
+        self.router = Router(subscription, store, state, observer=self.observer, sleep=self._sleep)
+        self.poll_timeout = poll_timeout
+        self.lag_every = lag_every
+        self.error_backoff = error_backoff
+        self.checkpoint = state.checkpoint(subscription.name)
+        self._lag_due = 0.0
+
+    def _sleep(self, seconds: float) -> None:
+        if self.stop_event.wait(seconds):
+            raise Stopping
+
+    def step(self, timeout: float | None = None) -> int:
+        """One poll and its delivery. Returns how many events the feed gave (0: idle)."""
+        name = self.subscription.name
+        wait = self.poll_timeout if timeout is None else timeout
+        batch = self.feed.poll(self.checkpoint, limit=self.subscription.batch_size, timeout=wait)
+        if batch.events:
+            self.router.deliver(batch.events)
+            self.feed.ack(batch)
+        if batch.checkpoint != self.checkpoint:
+            if self.state.advance(name, self.checkpoint, batch.checkpoint):
+                self.checkpoint = batch.checkpoint
+            else:
+                self.checkpoint = self.state.checkpoint(name)
+                self.router.forget()
+        now = time.monotonic()
+        if now >= self._lag_due:
+            self._lag_due = now + self.lag_every
+            self.observer.lag(name, self.feed.lag(self.checkpoint))
+        return len(batch.events)
+
+    def run(self) -> None:
+        """Loop until the stop event is set; errors outside targets are logged and retried."""
+        while not self.stop_event.is_set():
+            try:
+                self.step()
+            except Stopping:
+                return
+            except Exception as error:
+                self.observer.failed(self.subscription.name, describe(error))
+                if self.stop_event.wait(self.error_backoff):
+                    return
+
+
+class Worker:
+    """Runs every subscription in its own thread until :meth:`stop`."""
+
+    def __init__(
+        self,
+        subscriptions: Sequence[Subscription],
+        feed: Feed,
+        store: EventStore,
+        state: RouterState,
+        *,
+        observer: RouterObserver | None = None,
+        poll_timeout: float = 0.5,
+    ) -> None:
+        names = [s.name for s in subscriptions]
+        duplicated = sorted({n for n in names if names.count(n) > 1})
+        if duplicated:
+            raise ValueError(f"subscription names must be unique: {', '.join(duplicated)}")
+        self.feed = feed
+        self._stop = threading.Event()
+        self.runners = [
+            SubscriptionRunner(
+                s,
+                feed,
+                store,
+                state,
+                observer=observer,
+                stop=self._stop,
+                poll_timeout=poll_timeout,
+            )
+            for s in subscriptions
+        ]
+        self._threads: list[threading.Thread] = []
+
+    def start(self) -> None:
+        for runner in self.runners:
+            thread = threading.Thread(
+                target=runner.run, name=f"eventfold-{runner.subscription.name}", daemon=True
+            )
+            thread.start()
+            self._threads.append(thread)
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """Ask every runner to stop after its current batch and wait for them."""
+        self._stop.set()
+        self.feed.wake()
+        deadline = time.monotonic() + timeout
+        for thread in self._threads:
+            thread.join(max(0.0, deadline - time.monotonic()))
+        self._threads.clear()
+
+    @property
+    def running(self) -> bool:
+        return any(t.is_alive() for t in self._threads)
