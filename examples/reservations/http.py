@@ -1,0 +1,139 @@
+"""The reservation service's command API (FastAPI). Routes only translate: a request
+becomes a command, the clock supplies ``now``, and eventfold's errors are raised as they
+are (the app factory answers them as RFC 9457 problem+json)."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Path, status
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+
+from eventfold import CommandHandler
+from eventfold.web import IdempotencyKey
+from reservations import app
+from reservations.domain import (
+    Canceler,
+    CancelReservation,
+    CompletePickup,
+    ExpireReservation,
+    RejectReservation,
+    RequestReservation,
+    SecureStock,
+    SetStockLevel,
+)
+
+Clock = Callable[[], datetime]
+"""Reads the time; routes put it on commands so deciding stays pure."""
+
+ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]*$"
+ID_MAX = 64
+
+Id = Annotated[str, StringConstraints(min_length=1, max_length=ID_MAX, pattern=ID_PATTERN)]
+PathId = Annotated[str, Path(min_length=1, max_length=ID_MAX, pattern=ID_PATTERN)]
+Reason = Annotated[str, StringConstraints(min_length=1, max_length=500)]
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+class Strict(BaseModel):
+    """Request bodies: exact JSON types (no "1" for 1), no unknown fields."""
+
+    model_config = ConfigDict(strict=True, extra="forbid")
+
+
+class StockLevel(Strict):
+    on_hand: int = Field(ge=0, le=1_000_000, description="units physically in the store")
+
+
+class ReservationRequest(Strict):
+    customer_id: Id
+    store_id: Id
+    sku: Id
+    quantity: int = Field(ge=1, le=99)
+
+
+class Rejection(Strict):
+    reason: Reason
+
+
+class Cancellation(Strict):
+    canceled_by: Literal["customer", "staff", "support"]
+    reason: Reason
+
+
+class StockVersion(BaseModel):
+    store_id: str
+    sku: str
+    version: int
+
+
+class Placed(BaseModel):
+    reservation_id: str
+    version: int
+
+
+class Version(BaseModel):
+    version: int
+
+
+def router(handler: CommandHandler, *, clock: Clock = utc_now) -> APIRouter:
+    """The command routes of the reservation service on ``handler``."""
+    routes = APIRouter()
+
+    @routes.put("/stores/{store_id}/stock/{sku}", response_model=StockVersion)
+    def set_stock_level(
+        store_id: PathId, sku: PathId, body: StockLevel, key: IdempotencyKey = None
+    ) -> StockVersion:
+        """The store inventory feed: how many units of the SKU are on hand."""
+        command = SetStockLevel(store_id, sku, body.on_hand, clock())
+        version = app.set_stock_level(handler, command, command_id=key)
+        return StockVersion(store_id=store_id, sku=sku, version=version)
+
+    @routes.post("/reservations", status_code=status.HTTP_201_CREATED, response_model=Placed)
+    def request_reservation(body: ReservationRequest, key: IdempotencyKey = None) -> Placed:
+        """A customer asks to hold units of a SKU at a store (404: the store has no stock
+        record for the SKU; 409: not enough available)."""
+        command = RequestReservation(
+            uuid.uuid4().hex, body.customer_id, body.store_id, body.sku, body.quantity, clock()
+        )
+        placed = app.request_reservation(handler, command, command_id=key)
+        return Placed(reservation_id=placed.reservation_id, version=placed.version)
+
+    @routes.post("/reservations/{reservation_id}/secure", response_model=Version)
+    def secure_stock(reservation_id: PathId, key: IdempotencyKey = None) -> Version:
+        """Store staff put the units aside for pickup."""
+        command = SecureStock(reservation_id, clock())
+        return Version(version=app.secure_stock(handler, command, command_id=key))
+
+    @routes.post("/reservations/{reservation_id}/reject", response_model=Version)
+    def reject(reservation_id: PathId, body: Rejection, key: IdempotencyKey = None) -> Version:
+        """Store staff cannot serve the reservation; its units are released."""
+        command = RejectReservation(reservation_id, body.reason, clock())
+        return Version(version=app.reject_reservation(handler, command, command_id=key))
+
+    @routes.post("/reservations/{reservation_id}/cancel", response_model=Version)
+    def cancel(reservation_id: PathId, body: Cancellation, key: IdempotencyKey = None) -> Version:
+        """The customer, staff or support cancel; the units are released."""
+        who = Canceler(body.canceled_by)
+        command = CancelReservation(reservation_id, who, body.reason, clock())
+        return Version(version=app.cancel_reservation(handler, command, command_id=key))
+
+    @routes.post("/reservations/{reservation_id}/pickup", response_model=Version)
+    def pickup(reservation_id: PathId, key: IdempotencyKey = None) -> Version:
+        """The customer collected the units."""
+        command = CompletePickup(reservation_id, clock())
+        return Version(version=app.complete_pickup(handler, command, command_id=key))
+
+    @routes.post("/reservations/{reservation_id}/expire", response_model=Version)
+    def expire(reservation_id: PathId, key: IdempotencyKey = None) -> Version:
+        """The hold deadline passed (409 before it)."""
+        command = ExpireReservation(reservation_id, clock())
+        return Version(version=app.expire_reservation(handler, command, command_id=key))
+
+    return routes
