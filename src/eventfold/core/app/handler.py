@@ -15,6 +15,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
+from eventfold.core.app.cache import StateCache
 from eventfold.core.ports import Commit, EventStore, StreamWrite
 from eventfold.domain.codecs import EventCodec, decode_state, encode_state, to_plain
 from eventfold.domain.decider import Decider
@@ -41,21 +42,30 @@ class _Stream(Generic[S]):
     version: int
     state: S
     pinned: bool = False
+    cached: bool = False
     pending: list[Any] = field(default_factory=list)
 
 
 class Session:
     """One attempt at a command: the streams it read and the events it decided."""
 
-    def __init__(self, store: EventStore, codec: EventCodec) -> None:
+    def __init__(
+        self, store: EventStore, codec: EventCodec, cache: StateCache | None = None
+    ) -> None:
         self._store = store
         self._codec = codec
+        self._cache = cache
         self._streams: dict[str, _Stream[Any]] = {}
 
     def _open(self, decider: Decider[Any, S, Any], stream_id: str) -> _Stream[S]:
         known = self._streams.get(stream_id)
         if known is not None:
             return known
+        hit = self._cache.get(stream_id, decider.fold_id) if self._cache else None
+        if hit is not None:
+            opened: _Stream[S] = _Stream(decider, stream_id, hit[0], hit[1], cached=True)
+            self._streams[stream_id] = opened
+            return opened
         snapshot = self._store.load(stream_id)
         if snapshot is not None and snapshot.fold == decider.fold_id:
             state = decode_state(type(decider.initial_state), snapshot.state)
@@ -115,6 +125,19 @@ class Session:
             if s.pending
         ]
 
+    @property
+    def used_cache(self) -> bool:
+        return any(s.cached for s in self._streams.values())
+
+    def stream_ids(self) -> list[str]:
+        return list(self._streams)
+
+    def remember(self, cache: StateCache) -> None:
+        """Cache the state of every stream this session wrote (after its commit)."""
+        for s in self._streams.values():
+            if s.pending:
+                cache.put(s.stream_id, s.decider.fold_id, s.version + len(s.pending), s.state)
+
     def versions(self) -> dict[str, int]:
         return {sid: s.version + len(s.pending) for sid, s in self._streams.items()}
 
@@ -141,17 +164,25 @@ class Outcome(Generic[R]):
 class CommandHandler:
     """Runs commands against an event store with one codec.
 
-    ``attempts`` bounds the reload-and-decide-again loop on version conflicts.
+    ``attempts`` bounds the reload-and-decide-again loop on version conflicts. ``cache``
+    keeps the states this handler committed (see :mod:`eventfold.core.app.cache`); pass
+    ``StateCache(0)`` to always load from the store.
     """
 
     def __init__(
-        self, store: EventStore, codec: EventCodec, *, attempts: int = DEFAULT_ATTEMPTS
+        self,
+        store: EventStore,
+        codec: EventCodec,
+        *,
+        attempts: int = DEFAULT_ATTEMPTS,
+        cache: StateCache | None = None,
     ) -> None:
         if attempts < 1:
             raise ValueError("attempts must be at least 1")
         self.store = store
         self.codec = codec
         self.attempts = attempts
+        self.cache = StateCache() if cache is None else cache
 
     def run(
         self,
@@ -178,25 +209,38 @@ class CommandHandler:
             metadata[CORRELATION_ID] = correlation_id or command_id or ""
         if causation_id:
             metadata[CAUSATION_ID] = causation_id
-        for attempt in range(1, self.attempts + 1):
-            session = Session(self.store, self.codec)
-            result = work(session)
-            writes = session.writes(metadata)
+        conflicts = 0
+        trust_cache = True
+        while True:
+            session = Session(self.store, self.codec, self.cache if trust_cache else None)
+            try:
+                result = work(session)
+                writes = session.writes(metadata)
+            except Exception:
+                if not session.used_cache:
+                    raise
+                # Refused on a cached state: decide again on the stored one before answering.
+                self.cache.forget(*session.stream_ids())
+                trust_cache = False
+                continue
             if not writes:
+                if session.used_cache:  # a no-op is an answer too: check it on fresh state
+                    trust_cache = False
+                    continue
                 return Outcome(Commit(command_id, session.versions()), result)
             try:
-                commit = self.store.append(
-                    *writes, command_id=command_id, fingerprint=fingerprint
-                )
+                commit = self.store.append(*writes, command_id=command_id, fingerprint=fingerprint)
             except ConcurrencyConflict as conflict:
-                if session.pinned(conflict.stream_id) or attempt == self.attempts:
+                self.cache.forget(*session.stream_ids())
+                conflicts += 1
+                if session.pinned(conflict.stream_id) or conflicts >= self.attempts:
                     raise
                 continue
+            session.remember(self.cache)
             if commit.duplicate:
                 # A concurrent retry of the same command won the race: its result stands.
                 return Outcome(self._check_duplicate(commit, command_id, fingerprint), None)
             return Outcome(commit, result)
-        raise AssertionError("unreachable")  # pragma: no cover
 
     def execute(
         self,
@@ -211,7 +255,10 @@ class CommandHandler:
         """Decide one command on one stream and commit it."""
         return self.run(
             lambda s: s.execute(
-                decider, stream_id, command, expected_version=expected_version,
+                decider,
+                stream_id,
+                command,
+                expected_version=expected_version,
                 must_exist=must_exist,
             ),
             command_id=command_id,

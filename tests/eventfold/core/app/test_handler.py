@@ -19,7 +19,7 @@ from eventfold import (
     SqliteEventStore,
     StreamNotFound,
 )
-from tests.eventfold.domain.counter import Add, Added, Counter, codec, counter
+from tests.eventfold.domain.counter import Add, Added, Counter, Reset, codec, counter
 
 
 @pytest.fixture
@@ -205,3 +205,35 @@ def test_the_snapshot_always_equals_a_replay(amounts: list[int]) -> None:
         if snapshot is not None:
             assert snapshot.state == f'{{"total":{total},"limit":100}}'.encode()
         store.close()
+
+
+def test_a_refusal_on_a_cached_state_is_checked_on_the_stored_state(
+    handler: CommandHandler, store: SqliteEventStore
+) -> None:
+    handler.execute(counter, "counter-1", Add(99))  # cached: total 99
+    CommandHandler(store, codec).execute(counter, "counter-1", Reset())  # behind its back
+    outcome = handler.execute(counter, "counter-1", Add(5))
+    assert outcome.commit.versions == {"counter-1": 3}
+    assert counter.fold_events(codec.decode(e) for e in store.read("counter-1")) == Counter(5)
+
+
+def test_a_no_op_on_a_cached_state_is_checked_on_the_stored_state(
+    handler: CommandHandler, store: SqliteEventStore
+) -> None:
+    handler.execute(counter, "counter-1", Add(3))
+    handler.execute(counter, "counter-1", Reset())  # cached: total 0
+    CommandHandler(store, codec).execute(counter, "counter-1", Add(7))  # behind its back
+    outcome = handler.execute(counter, "counter-1", Reset())
+    assert outcome.commit.versions == {"counter-1": 4}
+
+
+def test_a_stale_cache_costs_a_conflict_not_a_wrong_write(
+    handler: CommandHandler, store: SqliteEventStore
+) -> None:
+    handler.execute(counter, "counter-1", Add(1))
+    CommandHandler(store, codec).execute(counter, "counter-1", Add(1))
+    handler.execute(counter, "counter-1", Add(1))
+    assert [e.version for e in store.read("counter-1")] == [1, 2, 3]
+    snapshot = store.load("counter-1")
+    assert snapshot is not None
+    assert snapshot.state == b'{"total":3,"limit":100}'

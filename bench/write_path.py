@@ -1,0 +1,352 @@
+"""Write-path benchmark: eventfold's command handler vs the raw SQLite floor vs `eventsourcing`.
+
+Every contender commits one command per transaction to a SQLite file in WAL mode with
+synchronous=FULL (SQLite's default, and eventfold's), so each pays one fsync per command.
+
+- eventfold: the reservation service's ``set_stock_level`` through the CommandHandler
+  (load snapshot -> decide -> encode -> one transaction: state row + event row).
+- floor: the same I/O by hand, no framework: BEGIN IMMEDIATE; read the state row; insert
+  one event row; upsert the state row; COMMIT.
+- eventsourcing (PyPI): repository.get -> aggregate method -> app.save, per command.
+
+Two workloads: one writer over 200 streams, and 4 writers on 10 hot streams (conflicts,
+retries). Then an HTTP figure: 16 concurrent clients posting reservations to
+`eventfold run` over loopback. Prints a table and writes bench/results/write_path.json.
+
+    .venv/bin/python bench/write_path.py [--commands 3000] [--http-seconds 10]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import random
+import socket
+import sqlite3
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+import httpx
+from eventsourcing.application import Application
+from eventsourcing.domain import Aggregate, event
+from eventsourcing.persistence import IntegrityError
+
+from eventfold import ConcurrencyConflict, SqliteEventStore
+from reservations.app import make_handler, set_stock_level
+from reservations.domain import SetStockLevel
+
+RESULTS = Path(__file__).parent / "results"
+
+
+@dataclass
+class Figure:
+    name: str
+    writers: int
+    streams: int
+    commands: int
+    seconds: float
+    commands_per_s: float
+    p50_ms: float
+    p99_ms: float
+
+
+def percentile(samples: list[float], q: float) -> float:
+    ordered = sorted(samples)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+def measure(
+    name: str, command: Callable[[int, int], None], *, commands: int, writers: int, streams: int
+) -> Figure:
+    """Run ``commands`` calls of ``command(writer, i)`` split over ``writers`` threads."""
+    latencies: list[list[float]] = [[] for _ in range(writers)]
+    per_writer = commands // writers
+
+    def run(writer: int) -> None:
+        for i in range(per_writer):
+            started = time.perf_counter()
+            command(writer, i)
+            latencies[writer].append(time.perf_counter() - started)
+
+    threads = [threading.Thread(target=run, args=(w,)) for w in range(writers)]
+    started = time.perf_counter()
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    elapsed = time.perf_counter() - started
+    samples = [s for chunk in latencies for s in chunk]
+    return Figure(
+        name,
+        writers,
+        streams,
+        len(samples),
+        round(elapsed, 3),
+        round(len(samples) / elapsed, 1),
+        round(statistics.median(samples) * 1000, 3),
+        round(percentile(samples, 0.99) * 1000, 3),
+    )
+
+
+# -- contenders ------------------------------------------------------------------------------
+class StockLevel(Aggregate):  # type: ignore[misc]
+    """The eventsourcing library's version of the stock level aggregate."""
+
+    @event("Created")
+    def __init__(self, key: str) -> None:
+        self.key = key
+        self.on_hand = 0
+
+    @event("LevelSet")
+    def set_level(self, on_hand: int) -> None:
+        self.on_hand = on_hand
+
+
+def eventfold_contender(folder: Path, streams: int) -> Callable[[int, int], None]:
+    store = SqliteEventStore(folder / "eventfold.db", durability="full")
+    handler = make_handler(store, attempts=1000)
+    now = datetime.now(UTC)
+
+    def command(writer: int, i: int) -> None:
+        n = random.randrange(streams)
+        set_stock_level(handler, SetStockLevel("s1", f"sku{n}", random.randrange(1, 10**6), now))
+
+    return command
+
+
+FLOOR_SCHEMA = """
+CREATE TABLE IF NOT EXISTS events (position INTEGER PRIMARY KEY AUTOINCREMENT,
+  stream_id TEXT NOT NULL, version INTEGER NOT NULL, type TEXT NOT NULL, data BLOB NOT NULL,
+  UNIQUE (stream_id, version));
+CREATE TABLE IF NOT EXISTS states (stream_id TEXT PRIMARY KEY, version INTEGER NOT NULL,
+  state BLOB NOT NULL) WITHOUT ROWID;
+"""
+
+
+def floor_contender(folder: Path, streams: int) -> Callable[[int, int], None]:
+    path = folder / "floor.db"
+    local = threading.local()
+
+    def conn() -> sqlite3.Connection:
+        if not hasattr(local, "conn"):
+            c = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=30)
+            c.execute("PRAGMA journal_mode=WAL")
+            c.execute("PRAGMA synchronous=FULL")
+            c.execute("PRAGMA busy_timeout=30000")
+            local.conn = c
+        return local.conn  # type: ignore[no-any-return]
+
+    conn().executescript(FLOOR_SCHEMA)
+
+    def command(writer: int, i: int) -> None:
+        c = conn()
+        stream = f"stock-s1:sku{random.randrange(streams)}"
+        on_hand = random.randrange(1, 10**6)
+        c.execute("BEGIN IMMEDIATE")
+        row = c.execute("SELECT version FROM states WHERE stream_id = ?", (stream,)).fetchone()
+        version = (row[0] if row else 0) + 1
+        data = json.dumps({"on_hand": on_hand}).encode()
+        c.execute(
+            "INSERT INTO events (stream_id, version, type, data) VALUES (?, ?, ?, ?)",
+            (stream, version, "StockLevelSet", data),
+        )
+        c.execute(
+            "INSERT INTO states VALUES (?, ?, ?) ON CONFLICT (stream_id) DO UPDATE "
+            "SET version = excluded.version, state = excluded.state",
+            (stream, version, data),
+        )
+        c.execute("COMMIT")
+
+    return command
+
+
+def eventsourcing_contender(folder: Path, streams: int) -> Callable[[int, int], None]:
+    app = Application(
+        env={
+            "PERSISTENCE_MODULE": "eventsourcing.sqlite",
+            "SQLITE_DBNAME": str(folder / "eventsourcing.db"),
+            "SQLITE_LOCK_TIMEOUT": "30",
+        }
+    )
+    ids = []
+    for n in range(streams):
+        aggregate = StockLevel(f"sku{n}")
+        app.save(aggregate)
+        ids.append(aggregate.id)
+
+    def command(writer: int, i: int) -> None:
+        aggregate_id = random.choice(ids)
+        while True:  # get -> modify -> save, again on a conflict
+            aggregate = app.repository.get(aggregate_id)
+            aggregate.set_level(random.randrange(1, 10**6))
+            try:
+                app.save(aggregate)
+                return
+            except IntegrityError:
+                continue
+
+    return command
+
+
+# -- HTTP ------------------------------------------------------------------------------------
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def http_figure(folder: Path, seconds: float, clients: int = 16) -> Figure:
+    port = free_port()
+    env = {**os.environ, "EVENTFOLD_HOME": str(folder / "http"), "PORT": str(port)}
+    eventfold = Path(sys.executable).parent / "eventfold"
+    server = subprocess.Popen(
+        [str(eventfold), "run"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                time.sleep(0.1)
+        else:
+            raise SystemExit("eventfold run did not become healthy within 30 s")
+        skus = [f"sku{n}" for n in range(50)]
+        with httpx.Client(base_url=base, timeout=30) as client:
+            for sku in skus:
+                client.put(f"/stores/s1/stock/{sku}", json={"on_hand": 10**6}).raise_for_status()
+        latencies: list[float] = []
+        failures: list[int] = []
+        lock = threading.Lock()
+        stop_at = time.monotonic() + seconds
+
+        def run_client() -> None:
+            with httpx.Client(base_url=base, timeout=30) as client:
+                while time.monotonic() < stop_at:
+                    body = {
+                        "customer_id": f"c{uuid.uuid4().hex[:8]}",
+                        "store_id": "s1",
+                        "sku": random.choice(skus),
+                        "quantity": 1,
+                    }
+                    started = time.perf_counter()
+                    response = client.post("/reservations", json=body)
+                    took = time.perf_counter() - started
+                    with lock:
+                        if response.status_code == 201:
+                            latencies.append(took)
+                        else:
+                            failures.append(response.status_code)
+
+        started = time.perf_counter()
+        threads = [threading.Thread(target=run_client) for _ in range(clients)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        elapsed = time.perf_counter() - started
+        if failures:
+            print(f"  HTTP: {len(failures)} requests failed, statuses {sorted(set(failures))}")
+        return Figure(
+            "eventfold HTTP POST /reservations",
+            clients,
+            len(skus),
+            len(latencies),
+            round(elapsed, 3),
+            round(len(latencies) / elapsed, 1),
+            round(statistics.median(latencies) * 1000, 3),
+            round(percentile(latencies, 0.99) * 1000, 3),
+        )
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+
+
+# -- main ------------------------------------------------------------------------------------
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--commands", type=int, default=3000, help="commands per workload")
+    parser.add_argument("--http-seconds", type=float, default=10.0, help="0 skips HTTP")
+    args = parser.parse_args()
+
+    contenders = {
+        "eventfold": eventfold_contender,
+        "floor": floor_contender,
+        "eventsourcing": eventsourcing_contender,
+    }
+    workloads = [(1, 200), (4, 10)]
+    figures: list[Figure] = []
+    with tempfile.TemporaryDirectory(prefix="eventfold-bench-") as tmp:
+        for writers, streams in workloads:
+            for name, build in contenders.items():
+                folder = Path(tmp) / f"{name}-{writers}"
+                folder.mkdir()
+                command = build(folder, streams)
+                print(f"running {name}: {writers} writer(s) on {streams} streams …", flush=True)
+                figure = measure(
+                    name, command, commands=args.commands, writers=writers, streams=streams
+                )
+                figures.append(figure)
+        if args.http_seconds > 0:
+            print(f"running HTTP: 16 clients for {args.http_seconds:.0f} s …", flush=True)
+            figures.append(http_figure(Path(tmp), args.http_seconds))
+
+    print()
+    print(
+        f"{'contender':36} {'writers':>7} {'streams':>7} {'cmd/s':>9} {'p50 ms':>8} {'p99 ms':>8}"
+    )
+    for f in figures:
+        print(
+            f"{f.name:36} {f.writers:>7} {f.streams:>7} {f.commands_per_s:>9.1f} "
+            f"{f.p50_ms:>8.2f} {f.p99_ms:>8.2f}"
+        )
+    ratios = {}
+    for writers, streams in workloads:
+        by_name = {f.name: f for f in figures if f.writers == writers and f.streams == streams}
+        ours = by_name["eventfold"].commands_per_s
+        key = f"{writers}w_{streams}s"
+        ratios[key] = {
+            "vs_floor": round(ours / by_name["floor"].commands_per_s, 3),
+            "vs_eventsourcing": round(ours / by_name["eventsourcing"].commands_per_s, 3),
+        }
+        print(
+            f"{key}: eventfold = {ratios[key]['vs_floor']:.2f}x the raw SQLite floor, "
+            f"{ratios[key]['vs_eventsourcing']:.2f}x eventsourcing (targets: >= 0.8x, >= 3x)"
+        )
+    RESULTS.mkdir(exist_ok=True)
+    out = RESULTS / "write_path.json"
+    report = {
+        "benchmark": "write_path",
+        "at": datetime.now(UTC).isoformat(),
+        "machine": {
+            "cpus": os.cpu_count(),
+            "python": platform.python_version(),
+            "platform": platform.platform(),
+            "sqlite": sqlite3.sqlite_version,
+        },
+        "durability": "WAL, synchronous=FULL",
+        "figures": [asdict(f) for f in figures],
+        "ratios": ratios,
+    }
+    out.write_text(json.dumps(report, indent=2))
+    print(f"wrote {out}")
+
+
+if __name__ == "__main__":
+    try:
+        main()
+    except ConcurrencyConflict as exc:  # a contender gave up: report it, do not hide it
+        raise SystemExit(f"bench aborted: {exc}") from exc
