@@ -98,7 +98,10 @@ class Router:
         or the event store fails (nothing is then reported done) or on :class:`Stopping`.
         """
         report = Delivery()
-        by_stream = self._group(events)
+        by_stream, repeated = self._group(events)
+        if repeated:
+            report.duplicates += repeated
+            self.observer.duplicates(self.name, repeated)
         if not by_stream:
             return report
         parked = self.state.parked_streams(self.name)
@@ -133,13 +136,17 @@ class Router:
         self._flush()
         return report
 
-    def _group(self, events: Iterable[RecordedEvent]) -> dict[str, list[RecordedEvent]]:
+    def _group(self, events: Iterable[RecordedEvent]) -> tuple[dict[str, list[RecordedEvent]], int]:
+        """The wanted streams' events in version order, and how many repeats were dropped."""
         by_stream: dict[str, dict[int, RecordedEvent]] = defaultdict(dict)
         wants = self.subscription.filter.wants_stream
+        seen = 0
         for event in events:
             if wants(event.category):
+                seen += 1
                 by_stream[event.stream_id].setdefault(event.version, event)
-        return {s: [evs[v] for v in sorted(evs)] for s, evs in by_stream.items()}
+        grouped = {s: [evs[v] for v in sorted(evs)] for s, evs in by_stream.items()}
+        return grouped, seen - sum(len(evs) for evs in grouped.values())
 
     def _last_versions(self, stream_ids: Iterable[str]) -> dict[str, int]:
         wanted = list(stream_ids)

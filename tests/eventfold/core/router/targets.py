@@ -1,0 +1,90 @@
+"""Test targets that write to a real SQLite file, and helpers to fill an event store."""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from collections.abc import Callable, Collection, Mapping, Sequence
+from pathlib import Path
+
+from eventfold import EventData, SqliteEventStore, StreamWrite
+from eventfold.domain.events import RecordedEvent
+
+Fault = Callable[[RecordedEvent], None]
+"""Raises to make the target fail on an event."""
+
+
+class SqliteTarget:
+    """Appends one row per applied event; with ``tracks_versions`` it also keeps each
+    stream's version in the SAME transaction (like the SQL projection)."""
+
+    def __init__(self, path: Path, name: str = "rows") -> None:
+        self.name = name
+        self.path = path
+        self.faults: list[Fault] = []
+        self.calls = 0
+        self._conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+        self._lock = threading.Lock()
+        self._conn.execute("PRAGMA synchronous=OFF")
+        self._conn.executescript(
+            "CREATE TABLE IF NOT EXISTS rows (seq INTEGER PRIMARY KEY, stream_id TEXT, "
+            "version INTEGER, type TEXT);"
+            "CREATE TABLE IF NOT EXISTS versions (stream_id TEXT PRIMARY KEY, version INTEGER);"
+        )
+
+    def apply(self, events: Sequence[RecordedEvent]) -> None:
+        with self._lock:
+            self.calls += 1
+            self._conn.execute("BEGIN")
+            try:
+                for event in events:
+                    for fault in self.faults:
+                        fault(event)
+                    self._conn.execute(
+                        "INSERT INTO rows (stream_id, version, type) VALUES (?, ?, ?)",
+                        (event.stream_id, event.version, event.type),
+                    )
+                    self._record(event)
+                self._conn.execute("COMMIT")
+            except BaseException:
+                self._conn.execute("ROLLBACK")
+                raise
+
+    def _record(self, event: RecordedEvent) -> None:
+        """Plain targets keep no versions."""
+
+    def rows(self) -> list[tuple[str, int]]:
+        with self._lock:
+            found = self._conn.execute("SELECT stream_id, version FROM rows ORDER BY seq")
+            return [(str(s), int(v)) for s, v in found]
+
+    def by_stream(self) -> dict[str, list[int]]:
+        streams: dict[str, list[int]] = {}
+        for stream_id, version in self.rows():
+            streams.setdefault(stream_id, []).append(version)
+        return streams
+
+
+class TrackingSqliteTarget(SqliteTarget):
+    def _record(self, event: RecordedEvent) -> None:
+        self._conn.execute(
+            "INSERT INTO versions VALUES (?, ?) ON CONFLICT (stream_id) "
+            "DO UPDATE SET version = excluded.version",
+            (event.stream_id, event.version),
+        )
+
+    def applied_versions(self, stream_ids: Collection[str]) -> Mapping[str, int]:
+        with self._lock:
+            rows = self._conn.execute("SELECT stream_id, version FROM versions").fetchall()
+        wanted = set(stream_ids)
+        return {str(s): int(v) for s, v in rows if s in wanted}
+
+
+def fill(store: SqliteEventStore, streams: Mapping[str, int], kind: str = "Happened") -> None:
+    """Append ``count`` events to each stream, one event per commit, round-robin."""
+    top = max(streams.values(), default=0)
+    for version in range(1, top + 1):
+        for stream_id, count in streams.items():
+            if version <= count:
+                data = EventData(kind, b'{"v":%d}' % version)
+                store.append(StreamWrite(stream_id, version - 1, [data], b"{}", "t/1"))

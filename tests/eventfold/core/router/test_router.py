@@ -1,0 +1,255 @@
+"""The router's version rules, retries and parking, with targets writing to SQLite."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from eventfold import CodecError, DeliveryFailed, SqliteEventStore
+from eventfold.adapters.router_state.sqlite import SqliteRouterState
+from eventfold.core.router.observer import NullObserver
+from eventfold.core.router.ports import EventFilter, RetryPolicy, Subscription
+from eventfold.core.router.router import WAITING_BEHIND, Router
+from eventfold.domain.events import RecordedEvent
+from tests.eventfold.core.router.targets import (
+    SqliteTarget,
+    TrackingSqliteTarget,
+    fill,
+)
+
+
+class Seen(NullObserver):
+    def __init__(self) -> None:
+        self.gaps: list[tuple[str, int, int, int]] = []
+        self.parks: list[tuple[str, int, str]] = []
+        self.retries: list[tuple[str, int, int]] = []
+
+    def gap_healed(
+        self, subscription: str, stream_id: str, last_applied: int, received: int, fetched: int
+    ) -> None:
+        self.gaps.append((stream_id, last_applied, received, fetched))
+
+    def parked(self, subscription: str, stream_id: str, version: int, reason: str) -> None:
+        self.parks.append((stream_id, version, reason))
+
+    def retrying(
+        self, subscription: str, stream_id: str, version: int, attempt: int, error: str
+    ) -> None:
+        self.retries.append((stream_id, version, attempt))
+
+
+def fail_on(stream_id: str, version: int, error: Exception, times: int = 10**9) -> object:
+    left = [times]
+
+    def fault(event: RecordedEvent) -> None:
+        if event.stream_id == stream_id and event.version == version and left[0] > 0:
+            left[0] -= 1
+            raise error
+
+    return fault
+
+
+@pytest.fixture(params=["plain", "tracking"])
+def target(request: pytest.FixtureRequest, tmp_path: Path) -> SqliteTarget:
+    kind = SqliteTarget if request.param == "plain" else TrackingSqliteTarget
+    return kind(tmp_path / "target.db")
+
+
+def make_router(
+    target: SqliteTarget,
+    store: SqliteEventStore,
+    state: SqliteRouterState,
+    sleeps: list[float] | None = None,
+    **subscription: object,
+) -> tuple[Router, Seen]:
+    seen = Seen()
+    delays = sleeps if sleeps is not None else []
+    sub = Subscription("rows", target, **subscription)  # type: ignore[arg-type]
+    router = Router(sub, store, state, observer=seen, sleep=delays.append, jitter=lambda: 1.0)
+    return router, seen
+
+
+def events_of(store: SqliteEventStore) -> list[RecordedEvent]:
+    return store.read_all(0, 10_000)
+
+
+def test_events_in_order_are_applied_once(target, store, state) -> None:
+    fill(store, {"a-1": 3, "b-1": 2})
+    router, _ = make_router(target, store, state)
+    report = router.deliver(events_of(store))
+    assert report.applied == 5
+    assert target.by_stream() == {"a-1": [1, 2, 3], "b-1": [1, 2]}
+
+
+def test_duplicates_are_skipped(target, store, state) -> None:
+    fill(store, {"a-1": 3})
+    router, _ = make_router(target, store, state)
+    events = events_of(store)
+    router.deliver(events[:2])
+    report = router.deliver(events + events)
+    assert report.duplicates == 5
+    assert target.by_stream() == {"a-1": [1, 2, 3]}
+
+
+def test_duplicates_are_skipped_by_a_fresh_router_after_a_restart(target, store, state) -> None:
+    fill(store, {"a-1": 3})
+    first, _ = make_router(target, store, state)
+    first.deliver(events_of(store))
+    second, _ = make_router(target, store, state)
+    assert second.deliver(events_of(store)).duplicates == 3
+    assert target.by_stream() == {"a-1": [1, 2, 3]}
+
+
+def test_a_gap_is_healed_from_the_event_store(target, store, state) -> None:
+    fill(store, {"a-1": 5})
+    router, seen = make_router(target, store, state)
+    events = events_of(store)
+    router.deliver([events[0]])
+    report = router.deliver([events[3], events[4]])
+    assert target.by_stream() == {"a-1": [1, 2, 3, 4, 5]}
+    assert report.healed == 2
+    assert seen.gaps == [("a-1", 1, 4, 2)]
+
+
+def test_a_failure_is_retried_with_growing_backoff_then_succeeds(target, store, state) -> None:
+    fill(store, {"a-1": 3})
+    target.faults.append(fail_on("a-1", 2, RuntimeError("flaky"), times=4))  # batch + 3
+    sleeps: list[float] = []
+    router, seen = make_router(
+        target, store, state, sleeps, retry=RetryPolicy(5, base_delay=0.1, max_delay=0.3)
+    )
+    report = router.deliver(events_of(store))
+    assert target.by_stream() == {"a-1": [1, 2, 3]}
+    assert report.parked == []
+    assert sleeps == [0.1, 0.2, 0.3]
+    assert [r[2] for r in seen.retries] == [1, 2, 3]
+    assert {r[1] for r in seen.retries} == {2}
+
+
+def test_a_stream_parks_when_retries_run_out_while_others_flow(target, store, state) -> None:
+    fill(store, {"a-1": 3, "b-1": 3})
+    target.faults.append(fail_on("a-1", 2, RuntimeError("boom")))
+    router, seen = make_router(target, store, state, retry=RetryPolicy(3))
+    report = router.deliver(events_of(store))
+    assert target.by_stream() == {"a-1": [1], "b-1": [1, 2, 3]}
+    assert report.parked == [("a-1", 2), ("a-1", 3)]
+    assert seen.parks == [("a-1", 2, "RuntimeError: boom")]
+    [parked] = state.list_parked("rows")
+    assert (parked.stream_id, parked.first_version, parked.last_version) == ("a-1", 2, 3)
+    assert parked.reason == "RuntimeError: boom"
+
+
+def test_later_events_of_a_parked_stream_wait_in_order(target, store, state) -> None:
+    fill(store, {"a-1": 2})
+    target.faults.append(fail_on("a-1", 1, RuntimeError("boom")))
+    router, _ = make_router(target, store, state, retry=RetryPolicy(1))
+    router.deliver(events_of(store))
+    fill_more(store, "a-1", 2, 2)
+    fill(store, {"b-1": 1})
+    router.deliver(store.read_all(2))
+    assert target.by_stream() == {"b-1": [1]}
+    assert [e.version for e in state.parked_events("rows", "a-1")] == [1, 2, 3, 4]
+    [parked] = state.list_parked()
+    assert parked.reason == "RuntimeError: boom"
+    assert parked.reason != WAITING_BEHIND
+
+
+def fill_more(store: SqliteEventStore, stream_id: str, after: int, count: int) -> None:
+    from eventfold import EventData, StreamWrite
+
+    for version in range(after + 1, after + count + 1):
+        data = EventData("Happened", b"{}")
+        store.append(StreamWrite(stream_id, version - 1, [data], b"{}", "t/1"))
+
+
+@pytest.mark.parametrize(
+    "error",
+    [DeliveryFailed("rejected", retryable=False), CodecError("bad payload")],
+    ids=["not-retryable", "codec"],
+)
+def test_permanent_failures_park_at_once(target, store, state, error) -> None:
+    fill(store, {"a-1": 2, "b-1": 1})
+    target.faults.append(fail_on("a-1", 1, error))
+    sleeps: list[float] = []
+    router, seen = make_router(target, store, state, sleeps)
+    router.deliver(events_of(store))
+    assert sleeps == []
+    assert seen.retries == []
+    assert state.parked_streams("rows") == {"a-1"}
+    assert seen.parks[0][2] == f"{type(error).__name__}: {error}"
+    assert target.by_stream() == {"b-1": [1]}
+
+
+def test_redrive_applies_the_parked_events_in_order_and_unparks(target, store, state) -> None:
+    fill(store, {"a-1": 3, "b-1": 1})
+    fault = fail_on("a-1", 2, DeliveryFailed("down", retryable=False))
+    target.faults.append(fault)
+    router, _ = make_router(target, store, state)
+    router.deliver(events_of(store))
+    fill_more(store, "a-1", 3, 1)
+    router.deliver(store.read_all(4))
+    target.faults.remove(fault)
+    report = router.redrive("a-1")
+    assert report.applied == 3
+    assert target.by_stream() == {"a-1": [1, 2, 3, 4], "b-1": [1]}
+    assert state.parked_streams("rows") == set()
+    fill_more(store, "a-1", 4, 1)
+    router.deliver(store.read_all(5))
+    assert target.by_stream()["a-1"] == [1, 2, 3, 4, 5]
+
+
+def test_a_redrive_that_fails_again_stays_parked(target, store, state) -> None:
+    fill(store, {"a-1": 2})
+    target.faults.append(fail_on("a-1", 2, DeliveryFailed("down", retryable=False)))
+    router, _ = make_router(target, store, state)
+    router.deliver(events_of(store))
+    report = router.redrive("a-1")
+    assert report.parked == [("a-1", 2)]
+    assert state.parked_streams("rows") == {"a-1"}
+    assert [e.version for e in state.parked_events("rows", "a-1")] == [2]
+
+
+def test_skip_drops_the_parked_events_and_the_stream_flows_again(target, store, state) -> None:
+    fill(store, {"a-1": 3})
+    target.faults.append(fail_on("a-1", 2, DeliveryFailed("poison", retryable=False)))
+    router, _ = make_router(target, store, state)
+    router.deliver(events_of(store))
+    assert router.skip("a-1") == 2
+    assert state.parked_streams("rows") == set()
+    fill_more(store, "a-1", 3, 1)
+    later, later_seen = make_router(target, store, state)
+    later.deliver(store.read_all(3))
+    assert target.by_stream() == {"a-1": [1, 4]}
+    assert later_seen.gaps == []
+
+
+def test_filtered_events_advance_the_version_without_a_gap(target, store, state) -> None:
+    fill(store, {"a-1": 1}, kind="Wanted")
+    fill_more(store, "a-1", 1, 1)  # type Happened: filtered out
+    router, seen = make_router(
+        target, store, state, filter=EventFilter(event_types=frozenset({"Wanted"}))
+    )
+    router.deliver(events_of(store))
+    from eventfold import EventData, StreamWrite
+
+    store.append(StreamWrite("a-1", 2, [EventData("Wanted", b"{}")], b"{}", "t/1"))
+    router.deliver(store.read_all(2))
+    assert target.by_stream() == {"a-1": [1, 3]}
+    assert seen.gaps == []
+
+
+def test_streams_of_other_categories_are_ignored(target, store, state) -> None:
+    fill(store, {"a-1": 1, "b-1": 1})
+    router, _ = make_router(target, store, state, filter=EventFilter(frozenset({"a"})))
+    router.deliver(events_of(store))
+    assert target.by_stream() == {"a-1": [1]}
+    assert state.applied_versions("rows", ["b-1"]) == {}
+
+
+def test_a_big_batch_is_applied_in_chunks(target, store, state) -> None:
+    fill(store, {f"a-{i}": 2 for i in range(10)})
+    router, _ = make_router(target, store, state, batch_size=4)
+    router.deliver(events_of(store))
+    assert target.calls == 5
+    assert len(target.rows()) == 20

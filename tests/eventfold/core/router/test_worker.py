@@ -1,0 +1,141 @@
+"""Runners: checkpoints move only past work that is done; subscriptions are independent."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Sequence
+from pathlib import Path
+
+import pytest
+
+from eventfold import SqliteEventStore
+from eventfold.adapters.feeds.sqlite import SqliteFeed
+from eventfold.adapters.router_state.sqlite import SqliteRouterState
+from eventfold.core.router.ports import RetryPolicy, Subscription
+from eventfold.core.router.router import Stopping
+from eventfold.core.router.worker import SubscriptionRunner, Worker
+from eventfold.domain.events import RecordedEvent
+from tests.eventfold.core.router.targets import SqliteTarget, fill
+
+
+class GatedTarget(SqliteTarget):
+    """Blocks every apply until the gate opens (a slow consumer)."""
+
+    def __init__(self, path: Path, name: str) -> None:
+        super().__init__(path, name)
+        self.gate = threading.Event()
+        self.entered = threading.Event()
+
+    def apply(self, events: Sequence[RecordedEvent]) -> None:
+        self.entered.set()
+        self.gate.wait()
+        super().apply(events)
+
+
+def wait_until(condition: object, what: str) -> None:
+    """Liveness bound only (never a speed assertion)."""
+    done = threading.Event()
+    for _ in range(2000):
+        if condition():  # type: ignore[operator]
+            return
+        done.wait(0.01)
+    pytest.fail(f"never happened: {what}")
+
+
+def test_the_checkpoint_advances_only_after_the_batch_is_done(tmp_path, store, state) -> None:
+    fill(store, {"a-1": 3})
+    target = SqliteTarget(tmp_path / "t.db")
+    target.faults.append(lambda e: (_ for _ in ()).throw(RuntimeError("down")))
+    feed = SqliteFeed(store)
+    stop = threading.Event()
+    runner = SubscriptionRunner(
+        Subscription("rows", target, retry=RetryPolicy(3, base_delay=10)),
+        feed,
+        store,
+        state,
+        stop=stop,
+    )
+    stop.set()  # the retry's backoff is interrupted: the batch is abandoned
+    with pytest.raises(Stopping):
+        runner.step(timeout=0)
+    assert state.checkpoint("rows") == ""
+    target.faults.clear()
+    stop.clear()
+    assert runner.step(timeout=0) == 3
+    assert state.checkpoint("rows") == "3"
+    assert target.by_stream() == {"a-1": [1, 2, 3]}
+
+
+def test_parked_events_count_as_done(tmp_path, store, state) -> None:
+    fill(store, {"a-1": 2, "b-1": 1})
+    target = SqliteTarget(tmp_path / "t.db")
+    target.faults.append(
+        lambda e: (_ for _ in ()).throw(RuntimeError("x")) if e.stream_id == "a-1" else None
+    )
+    runner = SubscriptionRunner(
+        Subscription("rows", target, retry=RetryPolicy(1)), SqliteFeed(store), store, state
+    )
+    runner.step(timeout=0)
+    assert state.checkpoint("rows") == "3"
+    assert state.parked_streams("rows") == {"a-1"}
+
+
+def test_a_moved_checkpoint_is_reloaded(tmp_path, store, state) -> None:
+    fill(store, {"a-1": 2})
+    target = SqliteTarget(tmp_path / "t.db")
+    runner = SubscriptionRunner(Subscription("rows", target), SqliteFeed(store), store, state)
+    state.reset("rows", "1")
+    runner.step(timeout=0)  # polled from "" but the checkpoint moved: nothing recorded past it
+    assert runner.checkpoint == "1"
+    runner.step(timeout=0)
+    assert state.checkpoint("rows") == "2"
+    assert target.by_stream() == {"a-1": [1, 2]}
+
+
+def test_a_slow_subscription_does_not_delay_another(tmp_path, store, state) -> None:
+    fill(store, {f"a-{i}": 5 for i in range(20)})
+    slow = GatedTarget(tmp_path / "slow.db", "slow")
+    fast = SqliteTarget(tmp_path / "fast.db", "fast")
+    worker = Worker(
+        [Subscription("slow", slow, batch_size=10), Subscription("fast", fast, batch_size=10)],
+        SqliteFeed(store),
+        store,
+        state,
+        poll_timeout=0.05,
+    )
+    worker.start()
+    try:
+        wait_until(lambda: len(fast.rows()) == 100, "the fast subscription applies everything")
+        assert slow.entered.is_set()
+        assert slow.rows() == []
+        assert state.checkpoint("fast") == "100"
+        assert state.checkpoint("slow") == ""
+        fill(store, {"b-1": 1})
+        wait_until(lambda: len(fast.rows()) == 101, "a new commit wakes the fast subscription")
+        slow.gate.set()
+        wait_until(lambda: len(slow.rows()) == 101, "the slow one catches up once released")
+    finally:
+        slow.gate.set()
+        worker.stop()
+    assert not worker.running
+
+
+def test_subscription_names_must_be_unique(tmp_path, store, state) -> None:
+    target = SqliteTarget(tmp_path / "t.db")
+    with pytest.raises(ValueError, match="unique: rows"):
+        Worker([Subscription("rows", target)] * 2, SqliteFeed(store), store, state)
+
+
+def test_stop_returns_promptly_while_runners_wait_for_events(
+    store: SqliteEventStore, state: SqliteRouterState, tmp_path: Path
+) -> None:
+    worker = Worker(
+        [Subscription("rows", SqliteTarget(tmp_path / "t.db"))],
+        SqliteFeed(store),
+        store,
+        state,
+        poll_timeout=3600,
+    )
+    worker.start()
+    worker.stop(timeout=30)
+    assert not worker.running
