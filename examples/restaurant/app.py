@@ -1,0 +1,121 @@
+"""Application functions of the restaurant service.
+
+Menu edits carry the version the client read (``expected_version``): the handler pins it,
+so a stale edit is a ConcurrencyConflict (409) and is NOT decided again on fresh state; the
+client reloads the menu and decides for itself.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from eventfold import (
+    CommandHandler,
+    Commit,
+    EventCodec,
+    EventStore,
+    JsonCodec,
+    entity_id_of,
+    fingerprint,
+)
+from restaurant.domain import (
+    EVENT_TYPES,
+    AddItem,
+    CreateRestaurant,
+    ItemAdded,
+    RemoveItem,
+    restaurant,
+)
+
+JSON_CODEC = JsonCodec(EVENT_TYPES)
+
+
+def make_handler(store: EventStore, codec: EventCodec = JSON_CODEC) -> CommandHandler:
+    return CommandHandler(store, codec)
+
+
+def restaurant_stream(restaurant_id: str) -> str:
+    return restaurant.stream_id(restaurant_id)
+
+
+@dataclass(frozen=True, slots=True)
+class Created:
+    restaurant_id: str
+    version: int
+
+
+@dataclass(frozen=True, slots=True)
+class AddedItem:
+    item_id: str
+    version: int
+
+
+def create_restaurant(
+    handler: CommandHandler, command: CreateRestaurant, *, command_id: str | None = None
+) -> Created:
+    """Open a new restaurant. A retry with the same ``command_id`` returns the first one."""
+    stream_id = restaurant_stream(command.restaurant_id)
+    outcome = handler.run(
+        lambda session: session.execute(restaurant, stream_id, command),
+        command_id=command_id,
+        fingerprint=fingerprint("create_restaurant", command.name),
+    )
+    ((committed, version),) = outcome.commit.versions.items()
+    return Created(entity_id_of(committed), version)
+
+
+def add_item(
+    handler: CommandHandler,
+    restaurant_id: str,
+    command: AddItem,
+    *,
+    expected_version: int,
+    command_id: str | None = None,
+) -> AddedItem:
+    """Add an item to the menu the client saw at ``expected_version``."""
+    stream_id = restaurant_stream(restaurant_id)
+    outcome = handler.run(
+        lambda session: session.execute(
+            restaurant, stream_id, command, expected_version=expected_version, must_exist=True
+        ),
+        command_id=command_id,
+        fingerprint=fingerprint(
+            "add_item", restaurant_id, command.name, command.price, expected_version
+        ),
+    )
+    version = outcome.commit.versions[stream_id]
+    return AddedItem(_added_item_id(handler, outcome.commit, stream_id, command), version)
+
+
+def _added_item_id(
+    handler: CommandHandler, commit: Commit, stream_id: str, command: AddItem
+) -> str:
+    if not commit.duplicate:
+        return command.item_id
+    # A retry: the item id is the one the first attempt committed, read back from its event.
+    version = commit.versions[stream_id]
+    (recorded,) = handler.store.read(stream_id, after_version=version - 1, limit=1)
+    event = handler.codec.decode(recorded)
+    if not isinstance(event, ItemAdded):  # pragma: no cover - the key's fingerprint matched
+        raise AssertionError(f"{recorded.key} is not an ItemAdded")
+    return event.item_id
+
+
+def remove_item(
+    handler: CommandHandler,
+    restaurant_id: str,
+    command: RemoveItem,
+    *,
+    expected_version: int,
+    command_id: str | None = None,
+) -> int:
+    """Take an item off the menu the client saw at ``expected_version``."""
+    stream_id = restaurant_stream(restaurant_id)
+    outcome = handler.run(
+        lambda session: session.execute(
+            restaurant, stream_id, command, expected_version=expected_version, must_exist=True
+        ),
+        command_id=command_id,
+        fingerprint=fingerprint("remove_item", restaurant_id, command.item_id, expected_version),
+    )
+    return outcome.commit.versions[stream_id]

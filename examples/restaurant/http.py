@@ -1,0 +1,102 @@
+"""The restaurant service's command API. Menu edits send the version the client read:
+``expected_version`` in the body (POST) or the query string (DELETE); a stale one is 409."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated
+
+from fastapi import APIRouter, Path, Query, status
+from pydantic import BaseModel, ConfigDict, Field
+
+from eventfold import CommandHandler
+from eventfold.web import IdempotencyKey
+from restaurant import app
+from restaurant.domain import AddItem, CreateRestaurant, RemoveItem
+
+ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]*$"
+PathId = Annotated[str, Path(min_length=1, max_length=64, pattern=ID_PATTERN)]
+ExpectedVersion = Annotated[
+    int, Field(ge=0, description="the restaurant's version the client read before editing")
+]
+
+
+class Strict(BaseModel):
+    """Request bodies: exact JSON types, no unknown fields. Content rules (blank names,
+    price range) are the domain's and come back as one 422 listing every issue."""
+
+    model_config = ConfigDict(strict=True, extra="forbid")
+
+
+class NewRestaurant(Strict):
+    name: str = Field(max_length=1000)
+
+
+class NewItem(Strict):
+    name: str = Field(max_length=1000)
+    price: int = Field(description="in yen")
+    expected_version: ExpectedVersion
+
+
+class CreatedRestaurant(BaseModel):
+    restaurant_id: str
+    version: int
+
+
+class AddedItem(BaseModel):
+    item_id: str
+    version: int
+
+
+class Version(BaseModel):
+    version: int
+
+
+def router(handler: CommandHandler) -> APIRouter:
+    """The command routes of the restaurant service on ``handler``."""
+    routes = APIRouter()
+
+    @routes.post(
+        "/restaurants", status_code=status.HTTP_201_CREATED, response_model=CreatedRestaurant
+    )
+    def create_restaurant(body: NewRestaurant, key: IdempotencyKey = None) -> CreatedRestaurant:
+        command = CreateRestaurant(uuid.uuid4().hex, body.name)
+        created = app.create_restaurant(handler, command, command_id=key)
+        return CreatedRestaurant(restaurant_id=created.restaurant_id, version=created.version)
+
+    @routes.post(
+        "/restaurants/{restaurant_id}/items",
+        status_code=status.HTTP_201_CREATED,
+        response_model=AddedItem,
+    )
+    def add_item(restaurant_id: PathId, body: NewItem, key: IdempotencyKey = None) -> AddedItem:
+        """Add an item (404: no such restaurant; 409: the menu changed since
+        ``expected_version``, reload it)."""
+        command = AddItem(uuid.uuid4().hex, body.name, body.price)
+        added = app.add_item(
+            handler,
+            restaurant_id,
+            command,
+            expected_version=body.expected_version,
+            command_id=key,
+        )
+        return AddedItem(item_id=added.item_id, version=added.version)
+
+    @routes.delete("/restaurants/{restaurant_id}/items/{item_id}", response_model=Version)
+    def remove_item(
+        restaurant_id: PathId,
+        item_id: PathId,
+        expected_version: Annotated[int, Query(ge=0)],
+        key: IdempotencyKey = None,
+    ) -> Version:
+        """Take an item off the menu (409: stale ``expected_version`` or no such item)."""
+        version = app.remove_item(
+            handler,
+            restaurant_id,
+            RemoveItem(item_id),
+            expected_version=expected_version,
+            command_id=key,
+        )
+        return Version(version=version)
+
+    return routes

@@ -1,0 +1,90 @@
+"""The restaurant command API over HTTP, through the app factory."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+
+from eventfold import SqliteEventStore
+from eventfold.web import ServiceContext, create_app
+from restaurant.service import service
+
+
+@pytest.fixture
+def client(store: SqliteEventStore) -> Iterator[TestClient]:
+    with TestClient(create_app([service], ServiceContext(store))) as test_client:
+        yield test_client
+
+
+def problem(response: Any, status: int) -> dict[str, Any]:
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"] == "application/problem+json"
+    body: dict[str, Any] = response.json()
+    return body
+
+
+def opened(client: TestClient) -> str:
+    created = client.post("/restaurants", json={"name": "Sushi Dai"})
+    assert created.status_code == 201, created.text
+    assert created.json()["version"] == 1
+    rid: str = created.json()["restaurant_id"]
+    return rid
+
+
+def test_a_menu_is_edited_with_the_version_the_client_saw(client: TestClient) -> None:
+    rid = opened(client)
+    added = client.post(
+        f"/restaurants/{rid}/items", json={"name": "Ramen", "price": 900, "expected_version": 1}
+    )
+    assert added.status_code == 201
+    item_id = added.json()["item_id"]
+    assert added.json() == {"item_id": item_id, "version": 2}
+    removed = client.delete(f"/restaurants/{rid}/items/{item_id}", params={"expected_version": 2})
+    assert removed.json() == {"version": 3}
+
+
+def test_a_stale_version_is_409(client: TestClient) -> None:
+    rid = opened(client)
+    item = {"name": "Ramen", "price": 900, "expected_version": 1}
+    client.post(f"/restaurants/{rid}/items", json=item)
+    stale = {"name": "Gyoza", "price": 500, "expected_version": 1}
+    body = problem(client.post(f"/restaurants/{rid}/items", json=stale), 409)
+    assert (body["expected_version"], body["actual_version"]) == (1, 2)
+    problem(client.delete(f"/restaurants/{rid}/items/x", params={"expected_version": 1}), 409)
+
+
+def test_an_unknown_restaurant_is_404(client: TestClient) -> None:
+    item = {"name": "Ramen", "price": 900, "expected_version": 1}
+    problem(client.post("/restaurants/nope/items", json=item), 404)
+
+
+def test_every_domain_issue_is_listed(client: TestClient, store: SqliteEventStore) -> None:
+    rid = opened(client)
+    item = {"name": " ", "price": 0, "expected_version": 1}
+    body = problem(client.post(f"/restaurants/{rid}/items", json=item), 422)
+    assert [i["path"] for i in body["issues"]] == ["name", "price"]
+    assert store.head_position() == 1
+
+
+def test_wrong_types_and_a_missing_version_are_422(client: TestClient) -> None:
+    rid = opened(client)
+    body = problem(client.post(f"/restaurants/{rid}/items", json={"name": 1, "price": "9"}), 422)
+    assert {i["path"] for i in body["issues"]} == {
+        "body.name",
+        "body.price",
+        "body.expected_version",
+    }
+    problem(client.delete(f"/restaurants/{rid}/items/x"), 422)
+
+
+def test_a_retried_add_returns_the_same_item(client: TestClient) -> None:
+    rid = opened(client)
+    item = {"name": "Ramen", "price": 900, "expected_version": 1}
+    headers = {"Idempotency-Key": "add-ramen"}
+    first = client.post(f"/restaurants/{rid}/items", json=item, headers=headers)
+    again = client.post(f"/restaurants/{rid}/items", json=item, headers=headers)
+    assert first.status_code == again.status_code == 201
+    assert again.json() == first.json()
