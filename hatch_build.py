@@ -1,0 +1,75 @@
+"""Generates the Python modules of every published-language ``.proto`` file.
+
+Hatchling runs :class:`ProtobufBuildHook` on every build (``pip install -e .``, wheels,
+sdists): each ``examples/<service>/proto`` folder is compiled with grpcio-tools (from PyPI,
+listed in ``[build-system] requires``; no system ``protoc``) into ``*_pb2.py`` / ``*_pb2.pyi``
+beside the ``.proto`` files. The generated files are never committed (``.gitignore``); a
+wheel includes them as build artifacts. ``python hatch_build.py`` (``make proto``) runs the
+same generation in a development checkout.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent
+PROTO_ROOTS = "examples/*/proto"
+SKIP_DIRS = {"baseline"}
+
+try:
+    from hatchling.builders.hooks.plugin.interface import BuildHookInterface
+except ModuleNotFoundError:  # `python hatch_build.py` in a venv without hatchling
+    BuildHookInterface = object  # type: ignore[assignment,misc]
+
+
+def proto_files(root: Path) -> list[Path]:
+    """Every ``.proto`` under ``root`` except the committed baselines."""
+    return sorted(
+        path
+        for path in root.rglob("*.proto")
+        if not SKIP_DIRS.intersection(path.relative_to(root).parts)
+    )
+
+
+def generate(project: Path = ROOT) -> list[Path]:
+    """Compile every proto root of ``project``; returns the generated files."""
+    from grpc_tools import protoc  # build requirement, imported only when building
+
+    import grpc_tools
+
+    well_known = Path(grpc_tools.__file__).parent / "_proto"
+    generated: list[Path] = []
+    for root in sorted(project.glob(PROTO_ROOTS)):
+        files = proto_files(root)
+        if not files:
+            continue
+        args = [
+            "grpc_tools.protoc",
+            f"--proto_path={root}",
+            f"--proto_path={well_known}",
+            f"--python_out={root}",
+            f"--pyi_out={root}",
+            *(str(f.relative_to(root)) for f in files),
+        ]
+        if protoc.main(args) != 0:
+            raise RuntimeError(f"protoc failed on {root} (see the messages above)")
+        for f in files:
+            stem = f.with_suffix("")
+            generated += [stem.with_name(stem.name + "_pb2.py"), stem.with_name(stem.name + "_pb2.pyi")]
+    return generated
+
+
+class ProtobufBuildHook(BuildHookInterface):  # type: ignore[misc,valid-type]
+    PLUGIN_NAME = "protobuf"
+
+    def initialize(self, version: str, build_data: dict[str, Any]) -> None:
+        project = Path(self.root)
+        for path in generate(project):
+            build_data["artifacts"].append(path.relative_to(project).as_posix())
+
+
+if __name__ == "__main__":
+    for path in generate():
+        print(path.relative_to(ROOT), file=sys.stderr)

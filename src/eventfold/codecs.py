@@ -1,0 +1,39 @@
+"""The public face of eventfold's codecs.
+
+``JsonCodec`` (domain kit, stdlib only) and ``ProtobufCodec`` (the published language in
+Protocol Buffers) both implement :class:`EventCodec`. Targets that send events outside
+(webhooks, SQS/SNS) call :func:`encode_outbound` with the subscription's configured
+:class:`OutboundFormat` and get the body bytes and the content type that says which.
+"""
+
+from eventfold.adapters.codecs.outbound import (
+    OutboundFormat,
+    PublishesEnvelopes,
+    encode_outbound,
+    outbound_format,
+    outbound_text,
+    snake_case,
+)
+from eventfold.adapters.codecs.protobuf import (
+    PROTOBUF_CONTENT_TYPE,
+    EnvelopeFields,
+    ProtobufCodec,
+    message_to_plain,
+)
+from eventfold.domain.codecs import JSON_CONTENT_TYPE, EventCodec, JsonCodec
+
+__all__ = [
+    "JSON_CONTENT_TYPE",
+    "PROTOBUF_CONTENT_TYPE",
+    "EnvelopeFields",
+    "EventCodec",
+    "JsonCodec",
+    "OutboundFormat",
+    "ProtobufCodec",
+    "PublishesEnvelopes",
+    "encode_outbound",
+    "message_to_plain",
+    "outbound_format",
+    "outbound_text",
+    "snake_case",
+]
