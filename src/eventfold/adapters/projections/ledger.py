@@ -1,0 +1,126 @@
+"""The effects ledger of reactions in SQL: table ``eventfold_effects`` (created by
+:func:`eventfold.adapters.projections.migrate.migrate`), one row per (reaction, effect key).
+Every call is its own committed transaction: the ledger must be durable BEFORE the effect
+is performed and right AFTER it succeeded (see :mod:`eventfold.core.reactions.reaction`)."""
+
+from __future__ import annotations
+
+from collections.abc import Collection
+from contextlib import suppress
+from datetime import UTC, datetime
+
+from sqlalchemy import (
+    Column,
+    ColumnElement,
+    DateTime,
+    Engine,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    and_,
+    select,
+    update,
+)
+from sqlalchemy.exc import SQLAlchemyError
+
+from eventfold.adapters.projections.engine import write_transaction
+from eventfold.adapters.projections.rows import upsert_statement
+from eventfold.errors import DeliveryFailed
+
+PENDING = "pending"
+DONE = "done"
+_CHUNK = 500
+
+_metadata = MetaData()
+effects_table = Table(
+    "eventfold_effects",
+    _metadata,
+    Column("reaction", String(100), primary_key=True),
+    Column("effect_key", String(500), primary_key=True),
+    Column("status", String(16), nullable=False),
+    Column("attempts", Integer, nullable=False),
+    Column("first_attempt_at", DateTime, nullable=False),
+    Column("done_at", DateTime, nullable=True),
+    Column("last_error", Text, nullable=True),
+)
+"""Mirrors migration ef0001 (the migration is the source of truth for the schema)."""
+
+
+def _now() -> datetime:
+    return datetime.now(UTC).replace(tzinfo=None)
+
+
+class SqlEffectsLedger:
+    """The EffectsLedger port on SQLAlchemy (SQLite or MySQL)."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    def done(self, reaction: str, keys: Collection[str]) -> set[str]:
+        t = effects_table
+        found: set[str] = set()
+        wanted = list(keys)
+        try:
+            with self.engine.connect() as conn:
+                for start in range(0, len(wanted), _CHUNK):
+                    query = select(t.c.effect_key).where(
+                        t.c.reaction == reaction,
+                        t.c.status == DONE,
+                        t.c.effect_key.in_(wanted[start : start + _CHUNK]),
+                    )
+                    found.update(conn.scalars(query))
+        except SQLAlchemyError as exc:
+            raise DeliveryFailed(f"effects ledger unavailable: {exc}") from exc
+        return found
+
+    def claim(self, reaction: str, key: str) -> None:
+        t = effects_table
+        try:
+            with write_transaction(self.engine) as conn:
+                row = {
+                    "reaction": reaction,
+                    "effect_key": key,
+                    "status": PENDING,
+                    "attempts": 1,
+                    "first_attempt_at": _now(),
+                }
+                statement = upsert_statement(
+                    conn.dialect.name, t, ("reaction", "effect_key"), ("reaction", "effect_key")
+                )  # insert if new; an existing row is left as it is, then counted below
+                inserted = conn.execute(statement, row).rowcount
+                if inserted != 1:
+                    conn.execute(
+                        update(t)
+                        .where(_row(reaction, key), t.c.status == PENDING)
+                        .values(attempts=t.c.attempts + 1)
+                    )
+        except SQLAlchemyError as exc:
+            raise DeliveryFailed(f"effects ledger unavailable: {exc}") from exc
+
+    def complete(self, reaction: str, key: str) -> None:
+        self._set(reaction, key, status=DONE, done_at=_now(), last_error=None)
+
+    def failed(self, reaction: str, key: str, reason: str) -> None:
+        with suppress(DeliveryFailed):  # best effort: the caller raises the real failure
+            self._set(reaction, key, last_error=reason[:2000])
+
+    def status(self, reaction: str, key: str) -> tuple[str, int] | None:
+        """(status, attempts) of one effect, for operators and tests."""
+        t = effects_table
+        with self.engine.connect() as conn:
+            row = conn.execute(select(t.c.status, t.c.attempts).where(_row(reaction, key))).first()
+        return None if row is None else (str(row[0]), int(row[1]))
+
+    def _set(self, reaction: str, key: str, **values: object) -> None:
+        try:
+            with write_transaction(self.engine) as conn:
+                conn.execute(update(effects_table).where(_row(reaction, key)).values(**values))
+        except SQLAlchemyError as exc:
+            raise DeliveryFailed(f"effects ledger unavailable: {exc}") from exc
+
+
+def _row(reaction: str, key: str) -> ColumnElement[bool]:
+    t = effects_table
+    return and_(t.c.reaction == reaction, t.c.effect_key == key)

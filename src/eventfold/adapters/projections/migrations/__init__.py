@@ -1,0 +1,1 @@
+"""Alembic migrations of eventfold's own query-side tables (run by :func:`migrate`)."""

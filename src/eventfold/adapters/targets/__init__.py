@@ -1,0 +1,1 @@
+"""Targets and effect performers that leave the process: HTTP webhooks and SMTP e-mail."""

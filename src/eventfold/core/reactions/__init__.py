@@ -1,0 +1,1 @@
+"""Reactions: targets whose handlers return side effects, performed once via a ledger."""

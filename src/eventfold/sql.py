@@ -1,0 +1,77 @@
+"""eventfold's SQL facade: query models (projections) and the effects ledger, on SQLite
+(the embedded default: the event store's own file) or MySQL/MariaDB.
+
+Declaring a projection — plain tables, plain handler functions, one line of bookkeeping::
+
+    from sqlalchemy import Column, MetaData, String, Table
+    from eventfold import RecordedEvent
+    from eventfold.router import EventFilter, Subscription
+    from eventfold.sql import Rows, SqlProjection, create_engine, versions_table
+
+    metadata = MetaData()
+    reservations = Table(
+        "reservations", metadata,
+        Column("id", String(64), primary_key=True),
+        Column("status", String(20), nullable=False),
+    )
+    versions_table("reservations_view", metadata)  # stream -> last applied version
+
+    def on_placed(rows: Rows, event: ReservationPlaced, recorded: RecordedEvent) -> None:
+        rows.upsert("reservations", {"id": event.reservation_id, "status": "placed"})
+
+    def on_cancelled(rows: Rows, event: ReservationCancelled, recorded: RecordedEvent) -> None:
+        rows.update("reservations", {"id": event.reservation_id}, {"status": "cancelled"})
+
+    engine = create_engine("sqlite:///.eventfold/eventfold.db")  # or mysql+pymysql://...
+    projection = SqlProjection(
+        "reservations_view", engine, codec, [reservations],
+        {ReservationPlaced: on_placed, ReservationCancelled: on_cancelled},
+    )
+    subscription = Subscription(
+        "reservations_view", projection, EventFilter(categories=frozenset({"reservation"}))
+    )
+
+What the projection guarantees: each batch of events is applied in ONE transaction
+together with the last applied version of every stream it touched (table
+``<name>_versions``), and events at or below that version are skipped — a redelivered
+batch changes nothing (exactly-once effect). Handlers write through :class:`Rows`
+(buffered, primary-key addressed ``upsert`` / ``update`` / ``delete`` / ``get``; ``execute``
+and ``connection`` for any other SQL; ``rows.tables[live_name]`` for the Table to use in
+statements): the same handler then writes the live tables or, during ``eventfold rebuild``,
+their shadow copies, which are swapped in atomically at the end.
+
+Reading (the query API): ``with engine.connect() as conn: conn.execute(select(...))``;
+``projection.applied_versions([stream_id])`` tells whether version v of a stream is
+visible yet (read-your-writes).
+
+Schema: :func:`migrate` runs Alembic at startup, in code: eventfold's own tables (the
+effects ledger) and each folder of a service's own revisions (a branch of its own:
+``down_revision = None``, ``branch_labels = ("reservations",)``). A service without
+migrations may call ``projection.create_tables()`` instead.
+"""
+
+from eventfold.adapters.projections.engine import create_engine, sqlite_url, write_transaction
+from eventfold.adapters.projections.ledger import SqlEffectsLedger, effects_table
+from eventfold.adapters.projections.migrate import alembic_config, migrate
+from eventfold.adapters.projections.projection import (
+    ProjectionHandler,
+    SqlProjection,
+    SqlRebuild,
+    versions_table,
+)
+from eventfold.adapters.projections.rows import Rows
+
+__all__ = [
+    "ProjectionHandler",
+    "Rows",
+    "SqlEffectsLedger",
+    "SqlProjection",
+    "SqlRebuild",
+    "alembic_config",
+    "create_engine",
+    "effects_table",
+    "migrate",
+    "sqlite_url",
+    "versions_table",
+    "write_transaction",
+]
