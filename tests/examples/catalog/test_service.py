@@ -1,0 +1,87 @@
+"""The catalog on a real SQLite store, through the app function and over HTTP."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+
+from catalog.app import item_stream, make_handler, register
+from catalog.domain import ItemRegistered
+from catalog.service import service
+from eventfold import IdempotencyKeyReused, InvalidCommand, SqliteEventStore
+from eventfold.web import ServiceContext, create_app
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Iterator[SqliteEventStore]:
+    opened = SqliteEventStore(tmp_path / "events.db", durability="normal")
+    yield opened
+    opened.close()
+
+
+@pytest.fixture
+def client(store: SqliteEventStore) -> Iterator[TestClient]:
+    with TestClient(create_app([service], ServiceContext(store))) as test_client:
+        yield test_client
+
+
+def test_register_commits_one_event(store: SqliteEventStore) -> None:
+    handler = make_handler(store)
+    assert register(handler, "i1", "Tote bag", 3300).version == 1
+    (event,) = store.read(item_stream("i1"))
+    assert handler.codec.decode(event) == ItemRegistered("i1", "Tote bag", 3300)
+
+
+def test_an_invalid_item_writes_nothing(store: SqliteEventStore) -> None:
+    with pytest.raises(InvalidCommand):
+        register(make_handler(store), "i1", "", -1)
+    assert store.head_position() == 0
+
+
+def test_a_retry_returns_the_first_item_and_a_reused_key_is_refused(
+    store: SqliteEventStore,
+) -> None:
+    handler = make_handler(store)
+    first = register(handler, "i1", "Tote bag", 3300, command_id="k")
+    assert register(handler, "i2", "Tote bag", 3300, command_id="k") == first
+    with pytest.raises(IdempotencyKeyReused):
+        register(handler, "i3", "Cap", 2000, command_id="k")
+
+
+def problem(response: Any, status: int) -> dict[str, Any]:
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"] == "application/problem+json"
+    body: dict[str, Any] = response.json()
+    return body
+
+
+def test_post_registers_an_item(client: TestClient) -> None:
+    response = client.post("/catalog/items", json={"name": "Tote bag", "price": 3300})
+    assert response.status_code == 201
+    assert response.json() == {"item_id": response.json()["item_id"], "version": 1}
+
+
+def test_every_domain_issue_comes_back_in_one_422(client: TestClient) -> None:
+    body = problem(client.post("/catalog/items", json={"name": "", "price": 0}), 422)
+    assert [(i["path"], i["code"]) for i in body["issues"]] == [
+        ("name", "blank"),
+        ("price", "too_small"),
+    ]
+
+
+def test_wrong_json_types_are_422_listing_each(client: TestClient) -> None:
+    body = problem(client.post("/catalog/items", json={"name": 5, "price": "3300"}), 422)
+    assert {i["path"] for i in body["issues"]} == {"body.name", "body.price"}
+
+
+def test_a_retried_post_returns_the_same_item(client: TestClient) -> None:
+    item = {"name": "Tote bag", "price": 3300}
+    first = client.post("/catalog/items", json=item, headers={"Idempotency-Key": "k"})
+    again = client.post("/catalog/items", json=item, headers={"Idempotency-Key": "k"})
+    assert again.json() == first.json()
+    other = {"name": "Cap", "price": 2000}
+    problem(client.post("/catalog/items", json=other, headers={"Idempotency-Key": "k"}), 422)
