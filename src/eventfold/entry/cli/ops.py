@@ -1,0 +1,276 @@
+"""Operating the router: ``worker``, ``subscriptions``, ``parked …``, ``rebuild``, ``tail``."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+import typer
+from prometheus_client import start_http_server
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from eventfold.core.router.ports import BEGINNING, Subscription
+from eventfold.core.router.rebuild import rebuild as rebuild_projection
+from eventfold.core.router.router import Router
+from eventfold.entry.cli.common import cli_context, fail
+from eventfold.entry.cli.streams import as_record, codecs_by_category, payload_json
+from eventfold.entry.service import Service, ServiceContext
+from eventfold.entry.settings import open_store
+from eventfold.entry.telemetry import Telemetry
+from eventfold.entry.worker import (
+    RouterParts,
+    router_parts,
+    run_until_signalled,
+    subscriptions_of,
+)
+
+parked_app = typer.Typer(help="Streams parked for a subscription: list, show, redrive, skip.")
+
+
+@dataclass
+class Ops:
+    """What an operations command works on."""
+
+    services: list[Service]
+    context: ServiceContext
+    parts: RouterParts
+    subscriptions: dict[str, Subscription]
+
+    def subscription(self, name: str) -> Subscription:
+        if name not in self.subscriptions:
+            known = ", ".join(sorted(self.subscriptions)) or "none"
+            fail(f"no subscription named {name!r}; known: {known} (see `eventfold subscriptions`)")
+        return self.subscriptions[name]
+
+
+@contextmanager
+def operations(ctx: typer.Context) -> Iterator[Ops]:
+    cli = cli_context(ctx)
+    settings = cli.settings()
+    services = cli.services()
+    with open_store(settings) as store:
+        context = ServiceContext(store)
+        parts = router_parts(settings, store)
+        try:
+            found = subscriptions_of(services, context)
+            yield Ops(services, context, parts, {s.name: s for s in found})
+        finally:
+            parts.close()
+
+
+def worker(
+    ctx: typer.Context,
+    metrics_port: int = typer.Option(
+        0, "--metrics-port", min=0, max=65535, help="Serve /metrics on this port (0: off)."
+    ),
+) -> None:
+    """Route events to every subscription until SIGTERM (stops after the current batch)."""
+    cli = cli_context(ctx)
+    settings = cli.settings()
+    services = cli.services()
+    console = Console(stderr=True, soft_wrap=True)
+    telemetry = Telemetry()
+    if metrics_port:
+        start_http_server(metrics_port, addr=settings.host, registry=telemetry.registry)
+    with open_store(settings) as store:
+        context = ServiceContext(store)
+        names = ", ".join(s.name for s in subscriptions_of(services, context)) or "none"
+        run_until_signalled(
+            settings,
+            services,
+            context,
+            telemetry,
+            ready=lambda: console.print(f"eventfold worker: routing to {names}"),
+        )
+    console.print("eventfold worker: stopped")
+
+
+def subscriptions(ctx: typer.Context) -> None:
+    """Each subscription's position, lag (events, seconds) and parked streams."""
+    with operations(ctx) as ops:
+        table = Table("subscription", "target", "position", "lag events", "lag s", "parked")
+        for name, sub in sorted(ops.subscriptions.items()):
+            checkpoint = ops.parts.state.checkpoint(name)
+            lag = ops.parts.feed.lag(checkpoint)
+            parked = len(ops.parts.state.parked_streams(name))
+            seconds = "?" if lag.seconds is None else f"{lag.seconds:.1f}"
+            table.add_row(
+                name,
+                sub.target.name,
+                checkpoint or "start",
+                str(lag.events),
+                seconds,
+                str(parked),
+            )
+        Console(soft_wrap=True).print(table)
+
+
+@parked_app.command("list")
+def parked_list(
+    ctx: typer.Context,
+    subscription: str = typer.Argument(None, help="Only this subscription's parked streams."),
+) -> None:
+    """Every parked stream: subscription, stream, versions waiting, since when, why."""
+    with operations(ctx) as ops:
+        if subscription is not None:
+            ops.subscription(subscription)
+        found = ops.parts.state.list_parked(subscription)
+        if not found:
+            typer.echo("no parked streams")
+            return
+        table = Table("subscription", "stream", "versions", "waiting", "parked at", "reason")
+        for p in found:
+            table.add_row(
+                p.subscription,
+                p.stream_id,
+                f"{p.first_version}..{p.last_version}",
+                str(p.count),
+                p.parked_at.isoformat(timespec="seconds"),
+                p.reason,
+            )
+        Console(soft_wrap=True).print(table)
+
+
+@parked_app.command("show")
+def parked_show(
+    ctx: typer.Context,
+    subscription: str = typer.Argument(help="The subscription."),
+    stream: str = typer.Argument(help="The parked stream id."),
+) -> None:
+    """The reason and the waiting events of a parked stream (one JSON object per line)."""
+    with operations(ctx) as ops:
+        ops.subscription(subscription)
+        parked = [p for p in ops.parts.state.list_parked(subscription) if p.stream_id == stream]
+        if not parked:
+            fail(f"{stream} is not parked for {subscription} (see `eventfold parked list`)")
+        typer.echo(
+            f"{stream} parked for {subscription} since {parked[0].parked_at}: {parked[0].reason}"
+        )
+        codecs = codecs_by_category(ops.services)
+        for event in ops.parts.state.parked_events(subscription, stream):
+            typer.echo(json.dumps(as_record(event, payload_json(event, codecs))))
+
+
+@parked_app.command("redrive")
+def parked_redrive(
+    ctx: typer.Context,
+    subscription: str = typer.Argument(help="The subscription."),
+    stream: str = typer.Argument(help="The parked stream id."),
+) -> None:
+    """Re-apply the waiting events in order, then unpark the stream."""
+    with operations(ctx) as ops:
+        sub = ops.subscription(subscription)
+        if stream not in ops.parts.state.parked_streams(subscription):
+            fail(f"{stream} is not parked for {subscription} (see `eventfold parked list`)")
+        router = Router(sub, ops.context.store, ops.parts.state, observer=Telemetry())
+        report = router.redrive(stream)
+        if report.parked:
+            still = ops.parts.state.list_parked(subscription)
+            reasons = [p.reason for p in still if p.stream_id == stream] or ["unknown"]
+            fail(
+                f"{stream} failed again at version {report.parked[0][1]} and stays parked "
+                f"({reasons[0]}); fix the cause, then redrive again or skip it"
+            )
+        typer.echo(
+            f"redrove {stream} for {subscription}: {report.applied} applied, "
+            f"{report.duplicates} already applied; unparked"
+        )
+
+
+@parked_app.command("skip")
+def parked_skip(
+    ctx: typer.Context,
+    subscription: str = typer.Argument(help="The subscription."),
+    stream: str = typer.Argument(help="The parked stream id."),
+    yes: bool = typer.Option(False, "--yes", help="Really skip (the events are never applied)."),
+) -> None:
+    """Give up on the waiting events: mark them handled without applying them, unpark."""
+    if not yes:
+        fail(
+            "skipping means these events are never applied for this subscription; "
+            "add --yes to confirm"
+        )
+    with operations(ctx) as ops:
+        sub = ops.subscription(subscription)
+        if stream not in ops.parts.state.parked_streams(subscription):
+            fail(f"{stream} is not parked for {subscription} (see `eventfold parked list`)")
+        skipped = Router(sub, ops.context.store, ops.parts.state).skip(stream)
+        typer.echo(f"skipped {skipped} events of {stream} for {subscription}; unparked")
+
+
+def rebuild(
+    ctx: typer.Context,
+    projection: str = typer.Argument(help="The subscription whose projection to rebuild."),
+) -> None:
+    """Rebuild a projection from the event store into fresh tables, then swap them in."""
+    with operations(ctx) as ops:
+        sub = ops.subscription(projection)
+        store = ops.context.store
+        total = ops.parts.feed.lag(BEGINNING).events
+        started = time.perf_counter()
+        columns = (
+            TextColumn(f"rebuilding {projection}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("{task.fields[rate]} events/s"),
+            TimeElapsedColumn(),
+        )
+        with Progress(*columns, console=Console(stderr=True)) as progress:
+            task = progress.add_task("rebuild", total=total, rate="-")
+            done = [0]
+
+            def advance(count: int) -> None:
+                done[0] += count
+                rate = done[0] / max(time.perf_counter() - started, 1e-9)
+                progress.update(task, advance=count, rate=f"{rate:,.0f}")
+
+            applied = rebuild_projection(sub, store, ops.parts.state, progress=advance)
+        seconds = time.perf_counter() - started
+        typer.echo(
+            f"rebuilt {projection}: {done[0]} events read, {applied} applied in "
+            f"{seconds:.1f} s ({done[0] / max(seconds, 1e-9):,.0f} events/s)"
+        )
+
+
+def tail(
+    ctx: typer.Context,
+    from_start: bool = typer.Option(False, "--from-start", help="Begin with the first event."),
+    follow: bool = typer.Option(True, "--follow/--no-follow", help="Wait for new events."),
+    limit: int = typer.Option(0, "--limit", min=0, help="Stop after this many events (0: no)."),
+    category: list[str] = typer.Option([], "--category", help="Only these stream categories."),
+) -> None:
+    """Print events as they are committed (one JSON object per line)."""
+    with operations(ctx) as ops:
+        feed = ops.parts.feed
+        codecs = codecs_by_category(ops.services)
+        checkpoint = BEGINNING if from_start else feed.head()
+        printed = 0
+        try:
+            while True:
+                batch = feed.poll(checkpoint, limit=500, timeout=1.0 if follow else 0.0)
+                for event in batch.events:
+                    if category and event.category not in category:
+                        continue
+                    typer.echo(json.dumps(as_record(event, payload_json(event, codecs))))
+                    printed += 1
+                    if limit and printed >= limit:
+                        return
+                checkpoint = batch.checkpoint
+                if not batch.events and not follow:
+                    return
+        except KeyboardInterrupt:
+            return
+
+
+def register(app: typer.Typer) -> None:
+    """Add the operations commands to the ``eventfold`` command."""
+    app.command("worker")(worker)
+    app.command("subscriptions")(subscriptions)
+    app.add_typer(parked_app, name="parked")
+    app.command("rebuild")(rebuild)
+    app.command("tail")(tail)

@@ -1,0 +1,183 @@
+"""The router's metrics (Prometheus) and warnings (structlog).
+
+One :class:`Telemetry` per process, holding its own ``CollectorRegistry`` (no process
+globals); ``/metrics`` on the HTTP app and ``eventfold worker --metrics-port`` serve it.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Iterator, Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+import structlog
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.registry import Collector
+
+from eventfold.core.router.ports import Lag, RouterState
+from eventfold.domain.events import RecordedEvent
+
+FRESHNESS_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 60)
+LAG_WARNING_SECONDS = 30.0
+LAG_WARNING_EVERY = 60.0
+
+
+class ParkedStreams(Collector):
+    """``eventfold_router_parked_streams{subscription}``, read from the router state when
+    scraped (so it is right even when another process parked or redrove)."""
+
+    def __init__(self, state: RouterState, subscriptions: Sequence[str]) -> None:
+        self.state = state
+        self.subscriptions = list(subscriptions)
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        family = GaugeMetricFamily(
+            "eventfold_router_parked_streams",
+            "Streams parked for a subscription (waiting for redrive or skip).",
+            labels=["subscription"],
+        )
+        for name in self.subscriptions:
+            family.add_metric([name], len(self.state.parked_streams(name)))
+        yield family
+
+
+class Telemetry:
+    """A RouterObserver that counts into Prometheus metrics and logs warnings."""
+
+    def __init__(
+        self,
+        registry: CollectorRegistry | None = None,
+        *,
+        logger: Any = None,
+        lag_warning_seconds: float = LAG_WARNING_SECONDS,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        self.registry = registry or CollectorRegistry()
+        self.log = logger or structlog.get_logger("eventfold.router")
+        self.lag_warning_seconds = lag_warning_seconds
+        self._clock = clock
+        self._warned_lag: dict[str, float] = {}
+        self._lock = threading.Lock()
+        label = ["subscription"]
+        r = self.registry
+        self.applied_total = Counter(
+            "eventfold_router_applied_events", "Events handed to targets.", label, registry=r
+        )
+        self.duplicates_total = Counter(
+            "eventfold_router_duplicate_events", "Events skipped as duplicates.", label, registry=r
+        )
+        self.gaps_total = Counter(
+            "eventfold_router_gaps_healed", "Gaps healed from the event store.", label, registry=r
+        )
+        self.healed_total = Counter(
+            "eventfold_router_healed_events", "Events read back to heal gaps.", label, registry=r
+        )
+        self.retries_total = Counter(
+            "eventfold_router_retries", "Failed applies that were retried.", label, registry=r
+        )
+        self.parks_total = Counter(
+            "eventfold_router_parks", "Streams parked (each time one parks).", label, registry=r
+        )
+        self.failures_total = Counter(
+            "eventfold_router_failures",
+            "Feed, store or router-state failures (the batch is retried).",
+            label,
+            registry=r,
+        )
+        self.lag_events = Gauge(
+            "eventfold_router_lag_events", "Committed events not yet routed.", label, registry=r
+        )
+        self.lag_seconds = Gauge(
+            "eventfold_router_lag_seconds",
+            "Age of the oldest event not yet routed.",
+            label,
+            registry=r,
+        )
+        self.freshness = Histogram(
+            "eventfold_router_freshness_seconds",
+            "From an event's commit to its target having applied it.",
+            label,
+            buckets=FRESHNESS_BUCKETS,
+            registry=r,
+        )
+
+    def watch_parked(self, state: RouterState, subscriptions: Sequence[str]) -> None:
+        """Also export how many streams are parked per subscription."""
+        self.registry.register(ParkedStreams(state, subscriptions))
+
+    # -- RouterObserver --------------------------------------------------------------------
+    def applied(self, subscription: str, events: Sequence[RecordedEvent]) -> None:
+        self.applied_total.labels(subscription).inc(len(events))
+        now = self._clock()
+        histogram = self.freshness.labels(subscription)
+        for event in events:
+            histogram.observe(max(0.0, (now - event.recorded_at).total_seconds()))
+
+    def duplicates(self, subscription: str, count: int) -> None:
+        self.duplicates_total.labels(subscription).inc(count)
+
+    def gap_healed(
+        self, subscription: str, stream_id: str, last_applied: int, received: int, fetched: int
+    ) -> None:
+        self.gaps_total.labels(subscription).inc()
+        self.healed_total.labels(subscription).inc(fetched)
+        self.log.warning(
+            "gap healed",
+            subscription=subscription,
+            stream=stream_id,
+            last_applied=last_applied,
+            received=received,
+            fetched=fetched,
+        )
+
+    def retrying(
+        self, subscription: str, stream_id: str, version: int, attempt: int, error: str
+    ) -> None:
+        self.retries_total.labels(subscription).inc()
+        self.log.info(
+            "retrying",
+            subscription=subscription,
+            stream=stream_id,
+            version=version,
+            attempt=attempt,
+            error=error,
+        )
+
+    def parked(self, subscription: str, stream_id: str, version: int, reason: str) -> None:
+        self.parks_total.labels(subscription).inc()
+        self.log.warning(
+            "stream parked",
+            subscription=subscription,
+            stream=stream_id,
+            version=version,
+            reason=reason,
+            hint=f"eventfold parked show {subscription} {stream_id}",
+        )
+
+    def lag(self, subscription: str, lag: Lag) -> None:
+        if lag.events is not None:
+            self.lag_events.labels(subscription).set(lag.events)
+        if lag.seconds is None:
+            return
+        self.lag_seconds.labels(subscription).set(lag.seconds)
+        if lag.seconds < self.lag_warning_seconds:
+            return
+        now = time.monotonic()
+        with self._lock:
+            if now < self._warned_lag.get(subscription, 0.0):
+                return
+            self._warned_lag[subscription] = now + LAG_WARNING_EVERY
+        self.log.warning(
+            "subscription lagging",
+            subscription=subscription,
+            lag_seconds=round(lag.seconds, 3),
+            lag_events=lag.events,
+            threshold_seconds=self.lag_warning_seconds,
+        )
+
+    def failed(self, subscription: str, error: str) -> None:
+        self.failures_total.labels(subscription).inc()
+        self.log.error("router failure, retrying", subscription=subscription, error=error)
