@@ -44,11 +44,11 @@ TIMESTAMP = "google.protobuf.Timestamp"
 class EnvelopeFields:
     """Names of the envelope's fields (the defaults match eventfold's own ``.proto`` files;
     the seed's ``OrderEvent`` would be ``EnvelopeFields(stream_id="order_id",
-    recorded_at="created_at", metadata=None)``)."""
+    recorded_at="created_at", metadata=None)``). ``None``: the envelope has no such field."""
 
     stream_id: str = "stream_id"
     version: str = "version"
-    recorded_at: str = "recorded_at"
+    recorded_at: str | None = "recorded_at"
     metadata: str | None = "metadata"
     body: str = "body"
 
@@ -137,8 +137,9 @@ class ProtobufCodec:
             setattr(envelope, self.fields.version, event.version)
         except ValueError as exc:
             raise CodecError(f"{event.key}: does not fit the envelope ({exc})") from exc
-        stamp = getattr(envelope, self.fields.recorded_at)
-        stamp.FromDatetime(event.recorded_at.astimezone(UTC))
+        if self.fields.recorded_at:
+            stamp = getattr(envelope, self.fields.recorded_at)
+            stamp.FromDatetime(event.recorded_at.astimezone(UTC))
         if self.fields.metadata:
             getattr(envelope, self.fields.metadata).update(event.metadata)
         return envelope
@@ -151,7 +152,7 @@ class ProtobufCodec:
     def _check_envelope(self) -> None:
         descriptor = self.envelope.DESCRIPTOR
         f = self.fields
-        names = [f.stream_id, f.version, f.recorded_at, *([f.metadata] if f.metadata else [])]
+        names = [n for n in (f.stream_id, f.version, f.recorded_at, f.metadata) if n]
         missing = [n for n in names if n not in descriptor.fields_by_name]
         if f.body not in descriptor.oneofs_by_name:
             missing.append(f"oneof {f.body}")
