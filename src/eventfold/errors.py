@@ -16,6 +16,7 @@ callers never catch a third-party exception to handle a domain situation::
     │   ├── StoreLimitExceeded    a backend limit (item or transaction size) would be broken
     │   └── StoreUnavailable      transient; retrying later may succeed
     ├── DeliveryFailed            a subscription target failed to handle an event
+    ├── NotYetVisible             the query model has not reached the version asked for -> 503
     └── ConfigurationError        settings that cannot work; says which and how to fix it
 
 This module is a leaf: it imports nothing from eventfold.
@@ -121,6 +122,21 @@ class DeliveryFailed(EventfoldError):
     def __init__(self, message: str, *, retryable: bool = True) -> None:
         self.retryable = retryable
         super().__init__(message)
+
+
+class NotYetVisible(EventfoldError):
+    """A read asked to see at least ``wanted`` of a stream (read-your-writes), but the query
+    model still shows ``visible`` after waiting the allowed time. Retrying soon helps."""
+
+    def __init__(self, stream_id: str, wanted: int, visible: int, waited: float) -> None:
+        self.stream_id = stream_id
+        self.wanted = wanted
+        self.visible = visible
+        self.waited = waited
+        super().__init__(
+            f"the query model shows {stream_id!r} at version {visible}, not yet {wanted} "
+            f"(waited {waited:.1f} s); retry shortly"
+        )
 
 
 class ConfigurationError(EventfoldError):

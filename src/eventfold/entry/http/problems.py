@@ -29,6 +29,7 @@ from eventfold.errors import (
     IdempotencyKeyReused,
     InvalidCommand,
     Issue,
+    NotYetVisible,
     RuleViolated,
     StoreError,
     StoreLimitExceeded,
@@ -83,6 +84,10 @@ def _stream_extras(exc: StreamNotFound) -> dict[str, Any]:
     return {"stream_id": exc.stream_id}
 
 
+def _visibility_extras(exc: NotYetVisible) -> dict[str, Any]:
+    return {"stream_id": exc.stream_id, "min_version": exc.wanted, "visible_version": exc.visible}
+
+
 PROBLEMS: Mapping[type[EventfoldError], ProblemKind] = {
     InvalidCommand: ProblemKind(422, "invalid-command", "The command is invalid"),
     RuleViolated: ProblemKind(409, "rule-violated", "The command breaks a business rule"),
@@ -104,6 +109,13 @@ PROBLEMS: Mapping[type[EventfoldError], ProblemKind] = {
         "store-unavailable",
         "The event store is busy; retry later",
         headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
+    ),
+    NotYetVisible: ProblemKind(
+        503,
+        "not-yet-visible",
+        "The query model has not caught up with the version asked for; retry shortly",
+        headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
+        extras=_visibility_extras,
     ),
     ConfigurationError: ProblemKind(500, "configuration-error", "The server is misconfigured"),
     StoreError: ProblemKind(
