@@ -34,6 +34,7 @@ from reservations.domain import (
     RejectReservation,
     ReleaseStock,
     RequestReservation,
+    Reservation,
     SecureStock,
     SetStockLevel,
     Stock,
@@ -193,4 +194,11 @@ def stock_of(handler: CommandHandler, store_id: str, sku: str) -> Stock:
     use the query model)."""
     session = Session(handler.store, handler.codec)
     current, _ = session.state(stock, stock_stream(store_id, sku))
+    return current
+
+
+def reservation_of(handler: CommandHandler, reservation_id: str) -> Reservation:
+    """The write model's current state of a reservation (``Status.NEW`` if unknown)."""
+    session = Session(handler.store, handler.codec)
+    current, _ = session.state(reservation, reservation_stream(reservation_id))
     return current
