@@ -1,0 +1,192 @@
+"""The reservation service's published language (examples/reservations/proto).
+
+Round trips and stored fixtures for every event, the generated module in step with the
+.proto, the service storing protobuf, a consumer that has only the .proto files, and a
+payload the code cannot read parked by the router with its reason.
+"""
+
+from __future__ import annotations
+
+import base64
+import dataclasses
+from collections.abc import Iterator, Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from google.protobuf.descriptor_pb2 import FileDescriptorSet
+
+from eventfold import (
+    CodecError,
+    EventData,
+    RecordedEvent,
+    SqliteEventStore,
+    StreamWrite,
+    UnknownEventType,
+    to_plain,
+)
+from eventfold.adapters.codecs.schema_gate import compile_protos, summarize
+from eventfold.adapters.router_state.sqlite import SqliteRouterState
+from eventfold.codecs import encode_outbound, outbound_text
+from eventfold.core.router.router import Router
+from eventfold.router import Subscription
+from reservations.app import make_handler, request_reservation, set_stock_level
+from reservations.domain import EVENT_TYPES, RequestReservation, SetStockLevel
+from reservations.proto.eventfold.reservations.v1 import events_pb2
+from reservations.published_language import MESSAGE_TYPE, PROTO_ROOT, PROTOBUF_CODEC
+from reservations.service import service
+from tests.eventfold.adapters.codecs.protos import load_messages
+from tests.examples.reservations.published_language_samples import (
+    SAMPLES,
+    load_fixtures,
+    registered_names,
+)
+
+AT = datetime(2026, 11, 22, 10, 0, tzinfo=UTC)
+RECORDER = "python -m tests.examples.reservations.published_language_samples"
+
+
+def recorded(
+    data: EventData, stream_id: str = "reservation-r-1", version: int = 1
+) -> RecordedEvent:
+    return RecordedEvent(stream_id, version, data.type, data.data, data.schema, {}, AT)
+
+
+def test_every_event_has_a_sample_and_a_stored_fixture() -> None:
+    sampled = {type(s).__name__ for s in SAMPLES}
+    stored = {(e["type"], e["schema"]) for e in load_fixtures()}
+    current = {(entry.name, entry.schema) for entry in EVENT_TYPES}
+
+    assert registered_names() <= sampled, "add a sample of the new event to SAMPLES"
+    assert current <= stored, f"record fixtures of the current schemas: {RECORDER}"
+
+
+@pytest.mark.parametrize("event", SAMPLES, ids=lambda e: type(e).__name__)
+def test_every_event_survives_a_round_trip(event: object) -> None:
+    data = PROTOBUF_CODEC.encode(event)
+
+    assert PROTOBUF_CODEC.decode(recorded(data)) == event
+    assert events_pb2.Event.FromString(data.data).WhichOneof("body") is not None
+
+
+@pytest.mark.parametrize(
+    "fixture", load_fixtures(), ids=lambda f: f"{f['type']}-schema{f['schema']}"
+)
+def test_every_stored_fixture_decodes_with_the_current_code(fixture: dict[str, object]) -> None:
+    data = base64.b64decode(str(fixture["data"]))
+    schema = int(str(fixture["schema"]))
+    event = RecordedEvent("reservation-r-1", 1, str(fixture["type"]), data, schema, {}, AT)
+
+    decoded = PROTOBUF_CODEC.decode(event)
+
+    now = to_plain(decoded)
+    meant = fixture["meant"]
+    assert isinstance(meant, dict)
+    # Fields that still exist keep their meaning (retyped ones go through upcasters, whose
+    # own tests pin their output); added fields take their defaults.
+    assert {k: now[k] for k in meant if k in now} == {k: v for k, v in meant.items() if k in now}
+    assert PROTOBUF_CODEC.to_json(event)  # the operator view reads it too
+
+
+def test_the_generated_module_matches_the_proto_files() -> None:
+    compiled = summarize(compile_protos(PROTO_ROOT))
+    generated = FileDescriptorSet()
+    generated.file.add().MergeFromString(events_pb2.DESCRIPTOR.serialized_pb)
+
+    assert summarize(generated) == compiled, "the *_pb2.py modules are stale: run `make proto`"
+
+
+def test_every_message_field_mirrors_a_dataclass_field() -> None:
+    for entry in EVENT_TYPES:
+        message = getattr(events_pb2, entry.name).DESCRIPTOR
+        proto_fields = [f.name for f in message.fields if not f.GetOptions().deprecated]
+        assert proto_fields == [f.name for f in dataclasses.fields(entry.cls)], entry.name
+
+
+def test_the_service_stores_and_publishes_protobuf(tmp_path: Path) -> None:
+    assert service.codec is PROTOBUF_CODEC
+    store = SqliteEventStore(tmp_path / "events.db", durability="off")
+    try:
+        handler = make_handler(store, PROTOBUF_CODEC)
+        set_stock_level(handler, SetStockLevel("shibuya", "SKU-1", 5, AT))
+        request_reservation(handler, RequestReservation("r-9", "c-1", "shibuya", "SKU-1", 2, AT))
+        [accepted] = store.read("reservation-r-9")
+    finally:
+        store.close()
+
+    assert accepted.metadata["content_type"] == "application/x-protobuf"
+    stored = events_pb2.Event.FromString(accepted.data)
+    assert stored.reservation_accepted.quantity == 2
+    body, content_type = encode_outbound(PROTOBUF_CODEC, accepted, "protobuf")
+    assert content_type == f"application/x-protobuf; messageType={MESSAGE_TYPE}"
+    assert events_pb2.Event.FromString(body).stream_id == "reservation-r-9"
+
+
+def test_a_consumer_with_only_the_proto_files_reads_what_is_published() -> None:
+    """No generated Python, no eventfold: compile the .proto files as another language
+    would and parse a base64 SQS/SNS body with them."""
+    foreign = load_messages(PROTO_ROOT)[MESSAGE_TYPE]
+    data = PROTOBUF_CODEC.encode(SAMPLES[0])
+    body, content_type = encode_outbound(
+        PROTOBUF_CODEC, recorded(data, "reservation-r-1", 7), "protobuf"
+    )
+
+    message = foreign.FromString(base64.b64decode(outbound_text(body, content_type)))
+
+    assert (message.stream_id, message.version) == ("reservation-r-1", 7)
+    assert message.WhichOneof("body") == "reservation_accepted"
+    assert message.reservation_accepted.sku == "SKU-123"
+
+
+class Decoding:
+    """A target that decodes what it gets, as a projection of this service would."""
+
+    name = "decoding"
+
+    def __init__(self) -> None:
+        self.applied: list[tuple[str, int]] = []
+
+    def apply(self, events: Sequence[RecordedEvent]) -> None:
+        for event in events:
+            PROTOBUF_CODEC.decode(event)
+            self.applied.append((event.stream_id, event.version))
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Iterator[SqliteEventStore]:
+    opened = SqliteEventStore(tmp_path / "events.db", durability="off")
+    yield opened
+    opened.close()
+
+
+def test_unreadable_payloads_are_parked_with_the_reason_never_skipped(
+    store: SqliteEventStore,
+) -> None:
+    good = PROTOBUF_CODEC.encode(SAMPLES[0])
+    garbage = EventData("ReservationAccepted", b"\xff\xffnot protobuf")
+    unknown = EventData("ReservationTeleported", good.data)
+    for stream_id, data in [("reservation-a", garbage), ("reservation-b", unknown)]:
+        store.append(StreamWrite(stream_id, 0, [data, good], b"{}", "test"))
+    store.append(StreamWrite("reservation-c", 0, [good], b"{}", "test"))
+    state = SqliteRouterState(store.path, durability="off")
+    target = Decoding()
+    try:
+        router = Router(Subscription("decoding", target), store, state, sleep=lambda _: None)
+        report = router.deliver(store.read_all(0, 100))
+        parked = {p.stream_id: p for p in state.list_parked("decoding")}
+    finally:
+        state.close()
+
+    assert target.applied == [("reservation-c", 1)]  # the healthy stream flowed
+    assert sorted(report.parked) == [
+        ("reservation-a", 1),
+        ("reservation-a", 2),
+        ("reservation-b", 1),
+        ("reservation-b", 2),
+    ]
+    assert parked["reservation-a"].reason.startswith(f"{CodecError.__name__}: reservation-a:1")
+    assert "payload is not a protobuf eventfold.reservations.v1.Event" in (
+        parked["reservation-a"].reason
+    )
+    assert parked["reservation-b"].reason.startswith(UnknownEventType.__name__)
+    assert "ReservationTeleported" in parked["reservation-b"].reason
