@@ -73,8 +73,13 @@ def _hints(cls: type) -> dict[str, Any]:
     return typing.get_type_hints(cls)
 
 
+_SCALARS = frozenset({str, int, float, bool})
+
+
 def from_plain(tp: Any, value: Any) -> Any:
     """Rebuild a value of type ``tp`` from its plain (JSON) form."""
+    if type(value) is tp and tp in _SCALARS:  # fast path: already the right scalar
+        return value
     origin = typing.get_origin(tp)
     if tp is Any:
         return value
