@@ -38,7 +38,7 @@ def client(store: SqliteEventStore, clock: Clock) -> Iterator[TestClient]:
         name=service.name,
         codec=service.codec,
         categories=service.categories,
-        routes=lambda ctx: router(make_handler(ctx.store), clock=clock),
+        routes=lambda ctx: router(make_handler(ctx.store, service.codec), clock=clock),
     )
     with TestClient(create_app([timed], ServiceContext(store))) as test_client:
         yield test_client
@@ -79,7 +79,7 @@ def test_a_reservation_is_created_and_walks_to_pickup(
     assert created.json() == {"reservation_id": rid, "version": 1}
     assert client.post(f"/reservations/{rid}/secure").json() == {"version": 2}
     assert client.post(f"/reservations/{rid}/pickup").json() == {"version": 3}
-    assert stock_of(make_handler(store), "s1", "sku1").on_hand == 3
+    assert stock_of(make_handler(store, service.codec), "s1", "sku1").on_hand == 3
 
 
 def test_cancel_and_reject_release_the_units(client: TestClient, store: SqliteEventStore) -> None:
@@ -91,7 +91,7 @@ def test_cancel_and_reject_release_the_units(client: TestClient, store: SqliteEv
     second = reserve(client, quantity=2).json()["reservation_id"]
     rejected = client.post(f"/reservations/{second}/reject", json={"reason": "damaged"})
     assert rejected.json() == {"version": 2}
-    assert stock_of(make_handler(store), "s1", "sku1").available == 2
+    assert stock_of(make_handler(store, service.codec), "s1", "sku1").available == 2
 
 
 def test_expire_waits_for_the_hold_deadline(client: TestClient, clock: Clock) -> None:
@@ -169,7 +169,7 @@ def test_a_retry_with_the_same_key_returns_the_first_reservation(
     again = reserve(client, quantity=2, **{"Idempotency-Key": "k-1"})
     assert first.status_code == again.status_code == 201
     assert again.json() == first.json()
-    assert stock_of(make_handler(store), "s1", "sku1").held == 2
+    assert stock_of(make_handler(store, service.codec), "s1", "sku1").held == 2
     assert store.load(reservation_stream(first.json()["reservation_id"])) is not None
 
 

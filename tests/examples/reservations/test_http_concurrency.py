@@ -73,7 +73,7 @@ def test_50_concurrent_http_requests_for_20_units(base_url: str, tmp_path: Path)
     store = SqliteEventStore(tmp_path / "events.db")
     versions = [e.version for e in store.read(stock_stream("s1", "sku1"))]
     assert versions == list(range(1, STOCK_UNITS + 2))
-    final = stock_of(make_handler(store), "s1", "sku1")
+    final = stock_of(make_handler(store, service.codec), "s1", "sku1")
     assert (final.available, final.held) == (0, STOCK_UNITS)
     assert {h.reservation_id for h in final.holds} == accepted
     store.close()
