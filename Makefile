@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 PORT   ?= 8000
 
-.PHONY: run test lint fmt bench install clean
+.PHONY: run test lint fmt bench install clean proto
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -18,7 +18,12 @@ install: $(STAMP)
 run: $(STAMP)
 	PORT=$(PORT) $(BIN)/eventfold run
 
-lint: $(STAMP)
+# The *_pb2.py modules of the .proto files (pip install runs the same hatch_build.py hook).
+proto: $(STAMP)
+	$(BIN)/python hatch_build.py
+
+lint: $(STAMP) proto
+	$(BIN)/python -m eventfold.entry.cli.schema check examples/*/proto
 	$(BIN)/ruff check src examples tests bench
 	$(BIN)/ruff format --check src examples tests bench
 	$(BIN)/mypy
