@@ -25,8 +25,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.exc import SQLAlchemyError
 
+from eventfold.adapters.projections.bulk import upsert_statement
 from eventfold.adapters.projections.engine import write_transaction
-from eventfold.adapters.projections.rows import upsert_statement
 from eventfold.errors import DeliveryFailed
 
 PENDING = "pending"

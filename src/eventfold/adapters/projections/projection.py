@@ -35,8 +35,9 @@ from typing import Any
 from sqlalchemy import BigInteger, Column, Connection, Engine, MetaData, String, Table, select
 from sqlalchemy.exc import SQLAlchemyError
 
+from eventfold.adapters.projections.bulk import BulkWriter
 from eventfold.adapters.projections.engine import write_transaction
-from eventfold.adapters.projections.rows import Rows, upsert_statement
+from eventfold.adapters.projections.rows import Rows
 from eventfold.adapters.projections.shadow import (
     MAX_TABLE_NAME,
     create_shadows,
@@ -105,6 +106,7 @@ class SqlProjection:
             )
         self.tables: tuple[Table, ...] = (*tables, versions)
         self._live = {t.name: t for t in self.tables}
+        self._bulk = BulkWriter()
         self._versions_name = versions.name
         self._handlers_by_class = dict(handlers)
         self._handlers_by_name: dict[str, ProjectionHandler] = {}
@@ -185,7 +187,7 @@ class SqlProjection:
         current = known
         if current is None:
             current = read_versions(conn, versions, {e.stream_id for e in events})
-        rows = Rows(conn, tables)
+        rows = Rows(conn, tables, self._bulk)
         changed: dict[str, int] = {}
         by_name = self._handlers_by_name
         for event in events:
@@ -206,10 +208,8 @@ class SqlProjection:
             changed[stream] = event.version
         rows.flush()
         if changed:
-            statement = upsert_statement(
-                conn.dialect.name, versions, ("stream_id", "version"), ("stream_id",)
-            )
-            conn.execute(statement, [{"stream_id": s, "version": v} for s, v in changed.items()])
+            rows_ = [{"stream_id": s, "version": v} for s, v in changed.items()]
+            self._bulk.upsert(conn, versions, ("stream_id", "version"), rows_)
         return changed
 
     @contextmanager

@@ -15,19 +15,17 @@ or its shadow copy during a rebuild — so the same handler serves both.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Connection, Executable, Table, bindparam, delete, select, update
-from sqlalchemy.dialects import mysql, sqlite
+from sqlalchemy import Connection, Executable, Table, select
 from sqlalchemy.engine import CursorResult
-from sqlalchemy.sql.dml import Insert
+
+from eventfold.adapters.projections.bulk import KEY_PREFIX, BulkWriter
 
 Row = Mapping[str, Any]
 Key = tuple[Any, ...]
-
-_KEY = "k_"  # prefix of the bound key parameters (must not clash with column names)
 
 
 @dataclass(slots=True)
@@ -39,8 +37,11 @@ class _Pending:
 class Rows:
     """Buffered, primary-key addressed writes to a projection's tables (see module doc)."""
 
-    def __init__(self, connection: Connection, tables: Mapping[str, Table]) -> None:
+    def __init__(
+        self, connection: Connection, tables: Mapping[str, Table], bulk: BulkWriter | None = None
+    ) -> None:
         self._connection = connection
+        self._bulk = bulk or BulkWriter()
         self.tables: Mapping[str, Table] = tables
         self._pending: dict[str, dict[Key, _Pending]] = {}
         self._keys: dict[str, tuple[str, ...]] = {
@@ -120,22 +121,20 @@ class Rows:
         upserts: dict[tuple[str, ...], list[dict[str, Any]]] = {}
         for pk, op in rows.items():
             if op.kind == "delete":
-                deletes.append({_KEY + k: v for k, v in zip(keys, pk, strict=True)})
+                deletes.append({KEY_PREFIX + k: v for k, v in zip(keys, pk, strict=True)})
             elif op.kind == "update":
-                keyed = {_KEY + k: v for k, v in zip(keys, pk, strict=True)}
-                keyed.update(op.values)
-                updates.setdefault(tuple(sorted(op.values)), []).append(keyed)
+                if op.values:
+                    keyed = {KEY_PREFIX + k: v for k, v in zip(keys, pk, strict=True)}
+                    keyed.update(op.values)
+                    updates.setdefault(tuple(sorted(op.values)), []).append(keyed)
             else:
                 upserts.setdefault(tuple(sorted(op.values)), []).append(op.values)
-        where = [table.c[k] == bindparam(_KEY + k) for k in keys]
-        if deletes:
-            self._connection.execute(delete(table).where(*where), deletes)
+        conn = self._connection
+        self._bulk.delete(conn, table, deletes)
         for columns, batch in updates.items():
-            if columns:
-                statement = update(table).where(*where).values({c: bindparam(c) for c in columns})
-                self._connection.execute(statement, batch)
+            self._bulk.update(conn, table, columns, batch)
         for columns, batch in upserts.items():
-            self._connection.execute(upsert_statement(self._dialect, table, columns, keys), batch)
+            self._bulk.upsert(conn, table, columns, batch)
 
     # -- helpers -----------------------------------------------------------------------
     def _table(self, name: str) -> dict[Key, _Pending]:
@@ -157,31 +156,3 @@ class Rows:
             return tuple(row[name] for name in names)
         except KeyError as exc:
             raise KeyError(f"{table}: the row lacks primary-key column {exc.args[0]!r}") from None
-
-
-def upsert_statement(
-    dialect: str, table: Table, columns: Sequence[str], keys: Sequence[str]
-) -> Insert:
-    """``INSERT`` of ``columns`` that updates the non-key ones when the key exists."""
-    others = [c for c in columns if c not in keys]
-    if dialect == "sqlite":
-        return _sqlite_upsert(table, keys, others)
-    if dialect in ("mysql", "mariadb"):
-        return _mysql_upsert(table, keys, others)
-    raise NotImplementedError(f"upsert on {dialect}")
-
-
-def _sqlite_upsert(table: Table, keys: Sequence[str], others: list[str]) -> Insert:
-    statement = sqlite.insert(table)
-    if not others:
-        return statement.on_conflict_do_nothing(index_elements=list(keys))
-    return statement.on_conflict_do_update(
-        index_elements=list(keys), set_={c: statement.excluded[c] for c in others}
-    )
-
-
-def _mysql_upsert(table: Table, keys: Sequence[str], others: list[str]) -> Insert:
-    statement = mysql.insert(table)
-    if not others:
-        return statement.prefix_with("IGNORE")
-    return statement.on_duplicate_key_update({c: statement.inserted[c] for c in others})

@@ -1,0 +1,90 @@
+"""E-mail over SMTP (smtplib): the :class:`SmtpMailer` effect performer.
+
+Every message gets a ``Message-ID`` derived from the effects-ledger key (and the key itself
+in ``X-Idempotency-Key``), so the rare duplicate after a crash (see
+:mod:`eventfold.core.reactions.reaction`) carries the same id and can be dropped by the
+receiving side. SMTP 4xx replies and connection trouble are retryable; 5xx replies (a
+refused recipient, a rejected message) raise ``DeliveryFailed(retryable=False)``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import smtplib
+import ssl
+from email.message import EmailMessage
+
+from eventfold.core.reactions.effects import Email
+from eventfold.errors import DeliveryFailed
+
+IDEMPOTENCY_HEADER = "X-Idempotency-Key"
+
+
+def message_id(idempotency_key: str, domain: str) -> str:
+    """A stable RFC 5322 Message-ID for an idempotency key."""
+    digest = hashlib.sha256(idempotency_key.encode()).hexdigest()[:32]
+    return f"<{digest}@{domain}>"
+
+
+class SmtpMailer:
+    """Sends :class:`Email` effects through an SMTP server (one connection per message).
+
+    ``starttls`` upgrades the connection; ``username``/``password`` log in when given."""
+
+    def __init__(
+        self,
+        host: str = "127.0.0.1",
+        port: int = 25,
+        *,
+        sender: str = "eventfold@localhost",
+        timeout: float = 10.0,
+        message_id_domain: str = "eventfold.local",
+        starttls: bool = False,
+        username: str | None = None,
+        password: str | None = None,
+    ) -> None:
+        self.host = host
+        self.port = port
+        self.sender = sender
+        self.timeout = timeout
+        self.message_id_domain = message_id_domain
+        self.starttls = starttls
+        self.username = username
+        self.password = password
+
+    def message(self, email: Email, idempotency_key: str) -> EmailMessage:
+        """The message :meth:`__call__` sends (public for previews and tests)."""
+        message = EmailMessage()
+        message["From"] = email.sender or self.sender
+        message["To"] = ", ".join(email.to)
+        message["Subject"] = email.subject
+        message["Message-ID"] = message_id(idempotency_key, self.message_id_domain)
+        message[IDEMPOTENCY_HEADER] = idempotency_key
+        for name, value in email.headers.items():
+            message[name] = value
+        message.set_content(email.body)
+        if email.html is not None:
+            message.add_alternative(email.html, subtype="html")
+        return message
+
+    def __call__(self, email: Email, idempotency_key: str) -> None:
+        message = self.message(email, idempotency_key)
+        where = f"SMTP {self.host}:{self.port}"
+        try:
+            with smtplib.SMTP(self.host, self.port, timeout=self.timeout) as smtp:
+                if self.starttls:
+                    smtp.starttls(context=ssl.create_default_context())
+                if self.username is not None:
+                    smtp.login(self.username, self.password or "")
+                smtp.send_message(message)
+        except smtplib.SMTPRecipientsRefused as exc:
+            codes = [code for code, _ in exc.recipients.values()]
+            retryable = all(400 <= code < 500 for code in codes)
+            raise DeliveryFailed(f"{where} refused {exc.recipients}", retryable=retryable) from exc
+        except smtplib.SMTPResponseException as exc:
+            retryable = 400 <= exc.smtp_code < 500
+            raise DeliveryFailed(
+                f"{where}: {exc.smtp_code} {exc.smtp_error!r}", retryable=retryable
+            ) from exc
+        except (smtplib.SMTPException, OSError) as exc:
+            raise DeliveryFailed(f"{where}: {type(exc).__name__}: {exc}") from exc

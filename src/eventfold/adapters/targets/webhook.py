@@ -1,0 +1,121 @@
+"""Partner webhooks over HTTP (httpx): the :class:`WebhookSender` effect performer and
+:func:`webhook_target`, a reaction that POSTs every event it is given.
+
+Each call carries ``Idempotency-Key`` (derived from the effects-ledger key, so the same
+event always sends the same key) and a ``Content-Type`` saying how the body is encoded
+(JSON by default; protobuf when the service passes a protobuf :data:`PayloadEncoder`).
+Outcomes: 2xx/3xx done; 5xx, 408, 429, timeouts and connection errors raise a retryable
+``DeliveryFailed``; other 4xx raise ``DeliveryFailed(retryable=False)``, which parks the
+stream (the partner refuses this request; retrying the same bytes cannot help).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Mapping
+from typing import Any
+
+import httpx
+
+from eventfold.core.reactions.effects import PayloadEncoder, WebhookCall
+from eventfold.core.reactions.reaction import EffectsLedger, Reaction, ReactionHandler
+from eventfold.domain.codecs import EventCodec
+from eventfold.domain.events import RecordedEvent
+from eventfold.errors import DeliveryFailed
+
+log = logging.getLogger(__name__)
+
+IDEMPOTENCY_KEY_HEADER = "Idempotency-Key"
+_RETRYABLE_4XX = frozenset({408, 425, 429})
+
+
+class WebhookSender:
+    """Performs :class:`WebhookCall` effects. ``url`` None (unset): calls without their own
+    URL are logged, not sent — the development default."""
+
+    def __init__(
+        self,
+        url: str | None,
+        *,
+        timeout: float = 5.0,
+        headers: Mapping[str, str] | None = None,
+        client: httpx.Client | None = None,
+    ) -> None:
+        self.url = url or None
+        self._headers = dict(headers or {})
+        self._client = client or httpx.Client(timeout=httpx.Timeout(timeout))
+
+    def __call__(self, call: WebhookCall, idempotency_key: str) -> None:
+        url = call.url or self.url
+        if url is None:
+            log.info(
+                "webhook not sent (no URL configured): key=%s content_type=%s bytes=%d",
+                idempotency_key,
+                call.content_type,
+                len(call.body),
+            )
+            return
+        headers = {
+            **self._headers,
+            **call.headers,
+            "Content-Type": call.content_type,
+            IDEMPOTENCY_KEY_HEADER: idempotency_key,
+        }
+        try:
+            response = self._client.post(url, content=call.body, headers=headers)
+        except httpx.TimeoutException as exc:
+            raise DeliveryFailed(f"webhook {url}: timed out ({exc})") from exc
+        except httpx.HTTPError as exc:
+            raise DeliveryFailed(f"webhook {url}: {type(exc).__name__}: {exc}") from exc
+        status = response.status_code
+        if status < 400:
+            return
+        detail = f"webhook {url} answered {status}: {response.text[:200]}"
+        if status >= 500 or status in _RETRYABLE_4XX:
+            raise DeliveryFailed(detail)
+        raise DeliveryFailed(detail, retryable=False)
+
+    def close(self) -> None:
+        self._client.close()
+
+
+def json_payload(codec: EventCodec) -> PayloadEncoder:
+    """A :data:`PayloadEncoder` sending an event as a JSON envelope:
+    ``{"stream_id", "version", "type", "schema", "recorded_at", "metadata", "data"}``."""
+
+    def encode(event: RecordedEvent) -> tuple[bytes, str]:
+        envelope: dict[str, Any] = {
+            "stream_id": event.stream_id,
+            "version": event.version,
+            "type": event.type,
+            "schema": event.schema,
+            "recorded_at": event.recorded_at.isoformat(),
+            "metadata": dict(event.metadata),
+            "data": codec.to_json(event),
+        }
+        body = json.dumps(envelope, separators=(",", ":"), ensure_ascii=False).encode()
+        return body, "application/json"
+
+    return encode
+
+
+def webhook_target(
+    name: str,
+    codec: EventCodec,
+    sender: WebhookSender,
+    ledger: EffectsLedger,
+    *,
+    encode: PayloadEncoder | None = None,
+    url: str | None = None,
+) -> Reaction:
+    """A reaction POSTing every event of the codec's types, once per event (the ledger),
+    with ``encode`` (default :func:`json_payload`) choosing the body and its type."""
+    to_body = encode or json_payload(codec)
+
+    def post(_: object, recorded: RecordedEvent) -> list[WebhookCall]:
+        body, content_type = to_body(recorded)
+        return [WebhookCall("webhook", body, content_type, url=url)]
+
+    handlers: dict[type, ReactionHandler] = {entry.cls: post for entry in codec.types}
+    return Reaction(name, codec, handlers, {WebhookCall: sender}, ledger)
