@@ -13,15 +13,16 @@ from eventfold.entry.cli.common import cli_context
 from eventfold.entry.http import BackgroundRunner, create_app
 from eventfold.entry.service import Service, ServiceContext
 from eventfold.entry.settings import Settings, open_store
+from eventfold.entry.telemetry import Telemetry
+from eventfold.entry.worker import router_runner
 from eventfold.errors import ConfigurationError
 
 
 def background_runners(
-    settings: Settings, services: Sequence[Service], context: ServiceContext
+    settings: Settings, services: Sequence[Service], context: ServiceContext, telemetry: Telemetry
 ) -> list[BackgroundRunner]:
-    """What runs beside the HTTP server in the same process (none yet; the event router
-    will be started from here)."""
-    return []
+    """What runs beside the HTTP server in the same process: the event router."""
+    return [router_runner(settings, services, context, telemetry)]
 
 
 def listening_socket(settings: Settings) -> socket.socket:
@@ -53,7 +54,9 @@ def run(ctx: typer.Context) -> None:
     console = Console(stderr=True, soft_wrap=True)
     with open_store(settings) as store:
         context = ServiceContext(store)
-        app = create_app(services, context, runners=background_runners(settings, services, context))
+        telemetry = Telemetry()
+        runners = background_runners(settings, services, context, telemetry)
+        app = create_app(services, context, runners=runners, metrics=telemetry.registry)
         sock = listening_socket(settings)
         names = ", ".join(s.name for s in services) or "no services"
         console.print(

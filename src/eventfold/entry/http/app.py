@@ -8,7 +8,8 @@ from typing import Annotated, Any
 
 from fastapi import FastAPI, Header, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from starlette.exceptions import HTTPException
 
 from eventfold.entry.http.problems import (
@@ -67,11 +68,13 @@ def create_app(
     *,
     runners: Sequence[BackgroundRunner] = (),
     title: str = "eventfold",
+    metrics: CollectorRegistry | None = None,
 ) -> FastAPI:
     """The HTTP entry point: each service's routes (tagged with its name), ``GET /healthz``,
     OpenAPI at ``/docs``, and every error answered as ``application/problem+json``.
 
     ``runners`` start with the app and stop with it (see :data:`BackgroundRunner`).
+    ``metrics``: served as ``GET /metrics`` in the Prometheus text format.
     """
     names = [s.name for s in services]
     app = FastAPI(
@@ -102,6 +105,14 @@ def create_app(
     def healthz() -> dict[str, Any]:
         """Liveness: the process serves requests."""
         return {"status": "ok", "services": names}
+
+    if metrics is not None:
+        registry = metrics
+
+        @app.get("/metrics", tags=["health"], include_in_schema=False)
+        def prometheus_metrics() -> Response:
+            """The router's metrics (lag, freshness, gaps, retries, parked streams)."""
+            return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
 
     for service in services:
         app.include_router(service.routes(context), tags=[service.name])

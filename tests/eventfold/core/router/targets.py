@@ -18,18 +18,23 @@ class SqliteTarget:
     """Appends one row per applied event; with ``tracks_versions`` it also keeps each
     stream's version in the SAME transaction (like the SQL projection)."""
 
-    def __init__(self, path: Path, name: str = "rows") -> None:
+    def __init__(self, path: Path, name: str = "rows", *, suffix: str = "") -> None:
         self.name = name
         self.path = path
         self.faults: list[Fault] = []
         self.calls = 0
-        self._conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+        self.rows_table = f"rows{suffix}"
+        self.versions_table = f"versions{suffix}"
+        self._conn = sqlite3.connect(
+            path, isolation_level=None, check_same_thread=False, timeout=30
+        )
         self._lock = threading.Lock()
         self._conn.execute("PRAGMA synchronous=OFF")
         self._conn.executescript(
-            "CREATE TABLE IF NOT EXISTS rows (seq INTEGER PRIMARY KEY, stream_id TEXT, "
-            "version INTEGER, type TEXT);"
-            "CREATE TABLE IF NOT EXISTS versions (stream_id TEXT PRIMARY KEY, version INTEGER);"
+            f"CREATE TABLE IF NOT EXISTS {self.rows_table} (seq INTEGER PRIMARY KEY, "
+            "stream_id TEXT, version INTEGER, type TEXT);"
+            f"CREATE TABLE IF NOT EXISTS {self.versions_table} "
+            "(stream_id TEXT PRIMARY KEY, version INTEGER);"
         )
 
     def apply(self, events: Sequence[RecordedEvent]) -> None:
@@ -41,7 +46,8 @@ class SqliteTarget:
                     for fault in self.faults:
                         fault(event)
                     self._conn.execute(
-                        "INSERT INTO rows (stream_id, version, type) VALUES (?, ?, ?)",
+                        f"INSERT INTO {self.rows_table} (stream_id, version, type) "
+                        "VALUES (?, ?, ?)",
                         (event.stream_id, event.version, event.type),
                     )
                     self._record(event)
@@ -55,7 +61,9 @@ class SqliteTarget:
 
     def rows(self) -> list[tuple[str, int]]:
         with self._lock:
-            found = self._conn.execute("SELECT stream_id, version FROM rows ORDER BY seq")
+            found = self._conn.execute(
+                f"SELECT stream_id, version FROM {self.rows_table} ORDER BY seq"
+            )
             return [(str(s), int(v)) for s, v in found]
 
     def by_stream(self) -> dict[str, list[int]]:
@@ -68,16 +76,46 @@ class SqliteTarget:
 class TrackingSqliteTarget(SqliteTarget):
     def _record(self, event: RecordedEvent) -> None:
         self._conn.execute(
-            "INSERT INTO versions VALUES (?, ?) ON CONFLICT (stream_id) "
+            f"INSERT INTO {self.versions_table} VALUES (?, ?) ON CONFLICT (stream_id) "
             "DO UPDATE SET version = excluded.version",
             (event.stream_id, event.version),
         )
 
     def applied_versions(self, stream_ids: Collection[str]) -> Mapping[str, int]:
         with self._lock:
-            rows = self._conn.execute("SELECT stream_id, version FROM versions").fetchall()
+            rows = self._conn.execute(
+                f"SELECT stream_id, version FROM {self.versions_table}"
+            ).fetchall()
         wanted = set(stream_ids)
         return {str(s): int(v) for s, v in rows if s in wanted}
+
+
+class RebuildableSqliteTarget(TrackingSqliteTarget):
+    """Rebuilds into ``*_new`` tables of the same file and renames them over the live ones."""
+
+    def begin_rebuild(self) -> ShadowTarget:
+        for table in ("rows_new", "versions_new"):
+            self._conn.execute(f"DROP TABLE IF EXISTS {table}")
+        return ShadowTarget(self)
+
+
+class ShadowTarget(TrackingSqliteTarget):
+    def __init__(self, live: RebuildableSqliteTarget) -> None:
+        super().__init__(live.path, live.name, suffix="_new")
+        self.live = live
+
+    def finish(self) -> None:
+        with self.live._lock:
+            conn = self.live._conn
+            conn.execute("BEGIN IMMEDIATE")
+            for table in ("rows", "versions"):
+                conn.execute(f"DROP TABLE {table}")
+                conn.execute(f"ALTER TABLE {table}_new RENAME TO {table}")
+            conn.execute("COMMIT")
+
+    def abort(self) -> None:
+        for table in ("rows_new", "versions_new"):
+            self._conn.execute(f"DROP TABLE IF EXISTS {table}")
 
 
 def fill(store: SqliteEventStore, streams: Mapping[str, int], kind: str = "Happened") -> None:
