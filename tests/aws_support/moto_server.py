@@ -1,5 +1,13 @@
 """moto in SERVER mode on a free loopback port, reached through boto3 like real AWS.
 
+It is moto's ThreadedMotoServer with one change: DynamoDB requests are served one at a
+time. moto 5.2.5 runs TransactWriteItems without a lock (check the conditions, write, and
+on a cancellation restore deep copies of the tables taken before), so two concurrent
+transactions may both pass the same version condition, and a cancelled one erases what
+another committed meanwhile. Real DynamoDB serializes conflicting transactions; serving
+DynamoDB calls one by one gives tests that behaviour. Other services (SQS long polls,
+Kinesis) stay concurrent.
+
 One server per test process (xdist workers are processes, so they never share one); every
 test that asks for ``aws`` starts from empty state (``POST /moto-api/reset``), because moto's
 backends live in the process and grow on every TransactWriteItems. No boto3 patching: the
@@ -9,19 +17,26 @@ clients get ``endpoint_url`` and dummy credentials exactly as a deployment would
 from __future__ import annotations
 
 import json
+import logging
+import threading
 import urllib.request
-from collections.abc import Iterator
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
 from typing import Any
 
 import boto3
 import pytest
-from moto.server import ThreadedMotoServer
+from moto.moto_server.werkzeug_app import (
+    DomainDispatcherApplication,
+    MotoRequestHandler,
+    create_backend_app,
+)
+from werkzeug.serving import BaseWSGIServer, make_server
 
 REGION = "us-east-1"
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass
 class MotoAws:
     """Where the moto server listens, and how to build clients for it."""
 
@@ -29,16 +44,20 @@ class MotoAws:
     region: str = REGION
     access_key: str = "testing"
     secret_key: str = "testing"
+    _clients: dict[str, Any] = field(default_factory=dict, repr=False)
 
     def client(self, service: str) -> Any:
-        """A boto3 client of ``service`` on the moto server (explicit dummy credentials)."""
-        return boto3.session.Session().client(
-            service,  # type: ignore[call-overload]
-            endpoint_url=self.endpoint_url,
-            region_name=self.region,
-            aws_access_key_id=self.access_key,
-            aws_secret_access_key=self.secret_key,
-        )
+        """A boto3 client of ``service`` on the moto server (explicit dummy credentials),
+        built once per server: building one costs ~0.2 s of model loading."""
+        if service not in self._clients:
+            self._clients[service] = boto3.session.Session().client(
+                service,  # type: ignore[call-overload]
+                endpoint_url=self.endpoint_url,
+                region_name=self.region,
+                aws_access_key_id=self.access_key,
+                aws_secret_access_key=self.secret_key,
+            )
+        return self._clients[service]
 
     def reset(self) -> None:
         """Forget every table, stream and queue."""
@@ -54,15 +73,42 @@ class MotoAws:
             response.read()
 
 
+WsgiApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
+
+
+class DynamoDBOneAtATime:
+    """WSGI middleware: DynamoDB calls (X-Amz-Target DynamoDB_*) hold one lock while served."""
+
+    def __init__(self, app: WsgiApp) -> None:
+        self._app = app
+        self._lock = threading.Lock()
+
+    def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
+        if not environ.get("HTTP_X_AMZ_TARGET", "").startswith("DynamoDB_"):
+            return self._app(environ, start_response)
+        with self._lock:
+            return list(self._app(environ, start_response))
+
+
+def start_moto(host: str = "127.0.0.1") -> tuple[BaseWSGIServer, threading.Thread]:
+    """moto's server app on a free port of ``host``, serving in a daemon thread."""
+    app = DynamoDBOneAtATime(DomainDispatcherApplication(create_backend_app))
+    server = make_server(host, 0, app, threaded=True, request_handler=MotoRequestHandler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True, name="moto")
+    thread.start()
+    return server, thread
+
+
 @pytest.fixture(scope="session")
 def moto_server() -> Iterator[MotoAws]:
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
+    # werkzeug logs every request to stderr; pytest's capture (and CliRunner) close it.
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)
+    server, thread = start_moto()
     try:
-        yield MotoAws(f"http://{host}:{port}")
+        yield MotoAws(f"http://127.0.0.1:{server.server_port}")
     finally:
-        server.stop()
+        server.shutdown()
+        thread.join(timeout=10)
 
 
 @pytest.fixture

@@ -21,7 +21,7 @@ from eventfold.adapters.store.sqlite import SqliteEventStore
 from eventfold.core.ports import EventStore
 from eventfold.errors import ConfigurationError
 
-StoreKind = Literal["sqlite"]
+StoreKind = Literal["sqlite", "dynamodb"]
 """Which event store ``open_store`` builds (``EVENTFOLD_STORE``)."""
 
 DATABASE_FILE = "eventfold.db"
@@ -32,7 +32,12 @@ HINTS: Mapping[str, str] = {
     "EVENTFOLD_HOST": "set EVENTFOLD_HOST to an address to listen on, e.g. 127.0.0.1",
     "PORT": "set PORT to a TCP port number between 1 and 65535, e.g. PORT=8000",
     "EVENTFOLD_DURABILITY": "set EVENTFOLD_DURABILITY to full (the default), normal or off",
-    "EVENTFOLD_STORE": "set EVENTFOLD_STORE to sqlite (the embedded default)",
+    "EVENTFOLD_STORE": "set EVENTFOLD_STORE to sqlite (the embedded default) or dynamodb",
+    "EVENTFOLD_TABLE_PREFIX": "set EVENTFOLD_TABLE_PREFIX to the prefix of the DynamoDB tables "
+    "(`eventfold aws create-tables --prefix ...`), e.g. eventfold-",
+    "EVENTFOLD_AWS_REGION": "set EVENTFOLD_AWS_REGION to an AWS region, e.g. us-east-1",
+    "EVENTFOLD_AWS_ENDPOINT_URL": "set EVENTFOLD_AWS_ENDPOINT_URL to an http(s) URL of a local "
+    "emulator, or unset it for real AWS",
     "EVENTFOLD_SERVICES": "set EVENTFOLD_SERVICES to a comma-separated list of service names, "
     "or leave it unset to run every installed service",
     "EVENTFOLD_LOG_LEVEL": "set EVENTFOLD_LOG_LEVEL to debug, info, warning or error",
@@ -54,6 +59,18 @@ class Settings(BaseSettings):
     """SQLite ``synchronous``: full fsyncs every commit; normal may lose the last commits
     on power loss (never on a crash); off is for throwaway data only."""
     store: StoreKind = Field(default="sqlite", validation_alias="EVENTFOLD_STORE")
+    table_prefix: str = Field(
+        default="eventfold-",
+        pattern=r"^[A-Za-z0-9_.-]*$",
+        validation_alias="EVENTFOLD_TABLE_PREFIX",
+    )
+    """DynamoDB store: tables ``<prefix>state``, ``<prefix>events``, ``<prefix>checkpoints``."""
+    aws_region: str | None = Field(default=None, validation_alias="EVENTFOLD_AWS_REGION")
+    """None: boto3's own chain (AWS_REGION, AWS_DEFAULT_REGION, the profile)."""
+    aws_endpoint_url: str | None = Field(
+        default=None, pattern=r"^https?://", validation_alias="EVENTFOLD_AWS_ENDPOINT_URL"
+    )
+    """An emulator (moto, LocalStack); None: real AWS."""
     services: tuple[str, ...] = Field(default=(), validation_alias="EVENTFOLD_SERVICES")
     """The installed services to run; empty: every installed one."""
     log_level: Literal["debug", "info", "warning", "error"] = Field(
@@ -143,6 +160,26 @@ def open_store(settings: Settings) -> Iterator[EventStore]:
         finally:
             store.close()
         return
+    if settings.store == "dynamodb":
+        yield _dynamodb_store(settings)
+        return
     raise ConfigurationError(  # pragma: no cover - StoreKind lists only handled kinds
         f"EVENTFOLD_STORE={settings.store!r} has no store: {HINTS['EVENTFOLD_STORE']}"
     )
+
+
+def _dynamodb_store(settings: Settings) -> EventStore:
+    """The DynamoDB store on the tables ``eventfold aws create-tables`` made; checked to
+    exist so a wrong prefix or region fails at start, not at the first command."""
+    try:  # boto3 is the optional eventfold[aws] extra
+        from eventfold.adapters.aws.clients import dynamodb_client
+        from eventfold.adapters.aws.dynamodb_items import TableNames
+        from eventfold.adapters.aws.dynamodb_store import DynamoDBEventStore
+    except ImportError as exc:
+        raise ConfigurationError(
+            f"EVENTFOLD_STORE=dynamodb needs boto3 ({exc}): pip install 'eventfold[aws]'"
+        ) from exc
+    client = dynamodb_client(region=settings.aws_region, endpoint_url=settings.aws_endpoint_url)
+    store = DynamoDBEventStore(client, TableNames(settings.table_prefix))
+    store.verify()
+    return store

@@ -11,6 +11,9 @@ from typing import TYPE_CHECKING
 
 import boto3
 from botocore.config import Config
+from botocore.exceptions import NoRegionError
+
+from eventfold.errors import ConfigurationError
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
@@ -23,6 +26,10 @@ SDK_CONFIG = Config(
     max_pool_connections=32,
 )
 
+NO_REGION = (
+    "no AWS region: set EVENTFOLD_AWS_REGION (or AWS_REGION), or pass --region, e.g. us-east-1"
+)
+
 
 def _session(region: str | None) -> boto3.session.Session:
     return boto3.session.Session(region_name=region)
@@ -33,8 +40,14 @@ def dynamodb_client(
 ) -> DynamoDBClient:
     """A DynamoDB client; ``endpoint_url`` points it at an emulator (None: real AWS).
     Credentials come from the usual AWS chain (environment, profile, instance role)."""
-    return _session(region).client("dynamodb", endpoint_url=endpoint_url, config=SDK_CONFIG)
+    try:
+        return _session(region).client("dynamodb", endpoint_url=endpoint_url, config=SDK_CONFIG)
+    except NoRegionError as exc:
+        raise ConfigurationError(NO_REGION) from exc
 
 
 def kinesis_client(*, region: str | None = None, endpoint_url: str | None = None) -> KinesisClient:
-    return _session(region).client("kinesis", endpoint_url=endpoint_url, config=SDK_CONFIG)
+    try:
+        return _session(region).client("kinesis", endpoint_url=endpoint_url, config=SDK_CONFIG)
+    except NoRegionError as exc:
+        raise ConfigurationError(NO_REGION) from exc

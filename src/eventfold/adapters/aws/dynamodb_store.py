@@ -93,6 +93,15 @@ class DynamoDBEventStore:
         self.scan_segments = scan_segments
         self._clock = clock
 
+    def verify(self) -> None:
+        """Fail early, with the fix, when the tables are missing or unreachable."""
+        for name in (self.tables.state, self.tables.events):
+            call_aws(
+                partial(self.client.describe_table, TableName=name),
+                self.backoff,
+                f"check of table {name!r}",
+            )
+
     # -- append ------------------------------------------------------------------------
     def append(
         self, *writes: StreamWrite, command_id: str | None = None, fingerprint: str = ""
