@@ -29,6 +29,7 @@ from eventfold.adapters.codecs.schema_gate import compile_protos, summarize
 from eventfold.adapters.router_state.sqlite import SqliteRouterState
 from eventfold.codecs import encode_outbound, outbound_text
 from eventfold.core.router.router import Router
+from eventfold.entry.cli.streams import codecs_by_category, payload_json
 from eventfold.router import Subscription
 from reservations.app import make_handler, request_reservation, set_stock_level
 from reservations.domain import EVENT_TYPES, RequestReservation, SetStockLevel
@@ -120,6 +121,22 @@ def test_the_service_stores_and_publishes_protobuf(tmp_path: Path) -> None:
     body, content_type = encode_outbound(PROTOBUF_CODEC, accepted, "protobuf")
     assert content_type == f"application/x-protobuf; messageType={MESSAGE_TYPE}"
     assert events_pb2.Event.FromString(body).stream_id == "reservation-r-9"
+
+
+def test_the_cli_shows_stored_protobuf_events_as_readable_json() -> None:
+    event = recorded(PROTOBUF_CODEC.encode(SAMPLES[0]))
+
+    shown = payload_json(event, codecs_by_category([service]))
+
+    assert shown == {
+        "reservation_id": "r-1",
+        "customer_id": "c-7",
+        "store_id": "shibuya",
+        "sku": "SKU-123",
+        "quantity": 2,
+        "accepted_at": "2026-11-22T09:30:15.250Z",
+        "hold_until": "2026-11-25T09:30:15Z",
+    }
 
 
 def test_a_consumer_with_only_the_proto_files_reads_what_is_published() -> None:
