@@ -100,7 +100,11 @@ def _compile(
     names = tuple(compiled.positiontup or ()) if dialect.positional else tuple(compiled.binds)
     keys = {KEY_PREFIX + c.name for c in table.primary_key.columns}
     direct = all(name in columns or name in keys for name in names)
-    processors = tuple(compiled.binds[name].type.bind_processor(dialect) for name in names)
+    # dialect_impl: a generic type (DateTime) has no processor of its own; its dialect
+    # implementation (SQLite DATETIME: the string format SQLAlchemy compares with) has.
+    processors = tuple(
+        compiled.binds[name].type.dialect_impl(dialect).bind_processor(dialect) for name in names
+    )
     return _Compiled(statement, direct, compiled.string, names, processors, dialect.positional)
 
 
