@@ -3,10 +3,13 @@
 Reference services import from here (and from ``eventfold``), never from
 ``eventfold.entry``. A service is a :class:`Service` whose ``routes`` factory gets the
 :class:`ServiceContext` and returns a FastAPI ``APIRouter``; errors raised from eventfold's
-error tree are answered as RFC 9457 problem+json by :func:`create_app`.
+error tree are answered as RFC 9457 problem+json by :func:`create_app`. A service's read
+side takes its query-model engine from :func:`query_engine` (the embedded default when the
+entry point configured none) and its read-your-writes bound from :func:`read_wait_seconds`.
 """
 
 from eventfold.entry.http import BackgroundRunner, IdempotencyKey, StopRunner, create_app
+from eventfold.entry.resources import query_engine, read_wait_seconds
 from eventfold.entry.service import (
     RoutesFactory,
     Service,
@@ -25,4 +28,6 @@ __all__ = [
     "SubscriptionsFactory",
     "create_app",
     "installed_services",
+    "query_engine",
+    "read_wait_seconds",
 ]

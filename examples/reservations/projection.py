@@ -1,0 +1,257 @@
+"""The reservation service's query model: plain SQL tables shaped for its three audiences
+(seed 004) — customers on ZOZOTOWN, store staff on FAANS, customer support in the
+backoffice — and the handlers that keep them up to date from the events.
+
+``reservations``: one row per reservation, the stream version it reflects, indexed for
+"my reservations" (customer), "stock to secure, oldest first" (store) and the support
+search (status / time range). ``stock_levels``: on hand and held per (store, SKU), the
+stock stream's version; available = on hand - held. Both live in ONE projection
+(``reservations_view``): each batch commits rows and per-stream versions together.
+
+Schema: :meth:`SqlProjection.create_tables` creates missing tables at startup; a changed
+table is rebuilt (``eventfold rebuild reservations_view`` fills shadow tables made from this
+module's definitions and swaps them in), so the query model needs no migrations of its own.
+
+Times are stored as naive UTC (SQLite and MySQL ``DATETIME`` carry no zone; MySQL keeps
+microseconds, ``fsp=6``) and come back aware through :func:`aware`.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    DateTime,
+    Engine,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+)
+from sqlalchemy.dialects import mysql
+
+from eventfold import EventCodec, RecordedEvent
+from eventfold.router import EventFilter, Subscription
+from eventfold.sql import ProjectionHandler, Rows, SqlProjection, versions_table
+from eventfold.web import ServiceContext, query_engine
+from reservations.domain import (
+    ReservationAccepted,
+    ReservationCanceled,
+    ReservationExpired,
+    ReservationPickedUp,
+    ReservationRejected,
+    StockHandedOver,
+    StockLevelSet,
+    StockReleased,
+    StockReserved,
+    StockSecured,
+)
+
+NAME = "reservations_view"
+"""The projection's (and its subscription's) name: keys its versions and checkpoint."""
+
+Timestamp = DateTime().with_variant(mysql.DATETIME(fsp=6), "mysql", "mariadb")
+
+metadata = MetaData()
+
+reservations = Table(
+    "reservations",
+    metadata,
+    Column("reservation_id", String(64), primary_key=True),
+    Column("customer_id", String(64), nullable=False),
+    Column("store_id", String(64), nullable=False),
+    Column("sku", String(64), nullable=False),
+    Column("quantity", Integer, nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("accepted_at", Timestamp, nullable=False),
+    Column("hold_until", Timestamp, nullable=False),
+    Column("secured_at", Timestamp, nullable=True),
+    Column("closed_at", Timestamp, nullable=True),
+    Column("closed_by", String(16), nullable=True),
+    Column("reason", String(600), nullable=True),
+    Column("version", BigInteger, nullable=False),
+    Index("ix_reservations_customer", "customer_id", "accepted_at", "reservation_id"),
+    Index("ix_reservations_store", "store_id", "status", "accepted_at", "reservation_id"),
+    Index("ix_reservations_status", "status", "accepted_at", "reservation_id"),
+    Index("ix_reservations_accepted", "accepted_at", "reservation_id"),
+)
+
+stock_levels = Table(
+    "stock_levels",
+    metadata,
+    Column("store_id", String(64), primary_key=True),
+    Column("sku", String(64), primary_key=True),
+    Column("on_hand", Integer, nullable=False),
+    Column("held", Integer, nullable=False),
+    Column("updated_at", Timestamp, nullable=False),
+    Column("version", BigInteger, nullable=False),
+)
+
+versions = versions_table(NAME, metadata)
+
+
+def naive(moment: datetime) -> datetime:
+    """UTC without a zone, as the query model stores it."""
+    return moment.astimezone(UTC).replace(tzinfo=None) if moment.tzinfo else moment
+
+
+def aware(moment: datetime) -> datetime:
+    """A stored (naive UTC) time with its zone back."""
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment
+
+
+# -- reservations ------------------------------------------------------------------------------
+
+
+def on_accepted(rows: Rows, event: ReservationAccepted, recorded: RecordedEvent) -> None:
+    rows.upsert(
+        "reservations",
+        {
+            "reservation_id": event.reservation_id,
+            "customer_id": event.customer_id,
+            "store_id": event.store_id,
+            "sku": event.sku,
+            "quantity": event.quantity,
+            "status": "accepted",
+            "accepted_at": naive(event.accepted_at),
+            "hold_until": naive(event.hold_until),
+            "secured_at": None,
+            "closed_at": None,
+            "closed_by": None,
+            "reason": None,
+            "version": recorded.version,
+        },
+    )
+
+
+def _moved(rows: Rows, reservation_id: str, recorded: RecordedEvent, **values: object) -> None:
+    rows.update(
+        "reservations",
+        {"reservation_id": reservation_id},
+        {**values, "version": recorded.version},
+    )
+
+
+def on_secured(rows: Rows, event: StockSecured, recorded: RecordedEvent) -> None:
+    _moved(
+        rows, event.reservation_id, recorded, status="secured", secured_at=naive(event.secured_at)
+    )
+
+
+def on_rejected(rows: Rows, event: ReservationRejected, recorded: RecordedEvent) -> None:
+    _moved(
+        rows,
+        event.reservation_id,
+        recorded,
+        status="rejected",
+        closed_at=naive(event.rejected_at),
+        closed_by="staff",
+        reason=event.reason,
+    )
+
+
+def on_canceled(rows: Rows, event: ReservationCanceled, recorded: RecordedEvent) -> None:
+    _moved(
+        rows,
+        event.reservation_id,
+        recorded,
+        status="canceled",
+        closed_at=naive(event.canceled_at),
+        closed_by=event.canceled_by,
+        reason=event.reason,
+    )
+
+
+def on_picked_up(rows: Rows, event: ReservationPickedUp, recorded: RecordedEvent) -> None:
+    _moved(
+        rows,
+        event.reservation_id,
+        recorded,
+        status="picked_up",
+        closed_at=naive(event.picked_up_at),
+    )
+
+
+def on_expired(rows: Rows, event: ReservationExpired, recorded: RecordedEvent) -> None:
+    _moved(
+        rows, event.reservation_id, recorded, status="expired", closed_at=naive(event.expired_at)
+    )
+
+
+# -- stock -------------------------------------------------------------------------------------
+
+
+def _stock(rows: Rows, store_id: str, sku: str) -> dict[str, Any]:
+    found = rows.get("stock_levels", {"store_id": store_id, "sku": sku})
+    if found is not None:
+        return found
+    epoch = datetime(1970, 1, 1)
+    return {"store_id": store_id, "sku": sku, "on_hand": 0, "held": 0, "updated_at": epoch}
+
+
+def _change_stock(
+    rows: Rows, store_id: str, sku: str, recorded: RecordedEvent, *, on_hand: int = 0, held: int = 0
+) -> None:
+    row = _stock(rows, store_id, sku)
+    row["on_hand"] += on_hand
+    row["held"] += held
+    row["updated_at"] = naive(recorded.recorded_at)
+    row["version"] = recorded.version
+    rows.upsert("stock_levels", row)
+
+
+def on_level_set(rows: Rows, event: StockLevelSet, recorded: RecordedEvent) -> None:
+    row = _stock(rows, event.store_id, event.sku)
+    row.update(on_hand=event.on_hand, updated_at=naive(event.set_at), version=recorded.version)
+    rows.upsert("stock_levels", row)
+
+
+def on_reserved(rows: Rows, event: StockReserved, recorded: RecordedEvent) -> None:
+    _change_stock(rows, event.store_id, event.sku, recorded, held=event.quantity)
+
+
+def on_released(rows: Rows, event: StockReleased, recorded: RecordedEvent) -> None:
+    _change_stock(rows, event.store_id, event.sku, recorded, held=-event.quantity)
+
+
+def on_handed_over(rows: Rows, event: StockHandedOver, recorded: RecordedEvent) -> None:
+    quantity = event.quantity
+    _change_stock(rows, event.store_id, event.sku, recorded, on_hand=-quantity, held=-quantity)
+
+
+HANDLERS: dict[type, ProjectionHandler] = {
+    ReservationAccepted: on_accepted,
+    StockSecured: on_secured,
+    ReservationRejected: on_rejected,
+    ReservationCanceled: on_canceled,
+    ReservationPickedUp: on_picked_up,
+    ReservationExpired: on_expired,
+    StockLevelSet: on_level_set,
+    StockReserved: on_reserved,
+    StockReleased: on_released,
+    StockHandedOver: on_handed_over,
+}
+
+
+def projection(engine: Engine, codec: EventCodec) -> SqlProjection:
+    """The reservation service's query model on ``engine``."""
+    return SqlProjection(NAME, engine, codec, [reservations, stock_levels], HANDLERS)
+
+
+def subscription(view: SqlProjection) -> Subscription:
+    """Every event of the reservation and stock streams, in big batches (the projection
+    commits one transaction per batch)."""
+    wanted = EventFilter(categories=frozenset({"reservation", "stock"}))
+    return Subscription(NAME, view, wanted, batch_size=500)
+
+
+def query_model(context: ServiceContext, codec: EventCodec) -> SqlProjection:
+    """The projection on the context's query-model engine (``codec``: the one the service
+    stores its events with), its tables created if missing."""
+    view = projection(query_engine(context), codec)
+    view.create_tables()
+    return view

@@ -1,0 +1,220 @@
+"""The reservation query API over HTTP, on the embedded SQLite query model and on MariaDB.
+
+Writes go through the application functions with explicit times (so orderings are exact);
+the projection is brought up to date explicitly (``catch_up``) so each test decides what the
+query model has seen; reads go through the service's HTTP routes."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import Engine
+
+from eventfold import CommandHandler, SqliteEventStore
+from eventfold.sql import SqlProjection
+from eventfold.web import ServiceContext, create_app
+from reservations import app
+from reservations.domain import (
+    Canceler,
+    CancelReservation,
+    CompletePickup,
+    RequestReservation,
+    SecureStock,
+    SetStockLevel,
+)
+from reservations.projection import query_model
+from reservations.published_language import PROTOBUF_CODEC
+from reservations.service import service
+
+T0 = datetime(2026, 5, 10, 9, 0, tzinfo=UTC)
+
+
+class World:
+    """A store, its command handler, the query model and an HTTP client on the service."""
+
+    def __init__(self, store: SqliteEventStore, engine: Engine | None, wait: float) -> None:
+        resources: dict[str, Any] = {"read_wait_seconds": wait}
+        if engine is not None:
+            resources["query_engine"] = engine
+        self.store = store
+        self.context = ServiceContext(store, resources)
+        self.handler: CommandHandler = app.make_handler(store, PROTOBUF_CODEC)
+        self.view: SqlProjection = query_model(self.context, PROTOBUF_CODEC)
+        self.client = TestClient(create_app([service], self.context))
+        self.minutes = 0
+
+    def catch_up(self) -> None:
+        """Apply every committed event to the query model (already applied ones are skipped)."""
+        self.view.apply(self.store.read_all(0, limit=100_000))
+
+    def stock(self, store_id: str, sku: str, on_hand: int) -> int:
+        return app.set_stock_level(self.handler, SetStockLevel(store_id, sku, on_hand, T0))
+
+    def reserve(self, rid: str, customer: str, store_id: str = "s1", sku: str = "k1") -> int:
+        self.minutes += 1
+        at = T0 + timedelta(minutes=self.minutes)
+        command = RequestReservation(rid, customer, store_id, sku, 1, at)
+        return app.request_reservation(self.handler, command).version
+
+    def get(self, url: str, status: int = 200) -> Any:
+        response = self.client.get(url)
+        assert response.status_code == status, response.text
+        return response.json()
+
+
+@pytest.fixture
+def world(tmp_path: Any, query_engine: Engine | None) -> Iterator[World]:
+    store = SqliteEventStore(tmp_path / "events.db", durability="normal")
+    yield World(store, query_engine, wait=0.05)
+    store.close()
+
+
+def ids(page: dict[str, Any]) -> list[str]:
+    return [item["reservation_id"] for item in page["items"]]
+
+
+def test_a_customer_sees_their_reservations_newest_first_in_pages(world: World) -> None:
+    world.stock("s1", "k1", 10)
+    world.stock("s2", "k1", 10)
+    for rid, customer, store_id in [("r1", "c1", "s1"), ("r2", "c2", "s1"), ("r3", "c1", "s2")]:
+        world.reserve(rid, customer, store_id)
+    world.reserve("r4", "c1")
+    world.catch_up()
+
+    first = world.get("/customers/c1/reservations?limit=2")
+    assert ids(first) == ["r4", "r3"]
+    second = world.get(f"/customers/c1/reservations?limit=2&cursor={first['next_cursor']}")
+    assert (ids(second), second["next_cursor"]) == (["r1"], None)
+    assert world.get("/customers/nobody/reservations") == {"items": [], "next_cursor": None}
+
+
+def test_one_reservation_carries_its_status_and_version(world: World) -> None:
+    world.stock("s1", "k1", 10)
+    world.reserve("r1", "c1")
+    version = app.secure_stock(world.handler, SecureStock("r1", T0 + timedelta(hours=1)))
+    world.catch_up()
+
+    got = world.get("/reservations/r1")
+    assert (got["status"], got["version"], version) == ("secured", 2, 2)
+    assert got["secured_at"] == "2026-05-10T10:00:00Z"
+    assert got["accepted_at"] == "2026-05-10T09:01:00Z"
+
+
+def test_unknown_ids_are_404_problems(world: World) -> None:
+    world.catch_up()
+    for url in ("/reservations/nope", "/stores/s1/stock/nope"):
+        response = world.client.get(url)
+        assert response.status_code == 404
+        assert response.headers["content-type"] == "application/problem+json"
+
+
+def test_store_staff_see_the_stock_to_secure_oldest_first(world: World) -> None:
+    world.stock("s1", "k1", 10)
+    world.stock("s2", "k1", 10)
+    for rid in ("r1", "r2", "r3"):
+        world.reserve(rid, "c1")
+    world.reserve("r4", "c1", "s2")
+    app.secure_stock(world.handler, SecureStock("r2", T0))
+    world.catch_up()
+
+    assert ids(world.get("/stores/s1/reservations")) == ["r1", "r3"]
+    assert ids(world.get("/stores/s1/reservations?status=secured")) == ["r2"]
+    paged = world.get("/stores/s1/reservations?limit=1")
+    after = world.get(f"/stores/s1/reservations?limit=1&cursor={paged['next_cursor']}")
+    assert (ids(paged), ids(after)) == (["r1"], ["r3"])
+
+
+def test_support_searches_by_customer_store_status_and_time(world: World) -> None:
+    world.stock("s1", "k1", 10)
+    world.stock("s2", "k1", 10)
+    world.reserve("r1", "c1")  # 09:01
+    world.reserve("r2", "c2")  # 09:02
+    world.reserve("r3", "c1", "s2")  # 09:03
+    app.cancel_reservation(
+        world.handler, CancelReservation("r1", Canceler.SUPPORT, "called in", T0)
+    )
+    world.catch_up()
+
+    def search(query: str) -> list[str]:
+        return ids(world.get("/backoffice/reservations?" + query))
+
+    assert search("") == ["r3", "r2", "r1"]
+    assert search("customer_id=c1") == ["r3", "r1"]
+    assert search("store_id=s1&status=accepted") == ["r2"]
+    assert search("from=2026-05-10T09:02:00Z&to=2026-05-10T18:03:00%2B09:00") == ["r2"]
+    canceled = world.get("/reservations/r1")
+    assert (canceled["status"], canceled["closed_by"], canceled["reason"]) == (
+        "canceled",
+        "support",
+        "called in",
+    )
+
+
+def test_bad_search_parameters_are_one_422_listing_every_issue(world: World) -> None:
+    response = world.client.get(
+        "/backoffice/reservations?limit=0&status=lost&from=yesterday&to=2026-05-10T09:00:00"
+        "&cursor=%21%21&min_version=x&customer_id=a%20b"
+    )
+    assert response.status_code == 422
+    assert response.headers["content-type"] == "application/problem+json"
+    paths = sorted(issue["path"] for issue in response.json()["issues"])
+    assert paths == [
+        "cursor",
+        "customer_id",
+        "from",
+        "limit",
+        "min_version",
+        "status",
+        "to",
+        "wait_for",
+    ]
+
+
+def test_stock_shows_on_hand_held_and_available_with_its_version(world: World) -> None:
+    world.stock("s1", "k1", 5)
+    world.reserve("r1", "c1")
+    world.reserve("r2", "c1")
+    app.cancel_reservation(world.handler, CancelReservation("r1", Canceler.CUSTOMER, "no", T0))
+    app.secure_stock(world.handler, SecureStock("r2", T0))
+    app.complete_pickup(world.handler, CompletePickup("r2", T0))
+    world.catch_up()
+
+    got = world.get("/stores/s1/stock/k1")
+    # stock stream: set 1, hold r1 2, hold r2 3, release r1 4, hand over r2 5
+    expected = {"on_hand": 4, "held": 0, "available": 4, "version": 5}
+    assert {k: got[k] for k in expected} == expected
+    world.reserve("r3", "c2")
+    world.catch_up()
+    got = world.get("/stores/s1/stock/k1?min_version=6")
+    assert (got["held"], got["available"], got["version"]) == (1, 3, 6)
+
+
+def test_min_version_not_reached_in_time_is_a_503_problem_with_retry_after(world: World) -> None:
+    world.stock("s1", "k1", 5)
+    version = world.reserve("r1", "c1")
+
+    response = world.client.get(f"/reservations/r1?min_version={version}")
+    assert response.status_code == 503
+    assert response.headers["retry-after"] == "1"
+    body = response.json()
+    assert (body["stream_id"], body["min_version"], body["visible_version"]) == (
+        "reservation-r1",
+        1,
+        0,
+    )
+    world.catch_up()
+    assert world.get(f"/reservations/r1?min_version={version}")["version"] == version
+
+
+def test_lists_wait_for_the_reservation_they_name(world: World) -> None:
+    world.stock("s1", "k1", 5)
+    world.reserve("r1", "c1")
+    early = world.client.get("/customers/c1/reservations?wait_for=r1&min_version=1")
+    assert early.status_code == 503
+    world.catch_up()
+    page = world.get("/customers/c1/reservations?wait_for=r1&min_version=1")
+    assert ids(page) == ["r1"]
