@@ -2,16 +2,27 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from fastapi import APIRouter
 
+from eventfold.router import Subscription
 from eventfold.web import Service, ServiceContext
 from reservations.app import make_handler
 from reservations.http import router
+from reservations.projection import query_model, subscription
 from reservations.published_language import PROTOBUF_CODEC
+from reservations.queries import query_routes
 
 
 def routes(context: ServiceContext) -> APIRouter:
-    return router(make_handler(context.store, PROTOBUF_CODEC))
+    commands = router(make_handler(context.store, PROTOBUF_CODEC))
+    commands.include_router(query_routes(context, PROTOBUF_CODEC))
+    return commands
+
+
+def subscriptions(context: ServiceContext) -> Sequence[Subscription]:
+    return [subscription(query_model(context, PROTOBUF_CODEC))]
 
 
 service = Service(
@@ -19,6 +30,7 @@ service = Service(
     codec=PROTOBUF_CODEC,
     categories=("reservation", "stock"),
     routes=routes,
+    subscriptions=subscriptions,
     description="Store stock reservations (seed 004): customers hold units of a SKU at a "
     "store; staff secure, reject and hand them over.",
 )
