@@ -35,9 +35,8 @@ def proto_files(root: Path) -> list[Path]:
 
 def generate(project: Path = ROOT) -> list[Path]:
     """Compile every proto root of ``project``; returns the generated files."""
-    from grpc_tools import protoc  # build requirement, imported only when building
-
-    import grpc_tools
+    import grpc_tools  # a build requirement: imported only when building
+    from grpc_tools import protoc
 
     well_known = Path(grpc_tools.__file__).parent / "_proto"
     generated: list[Path] = []
@@ -57,11 +56,14 @@ def generate(project: Path = ROOT) -> list[Path]:
             raise RuntimeError(f"protoc failed on {root} (see the messages above)")
         for f in files:
             stem = f.with_suffix("")
-            generated += [stem.with_name(stem.name + "_pb2.py"), stem.with_name(stem.name + "_pb2.pyi")]
+            generated += [stem.with_name(f"{stem.name}_pb2{suffix}") for suffix in (".py", ".pyi")]
     return generated
 
 
 class ProtobufBuildHook(BuildHookInterface):  # type: ignore[misc,valid-type]
+    """Generates before every build; the generated files ship in wheels as artifacts
+    (they are VCS-ignored, which would otherwise leave them out)."""
+
     PLUGIN_NAME = "protobuf"
 
     def initialize(self, version: str, build_data: dict[str, Any]) -> None:
