@@ -7,6 +7,8 @@ events to them. Feeds and targets for other backends implement the same ports.
 """
 
 from eventfold.core.router.freshness import applied_version, wait_until_applied
+from eventfold.core.router.memory import MemoryRouterState
+from eventfold.core.router.observer import NullObserver, RouterObserver
 from eventfold.core.router.ports import (
     BEGINNING,
     EventFilter,
@@ -22,21 +24,34 @@ from eventfold.core.router.ports import (
     Target,
     TracksVersions,
 )
+from eventfold.core.router.rebuild import rebuild
+from eventfold.core.router.router import Delivery, Router, Stopping, is_retryable
+from eventfold.core.router.worker import SubscriptionRunner, Worker
 
 __all__ = [
     "BEGINNING",
+    "Delivery",
     "EventFilter",
     "Feed",
     "FeedBatch",
     "Lag",
+    "MemoryRouterState",
+    "NullObserver",
     "ParkedStream",
     "RebuildSession",
     "Rebuildable",
     "RetryPolicy",
+    "Router",
+    "RouterObserver",
     "RouterState",
+    "Stopping",
     "Subscription",
+    "SubscriptionRunner",
     "Target",
     "TracksVersions",
+    "Worker",
     "applied_version",
+    "is_retryable",
+    "rebuild",
     "wait_until_applied",
 ]

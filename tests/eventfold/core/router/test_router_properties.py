@@ -29,7 +29,7 @@ def filled_store() -> SqliteEventStore:
 @pytest.mark.slow
 @pytest.mark.parametrize("kind", [SqliteTarget, TrackingSqliteTarget])
 @settings(
-    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
 @given(data=st.data())
 def test_shuffled_and_duplicated_delivery_yields_the_in_order_state(
