@@ -23,7 +23,7 @@ proto: $(STAMP)
 	$(BIN)/python hatch_build.py
 
 lint: $(STAMP) proto
-	$(BIN)/python -m eventfold.entry.cli.schema check examples/*/proto
+	$(BIN)/eventfold schema check examples/*/proto
 	$(BIN)/ruff check src examples tests bench
 	$(BIN)/ruff format --check src examples tests bench
 	$(BIN)/mypy

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import typer
 
-from eventfold.entry.cli import aws, ops, serve, streams
+from eventfold.entry.cli import aws, ops, schema, serve, streams
 from eventfold.entry.cli.common import CliContext, OneLineErrors
 
 app = typer.Typer(
@@ -37,6 +37,7 @@ def root(
 app.command("run")(serve.run)
 app.command("events")(streams.events)
 app.add_typer(aws.app, name="aws")
+app.add_typer(schema.app, name="schema")
 ops.register(app)
 
 

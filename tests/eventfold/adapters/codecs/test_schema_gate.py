@@ -10,6 +10,7 @@ from typer.testing import CliRunner
 
 from eventfold import ConfigurationError
 from eventfold.adapters.codecs.schema_gate import check, write_baseline
+from eventfold.entry.cli.main import app as eventfold
 from eventfold.entry.cli.schema import app
 
 REPO = Path(__file__).parents[4]
@@ -164,3 +165,13 @@ def test_the_cli_update_baseline_accepts_an_intentional_break(root: Path) -> Non
 
     assert result.exit_code == 0, result.output
     assert "no breaking changes" in result.output
+
+
+def test_eventfold_schema_reports_a_missing_baseline_in_one_line(tmp_path: Path) -> None:
+    result = CliRunner().invoke(eventfold, ["schema", "check", str(tmp_path)])
+
+    assert result.exit_code == 1
+    assert result.output.strip().splitlines() == [
+        f"error: no schema baseline at {tmp_path}/baseline/descriptors.json: record one with "
+        f"`eventfold schema update-baseline {tmp_path}` and commit it"
+    ]
