@@ -69,5 +69,8 @@ def run(ctx: typer.Context) -> None:
         server = uvicorn.Server(uvicorn.Config(app, log_level=settings.log_level, lifespan="on"))
         try:
             server.run(sockets=[sock])
+        except KeyboardInterrupt:
+            # uvicorn shut down gracefully, then re-raised Ctrl-C: a normal way to stop.
+            console.print("eventfold: stopped")
         finally:
             sock.close()

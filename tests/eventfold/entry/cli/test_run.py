@@ -1,0 +1,116 @@
+"""``eventfold run`` as a user starts it: the installed console script, a real port."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+EVENTFOLD = Path(sys.executable).parent / "eventfold"
+STARTUP_LIMIT_SECONDS = 60.0
+"""How long the server may take to answer /healthz before the test gives up (a bound on a
+hang, not a speed check)."""
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def environment(home: Path, port: int, **more: str) -> dict[str, str]:
+    """The test's own settings; no EVENTFOLD_* variable of the caller leaks in."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("EVENTFOLD_")}
+    env.update({"EVENTFOLD_HOME": str(home), "PORT": str(port), "EVENTFOLD_LOG_LEVEL": "warning"})
+    env.update(more)
+    return env
+
+
+def stop(process: subprocess.Popen[str]) -> tuple[str, str]:
+    if process.poll() is None:
+        process.send_signal(signal.SIGTERM)
+    try:
+        return process.communicate(timeout=20)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        return process.communicate()
+
+
+@pytest.fixture
+def server(tmp_path: Path) -> Iterator[tuple[subprocess.Popen[str], str, Path]]:
+    port = free_port()
+    home = tmp_path / "data"
+    process = subprocess.Popen(
+        [str(EVENTFOLD), "run"],
+        env=environment(home, port, EVENTFOLD_LOG_LEVEL="info", EVENTFOLD_SERVICES="reservations"),
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + STARTUP_LIMIT_SECONDS
+    try:
+        while True:
+            if process.poll() is not None:
+                out, err = stop(process)
+                pytest.fail(f"eventfold run exited with {process.returncode}: {err or out}")
+            try:
+                if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            if time.monotonic() > deadline:
+                out, err = stop(process)
+                pytest.fail(f"eventfold run did not answer /healthz: {err or out}")
+            time.sleep(0.1)
+        yield process, url, home
+    finally:
+        stop(process)
+
+
+def test_run_serves_the_installed_services_and_stops_cleanly_on_sigterm(
+    server: tuple[subprocess.Popen[str], str, Path],
+) -> None:
+    process, url, home = server
+    assert "reservations" in httpx.get(f"{url}/healthz").json()["services"]
+    stock = httpx.put(f"{url}/stores/s1/stock/sku-1", json={"on_hand": 3})
+    assert stock.status_code == 200, stock.text
+    missing = httpx.get(f"{url}/no-such-route")
+    assert missing.headers["content-type"] == "application/problem+json"
+
+    _, err = stop(process)
+    # uvicorn shuts down gracefully, then re-raises SIGTERM so the parent sees it.
+    assert process.returncode in (0, -signal.SIGTERM), err
+    assert "Application shutdown complete" in err
+    assert url in err
+    assert str(home.resolve()) in err
+    assert (home / "eventfold.db").is_file()
+
+
+def test_run_on_a_taken_port_is_one_line(tmp_path: Path) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = subprocess.run(
+            [str(EVENTFOLD), "run"],
+            cwd=tmp_path,
+            env=environment(tmp_path, port, EVENTFOLD_SERVICES="reservations"),
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+    assert result.returncode == 1
+    assert result.stderr.strip().count("\n") == 0, result.stderr
+    assert result.stderr.startswith(f"error: cannot listen on 127.0.0.1:{port}")
+    assert "PORT" in result.stderr

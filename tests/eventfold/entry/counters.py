@@ -1,0 +1,105 @@
+"""A tiny counter service for the entry-point tests: its own Decider and codec, routes
+that run real commands on the store, and a route raising each error the HTTP layer maps."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from fastapi import APIRouter
+from pydantic import BaseModel, Field
+
+from eventfold import (
+    CommandHandler,
+    ConfigurationError,
+    Decider,
+    EventTypes,
+    InvalidCommand,
+    JsonCodec,
+    RuleViolated,
+    StoreUnavailable,
+)
+from eventfold.errors import CodecError, Issue, StoreError
+from eventfold.web import IdempotencyKey, Service, ServiceContext
+
+
+@dataclass(frozen=True)
+class Added:
+    amount: int
+
+
+@dataclass(frozen=True)
+class Add:
+    amount: int
+
+
+@dataclass(frozen=True)
+class Counter:
+    total: int = 0
+
+
+def decide(command: Add, state: Counter) -> Sequence[Added]:
+    if command.amount <= 0:
+        raise InvalidCommand(
+            [
+                Issue("amount", "must be positive", "too_small"),
+                Issue("", "adding nothing is not a change", "no_change"),
+            ]
+        )
+    if state.total + command.amount > 10:
+        raise RuleViolated("a counter never exceeds 10", code="limit")
+    return [Added(command.amount)]
+
+
+counter = Decider("counter", Counter(), lambda s, e: Counter(s.total + e.amount), decide)
+types = EventTypes()
+types.register(Added)
+codec = JsonCodec(types)
+
+
+class AddBody(BaseModel):
+    amount: int
+    note: str = Field(max_length=5)
+    tags: list[str] = []
+
+
+class Version(BaseModel):
+    version: int
+
+
+def routes(context: ServiceContext) -> APIRouter:
+    handler = CommandHandler(context.store, codec)
+    router = APIRouter()
+
+    @router.post("/counters/{counter_id}/add")
+    def add(
+        counter_id: str,
+        body: AddBody,
+        idempotency_key: IdempotencyKey = None,
+        expected_version: int | None = None,
+    ) -> Version:
+        outcome = handler.execute(
+            counter,
+            counter.stream_id(counter_id),
+            Add(body.amount),
+            command_id=idempotency_key,
+            expected_version=expected_version,
+            must_exist=expected_version is not None,
+        )
+        return Version(version=outcome.commit.versions[counter.stream_id(counter_id)])
+
+    @router.post("/raise/{kind}")
+    def raise_(kind: str) -> None:
+        errors: dict[str, Exception] = {
+            "unavailable": StoreUnavailable("database is locked"),
+            "configuration": ConfigurationError("EVENTFOLD_X is wrong: set it right"),
+            "store": StoreError("disk I/O error at /secret/path"),
+            "codec": CodecError("payload of secret-1:1 is not JSON"),
+            "unexpected": RuntimeError("password=hunter2"),
+        }
+        raise errors[kind]
+
+    return router
+
+
+service = Service("counters", codec, ("counter",), routes)

@@ -1,0 +1,197 @@
+"""Every error the HTTP entry point answers is RFC 9457 problem+json.
+
+A tiny counter service (its own Decider, real SQLite store in tmp_path) raises each of
+eventfold's errors through real routes.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+
+from eventfold import SqliteEventStore
+from eventfold.web import ServiceContext, create_app
+from tests.eventfold.entry.counters import service
+
+PROBLEM_KEYS = {"type", "title", "status", "detail", "instance", "issues"}
+
+
+@pytest.fixture
+def client(tmp_path: Path) -> Iterator[TestClient]:
+    store = SqliteEventStore(tmp_path / "eventfold.db")
+    app = create_app([service], ServiceContext(store))
+    with TestClient(app, raise_server_exceptions=False) as test_client:
+        yield test_client
+    store.close()
+
+
+def problem(response: Any, status: int) -> dict[str, Any]:
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"] == "application/problem+json"
+    body: dict[str, Any] = response.json()
+    assert body.keys() >= PROBLEM_KEYS
+    assert body["status"] == status
+    assert body["instance"] == response.request.url.path
+    return body
+
+
+def test_a_command_that_succeeds_is_plain_json(client: TestClient) -> None:
+    response = client.post("/counters/a/add", json={"amount": 2, "note": "hi"})
+    assert response.status_code == 200
+    assert response.json() == {"version": 1}
+
+
+def test_request_validation_lists_every_issue_with_body_paths(client: TestClient) -> None:
+    body = problem(
+        client.post("/counters/a/add", json={"amount": "x", "note": "too long", "tags": [1]}),
+        422,
+    )
+    issues = {i["path"]: i["code"] for i in body["issues"]}
+    assert issues == {
+        "body.amount": "int_parsing",
+        "body.note": "string_too_long",
+        "body.tags.0": "string_type",
+    }
+    assert body["detail"].startswith("3 issues")
+
+
+def test_missing_fields_and_bad_query_and_header_are_reported_together(
+    client: TestClient,
+) -> None:
+    response = client.post(
+        "/counters/a/add?expected_version=abc", json={}, headers={"Idempotency-Key": ""}
+    )
+    paths = {i["path"] for i in problem(response, 422)["issues"]}
+    assert paths == {
+        "body.amount",
+        "body.note",
+        "query.expected_version",
+        "header.Idempotency-Key",
+    }
+
+
+@pytest.mark.parametrize("raw", [b"{", b'{"amount": 1,}', b"\xff\xfe"])
+def test_malformed_json_is_a_422_problem_not_a_500(client: TestClient, raw: bytes) -> None:
+    response = client.post(
+        "/counters/a/add", content=raw, headers={"content-type": "application/json"}
+    )
+    body = problem(response, 422)
+    assert body["issues"][0]["path"] == "body"
+
+
+def test_invalid_command_lists_every_domain_issue(client: TestClient) -> None:
+    body = problem(client.post("/counters/a/add", json={"amount": 0, "note": ""}), 422)
+    assert body["type"].endswith("invalid-command")
+    assert body["issues"] == [
+        {"path": "amount", "message": "must be positive", "code": "too_small"},
+        {"path": "", "message": "adding nothing is not a change", "code": "no_change"},
+    ]
+
+
+def test_rule_violated_is_409_with_its_code(client: TestClient) -> None:
+    client.post("/counters/a/add", json={"amount": 9, "note": ""})
+    body = problem(client.post("/counters/a/add", json={"amount": 2, "note": ""}), 409)
+    assert body["type"].endswith("rule-violated")
+    assert body["issues"] == [
+        {"path": "", "message": "a counter never exceeds 10", "code": "limit"}
+    ]
+
+
+def test_concurrency_conflict_is_409_naming_both_versions(client: TestClient) -> None:
+    client.post("/counters/a/add", json={"amount": 1, "note": ""})
+    client.post("/counters/a/add", json={"amount": 1, "note": ""})
+    body = problem(
+        client.post("/counters/a/add?expected_version=1", json={"amount": 1, "note": ""}), 409
+    )
+    assert body["type"].endswith("concurrency-conflict")
+    assert (body["expected_version"], body["actual_version"]) == (1, 2)
+    assert "expected version 1" in body["detail"]
+    assert "found version 2" in body["detail"]
+
+
+def test_stream_not_found_is_404(client: TestClient) -> None:
+    body = problem(
+        client.post("/counters/nope/add?expected_version=3", json={"amount": 1, "note": ""}),
+        404,
+    )
+    assert body["type"].endswith("stream-not-found")
+    assert body["stream_id"] == "counter-nope"
+
+
+def test_idempotency_key_reused_for_another_command_is_422(client: TestClient) -> None:
+    key = {"Idempotency-Key": "k-1"}
+    first = client.post("/counters/a/add", json={"amount": 1, "note": ""}, headers=key)
+    again = client.post("/counters/a/add", json={"amount": 1, "note": ""}, headers=key)
+    assert first.json() == again.json() == {"version": 1}
+    body = problem(client.post("/counters/a/add", json={"amount": 2, "note": ""}, headers=key), 422)
+    assert body["type"].endswith("idempotency-key-reused")
+
+
+def test_store_unavailable_is_503_with_retry_after(client: TestClient) -> None:
+    response = client.post("/raise/unavailable")
+    body = problem(response, 503)
+    assert int(response.headers["retry-after"]) >= 1
+    assert body["type"].endswith("store-unavailable")
+
+
+def test_configuration_error_is_a_500_problem_saying_what_to_fix(client: TestClient) -> None:
+    body = problem(client.post("/raise/configuration"), 500)
+    assert body["detail"] == "EVENTFOLD_X is wrong: set it right"
+
+
+@pytest.mark.parametrize(
+    ("kind", "secret"),
+    [("store", "/secret/path"), ("codec", "secret-1"), ("unexpected", "hunter2")],
+)
+def test_internal_failures_are_500_problems_that_leak_nothing_and_are_logged(
+    client: TestClient, caplog: pytest.LogCaptureFixture, kind: str, secret: str
+) -> None:
+    with caplog.at_level(logging.ERROR, logger="eventfold.http"):
+        response = client.post(f"/raise/{kind}")
+    problem(response, 500)
+    assert secret not in response.text
+    assert "Traceback" not in response.text
+    assert any(secret in (r.exc_text or str(r.exc_info)) for r in caplog.records)
+
+
+def test_unknown_route_is_a_404_problem(client: TestClient) -> None:
+    body = problem(client.get("/no/such/route"), 404)
+    assert body["type"] == "about:blank"
+    assert "/no/such/route" in body["detail"]
+
+
+def test_wrong_method_is_a_405_problem_with_allow(client: TestClient) -> None:
+    response = client.get("/counters/a/add")
+    problem(response, 405)
+    assert "POST" in response.headers["allow"]
+
+
+def test_healthz_and_docs(client: TestClient) -> None:
+    assert client.get("/healthz").json() == {"status": "ok", "services": ["counters"]}
+    assert client.get("/docs").status_code == 200
+    paths = client.get("/openapi.json").json()["paths"]
+    assert "/counters/{counter_id}/add" in paths
+
+
+def test_runners_start_with_the_app_and_stop_in_reverse_order(tmp_path: Path) -> None:
+    log: list[str] = []
+
+    def runner(name: str) -> Any:
+        def start() -> Any:
+            log.append(f"start {name}")
+            return lambda: log.append(f"stop {name}")
+
+        return start
+
+    store = SqliteEventStore(tmp_path / "eventfold.db")
+    app = create_app([], ServiceContext(store), runners=[runner("a"), runner("b")])
+    with TestClient(app) as test_client:
+        assert log == ["start a", "start b"]
+        test_client.get("/healthz")
+    assert log == ["start a", "start b", "stop b", "stop a"]
+    store.close()

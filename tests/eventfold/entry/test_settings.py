@@ -1,0 +1,91 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from eventfold import ConfigurationError, SqliteEventStore
+from eventfold.entry.settings import load_settings, open_store
+
+
+def test_defaults_need_no_environment() -> None:
+    settings = load_settings({})
+    assert settings.home == Path(".eventfold")
+    assert settings.database_path == Path(".eventfold/eventfold.db")
+    assert (settings.host, settings.port) == ("127.0.0.1", 8000)
+    assert settings.url == "http://127.0.0.1:8000"
+    assert (settings.durability, settings.store, settings.services) == ("full", "sqlite", ())
+
+
+def test_every_variable_is_read(tmp_path: Path) -> None:
+    settings = load_settings(
+        {
+            "EVENTFOLD_HOME": str(tmp_path),
+            "PORT": "9123",
+            "EVENTFOLD_HOST": "::1",
+            "EVENTFOLD_DURABILITY": "Normal",
+            "EVENTFOLD_STORE": "sqlite",
+            "EVENTFOLD_SERVICES": "reservations, catalog",
+            "EVENTFOLD_LOG_LEVEL": "warning",
+        }
+    )
+    assert settings.database_path == tmp_path / "eventfold.db"
+    assert settings.url == "http://[::1]:9123"
+    assert settings.durability == "normal"
+    assert settings.services == ("reservations", "catalog")
+    assert settings.log_level == "warning"
+
+
+def test_empty_variables_take_their_defaults() -> None:
+    assert load_settings({"PORT": "", "EVENTFOLD_DURABILITY": " "}).port == 8000
+
+
+@pytest.mark.parametrize(
+    ("environ", "names", "fix"),
+    [
+        ({"PORT": "eighty"}, ["PORT='eighty'"], "set PORT to a TCP port"),
+        ({"PORT": "70000"}, ["PORT='70000'"], "between 1 and 65535"),
+        ({"EVENTFOLD_DURABILITY": "fast"}, ["EVENTFOLD_DURABILITY='fast'"], "full"),
+        ({"EVENTFOLD_STORE": "postgres"}, ["EVENTFOLD_STORE='postgres'"], "sqlite"),
+        ({"EVENTFOLD_LOG_LEVEL": "loud"}, ["EVENTFOLD_LOG_LEVEL"], "info"),
+        (
+            {"PORT": "-1", "EVENTFOLD_DURABILITY": "x"},
+            ["PORT='-1'", "EVENTFOLD_DURABILITY='x'"],
+            "set EVENTFOLD_DURABILITY",
+        ),
+    ],
+)
+def test_bad_values_name_every_variable_and_the_fix(
+    environ: dict[str, str], names: list[str], fix: str
+) -> None:
+    with pytest.raises(ConfigurationError) as raised:
+        load_settings(environ)
+    message = str(raised.value)
+    assert all(name in message for name in names), message
+    assert fix in message
+    assert "\n" not in message
+
+
+def test_home_that_is_a_file_is_refused(tmp_path: Path) -> None:
+    a_file = tmp_path / "file"
+    a_file.write_text("")
+    with pytest.raises(ConfigurationError, match=r"EVENTFOLD_HOME=.* is a file"):
+        load_settings({"EVENTFOLD_HOME": str(a_file)})
+
+
+def test_open_store_builds_the_sqlite_store_in_home(tmp_path: Path) -> None:
+    settings = load_settings(
+        {"EVENTFOLD_HOME": str(tmp_path / "data"), "EVENTFOLD_DURABILITY": "normal"}
+    )
+    with open_store(settings) as store:
+        assert isinstance(store, SqliteEventStore)
+        assert store.durability == "normal"
+    assert (tmp_path / "data" / "eventfold.db").is_file()
+
+
+def test_a_home_that_cannot_be_created_is_a_configuration_error(tmp_path: Path) -> None:
+    blocker = tmp_path / "blocker"
+    blocker.write_text("")
+    settings = load_settings({"EVENTFOLD_HOME": str(blocker / "data")})
+    with pytest.raises(ConfigurationError, match="EVENTFOLD_HOME"), open_store(settings):
+        pass  # pragma: no cover
