@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from typing import Any
 
 import httpx
@@ -108,14 +108,17 @@ def webhook_target(
     *,
     encode: PayloadEncoder | None = None,
     url: str | None = None,
+    only: Collection[type] | None = None,
 ) -> Reaction:
-    """A reaction POSTing every event of the codec's types, once per event (the ledger),
-    with ``encode`` (default :func:`json_payload`) choosing the body and its type."""
+    """A reaction POSTing every event of the codec's types (or of the classes in ``only``),
+    once per event (the ledger), with ``encode`` (default :func:`json_payload`) choosing
+    the body and its content type; ``url`` overrides the sender's."""
     to_body = encode or json_payload(codec)
 
     def post(_: object, recorded: RecordedEvent) -> list[WebhookCall]:
         body, content_type = to_body(recorded)
         return [WebhookCall("webhook", body, content_type, url=url)]
 
-    handlers: dict[type, ReactionHandler] = {entry.cls: post for entry in codec.types}
+    wanted = [entry.cls for entry in codec.types if only is None or entry.cls in only]
+    handlers: dict[type, ReactionHandler] = dict.fromkeys(wanted, post)
     return Reaction(name, codec, handlers, {WebhookCall: sender}, ledger)

@@ -1,0 +1,70 @@
+"""Real receivers on free loopback ports: an HTTP server recording webhook calls, and an
+SMTP server whose replies a test chooses."""
+
+from __future__ import annotations
+
+import json
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+import pytest
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@dataclass
+class Call:
+    path: str
+    headers: dict[str, str]
+    body: bytes
+
+    def envelope(self) -> dict[str, Any]:
+        parsed: dict[str, Any] = json.loads(self.body)
+        return parsed
+
+
+@dataclass
+class WebhookReceiver:
+    """Answers ``/ok`` 200, ``/status/<code>`` with that code, ``/slow`` after 1 s."""
+
+    base_url: str
+    calls: list[Call] = field(default_factory=list)
+
+
+@pytest.fixture
+def receiver() -> Iterator[WebhookReceiver]:
+    calls: list[Call] = []
+    lock = threading.Lock()
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
+            if self.path == "/slow":
+                time.sleep(1)
+            with lock:
+                calls.append(Call(self.path, dict(self.headers.items()), body))
+            status = int(self.path.rsplit("/", 1)[1]) if self.path.startswith("/status/") else 200
+            self.send_response(status)
+            self.send_header("Content-Length", "2")
+            self.end_headers()
+            self.wfile.write(b"no" if status >= 400 else b"ok")
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    server.daemon_threads = True
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield WebhookReceiver(f"http://127.0.0.1:{server.server_address[1]}", calls)
+    server.shutdown()
+    server.server_close()

@@ -1,0 +1,132 @@
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+
+import pytest
+from sqlalchemy import Engine
+
+from eventfold import DeliveryFailed
+from eventfold.sql import SqlEffectsLedger, migrate
+from eventfold.targets import WebhookCall, WebhookSender, webhook_target
+from tests.contracts.target import CODEC, Observed, TargetContract, Tick, ticks
+from tests.eventfold.adapters.targets.servers import WebhookReceiver, free_port, receiver
+
+__all__ = ["receiver"]
+
+
+@pytest.fixture
+def ledger(engine: Engine) -> SqlEffectsLedger:
+    migrate(engine)
+    return SqlEffectsLedger(engine)
+
+
+@pytest.fixture
+def sender(receiver: WebhookReceiver) -> Iterator[WebhookSender]:
+    sender = WebhookSender(receiver.base_url + "/ok", timeout=0.5)
+    yield sender
+    sender.close()
+
+
+class TestWebhookTargetIsATarget(TargetContract):
+    @pytest.fixture
+    def target(self, sender: WebhookSender, ledger: SqlEffectsLedger) -> object:
+        return webhook_target("partner", CODEC, sender, ledger, only={Tick})
+
+    @pytest.fixture
+    def observed(self, receiver: WebhookReceiver) -> Observed:
+        def seen() -> dict[str, list[int]]:
+            out: dict[str, list[int]] = {}
+            for call in receiver.calls:
+                envelope = call.envelope()
+                out.setdefault(envelope["stream_id"], []).append(envelope["version"])
+            return out
+
+        return seen
+
+
+def test_calls_carry_the_idempotency_key_and_content_type(
+    receiver: WebhookReceiver, sender: WebhookSender, ledger: SqlEffectsLedger
+) -> None:
+    webhook_target("partner", CODEC, sender, ledger).apply(ticks("tick-a", 1, 1))
+    [call] = receiver.calls
+    assert call.headers["Idempotency-Key"] == "partner/tick-a:1/webhook"
+    assert call.headers["Content-Type"] == "application/json"
+    assert call.envelope()["data"] == {"n": 1}
+    assert call.envelope()["type"] == "Tick"
+
+
+def test_a_custom_encoder_chooses_body_and_content_type(
+    receiver: WebhookReceiver, sender: WebhookSender, ledger: SqlEffectsLedger
+) -> None:
+    target = webhook_target(
+        "partner",
+        CODEC,
+        sender,
+        ledger,
+        encode=lambda event: (event.key.encode(), "application/x-protobuf"),
+    )
+    target.apply(ticks("tick-a", 1, 1))
+    [call] = receiver.calls
+    assert (call.body, call.headers["Content-Type"]) == (b"tick-a:1", "application/x-protobuf")
+
+
+def test_a_4xx_parks_and_is_not_marked_done(
+    receiver: WebhookReceiver, sender: WebhookSender, ledger: SqlEffectsLedger
+) -> None:
+    target = webhook_target("partner", CODEC, sender, ledger, url=receiver.base_url + "/status/422")
+    with pytest.raises(DeliveryFailed, match="422") as failure:
+        target.apply(ticks("tick-a", 1, 1))
+    assert failure.value.retryable is False
+    assert ledger.status("partner", "tick-a:1/webhook") == ("pending", 1)
+
+
+@pytest.mark.parametrize("path", ["/status/503", "/status/429", "/slow"])
+def test_5xx_throttling_and_timeouts_are_retryable(
+    receiver: WebhookReceiver, sender: WebhookSender, ledger: SqlEffectsLedger, path: str
+) -> None:
+    target = webhook_target("partner", CODEC, sender, ledger, url=receiver.base_url + path)
+    with pytest.raises(DeliveryFailed) as failure:
+        target.apply(ticks("tick-a", 1, 1))
+    assert failure.value.retryable is True
+
+
+def test_an_unreachable_partner_is_retryable() -> None:
+    sender = WebhookSender(f"http://127.0.0.1:{free_port()}/", timeout=0.5)
+    with pytest.raises(DeliveryFailed) as failure:
+        sender(WebhookCall("k", b"{}", "application/json"), "key")
+    assert failure.value.retryable is True
+
+
+def test_without_a_url_the_call_is_logged_not_sent(
+    receiver: WebhookReceiver, ledger: SqlEffectsLedger, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO)
+    target = webhook_target("partner", CODEC, WebhookSender(None), ledger)
+    target.apply(ticks("tick-a", 1, 1))
+    assert receiver.calls == []
+    assert "partner/tick-a:1/webhook" in caplog.text
+    assert ledger.status("partner", "tick-a:1/webhook") == ("done", 1)
+
+
+def test_a_crash_before_completion_resends_with_the_same_key(
+    receiver: WebhookReceiver, sender: WebhookSender, ledger: SqlEffectsLedger
+) -> None:
+    class CrashOnComplete(SqlEffectsLedger):
+        crashed = False
+
+        def complete(self, reaction: str, key: str) -> None:
+            if not self.crashed:
+                self.crashed = True
+                raise RuntimeError("process died after the call")
+            super().complete(reaction, key)
+
+    crashing = CrashOnComplete(ledger.engine)
+    target = webhook_target("partner", CODEC, sender, crashing)
+    with pytest.raises(RuntimeError):
+        target.apply(ticks("tick-a", 1, 1))
+    target.apply(ticks("tick-a", 1, 1))
+    target.apply(ticks("tick-a", 1, 1))
+    keys = [call.headers["Idempotency-Key"] for call in receiver.calls]
+    assert keys == ["partner/tick-a:1/webhook"] * 2  # the documented window, same key
+    assert ledger.status("partner", "tick-a:1/webhook") == ("done", 2)
