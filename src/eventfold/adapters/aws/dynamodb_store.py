@@ -13,7 +13,7 @@ from __future__ import annotations
 import queue
 import threading
 import uuid
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Generator, Iterator, Sequence
 from datetime import UTC, datetime
 from functools import partial
 from typing import TYPE_CHECKING, Any
@@ -272,7 +272,7 @@ class DynamoDBEventStore:
         return events
 
     # -- scan --------------------------------------------------------------------------
-    def scan(self) -> Iterator[RecordedEvent]:
+    def scan(self) -> Generator[RecordedEvent, None, None]:
         """A parallel scan of the events table (``scan_segments`` threads).
 
         A stream lives in one segment, and a segment returns a stream's items together in

@@ -159,7 +159,7 @@ def _kinesis_stream(kinesis: KinesisClient, name: str, shards: int, table_arn: s
             raise
         status = "exists"
     kinesis.get_waiter("stream_exists").wait(
-        StreamName=name, WaiterConfig={"Delay": 2, "MaxAttempts": 60}
+        StreamName=name, WaiterConfig={"Delay": 1, "MaxAttempts": 120}
     )
     arn = kinesis.describe_stream_summary(StreamName=name)["StreamDescriptionSummary"]["StreamARN"]
     note = (
