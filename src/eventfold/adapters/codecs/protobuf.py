@@ -18,7 +18,7 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass, fields, is_dataclass
-from datetime import UTC
+from datetime import UTC, datetime
 from typing import Any
 
 from google.protobuf import json_format
@@ -173,11 +173,10 @@ class ProtobufCodec:
         envelope = self.envelope()
         body = getattr(envelope, case)
         try:
-            json_format.ParseDict(to_plain(event), body)
-        except (json_format.ParseError, EncodeError, ValueError) as exc:
-            raise CodecError(
-                f"{entry.name} does not fit {body.DESCRIPTOR.full_name}: {exc}"
-            ) from exc
+            plain_to_message(to_plain(event), body)
+        except (json_format.ParseError, EncodeError, TypeError, ValueError) as exc:
+            message = body.DESCRIPTOR.full_name
+            raise CodecError(f"{entry.name} does not fit {message}: {exc}") from exc
         body.SetInParent()
         return envelope
 
@@ -213,6 +212,67 @@ def proto3_json(message: Message) -> dict[str, Any]:
         message, preserving_proto_field_name=True, always_print_fields_with_no_presence=True
     )
     return plain
+
+
+def plain_to_message(plain: Mapping[str, Any], message: Message) -> None:
+    """Fill ``message`` from a plain dict (``to_plain`` output): the inverse of
+    :func:`message_to_plain`, much faster than ``json_format.ParseDict``."""
+    descriptor = message.DESCRIPTOR
+    for name, value in plain.items():
+        field = descriptor.fields_by_name.get(name)
+        if field is None:
+            raise ValueError(f"{descriptor.full_name} has no field {name!r}")
+        if value is None:
+            continue
+        try:
+            _set_field(message, field, value)
+        except (TypeError, ValueError) as exc:
+            raise ValueError(f"{name}: {exc}") from exc
+
+
+def _set_field(message: Message, field: FieldDescriptor, value: Any) -> None:
+    target = getattr(message, field.name)
+    if field.is_repeated:
+        entry = field.message_type
+        if entry is not None and entry.GetOptions().map_entry:
+            value_field = entry.fields_by_name["value"]
+            for key, item in value.items():
+                if value_field.type == FieldDescriptor.TYPE_MESSAGE:
+                    _fill(value_field, target[key], item)
+                else:
+                    target[key] = _scalar(value_field, item)
+        elif field.type == FieldDescriptor.TYPE_MESSAGE:
+            for item in value:
+                _fill(field, target.add(), item)
+        else:
+            target.extend(_scalar(field, item) for item in value)
+    elif field.type == FieldDescriptor.TYPE_MESSAGE:
+        _fill(field, target, value)
+        target.SetInParent()
+    else:
+        setattr(message, field.name, _scalar(field, value))
+
+
+def _fill(field: FieldDescriptor, message: Message, value: Any) -> None:
+    name = field.message_type.full_name
+    if name == TIMESTAMP:
+        stamp = datetime.fromisoformat(value)
+        if stamp.tzinfo is None:
+            raise ValueError(f"{value!r} has no time zone")
+        message.FromDatetime(stamp.astimezone(UTC))
+    elif name.startswith("google.protobuf."):
+        json_format.ParseDict(value, message)
+    else:
+        plain_to_message(value, message)
+
+
+def _scalar(field: FieldDescriptor, value: Any) -> Any:
+    if field.type == FieldDescriptor.TYPE_ENUM and isinstance(value, str):
+        known = field.enum_type.values_by_name.get(value)
+        if known is None:
+            raise ValueError(f"{value!r} is not a value of {field.enum_type.full_name}")
+        return known.number
+    return value
 
 
 def message_to_plain(message: Message) -> dict[str, Any]:

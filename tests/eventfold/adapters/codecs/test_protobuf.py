@@ -179,6 +179,14 @@ def test_a_value_the_message_cannot_hold_is_a_codec_error() -> None:
         codec().encode(event)
 
 
+def test_a_timestamp_without_a_time_zone_is_a_codec_error_naming_the_field() -> None:
+    naive = AT.replace(tzinfo=None)
+    event = OrderAccepted("o", 1, 0, (), Line("s", 1), (), Channel.WEB, naive)
+
+    with pytest.raises(CodecError, match=r"accepted_at: .* has no time zone"):
+        codec().encode(event)
+
+
 def test_an_event_without_a_body_case_is_a_configuration_error() -> None:
     @dataclass(frozen=True)
     class OrderShipped:
