@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import json
 from collections.abc import Mapping, Sequence
+from datetime import UTC
 from typing import Any
 
 import typer
@@ -81,13 +82,15 @@ def events(
             typer.echo(json.dumps(record, ensure_ascii=False))
         return
     table = Table(title=stream, title_justify="left")
-    for column in ("version", "type", "recorded at", "payload"):
-        table.add_column(column, overflow="fold")
-    for record in records:
+    table.add_column("version", justify="right", no_wrap=True)
+    table.add_column("type", no_wrap=True)
+    table.add_column("recorded at (UTC)", no_wrap=True)
+    table.add_column("payload", overflow="fold")
+    for event, record in zip(recorded, records, strict=True):
         table.add_row(
-            Text(str(record["version"])),
-            Text(record["type"]),
-            Text(record["recorded_at"]),
+            Text(str(event.version)),
+            Text(event.type),
+            Text(event.recorded_at.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S")),
             Text(json.dumps(record["payload"], ensure_ascii=False)),
         )
     Console().print(table)
