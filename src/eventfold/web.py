@@ -5,11 +5,12 @@ Reference services import from here (and from ``eventfold``), never from
 :class:`ServiceContext` and returns a FastAPI ``APIRouter``; errors raised from eventfold's
 error tree are answered as RFC 9457 problem+json by :func:`create_app`. A service's read
 side takes its query-model engine from :func:`query_engine` (the embedded default when the
-entry point configured none) and its read-your-writes bound from :func:`read_wait_seconds`.
+entry point configured none), its read-your-writes bound from :func:`read_wait_seconds`, the
+e-mail performer from :func:`mail_sender` and partner URLs from :func:`webhook_url`.
 """
 
 from eventfold.entry.http import BackgroundRunner, IdempotencyKey, StopRunner, create_app
-from eventfold.entry.resources import query_engine, read_wait_seconds
+from eventfold.entry.resources import mail_sender, query_engine, read_wait_seconds, webhook_url
 from eventfold.entry.service import (
     RoutesFactory,
     Service,
@@ -28,6 +29,8 @@ __all__ = [
     "SubscriptionsFactory",
     "create_app",
     "installed_services",
+    "mail_sender",
     "query_engine",
     "read_wait_seconds",
+    "webhook_url",
 ]

@@ -1,27 +1,71 @@
 """What the read side of a service takes from :attr:`ServiceContext.resources`, by name,
 with the embedded defaults when an entry point did not put anything there.
 
-Services call these from their ``routes`` and ``subscriptions`` factories, so both share one
-query-model engine per context, whichever entry point (``eventfold run``, ``eventfold
-worker``, ``eventfold rebuild``, a test) built the context.
+Entry points fill the resources from the settings (:func:`read_side_resources`); services
+read them through the helpers here from their ``routes`` and ``subscriptions`` factories, so
+both share one query-model engine per context, whichever entry point (``eventfold run``,
+``eventfold worker``, ``eventfold rebuild``, a test) built the context.
 """
 
 from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
 
 from sqlalchemy import Engine
 
 from eventfold.adapters.projections.engine import create_engine, sqlite_url
 from eventfold.adapters.store.sqlite import SqliteEventStore
+from eventfold.adapters.targets.mail_sink import start_mail_sink
+from eventfold.adapters.targets.smtp import SmtpMailer
+from eventfold.core.reactions.effects import EffectPerformer
+from eventfold.entry.http import BackgroundRunner, StopRunner
 from eventfold.entry.service import ServiceContext
+from eventfold.entry.settings import Settings
 from eventfold.errors import ConfigurationError
 
 QUERY_ENGINE = "query_engine"
 """resources key: the SQLAlchemy Engine of the query model."""
-
 READ_WAIT_SECONDS = "read_wait_seconds"
 """resources key: how long a read with ``min_version`` waits for the query model (float)."""
+SEND_EMAIL = "send_email"
+"""resources key: the performer of Email effects (an SmtpMailer)."""
+WEBHOOK_URLS = "webhook_urls"
+"""resources key: webhook name -> URL (a name left out: the call is logged, not sent)."""
 
 DEFAULT_READ_WAIT_SECONDS = 2.0
+DEFAULT_SMTP = ("127.0.0.1", 8025)
+
+
+def read_side_resources(settings: Settings) -> dict[str, Any]:
+    """The resources an entry point puts in the context, from the settings."""
+    resources: dict[str, Any] = {
+        READ_WAIT_SECONDS: settings.read_wait,
+        SEND_EMAIL: SmtpMailer(settings.smtp_host, settings.mail_port, sender=settings.mail_from),
+        WEBHOOK_URLS: dict(settings.webhooks),
+    }
+    if settings.query_url:
+        resources[QUERY_ENGINE] = create_engine(settings.query_url)
+    return resources
+
+
+def read_side_runners(settings: Settings) -> list[BackgroundRunner]:
+    """What ``eventfold run`` starts for the read side: the local SMTP sink (unless off)."""
+    if not settings.mail_sink:
+        return []
+    host, port = settings.smtp_host, settings.mail_port
+
+    def start_sink() -> StopRunner:
+        try:
+            return start_mail_sink(settings.mail_folder, host, port).stop
+        except (OSError, RuntimeError) as exc:
+            raise ConfigurationError(
+                f"cannot start the local SMTP sink on {host}:{port} ({exc}): set "
+                "EVENTFOLD_SMTP_PORT to a free port, or EVENTFOLD_MAIL_SINK=off to use a real "
+                "SMTP server"
+            ) from exc
+
+    return [start_sink]
 
 
 def query_engine(context: ServiceContext) -> Engine:
@@ -44,3 +88,16 @@ def query_engine(context: ServiceContext) -> Engine:
 def read_wait_seconds(context: ServiceContext) -> float:
     """How long a read-your-writes request may wait (``resources["read_wait_seconds"]``)."""
     return float(context.resources.get(READ_WAIT_SECONDS, DEFAULT_READ_WAIT_SECONDS))
+
+
+def mail_sender(context: ServiceContext) -> EffectPerformer:
+    """The Email performer: ``resources["send_email"]``, or SMTP to the local sink's
+    default address (127.0.0.1:8025)."""
+    sender: EffectPerformer | None = context.resources.get(SEND_EMAIL)
+    return sender if sender is not None else SmtpMailer(*DEFAULT_SMTP)
+
+
+def webhook_url(context: ServiceContext, name: str) -> str | None:
+    """The URL configured for the webhook ``name`` (None: calls are logged, not sent)."""
+    urls: Mapping[str, str] = context.resources.get(WEBHOOK_URLS, {})
+    return urls.get(name)

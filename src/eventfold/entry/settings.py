@@ -41,6 +41,18 @@ HINTS: Mapping[str, str] = {
     "EVENTFOLD_SERVICES": "set EVENTFOLD_SERVICES to a comma-separated list of service names, "
     "or leave it unset to run every installed service",
     "EVENTFOLD_LOG_LEVEL": "set EVENTFOLD_LOG_LEVEL to debug, info, warning or error",
+    "EVENTFOLD_QUERY_URL": "set EVENTFOLD_QUERY_URL to a database URL for the query model, e.g. "
+    "mysql+pymysql://user@host:3306/db, or unset it to use the event store's SQLite file",
+    "EVENTFOLD_READ_WAIT": "set EVENTFOLD_READ_WAIT to the seconds (0 to 30) a read with "
+    "min_version may wait for the query model, e.g. 2",
+    "EVENTFOLD_SMTP_HOST": "set EVENTFOLD_SMTP_HOST to the SMTP server's host, e.g. 127.0.0.1",
+    "EVENTFOLD_SMTP_PORT": "set EVENTFOLD_SMTP_PORT to the SMTP server's port (1-65535), e.g. "
+    "8025, or unset it for PORT + 25",
+    "EVENTFOLD_MAIL_FROM": "set EVENTFOLD_MAIL_FROM to the sender address, e.g. shop@example.com",
+    "EVENTFOLD_MAIL_SINK": "set EVENTFOLD_MAIL_SINK to on (run the local SMTP sink writing "
+    "EVENTFOLD_HOME/mail/*.eml on EVENTFOLD_SMTP_HOST:PORT) or off (a real SMTP server)",
+    "EVENTFOLD_WEBHOOKS": "set EVENTFOLD_WEBHOOKS to comma-separated name=URL pairs, e.g. "
+    "reservations-staff=https://faans.example/hook (unset names are logged, not sent)",
 }
 
 
@@ -76,6 +88,27 @@ class Settings(BaseSettings):
     log_level: Literal["debug", "info", "warning", "error"] = Field(
         default="info", validation_alias="EVENTFOLD_LOG_LEVEL"
     )
+    query_url: str | None = Field(default=None, validation_alias="EVENTFOLD_QUERY_URL")
+    """The query model's database (SQLAlchemy URL); None: the event store's SQLite file."""
+    read_wait: float = Field(default=2.0, ge=0, le=30, validation_alias="EVENTFOLD_READ_WAIT")
+    """How long a read with ``min_version`` waits for the query model before a 503."""
+    smtp_host: str = Field(
+        default="127.0.0.1", min_length=1, validation_alias="EVENTFOLD_SMTP_HOST"
+    )
+    smtp_port: int | None = Field(
+        default=None, ge=1, le=65535, validation_alias="EVENTFOLD_SMTP_PORT"
+    )
+    """None: PORT + 25 (8025 beside the default 8000), so servers on different ports (tests,
+    several developers) get sinks on different ports too; see :attr:`mail_port`."""
+    mail_from: str = Field(
+        default="eventfold@localhost",
+        pattern=r"^[^@\s]+@[^@\s]+$",
+        validation_alias="EVENTFOLD_MAIL_FROM",
+    )
+    mail_sink: bool = Field(default=True, validation_alias="EVENTFOLD_MAIL_SINK")
+    """``eventfold run`` starts the local SMTP sink (``home/mail/*.eml``) on smtp_host:port."""
+    webhooks: dict[str, str] = Field(default_factory=dict, validation_alias="EVENTFOLD_WEBHOOKS")
+    """Named webhook URLs the services' reactions post to; a name left out is logged only."""
 
     @classmethod
     def settings_customise_sources(
@@ -100,6 +133,35 @@ class Settings(BaseSettings):
         if isinstance(value, str):
             return tuple(name.strip() for name in value.split(",") if name.strip())
         return value
+
+    @field_validator("webhooks", mode="before")
+    @classmethod
+    def _pairs(cls, value: Any) -> Any:
+        if not isinstance(value, str):
+            return value
+        pairs = {}
+        for item in filter(None, (part.strip() for part in value.split(","))):
+            name, equals, url = item.partition("=")
+            if (
+                not equals
+                or not name.strip()
+                or not url.strip().startswith(("http://", "https://"))
+            ):
+                raise ValueError(f"{item!r} is not name=http(s)://URL")
+            pairs[name.strip()] = url.strip()
+        return pairs
+
+    @property
+    def mail_port(self) -> int:
+        """The SMTP port: EVENTFOLD_SMTP_PORT, else PORT + 25 (PORT - 25 near the top)."""
+        if self.smtp_port is not None:
+            return self.smtp_port
+        return self.port + 25 if self.port + 25 <= 65535 else self.port - 25
+
+    @property
+    def mail_folder(self) -> Path:
+        """Where the local SMTP sink writes ``.eml`` files."""
+        return self.home / "mail"
 
     @field_validator("home")
     @classmethod

@@ -11,6 +11,7 @@ from rich.console import Console
 
 from eventfold.entry.cli.common import cli_context
 from eventfold.entry.http import BackgroundRunner, create_app
+from eventfold.entry.resources import read_side_resources, read_side_runners
 from eventfold.entry.service import Service, ServiceContext
 from eventfold.entry.settings import Settings, open_store
 from eventfold.entry.telemetry import Telemetry
@@ -21,8 +22,9 @@ from eventfold.errors import ConfigurationError
 def background_runners(
     settings: Settings, services: Sequence[Service], context: ServiceContext, telemetry: Telemetry
 ) -> list[BackgroundRunner]:
-    """What runs beside the HTTP server in the same process: the event router."""
-    return [router_runner(settings, services, context, telemetry)]
+    """What runs beside the HTTP server in the same process: the local SMTP sink (unless
+    EVENTFOLD_MAIL_SINK=off), then the event router."""
+    return [*read_side_runners(settings), router_runner(settings, services, context, telemetry)]
 
 
 def listening_socket(settings: Settings) -> socket.socket:
@@ -53,7 +55,7 @@ def run(ctx: typer.Context) -> None:
     services = cli.services()
     console = Console(stderr=True, soft_wrap=True)
     with open_store(settings) as store:
-        context = ServiceContext(store)
+        context = ServiceContext(store, read_side_resources(settings))
         telemetry = Telemetry()
         runners = background_runners(settings, services, context, telemetry)
         app = create_app(services, context, runners=runners, metrics=telemetry.registry)
