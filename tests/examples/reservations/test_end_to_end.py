@@ -1,0 +1,158 @@
+"""The whole reservation service in one process, as ``make run`` starts it: ``eventfold run``
+(command API, query API, in-process router, reactions, local SMTP sink), reached over HTTP.
+
+A reservation made through the command API shows up through the query API — with
+``min_version`` the FIRST read already sees it — the customer's e-mails land in the sink
+exactly once, and the two partner webhooks are called once each."""
+
+from __future__ import annotations
+
+import email
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from email.message import Message
+from http.server import BaseHTTPRequestHandler, HTTPServer
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+EVENTFOLD = Path(sys.executable).parent / "eventfold"
+LIMIT_SECONDS = 60.0
+"""How long to wait for the server to start or a side effect to arrive (a bound on a hang,
+not a speed check)."""
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def eventually(what: str, found: Callable[[], Any]) -> Any:
+    deadline = time.monotonic() + LIMIT_SECONDS
+    while not (result := found()):
+        if time.monotonic() > deadline:
+            pytest.fail(f"gave up waiting for {what}")
+        time.sleep(0.05)
+    return result
+
+
+class Partner(BaseHTTPRequestHandler):
+    """Records every POST (path, Idempotency-Key, JSON body)."""
+
+    calls: list[tuple[str, str, dict[str, Any]]]
+
+    def do_POST(self) -> None:
+        body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+        self.calls.append((self.path, self.headers["Idempotency-Key"], body))
+        self.send_response(204)
+        self.end_headers()
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+
+@dataclass
+class Running:
+    url: str
+    mail: Path
+    partner_calls: list[tuple[str, str, dict[str, Any]]]
+
+    def mails(self) -> list[Message]:
+        return [email.message_from_bytes(p.read_bytes()) for p in sorted(self.mail.glob("*.eml"))]
+
+
+@pytest.fixture
+def running(tmp_path: Path) -> Iterator[Running]:
+    calls: list[tuple[str, str, dict[str, Any]]] = []
+    partner = HTTPServer(("127.0.0.1", 0), type("P", (Partner,), {"calls": calls}))
+    threading.Thread(target=partner.serve_forever, daemon=True).start()
+    hooks = f"http://127.0.0.1:{partner.server_port}"
+    port, home = free_port(), tmp_path / "home"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("EVENTFOLD_")}
+    env.update(
+        PORT=str(port),
+        EVENTFOLD_HOME=str(home),
+        EVENTFOLD_SERVICES="reservations",
+        EVENTFOLD_SMTP_PORT=str(free_port()),
+        EVENTFOLD_LOG_LEVEL="warning",
+        EVENTFOLD_WEBHOOKS=f"reservations-staff={hooks}/staff,"
+        f"reservations-inventory={hooks}/inventory",
+    )
+    process = subprocess.Popen(
+        [str(EVENTFOLD), "run"],
+        env=env,
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    url = f"http://127.0.0.1:{port}"
+
+    def healthy() -> bool:
+        if process.poll() is not None:
+            pytest.fail(f"eventfold run exited: {process.communicate()[1]}")
+        try:
+            return httpx.get(f"{url}/healthz", timeout=1).status_code == 200
+        except httpx.TransportError:
+            return False
+
+    try:
+        eventually("eventfold run to answer /healthz", healthy)
+        yield Running(url, home / "mail", calls)
+    finally:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.communicate(timeout=20)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.communicate()
+        partner.shutdown()
+
+
+def test_a_reservation_is_readable_at_once_and_mailed_exactly_once(running: Running) -> None:
+    api = httpx.Client(base_url=running.url, timeout=10)
+    assert api.put("/stores/s1/stock/sku-1", json={"on_hand": 3}).status_code == 200
+    placed = api.post(
+        "/reservations",
+        json={"customer_id": "c-42", "store_id": "s1", "sku": "sku-1", "quantity": 2},
+    )
+    assert placed.status_code == 201, placed.text
+    rid, version = placed.json()["reservation_id"], placed.json()["version"]
+
+    first = api.get(f"/reservations/{rid}", params={"min_version": version})
+    assert first.status_code == 200, first.text
+    assert (first.json()["status"], first.json()["version"]) == ("accepted", version)
+    mine = api.get("/customers/c-42/reservations", params={"wait_for": rid, "min_version": version})
+    assert [r["reservation_id"] for r in mine.json()["items"]] == [rid]
+    stock = api.get("/stores/s1/stock/sku-1").json()
+    assert (stock["held"], stock["available"]) == (2, 1)
+
+    secured = api.post(f"/reservations/{rid}/secure")
+    assert secured.status_code == 200, secured.text
+    mails = eventually(
+        "both e-mails in the sink", lambda: (m := running.mails()) and len(m) >= 2 and m
+    )
+    subjects = sorted(str(m["Subject"]) for m in mails)
+    assert subjects == [f"Reservation {rid} is ready", f"Reservation {rid} received"]
+    assert {str(m["To"]) for m in mails} == {"c-42@customers.example"}
+
+    calls = eventually(
+        "both webhooks", lambda: len(running.partner_calls) >= 2 and running.partner_calls
+    )
+    by_path = {path: (key, body) for path, key, body in calls}
+    assert len(calls) == 2
+    assert by_path["/staff"][1]["type"] == "secure_stock_requested"
+    assert (by_path["/inventory"][1]["sku"], by_path["/inventory"][1]["reserved"]) == ("sku-1", 2)
+    assert by_path["/staff"][0] == f"reservations_staff/reservation-{rid}:1/staff_notice"
