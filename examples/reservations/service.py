@@ -13,6 +13,7 @@ from reservations.http import router
 from reservations.projection import query_model, subscription
 from reservations.published_language import PROTOBUF_CODEC
 from reservations.queries import query_routes
+from reservations.reactions import reaction_subscriptions
 
 
 def routes(context: ServiceContext) -> APIRouter:
@@ -22,7 +23,8 @@ def routes(context: ServiceContext) -> APIRouter:
 
 
 def subscriptions(context: ServiceContext) -> Sequence[Subscription]:
-    return [subscription(query_model(context, PROTOBUF_CODEC))]
+    view = subscription(query_model(context, PROTOBUF_CODEC))
+    return [view, *reaction_subscriptions(context, PROTOBUF_CODEC)]
 
 
 service = Service(
