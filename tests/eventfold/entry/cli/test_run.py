@@ -51,7 +51,7 @@ def server(tmp_path: Path) -> Iterator[tuple[subprocess.Popen[str], str, Path]]:
     home = tmp_path / "data"
     process = subprocess.Popen(
         [str(EVENTFOLD), "run"],
-        env=environment(home, port, EVENTFOLD_LOG_LEVEL="info", EVENTFOLD_SERVICES="reservations"),
+        env=environment(home, port, EVENTFOLD_LOG_LEVEL="info"),
         cwd=tmp_path,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
