@@ -16,7 +16,7 @@ import enum
 import json
 import types
 import typing
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from functools import cache
@@ -45,98 +45,186 @@ class EventCodec(Protocol):
         ...
 
 
+Convert = Callable[[Any], Any]
+_NONE = type(None)
+_SCALARS = frozenset({str, int, float, bool, _NONE})
+
+
 def to_plain(value: Any) -> Any:
     """A JSON-ready copy of ``value``."""
-    if value is None or isinstance(value, bool | int | str):
+    kind = type(value)
+    if kind in _SCALARS:
         return value
-    if isinstance(value, float):
-        return value
-    if isinstance(value, enum.Enum):
-        return to_plain(value.value)
-    if isinstance(value, datetime):
-        return value.isoformat()
-    if isinstance(value, date):
-        return value.isoformat()
-    if isinstance(value, Decimal):
-        return str(value)
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return {f.name: to_plain(getattr(value, f.name)) for f in dataclasses.fields(value)}
-    if isinstance(value, Mapping):
-        return {str(k): to_plain(v) for k, v in value.items()}
-    if isinstance(value, list | tuple | set | frozenset):
-        return [to_plain(v) for v in value]
-    raise CodecError(f"cannot encode a value of type {type(value).__name__}")
+    return _encoder(kind)(value)
 
 
-@cache
-def _hints(cls: type) -> dict[str, Any]:
-    return typing.get_type_hints(cls)
+_ENCODERS: dict[type, Convert] = {}
 
 
-_SCALARS = frozenset({str, int, float, bool})
+def _encoder(kind: type) -> Convert:
+    """How to turn a value of this runtime type into plain data (built once per type)."""
+    known = _ENCODERS.get(kind)
+    if known is None:
+        known = _ENCODERS[kind] = _build_encoder(kind)
+    return known
+
+
+def _build_encoder(kind: type) -> Convert:
+    if dataclasses.is_dataclass(kind):
+        names = tuple(f.name for f in dataclasses.fields(kind))
+
+        def encode(value: Any) -> dict[str, Any]:
+            out = {}
+            for name in names:
+                item = getattr(value, name)
+                out[name] = item if type(item) in _SCALARS else _encoder(type(item))(item)
+            return out
+
+        return encode
+    if issubclass(kind, enum.Enum):
+        return lambda value: to_plain(value.value)
+    if issubclass(kind, datetime | date):
+        return lambda value: value.isoformat()
+    if issubclass(kind, Decimal):
+        return str
+    if issubclass(kind, bool | int | str | float):  # subclasses of the scalars
+        return lambda value: value
+    if issubclass(kind, Mapping):
+        return lambda value: {str(k): to_plain(v) for k, v in value.items()}
+    if issubclass(kind, list | tuple | set | frozenset):
+        return lambda value: [to_plain(v) for v in value]
+
+    def refuse(value: Any) -> Any:
+        raise CodecError(f"cannot encode a value of type {kind.__name__}")
+
+    return refuse
 
 
 def from_plain(tp: Any, value: Any) -> Any:
-    """Rebuild a value of type ``tp`` from its plain (JSON) form."""
-    if type(value) is tp and tp in _SCALARS:  # fast path: already the right scalar
-        return value
-    origin = typing.get_origin(tp)
+    """Rebuild a value of type ``tp`` from its plain (JSON) form; CodecError if it does not fit."""
+    try:
+        return _decoder(tp)(value)
+    except CodecError:
+        raise
+    except (TypeError, ValueError, KeyError, AttributeError) as exc:
+        raise CodecError(f"{value!r} is not a valid {getattr(tp, '__name__', tp)}: {exc}") from exc
+
+
+@cache
+def _decoder(tp: Any) -> Convert:
+    """How to rebuild a ``tp`` from plain data, built once per type from its hints."""
     if tp is Any:
-        return value
+        return _same
+    origin = typing.get_origin(tp)
+    args = typing.get_args(tp)
     if origin is typing.Union or origin is types.UnionType:
-        args = typing.get_args(tp)
-        if value is None and type(None) in args:
+        return _union_decoder(tp, args)
+    if origin in (list, set, frozenset):
+        item = _decoder(args[0] if args else Any)
+        collection = origin
+        return lambda value: collection(item(v) for v in _sequence(value))
+    if origin is tuple:
+        if len(args) == 2 and args[1] is Ellipsis:
+            item = _decoder(args[0])
+            return lambda value: tuple(item(v) for v in _sequence(value))
+        parts = tuple(_decoder(a) for a in args)
+        return lambda value: tuple(d(v) for d, v in zip(parts, _sequence(value), strict=True))
+    if origin in (dict, Mapping) or origin is typing.get_origin(Mapping[str, int]):
+        key, val = (_decoder(args[0]), _decoder(args[1])) if args else (_same, _same)
+        return lambda value: {key(k): val(v) for k, v in _mapping(value).items()}
+    if not isinstance(tp, type):
+        return _same
+    if dataclasses.is_dataclass(tp):
+        return _dataclass_decoder(tp)
+    if issubclass(tp, enum.Enum):
+        return tp
+    if tp is datetime:
+        return _datetime
+    if tp is date:
+        return lambda value: date.fromisoformat(value)
+    if tp is Decimal:
+        return lambda value: Decimal(value)
+    if tp is float:
+        return _float
+    if tp is bool:
+        return _exactly(bool, "a boolean")
+    if tp in (int, str):
+        return _exactly(tp, tp.__name__)
+    return _same
+
+
+def _same(value: Any) -> Any:
+    return value
+
+
+def _exactly(kind: type, name: str) -> Convert:
+    def check(value: Any) -> Any:
+        if not isinstance(value, kind):
+            raise CodecError(f"expected {name}, got {value!r}")
+        return value
+
+    return check
+
+
+def _float(value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise CodecError(f"expected a number, got {value!r}")
+    return float(value)
+
+
+def _datetime(value: Any) -> datetime:
+    parsed = datetime.fromisoformat(value)
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+def _sequence(value: Any) -> list[Any] | tuple[Any, ...]:
+    if not isinstance(value, list | tuple):
+        raise CodecError(f"expected a list, got {type(value).__name__}")
+    return value
+
+
+def _mapping(value: Any) -> Mapping[Any, Any]:
+    if not isinstance(value, Mapping):
+        raise CodecError(f"expected an object, got {type(value).__name__}")
+    return value
+
+
+def _union_decoder(tp: Any, args: tuple[Any, ...]) -> Convert:
+    optional = _NONE in args
+    options = tuple(_decoder(a) for a in args if a is not _NONE)
+
+    def decode(value: Any) -> Any:
+        if value is None and optional:
             return None
-        for arg in args:
-            if arg is type(None):
-                continue
+        for option in options:
             try:
-                return from_plain(arg, value)
+                return option(value)
             except (CodecError, TypeError, ValueError):
                 continue
         raise CodecError(f"{value!r} fits none of {tp}")
-    if origin in (list, tuple, set, frozenset):
-        args = typing.get_args(tp)
-        if origin is tuple and len(args) == 2 and args[1] is Ellipsis:
-            return tuple(from_plain(args[0], v) for v in value)
-        if origin is tuple and args:
-            return tuple(from_plain(a, v) for a, v in zip(args, value, strict=True))
-        item = args[0] if args else Any
-        return origin(from_plain(item, v) for v in value)
-    if origin in (dict, Mapping) or origin is typing.get_origin(Mapping[str, int]):
-        key_tp, val_tp = typing.get_args(tp) or (Any, Any)
-        return {from_plain(key_tp, k): from_plain(val_tp, v) for k, v in value.items()}
-    if isinstance(tp, type):
-        if dataclasses.is_dataclass(tp):
-            if not isinstance(value, Mapping):
-                raise CodecError(f"{tp.__name__} needs an object, got {type(value).__name__}")
-            hints = _hints(tp)
-            kwargs = {
-                f.name: from_plain(hints[f.name], value[f.name])
-                for f in dataclasses.fields(tp)
-                if f.init and f.name in value
-            }
-            try:
-                return tp(**kwargs)
-            except TypeError as exc:
-                raise CodecError(f"{tp.__name__}: {exc}") from exc
-        if issubclass(tp, enum.Enum):
-            return tp(value)
-        if tp is datetime:
-            parsed = datetime.fromisoformat(value)
-            return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
-        if tp is date:
-            return date.fromisoformat(value)
-        if tp is Decimal:
-            return Decimal(value)
-        if tp is float and isinstance(value, int | float):
-            return float(value)
-        if tp is bool and not isinstance(value, bool):
-            raise CodecError(f"expected a boolean, got {value!r}")
-        if tp in (int, str) and not isinstance(value, tp):
-            raise CodecError(f"expected {tp.__name__}, got {value!r}")
-        return value
-    return value
+
+    return decode
+
+
+def _dataclass_decoder(cls: type) -> Convert:
+    # Field decoders are looked up on first use, so a dataclass may refer to itself.
+    plan: list[tuple[str, Convert]] = []
+
+    def decode(value: Any) -> Any:
+        if not plan:
+            hints = typing.get_type_hints(cls)
+            plan.extend(
+                (f.name, _decoder(hints[f.name])) for f in dataclasses.fields(cls) if f.init
+            )
+        if not isinstance(value, Mapping):
+            raise CodecError(f"{cls.__name__} needs an object, got {type(value).__name__}")
+        kwargs = {name: convert(value[name]) for name, convert in plan if name in value}
+        try:
+            return cls(**kwargs)
+        except TypeError as exc:
+            raise CodecError(f"{cls.__name__}: {exc}") from exc
+
+    return decode
 
 
 def _dumps(value: Any) -> bytes:

@@ -80,3 +80,30 @@ def test_missing_fields_with_defaults_take_the_default() -> None:
 @given(st.builds(Line, st.text(), st.integers()))
 def test_any_line_round_trips(line: Line) -> None:
     assert from_plain(Line, to_plain(line)) == line
+
+
+@dataclass(frozen=True)
+class Node:
+    name: str
+    children: tuple[Node, ...] = ()
+
+
+def test_a_dataclass_may_refer_to_itself() -> None:
+    tree = Node("root", (Node("a"), Node("b", (Node("c"),))))
+    assert from_plain(Node, to_plain(tree)) == tree
+
+
+@pytest.mark.parametrize(
+    ("tp", "value"),
+    [
+        (Status, "half-open"),
+        (tuple[Line, ...], [{"sku": "a", "quantity": 1}, {"sku": 2, "quantity": 1}]),
+        (datetime, "yesterday"),
+        (list[int], "1,2"),
+        (float, True),
+        (dict[str, int], [("a", 1)]),
+    ],
+)
+def test_every_misfit_is_a_codec_error(tp: object, value: object) -> None:
+    with pytest.raises(CodecError):
+        from_plain(tp, value)
