@@ -1,0 +1,81 @@
+"""The restaurant service's query API, reading ONLY its query tables
+(:mod:`restaurant.projection`): ``GET /restaurants`` (by name, ``limit`` + ``offset``) and
+``GET /restaurants/{id}/items`` (``?min_version=v`` waits, bounded, until the query model
+shows version v of the restaurant: read-your-writes; 503 problem+json on timeout)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, HTTPException, Query
+from pydantic import BaseModel
+from sqlalchemy import select
+
+from eventfold import EventCodec
+from eventfold.router import wait_until_applied
+from eventfold.web import ServiceContext, read_wait_seconds
+from restaurant.app import restaurant_stream
+from restaurant.http import PathId
+from restaurant.projection import menu_items, query_model, restaurants
+
+
+class RestaurantSummary(BaseModel):
+    restaurant_id: str
+    name: str
+    version: int
+
+
+class RestaurantList(BaseModel):
+    items: list[RestaurantSummary]
+
+
+class MenuItem(BaseModel):
+    item_id: str
+    name: str
+    price: int
+
+
+class Menu(BaseModel):
+    restaurant_id: str
+    name: str
+    version: int
+    items: list[MenuItem]
+
+
+def query_routes(context: ServiceContext, codec: EventCodec) -> APIRouter:
+    view = query_model(context, codec)
+    engine, wait = view.engine, read_wait_seconds(context)
+    routes = APIRouter()
+
+    @routes.get("/restaurants", response_model=RestaurantList)
+    def list_restaurants(
+        limit: Annotated[int, Query(ge=1, le=200)] = 50,
+        offset: Annotated[int, Query(ge=0)] = 0,
+    ) -> RestaurantList:
+        """Restaurants by name."""
+        t = restaurants
+        query = select(t).order_by(t.c.name, t.c.restaurant_id).limit(limit).offset(offset)
+        with engine.connect() as conn:
+            rows = conn.execute(query).mappings().all()
+        return RestaurantList(items=[RestaurantSummary(**r) for r in rows])
+
+    @routes.get("/restaurants/{restaurant_id}/items", response_model=Menu)
+    def menu(restaurant_id: PathId, min_version: Annotated[int | None, Query(ge=1)] = None) -> Menu:
+        """A restaurant's menu, by item name, with the restaurant version it reflects."""
+        if min_version is not None:
+            wait_until_applied(view, restaurant_stream(restaurant_id), min_version, timeout=wait)
+        with engine.connect() as conn:
+            head = conn.execute(
+                select(restaurants).where(restaurants.c.restaurant_id == restaurant_id)
+            ).first()
+            items = conn.execute(
+                select(menu_items.c.item_id, menu_items.c.name, menu_items.c.price)
+                .where(menu_items.c.restaurant_id == restaurant_id)
+                .order_by(menu_items.c.name)
+            ).mappings()
+            found = [MenuItem(**i) for i in items]
+        if head is None:
+            raise HTTPException(404, detail=f"restaurant {restaurant_id} is not known")
+        return Menu(restaurant_id=restaurant_id, name=head.name, version=head.version, items=found)
+
+    return routes

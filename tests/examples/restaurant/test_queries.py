@@ -1,0 +1,50 @@
+"""The restaurant query API over HTTP, on the embedded SQLite query model and on MariaDB."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from fastapi.testclient import TestClient
+from sqlalchemy import Engine
+
+from eventfold import SqliteEventStore
+from eventfold.web import ServiceContext, create_app
+from restaurant import app
+from restaurant.app import JSON_CODEC
+from restaurant.domain import AddItem, CreateRestaurant, RemoveItem
+from restaurant.projection import query_model
+from restaurant.service import service
+
+
+def test_restaurants_and_menus_come_from_the_query_tables(
+    tmp_path: Path, query_engine: Engine | None
+) -> None:
+    store = SqliteEventStore(tmp_path / "events.db", durability="normal")
+    resources: dict[str, Any] = {"read_wait_seconds": 0.05}
+    if query_engine is not None:
+        resources["query_engine"] = query_engine
+    context = ServiceContext(store, resources)
+    handler = app.make_handler(store)
+    client = TestClient(create_app([service], context))
+    view = query_model(context, JSON_CODEC)
+
+    app.create_restaurant(handler, CreateRestaurant("sushi", "Sushi Ichiban"))
+    app.create_restaurant(handler, CreateRestaurant("curry", "Curry House"))
+    app.add_item(handler, "sushi", AddItem("i1", "Tuna", 300), expected_version=1)
+    app.add_item(handler, "sushi", AddItem("i2", "Eel", 500), expected_version=2)
+    app.remove_item(handler, "sushi", RemoveItem("i1"), expected_version=3)
+    early = client.get("/restaurants/sushi/items?min_version=4")
+    view.apply(store.read_all(0, limit=1000))
+
+    assert early.status_code == 503
+    listed = client.get("/restaurants").json()["items"]
+    assert [(r["restaurant_id"], r["version"]) for r in listed] == [("curry", 1), ("sushi", 4)]
+    menu = client.get("/restaurants/sushi/items?min_version=4").json()
+    assert (menu["version"], menu["items"]) == (4, [{"item_id": "i2", "name": "Eel", "price": 500}])
+    missing = client.get("/restaurants/nope/items")
+    assert (missing.status_code, missing.headers["content-type"]) == (
+        404,
+        "application/problem+json",
+    )
+    store.close()
