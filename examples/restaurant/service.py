@@ -2,15 +2,26 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from fastapi import APIRouter
 
+from eventfold.router import Subscription
 from eventfold.web import Service, ServiceContext
 from restaurant.app import JSON_CODEC, make_handler
 from restaurant.http import router
+from restaurant.projection import query_model, subscription
+from restaurant.queries import query_routes
 
 
 def routes(context: ServiceContext) -> APIRouter:
-    return router(make_handler(context.store, JSON_CODEC))
+    commands = router(make_handler(context.store, JSON_CODEC))
+    commands.include_router(query_routes(context, JSON_CODEC))
+    return commands
+
+
+def subscriptions(context: ServiceContext) -> Sequence[Subscription]:
+    return [subscription(query_model(context, JSON_CODEC))]
 
 
 service = Service(
@@ -18,5 +29,6 @@ service = Service(
     codec=JSON_CODEC,
     categories=("restaurant",),
     routes=routes,
+    subscriptions=subscriptions,
     description="Restaurants and their menus (seed 000), edited with optimistic locking.",
 )
