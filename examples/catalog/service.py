@@ -2,15 +2,26 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from fastapi import APIRouter
 
 from catalog.app import JSON_CODEC, make_handler
 from catalog.http import router
+from catalog.projection import query_model, subscription
+from catalog.queries import query_routes
+from eventfold.router import Subscription
 from eventfold.web import Service, ServiceContext
 
 
 def routes(context: ServiceContext) -> APIRouter:
-    return router(make_handler(context.store, JSON_CODEC))
+    commands = router(make_handler(context.store, JSON_CODEC))
+    commands.include_router(query_routes(context, JSON_CODEC))
+    return commands
+
+
+def subscriptions(context: ServiceContext) -> Sequence[Subscription]:
+    return [subscription(query_model(context, JSON_CODEC))]
 
 
 service = Service(
@@ -18,5 +29,6 @@ service = Service(
     codec=JSON_CODEC,
     categories=("catalogitem",),
     routes=routes,
+    subscriptions=subscriptions,
     description="A catalog of items (seed 002) registered through self-validating values.",
 )
