@@ -143,12 +143,19 @@ class Backoff:
         return self.jitter() * min(self.cap_seconds, self.base_seconds * 2.0**attempt)
 
 
-def call_aws(call: Callable[[], T], backoff: Backoff, what: str) -> T:
+def call_aws(
+    call: Callable[[], T],
+    backoff: Backoff,
+    what: str,
+    *,
+    passthrough: frozenset[str] = frozenset(),
+) -> T:
     """``call()``, retried while it fails transiently; botocore errors leave as eventfold's.
 
     ClientErrors that are not transient are re-raised unchanged for the caller to inspect
-    only when they are TransactionCanceledException (the store maps its reasons); any other
-    error is mapped here.
+    when they are TransactionCanceledException (the store maps its reasons) or their code
+    is in ``passthrough`` (e.g. a failed condition the caller expects); any other error is
+    mapped here.
     """
     for attempt in range(backoff.attempts):
         try:
@@ -156,7 +163,7 @@ def call_aws(call: Callable[[], T], backoff: Backoff, what: str) -> T:
         except (ClientError, BotoCoreError) as error:
             if (
                 isinstance(error, ClientError)
-                and error_code(error) == ("TransactionCanceledException")
+                and error_code(error) in passthrough | {"TransactionCanceledException"}
                 and not is_transient(error)
             ):
                 raise
