@@ -1,0 +1,283 @@
+"""Read-path benchmark: the reservation service's query model (``reservations_view``).
+
+1. Projection throughput: events/s the live projection applies (router batches of 500, one
+   transaction each) into SQLite and into MariaDB (127.0.0.1:3306, a fresh database).
+2. Rebuild: events/s of ``eventfold rebuild`` (scan -> shadow tables -> swap) into SQLite
+   (target >= 50,000 events/s) and MariaDB.
+3. Freshness on the embedded default: commands go through the command handler at a paced
+   rate (500/s for 10 s) while the in-process router (SQLite feed + worker) projects; for
+   each command, commit time -> the moment its reservation row's version is visible to a
+   reader (a poller thread reads the projection's versions table). Target p99 <= 50 ms.
+
+Every run is bounded (well under 2 minutes). Prints a table and writes
+bench/results/read_path.json.
+
+    .venv/bin/python bench/read_path.py [--events 100000] [--rate 500] [--seconds 10]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import tempfile
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pymysql
+from sqlalchemy import Engine
+
+from eventfold import EventCodec, RecordedEvent, SqliteEventStore, StreamWrite
+from eventfold.adapters.feeds.sqlite import SqliteFeed
+from eventfold.adapters.router_state.sqlite import SqliteRouterState
+from eventfold.core.router.memory import MemoryRouterState
+from eventfold.core.router.rebuild import rebuild
+from eventfold.core.router.worker import Worker
+from eventfold.sql import SqlProjection, create_engine, sqlite_url
+from reservations.app import JSON_CODEC, make_handler, request_reservation, set_stock_level
+from reservations.domain import (
+    RequestReservation,
+    ReservationAccepted,
+    SetStockLevel,
+    StockReserved,
+    StockSecured,
+)
+from reservations.projection import projection, subscription
+from reservations.published_language import PROTOBUF_CODEC
+
+RESULTS = Path(__file__).parent / "results"
+MYSQL = ("127.0.0.1", 3306, "root")
+T0 = datetime(2026, 5, 10, tzinfo=UTC)
+
+
+@dataclass
+class Figure:
+    name: str
+    backend: str
+    codec: str
+    events: int
+    seconds: float
+    events_per_s: float
+
+
+# -- data --------------------------------------------------------------------------------------
+
+
+def fill(store: SqliteEventStore, events: int, codec: EventCodec) -> int:
+    """About ``events`` events written straight to the store, 100 reservations per append:
+    per reservation Accepted + Secured, plus the hold on one of 50 stock streams."""
+    stocks = 50
+    stock_versions = dict.fromkeys(range(stocks), 0)
+    written = 0
+    n = 0
+    while written < events:
+        writes: list[StreamWrite] = []
+        held: dict[int, list[Any]] = {}
+        for _ in range(100):
+            n += 1
+            rid, k = f"r{n}", n % stocks
+            at = T0 + timedelta(seconds=n)
+            accepted = ReservationAccepted(rid, f"c{n % 997}", f"s{k}", "sku", 1, at, at)
+            secured = StockSecured(rid, at)
+            encoded = [codec.encode(accepted), codec.encode(secured)]
+            writes.append(StreamWrite(f"reservation-{rid}", 0, encoded, b"{}", "bench"))
+            held.setdefault(k, []).append(codec.encode(StockReserved(f"s{k}", "sku", rid, 1)))
+        for k, evs in held.items():
+            writes.append(StreamWrite(f"stock-s{k}/sku", stock_versions[k], evs, b"{}", "bench"))
+            stock_versions[k] += len(evs)
+        store.append(*writes)
+        written += sum(len(w.events) for w in writes)
+    return written
+
+
+def batches(store: SqliteEventStore, size: int = 500) -> Iterator[list[RecordedEvent]]:
+    position = 0
+    while batch := store.read_all(position, limit=size):
+        position = batch[-1].position or position + len(batch)
+        yield batch
+
+
+# -- 1 and 2: projection and rebuild -------------------------------------------------------------
+
+
+def project(
+    store: SqliteEventStore, engine: Engine, backend: str, total: int, codec: EventCodec
+) -> list[Figure]:
+    view = projection(engine, codec)
+    view.create_tables()
+    loaded = list(batches(store))
+    started = time.perf_counter()
+    for batch in loaded:
+        view.apply(batch)
+    live = time.perf_counter() - started
+    started = time.perf_counter()
+    rebuilt = rebuild(subscription(view), store, MemoryRouterState())
+    took = time.perf_counter() - started
+    codec_name = "protobuf" if codec is PROTOBUF_CODEC else "json"
+    return [
+        Figure("projection (live, batches of 500)", backend, codec_name, total, live, total / live),
+        Figure(
+            "rebuild (scan -> shadow -> swap)", backend, codec_name, rebuilt, took, rebuilt / took
+        ),
+    ]
+
+
+def mysql_engine() -> tuple[Engine, str] | None:
+    host, port, user = MYSQL
+    try:
+        admin = pymysql.connect(host=host, port=port, user=user)
+    except pymysql.err.OperationalError as exc:
+        print(f"MariaDB at {host}:{port} unreachable ({exc}); MySQL figures skipped")
+        return None
+    name = f"ef_bench_{uuid.uuid4().hex[:8]}"
+    with admin.cursor() as cursor:
+        cursor.execute(f"CREATE DATABASE `{name}` CHARACTER SET utf8mb4")
+    admin.close()
+    return create_engine(f"mysql+pymysql://{user}@{host}:{port}/{name}?charset=utf8mb4"), name
+
+
+def drop_mysql(name: str) -> None:
+    host, port, user = MYSQL
+    admin = pymysql.connect(host=host, port=port, user=user)
+    with admin.cursor() as cursor:
+        cursor.execute(f"DROP DATABASE IF EXISTS `{name}`")
+    admin.close()
+
+
+# -- 3: freshness --------------------------------------------------------------------------------
+
+
+def freshness(folder: Path, rate: float, seconds: float) -> dict[str, Any]:
+    """Paced commands through the handler while the in-process router projects."""
+    store = SqliteEventStore(folder / "fresh.db")  # the embedded default: synchronous=FULL
+    handler = make_handler(store, PROTOBUF_CODEC)
+    engine = create_engine(sqlite_url(store.path))
+    view: SqlProjection = projection(engine, PROTOBUF_CODEC)
+    view.create_tables()
+    set_stock_level(handler, SetStockLevel("s1", "sku", 10_000_000, T0))
+    state = SqliteRouterState(store.path)
+    worker = Worker([subscription(view)], SqliteFeed(store), store, state)
+    worker.start()
+
+    committed: dict[str, float] = {}
+    visible: dict[str, float] = {}
+    pending: list[str] = []
+    lock = threading.Lock()
+    done = threading.Event()
+
+    def watch() -> None:
+        """A reader: polls the projection for each committed reservation's version 1."""
+        while not (done.is_set() and not pending):
+            with lock:
+                waiting = list(pending)
+            if waiting:
+                seen = view.applied_versions([f"reservation-{r}" for r in waiting])
+                now = time.perf_counter()
+                with lock:
+                    for rid in waiting:
+                        if seen.get(f"reservation-{rid}", 0) >= 1:
+                            visible[rid] = now
+                            pending.remove(rid)
+            time.sleep(0.001)
+
+    watcher = threading.Thread(target=watch, daemon=True)
+    watcher.start()
+    started = time.perf_counter()
+    late = 0
+    count = 0
+    for i in range(int(rate * seconds)):
+        if time.perf_counter() - started > seconds:
+            break  # the store cannot keep the pace: stop on time, report the achieved rate
+        count += 1
+        due = started + i / rate
+        pause = due - time.perf_counter()
+        if pause > 0:
+            time.sleep(pause)
+        else:
+            late += 1
+        rid = f"f{i}"
+        request_reservation(handler, RequestReservation(rid, "c1", "s1", "sku", 1, T0))
+        now = time.perf_counter()
+        with lock:
+            committed[rid] = now
+            pending.append(rid)
+    elapsed = time.perf_counter() - started
+    done.set()
+    watcher.join(30)
+    worker.stop()
+    state.close()
+    store.close()
+    lags = sorted((visible[r] - committed[r]) * 1000 for r in committed if r in visible)
+    quantiles = statistics.quantiles(lags, n=100)
+    return {
+        "commands": count,
+        "seconds": round(elapsed, 2),
+        "target_rate_per_s": rate,
+        "achieved_rate_per_s": round(count / elapsed, 1),
+        "behind_schedule": late,
+        "visible": len(lags),
+        "p50_ms": round(statistics.median(lags), 2),
+        "p99_ms": round(quantiles[98], 2),
+        "max_ms": round(lags[-1], 2),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--events", type=int, default=40_000)
+    parser.add_argument("--rate", type=float, default=500.0)
+    parser.add_argument("--seconds", type=float, default=10.0)
+    args = parser.parse_args()
+    figures: list[Figure] = []
+    with tempfile.TemporaryDirectory(prefix="eventfold-read-bench-") as tmp:
+        folder = Path(tmp)
+        for codec in (PROTOBUF_CODEC, JSON_CODEC):
+            name = "protobuf" if codec is PROTOBUF_CODEC else "json"
+            source = SqliteEventStore(folder / f"events-{name}.db", durability="off")
+            total = fill(source, args.events, codec)
+            print(f"{name}: {total} events written; projecting", flush=True)
+            query = create_engine(sqlite_url(folder / f"query-{name}.db"))
+            figures += project(source, query, "sqlite", total, codec)
+            mysql = mysql_engine()
+            if mysql is not None:
+                engine, database = mysql
+                try:
+                    figures += project(source, engine, "mysql", total, codec)
+                finally:
+                    engine.dispose()
+                    drop_mysql(database)
+            source.close()
+        print("freshness run", flush=True)
+        fresh = freshness(folder, args.rate, args.seconds)
+
+    print(f"\n{'figure':<36} {'backend':<8} {'codec':<9} {'events':>8} {'seconds':>8} {'ev/s':>9}")
+    for f in figures:
+        print(
+            f"{f.name:<36} {f.backend:<8} {f.codec:<9} {f.events:>8} {f.seconds:>8.2f} "
+            f"{f.events_per_s:>9,.0f}"
+        )
+    print(
+        f"\nfreshness (commit -> visible) at {fresh['achieved_rate_per_s']}/s for "
+        f"{fresh['commands']} commands: p50 {fresh['p50_ms']} ms, p99 {fresh['p99_ms']} ms, "
+        f"max {fresh['max_ms']} ms ({fresh['behind_schedule']} sent behind schedule)"
+    )
+    RESULTS.mkdir(exist_ok=True)
+    result = {
+        "machine": {"cpus": os.cpu_count(), "python": platform.python_version()},
+        "projection": [asdict(f) for f in figures],
+        "freshness": fresh,
+        "note": "other processes (test runs) may share the machine",
+    }
+    (RESULTS / "read_path.json").write_text(json.dumps(result, indent=2) + "\n")
+
+
+if __name__ == "__main__":
+    main()
