@@ -1,0 +1,46 @@
+"""eventfold on AWS: the public face of the AWS adapters and Lambda entry points.
+
+Feeds: :class:`KinesisFeed` (Kinesis Data Streams for DynamoDB; out of order and twice is
+fine), :class:`SqsFeed` (a queue the SQS/SNS targets fill). Targets: :func:`sqs_target`,
+:func:`sns_target` (standard or FIFO; JSON or protobuf bodies with attributes for filter
+policies), or :func:`message_target` from one setting value. Lambda: :func:`router_handlers`
+(DynamoDB Streams, Kinesis and SQS events, partial batch responses) and
+:func:`http_handler` (the HTTP app behind API Gateway, payload 2.0 and 1.0).
+"""
+
+from eventfold.adapters.aws.compose import kinesis_feed, message_target, queue_feed
+from eventfold.adapters.aws.kinesis_feed import KinesisFeed
+from eventfold.adapters.aws.messages import OutboundMessage, event_of_message, outbound_message
+from eventfold.adapters.aws.messaging_clients import sns_client, sqs_client
+from eventfold.adapters.aws.outbound_target import MessageTarget
+from eventfold.adapters.aws.sns_target import sns_target
+from eventfold.adapters.aws.sqs_feed import SqsFeed
+from eventfold.adapters.aws.sqs_target import sqs_target
+from eventfold.entry.aws_lambda import (
+    BadProxyEvent,
+    LambdaHandler,
+    RouterHandlers,
+    http_handler,
+    router_handlers,
+)
+
+__all__ = [
+    "BadProxyEvent",
+    "KinesisFeed",
+    "LambdaHandler",
+    "MessageTarget",
+    "OutboundMessage",
+    "RouterHandlers",
+    "SqsFeed",
+    "event_of_message",
+    "http_handler",
+    "kinesis_feed",
+    "message_target",
+    "outbound_message",
+    "queue_feed",
+    "router_handlers",
+    "sns_client",
+    "sns_target",
+    "sqs_client",
+    "sqs_target",
+]

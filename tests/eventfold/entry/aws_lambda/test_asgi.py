@@ -1,0 +1,190 @@
+"""The API Gateway -> ASGI adapter: request and response mechanics on a small app, then the
+reservation service's command and query routes through it (SQLite store, the router run by
+the DynamoDB Streams Lambda handler in between)."""
+
+from __future__ import annotations
+
+import base64
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Annotated, Any
+
+import pytest
+from fastapi import Cookie, FastAPI, Header, Query, Request, Response
+
+from eventfold import SqliteEventStore
+from eventfold.adapters.router_state.sqlite import SqliteRouterState
+from eventfold.entry.aws_lambda import BadProxyEvent, http_handler, router_handlers
+from eventfold.web import ServiceContext, create_app
+from reservations.service import service
+from tests.eventfold.adapters.aws.change_records import dynamodb_stream_event
+from tests.eventfold.entry.aws_lambda.proxy_events import http_api_event, rest_api_event
+
+
+def echo_app() -> FastAPI:
+    app = FastAPI()
+
+    @app.post("/echo/{name}")
+    async def echo(
+        name: str,
+        request: Request,
+        tag: Annotated[list[str], Query()],
+        session: Annotated[str | None, Cookie()] = None,
+        x_trace: Annotated[str | None, Header()] = None,
+    ) -> Response:
+        body = await request.body()
+        reply = {
+            "name": name,
+            "path": request.url.path,
+            "tags": tag,
+            "session": session,
+            "trace": x_trace,
+            "body": base64.b64encode(body).decode(),
+            "client": request.client.host if request.client else None,
+            "scheme": request.url.scheme,
+        }
+        response = Response(json.dumps(reply), media_type="application/json", status_code=202)
+        response.set_cookie("a", "1")
+        response.set_cookie("b", "2")
+        return response
+
+    @app.get("/binary")
+    def binary() -> Response:
+        return Response(b"\x00\xffPNG", media_type="image/png")
+
+    @app.get("/boom")
+    def boom() -> None:
+        raise RuntimeError("kaput")
+
+    return app
+
+
+def test_an_http_api_request_reaches_the_app_whole() -> None:
+    handle = http_handler(echo_app())
+    event = http_api_event(
+        "POST",
+        "/echo/caf%C3%A9",
+        query="tag=x&tag=y",
+        headers={"x-trace": "t-1"},
+        cookies=["session=s-1", "other=o"],
+        binary=b"\x00\x01raw",
+    )
+    response = handle(event, None)
+    assert response["statusCode"] == 202
+    assert response["isBase64Encoded"] is False
+    assert response["headers"]["content-type"] == "application/json"
+    assert sorted(c.split(";")[0] for c in response["cookies"]) == ["a=1", "b=2"]
+    assert "set-cookie" not in response["headers"]
+    reply = json.loads(response["body"])
+    assert reply == {
+        "name": "café",
+        "path": "/echo/café",
+        "tags": ["x", "y"],
+        "session": "s-1",
+        "trace": "t-1",
+        "body": base64.b64encode(b"\x00\x01raw").decode(),
+        "client": "203.0.113.9",
+        "scheme": "https",
+    }
+
+
+def test_a_rest_api_request_reaches_the_app_whole() -> None:
+    handle = http_handler(echo_app())
+    event = rest_api_event(
+        "POST",
+        "/echo/café",
+        query={"tag": ["x", "y z"]},
+        headers={"Cookie": ["session=s-2"], "X-Trace": ["t-2"]},
+        body={"hello": "world"},
+    )
+    response = handle(event, None)
+    assert response["statusCode"] == 202
+    reply = json.loads(response["body"])
+    assert (reply["name"], reply["tags"], reply["session"], reply["trace"]) == (
+        "café",
+        ["x", "y z"],
+        "s-2",
+        "t-2",
+    )
+    assert base64.b64decode(reply["body"]) == b'{"hello": "world"}'
+    cookies = response["multiValueHeaders"]["set-cookie"]
+    assert sorted(c.split(";")[0] for c in cookies) == ["a=1", "b=2"]
+
+
+@pytest.mark.parametrize("shape", ["v2", "v1"])
+def test_binary_responses_go_back_base64(shape: str) -> None:
+    event = http_api_event("GET", "/binary") if shape == "v2" else rest_api_event("GET", "/binary")
+    response = http_handler(echo_app())(event, None)
+    assert response["isBase64Encoded"] is True
+    assert base64.b64decode(response["body"]) == b"\x00\xffPNG"
+
+
+def test_an_app_crash_is_a_500() -> None:
+    response = http_handler(echo_app())(http_api_event("GET", "/boom"), None)
+    assert response["statusCode"] == 500
+
+
+def test_an_app_that_fails_before_answering_is_a_500_problem() -> None:
+    async def broken(scope: Any, receive: Any, send: Any) -> None:
+        raise RuntimeError("no answer")
+
+    response = http_handler(broken)(rest_api_event("GET", "/"), None)
+    assert response["statusCode"] == 500
+    assert response["headers"]["content-type"] == "application/problem+json"
+    assert json.loads(response["body"])["status"] == 500
+
+
+def test_an_event_that_is_not_a_proxy_event_is_refused() -> None:
+    with pytest.raises(BadProxyEvent, match=r"payload format 2\.0"):
+        http_handler(echo_app())({"Records": []}, None)
+    broken = http_api_event("GET", "/binary")
+    broken.update(body="%%%", isBase64Encoded=True)
+    with pytest.raises(BadProxyEvent, match="not base64"):
+        http_handler(echo_app())(broken, None)
+
+
+# -- the reservation service behind API Gateway --------------------------------------------
+@pytest.fixture
+def store(tmp_path: Path) -> Iterator[SqliteEventStore]:
+    opened = SqliteEventStore(tmp_path / "events.db", durability="off")
+    yield opened
+    opened.close()
+
+
+def problem(response: dict[str, Any], status: int) -> dict[str, Any]:
+    assert response["statusCode"] == status, response["body"]
+    assert response["headers"]["content-type"] == "application/problem+json"
+    body: dict[str, Any] = json.loads(response["body"])
+    return body
+
+
+def test_reservations_behind_api_gateway(store: SqliteEventStore, tmp_path: Path) -> None:
+    context = ServiceContext(store)
+    handle = http_handler(create_app([service], context))
+    stock = handle(http_api_event("PUT", "/stores/s1/stock/sku1", body={"on_hand": 5}), None)
+    assert stock["statusCode"] == 200, stock["body"]
+
+    request = {"customer_id": "c1", "store_id": "s1", "sku": "sku1", "quantity": 2}
+    created = handle(http_api_event("POST", "/reservations", body=request), None)
+    assert created["statusCode"] == 201, created["body"]
+    placed = json.loads(created["body"])
+    assert placed["version"] == 1
+
+    invalid = {"customer_id": "", "store_id": "s1", "sku": "sku1", "quantity": 0}
+    refused = problem(handle(rest_api_event("POST", "/reservations", body=invalid), None), 422)
+    assert len(refused["issues"]) == 2  # every issue at once: customer_id and quantity
+
+    # the router's own Lambda updates the query model from the table's stream
+    router = router_handlers(
+        service.subscriptions(context), store, SqliteRouterState(tmp_path / "router.db")
+    )
+    stream_event = dynamodb_stream_event(store.read_all(0, 100))
+    assert router.dynamodb_stream(stream_event, None) == {"batchItemFailures": []}
+
+    path = f"/reservations/{placed['reservation_id']}"
+    found = handle(rest_api_event("GET", path, query={"min_version": ["1"]}), None)
+    assert found["statusCode"] == 200, found["body"]
+    assert json.loads(found["body"])["quantity"] == 2
+    missing = problem(handle(http_api_event("GET", "/reservations/nope"), None), 404)
+    assert missing["status"] == 404
