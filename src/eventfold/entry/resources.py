@@ -78,7 +78,7 @@ def query_engine(context: ServiceContext) -> Engine:
                 "no query-model database configured: set EVENTFOLD_QUERY_URL (e.g. "
                 "mysql+pymysql://user@host:3306/db) when the event store is not SQLite"
             )
-        engine = create_engine(sqlite_url(context.store.path))
+        engine = create_engine(sqlite_url(context.store.path), write_gate=context.store.write_gate)
         context.resources[QUERY_ENGINE] = engine
     if not isinstance(engine, Engine):
         raise ConfigurationError(f"resources[{QUERY_ENGINE!r}] is not a SQLAlchemy Engine")

@@ -67,7 +67,9 @@ def router_parts(settings: Settings, store: EventStore) -> RouterParts:
             f"the worker tails the embedded SQLite store; EVENTFOLD_STORE={settings.store} "
             "has no feed here (use that backend's feed, e.g. the Lambda handlers on AWS)"
         )
-    state = SqliteRouterState(store.path, durability=settings.durability)
+    state = SqliteRouterState(
+        store.path, durability=settings.durability, write_gate=store.write_gate
+    )
     return RouterParts(SqliteFeed(store), state)
 
 

@@ -13,7 +13,7 @@ MySQL/MariaDB: ``mysql+pymysql://user@host:3306/db``, READ COMMITTED.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
 from typing import Any
 
@@ -22,9 +22,11 @@ from sqlalchemy import create_engine as sa_create_engine
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
+from eventfold.adapters.store.sqlite import WriteGate
 from eventfold.errors import ConfigurationError
 
 _WRITE_OPTION = "eventfold_write"
+_GATE_OPTION = "eventfold_write_gate"
 
 
 def sqlite_url(path: Path | str) -> str:
@@ -32,9 +34,13 @@ def sqlite_url(path: Path | str) -> str:
     return f"sqlite:///{Path(path)}"
 
 
-def create_engine(url: str, **options: Any) -> Engine:
+def create_engine(url: str, *, write_gate: WriteGate | None = None, **options: Any) -> Engine:
     """An engine for ``url`` (``sqlite:///path.db`` or ``mysql+pymysql://...``) set up for
-    eventfold's projections and ledger. ``options`` go to :func:`sqlalchemy.create_engine`."""
+    eventfold's projections and ledger. ``options`` go to :func:`sqlalchemy.create_engine`.
+
+    ``write_gate``: on SQLite, the gate of the other writers of the same file in this
+    process (the event store's ``write_gate``), so :func:`write_transaction` queues behind
+    them instead of meeting SQLite's sleeping busy handler."""
     try:
         parsed = make_url(url)
     except ArgumentError as exc:
@@ -48,7 +54,7 @@ def create_engine(url: str, **options: Any) -> Engine:
             Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
         engine = sa_create_engine(url, **options)
         _tune_sqlite(engine)
-        return engine
+        return engine.execution_options(**{_GATE_OPTION: write_gate}) if write_gate else engine
     if backend in ("mysql", "mariadb"):
         options.setdefault("isolation_level", "READ COMMITTED")
         options.setdefault("pool_pre_ping", True)
@@ -80,7 +86,8 @@ def write_transaction(engine: Engine) -> Iterator[Connection]:
     """A transaction that will write: on SQLite it takes the write lock when it begins
     (``BEGIN IMMEDIATE``), so it waits for other writers instead of failing midway.
     Plain ``engine.begin()`` / ``engine.connect()`` (queries) begin a deferred read."""
-    with engine.connect() as conn:
+    gate = engine.get_execution_options().get(_GATE_OPTION) or nullcontext()
+    with gate, engine.connect() as conn:
         conn.execution_options(**{_WRITE_OPTION: True})
         with conn.begin():
             yield conn

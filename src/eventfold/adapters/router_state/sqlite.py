@@ -16,7 +16,7 @@ from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 
-from eventfold.adapters.store.sqlite import Durability, connect
+from eventfold.adapters.store.sqlite import Durability, WriteGate, connect
 from eventfold.core.router.ports import BEGINNING, ParkedStream
 from eventfold.domain.events import RecordedEvent
 from eventfold.errors import StoreError, StoreUnavailable
@@ -64,9 +64,16 @@ def _now() -> str:
 class SqliteRouterState:
     """The RouterState port on a SQLite file."""
 
-    def __init__(self, path: Path | str, *, durability: Durability = "full") -> None:
+    def __init__(
+        self,
+        path: Path | str,
+        *,
+        durability: Durability = "full",
+        write_gate: WriteGate | None = None,
+    ) -> None:
         self.path = Path(path)
         self.durability: Durability = durability
+        self.write_gate = write_gate or threading.RLock()
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._local = threading.local()
         self._all: list[sqlite3.Connection] = []
@@ -94,6 +101,10 @@ class SqliteRouterState:
 
     @contextmanager
     def _write(self) -> Iterator[sqlite3.Connection]:
+        with self.write_gate:
+            yield from self._transaction()
+
+    def _transaction(self) -> Iterator[sqlite3.Connection]:
         conn = self._conn()
         try:
             conn.execute("BEGIN IMMEDIATE")

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -68,3 +69,17 @@ def test_durability_sets_the_synchronous_pragma(
 def test_an_unknown_durability_is_a_configuration_error(tmp_path: Path) -> None:
     with pytest.raises(ConfigurationError, match="EVENTFOLD_DURABILITY"):
         connect(tmp_path / "x.db", "sometimes")  # type: ignore[arg-type]
+
+
+def test_writers_sharing_a_gate_queue_on_it(tmp_path: Path) -> None:
+    gate = threading.RLock()
+    store = SqliteEventStore(tmp_path / "events.db", write_gate=gate)
+    gate.acquire()  # another writer of this process holds the file
+    writer = threading.Thread(target=lambda: store.append(write("a-1", 0, event(1))))
+    writer.start()
+    writer.join(timeout=0.3)
+    assert writer.is_alive()
+    assert store.read("a-1") == []
+    gate.release()
+    writer.join(timeout=30)
+    assert [e.version for e in store.read("a-1")] == [1]
