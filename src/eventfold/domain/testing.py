@@ -1,7 +1,7 @@
 """Given / when / then helpers for deciders, shipped with the library.
 
-    spec(reservation).given(ReservationAccepted(...)).when(SecureStock(...)).then(StockSecured(...))
-    spec(reservation).given().when(SecureStock(...)).raises(RuleViolated, "not accepted")
+spec(reservation).given(ReservationAccepted(...)).when(SecureStock(...)).then(StockSecured(...))
+spec(reservation).given().when(SecureStock(...)).raises(RuleViolated, "not accepted")
 """
 
 from __future__ import annotations
