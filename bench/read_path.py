@@ -56,6 +56,7 @@ from reservations.published_language import PROTOBUF_CODEC
 RESULTS = Path(__file__).parent / "results"
 MYSQL = ("127.0.0.1", 3306, "root")
 T0 = datetime(2026, 5, 10, tzinfo=UTC)
+SKUS = 1000
 
 
 @dataclass
@@ -159,11 +160,16 @@ def freshness(folder: Path, rate: float, seconds: float) -> dict[str, Any]:
     """Paced commands through the handler while the in-process router projects."""
     store = SqliteEventStore(folder / "fresh.db")  # the embedded default: synchronous=FULL
     handler = make_handler(store, PROTOBUF_CODEC)
-    engine = create_engine(sqlite_url(store.path))
+    engine = create_engine(sqlite_url(store.path), write_gate=store.write_gate)
     view: SqlProjection = projection(engine, PROTOBUF_CODEC)
     view.create_tables()
-    set_stock_level(handler, SetStockLevel("s1", "sku", 10_000_000, T0))
-    state = SqliteRouterState(store.path)
+    # Realistic spread: a store's shelf holds a few units of many SKUs, and requests rarely
+    # pile onto one SKU (seed 004). One SKU with millions of holds would measure the
+    # growth of that stock's snapshot instead of the read path.
+    skus = [f"sku{n}" for n in range(SKUS)]
+    for sku in skus:
+        set_stock_level(handler, SetStockLevel("s1", sku, 10_000, T0))
+    state = SqliteRouterState(store.path, durability="normal", write_gate=store.write_gate)
     worker = Worker([subscription(view)], SqliteFeed(store), store, state)
     worker.start()
 
@@ -204,7 +210,8 @@ def freshness(folder: Path, rate: float, seconds: float) -> dict[str, Any]:
         else:
             late += 1
         rid = f"f{i}"
-        request_reservation(handler, RequestReservation(rid, "c1", "s1", "sku", 1, T0))
+        sku = skus[i % SKUS]
+        request_reservation(handler, RequestReservation(rid, "c1", "s1", sku, 1, T0))
         now = time.perf_counter()
         with lock:
             committed[rid] = now

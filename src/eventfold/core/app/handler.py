@@ -67,11 +67,14 @@ class Session:
             self._streams[stream_id] = opened
             return opened
         snapshot = self._store.load(stream_id)
-        if snapshot is not None and snapshot.fold == decider.fold_id:
+        if snapshot is None:
+            # Every append writes the state row with the events: no row, no events.
+            opened = _Stream(decider, stream_id, 0, decider.initial_state)
+        elif snapshot.fold == decider.fold_id:
             state = decode_state(type(decider.initial_state), snapshot.state)
             opened = _Stream(decider, stream_id, snapshot.version, state)
         else:
-            # No snapshot, or one written by another fold of evolve: replay the stream.
+            # A snapshot written by another fold of evolve: replay the stream.
             recorded = self._store.read(stream_id)
             events = [self._codec.decode(e) for e in recorded]
             version = recorded[-1].version if recorded else 0
