@@ -9,18 +9,19 @@ both share one query-model engine per context, whichever entry point (``eventfol
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from sqlalchemy import Engine
 
 from eventfold.adapters.projections.engine import create_engine, sqlite_url
+from eventfold.adapters.projections.migrate import AppliedRevision, migrate
 from eventfold.adapters.store.sqlite import SqliteEventStore
 from eventfold.adapters.targets.mail_sink import start_mail_sink
 from eventfold.adapters.targets.smtp import SmtpMailer
 from eventfold.core.reactions.effects import EffectPerformer
 from eventfold.entry.http import BackgroundRunner, StopRunner
-from eventfold.entry.service import ServiceContext
+from eventfold.entry.service import Service, ServiceContext
 from eventfold.entry.settings import Settings
 from eventfold.errors import ConfigurationError
 
@@ -101,3 +102,16 @@ def webhook_url(context: ServiceContext, name: str) -> str | None:
     """The URL configured for the webhook ``name`` (None: calls are logged, not sent)."""
     urls: Mapping[str, str] = context.resources.get(WEBHOOK_URLS, {})
     return urls.get(name)
+
+
+def migrate_query_model(
+    services: Sequence[Service], context: ServiceContext
+) -> list[AppliedRevision]:
+    """Upgrade the query-model schema of ``services`` (eventfold's own tables, then each
+    service's ``migrations`` branch) on the context's engine; what the entry points run at
+    startup, before any route or subscription touches the tables. Nothing happens (and no
+    engine is needed) when no service declares migrations."""
+    folders = [s.migrations for s in services if s.migrations is not None]
+    if not folders:
+        return []
+    return migrate(query_engine(context), *folders)
