@@ -52,7 +52,7 @@ migrations may call ``projection.create_tables()`` instead.
 
 from eventfold.adapters.projections.engine import create_engine, sqlite_url, write_transaction
 from eventfold.adapters.projections.ledger import SqlEffectsLedger, effects_table
-from eventfold.adapters.projections.migrate import alembic_config, migrate
+from eventfold.adapters.projections.migrate import AppliedRevision, alembic_config, migrate
 from eventfold.adapters.projections.projection import (
     ProjectionHandler,
     SqlProjection,
@@ -62,6 +62,7 @@ from eventfold.adapters.projections.projection import (
 from eventfold.adapters.projections.rows import Rows
 
 __all__ = [
+    "AppliedRevision",
     "ProjectionHandler",
     "Rows",
     "SqlEffectsLedger",

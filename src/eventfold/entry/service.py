@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from importlib.metadata import entry_points
+from pathlib import Path
 from typing import Any
 
 from fastapi import APIRouter
@@ -45,7 +46,10 @@ def _no_subscriptions(_: ServiceContext) -> Sequence[Any]:
 @dataclass(frozen=True)
 class Service:
     """A service: its name, the codec of its events, the stream categories it owns, and
-    factories for its routes and subscriptions."""
+    factories for its routes and subscriptions.
+
+    ``migrations``: the folder of the Alembic revisions of its query-model tables (one
+    branch, see :mod:`eventfold.sql`); the entry points upgrade it at startup."""
 
     name: str
     codec: EventCodec
@@ -53,6 +57,7 @@ class Service:
     routes: RoutesFactory
     subscriptions: SubscriptionsFactory = _no_subscriptions
     description: str = ""
+    migrations: Path | None = None
 
 
 ENTRY_POINT_GROUP = "eventfold.services"

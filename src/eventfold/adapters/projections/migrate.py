@@ -1,57 +1,202 @@
 """Run Alembic migrations programmatically at startup: eventfold's own tables (the effects
 ledger) plus any service's migrations, all from code — no alembic.ini.
 
-A service ships its migrations as a plain folder of Alembic revision files forming its own
-branch (``down_revision = None``, ``branch_labels = ("reservations",)``, and
-``depends_on = "ef0001"`` when it needs eventfold's tables first), and passes that folder
-to :func:`migrate`. Every branch is upgraded to its head; the applied revisions are kept in
-the table ``eventfold_schema_version``. Write a revision with
-``alembic revision --head base --branch-label <service> --version-path <folder>``
-or by hand (see ``migrations/versions/ef0001_effects_ledger.py``).
+Design: one branch, one version table. eventfold's own revisions (``ef0001`` ...) and each
+service's folder of revisions are independent branches, and each branch records what it
+applied in a version table of its own: ``eventfold_schema_version`` for eventfold's tables,
+``eventfold_schema_version_<label>`` for the service branch labelled ``<label>``. Each
+branch is upgraded to its head(s) by its own Alembic run that sees only that branch's
+folder, so a database that holds the revisions of services this process does not load
+never makes Alembic look for them ("Can't locate revision"): :func:`migrate` can be called
+with any combination of folders, in any order, as often as wanted, and each call only
+applies what is missing. eventfold's branch always runs first, so a service's revisions may
+rely on eventfold's tables without naming them (``depends_on`` across folders is not
+supported: each run only knows one folder).
+
+A service's folder holds plain Alembic revision files forming ONE branch: its base revision
+has ``down_revision = None`` and ``branch_labels = ("<label>",)`` (a SQL identifier, e.g.
+the service's name). Write a revision by hand (see ``migrations/versions/ef0001_...py``)
+or with ``alembic.command.revision(alembic_config(engine, folder), "...", head="<label>@head")``.
+
+Every branch runs on one connection: on SQLite in one ``BEGIN IMMEDIATE`` transaction (DDL is
+transactional there, so a failed revision leaves nothing half done); on MySQL/MariaDB, where
+DDL commits by itself, under the named lock ``eventfold_migrate`` so that processes starting
+together (``eventfold run`` and ``eventfold worker``) apply each revision once.
 """
 
 from __future__ import annotations
 
-import os
+import re
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
+from alembic.script import ScriptDirectory
+from alembic.script.revision import RevisionError
 from alembic.util.exc import CommandError
-from sqlalchemy import Engine
+from sqlalchemy import Connection, Engine, text
 from sqlalchemy.exc import SQLAlchemyError
 
+from eventfold.adapters.projections.engine import write_transaction
 from eventfold.errors import ConfigurationError, StoreUnavailable
 
 MIGRATIONS = Path(__file__).parent / "migrations"
+EVENTFOLD_BRANCH = "eventfold"
 VERSION_TABLE = "eventfold_schema_version"
+"""eventfold's own branch; a service branch ``<label>`` uses ``<VERSION_TABLE>_<label>``."""
+MYSQL_LOCK = "eventfold_migrate"
+MYSQL_LOCK_SECONDS = 120
+_LABEL = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
+_MAX_LABEL = 64 - len(VERSION_TABLE) - 1  # MySQL table names have at most 64 characters
 
 
-def alembic_config(engine: Engine, *version_locations: Path | str) -> Config:
-    """An Alembic Config built in code: eventfold's environment, its own revisions plus
-    ``version_locations`` (folders of the services' revisions)."""
-    folders = [MIGRATIONS / "versions", *(Path(v) for v in version_locations)]
-    missing = [str(f) for f in folders if not f.is_dir()]
-    if missing:
-        raise ConfigurationError(f"migration folder(s) {', '.join(missing)} do not exist")
-    config = Config()
-    config.set_main_option("script_location", str(MIGRATIONS))
-    config.set_main_option("path_separator", "os")
-    config.set_main_option("version_locations", os.pathsep.join(str(f) for f in folders))
+@dataclass(frozen=True)
+class AppliedRevision:
+    """One revision :func:`migrate` applied: its branch, id and message."""
+
+    branch: str
+    revision: str
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.branch}: {self.revision} {self.message}".rstrip()
+
+
+@dataclass(frozen=True)
+class Branch:
+    """A folder of revisions forming one branch, and the version table that tracks it."""
+
+    label: str
+    folder: Path
+    version_table: str
+
+
+def version_table(label: str) -> str:
+    """The version table of the branch ``label``."""
+    return VERSION_TABLE if label == EVENTFOLD_BRANCH else f"{VERSION_TABLE}_{label}"
+
+
+def alembic_config(engine: Engine, version_location: Path | str | None = None) -> Config:
+    """An Alembic Config built in code for ONE branch: eventfold's own revisions, or the
+    folder ``version_location`` of a service's revisions (e.g. to write a new revision with
+    ``alembic.command.revision``)."""
+    config = _config(MIGRATIONS / "versions" if version_location is None else version_location)
     config.attributes["engine"] = engine
     return config
 
 
-def migrate(engine: Engine, *version_locations: Path | str) -> None:
-    """Upgrade eventfold's tables and every given service migration folder to their heads."""
-    config = alembic_config(engine, *version_locations)
+def _config(folder: Path | str) -> Config:
+    path = Path(folder)
+    if not path.is_dir():
+        raise ConfigurationError(
+            f"migration folder {path} does not exist: create it, or fix the service's "
+            "`migrations=` path"
+        )
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    config.set_main_option("path_separator", "os")
+    config.set_main_option("version_locations", str(path))
+    return config
+
+
+def branch_of(folder: Path | str) -> Branch:
+    """The branch the revisions in ``folder`` form (checked: one base, one SQL-identifier
+    label)."""
+    path = Path(folder)
+    config = _config(path)
     try:
-        with engine.connect() as conn:
-            conn.execution_options(eventfold_write=True)
-            config.attributes["connection"] = conn
-            command.upgrade(config, "heads")
-            conn.commit()
-    except CommandError as exc:
-        raise ConfigurationError(f"migrations cannot run: {exc}") from exc
+        script = ScriptDirectory.from_config(config)
+        bases = script.get_bases()
+        labels = [label for base in bases for label in script.get_revision(base).branch_labels]
+    except (CommandError, RevisionError) as exc:
+        raise ConfigurationError(f"migration folder {path}: {exc}") from exc
+    except KeyError as exc:  # Alembic's revision map: a depends_on it cannot find
+        raise ConfigurationError(
+            f"migration folder {path}: a revision depends on {exc}, which is not in this "
+            "folder; each folder is a branch of its own (eventfold's tables are always "
+            "migrated first, so no depends_on on them is needed): remove that depends_on"
+        ) from exc
+    if len(bases) != 1 or len(labels) != 1:
+        raise ConfigurationError(
+            f"migration folder {path} must hold one branch: one base revision "
+            f'(down_revision = None) with one label (branch_labels = ("<service>",)); '
+            f"found {len(bases)} base revision(s) and labels {sorted(labels)}"
+        )
+    [label] = labels
+    if not _LABEL.match(label) or len(label) > _MAX_LABEL:
+        raise ConfigurationError(
+            f"migration folder {path}: branch label {label!r} must be a SQL identifier "
+            f"(letters, digits, _) of at most {_MAX_LABEL} characters (it names the version "
+            f"table {VERSION_TABLE}_<label>)"
+        )
+    return Branch(label, path, version_table(label))
+
+
+def branches(*version_locations: Path | str) -> list[Branch]:
+    """eventfold's own branch, then the branch of each folder (duplicates once)."""
+    found = [Branch(EVENTFOLD_BRANCH, MIGRATIONS / "versions", VERSION_TABLE)]
+    for location in version_locations:
+        branch = branch_of(location)
+        same = [b for b in found if b.label == branch.label]
+        if same and same[0].folder.resolve() == branch.folder.resolve():
+            continue
+        if same:
+            raise ConfigurationError(
+                f"migration folders {same[0].folder} and {branch.folder} both use the branch "
+                f"label {branch.label!r}; give each service's revisions a label of its own"
+            )
+        found.append(branch)
+    return found
+
+
+def migrate(engine: Engine, *version_locations: Path | str) -> list[AppliedRevision]:
+    """Upgrade eventfold's tables and the branch of every given folder to their heads, each
+    tracked in its own version table; returns what it applied (nothing when up to date)."""
+    wanted = branches(*version_locations)
+    applied: list[AppliedRevision] = []
+    try:
+        with write_transaction(engine) as conn, _mysql_lock(conn):
+            for branch in wanted:
+                applied += _upgrade(engine, conn, branch)
+    except (CommandError, RevisionError) as exc:
+        raise ConfigurationError(
+            f"migrations cannot run: {exc} (each folder is a branch of its own; revisions "
+            "cannot depend on another folder's)"
+        ) from exc
     except SQLAlchemyError as exc:
         raise StoreUnavailable(f"migrating the query-model database failed: {exc}") from exc
+    return applied
+
+
+def _upgrade(engine: Engine, conn: Connection, branch: Branch) -> list[AppliedRevision]:
+    config = alembic_config(engine, branch.folder)
+    applied: list[AppliedRevision] = []
+    config.attributes.update(
+        connection=conn, version_table=branch.version_table, applied=applied, branch=branch.label
+    )
+    command.upgrade(config, "heads")
+    return applied
+
+
+@contextmanager
+def _mysql_lock(conn: Connection) -> Iterator[None]:
+    """On MySQL/MariaDB, hold the named lock that serializes migrations across processes."""
+    if conn.dialect.name not in ("mysql", "mariadb"):
+        yield
+        return
+    got = conn.execute(
+        text("SELECT GET_LOCK(:name, :seconds)"),
+        {"name": MYSQL_LOCK, "seconds": MYSQL_LOCK_SECONDS},
+    ).scalar()
+    if got != 1:
+        raise StoreUnavailable(
+            f"another process has been migrating the query-model database for over "
+            f"{MYSQL_LOCK_SECONDS} s (lock {MYSQL_LOCK!r}); wait for it, or end it"
+        )
+    try:
+        yield
+    finally:
+        conn.execute(text("SELECT RELEASE_LOCK(:name)"), {"name": MYSQL_LOCK})
