@@ -109,7 +109,7 @@ def test_a_redelivered_batch_leaves_rows_and_versions_unchanged(engine: Engine) 
 def test_a_gap_under_the_router_is_a_retryable_failure(engine: Engine) -> None:
     projection, seen = make(engine)
     projection.apply(ticks("tick-a", 1, 1))
-    with pytest.raises(DeliveryFailed, match="at version 1, got version 3") as caught:
+    with pytest.raises(DeliveryFailed, match="at version 1 here, got version 3") as caught:
         projection.apply(ticks("tick-a", 3, 4))
     assert caught.value.retryable
     assert seen_rows(engine, seen) == {"tick-a": [1]}
