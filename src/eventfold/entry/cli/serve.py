@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import signal
 import socket
 from collections.abc import Sequence
+from types import FrameType
 
 import typer
 import uvicorn
@@ -11,7 +13,11 @@ from rich.console import Console
 
 from eventfold.entry.cli.common import cli_context
 from eventfold.entry.http import BackgroundRunner, create_app
-from eventfold.entry.resources import read_side_resources, read_side_runners
+from eventfold.entry.resources import (
+    migrate_query_model,
+    read_side_resources,
+    read_side_runners,
+)
 from eventfold.entry.service import Service, ServiceContext
 from eventfold.entry.settings import Settings, open_store
 from eventfold.entry.telemetry import Telemetry
@@ -56,6 +62,8 @@ def run(ctx: typer.Context) -> None:
     console = Console(stderr=True, soft_wrap=True)
     with open_store(settings) as store:
         context = ServiceContext(store, read_side_resources(settings))
+        for revision in migrate_query_model(services, context):
+            console.print(f"eventfold: schema: applied {revision}")
         telemetry = Telemetry()
         runners = background_runners(settings, services, context, telemetry)
         app = create_app(services, context, runners=runners, metrics=telemetry.registry)
@@ -69,10 +77,17 @@ def run(ctx: typer.Context) -> None:
             f"(store: {settings.store}, durability: {settings.durability})"
         )
         server = uvicorn.Server(uvicorn.Config(app, log_level=settings.log_level, lifespan="on"))
+        # uvicorn shuts down gracefully on SIGINT/SIGTERM, then re-raises the signal to the
+        # handler that was there before it: make SIGTERM, like Ctrl-C, end in a clean exit 0.
+        previous = signal.signal(signal.SIGTERM, _interrupt)
         try:
             server.run(sockets=[sock])
         except KeyboardInterrupt:
-            # uvicorn shut down gracefully, then re-raised Ctrl-C: a normal way to stop.
             console.print("eventfold: stopped")
         finally:
+            signal.signal(signal.SIGTERM, previous)
             sock.close()
+
+
+def _interrupt(signum: int, frame: FrameType | None) -> None:
+    raise KeyboardInterrupt
