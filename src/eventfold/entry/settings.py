@@ -23,6 +23,10 @@ from eventfold.errors import ConfigurationError
 
 StoreKind = Literal["sqlite", "dynamodb"]
 """Which event store ``open_store`` builds (``EVENTFOLD_STORE``)."""
+FeedKind = Literal["sqlite", "streams", "kinesis", "sqs"]
+"""Where the router reads committed events (``EVENTFOLD_FEED``): the embedded store's tail,
+the events table's DynamoDB stream, the Kinesis data stream it streams into, or an SQS
+queue the SQS/SNS targets of another router fill."""
 
 DATABASE_FILE = "eventfold.db"
 
@@ -38,6 +42,16 @@ HINTS: Mapping[str, str] = {
     "EVENTFOLD_AWS_REGION": "set EVENTFOLD_AWS_REGION to an AWS region, e.g. us-east-1",
     "EVENTFOLD_AWS_ENDPOINT_URL": "set EVENTFOLD_AWS_ENDPOINT_URL to an http(s) URL of a local "
     "emulator, or unset it for real AWS",
+    "EVENTFOLD_FEED": "set EVENTFOLD_FEED to sqlite (with EVENTFOLD_STORE=sqlite), streams or "
+    "kinesis (with EVENTFOLD_STORE=dynamodb), or sqs (a queue), or unset it for the store's "
+    "own feed",
+    "EVENTFOLD_FEED_POLL_INTERVAL": "set EVENTFOLD_FEED_POLL_INTERVAL to the seconds (0.05 to "
+    "60) an idle feed waits between reads, e.g. 1",
+    "EVENTFOLD_KINESIS_STREAM": "set EVENTFOLD_KINESIS_STREAM to the Kinesis data stream's name "
+    "or ARN, or unset it for <prefix>events (what `eventfold aws create-tables --feed kinesis` "
+    "creates)",
+    "EVENTFOLD_SQS_QUEUE_URL": "set EVENTFOLD_SQS_QUEUE_URL to the feed queue's URL, e.g. "
+    "https://sqs.us-east-1.amazonaws.com/123456789012/orders",
     "EVENTFOLD_SERVICES": "set EVENTFOLD_SERVICES to a comma-separated list of service names, "
     "or leave it unset to run every installed service",
     "EVENTFOLD_LOG_LEVEL": "set EVENTFOLD_LOG_LEVEL to debug, info, warning or error",
@@ -83,6 +97,20 @@ class Settings(BaseSettings):
         default=None, pattern=r"^https?://", validation_alias="EVENTFOLD_AWS_ENDPOINT_URL"
     )
     """An emulator (moto, LocalStack); None: real AWS."""
+    feed: FeedKind | None = Field(default=None, validation_alias="EVENTFOLD_FEED")
+    """None: the store's own change feed (see :attr:`router_feed`)."""
+    feed_poll_interval: float = Field(
+        default=1.0, ge=0.05, le=60, validation_alias="EVENTFOLD_FEED_POLL_INTERVAL"
+    )
+    """AWS feeds: how long an idle poll waits between reads. DynamoDB Streams and Kinesis
+    allow about 5 reads per second per shard, shared by every subscription's reader."""
+    kinesis_stream: str | None = Field(
+        default=None, min_length=1, validation_alias="EVENTFOLD_KINESIS_STREAM"
+    )
+    """None: ``<prefix>events``, the stream ``create-tables --feed kinesis`` creates."""
+    sqs_queue_url: str | None = Field(
+        default=None, pattern=r"^https?://", validation_alias="EVENTFOLD_SQS_QUEUE_URL"
+    )
     services: tuple[str, ...] = Field(default=(), validation_alias="EVENTFOLD_SERVICES")
     """The installed services to run; empty: every installed one."""
     log_level: Literal["debug", "info", "warning", "error"] = Field(
@@ -122,7 +150,7 @@ class Settings(BaseSettings):
         # Only what load_settings passes in: the environment is read in one visible place.
         return (init_settings,)
 
-    @field_validator("durability", "store", "log_level", mode="before")
+    @field_validator("durability", "store", "log_level", "feed", mode="before")
     @classmethod
     def _lower(cls, value: Any) -> Any:
         return value.strip().lower() if isinstance(value, str) else value
@@ -171,6 +199,18 @@ class Settings(BaseSettings):
         return value
 
     @property
+    def router_feed(self) -> FeedKind:
+        """The feed the router reads: EVENTFOLD_FEED, else the store's own (the SQLite tail;
+        DynamoDB Streams for the DynamoDB store)."""
+        if self.feed is not None:
+            return self.feed
+        return "sqlite" if self.store == "sqlite" else "streams"
+
+    @property
+    def kinesis_stream_name(self) -> str:
+        return self.kinesis_stream or f"{self.table_prefix}events"
+
+    @property
     def database_path(self) -> Path:
         """The SQLite file of the embedded store."""
         return self.home / DATABASE_FILE
@@ -186,9 +226,30 @@ def load_settings(environ: Mapping[str, str]) -> Settings:
     variables take their defaults."""
     given = {name: environ[name] for name in HINTS if environ.get(name, "").strip()}
     try:
-        return Settings.model_validate(given)
+        settings = Settings.model_validate(given)
     except ValidationError as exc:
         raise ConfigurationError(_explain(exc, given)) from None
+    _check_feed(settings)
+    return settings
+
+
+def _check_feed(settings: Settings) -> None:
+    """Refuse a feed that cannot read the configured store, naming the fix."""
+    feed, store = settings.router_feed, settings.store
+    if feed == "sqlite" and store != "sqlite":
+        raise ConfigurationError(
+            f"EVENTFOLD_FEED=sqlite tails the embedded SQLite store, not EVENTFOLD_STORE={store}: "
+            "set EVENTFOLD_FEED to streams (the default for dynamodb) or kinesis"
+        )
+    if feed in ("streams", "kinesis") and store != "dynamodb":
+        raise ConfigurationError(
+            f"EVENTFOLD_FEED={feed} reads the DynamoDB events table's changes, and "
+            f"EVENTFOLD_STORE={store}: set EVENTFOLD_STORE=dynamodb, or EVENTFOLD_FEED=sqlite"
+        )
+    if feed == "sqs" and settings.sqs_queue_url is None:
+        raise ConfigurationError(
+            f"EVENTFOLD_FEED=sqs needs the queue: {HINTS['EVENTFOLD_SQS_QUEUE_URL']}"
+        )
 
 
 def _explain(exc: ValidationError, given: Mapping[str, str]) -> str:

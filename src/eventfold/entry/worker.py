@@ -1,7 +1,10 @@
-"""Composing the router: the installed services' subscriptions on the embedded feed.
+"""Composing the router: the installed services' subscriptions on the configured feed.
 
 Used by ``eventfold worker`` (its own process), by ``eventfold run`` (in-process, as a
 background runner started and stopped with the HTTP app) and by the operations commands.
+The feed is ``EVENTFOLD_FEED`` (default: the store's own: the SQLite tail, or DynamoDB
+Streams); the router state lives beside the store (the SQLite file, or the DynamoDB
+checkpoints table), so every part of a deployment is chosen by settings.
 """
 
 from __future__ import annotations
@@ -9,19 +12,23 @@ from __future__ import annotations
 import signal
 import threading
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from types import FrameType
+from typing import TYPE_CHECKING, Protocol
 
 from eventfold.adapters.feeds.sqlite import SqliteFeed
 from eventfold.adapters.router_state.sqlite import SqliteRouterState
 from eventfold.adapters.store.sqlite import SqliteEventStore
 from eventfold.core.ports import EventStore
-from eventfold.core.router.ports import Subscription
+from eventfold.core.router.ports import BEGINNING, Feed, FeedBatch, Lag, RouterState, Subscription
 from eventfold.core.router.worker import Worker
 from eventfold.entry.service import Service, ServiceContext
 from eventfold.entry.settings import Settings
 from eventfold.entry.telemetry import Telemetry
 from eventfold.errors import ConfigurationError
+
+if TYPE_CHECKING:
+    from eventfold.adapters.aws.dynamodb_store import DynamoDBEventStore
 
 StopRunner = Callable[[], None]
 
@@ -48,29 +55,153 @@ def subscriptions_of(services: Sequence[Service], context: ServiceContext) -> li
     return found
 
 
+class LiveFeed(Feed, Protocol):
+    """A feed that can also say where it is now (``eventfold tail`` starts there)."""
+
+    def head(self) -> str:
+        """The checkpoint after every event the feed holds now."""
+        ...
+
+
+class HeadOfFeed:
+    """A feed whose head is found by ``find_head``: the DynamoDB Streams and Kinesis APIs
+    name no "last sequence number", so a log's head is found by reading to its end (what
+    the stream retains: GetRecords calls, no read units); a queue has no positions."""
+
+    def __init__(self, feed: Feed, find_head: Callable[[Feed], str]) -> None:
+        self.feed = feed
+        self.name = feed.name
+        self._find_head = find_head
+
+    def poll(self, checkpoint: str, *, limit: int = 500, timeout: float = 1.0) -> FeedBatch:
+        return self.feed.poll(checkpoint, limit=limit, timeout=timeout)
+
+    def ack(self, batch: FeedBatch) -> None:
+        self.feed.ack(batch)
+
+    def lag(self, checkpoint: str) -> Lag:
+        return self.feed.lag(checkpoint)
+
+    def wake(self) -> None:
+        self.feed.wake()
+
+    def head(self) -> str:
+        return self._find_head(self.feed)
+
+
+def read_to_end(feed: Feed) -> str:
+    """The checkpoint after the last record a log feed holds now (reads them all)."""
+    checkpoint = BEGINNING
+    while True:
+        batch = feed.poll(checkpoint, limit=1000, timeout=0.0)
+        if not batch.events and batch.checkpoint == checkpoint:
+            return checkpoint
+        checkpoint = batch.checkpoint
+
+
+def queue_head(_: Feed) -> str:
+    """A queue's checkpoint is always the beginning: reading is consuming."""
+    return BEGINNING
+
+
 @dataclass
 class RouterParts:
     """The feed and the router state for an event store."""
 
-    feed: SqliteFeed
-    state: SqliteRouterState
+    feed: LiveFeed
+    state: RouterState
+    closers: list[Callable[[], None]] = field(default_factory=list)
+    poll_timeout: float = 0.5
+    """How long a subscription's poll waits for events before it looks again."""
 
     def close(self) -> None:
         self.feed.wake()
-        self.state.close()
+        for close in self.closers:
+            close()
 
 
 def router_parts(settings: Settings, store: EventStore) -> RouterParts:
-    """The embedded feed and router state (in the store's SQLite file)."""
-    if not isinstance(store, SqliteEventStore):
-        raise ConfigurationError(
-            f"the worker tails the embedded SQLite store; EVENTFOLD_STORE={settings.store} "
-            "has no feed here (use that backend's feed, e.g. the Lambda handlers on AWS)"
+    """The feed ``settings.router_feed`` names and the router state beside the store: in
+    the SQLite file of the embedded store, or in the DynamoDB checkpoints table."""
+    if isinstance(store, SqliteEventStore):
+        state = SqliteRouterState(
+            store.path, durability=settings.durability, write_gate=store.write_gate
         )
-    state = SqliteRouterState(
-        store.path, durability=settings.durability, write_gate=store.write_gate
+        if settings.router_feed == "sqlite":
+            return RouterParts(SqliteFeed(store), state, [state.close])
+        return RouterParts(_queue_feed(settings), state, [state.close])
+    dynamodb = _dynamodb_store(store, settings)
+    from eventfold.adapters.aws.router_state import DynamoDBRouterState
+
+    state_on_dynamodb = DynamoDBRouterState(dynamodb.client, dynamodb.tables)
+    wait = max(0.5, settings.feed_poll_interval)  # one read per interval per subscription
+    if settings.router_feed == "streams":
+        return RouterParts(_streams_feed(settings, dynamodb), state_on_dynamodb, poll_timeout=wait)
+    if settings.router_feed == "kinesis":
+        return RouterParts(_kinesis_feed(settings, dynamodb), state_on_dynamodb, poll_timeout=wait)
+    return RouterParts(_queue_feed(settings), state_on_dynamodb)
+
+
+def _dynamodb_store(store: EventStore, settings: Settings) -> DynamoDBEventStore:
+    no_feed = ConfigurationError(
+        f"the router has no feed for a {type(store).__name__}: set EVENTFOLD_STORE to "
+        f"sqlite or dynamodb (EVENTFOLD_STORE={settings.store})"
     )
-    return RouterParts(SqliteFeed(store), state)
+    try:  # boto3 is the optional eventfold[aws] extra: without it there is no such store
+        from eventfold.adapters.aws.dynamodb_store import DynamoDBEventStore
+    except ImportError:
+        raise no_feed from None
+    if not isinstance(store, DynamoDBEventStore):
+        raise no_feed
+    return store
+
+
+def _streams_feed(settings: Settings, store: DynamoDBEventStore) -> LiveFeed:
+    """The events table's DynamoDB stream, from its oldest record (TRIM_HORIZON): a new
+    subscription on an older table gets the rest with `eventfold rebuild`."""
+    import boto3
+
+    from eventfold.adapters.aws.clients import SDK_CONFIG
+    from eventfold.adapters.aws.streams_feed import DynamoDBStreamsFeed, latest_stream_arn
+
+    arn = latest_stream_arn(store.client, store.tables.events, store.backoff)
+    streams = boto3.session.Session(region_name=store.client.meta.region_name).client(
+        "dynamodbstreams", endpoint_url=settings.aws_endpoint_url, config=SDK_CONFIG
+    )
+    feed = DynamoDBStreamsFeed(streams, arn, poll_interval=settings.feed_poll_interval)
+    return HeadOfFeed(feed, read_to_end)
+
+
+def _kinesis_feed(settings: Settings, store: DynamoDBEventStore) -> LiveFeed:
+    """The Kinesis data stream the events table streams into (out of order and twice is
+    fine: the router heals from the events table)."""
+    from eventfold.adapters.aws.clients import kinesis_client
+    from eventfold.adapters.aws.kinesis_feed import KinesisFeed
+
+    client = kinesis_client(region=settings.aws_region, endpoint_url=settings.aws_endpoint_url)
+    feed = KinesisFeed(
+        client,
+        settings.kinesis_stream_name,
+        events_table=store.tables.events,
+        poll_interval=settings.feed_poll_interval,
+    )
+    return HeadOfFeed(feed, read_to_end)
+
+
+def _queue_feed(settings: Settings) -> LiveFeed:
+    """An SQS queue another router's SQS/SNS target fills (one queue per subscription)."""
+    if settings.sqs_queue_url is None:  # load_settings refuses this already
+        raise ConfigurationError("EVENTFOLD_FEED=sqs needs EVENTFOLD_SQS_QUEUE_URL")
+    try:
+        from eventfold.adapters.aws.compose import queue_feed
+    except ImportError as exc:
+        raise ConfigurationError(
+            f"EVENTFOLD_FEED=sqs needs boto3 ({exc}): pip install 'eventfold[aws]'"
+        ) from exc
+    feed = queue_feed(
+        settings.sqs_queue_url, region=settings.aws_region, endpoint_url=settings.aws_endpoint_url
+    )
+    return HeadOfFeed(feed, queue_head)
 
 
 def start_router(
@@ -83,7 +214,14 @@ def start_router(
     subscriptions = subscriptions_of(services, context)
     parts = router_parts(settings, context.store)
     telemetry.watch_parked(parts.state, [s.name for s in subscriptions])
-    worker = Worker(subscriptions, parts.feed, context.store, parts.state, observer=telemetry)
+    worker = Worker(
+        subscriptions,
+        parts.feed,
+        context.store,
+        parts.state,
+        observer=telemetry,
+        poll_timeout=parts.poll_timeout,
+    )
     worker.start()
 
     def stop() -> None:
