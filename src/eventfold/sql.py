@@ -52,7 +52,12 @@ migrations may call ``projection.create_tables()`` instead.
 
 from eventfold.adapters.projections.engine import create_engine, sqlite_url, write_transaction
 from eventfold.adapters.projections.ledger import SqlEffectsLedger, effects_table
-from eventfold.adapters.projections.migrate import AppliedRevision, alembic_config, migrate
+from eventfold.adapters.projections.migrate import (
+    AppliedRevision,
+    alembic_config,
+    migrate,
+    schema_differences,
+)
 from eventfold.adapters.projections.projection import (
     ProjectionHandler,
     SqlProjection,
@@ -72,6 +77,7 @@ __all__ = [
     "create_engine",
     "effects_table",
     "migrate",
+    "schema_differences",
     "sqlite_url",
     "versions_table",
     "write_transaction",

@@ -31,14 +31,18 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from alembic import command
+from alembic.autogenerate import compare_metadata
 from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from alembic.script.revision import RevisionError
 from alembic.util.exc import CommandError
-from sqlalchemy import Connection, Engine, text
+from sqlalchemy import Connection, Engine, MetaData, text
 from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.types import TypeEngine
 
 from eventfold.adapters.projections.engine import write_transaction
 from eventfold.errors import ConfigurationError, StoreUnavailable
@@ -200,3 +204,69 @@ def _mysql_lock(conn: Connection) -> Iterator[None]:
         yield
     finally:
         conn.execute(text("SELECT RELEASE_LOCK(:name)"), {"name": MYSQL_LOCK})
+
+
+def schema_differences(engine: Engine, metadata: MetaData) -> list[str]:
+    """How the database's tables differ from those declared in ``metadata`` (tables,
+    columns, types, nullability, indexes), one line each naming the table and column; an
+    empty list when the migrations made exactly the declared schema. Tables the metadata
+    does not declare (other services', eventfold's) are ignored."""
+    declared = set(metadata.tables)
+
+    def include_name(name: str | None, kind: str, _: Any) -> bool:
+        return kind != "table" or name in declared
+
+    with engine.connect() as conn:
+        context = MigrationContext.configure(
+            conn, opts={"compare_type": _compare_type, "include_name": include_name}
+        )
+        found = compare_metadata(context, metadata)
+    return [line for diff in found for line in _describe(diff)]
+
+
+def _compare_type(
+    context: MigrationContext,
+    inspected_column: Any,
+    metadata_column: Any,
+    inspected_type: TypeEngine[Any],
+    metadata_type: TypeEngine[Any],
+) -> bool | None:
+    """Alembic's type comparison, plus the fractional seconds of MySQL times (``fsp``),
+    which it ignores: a DATETIME without microseconds would silently truncate them."""
+    declared = metadata_type.dialect_impl(context.dialect)
+    declared_fsp = getattr(declared, "fsp", None) or None
+    found_fsp = getattr(inspected_type, "fsp", None) or None
+    if declared_fsp != found_fsp:
+        return True
+    return None  # Alembic's own comparison decides
+
+
+def _describe(diff: Any) -> list[str]:
+    """One line per difference reported by Alembic's ``compare_metadata``."""
+    if isinstance(diff, list):
+        return [line for item in diff for line in _describe(item)]
+    kind = diff[0]
+    if kind == "add_table":
+        return [f"table {diff[1].name}: declared, but no migration creates it"]
+    if kind == "remove_table":
+        return [f"table {diff[1].name}: in the database, but not declared"]
+    if kind == "add_column":
+        return [f"column {diff[2]}.{diff[3].name}: declared, but no migration creates it"]
+    if kind == "remove_column":
+        return [f"column {diff[2]}.{diff[3].name}: in the database, but not declared"]
+    if kind in ("add_index", "remove_index"):
+        index = diff[1]
+        where = (
+            "declared, but no migration creates it"
+            if kind == "add_index"
+            else ("in the database, but not declared")
+        )
+        return [f"index {index.name} on {index.table.name}: {where}"]
+    if kind.startswith("modify_"):
+        _, _, table, column, _, database, declared_value = diff
+        what = kind.removeprefix("modify_")
+        return [
+            f"column {table}.{column}: {what} is {database!r} in the database, "
+            f"{declared_value!r} declared"
+        ]
+    return [f"{kind}: {diff[1:]!r}"]

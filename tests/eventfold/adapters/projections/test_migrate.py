@@ -7,10 +7,10 @@ import threading
 from pathlib import Path
 
 import pytest
-from sqlalchemy import Engine, inspect, text
+from sqlalchemy import Column, Engine, Index, Integer, MetaData, String, Table, inspect, text
 
 from eventfold import ConfigurationError
-from eventfold.sql import AppliedRevision, create_engine, migrate
+from eventfold.sql import AppliedRevision, create_engine, migrate, schema_differences
 
 REVISION = '''"""{message}"""
 import sqlalchemy as sa
@@ -190,3 +190,29 @@ def test_a_revision_depending_on_another_folder_is_a_configuration_error(
     revision_file(folder, "d0001", "pass", label="dependent", depends="ef0001")
     with pytest.raises(ConfigurationError, match="ef0001"):
         migrate(engine, folder)
+
+
+def test_schema_differences_name_each_table_and_column_the_migrations_miss(
+    engine: Engine, tmp_path: Path
+) -> None:
+    migrate(engine, service_folder(tmp_path, "alpha"))
+    declared = MetaData()
+    Table("alpha_rows", declared, Column("id", String(20), primary_key=True))
+    assert schema_differences(engine, declared) == []  # other tables are not its business
+
+    rows = Table(
+        "alpha_rows",
+        MetaData(),
+        Column("id", String(20), primary_key=True),
+        Column("note", String(50), nullable=True),
+        Column("count", Integer, nullable=False),
+        Index("ix_alpha_note", "note"),
+    )
+    Table("alpha_more", rows.metadata, Column("id", String(20), primary_key=True))
+
+    assert sorted(schema_differences(engine, rows.metadata)) == [
+        "column alpha_rows.count: declared, but no migration creates it",
+        "column alpha_rows.note: declared, but no migration creates it",
+        "index ix_alpha_note on alpha_rows: declared, but no migration creates it",
+        "table alpha_more: declared, but no migration creates it",
+    ]
