@@ -294,7 +294,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="eventfold-bench-") as tmp:
         for writers, streams in workloads:
             for name, build in contenders.items():
-                folder = Path(tmp) / f"{name}-{writers}"
+                folder = Path(tmp) / f"{name}-{writers}w-{streams}s"
                 folder.mkdir()
                 command = build(folder, streams)
                 print(f"running {name}: {writers} writer(s) on {streams} streams …", flush=True)

@@ -13,6 +13,7 @@ import json
 import sqlite3
 import threading
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Literal
@@ -103,6 +104,31 @@ def _row_to_event(row: tuple[object, ...]) -> RecordedEvent:
     )
 
 
+@dataclass(slots=True)
+class _Append:
+    """One append waiting for (or done by) a group commit."""
+
+    writes: tuple[StreamWrite, ...]
+    command_id: str | None
+    fingerprint: str
+    versions: dict[str, int] = field(init=False)
+    earlier: Commit | None = None
+    error: BaseException | None = None
+    done: bool = False
+
+    def __post_init__(self) -> None:
+        self.versions = {w.stream_id: w.new_version for w in self.writes}
+
+
+def _store_error(exc: BaseException) -> BaseException:
+    """The error tree's version of what a write raised."""
+    if isinstance(exc, sqlite3.OperationalError):
+        return StoreUnavailable(f"event store write failed: {exc}")
+    if isinstance(exc, sqlite3.Error):
+        return StoreError(f"event store write failed: {exc}")
+    return exc
+
+
 class SqliteEventStore:
     """The EventStore port on one SQLite file. Safe to share between threads: each thread
     gets its own connection."""
@@ -122,6 +148,8 @@ class SqliteEventStore:
         self._listeners: list[CommitListener] = []
         self._all: list[sqlite3.Connection] = []
         self._lock = threading.Lock()
+        self._queue: list[_Append] = []
+        self._queue_lock = threading.Lock()
         self._conn().executescript(SCHEMA)
 
     # -- connections -------------------------------------------------------------------
@@ -150,56 +178,74 @@ class SqliteEventStore:
     ) -> Commit:
         if not writes:
             raise ValueError("append needs at least one stream write")
-        conn = self._conn()
-        now = _now()
-        versions = {w.stream_id: w.new_version for w in writes}
+        request = _Append(writes, command_id, fingerprint)
+        with self._queue_lock:
+            self._queue.append(request)
         with self.write_gate:
-            earlier = self._commit(conn, writes, command_id, fingerprint, versions, now)
-        if earlier is not None:
+            # Group commit: whoever holds the gate commits every append queued meanwhile in
+            # one transaction (one fsync), each in its own savepoint.
+            if not request.done:
+                with self._queue_lock:
+                    group, self._queue = self._queue, []
+                self._commit_group(self._conn(), group)
+        if request.error is not None:
+            raise request.error
+        if request.earlier is not None:
+            earlier = request.earlier
             if fingerprint and earlier.fingerprint and earlier.fingerprint != fingerprint:
                 raise IdempotencyKeyReused(command_id or "")
             return Commit(command_id, earlier.versions, True, earlier.fingerprint)
         for listener in self._listeners:
             listener()
-        return Commit(command_id, versions, False, fingerprint)
+        return Commit(command_id, request.versions, False, fingerprint)
 
-    def _commit(
-        self,
-        conn: sqlite3.Connection,
-        writes: tuple[StreamWrite, ...],
-        command_id: str | None,
-        fingerprint: str,
-        versions: dict[str, int],
-        now: str,
-    ) -> Commit | None:
-        """One transaction; returns the earlier commit instead when the command id has one."""
+    def _commit_group(self, conn: sqlite3.Connection, group: list[_Append]) -> None:
+        now = _now()
+        alone = len(group) == 1
         try:
-            conn.execute("BEGIN IMMEDIATE")
-        except sqlite3.OperationalError as exc:
-            raise StoreUnavailable(f"event store busy: {exc}") from exc
-        try:
-            if command_id is not None:
-                earlier = self._commit_row(conn, command_id)
-                if earlier is not None:
-                    conn.execute("ROLLBACK")
-                    return earlier
-            for write in writes:
-                self._write_stream(conn, write, now)
-            if command_id is not None:
-                conn.execute(
-                    "INSERT INTO commands VALUES (?, ?, ?, ?)",
-                    (command_id, fingerprint, json.dumps(versions), now),
-                )
+            try:
+                conn.execute("BEGIN IMMEDIATE")
+            except sqlite3.OperationalError as exc:
+                raise StoreUnavailable(f"event store busy: {exc}") from exc
+            for request in group:
+                if not alone:
+                    conn.execute("SAVEPOINT one_append")
+                try:
+                    self._write_append(conn, request, now)
+                except (ConcurrencyConflict, sqlite3.IntegrityError) as exc:
+                    if alone:
+                        raise
+                    conn.execute("ROLLBACK TO one_append")
+                    request.error = _store_error(exc)
+                if not alone:
+                    conn.execute("RELEASE one_append")
             conn.execute("COMMIT")
         except BaseException as exc:
             if conn.in_transaction:
                 conn.execute("ROLLBACK")
-            if isinstance(exc, sqlite3.OperationalError):
-                raise StoreUnavailable(f"event store write failed: {exc}") from exc
-            if isinstance(exc, sqlite3.Error):
-                raise StoreError(f"event store write failed: {exc}") from exc
-            raise
-        return None
+            error = _store_error(exc)
+            for request in group:
+                request.error = error
+                request.earlier = None
+            if not isinstance(exc, Exception):
+                raise  # KeyboardInterrupt and the like: the queued appends fail with it
+        finally:
+            for request in group:
+                request.done = True
+
+    def _write_append(self, conn: sqlite3.Connection, request: _Append, now: str) -> None:
+        if request.command_id is not None:
+            earlier = self._commit_row(conn, request.command_id)
+            if earlier is not None:
+                request.earlier = earlier
+                return
+        for write in request.writes:
+            self._write_stream(conn, write, now)
+        if request.command_id is not None:
+            conn.execute(
+                "INSERT INTO commands VALUES (?, ?, ?, ?)",
+                (request.command_id, request.fingerprint, json.dumps(request.versions), now),
+            )
 
     def _write_stream(self, conn: sqlite3.Connection, write: StreamWrite, now: str) -> None:
         if write.expected_version == 0:

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from eventfold import ConfigurationError, SqliteEventStore
+from eventfold import ConcurrencyConflict, ConfigurationError, SqliteEventStore
 from eventfold.adapters.store.sqlite import connect
 from tests.contracts.event_store import EventStoreContract, event, write
 
@@ -83,3 +83,34 @@ def test_writers_sharing_a_gate_queue_on_it(tmp_path: Path) -> None:
     gate.release()
     writer.join(timeout=30)
     assert [e.version for e in store.read("a-1")] == [1]
+
+
+def test_appends_queued_behind_the_gate_commit_together_each_on_its_own(
+    tmp_path: Path,
+) -> None:
+    gate = threading.RLock()
+    store = SqliteEventStore(tmp_path / "events.db", write_gate=gate)
+    store.append(write("taken-1", 0, event(1)))
+    outcomes: dict[str, object] = {}
+
+    def append(stream: str) -> None:
+        try:
+            outcomes[stream] = store.append(write(stream, 0, event(1)), command_id=stream)
+        except ConcurrencyConflict as exc:
+            outcomes[stream] = exc
+
+    gate.acquire()
+    writers = [threading.Thread(target=append, args=(s,)) for s in ("a-1", "taken-1", "b-1", "c-1")]
+    for writer in writers:
+        writer.start()
+    while len(store._queue) < len(writers):  # every append waits in the group
+        threading.Event().wait(0.01)
+    gate.release()
+    for writer in writers:
+        writer.join(timeout=30)
+    assert isinstance(outcomes["taken-1"], ConcurrencyConflict)
+    recorded = [e.stream_id for e in store.read_all()]
+    assert recorded[0] == "taken-1"
+    assert sorted(recorded[1:]) == ["a-1", "b-1", "c-1"]
+    assert store.find_commit("taken-1") is None
+    assert all(store.find_commit(s) is not None for s in ("a-1", "b-1", "c-1"))
