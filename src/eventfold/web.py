@@ -7,10 +7,18 @@ error tree are answered as RFC 9457 problem+json by :func:`create_app`. A servic
 side takes its query-model engine from :func:`query_engine` (the embedded default when the
 entry point configured none), its read-your-writes bound from :func:`read_wait_seconds`, the
 e-mail performer from :func:`mail_sender` and partner URLs from :func:`webhook_url`.
+:func:`migrate_query_model` applies the services' migrations (``Service.migrations``) on
+that engine, as the entry points do at startup; a test composing a context calls it too.
 """
 
 from eventfold.entry.http import BackgroundRunner, IdempotencyKey, StopRunner, create_app
-from eventfold.entry.resources import mail_sender, query_engine, read_wait_seconds, webhook_url
+from eventfold.entry.resources import (
+    mail_sender,
+    migrate_query_model,
+    query_engine,
+    read_wait_seconds,
+    webhook_url,
+)
 from eventfold.entry.service import (
     RoutesFactory,
     Service,
@@ -30,6 +38,7 @@ __all__ = [
     "create_app",
     "installed_services",
     "mail_sender",
+    "migrate_query_model",
     "query_engine",
     "read_wait_seconds",
     "webhook_url",

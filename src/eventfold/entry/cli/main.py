@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import typer
 
-from eventfold.entry.cli import aws, ops, schema, serve, streams
+from eventfold.entry.cli import aws, migrate, ops, schema, serve, streams
 from eventfold.entry.cli.common import CliContext, OneLineErrors
 
 app = typer.Typer(
@@ -38,6 +38,7 @@ app.command("run")(serve.run)
 app.command("events")(streams.events)
 app.add_typer(aws.app, name="aws")
 app.add_typer(schema.app, name="schema")
+app.command("migrate")(migrate.migrate)
 ops.register(app)
 
 

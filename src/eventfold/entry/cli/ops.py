@@ -19,7 +19,7 @@ from eventfold.core.router.rebuild import rebuild as rebuild_projection
 from eventfold.core.router.router import Router
 from eventfold.entry.cli.common import cli_context, fail
 from eventfold.entry.cli.streams import as_record, codecs_by_category, payload_json
-from eventfold.entry.resources import read_side_resources
+from eventfold.entry.resources import migrate_query_model, read_side_resources
 from eventfold.entry.service import Service, ServiceContext
 from eventfold.entry.settings import open_store
 from eventfold.entry.telemetry import Telemetry
@@ -56,6 +56,7 @@ def operations(ctx: typer.Context) -> Iterator[Ops]:
     services = cli.services()
     with open_store(settings) as store:
         context = ServiceContext(store, read_side_resources(settings))
+        migrate_query_model(services, context)
         parts = router_parts(settings, store)
         try:
             found = subscriptions_of(services, context)
@@ -80,6 +81,8 @@ def worker(
         start_http_server(metrics_port, addr=settings.host, registry=telemetry.registry)
     with open_store(settings) as store:
         context = ServiceContext(store, read_side_resources(settings))
+        for revision in migrate_query_model(services, context):
+            console.print(f"eventfold worker: schema: applied {revision}")
         names = ", ".join(s.name for s in subscriptions_of(services, context)) or "none"
         run_until_signalled(
             settings,

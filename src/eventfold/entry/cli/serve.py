@@ -62,8 +62,7 @@ def run(ctx: typer.Context) -> None:
     console = Console(stderr=True, soft_wrap=True)
     with open_store(settings) as store:
         context = ServiceContext(store, read_side_resources(settings))
-        for revision in migrate_query_model(services, context):
-            console.print(f"eventfold: schema: applied {revision}")
+        applied = migrate_query_model(services, context)  # before any route or subscription
         telemetry = Telemetry()
         runners = background_runners(settings, services, context, telemetry)
         app = create_app(services, context, runners=runners, metrics=telemetry.registry)
@@ -76,6 +75,8 @@ def run(ctx: typer.Context) -> None:
             f"eventfold: data folder {settings.home.resolve()} "
             f"(store: {settings.store}, durability: {settings.durability})"
         )
+        for revision in applied:
+            console.print(f"eventfold: query-model schema: applied {revision}")
         server = uvicorn.Server(uvicorn.Config(app, log_level=settings.log_level, lifespan="on"))
         # uvicorn shuts down gracefully on SIGINT/SIGTERM, then re-raises the signal to the
         # handler that was there before it: make SIGTERM, like Ctrl-C, end in a clean exit 0.
