@@ -1,6 +1,7 @@
 """The catalog's query model (seed 002): one row per registered item, with the item stream's
-version, kept by the ``catalog_view`` projection. Tables are created at startup if missing;
-a changed table is rebuilt (``eventfold rebuild catalog_view``)."""
+version, kept by the ``catalog_view`` projection. The tables are made by the service's Alembic
+revisions (``migrations/versions/``), applied by the entry points at startup; a rebuild
+(``eventfold rebuild catalog_view``) refills them."""
 
 from __future__ import annotations
 
@@ -35,10 +36,8 @@ HANDLERS: dict[type, ProjectionHandler] = {ItemRegistered: on_registered}
 
 
 def query_model(context: ServiceContext, codec: EventCodec) -> SqlProjection:
-    """The projection on the context's query-model engine, its tables created if missing."""
-    view = SqlProjection(NAME, query_engine(context), codec, [catalog_items], HANDLERS)
-    view.create_tables()
-    return view
+    """The projection on the context's query-model engine (tables: the migrations')."""
+    return SqlProjection(NAME, query_engine(context), codec, [catalog_items], HANDLERS)
 
 
 def subscription(view: SqlProjection) -> Subscription:

@@ -8,9 +8,10 @@ search (status / time range). ``stock_levels``: on hand and held per (store, SKU
 stock stream's version; available = on hand - held. Both live in ONE projection
 (``reservations_view``): each batch commits rows and per-stream versions together.
 
-Schema: :meth:`SqlProjection.create_tables` creates missing tables at startup; a changed
-table is rebuilt (``eventfold rebuild reservations_view`` fills shadow tables made from this
-module's definitions and swaps them in), so the query model needs no migrations of its own.
+Schema: the tables below are created and changed by the service's Alembic revisions
+(``migrations/versions/``), which the entry points apply at startup (``eventfold migrate``
+applies them on its own); a test checks that the revisions make exactly these definitions.
+``eventfold rebuild reservations_view`` refills them through shadow tables and a swap.
 
 Times are stored as naive UTC (SQLite and MySQL ``DATETIME`` carry no zone; MySQL keeps
 microseconds, ``fsp=6``) and come back aware through :func:`aware`.
@@ -251,7 +252,5 @@ def subscription(view: SqlProjection) -> Subscription:
 
 def query_model(context: ServiceContext, codec: EventCodec) -> SqlProjection:
     """The projection on the context's query-model engine (``codec``: the one the service
-    stores its events with), its tables created if missing."""
-    view = projection(query_engine(context), codec)
-    view.create_tables()
-    return view
+    stores its events with); its tables are the migrations' (see the module doc)."""
+    return projection(query_engine(context), codec)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from pathlib import Path
 
 from fastapi import APIRouter
 
@@ -35,4 +36,5 @@ service = Service(
     subscriptions=subscriptions,
     description="Store stock reservations (seed 004): customers hold units of a SKU at a "
     "store; staff secure, reject and hand them over.",
+    migrations=Path(__file__).parent / "migrations" / "versions",
 )

@@ -1,7 +1,8 @@
 """The restaurant service's query model (seed 000): restaurants and the items on their menus,
 as plain SQL tables, kept up to date by the ``restaurant_view`` projection. Each row carries
-the restaurant stream's version it reflects. Tables are created at startup if missing; a
-changed table is rebuilt (``eventfold rebuild restaurant_view``)."""
+the restaurant stream's version it reflects. The tables are made by the service's Alembic
+revisions (``migrations/versions/``), applied by the entry points at startup; a rebuild
+(``eventfold rebuild restaurant_view``) refills them."""
 
 from __future__ import annotations
 
@@ -69,10 +70,8 @@ def projection(engine: Engine, codec: EventCodec) -> SqlProjection:
 
 
 def query_model(context: ServiceContext, codec: EventCodec) -> SqlProjection:
-    """The projection on the context's query-model engine, its tables created if missing."""
-    view = projection(query_engine(context), codec)
-    view.create_tables()
-    return view
+    """The projection on the context's query-model engine (tables: the migrations')."""
+    return projection(query_engine(context), codec)
 
 
 def subscription(view: SqlProjection) -> Subscription:

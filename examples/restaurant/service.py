@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from pathlib import Path
 
 from fastapi import APIRouter
 
@@ -31,4 +32,5 @@ service = Service(
     routes=routes,
     subscriptions=subscriptions,
     description="Restaurants and their menus (seed 000), edited with optimistic locking.",
+    migrations=Path(__file__).parent / "migrations" / "versions",
 )

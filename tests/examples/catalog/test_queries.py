@@ -13,7 +13,7 @@ from catalog.app import JSON_CODEC
 from catalog.projection import query_model
 from catalog.service import service
 from eventfold import SqliteEventStore
-from eventfold.web import ServiceContext, create_app
+from eventfold.web import ServiceContext, create_app, migrate_query_model
 
 
 def test_registered_items_are_listed_from_the_query_table(
@@ -25,6 +25,7 @@ def test_registered_items_are_listed_from_the_query_table(
         resources["query_engine"] = query_engine
     context = ServiceContext(store, resources)
     handler = app.make_handler(store)
+    migrate_query_model([service], context)
     client = TestClient(create_app([service], context))
     view = query_model(context, JSON_CODEC)
 

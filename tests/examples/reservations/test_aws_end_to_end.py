@@ -25,7 +25,7 @@ from eventfold.entry.cli.common import CliContext
 from eventfold.entry.cli.main import app as cli
 from eventfold.entry.cli.serve import background_runners
 from eventfold.entry.http import create_app
-from eventfold.entry.resources import read_side_resources
+from eventfold.entry.resources import migrate_query_model, read_side_resources
 from eventfold.entry.service import ServiceContext, installed_services
 from eventfold.entry.settings import Settings, load_settings, open_store
 from eventfold.entry.telemetry import Telemetry
@@ -75,6 +75,7 @@ def serving(settings: Settings, *, router: bool = True) -> Iterator[TestClient]:
     services = installed_services(settings.services)
     with open_store(settings) as store:
         context = ServiceContext(store, read_side_resources(settings))
+        migrate_query_model(services, context)
         runners = background_runners(settings, services, context, Telemetry()) if router else []
         with TestClient(create_app(services, context, runners=runners)) as client:
             yield client

@@ -16,7 +16,7 @@ from sqlalchemy import Engine
 
 from eventfold import CommandHandler, SqliteEventStore
 from eventfold.sql import SqlProjection
-from eventfold.web import ServiceContext, create_app
+from eventfold.web import ServiceContext, create_app, migrate_query_model
 from reservations import app
 from reservations.domain import (
     Canceler,
@@ -42,6 +42,7 @@ class World:
             resources["query_engine"] = engine
         self.store = store
         self.context = ServiceContext(store, resources)
+        migrate_query_model([service], self.context)
         self.handler: CommandHandler = app.make_handler(store, PROTOBUF_CODEC)
         self.view: SqlProjection = query_model(self.context, PROTOBUF_CODEC)
         self.client = TestClient(create_app([service], self.context))

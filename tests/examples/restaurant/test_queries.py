@@ -9,7 +9,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import Engine
 
 from eventfold import SqliteEventStore
-from eventfold.web import ServiceContext, create_app
+from eventfold.web import ServiceContext, create_app, migrate_query_model
 from restaurant import app
 from restaurant.app import JSON_CODEC
 from restaurant.domain import AddItem, CreateRestaurant, RemoveItem
@@ -26,6 +26,7 @@ def test_restaurants_and_menus_come_from_the_query_tables(
         resources["query_engine"] = query_engine
     context = ServiceContext(store, resources)
     handler = app.make_handler(store)
+    migrate_query_model([service], context)
     client = TestClient(create_app([service], context))
     view = query_model(context, JSON_CODEC)
 

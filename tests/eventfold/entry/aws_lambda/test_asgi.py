@@ -16,7 +16,7 @@ from fastapi import Cookie, FastAPI, Header, Query, Request, Response
 from eventfold import SqliteEventStore
 from eventfold.adapters.router_state.sqlite import SqliteRouterState
 from eventfold.entry.aws_lambda import BadProxyEvent, http_handler, router_handlers
-from eventfold.web import ServiceContext, create_app
+from eventfold.web import ServiceContext, create_app, migrate_query_model
 from reservations.service import service
 from tests.eventfold.adapters.aws.change_records import dynamodb_stream_event
 from tests.eventfold.entry.aws_lambda.proxy_events import http_api_event, rest_api_event
@@ -161,6 +161,7 @@ def problem(response: dict[str, Any], status: int) -> dict[str, Any]:
 
 def test_reservations_behind_api_gateway(store: SqliteEventStore, tmp_path: Path) -> None:
     context = ServiceContext(store)
+    migrate_query_model([service], context)  # the deploy step `eventfold migrate`
     handle = http_handler(create_app([service], context))
     stock = handle(http_api_event("PUT", "/stores/s1/stock/sku1", body={"on_hand": 5}), None)
     assert stock["statusCode"] == 200, stock["body"]
