@@ -46,8 +46,11 @@ visible yet (read-your-writes).
 
 Schema: :func:`migrate` runs Alembic at startup, in code: eventfold's own tables (the
 effects ledger) and each folder of a service's own revisions (a branch of its own:
-``down_revision = None``, ``branch_labels = ("reservations",)``). A service without
-migrations may call ``projection.create_tables()`` instead.
+``down_revision = None``, ``branch_labels = ("reservations",)``, with its own version
+table), and returns the revisions it applied. A service names its folder in
+``Service(migrations=...)`` and the entry points migrate it; :func:`schema_differences`
+tells (one line per table/column) where the migrated tables differ from a projection's
+MetaData, for a test. ``projection.create_tables()`` makes a scratch schema (tests, benches).
 """
 
 from eventfold.adapters.projections.engine import create_engine, sqlite_url, write_transaction

@@ -66,7 +66,8 @@ class AppliedRevision:
     message: str
 
     def __str__(self) -> str:
-        return f"{self.branch}: {self.revision} {self.message}".rstrip()
+        message = self.message.removeprefix(f"{self.branch}: ")  # "<label>: ..." docstrings
+        return f"{self.branch}: {self.revision} {message}".rstrip()
 
 
 @dataclass(frozen=True)
