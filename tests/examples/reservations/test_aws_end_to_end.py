@@ -76,6 +76,7 @@ def serving(settings: Settings, *, router: bool = True) -> Iterator[TestClient]:
     with open_store(settings) as store:
         context = ServiceContext(store, read_side_resources(settings))
         migrate_query_model(services, context)
+        migrate_query_model(services, context)
         runners = background_runners(settings, services, context, Telemetry()) if router else []
         with TestClient(create_app(services, context, runners=runners)) as client:
             yield client
