@@ -208,7 +208,13 @@ def free_port() -> int:
 
 def http_figure(folder: Path, seconds: float, clients: int = 16) -> Figure:
     port = free_port()
-    env = {**os.environ, "EVENTFOLD_HOME": str(folder / "http"), "PORT": str(port)}
+    env = {
+        **os.environ,
+        "EVENTFOLD_HOME": str(folder / "http"),
+        "PORT": str(port),
+        "EVENTFOLD_SMTP_PORT": str(free_port()),
+        "EVENTFOLD_LOG_LEVEL": "warning",
+    }
     eventfold = Path(sys.executable).parent / "eventfold"
     server = subprocess.Popen(
         [str(eventfold), "run"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL

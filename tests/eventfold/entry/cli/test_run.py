@@ -31,6 +31,8 @@ def environment(home: Path, port: int, **more: str) -> dict[str, str]:
     """The test's own settings; no EVENTFOLD_* variable of the caller leaks in."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("EVENTFOLD_")}
     env.update({"EVENTFOLD_HOME": str(home), "PORT": str(port), "EVENTFOLD_LOG_LEVEL": "warning"})
+    # The mail sink's default port (PORT + 25) may belong to a parallel test: pick a free one.
+    env["EVENTFOLD_SMTP_PORT"] = str(free_port())
     env.update(more)
     return env
 
