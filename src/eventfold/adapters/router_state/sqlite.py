@@ -16,7 +16,7 @@ from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 
-from eventfold.adapters.store.sqlite import Durability, WriteGate, connect
+from eventfold.adapters.store.sqlite import Durability, ThreadConnections, WriteGate
 from eventfold.core.router.ports import BEGINNING, ParkedStream
 from eventfold.domain.events import RecordedEvent
 from eventfold.errors import StoreError, StoreUnavailable
@@ -75,29 +75,17 @@ class SqliteRouterState:
         self.durability: Durability = durability
         self.write_gate = write_gate or threading.RLock()
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._local = threading.local()
-        self._all: list[sqlite3.Connection] = []
-        self._lock = threading.Lock()
+        self._connections = ThreadConnections(self.path, durability)
         with self._write() as conn:
             for statement in SCHEMA.split(";"):
                 if statement.strip():
                     conn.execute(statement)
 
     def _conn(self) -> sqlite3.Connection:
-        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
-        if conn is None:
-            conn = connect(self.path, self.durability)
-            self._local.conn = conn
-            with self._lock:
-                self._all.append(conn)
-        return conn
+        return self._connections.get()
 
     def close(self) -> None:
-        with self._lock:
-            for conn in self._all:
-                conn.close()
-            self._all.clear()
-        self._local = threading.local()
+        self._connections.close()
 
     @contextmanager
     def _write(self) -> Iterator[sqlite3.Connection]:

@@ -86,6 +86,34 @@ def connect(path: Path | str, durability: Durability = "full") -> sqlite3.Connec
     return conn
 
 
+class ThreadConnections:
+    """One connection per thread to one SQLite file (sqlite3 connections must not be used
+    by two threads at once), all closed together."""
+
+    def __init__(self, path: Path, durability: Durability) -> None:
+        self.path = path
+        self.durability: Durability = durability
+        self._local = threading.local()
+        self._opened: list[sqlite3.Connection] = []
+        self._lock = threading.Lock()
+
+    def get(self) -> sqlite3.Connection:
+        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = connect(self.path, self.durability)
+            self._local.conn = conn
+            with self._lock:
+                self._opened.append(conn)
+        return conn
+
+    def close(self) -> None:
+        with self._lock:
+            for conn in self._opened:
+                conn.close()
+            self._opened.clear()
+        self._local = threading.local()
+
+
 def _now() -> str:
     return datetime.now(UTC).isoformat()
 
@@ -144,30 +172,18 @@ class SqliteEventStore:
         self.durability: Durability = durability
         self.write_gate = write_gate or threading.RLock()
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._local = threading.local()
+        self._connections = ThreadConnections(self.path, durability)
         self._listeners: list[CommitListener] = []
-        self._all: list[sqlite3.Connection] = []
-        self._lock = threading.Lock()
         self._queue: list[_Append] = []
         self._queue_lock = threading.Lock()
         self._conn().executescript(SCHEMA)
 
     # -- connections -------------------------------------------------------------------
     def _conn(self) -> sqlite3.Connection:
-        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
-        if conn is None:
-            conn = connect(self.path, self.durability)
-            self._local.conn = conn
-            with self._lock:
-                self._all.append(conn)
-        return conn
+        return self._connections.get()
 
     def close(self) -> None:
-        with self._lock:
-            for conn in self._all:
-                conn.close()
-            self._all.clear()
-        self._local = threading.local()
+        self._connections.close()
 
     def add_commit_listener(self, listener: CommitListener) -> None:
         self._listeners.append(listener)
