@@ -36,8 +36,11 @@ fmt: $(STAMP)
 test: $(STAMP) lint
 	$(BIN)/pytest -n 2 --dist loadgroup
 
+# Figures are printed and written to bench/results/*.json. Run on a quiet machine.
 bench: $(STAMP)
 	$(BIN)/python bench/write_path.py
+	$(BIN)/python bench/read_path.py
+	$(BIN)/python bench/aws_cost.py
 
 clean:
 	rm -rf $(VENV) .eventfold .mypy_cache .pytest_cache .ruff_cache
