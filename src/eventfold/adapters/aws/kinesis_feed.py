@@ -17,7 +17,6 @@ says one expired (after 5 minutes).
 
 from __future__ import annotations
 
-import json
 import logging
 import threading
 import time
@@ -31,44 +30,20 @@ from botocore.exceptions import ClientError
 from eventfold.adapters.aws.change_records import event_of_change, kinesis_change
 from eventfold.adapters.aws.errors import Backoff
 from eventfold.adapters.aws.service_calls import call_service
-from eventfold.core.router.ports import BEGINNING, FeedBatch, Lag
+from eventfold.adapters.aws.shards import Positions, ShardList, ShardPolls
+from eventfold.core.router.ports import FeedBatch, Lag
 from eventfold.domain.events import RecordedEvent
-from eventfold.errors import ConfigurationError, StoreError
+from eventfold.errors import StoreError
 
 if TYPE_CHECKING:
     from mypy_boto3_kinesis import KinesisClient
 
 log = logging.getLogger(__name__)
 
-Positions = dict[str, str]
-"""Shard id -> sequence number of the last record read from it."""
-
 EXPIRED = frozenset({"ExpiredIteratorException"})
 _ITERATOR_TTL = 240.0  # Kinesis iterators live 5 minutes; renew a little earlier
 _CACHE_LIMIT = 4096
 _EMPTY_READS_WHILE_BEHIND = 5
-
-
-def positions_of(checkpoint: str) -> Positions:
-    """The shard positions a Kinesis-feed checkpoint names (``BEGINNING``: none yet)."""
-    if checkpoint == BEGINNING:
-        return {}
-    try:
-        positions = json.loads(checkpoint)
-    except json.JSONDecodeError:
-        positions = None
-    if not isinstance(positions, dict) or not all(
-        isinstance(k, str) and isinstance(v, str) for k, v in positions.items()
-    ):
-        raise ConfigurationError(
-            f"checkpoint {checkpoint!r} is not a Kinesis feed checkpoint (a JSON object "
-            "mapping shard ids to sequence numbers)"
-        )
-    return positions
-
-
-def checkpoint_of(positions: Mapping[str, str]) -> str:
-    return json.dumps(dict(sorted(positions.items())), separators=(",", ":")) if positions else ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,34 +86,19 @@ class KinesisFeed:
             {"StreamARN": stream} if stream.startswith("arn:") else {"StreamName": stream}
         )
         self._lock = threading.Lock()
-        self._woken = threading.Condition()
-        self._wakes = 0
+        self._polls = ShardPolls("Kinesis feed")
+        self._shards = ShardList(self._list_shards, clock)
         self._iterators: dict[tuple[str, str], _Iterator] = {}
-        self._shards: list[str] = []
-        self._shards_listed = float("-inf")
-        self._behind: dict[str, float] = {}
         self._turn = 0
 
     # -- Feed --------------------------------------------------------------------------
     def poll(self, checkpoint: str, *, limit: int = 500, timeout: float = 1.0) -> FeedBatch:
-        positions = positions_of(checkpoint)
-        deadline = time.monotonic() + timeout
-        with self._woken:
-            wakes = self._wakes
-        while True:
-            events, behind = self._read(positions, limit)
-            moved = checkpoint_of(positions)
-            self._remember_behind(moved, behind)
-            if events:
-                return FeedBatch(events, moved)
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                return FeedBatch((), moved)
-            with self._woken:
-                if self._wakes == wakes:
-                    self._woken.wait(min(remaining, self.poll_interval))
-                if self._wakes != wakes:
-                    return FeedBatch((), moved)
+        return self._polls.poll(
+            checkpoint,
+            partial(self._read, limit=limit),
+            timeout=timeout,
+            interval=self.poll_interval,
+        )
 
     def ack(self, batch: FeedBatch) -> None:
         """A log: nothing to acknowledge."""
@@ -146,20 +106,16 @@ class KinesisFeed:
     def lag(self, checkpoint: str) -> Lag:
         """Kinesis cannot count records; the age behind the head is what the last read
         from ``checkpoint`` reported (MillisBehindLatest), when there was one."""
-        with self._lock:
-            seconds = self._behind.get(checkpoint)
-        return Lag(None, seconds)
+        return self._polls.lag(checkpoint)
 
     def wake(self) -> None:
-        with self._woken:
-            self._wakes += 1
-            self._woken.notify_all()
+        self._polls.wake()
 
     # -- reading -----------------------------------------------------------------------
-    def _read(self, positions: Positions, limit: int) -> tuple[list[RecordedEvent], float]:
+    def _read(self, positions: Positions, limit: int) -> tuple[list[RecordedEvent], Lag]:
         """Up to ``limit`` events from the shards after ``positions`` (updated in place),
-        and how far behind the head the reads ended, in seconds."""
-        shards = self._shard_ids()
+        and the lag: how far behind the head the reads ended, in seconds."""
+        shards = self._shards.get(self.shard_refresh)
         for gone in set(positions) - set(shards):
             del positions[gone]  # trimmed away by retention: nothing more to read there
         events: list[RecordedEvent] = []
@@ -172,7 +128,7 @@ class KinesisFeed:
                 break
             shard_behind = self._read_shard(shard, positions, limit - len(events), events)
             behind = max(behind, shard_behind)
-        return events, behind
+        return events, Lag(None, behind)
 
     def _read_shard(
         self, shard: str, positions: Positions, limit: int, into: list[RecordedEvent]
@@ -222,11 +178,7 @@ class KinesisFeed:
             return None
 
     # -- shards and iterators --------------------------------------------------------------
-    def _shard_ids(self) -> list[str]:
-        now = self._clock()
-        with self._lock:
-            if now - self._shards_listed < self.shard_refresh:
-                return list(self._shards)
+    def _list_shards(self) -> list[str]:
         shards: list[str] = []
         token: str | None = None
         while True:
@@ -240,11 +192,7 @@ class KinesisFeed:
             shards.extend(s["ShardId"] for s in page.get("Shards", []))
             token = page.get("NextToken")
             if not token:
-                break
-        with self._lock:
-            self._shards = sorted(shards)
-            self._shards_listed = now
-            return list(self._shards)
+                return sorted(shards)
 
     def _iterator(self, shard: str, after: str) -> str | None:
         now = self._clock()
@@ -276,9 +224,3 @@ class KinesisFeed:
     def _forget(self, shard: str, after: str) -> None:
         with self._lock:
             self._iterators.pop((shard, after), None)
-
-    def _remember_behind(self, checkpoint: str, seconds: float) -> None:
-        with self._lock:
-            if len(self._behind) > 256:
-                self._behind.clear()
-            self._behind[checkpoint] = seconds

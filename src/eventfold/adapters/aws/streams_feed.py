@@ -18,7 +18,6 @@ without one.
 
 from __future__ import annotations
 
-import json
 import logging
 import threading
 import time
@@ -32,7 +31,8 @@ from botocore.exceptions import ClientError
 from eventfold.adapters.aws.dynamodb_items import event_of
 from eventfold.adapters.aws.errors import Backoff
 from eventfold.adapters.aws.service_calls import call_service
-from eventfold.core.router.ports import BEGINNING, FeedBatch, Lag
+from eventfold.adapters.aws.shards import Positions, ShardList, ShardPolls
+from eventfold.core.router.ports import FeedBatch, Lag
 from eventfold.domain.events import RecordedEvent
 from eventfold.errors import ConfigurationError, StoreError
 
@@ -45,7 +45,6 @@ log = logging.getLogger(__name__)
 END = "end"
 """Checkpoint value of a closed shard that has been read to its end."""
 
-Positions = dict[str, str]
 StartAt = Literal["TRIM_HORIZON", "LATEST"]
 _EVENT_NAMES = frozenset({"INSERT", "MODIFY"})
 _TRIMMED = frozenset({"TrimmedDataAccessException"})
@@ -56,28 +55,6 @@ _LATEST_TTL = 600.0  # DynamoDB Streams iterators live 15 minutes
 class Shard:
     shard_id: str
     parent_id: str | None
-
-
-def positions_of(checkpoint: str) -> Positions:
-    """The shard positions a Streams-feed checkpoint names (``BEGINNING``: none yet)."""
-    if checkpoint == BEGINNING:
-        return {}
-    try:
-        positions = json.loads(checkpoint)
-    except json.JSONDecodeError:
-        positions = None
-    if not isinstance(positions, dict) or not all(
-        isinstance(k, str) and isinstance(v, str) for k, v in positions.items()
-    ):
-        raise ConfigurationError(
-            f"checkpoint {checkpoint!r} is not a DynamoDB Streams feed checkpoint (a JSON "
-            "object mapping shard ids to sequence numbers)"
-        )
-    return positions
-
-
-def checkpoint_of(positions: Mapping[str, str]) -> str:
-    return json.dumps(dict(sorted(positions.items())), separators=(",", ":")) if positions else ""
 
 
 def readable_shards(shards: Sequence[Shard], positions: Positions) -> list[Shard]:
@@ -145,34 +122,19 @@ class DynamoDBStreamsFeed:
         self.shard_refresh = shard_refresh
         self.backoff = backoff or Backoff()
         self._lock = threading.Lock()
-        self._woken = threading.Condition()
-        self._wakes = 0
-        self._shards: list[Shard] = []
-        self._shards_listed = float("-inf")
+        self._polls = ShardPolls("DynamoDB Streams feed")
+        self._shards = ShardList(self._describe_shards)
         self._initial: set[str] | None = None  # shards open at the first poll (LATEST)
         self._latest: dict[str, tuple[str, float]] = {}
-        self._caught_up: dict[str, bool] = {}
 
     # -- Feed --------------------------------------------------------------------------
     def poll(self, checkpoint: str, *, limit: int = 500, timeout: float = 1.0) -> FeedBatch:
-        positions = positions_of(checkpoint)
-        deadline = time.monotonic() + timeout
-        with self._woken:
-            wakes = self._wakes
-        while True:
-            events = self._read(positions, limit)
-            moved = checkpoint_of(positions)
-            self._remember(moved, caught_up=len(events) < limit)
-            if events:
-                return FeedBatch(events, moved)
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                return FeedBatch((), moved)
-            with self._woken:
-                if self._wakes == wakes:
-                    self._woken.wait(min(remaining, self.poll_interval))
-                if self._wakes != wakes:
-                    return FeedBatch((), moved)
+        return self._polls.poll(
+            checkpoint,
+            partial(self._read, limit=limit),
+            timeout=timeout,
+            interval=self.poll_interval,
+        )
 
     def ack(self, batch: FeedBatch) -> None:
         """A log: nothing to acknowledge."""
@@ -180,28 +142,26 @@ class DynamoDBStreamsFeed:
     def lag(self, checkpoint: str) -> Lag:
         """DynamoDB Streams cannot count records or say how far behind a reader is; what is
         known is whether the last read from ``checkpoint`` found the shards drained."""
-        with self._lock:
-            caught_up = self._caught_up.get(checkpoint)
-        return Lag(0, 0.0) if caught_up else Lag(None, None)
+        return self._polls.lag(checkpoint)
 
     def wake(self) -> None:
-        with self._woken:
-            self._wakes += 1
-            self._woken.notify_all()
+        self._polls.wake()
 
     # -- reading -----------------------------------------------------------------------
-    def _read(self, positions: Positions, limit: int) -> list[RecordedEvent]:
+    def _read(self, positions: Positions, limit: int) -> tuple[list[RecordedEvent], Lag]:
+        """Up to ``limit`` events from the readable shards after ``positions`` (updated in
+        place), and the lag: none when fewer came (drained), unknown otherwise."""
         events: list[RecordedEvent] = []
         # Reading a parent to its end makes its children readable in the same poll.
         while len(events) < limit:
             ended = {shard for shard, at in positions.items() if at == END}
-            for shard in readable_shards(self._shard_list(), positions):
+            for shard in readable_shards(self._shards.get(self.shard_refresh), positions):
                 if len(events) >= limit:
                     break
                 self._read_shard(shard.shard_id, positions, limit - len(events), events)
             if {shard for shard, at in positions.items() if at == END} <= ended:
                 break
-        return events
+        return events, (Lag(0, 0.0) if len(events) < limit else Lag(None, None))
 
     def _read_shard(
         self, shard: str, positions: Positions, limit: int, into: list[RecordedEvent]
@@ -245,11 +205,7 @@ class DynamoDBStreamsFeed:
             return None
 
     # -- shards and iterators --------------------------------------------------------------
-    def _shard_list(self) -> list[Shard]:
-        now = time.monotonic()
-        with self._lock:
-            if now - self._shards_listed < self.shard_refresh:
-                return list(self._shards)
+    def _describe_shards(self) -> list[Shard]:
         shards: list[Shard] = []
         request: dict[str, Any] = {"StreamArn": self.stream_arn}
         while True:
@@ -267,11 +223,9 @@ class DynamoDBStreamsFeed:
                 break
             request["ExclusiveStartShardId"] = last
         with self._lock:
-            self._shards = shards
-            self._shards_listed = now
             if self._initial is None:
                 self._initial = {s.shard_id for s in shards}
-            return list(shards)
+        return shards
 
     def _iterator(self, shard: str, after: str) -> str | None:
         request: dict[str, Any] = {"StreamArn": self.stream_arn, "ShardId": shard}
@@ -308,9 +262,3 @@ class DynamoDBStreamsFeed:
         if request["ShardIteratorType"] == "LATEST" and iterator is not None:
             self._latest[shard] = (iterator, time.monotonic())
         return iterator
-
-    def _remember(self, checkpoint: str, *, caught_up: bool) -> None:
-        with self._lock:
-            if len(self._caught_up) > 256:
-                self._caught_up.clear()
-            self._caught_up[checkpoint] = caught_up

@@ -14,9 +14,7 @@ from eventfold.adapters.aws.streams_feed import (
     DynamoDBStreamsFeed,
     Shard,
     StartAt,
-    checkpoint_of,
     latest_stream_arn,
-    positions_of,
     readable_shards,
 )
 from eventfold.adapters.aws.tables import FeedKind, create_tables
@@ -127,9 +125,7 @@ def test_a_trimmed_parent_no_longer_holds_its_children_back() -> None:
     assert positions == {"c": "300"}  # the trimmed shard's position is dropped
 
 
-def test_checkpoints_round_trip_and_bad_ones_are_refused() -> None:
-    assert positions_of(checkpoint_of({"b": "2", "a": END})) == {"a": END, "b": "2"}
-    assert checkpoint_of({}) == BEGINNING
-    assert positions_of(BEGINNING) == {}
+@pytest.mark.aws
+def test_a_foreign_checkpoint_is_refused(aws: MotoAws, store: DynamoDBEventStore) -> None:
     with pytest.raises(ConfigurationError, match="not a DynamoDB Streams feed checkpoint"):
-        positions_of("42")
+        make_feed(aws, store).poll("42", timeout=0)
