@@ -1,10 +1,12 @@
-"""What the SQS and SNS targets share: encode, batch, send, and explain partial failures."""
+"""What the SQS and SNS targets share: encode, batch, send with retries, explain failures."""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
+from functools import partial
 from typing import Any
 
+from eventfold.adapters.aws.errors import Backoff
 from eventfold.adapters.aws.messages import (
     MAX_MESSAGE_BYTES,
     OutboundMessage,
@@ -12,6 +14,7 @@ from eventfold.adapters.aws.messages import (
     fifo_id,
     outbound_message,
 )
+from eventfold.adapters.aws.service_calls import call_service
 from eventfold.adapters.codecs.outbound import OutboundFormat, outbound_format
 from eventfold.domain.codecs import EventCodec
 from eventfold.domain.events import RecordedEvent
@@ -19,6 +22,23 @@ from eventfold.errors import DeliveryFailed, EventfoldError
 
 SendBatch = Callable[[list[dict[str, Any]]], Mapping[str, Any]]
 """Sends one batch of entries; returns the response (``Successful`` / ``Failed``)."""
+
+
+def batch_call(
+    call: Callable[..., Mapping[str, Any]],
+    entries_parameter: str,
+    backoff: Backoff | None,
+    service: str,
+    what: str,
+) -> SendBatch:
+    """A SendBatch passing the entries to ``call`` as ``entries_parameter``, retried while
+    AWS fails transiently (3 attempts unless ``backoff`` says otherwise)."""
+    policy = backoff or Backoff(attempts=3)
+
+    def send(entries: list[dict[str, Any]]) -> Mapping[str, Any]:
+        return call_service(partial(call, **{entries_parameter: entries}), policy, service, what)
+
+    return send
 
 
 class MessageTarget:

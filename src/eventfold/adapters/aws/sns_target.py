@@ -12,11 +12,10 @@ get MessageGroupId = stream id and MessageDeduplicationId = ``stream:version``.
 from __future__ import annotations
 
 from functools import partial
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from eventfold.adapters.aws.errors import Backoff
-from eventfold.adapters.aws.outbound_target import MessageTarget
-from eventfold.adapters.aws.service_calls import call_service
+from eventfold.adapters.aws.outbound_target import MessageTarget, batch_call
 from eventfold.adapters.codecs.outbound import OutboundFormat
 from eventfold.domain.codecs import EventCodec
 
@@ -35,20 +34,13 @@ def sns_target(
 ) -> MessageTarget:
     """A Target publishing every event it is given to ``topic_arn`` (FIFO when it ends in
     ``.fifo``), encoded in ``format`` (``json`` or ``protobuf``)."""
-    policy = backoff or Backoff(attempts=3)
-
-    def send(entries: list[dict[str, Any]]) -> Any:
-        return call_service(
-            partial(
-                client.publish_batch,
-                TopicArn=topic_arn,
-                PublishBatchRequestEntries=entries,  # type: ignore[arg-type]
-            ),
-            policy,
-            "SNS",
-            f"PublishBatch to {topic_arn}",
-        )
-
+    send = batch_call(
+        partial(client.publish_batch, TopicArn=topic_arn),
+        "PublishBatchRequestEntries",
+        backoff,
+        "SNS",
+        f"PublishBatch to {topic_arn}",
+    )
     return MessageTarget(
         name,
         f"SNS topic {topic_arn}",

@@ -16,11 +16,10 @@ queue skip them by version, as the router does.
 from __future__ import annotations
 
 from functools import partial
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from eventfold.adapters.aws.errors import Backoff
-from eventfold.adapters.aws.outbound_target import MessageTarget
-from eventfold.adapters.aws.service_calls import call_service
+from eventfold.adapters.aws.outbound_target import MessageTarget, batch_call
 from eventfold.adapters.codecs.outbound import OutboundFormat
 from eventfold.domain.codecs import EventCodec
 
@@ -39,16 +38,13 @@ def sqs_target(
 ) -> MessageTarget:
     """A Target sending every event it is given to ``queue_url`` (FIFO when it ends in
     ``.fifo``), encoded in ``format`` (``json`` or ``protobuf``)."""
-    policy = backoff or Backoff(attempts=3)
-
-    def send(entries: list[dict[str, Any]]) -> Any:
-        return call_service(
-            partial(client.send_message_batch, QueueUrl=queue_url, Entries=entries),  # type: ignore[arg-type]
-            policy,
-            "SQS",
-            f"SendMessageBatch to {queue_url}",
-        )
-
+    send = batch_call(
+        partial(client.send_message_batch, QueueUrl=queue_url),
+        "Entries",
+        backoff,
+        "SQS",
+        f"SendMessageBatch to {queue_url}",
+    )
     return MessageTarget(
         name,
         f"SQS queue {queue_url}",
