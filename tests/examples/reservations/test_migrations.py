@@ -3,26 +3,15 @@ on SQLite and MariaDB; a column added to projection.py without a revision fails 
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from sqlalchemy import Engine
 
-from eventfold.sql import migrate, schema_differences
 from reservations.projection import metadata
 from reservations.service import service
 from tests.eventfold.adapters.projections.backends import engine, mysql_url
+from tests.examples.migrations import assert_migrations_make_exactly
 
 __all__ = ["engine", "mysql_url"]
 
 
-def folder() -> Path:
-    assert service.migrations is not None, "the service declares no migrations folder"
-    return service.migrations
-
-
 def test_the_migrations_make_exactly_the_declared_tables(engine: Engine) -> None:
-    applied = migrate(engine, folder())
-
-    assert [a.revision for a in applied if a.branch == "reservations"] == ["reservations0001"]
-    assert schema_differences(engine, metadata) == []
-    assert migrate(engine, folder()) == []
+    assert_migrations_make_exactly(engine, service, metadata, ["reservations0001"])
