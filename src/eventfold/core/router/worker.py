@@ -63,8 +63,17 @@ class SubscriptionRunner:
         now = time.monotonic()
         if now >= self._lag_due:
             self._lag_due = now + self.lag_every
+            self._follow_moved_checkpoint()
             self.observer.lag(name, self.feed.lag(self.checkpoint))
         return len(batch.events)
+
+    def _follow_moved_checkpoint(self) -> None:
+        """Notice, even while idle, that a rebuild or an operator moved the checkpoint: the
+        feed then delivers again from there and the version checks skip what is done."""
+        stored = self.state.checkpoint(self.subscription.name)
+        if stored != self.checkpoint:
+            self.checkpoint = stored
+            self.router.forget()
 
     def run(self) -> None:
         """Loop until the stop event is set; errors outside targets are logged and retried."""

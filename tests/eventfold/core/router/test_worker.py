@@ -92,6 +92,21 @@ def test_a_moved_checkpoint_is_reloaded(tmp_path, store, state) -> None:
     assert target.by_stream() == {"a-1": [1, 2]}
 
 
+def test_an_idle_runner_notices_a_moved_checkpoint(tmp_path, store, state) -> None:
+    fill(store, {"a-1": 2})
+    target = SqliteTarget(tmp_path / "t.db")
+    runner = SubscriptionRunner(
+        Subscription("rows", target), SqliteFeed(store), store, state, lag_every=0.0
+    )
+    assert runner.step(timeout=0) == 2
+    assert runner.step(timeout=0) == 0  # caught up, idle
+    state.reset("rows", "")  # a rebuild hands over from the beginning
+    assert runner.step(timeout=0) == 0  # still idle: no event arrived, yet it looked
+    assert runner.checkpoint == ""
+    assert runner.step(timeout=0) == 2  # delivered again; the versions make it harmless
+    assert target.by_stream() == {"a-1": [1, 2]}
+
+
 def test_a_slow_subscription_does_not_delay_another(tmp_path, store, state) -> None:
     fill(store, {f"a-{i}": 5 for i in range(20)})
     slow = GatedTarget(tmp_path / "slow.db", "slow")
