@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
-from fastapi.testclient import TestClient
 from sqlalchemy import Engine
 
 from catalog import app
@@ -13,20 +11,15 @@ from catalog.app import JSON_CODEC
 from catalog.projection import query_model
 from catalog.service import service
 from eventfold import SqliteEventStore
-from eventfold.web import ServiceContext, create_app, migrate_query_model
+from tests.examples.query_api import serve_queries
 
 
 def test_registered_items_are_listed_from_the_query_table(
     tmp_path: Path, query_engine: Engine | None
 ) -> None:
     store = SqliteEventStore(tmp_path / "events.db", durability="normal")
-    resources: dict[str, Any] = {"read_wait_seconds": 0.05}
-    if query_engine is not None:
-        resources["query_engine"] = query_engine
-    context = ServiceContext(store, resources)
+    context, client = serve_queries(service, store, query_engine, read_wait=0.05)
     handler = app.make_handler(store)
-    migrate_query_model([service], context)
-    client = TestClient(create_app([service], context))
     view = query_model(context, JSON_CODEC)
 
     app.register(handler, "b", "Bag", 12000)

@@ -11,12 +11,10 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from fastapi.testclient import TestClient
 from sqlalchemy import Engine
 
 from eventfold import CommandHandler, SqliteEventStore
 from eventfold.sql import SqlProjection
-from eventfold.web import ServiceContext, create_app, migrate_query_model
 from reservations import app
 from reservations.domain import (
     Canceler,
@@ -29,6 +27,7 @@ from reservations.domain import (
 from reservations.projection import query_model
 from reservations.published_language import PROTOBUF_CODEC
 from reservations.service import service
+from tests.examples.query_api import serve_queries
 
 T0 = datetime(2026, 5, 10, 9, 0, tzinfo=UTC)
 
@@ -37,15 +36,10 @@ class World:
     """A store, its command handler, the query model and an HTTP client on the service."""
 
     def __init__(self, store: SqliteEventStore, engine: Engine | None, wait: float) -> None:
-        resources: dict[str, Any] = {"read_wait_seconds": wait}
-        if engine is not None:
-            resources["query_engine"] = engine
         self.store = store
-        self.context = ServiceContext(store, resources)
-        migrate_query_model([service], self.context)
+        self.context, self.client = serve_queries(service, store, engine, read_wait=wait)
         self.handler: CommandHandler = app.make_handler(store, PROTOBUF_CODEC)
         self.view: SqlProjection = query_model(self.context, PROTOBUF_CODEC)
-        self.client = TestClient(create_app([service], self.context))
         self.minutes = 0
 
     def catch_up(self) -> None:

@@ -3,31 +3,24 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
-from fastapi.testclient import TestClient
 from sqlalchemy import Engine
 
 from eventfold import SqliteEventStore
-from eventfold.web import ServiceContext, create_app, migrate_query_model
 from restaurant import app
 from restaurant.app import JSON_CODEC
 from restaurant.domain import AddItem, CreateRestaurant, RemoveItem
 from restaurant.projection import query_model
 from restaurant.service import service
+from tests.examples.query_api import serve_queries
 
 
 def test_restaurants_and_menus_come_from_the_query_tables(
     tmp_path: Path, query_engine: Engine | None
 ) -> None:
     store = SqliteEventStore(tmp_path / "events.db", durability="normal")
-    resources: dict[str, Any] = {"read_wait_seconds": 0.05}
-    if query_engine is not None:
-        resources["query_engine"] = query_engine
-    context = ServiceContext(store, resources)
+    context, client = serve_queries(service, store, query_engine, read_wait=0.05)
     handler = app.make_handler(store)
-    migrate_query_model([service], context)
-    client = TestClient(create_app([service], context))
     view = query_model(context, JSON_CODEC)
 
     app.create_restaurant(handler, CreateRestaurant("sushi", "Sushi Ichiban"))

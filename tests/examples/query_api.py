@@ -1,0 +1,26 @@
+"""A reference service's query API over HTTP, for the query tests: its query model migrated
+on the database under test, and an HTTP client on its routes."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi.testclient import TestClient
+from sqlalchemy import Engine
+
+from eventfold import SqliteEventStore
+from eventfold.web import Service, ServiceContext, create_app, migrate_query_model
+
+
+def serve_queries(
+    service: Service, store: SqliteEventStore, query_engine: Engine | None, *, read_wait: float
+) -> tuple[ServiceContext, TestClient]:
+    """The context (query model on ``query_engine``; None: the embedded default, the event
+    store's own SQLite file) with the service's query tables migrated, and a client on the
+    service. Reads asking for a ``min_version`` wait at most ``read_wait`` seconds."""
+    resources: dict[str, Any] = {"read_wait_seconds": read_wait}
+    if query_engine is not None:
+        resources["query_engine"] = query_engine
+    context = ServiceContext(store, resources)
+    migrate_query_model([service], context)
+    return context, TestClient(create_app([service], context))
