@@ -393,8 +393,7 @@ def _fill_direct(body: Message, event: object, plan: tuple[tuple[str, bool], ...
 
 
 def _timestamp_to_datetime(stamp: Any) -> datetime:
-    moment = _EPOCH + timedelta(seconds=stamp.seconds)
-    return moment.replace(microsecond=stamp.nanos // 1000)
+    return _EPOCH + timedelta(seconds=stamp.seconds, microseconds=stamp.nanos // 1000)
 
 
 def _missing_fields(cls: type, message: Descriptor) -> list[str]:

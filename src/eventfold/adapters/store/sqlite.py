@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from eventfold.core.ports import Commit, Snapshot, StreamWrite
 from eventfold.domain.events import RecordedEvent
@@ -118,18 +118,23 @@ def _now() -> str:
     return datetime.now(UTC).isoformat()
 
 
-def _row_to_event(row: tuple[object, ...]) -> RecordedEvent:
-    stream_id, version, type_, data, schema, metadata, recorded_at, position = row
-    return RecordedEvent(
-        stream_id=str(stream_id),
-        version=int(version),  # type: ignore[call-overload]
-        type=str(type_),
-        data=bytes(data),  # type: ignore[call-overload]
-        schema=int(schema),  # type: ignore[call-overload]
-        metadata=json.loads(str(metadata)),
-        recorded_at=datetime.fromisoformat(str(recorded_at)),
-        position=int(position),  # type: ignore[call-overload]
-    )
+def _rows_to_events(rows: list[Any]) -> list[RecordedEvent]:
+    """Rows of ``_EVENT_COLUMNS`` as events. The events of one commit share their metadata
+    text and time: each distinct one is parsed once (the parsed mappings are read-only)."""
+    metadata: dict[str, Any] = {}
+    times: dict[str, datetime] = {}
+    events = []
+    for stream_id, version, type_, data, schema, meta, recorded_at, position in rows:
+        parsed = metadata.get(meta)
+        if parsed is None:
+            parsed = metadata[meta] = json.loads(meta)
+        moment = times.get(recorded_at)
+        if moment is None:
+            moment = times[recorded_at] = datetime.fromisoformat(recorded_at)
+        events.append(
+            RecordedEvent(stream_id, version, type_, data, schema, parsed, moment, position)
+        )
+    return events
 
 
 @dataclass(slots=True)
@@ -334,7 +339,7 @@ class SqliteEventStore:
             )
             .fetchall()
         )
-        return [_row_to_event(r) for r in rows]
+        return _rows_to_events(rows)
 
     def find_commit(self, command_id: str) -> Commit | None:
         return self._commit_row(self._conn(), command_id)
@@ -358,7 +363,7 @@ class SqliteEventStore:
             )
             .fetchall()
         )
-        return [_row_to_event(r) for r in rows]
+        return _rows_to_events(rows)
 
     def head_position(self) -> int:
         row = self._conn().execute("SELECT MAX(position) FROM events").fetchone()
