@@ -9,7 +9,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, Table, bindparam, delete, update
+from sqlalchemy import Connection, Select, Table, bindparam, delete, select, update
 from sqlalchemy.dialects import mysql, sqlite
 from sqlalchemy.engine import Dialect
 from sqlalchemy.sql.dml import Insert, UpdateBase
@@ -42,6 +42,16 @@ class BulkWriter:
 
     def __init__(self) -> None:
         self._cache: dict[tuple[str, str, str, tuple[str, ...]], _Compiled] = {}
+        self._selects: dict[int, Select[Any]] = {}
+
+    def select_by_key(self, table: Table) -> Select[Any]:
+        """``SELECT * FROM table WHERE <key> = :k_<key>``, built once per table (a reused
+        statement object skips SQLAlchemy's per-call cache-key work)."""
+        statement = self._selects.get(id(table))
+        if statement is None:
+            where = [table.c[c.name] == bindparam(KEY_PREFIX + c.name) for c in table.primary_key]
+            statement = self._selects[id(table)] = select(table).where(*where)
+        return statement
 
     def delete(self, conn: Connection, table: Table, rows: Sequence[Mapping[str, Any]]) -> None:
         """``rows`` carry the key columns under :data:`KEY_PREFIX` names."""

@@ -19,7 +19,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Connection, Executable, Table, select
+from sqlalchemy import Connection, Executable, Table
 from sqlalchemy.engine import CursorResult
 
 from eventfold.adapters.projections.bulk import KEY_PREFIX, BulkWriter
@@ -91,8 +91,9 @@ class Rows:
             if before.kind == "upsert" and len(before.values) == len(target.columns):
                 return dict(before.values)
             self.flush()
-        where = [target.c[name] == value for name, value in zip(self._keys[table], pk, strict=True)]
-        found = self._connection.execute(select(target).where(*where)).mappings().first()
+        keys = {KEY_PREFIX + name: value for name, value in zip(self._keys[table], pk, strict=True)}
+        statement = self._bulk.select_by_key(target)
+        found = self._connection.execute(statement, keys).mappings().first()
         return dict(found) if found is not None else None
 
     @property
