@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Connection, Select, Table, bindparam, delete, select, update
@@ -112,10 +113,34 @@ def _compile(
     direct = all(name in columns or name in keys for name in names)
     # dialect_impl: a generic type (DateTime) has no processor of its own; its dialect
     # implementation (SQLite DATETIME: the string format SQLAlchemy compares with) has.
-    processors = tuple(
-        compiled.binds[name].type.dialect_impl(dialect).bind_processor(dialect) for name in names
-    )
+    processors = tuple(_processor(compiled.binds[name].type, dialect) for name in names)
     return _Compiled(statement, direct, compiled.string, names, processors, dialect.positional)
+
+
+_SQLITE_DATETIME_FORMAT = (
+    "%(year)04d-%(month)02d-%(day)02d %(hour)02d:%(minute)02d:%(second)02d.%(microsecond)06d"
+)
+
+
+def _processor(type_: Any, dialect: Dialect) -> Processor | None:
+    """The column's bind processor; SQLite's default DATETIME one is replaced by an
+    equivalent ``isoformat`` (same text, 2.5x faster: a rebuild formats millions)."""
+    impl = type_.dialect_impl(dialect)
+    processor: Processor | None = impl.bind_processor(dialect)
+    if (
+        processor is None
+        or not isinstance(impl, sqlite.DATETIME)
+        or getattr(impl, "_storage_format", None) != _SQLITE_DATETIME_FORMAT
+    ):
+        return processor
+    general = processor
+
+    def sqlite_datetime(value: Any) -> Any:
+        if type(value) is datetime and value.tzinfo is None and value.year >= 1000:
+            return value.isoformat(" ", "microseconds")
+        return general(value)
+
+    return sqlite_datetime
 
 
 def upsert_statement(
