@@ -31,6 +31,7 @@ from eventfold.adapters.targets.smtp import IDEMPOTENCY_HEADER
 from eventfold.sql import create_engine, effects_table, sqlite_url
 from reservations.published_language import PROTOBUF_CODEC
 from tests.examples.reservations.read_model import (
+    ReadModel,
     all_events,
     clean_rebuild,
     expected_mail_keys,
@@ -97,21 +98,45 @@ def start_worker(environ: dict[str, str], home: Path) -> subprocess.Popen[str]:
     pytest.fail(f"eventfold worker exited before routing (code {worker.wait()})")
 
 
-def kill_mid_work(environ: dict[str, str], home: Path, events: int, chance: random.Random) -> bool:
+def kill_mid_work(
+    environ: dict[str, str], home: Path, totals: tuple[int, int], chance: random.Random
+) -> bool:
     """Start the worker and kill -9 it at a random moment after the projection applied its
     next batch (once the projection is complete: after a reaction recorded an effect).
-    Returns whether the projection was still incomplete when the worker died."""
+    ``totals``: the events to project and the effects to record. Returns whether the
+    projection was still incomplete when the worker died."""
     db = home / "eventfold.db"
     projected, effects = work_done(db)
     worker = start_worker(environ, home)
-    if projected < events:
-        until("the projection to move", lambda: work_done(db)[0] > projected, 0.002)
-    else:
-        until("a reaction to move", lambda: work_done(db)[1] > effects, 0.002)
-    time.sleep(chance.uniform(0.0, 0.08))
-    worker.send_signal(signal.SIGKILL)
-    worker.wait()
-    return work_done(db)[0] < events
+    try:
+        if projected < totals[0]:
+            until("the projection to move", lambda: work_done(db)[0] > projected, 0.002)
+        elif effects < totals[1]:
+            until("a reaction to move", lambda: work_done(db)[1] > effects, 0.002)
+        time.sleep(chance.uniform(0.0, 0.08))
+    finally:
+        worker.send_signal(signal.SIGKILL)
+        worker.wait()
+    return work_done(db)[0] < totals[0]
+
+
+Effects = dict[str, list[tuple[str, str, int]]]
+"""reaction -> its ledger rows (effect key, status, attempts)."""
+
+
+def query_side(db: Path) -> tuple[ReadModel, Effects]:
+    """The query model and the effects ledger the worker left in the SQLite file."""
+    engine = create_engine(sqlite_url(db))
+    try:
+        t = effects_table
+        with engine.connect() as conn:
+            ledger = conn.execute(select(t.c.reaction, t.c.effect_key, t.c.status, t.c.attempts))
+            effects: Effects = {}
+            for reaction, key, status, attempts in ledger:
+                effects.setdefault(reaction, []).append((key, status, attempts))
+        return read_model(engine), effects
+    finally:
+        engine.dispose()
 
 
 def test_a_worker_killed_ten_times_ends_as_a_clean_rebuild_with_each_email_once(
@@ -125,6 +150,7 @@ def test_a_worker_killed_ten_times_ends_as_a_clean_rebuild_with_each_email_once(
     assert len(events) >= EVENTS
     wanted_mails = expected_mail_keys(events, PROTOBUF_CODEC)
     accepted = sum(1 for key in wanted_mails if key.endswith("/request_received"))
+    totals = (len(events), len(wanted_mails) + 2 * accepted)  # 2 webhooks per acceptance
     port = free_port()
     sink = start_mail_sink(tmp_path / "mail", "127.0.0.1", port)
     environ = {key: value for key, value in os.environ.items() if not key.startswith("EVENTFOLD_")}
@@ -143,7 +169,7 @@ def test_a_worker_killed_ten_times_ends_as_a_clean_rebuild_with_each_email_once(
     started = time.monotonic()
     try:
         for _ in range(KILLS):
-            kills_mid_projection += kill_mid_work(environ, home, len(events), chance)
+            kills_mid_projection += kill_mid_work(environ, home, totals, chance)
         killing = time.monotonic() - started
         worker = start_worker(environ, home)
         head = feed.head()
@@ -162,19 +188,7 @@ def test_a_worker_killed_ten_times_ends_as_a_clean_rebuild_with_each_email_once(
             str(email.message_from_bytes(path.read_bytes())[IDEMPOTENCY_HEADER])
             for path in sink.messages()
         )
-        engine = create_engine(sqlite_url(db))
-        try:
-            projected_model = read_model(engine)
-            with engine.connect() as conn:
-                t = effects_table
-                ledger = conn.execute(
-                    select(t.c.reaction, t.c.effect_key, t.c.status, t.c.attempts)
-                )
-                effects_by_reaction: dict[str, list[tuple[str, str, int]]] = {}
-                for reaction, key, status, attempts in ledger:
-                    effects_by_reaction.setdefault(reaction, []).append((key, status, attempts))
-        finally:
-            engine.dispose()
+        projected_model, effects_by_reaction = query_side(db)
         rebuilt = clean_rebuild(store, PROTOBUF_CODEC, tmp_path / "rebuilt.db")
     finally:
         state.close()
