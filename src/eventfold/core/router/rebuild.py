@@ -3,13 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from dataclasses import replace
 from itertools import islice
 
 from eventfold.core.ports import EventStore
-from eventfold.core.router.memory import MemoryRouterState
-from eventfold.core.router.ports import Rebuildable, RetryPolicy, RouterState, Subscription
-from eventfold.core.router.router import Router
+from eventfold.core.router.ports import Rebuildable, RouterState, Subscription
 from eventfold.domain.events import RecordedEvent
 from eventfold.errors import ConfigurationError, DeliveryFailed
 
@@ -42,21 +39,24 @@ def rebuild(
         )
     handover = state.checkpoint(subscription.name)
     session = target.begin_rebuild()
-    shadow = replace(subscription, target=session, retry=RetryPolicy(1), batch_size=batch_size)
-    router = Router(shadow, store, MemoryRouterState(), sleep=lambda _: None)
+    # No Router here: a scan yields each stream's events once, in version order, so there
+    # is nothing to reorder, dedupe or heal, and any failure aborts the rebuild anyway.
+    wanted = subscription.filter.matches
     applied = 0
     try:
         for batch in _batches(store.scan(), batch_size):
-            report = router.deliver(batch)
-            if report.parked:
-                stream_id, version = report.parked[0]
-                [parked] = router.state.list_parked()
-                raise DeliveryFailed(
-                    f"rebuild of {subscription.name!r} stopped at {stream_id}:{version}: "
-                    f"{parked.reason}; the live tables are unchanged",
-                    retryable=False,
-                )
-            applied += report.applied
+            chosen = [e for e in batch if wanted(e)]
+            if chosen:
+                try:
+                    session.apply(chosen)
+                except Exception as exc:
+                    raise DeliveryFailed(
+                        f"rebuild of {subscription.name!r} stopped in the batch from "
+                        f"{chosen[0].key} to {chosen[-1].key}: {type(exc).__name__}: {exc}; "
+                        "the live tables are unchanged",
+                        retryable=False,
+                    ) from exc
+            applied += len(chosen)
             progress(len(batch))
         session.finish()
     except BaseException:
