@@ -97,6 +97,8 @@ versions = versions_table(NAME, metadata)
 
 def naive(moment: datetime) -> datetime:
     """UTC without a zone, as the query model stores it."""
+    if moment.tzinfo is UTC:  # what the codecs decode: skip the conversion
+        return moment.replace(tzinfo=None)
     return moment.astimezone(UTC).replace(tzinfo=None) if moment.tzinfo else moment
 
 

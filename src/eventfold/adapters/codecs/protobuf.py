@@ -126,12 +126,13 @@ class ProtobufCodec:
         plan = self._direct.get(entry.cls)
         if plan is not None and event.schema == entry.schema and not _stored_as_json(event):
             body = self._stored_body(event)
-            kwargs = {
-                name: _timestamp_to_datetime(getattr(body, name)) if stamp else getattr(body, name)
+            # The plan lists every field in declaration order: positional arguments.
+            values = [
+                _timestamp_to_datetime(getattr(body, name)) if stamp else getattr(body, name)
                 for name, stamp in plan
-            }
+            ]
             try:
-                return entry.cls(**kwargs)
+                return entry.cls(*values)
             except (TypeError, ValueError) as exc:
                 raise CodecError(f"{event.key}: cannot build a {entry.name} ({exc})") from exc
         entry, payload = self.types.upcast(event.type, event.schema, self._plain(event))
@@ -357,6 +358,8 @@ def _direct_plan(cls: type, message: Descriptor) -> tuple[tuple[str, bool], ...]
     hints = typing.get_type_hints(cls)
     plan = []
     for f in fields(cls):
+        if not f.init or f.kw_only:
+            return None  # decode passes the fields positionally, in declaration order
         target = message.fields_by_name.get(f.name)
         if (
             target is None

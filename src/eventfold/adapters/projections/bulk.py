@@ -6,7 +6,7 @@ skipping SQLAlchemy's per-row parameter handling (the bulk of its cost at rebuil
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -29,12 +29,17 @@ class _Compiled:
     names: tuple[str, ...]  # parameter names, in positional order
     processors: tuple[Processor | None, ...]
     positional: bool
+    processed: tuple[tuple[int, Processor], ...] = field(init=False)
+    """(index, processor) of the parameters that have a processor."""
+
+    def __post_init__(self) -> None:
+        pairs = tuple((i, p) for i, p in enumerate(self.processors) if p is not None)
+        object.__setattr__(self, "processed", pairs)
 
     def parameters(self, row: Mapping[str, Any]) -> Any:
-        values = [
-            row[name] if proc is None else proc(row[name])
-            for name, proc in zip(self.names, self.processors, strict=True)
-        ]
+        values = [row[name] for name in self.names]
+        for index, proc in self.processed:
+            values[index] = proc(values[index])
         return tuple(values) if self.positional else dict(zip(self.names, values, strict=True))
 
 
