@@ -29,6 +29,7 @@ class SubscriptionRunner:
         poll_timeout: float = 0.5,
         lag_every: float = 1.0,
         error_backoff: float = 0.5,
+        checkpoint_every: float = 1.0,
     ) -> None:
         self.subscription = subscription
         self.feed = feed
@@ -40,6 +41,9 @@ class SubscriptionRunner:
         self.lag_every = lag_every
         self.error_backoff = error_backoff
         self.checkpoint = state.checkpoint(subscription.name)
+        self._saved = self.checkpoint  # what the router state holds
+        self._saved_at = 0.0
+        self.checkpoint_every = checkpoint_every
         self._lag_due = 0.0
 
     def _sleep(self, seconds: float) -> None:
@@ -51,28 +55,43 @@ class SubscriptionRunner:
         name = self.subscription.name
         wait = self.poll_timeout if timeout is None else timeout
         batch = self.feed.poll(self.checkpoint, limit=self.subscription.batch_size, timeout=wait)
+        delivered = None
         if batch.events:
-            self.router.deliver(batch.events)
+            delivered = self.router.deliver(batch.events)
             self.feed.ack(batch)
+        now = time.monotonic()
         if batch.checkpoint != self.checkpoint:
-            if self.state.advance(name, self.checkpoint, batch.checkpoint):
+            # Work the target did (or parked) is recorded at once; a batch the filter left
+            # untouched only moves the checkpoint, which may then wait a little: a restart
+            # re-reads those events and filters them out again.
+            idle = delivered is not None and not delivered.applied and not delivered.parked
+            if idle and now < self._saved_at + self.checkpoint_every:
                 self.checkpoint = batch.checkpoint
             else:
-                self.checkpoint = self.state.checkpoint(name)
-                self.router.forget()
-        now = time.monotonic()
+                self._save(batch.checkpoint, now)
         if now >= self._lag_due:
             self._lag_due = now + self.lag_every
+            if self.checkpoint != self._saved:
+                self._save(self.checkpoint, now)
             self._follow_moved_checkpoint()
             self.observer.lag(name, self.feed.lag(self.checkpoint))
         return len(batch.events)
+
+    def _save(self, checkpoint: str, now: float) -> None:
+        name = self.subscription.name
+        if self.state.advance(name, self._saved, checkpoint):
+            self.checkpoint = self._saved = checkpoint
+        else:  # someone else moved it: resume from there
+            self.checkpoint = self._saved = self.state.checkpoint(name)
+            self.router.forget()
+        self._saved_at = now
 
     def _follow_moved_checkpoint(self) -> None:
         """Notice, even while idle, that a rebuild or an operator moved the checkpoint: the
         feed then delivers again from there and the version checks skip what is done."""
         stored = self.state.checkpoint(self.subscription.name)
-        if stored != self.checkpoint:
-            self.checkpoint = stored
+        if stored != self._saved:
+            self.checkpoint = self._saved = stored
             self.router.forget()
 
     def run(self) -> None:
@@ -81,11 +100,16 @@ class SubscriptionRunner:
             try:
                 self.step()
             except Stopping:
-                return
+                break
             except Exception as error:
                 self.observer.failed(self.subscription.name, describe(error))
                 if self.stop_event.wait(self.error_backoff):
-                    return
+                    break
+        if self.checkpoint != self._saved:  # a checkpoint held back (see step): keep it
+            try:
+                self._save(self.checkpoint, time.monotonic())
+            except Exception as error:
+                self.observer.failed(self.subscription.name, describe(error))
 
 
 class Worker:

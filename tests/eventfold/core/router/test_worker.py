@@ -11,7 +11,7 @@ import pytest
 from eventfold import SqliteEventStore
 from eventfold.adapters.feeds.sqlite import SqliteFeed
 from eventfold.adapters.router_state.sqlite import SqliteRouterState
-from eventfold.core.router.ports import RetryPolicy, Subscription
+from eventfold.core.router.ports import EventFilter, RetryPolicy, Subscription
 from eventfold.core.router.router import Stopping
 from eventfold.core.router.worker import SubscriptionRunner, Worker
 from eventfold.domain.events import RecordedEvent
@@ -83,13 +83,33 @@ def test_parked_events_count_as_done(tmp_path, store, state) -> None:
 def test_a_moved_checkpoint_is_reloaded(tmp_path, store, state) -> None:
     fill(store, {"a-1": 2})
     target = SqliteTarget(tmp_path / "t.db")
-    runner = SubscriptionRunner(Subscription("rows", target), SqliteFeed(store), store, state)
+    runner = SubscriptionRunner(
+        Subscription("rows", target), SqliteFeed(store), store, state, checkpoint_every=0.0
+    )
     state.reset("rows", "1")
     runner.step(timeout=0)  # polled from "" but the checkpoint moved: nothing recorded past it
     assert runner.checkpoint == "1"
     runner.step(timeout=0)
     assert state.checkpoint("rows") == "2"
     assert target.by_stream() == {"a-1": [1, 2]}
+
+
+def test_a_batch_the_filter_skips_saves_its_checkpoint_later(tmp_path, store, state) -> None:
+    fill(store, {"a-1": 2, "b-1": 1})
+    target = SqliteTarget(tmp_path / "t.db")
+    only_b = Subscription("rows", target, EventFilter(categories=frozenset({"b"})))
+    runner = SubscriptionRunner(
+        only_b, SqliteFeed(store), store, state, checkpoint_every=3600, lag_every=3600
+    )
+    assert runner.step(timeout=0) == 3  # b-1 applied: the checkpoint is saved at once
+    assert state.checkpoint("rows") == "3"
+    fill(store, {"a-2": 1})
+    assert runner.step(timeout=0) == 1  # nothing for the target: saved later
+    assert (runner.checkpoint, state.checkpoint("rows")) == ("4", "3")
+    runner.stop_event.set()
+    runner.run()  # stopping keeps the held-back checkpoint
+    assert state.checkpoint("rows") == "4"
+    assert target.by_stream() == {"b-1": [1]}
 
 
 def test_an_idle_runner_notices_a_moved_checkpoint(tmp_path, store, state) -> None:
