@@ -20,10 +20,12 @@ from sqlalchemy import (
     Table,
     Text,
     and_,
+    bindparam,
     select,
     update,
 )
 from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.sql import Executable
 
 from eventfold.adapters.projections.bulk import upsert_statement
 from eventfold.adapters.projections.engine import write_transaction
@@ -53,58 +55,63 @@ def _now() -> datetime:
 
 
 class SqlEffectsLedger:
-    """The EffectsLedger port on SQLAlchemy (SQLite or MySQL)."""
+    """The EffectsLedger port on SQLAlchemy (SQLite or MySQL). Its statements are built
+    once: a reaction touches the ledger twice per effect."""
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
+        t = effects_table
+        this_row = (t.c.reaction == bindparam("r"), t.c.effect_key == bindparam("k"))
+        self._done = select(t.c.effect_key).where(
+            t.c.reaction == bindparam("r"),
+            t.c.status == DONE,
+            t.c.effect_key.in_(bindparam("keys", expanding=True)),
+        )
+        # insert if new; an existing row is left as it is, then counted by _bump
+        self._claim = upsert_statement(
+            engine.dialect.name, t, ("reaction", "effect_key"), ("reaction", "effect_key")
+        )
+        self._bump = (
+            update(t).where(*this_row, t.c.status == PENDING).values(attempts=t.c.attempts + 1)
+        )
+        self._complete = (
+            update(t).where(*this_row).values(status=DONE, done_at=bindparam("at"), last_error=None)
+        )
+        self._fail = update(t).where(*this_row).values(last_error=bindparam("reason"))
 
     def done(self, reaction: str, keys: Collection[str]) -> set[str]:
-        t = effects_table
         found: set[str] = set()
         wanted = list(keys)
         try:
             with self.engine.connect() as conn:
                 for start in range(0, len(wanted), _CHUNK):
-                    query = select(t.c.effect_key).where(
-                        t.c.reaction == reaction,
-                        t.c.status == DONE,
-                        t.c.effect_key.in_(wanted[start : start + _CHUNK]),
-                    )
-                    found.update(conn.scalars(query))
+                    chunk = wanted[start : start + _CHUNK]
+                    found.update(conn.scalars(self._done, {"r": reaction, "keys": chunk}))
         except SQLAlchemyError as exc:
             raise DeliveryFailed(f"effects ledger unavailable: {exc}") from exc
         return found
 
     def claim(self, reaction: str, key: str) -> None:
-        t = effects_table
+        row = {
+            "reaction": reaction,
+            "effect_key": key,
+            "status": PENDING,
+            "attempts": 1,
+            "first_attempt_at": _now(),
+        }
         try:
             with write_transaction(self.engine) as conn:
-                row = {
-                    "reaction": reaction,
-                    "effect_key": key,
-                    "status": PENDING,
-                    "attempts": 1,
-                    "first_attempt_at": _now(),
-                }
-                statement = upsert_statement(
-                    conn.dialect.name, t, ("reaction", "effect_key"), ("reaction", "effect_key")
-                )  # insert if new; an existing row is left as it is, then counted below
-                inserted = conn.execute(statement, row).rowcount
-                if inserted != 1:
-                    conn.execute(
-                        update(t)
-                        .where(_row(reaction, key), t.c.status == PENDING)
-                        .values(attempts=t.c.attempts + 1)
-                    )
+                if conn.execute(self._claim, row).rowcount != 1:
+                    conn.execute(self._bump, {"r": reaction, "k": key})
         except SQLAlchemyError as exc:
             raise DeliveryFailed(f"effects ledger unavailable: {exc}") from exc
 
     def complete(self, reaction: str, key: str) -> None:
-        self._set(reaction, key, status=DONE, done_at=_now(), last_error=None)
+        self._write(self._complete, {"r": reaction, "k": key, "at": _now()})
 
     def failed(self, reaction: str, key: str, reason: str) -> None:
         with suppress(DeliveryFailed):  # best effort: the caller raises the real failure
-            self._set(reaction, key, last_error=reason[:2000])
+            self._write(self._fail, {"r": reaction, "k": key, "reason": reason[:2000]})
 
     def status(self, reaction: str, key: str) -> tuple[str, int] | None:
         """(status, attempts) of one effect, for operators and tests."""
@@ -113,10 +120,10 @@ class SqlEffectsLedger:
             row = conn.execute(select(t.c.status, t.c.attempts).where(_row(reaction, key))).first()
         return None if row is None else (str(row[0]), int(row[1]))
 
-    def _set(self, reaction: str, key: str, **values: object) -> None:
+    def _write(self, statement: Executable, parameters: dict[str, object]) -> None:
         try:
             with write_transaction(self.engine) as conn:
-                conn.execute(update(effects_table).where(_row(reaction, key)).values(**values))
+                conn.execute(statement, parameters)
         except SQLAlchemyError as exc:
             raise DeliveryFailed(f"effects ledger unavailable: {exc}") from exc
 
