@@ -63,6 +63,8 @@ HINTS: Mapping[str, str] = {
     "EVENTFOLD_SMTP_PORT": "set EVENTFOLD_SMTP_PORT to the SMTP server's port (1-65535), e.g. "
     "8025, or unset it for PORT + 25",
     "EVENTFOLD_MAIL_FROM": "set EVENTFOLD_MAIL_FROM to the sender address, e.g. shop@example.com",
+    "EVENTFOLD_ROUTER": "set EVENTFOLD_ROUTER to on (eventfold run also routes events "
+    "in-process) or off (separate eventfold worker processes route)",
     "EVENTFOLD_MAIL_SINK": "set EVENTFOLD_MAIL_SINK to on (run the local SMTP sink writing "
     "EVENTFOLD_HOME/mail/*.eml on EVENTFOLD_SMTP_HOST:PORT) or off (a real SMTP server)",
     "EVENTFOLD_WEBHOOKS": "set EVENTFOLD_WEBHOOKS to comma-separated name=URL pairs, e.g. "
@@ -133,6 +135,9 @@ class Settings(BaseSettings):
         pattern=r"^[^@\s]+@[^@\s]+$",
         validation_alias="EVENTFOLD_MAIL_FROM",
     )
+    router: bool = Field(default=True, validation_alias="EVENTFOLD_ROUTER")
+    """``eventfold run`` also runs the event router in-process; off when separate
+    ``eventfold worker`` processes route (several API processes, one router)."""
     mail_sink: bool = Field(default=True, validation_alias="EVENTFOLD_MAIL_SINK")
     """``eventfold run`` starts the local SMTP sink (``home/mail/*.eml``) on smtp_host:port."""
     webhooks: dict[str, str] = Field(default_factory=dict, validation_alias="EVENTFOLD_WEBHOOKS")

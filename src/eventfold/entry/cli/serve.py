@@ -29,14 +29,19 @@ def background_runners(
     settings: Settings, services: Sequence[Service], context: ServiceContext, telemetry: Telemetry
 ) -> list[BackgroundRunner]:
     """What runs beside the HTTP server in the same process: the local SMTP sink (unless
-    EVENTFOLD_MAIL_SINK=off), then the event router."""
-    return [*read_side_runners(settings), router_runner(settings, services, context, telemetry)]
+    EVENTFOLD_MAIL_SINK=off), then the event router (unless EVENTFOLD_ROUTER=off)."""
+    runners = read_side_runners(settings)
+    if settings.router:
+        runners.append(router_runner(settings, services, context, telemetry))
+    return runners
 
 
 def listening_socket(settings: Settings) -> socket.socket:
     """Bind HOST:PORT before serving, so a taken port is one clear error."""
     family = socket.AF_INET6 if ":" in settings.host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
+    # proto=IPPROTO_TCP: asyncio turns Nagle off (TCP_NODELAY) only on sockets that say
+    # they are TCP; with proto 0 every keep-alive response waits ~40 ms for a delayed ACK.
+    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     try:
         sock.bind((settings.host, settings.port))

@@ -117,3 +117,14 @@ def test_run_on_a_taken_port_is_one_line(tmp_path: Path) -> None:
     assert result.stderr.strip().count("\n") == 0, result.stderr
     assert result.stderr.startswith(f"error: cannot listen on 127.0.0.1:{port}")
     assert "PORT" in result.stderr
+
+
+def test_the_listening_socket_is_tcp_so_asyncio_turns_nagle_off() -> None:
+    from eventfold.entry.cli.serve import listening_socket
+    from eventfold.entry.settings import load_settings
+
+    sock = listening_socket(load_settings({"PORT": str(free_port())}))
+    try:
+        assert sock.proto == socket.IPPROTO_TCP
+    finally:
+        sock.close()
