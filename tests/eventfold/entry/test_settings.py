@@ -89,3 +89,8 @@ def test_a_home_that_cannot_be_created_is_a_configuration_error(tmp_path: Path) 
     settings = load_settings({"EVENTFOLD_HOME": str(blocker / "data")})
     with pytest.raises(ConfigurationError, match="EVENTFOLD_HOME"), open_store(settings):
         pass  # pragma: no cover
+
+
+@pytest.mark.parametrize(("value", "expected"), [("off", False), ("on", True), ("", True)])
+def test_the_in_process_router_can_be_turned_off(value: str, expected: bool) -> None:
+    assert load_settings({"EVENTFOLD_ROUTER": value}).router is expected
