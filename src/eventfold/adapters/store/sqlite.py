@@ -65,6 +65,10 @@ CREATE TABLE IF NOT EXISTS commands (
 ) WITHOUT ROWID;
 """
 
+_INSERT_EVENT = (
+    "INSERT INTO events (stream_id, version, type, schema, data, metadata, recorded_at)"
+    " VALUES (?, ?, ?, ?, ?, ?, ?)"
+)
 _EVENT_COLUMNS = "stream_id, version, type, data, schema, metadata, recorded_at, position"
 
 
@@ -293,22 +297,19 @@ class SqliteEventStore:
             raise ConcurrencyConflict(
                 write.stream_id, write.expected_version, int(row[0]) if row else 0
             )
-        conn.executemany(
-            "INSERT INTO events (stream_id, version, type, schema, data, metadata, recorded_at)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?)",
-            [
-                (
-                    write.stream_id,
-                    write.expected_version + i,
-                    e.type,
-                    e.schema,
-                    e.data,
-                    json.dumps(dict(e.metadata)),
-                    now,
-                )
-                for i, e in enumerate(write.events, start=1)
-            ],
-        )
+        texts: dict[int, str] = {}  # the events of one command share their metadata
+        rows = []
+        for i, e in enumerate(write.events, start=1):
+            text = texts.get(id(e.metadata))
+            if text is None:
+                text = texts[id(e.metadata)] = json.dumps(dict(e.metadata))
+            rows.append(
+                (write.stream_id, write.expected_version + i, e.type, e.schema, e.data, text, now)
+            )
+        if len(rows) == 1:
+            conn.execute(_INSERT_EVENT, rows[0])
+        else:
+            conn.executemany(_INSERT_EVENT, rows)
 
     @staticmethod
     def _commit_row(conn: sqlite3.Connection, command_id: str) -> Commit | None:
