@@ -15,7 +15,6 @@ still decode, through the same upcasters.
 
 from __future__ import annotations
 
-import json
 import math
 import typing
 from collections.abc import Mapping
@@ -27,7 +26,7 @@ from google.protobuf import json_format
 from google.protobuf.descriptor import Descriptor, FieldDescriptor
 from google.protobuf.message import DecodeError, EncodeError, Message
 
-from eventfold.domain.codecs import JSON_CONTENT_TYPE, from_plain, to_plain
+from eventfold.domain.codecs import JSON_CONTENT_TYPE, JsonCodec, from_plain, to_plain
 from eventfold.domain.events import (
     CONTENT_TYPE,
     EventData,
@@ -78,6 +77,7 @@ class ProtobufCodec:
         self.envelope = envelope
         self.fields = envelope_fields or EnvelopeFields()
         self.message_type = envelope.DESCRIPTOR.full_name
+        self._json = JsonCodec(types)  # reads what an older deployment stored as JSON
         self._case_of: dict[type, str] = {}
         # Events whose fields are all scalars or timestamps skip the plain-dict detour.
         self._direct: dict[type, tuple[tuple[str, bool], ...]] = {}
@@ -144,7 +144,7 @@ class ProtobufCodec:
     def to_json(self, event: RecordedEvent) -> dict[str, Any]:
         """The stored payload in the proto3 JSON mapping (original field names)."""
         if _stored_as_json(event):
-            return _json_payload(event)
+            return self._json.to_json(event)
         return proto3_json(self._stored_body(event))
 
     # -- publishing ----------------------------------------------------------------------
@@ -207,7 +207,7 @@ class ProtobufCodec:
 
     def _plain(self, event: RecordedEvent) -> Payload:
         if _stored_as_json(event):
-            return _json_payload(event)
+            return self._json.to_json(event)
         return message_to_plain(self._stored_body(event))
 
     def _stored_body(self, event: RecordedEvent) -> Message:
@@ -411,13 +411,3 @@ def _missing_fields(cls: type, message: Descriptor) -> list[str]:
 
 def _stored_as_json(event: RecordedEvent) -> bool:
     return event.metadata.get(CONTENT_TYPE, "").startswith(JSON_CONTENT_TYPE)
-
-
-def _json_payload(event: RecordedEvent) -> Payload:
-    try:
-        payload = json.loads(event.data)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise CodecError(f"{event.key}: payload is not JSON ({exc})") from exc
-    if not isinstance(payload, dict):
-        raise CodecError(f"{event.key}: payload is not a JSON object")
-    return payload
