@@ -239,10 +239,12 @@ class CommandHandler:
                 if session.pinned(conflict.stream_id) or conflicts >= self.attempts:
                     raise
                 continue
-            session.remember(self.cache)
             if commit.duplicate:
-                # A concurrent retry of the same command won the race: its result stands.
+                # A concurrent retry of the same command won the race: its result stands,
+                # and the states this session decided were never written.
+                self.cache.forget(*session.stream_ids())
                 return Outcome(self._check_duplicate(commit, command_id, fingerprint), None)
+            session.remember(self.cache)
             return Outcome(commit, result)
 
     def execute(

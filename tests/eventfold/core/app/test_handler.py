@@ -237,3 +237,23 @@ def test_a_stale_cache_costs_a_conflict_not_a_wrong_write(
     snapshot = store.load("counter-1")
     assert snapshot is not None
     assert snapshot.state == b'{"total":3,"limit":100}'
+
+
+def test_a_command_id_taken_meanwhile_leaves_no_unwritten_state_in_the_cache(
+    handler: CommandHandler, store: SqliteEventStore
+) -> None:
+    rival = CommandHandler(store, codec)
+
+    def work(session: Session) -> None:
+        session.execute(counter, "counter-1", Add(1))
+        # the same command id commits other content between our read and our append
+        rival.execute(counter, "counter-1", Add(5), command_id="c1")
+
+    outcome = handler.run(work, command_id="c1")  # no fingerprint: the earlier commit stands
+    assert outcome.commit.duplicate
+    handler.execute(counter, "counter-1", Add(1))
+    replayed = counter.fold_events(codec.decode(e) for e in store.read("counter-1"))
+    assert replayed == Counter(6)
+    snapshot = store.load("counter-1")
+    assert snapshot is not None
+    assert snapshot.state == b'{"total":6,"limit":100}'
