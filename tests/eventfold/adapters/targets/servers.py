@@ -1,5 +1,5 @@
-"""Real receivers on free loopback ports: an HTTP server recording webhook calls, and an
-SMTP server whose replies a test chooses."""
+"""Real receivers on loopback: an HTTP server recording webhook calls, and
+:func:`free_port` for the SMTP servers the tests start themselves."""
 
 from __future__ import annotations
 
