@@ -20,7 +20,7 @@ import httpx
 
 from eventfold.core.reactions.effects import PayloadEncoder, WebhookCall
 from eventfold.core.reactions.reaction import EffectsLedger, Reaction, ReactionHandler
-from eventfold.domain.codecs import EventCodec
+from eventfold.domain.codecs import JSON_CONTENT_TYPE, EventCodec
 from eventfold.domain.events import RecordedEvent
 from eventfold.errors import DeliveryFailed
 
@@ -95,7 +95,7 @@ def json_payload(codec: EventCodec) -> PayloadEncoder:
             "data": codec.to_json(event),
         }
         body = json.dumps(envelope, separators=(",", ":"), ensure_ascii=False).encode()
-        return body, "application/json"
+        return body, JSON_CONTENT_TYPE
 
     return encode
 
