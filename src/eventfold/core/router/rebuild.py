@@ -11,7 +11,7 @@ from eventfold.domain.events import RecordedEvent
 from eventfold.errors import ConfigurationError, DeliveryFailed
 
 Progress = Callable[[int], None]
-"""Told how many more events were applied."""
+"""Told how many more events of the scan are done (applied or left out by the filter)."""
 
 
 def _batches(events: Iterator[RecordedEvent], size: int) -> Iterator[list[RecordedEvent]]:
