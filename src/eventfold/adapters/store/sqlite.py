@@ -2,7 +2,9 @@
 
 Tables: ``events`` (global ``position`` + unique ``(stream_id, version)``), ``states`` (one
 snapshot row per stream, the optimistic lock) and ``commands`` (one row per command id, for
-idempotent retries). An append writes all three in one ``BEGIN IMMEDIATE`` transaction.
+idempotent retries). An append writes all three in one ``BEGIN IMMEDIATE`` transaction;
+appends that queued behind it on the write gate share that transaction (group commit: one
+fsync), each in its own savepoint, so one append's conflict never undoes another's.
 SQLite has a single writer, so positions are handed out in commit order: a feed tailing by
 position never sees a lower position commit after a higher one.
 """
