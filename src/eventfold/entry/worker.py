@@ -22,6 +22,7 @@ from eventfold.adapters.store.sqlite import SqliteEventStore
 from eventfold.core.ports import EventStore
 from eventfold.core.router.ports import BEGINNING, Feed, FeedBatch, Lag, RouterState, Subscription
 from eventfold.core.router.worker import Worker
+from eventfold.entry.http import BackgroundRunner, StopRunner
 from eventfold.entry.service import Service, ServiceContext
 from eventfold.entry.settings import Settings
 from eventfold.entry.telemetry import Telemetry
@@ -29,8 +30,6 @@ from eventfold.errors import ConfigurationError
 
 if TYPE_CHECKING:
     from eventfold.adapters.aws.dynamodb_store import DynamoDBEventStore
-
-StopRunner = Callable[[], None]
 
 
 def subscriptions_of(services: Sequence[Service], context: ServiceContext) -> list[Subscription]:
@@ -237,7 +236,7 @@ def router_runner(
     services: Sequence[Service],
     context: ServiceContext,
     telemetry: Telemetry,
-) -> Callable[[], StopRunner]:
+) -> BackgroundRunner:
     """A background runner for the HTTP app: the router lives as long as the app."""
     return lambda: start_router(settings, services, context, telemetry)
 
