@@ -47,7 +47,7 @@ class BulkWriter:
     """Runs deletes, updates and upserts of many rows by primary key, statements cached."""
 
     def __init__(self) -> None:
-        self._cache: dict[tuple[str, str, str, tuple[str, ...]], _Compiled] = {}
+        self._cache: dict[tuple[str, str, int, str, tuple[str, ...]], _Compiled] = {}
         self._selects: dict[int, Select[Any]] = {}
 
     def select_by_key(self, table: Table) -> Select[Any]:
@@ -86,7 +86,7 @@ class BulkWriter:
         if not rows:
             return
         dialect = conn.dialect
-        cache_key = (dialect.name, table.name + "." + kind, str(id(table)), columns)
+        cache_key = (dialect.name, table.name, id(table), kind, columns)
         compiled = self._cache.get(cache_key)
         if compiled is None:
             compiled = self._cache[cache_key] = _compile(
