@@ -156,7 +156,7 @@ def kind_of(exc: EventfoldError) -> ProblemKind:
 
 
 def problem_response(
-    request: Request | None,
+    request: Request,
     *,
     status: int,
     type_: str,
@@ -172,7 +172,7 @@ def problem_response(
         "title": title,
         "status": status,
         "detail": detail,
-        "instance": request.url.path if request is not None else None,
+        "instance": request.url.path,
         "issues": [{"path": i.path, "message": i.message, "code": i.code} for i in issues],
     }
     body.update(extras or {})
