@@ -103,13 +103,19 @@ class FeedContract:
         assert [e.key for e in batch.events] == ["order-1:2"]
 
     def test_wake_ends_a_waiting_poll(self, feed: Feed) -> None:
+        batches: list[FeedBatch] = []
+        # Waits far longer than the join below: only wake() can end it in time.
+        poller = threading.Thread(
+            target=lambda: batches.append(feed.poll(BEGINNING, limit=10, timeout=600)),
+            daemon=True,
+        )
+        poller.start()
         waker = threading.Timer(0.2, feed.wake)
         waker.start()
-        try:
-            batch = feed.poll(BEGINNING, limit=10, timeout=60)
-        finally:
-            waker.join()
-        assert list(batch.events) == []
+        waker.join()
+        poller.join(timeout=60)
+        assert not poller.is_alive(), "wake() did not end the waiting poll"
+        assert [list(b.events) for b in batches] == [[]]
 
     def test_lag_counts_what_is_not_yet_read(self, feed: Feed, publish: Publish) -> None:
         publish("order-1", 3)
