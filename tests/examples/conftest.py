@@ -1,49 +1,27 @@
 """Fixtures for the reference services' read sides: the query-model database, on the
-embedded SQLite default and on MariaDB (a private database per test, dropped after)."""
+embedded SQLite default and on MariaDB (a private database per test, dropped after: the
+shared ``mysql_url`` fixture)."""
 
 from __future__ import annotations
 
-import os
-import uuid
 from collections.abc import Iterator
 
 import pytest
-from sqlalchemy import Engine, text
-from sqlalchemy.exc import OperationalError
+from sqlalchemy import Engine
 
 from eventfold.sql import create_engine
+from tests.eventfold.adapters.projections.backends import engine, mysql_url
 
-MYSQL_SERVER = "mysql+pymysql://root@127.0.0.1:3306/test"
-
-
-def _private_mysql_database() -> tuple[Engine, str]:
-    server = create_engine(MYSQL_SERVER)
-    try:
-        with server.connect() as conn:
-            name = f"ef_{uuid.uuid4().hex[:16]}"
-            conn.execute(text(f"CREATE DATABASE {name}"))
-    except OperationalError as exc:
-        server.dispose()
-        reason = f"MariaDB is not reachable at 127.0.0.1:3306 ({exc.orig})"
-        if os.environ.get("CI"):
-            pytest.fail(reason)
-        pytest.skip(reason)
-    return server, name
+__all__ = ["engine", "mysql_url", "query_engine"]
 
 
-@pytest.fixture(params=["sqlite", "mysql"])
+@pytest.fixture(params=["sqlite", pytest.param("mysql", marks=pytest.mark.mysql)])
 def query_engine(request: pytest.FixtureRequest) -> Iterator[Engine | None]:
     """None: the embedded default (the event store's own SQLite file); else a MariaDB
     engine on a fresh database."""
     if request.param == "sqlite":
         yield None
         return
-    server, name = _private_mysql_database()
-    engine = create_engine(f"mysql+pymysql://root@127.0.0.1:3306/{name}")
-    try:
-        yield engine
-    finally:
-        engine.dispose()
-        with server.connect() as conn:
-            conn.execute(text(f"DROP DATABASE IF EXISTS {name}"))
-        server.dispose()
+    mysql = create_engine(request.getfixturevalue("mysql_url"))
+    yield mysql
+    mysql.dispose()

@@ -7,10 +7,7 @@ from sqlalchemy import Engine
 
 from catalog.projection import metadata
 from catalog.service import service
-from tests.eventfold.adapters.projections.backends import engine, mysql_url
 from tests.examples.migrations import assert_migrations_make_exactly
-
-__all__ = ["engine", "mysql_url"]
 
 
 def test_the_migrations_make_exactly_the_declared_tables(engine: Engine) -> None:
