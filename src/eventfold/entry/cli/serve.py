@@ -59,7 +59,8 @@ def run(ctx: typer.Context) -> None:
     """Serve every installed service (or EVENTFOLD_SERVICES) on http://HOST:PORT.
 
     Settings come from the environment: PORT, EVENTFOLD_HOME, EVENTFOLD_HOST,
-    EVENTFOLD_DURABILITY, EVENTFOLD_STORE, EVENTFOLD_SERVICES, EVENTFOLD_LOG_LEVEL.
+    EVENTFOLD_DURABILITY, EVENTFOLD_STORE, EVENTFOLD_SERVICES, EVENTFOLD_LOG_LEVEL,
+    EVENTFOLD_ROUTER=off (leave routing to `eventfold worker`), ... (see README.md).
     """
     cli = cli_context(ctx)
     settings = cli.settings()
