@@ -114,8 +114,10 @@ def _summarize_message(
 def _summarize_field(field: FieldDescriptorProto, message: DescriptorProto) -> dict[str, Any]:
     if field.label == FieldDescriptorProto.LABEL_REPEATED:
         cardinality = "repeated"
-    elif field.proto3_optional or field.label == FieldDescriptorProto.LABEL_REQUIRED:
-        cardinality = "optional" if field.proto3_optional else "required"
+    elif field.proto3_optional:
+        cardinality = "optional"
+    elif field.label == FieldDescriptorProto.LABEL_REQUIRED:
+        cardinality = "required"
     else:
         cardinality = "singular"
     in_oneof = field.HasField("oneof_index") and not field.proto3_optional
