@@ -9,12 +9,12 @@ from alembic import context
 from alembic.runtime.migration import MigrationContext, MigrationInfo
 from alembic.script import Script
 
-from eventfold.adapters.projections.migrate import VERSION_TABLE, AppliedRevision
+from eventfold.adapters.projections.migrate import EVENTFOLD_BRANCH, VERSION_TABLE, AppliedRevision
 
 attributes = context.config.attributes
 connection = attributes["connection"]
 applied: list[AppliedRevision] = attributes.get("applied", [])
-branch: str = attributes.get("branch", "eventfold")
+branch: str = attributes.get("branch", EVENTFOLD_BRANCH)
 
 
 def record(
