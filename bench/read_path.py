@@ -39,9 +39,7 @@ from sqlalchemy import Engine
 from eventfold import EventCodec, RecordedEvent, SqliteEventStore, StreamWrite
 from eventfold.adapters.feeds.sqlite import SqliteFeed
 from eventfold.adapters.router_state.sqlite import SqliteRouterState
-from eventfold.core.router.memory import MemoryRouterState
-from eventfold.core.router.rebuild import rebuild
-from eventfold.core.router.worker import Worker
+from eventfold.router import MemoryRouterState, Worker, rebuild
 from eventfold.sql import SqlProjection, create_engine, sqlite_url
 from reservations.app import JSON_CODEC, make_handler, request_reservation, set_stock_level
 from reservations.domain import (
