@@ -25,7 +25,7 @@ from eventfold.core.router.ports import (
     TracksVersions,
 )
 from eventfold.core.router.rebuild import rebuild
-from eventfold.core.router.router import Delivery, Router, Stopping, is_retryable
+from eventfold.core.router.router import Delivery, Router, Stopping
 from eventfold.core.router.worker import SubscriptionRunner, Worker
 
 __all__ = [
@@ -51,7 +51,6 @@ __all__ = [
     "TracksVersions",
     "Worker",
     "applied_version",
-    "is_retryable",
     "rebuild",
     "wait_until_applied",
 ]
