@@ -59,10 +59,6 @@ class Validation:
     def add(self, issue: Issue) -> None:
         self.issues.append(issue)
 
-    @property
-    def ok(self) -> bool:
-        return not self.issues
-
     def raise_if_invalid(self) -> None:
         if self.issues:
             raise InvalidCommand(self.issues)
