@@ -24,11 +24,7 @@ def test_a_queue_url_composes_an_sqs_target_and_its_feed(aws: MotoAws, tmp_path:
     url = create_queue(aws.client("sqs"), "events")
     target = message_target(url, happened_codec(), endpoint_url=aws.endpoint_url)
     assert (target.name, target.fifo) == ("sqs", False)
-    from pathlib import Path
-
-    from eventfold import SqliteEventStore
-
-    store = SqliteEventStore(Path(str(tmp_path)) / "e.db", durability="off")
+    store = SqliteEventStore(tmp_path / "e.db", durability="off")
     fill(store, {"order-1": 2})
     target.apply(store.read_all(0, 10))
     feed = queue_feed(url, long_poll=1, endpoint_url=aws.endpoint_url)
