@@ -49,7 +49,6 @@ from eventfold.errors import CodecError
 MAX_MESSAGE_BYTES = 256 * 1024
 """SQS and SNS limit a message (body + attributes) and a whole batch to 256 KiB."""
 MAX_BATCH_ENTRIES = 10
-MAX_FIFO_ID = 128
 _FIFO_ID = re.compile(r"^[!-~]{1,128}$")  # printable ASCII without spaces
 _ENVELOPE_FIELDS = frozenset({"stream_id", "version", "recorded_at", "metadata"})
 NUMBER_ATTRIBUTES = frozenset({"version", "schema"})
