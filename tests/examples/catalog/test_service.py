@@ -59,10 +59,16 @@ def problem(response: Any, status: int) -> dict[str, Any]:
     return body
 
 
-def test_post_registers_an_item(client: TestClient) -> None:
+def test_post_registers_an_item(client: TestClient, store: SqliteEventStore) -> None:
     response = client.post("/catalog/items", json={"name": "Tote bag", "price": 3300})
     assert response.status_code == 201
-    assert response.json() == {"item_id": response.json()["item_id"], "version": 1}
+    body = response.json()
+    assert set(body) == {"item_id", "version"}
+    assert body["version"] == 1
+    (event,) = store.read(item_stream(body["item_id"]))
+    assert make_handler(store).codec.decode(event) == ItemRegistered(
+        body["item_id"], "Tote bag", 3300
+    )
 
 
 def test_every_domain_issue_comes_back_in_one_422(client: TestClient) -> None:
