@@ -76,12 +76,11 @@ class Branch:
 
     label: str
     folder: Path
-    version_table: str
 
-
-def version_table(label: str) -> str:
-    """The version table of the branch ``label``."""
-    return VERSION_TABLE if label == EVENTFOLD_BRANCH else f"{VERSION_TABLE}_{label}"
+    @property
+    def version_table(self) -> str:
+        label = self.label
+        return VERSION_TABLE if label == EVENTFOLD_BRANCH else f"{VERSION_TABLE}_{label}"
 
 
 def alembic_config(engine: Engine, version_location: Path | str | None = None) -> Config:
@@ -137,12 +136,12 @@ def branch_of(folder: Path | str) -> Branch:
             f"(letters, digits, _) of at most {_MAX_LABEL} characters (it names the version "
             f"table {VERSION_TABLE}_<label>)"
         )
-    return Branch(label, path, version_table(label))
+    return Branch(label, path)
 
 
 def branches(*version_locations: Path | str) -> list[Branch]:
     """eventfold's own branch, then the branch of each folder (duplicates once)."""
-    found = [Branch(EVENTFOLD_BRANCH, MIGRATIONS / "versions", VERSION_TABLE)]
+    found = [Branch(EVENTFOLD_BRANCH, MIGRATIONS / "versions")]
     for location in version_locations:
         branch = branch_of(location)
         same = [b for b in found if b.label == branch.label]
