@@ -17,7 +17,7 @@ def test_defaults_need_no_environment() -> None:
     assert (settings.durability, settings.store, settings.services) == ("full", "sqlite", ())
 
 
-def test_every_variable_is_read(tmp_path: Path) -> None:
+def test_the_server_variables_are_read(tmp_path: Path) -> None:
     settings = load_settings(
         {
             "EVENTFOLD_HOME": str(tmp_path),
@@ -94,3 +94,22 @@ def test_a_home_that_cannot_be_created_is_a_configuration_error(tmp_path: Path) 
 @pytest.mark.parametrize(("value", "expected"), [("off", False), ("on", True), ("", True)])
 def test_the_in_process_router_can_be_turned_off(value: str, expected: bool) -> None:
     assert load_settings({"EVENTFOLD_ROUTER": value}).router is expected
+
+
+def test_webhooks_are_name_url_pairs() -> None:
+    settings = load_settings({"EVENTFOLD_WEBHOOKS": " staff=https://a.example/h, ops=http://b "})
+    assert settings.webhooks == {"staff": "https://a.example/h", "ops": "http://b"}
+    with pytest.raises(ConfigurationError, match=r"EVENTFOLD_WEBHOOKS=.*'staff=ftp://a'"):
+        load_settings({"EVENTFOLD_WEBHOOKS": "staff=ftp://a"})
+
+
+@pytest.mark.parametrize(
+    ("environ", "port"),
+    [
+        ({}, 8025),
+        ({"PORT": "65530"}, 65505),
+        ({"PORT": "9000", "EVENTFOLD_SMTP_PORT": "2525"}, 2525),
+    ],
+)
+def test_the_mail_port_follows_port_unless_set(environ: dict[str, str], port: int) -> None:
+    assert load_settings(environ).mail_port == port

@@ -128,3 +128,22 @@ def test_the_listening_socket_is_tcp_so_asyncio_turns_nagle_off() -> None:
         assert sock.proto == socket.IPPROTO_TCP
     finally:
         sock.close()
+
+
+@pytest.mark.parametrize(("router", "count"), [("on", 1), ("off", 0)])
+def test_eventfold_router_decides_whether_run_routes_in_process(
+    tmp_path: Path, router: str, count: int
+) -> None:
+    from eventfold import SqliteEventStore
+    from eventfold.entry.cli.serve import background_runners
+    from eventfold.entry.service import ServiceContext
+    from eventfold.entry.settings import load_settings
+    from eventfold.entry.telemetry import Telemetry
+
+    settings = load_settings({"EVENTFOLD_ROUTER": router, "EVENTFOLD_MAIL_SINK": "off"})
+    store = SqliteEventStore(tmp_path / "eventfold.db")
+    try:  # runners start only with the app: nothing is started here
+        runners = background_runners(settings, [], ServiceContext(store), Telemetry())
+        assert len(runners) == count
+    finally:
+        store.close()
