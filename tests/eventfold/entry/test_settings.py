@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 
 from eventfold import ConfigurationError, SqliteEventStore
-from eventfold.entry.settings import load_settings, open_store
+from eventfold.entry.settings import HINTS, Settings, load_settings, open_store
 
 
 def test_defaults_need_no_environment() -> None:
@@ -113,3 +113,10 @@ def test_webhooks_are_name_url_pairs() -> None:
 )
 def test_the_mail_port_follows_port_unless_set(environ: dict[str, str], port: int) -> None:
     assert load_settings(environ).mail_port == port
+
+
+def test_every_setting_is_read_and_has_a_fix() -> None:
+    # load_settings passes on only the variables HINTS names: a field missing there is
+    # never read from the environment.
+    aliases = {field.validation_alias for field in Settings.model_fields.values()}
+    assert aliases == set(HINTS)
