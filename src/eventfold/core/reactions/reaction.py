@@ -81,7 +81,6 @@ class Reaction:
         self.ledger = ledger
         self._handlers = dict(handlers)
         self._performers = dict(performers)
-        self._names = {e.name for e in codec.types if e.cls in handlers}
 
     def apply(self, events: Sequence[RecordedEvent]) -> None:
         planned = [(key, effect) for event in events for key, effect in self._effects_of(event)]
@@ -102,16 +101,12 @@ class Reaction:
             done.add(key)
 
     def _effects_of(self, event: RecordedEvent) -> list[tuple[str, Effect]]:
-        if event.type not in self._names:
-            if event.type not in self.codec.types:
-                raise UnknownEventType(event.type)
-            decoded = self.codec.decode(event)  # maybe an alias of a handled type
-            handler = self._handlers.get(type(decoded))
-            if handler is None:
-                return []
-        else:
-            decoded = self.codec.decode(event)
-            handler = self._handlers[type(decoded)]
+        if event.type not in self.codec.types:
+            raise UnknownEventType(event.type)
+        decoded = self.codec.decode(event)  # by class: the stored name may be an alias
+        handler = self._handlers.get(type(decoded))
+        if handler is None:
+            return []
         effects = [(f"{event.key}/{effect.key}", effect) for effect in handler(decoded, event)]
         keys = [key for key, _ in effects]
         if len(set(keys)) != len(keys):
