@@ -1,9 +1,10 @@
 """botocore errors -> eventfold's error tree, and retries with backoff for the transient ones.
 
-Every AWS adapter calls the SDK through :func:`call_aws`, so no botocore exception crosses
-the adapter edge: transient failures (throttling, 5xx, connection trouble) are retried with
-exponential backoff and full jitter and end as StoreUnavailable; missing tables and bad
-credentials are ConfigurationError; everything else is StoreError.
+Every AWS adapter calls the SDK through :func:`retrying` (DynamoDB via :func:`call_aws`, the
+other services via :func:`eventfold.adapters.aws.service_calls.call_service`), so no botocore
+exception crosses the adapter edge: transient failures (throttling, 5xx, connection
+trouble) are retried with exponential backoff and full jitter and end as StoreUnavailable;
+missing tables and bad credentials are ConfigurationError; everything else is StoreError.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import random
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any, TypeVar
 
 from botocore.exceptions import (
@@ -143,6 +145,34 @@ class Backoff:
         return self.jitter() * min(self.cap_seconds, self.base_seconds * 2.0**attempt)
 
 
+def retrying(
+    call: Callable[[], T],
+    backoff: Backoff,
+    service: str,
+    what: str,
+    to_error: Callable[[BaseException], EventfoldError],
+    *,
+    passthrough: frozenset[str] = frozenset(),
+) -> T:
+    """``call()``, retried while it fails transiently, then StoreUnavailable. A ClientError
+    that is not transient is re-raised unchanged when its code is in ``passthrough`` (the
+    caller handles it); any other botocore error leaves as ``to_error(error)``."""
+    for attempt in range(backoff.attempts):
+        try:
+            return call()
+        except (ClientError, BotoCoreError) as error:
+            if not is_transient(error):
+                if isinstance(error, ClientError) and error_code(error) in passthrough:
+                    raise
+                raise to_error(error) from error
+            if attempt + 1 == backoff.attempts:
+                raise StoreUnavailable(
+                    f"{service} {what} still failing after {backoff.attempts} attempts: {error}"
+                ) from error
+            backoff.sleep(backoff.delay(attempt))
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
 def call_aws(
     call: Callable[[], T],
     backoff: Backoff,
@@ -150,28 +180,19 @@ def call_aws(
     *,
     passthrough: frozenset[str] = frozenset(),
 ) -> T:
-    """``call()``, retried while it fails transiently; botocore errors leave as eventfold's.
+    """``call()`` to DynamoDB, retried while it fails transiently; botocore errors leave as
+    eventfold's.
 
     ClientErrors that are not transient are re-raised unchanged for the caller to inspect
     when they are TransactionCanceledException (the store maps its reasons) or their code
     is in ``passthrough`` (e.g. a failed condition the caller expects); any other error is
     mapped here.
     """
-    for attempt in range(backoff.attempts):
-        try:
-            return call()
-        except (ClientError, BotoCoreError) as error:
-            if (
-                isinstance(error, ClientError)
-                and error_code(error) in passthrough | {"TransactionCanceledException"}
-                and not is_transient(error)
-            ):
-                raise
-            if not is_transient(error):
-                raise to_eventfold_error(error, what) from error
-            if attempt + 1 == backoff.attempts:
-                raise StoreUnavailable(
-                    f"DynamoDB {what} still failing after {backoff.attempts} attempts: {error}"
-                ) from error
-            backoff.sleep(backoff.delay(attempt))
-    raise AssertionError("unreachable")  # pragma: no cover
+    return retrying(
+        call,
+        backoff,
+        "DynamoDB",
+        what,
+        partial(to_eventfold_error, what=what),
+        passthrough=passthrough | {"TransactionCanceledException"},
+    )

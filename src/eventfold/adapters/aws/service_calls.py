@@ -1,7 +1,7 @@
 """Calls to Kinesis, SQS and SNS with the store's retry policy and error mapping.
 
 The DynamoDB store has :func:`eventfold.adapters.aws.errors.call_aws`; the feeds and targets
-here use the same :class:`Backoff` and the same idea of "transient", but name their own
+here share its retry loop (:func:`eventfold.adapters.aws.errors.retrying`), but name their own
 service in messages and suggest the fix that fits it (create the queue, the stream, the
 topic) rather than ``eventfold aws create-tables``.
 """
@@ -9,10 +9,10 @@ topic) rather than ``eventfold aws create-tables``.
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import partial
 from typing import TypeVar
 
 from botocore.exceptions import (
-    BotoCoreError,
     ClientError,
     NoCredentialsError,
     NoRegionError,
@@ -24,6 +24,7 @@ from eventfold.adapters.aws.errors import (
     Backoff,
     error_code,
     is_transient,
+    retrying,
 )
 from eventfold.errors import ConfigurationError, EventfoldError, StoreError, StoreUnavailable
 
@@ -70,17 +71,11 @@ def call_service(
     """``call()``, retried while it fails transiently; botocore errors leave as eventfold's
     (StoreUnavailable once the attempts run out), except ClientErrors whose code is in
     ``passthrough``, which the caller handles itself (e.g. an expired shard iterator)."""
-    for attempt in range(backoff.attempts):
-        try:
-            return call()
-        except (ClientError, BotoCoreError) as error:
-            if isinstance(error, ClientError) and error_code(error) in passthrough:
-                raise
-            if not is_transient(error):
-                raise service_error(error, service, what) from error
-            if attempt + 1 == backoff.attempts:
-                raise StoreUnavailable(
-                    f"{service} {what} still failing after {backoff.attempts} attempts: {error}"
-                ) from error
-            backoff.sleep(backoff.delay(attempt))
-    raise AssertionError("unreachable")  # pragma: no cover
+    return retrying(
+        call,
+        backoff,
+        service,
+        what,
+        partial(service_error, service=service, what=what),
+        passthrough=passthrough,
+    )
