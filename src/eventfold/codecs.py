@@ -1,9 +1,10 @@
 """The public face of eventfold's codecs.
 
 ``JsonCodec`` (domain kit, stdlib only) and ``ProtobufCodec`` (the published language in
-Protocol Buffers) both implement :class:`EventCodec`. Targets that send events outside
-(webhooks, SQS/SNS) call :func:`encode_outbound` with the subscription's configured
-:class:`OutboundFormat` and get the body bytes and the content type that says which.
+Protocol Buffers) both implement :class:`EventCodec`. The SQS/SNS targets call
+:func:`encode_outbound` with the subscription's configured :class:`OutboundFormat` and get
+the body bytes and the content type that says which (``eventfold.targets.webhook_target``
+sends its own JSON envelope unless given an ``encode``).
 """
 
 from eventfold.adapters.codecs.outbound import (
