@@ -25,7 +25,9 @@ except ModuleNotFoundError:  # `python hatch_build.py` in a venv without hatchli
 
 
 def proto_files(root: Path) -> list[Path]:
-    """Every ``.proto`` under ``root`` except the committed baselines."""
+    """Every ``.proto`` under ``root`` except the committed baselines (the same selection
+    as ``eventfold.adapters.codecs.schema_gate.proto_files``, copied: a build hook cannot
+    import the package it builds)."""
     return sorted(
         path
         for path in root.rglob("*.proto")
