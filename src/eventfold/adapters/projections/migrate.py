@@ -259,7 +259,7 @@ def _describe(diff: Any) -> list[str]:
         where = (
             "declared, but no migration creates it"
             if kind == "add_index"
-            else ("in the database, but not declared")
+            else "in the database, but not declared"
         )
         return [f"index {index.name} on {index.table.name}: {where}"]
     if kind.startswith("modify_"):
