@@ -16,7 +16,13 @@ from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 
-from eventfold.adapters.store.sqlite import Durability, ThreadConnections, WriteGate
+from eventfold.adapters.store.sqlite import (
+    EVENT_COLUMNS,
+    Durability,
+    ThreadConnections,
+    WriteGate,
+    rows_to_events,
+)
 from eventfold.core.router.ports import BEGINNING, ParkedStream
 from eventfold.domain.events import RecordedEvent
 from eventfold.errors import StoreError, StoreUnavailable
@@ -235,24 +241,11 @@ class SqliteRouterState:
 
     def parked_events(self, subscription: str, stream_id: str) -> list[RecordedEvent]:
         rows = self._conn().execute(
-            "SELECT stream_id, version, type, schema, data, metadata, recorded_at, position "
-            "FROM router_parked_events WHERE subscription = ? AND stream_id = ? "
-            "ORDER BY version",
+            f"SELECT {EVENT_COLUMNS} FROM router_parked_events "
+            "WHERE subscription = ? AND stream_id = ? ORDER BY version",
             (subscription, stream_id),
         )
-        return [
-            RecordedEvent(
-                stream_id=str(s),
-                version=int(v),
-                type=str(t),
-                schema=int(sc),
-                data=bytes(d),
-                metadata=json.loads(m),
-                recorded_at=datetime.fromisoformat(r),
-                position=None if p is None else int(p),
-            )
-            for s, v, t, sc, d, m, r, p in rows
-        ]
+        return rows_to_events(rows.fetchall())
 
     def unpark(self, subscription: str, stream_id: str, through_version: int) -> bool:
         with self._write() as conn:

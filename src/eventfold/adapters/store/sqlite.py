@@ -71,7 +71,7 @@ _INSERT_EVENT = (
     "INSERT INTO events (stream_id, version, type, schema, data, metadata, recorded_at)"
     " VALUES (?, ?, ?, ?, ?, ?, ?)"
 )
-_EVENT_COLUMNS = "stream_id, version, type, data, schema, metadata, recorded_at, position"
+EVENT_COLUMNS = "stream_id, version, type, data, schema, metadata, recorded_at, position"
 
 
 def connect(path: Path | str, durability: Durability = "full") -> sqlite3.Connection:
@@ -124,8 +124,8 @@ def _now() -> str:
     return datetime.now(UTC).isoformat()
 
 
-def _rows_to_events(rows: list[Any]) -> list[RecordedEvent]:
-    """Rows of ``_EVENT_COLUMNS`` as events. The events of one commit share their metadata
+def rows_to_events(rows: list[Any]) -> list[RecordedEvent]:
+    """Rows of ``EVENT_COLUMNS`` as events. The events of one commit share their metadata
     text and time: each distinct one is parsed once (the parsed mappings are read-only)."""
     metadata: dict[str, Any] = {}
     times: dict[str, datetime] = {}
@@ -336,13 +336,13 @@ class SqliteEventStore:
         rows = (
             self._conn()
             .execute(
-                f"SELECT {_EVENT_COLUMNS} FROM events WHERE stream_id = ? AND version > ? "
+                f"SELECT {EVENT_COLUMNS} FROM events WHERE stream_id = ? AND version > ? "
                 "ORDER BY version LIMIT ?",
                 (stream_id, after_version, -1 if limit is None else limit),
             )
             .fetchall()
         )
-        return _rows_to_events(rows)
+        return rows_to_events(rows)
 
     def find_commit(self, command_id: str) -> Commit | None:
         return self._commit_row(self._conn(), command_id)
@@ -361,12 +361,12 @@ class SqliteEventStore:
         rows = (
             self._conn()
             .execute(
-                f"SELECT {_EVENT_COLUMNS} FROM events WHERE position > ? ORDER BY position LIMIT ?",
+                f"SELECT {EVENT_COLUMNS} FROM events WHERE position > ? ORDER BY position LIMIT ?",
                 (after_position, limit),
             )
             .fetchall()
         )
-        return _rows_to_events(rows)
+        return rows_to_events(rows)
 
     def head_position(self) -> int:
         row = self._conn().execute("SELECT MAX(position) FROM events").fetchone()
