@@ -8,6 +8,7 @@ failure ends as ONE line on stderr saying what is wrong and how to fix it, with 
 from __future__ import annotations
 
 import os
+import sys
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, NoReturn
@@ -18,6 +19,9 @@ from typer.core import TyperGroup
 from eventfold.entry.service import Service, installed_services
 from eventfold.entry.settings import Settings, load_settings
 from eventfold.errors import ConfigurationError, EventfoldError
+
+SIGPIPE_EXIT = 141
+"""The exit code when stdout's reader went away, as a shell reports a process SIGPIPE ended."""
 
 ServicesLoader = Callable[[Sequence[str]], list[Service]]
 """Finds the services to run by name (all installed ones for no names)."""
@@ -89,6 +93,11 @@ class OneLineErrors(TyperGroup):
             fail(str(exc))
         except (typer.Exit, typer.Abort):
             raise
+        except BrokenPipeError:
+            # The reader of stdout went away (`eventfold tail | head`): not an error of
+            # ours. Point stdout at /dev/null so the exit's flush cannot fail again.
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            raise typer.Exit(SIGPIPE_EXIT) from None
         except typer.TyperException as exc:
             if exc.exit_code != 2:  # not a usage error: typer prints it itself
                 raise

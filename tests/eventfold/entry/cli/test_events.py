@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -120,3 +123,28 @@ def test_a_command_line_that_does_not_parse_is_one_line_and_exit_2(
     home: Path, args: list[str], words: list[str]
 ) -> None:
     assert_one_line_error(invoke(home, *args), 2, *words)
+
+
+def test_a_reader_that_stops_early_is_not_reported_as_a_bug(tmp_path: Path) -> None:
+    """`eventfold events ... --json | head -1`: far more output than a pipe holds."""
+    store = SqliteEventStore(tmp_path / "eventfold.db", durability="off")
+    for n in range(20):
+        events = [EventData("Raw", b'{"n": 1}') for _ in range(100)]
+        store.append(StreamWrite("orphan-1", n * 100, events, b"{}", f"orphan/{n}"))
+    store.close()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("EVENTFOLD_")}
+    env.update({"EVENTFOLD_HOME": str(tmp_path), "EVENTFOLD_SERVICES": "catalog"})
+    process = subprocess.Popen(
+        [str(Path(sys.executable).parent / "eventfold"), "events", "orphan-1", "--json"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert process.stdout is not None
+    assert process.stderr is not None
+    assert json.loads(process.stdout.readline())["version"] == 1
+    process.stdout.close()
+    errors = process.stderr.read()
+    assert process.wait(timeout=60) == 141, errors
+    assert errors == ""
