@@ -22,6 +22,8 @@ from collections.abc import Awaitable, Callable, Mapping, MutableMapping
 from typing import Any
 from urllib.parse import quote, unquote, urlencode
 
+from eventfold.entry.aws_lambda.handlers import LambdaHandler
+
 log = logging.getLogger(__name__)
 
 Scope = MutableMapping[str, Any]
@@ -29,7 +31,6 @@ Message = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
-LambdaHandler = Callable[[Mapping[str, Any], Any], dict[str, Any]]
 
 _TEXTUAL = ("text/", "application/json", "application/problem+json", "application/xml")
 
