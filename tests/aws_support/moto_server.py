@@ -16,7 +16,6 @@ clients get ``endpoint_url`` and dummy credentials exactly as a deployment would
 
 from __future__ import annotations
 
-import json
 import logging
 import threading
 import urllib.request
@@ -62,10 +61,6 @@ class MotoAws:
     def reset(self) -> None:
         """Forget every table, stream and queue."""
         self._post("/moto-api/reset", b"")
-
-    def configure(self, config: dict[str, Any]) -> None:
-        """POST moto's runtime config (e.g. Step Functions execution)."""
-        self._post("/moto-api/config", json.dumps(config).encode())
 
     def _post(self, path: str, body: bytes) -> None:
         request = urllib.request.Request(self.endpoint_url + path, data=body, method="POST")
