@@ -25,7 +25,8 @@ and the query model is rebuilt from the events table (parallel scan).
 
 The endpoint is moto in server mode (DynamoDB requests served one at a time, as the
 tests' fixture does) unless ``--endpoint-url`` names another. Counts and units do not
-depend on the emulator's speed, which is not reported.
+depend on the emulator's speed, which is not reported — except each runner's
+once-a-second read of its stored checkpoint (a GetItem per subscription per second).
 
     .venv/bin/python bench/aws_cost.py [--skus 20] [--reservations 200]
 """
