@@ -2,8 +2,8 @@
 port and writes it as an ``.eml`` file into a folder (``EVENTFOLD_HOME/mail/``), so the
 e-mails a service sends can be opened with any mail client. Not for production.
 
-``mail_sink_runner(folder, port)`` is a BackgroundRunner of the HTTP app: it starts the sink
-with the app and returns the function that stops it.
+``mail_sink_runner(folder, host, port)`` returns a runner for the HTTP app's lifespan: it
+starts the sink with the app and returns the function that stops it.
 """
 
 from __future__ import annotations
