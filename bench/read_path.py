@@ -12,7 +12,7 @@
 Every run is bounded (well under 2 minutes). Prints a table and writes
 bench/results/read_path.json.
 
-    .venv/bin/python bench/read_path.py [--events 100000] [--rate 500] [--seconds 10]
+    .venv/bin/python bench/read_path.py [--events 40000] [--rate 500] [--seconds 10]
 """
 
 from __future__ import annotations
@@ -109,7 +109,12 @@ def batches(store: SqliteEventStore, size: int = 500) -> Iterator[list[RecordedE
 
 
 def project(
-    store: SqliteEventStore, engine: Engine, backend: str, total: int, codec: EventCodec
+    store: SqliteEventStore,
+    engine: Engine,
+    backend: str,
+    total: int,
+    codec: EventCodec,
+    codec_name: str,
 ) -> list[Figure]:
     view = projection(engine, codec)
     view.create_tables()
@@ -121,7 +126,6 @@ def project(
     started = time.perf_counter()
     rebuilt = rebuild(subscription(view), store, MemoryRouterState())
     took = time.perf_counter() - started
-    codec_name = "protobuf" if codec is PROTOBUF_CODEC else "json"
     return [
         Figure("projection (live, batches of 500)", backend, codec_name, total, live, total / live),
         Figure(
@@ -251,18 +255,17 @@ def main() -> None:
     figures: list[Figure] = []
     with tempfile.TemporaryDirectory(prefix="eventfold-read-bench-") as tmp:
         folder = Path(tmp)
-        for codec in (PROTOBUF_CODEC, JSON_CODEC):
-            name = "protobuf" if codec is PROTOBUF_CODEC else "json"
+        for name, codec in (("protobuf", PROTOBUF_CODEC), ("json", JSON_CODEC)):
             source = SqliteEventStore(folder / f"events-{name}.db", durability="off")
             total = fill(source, args.events, codec)
             print(f"{name}: {total} events written; projecting", flush=True)
             query = create_engine(sqlite_url(folder / f"query-{name}.db"))
-            figures += project(source, query, "sqlite", total, codec)
+            figures += project(source, query, "sqlite", total, codec, name)
             mysql = mysql_engine()
             if mysql is not None:
                 engine, database = mysql
                 try:
-                    figures += project(source, engine, "mysql", total, codec)
+                    figures += project(source, engine, "mysql", total, codec, name)
                 finally:
                     engine.dispose()
                     drop_mysql(database)

@@ -15,7 +15,7 @@ Workloads: one writer and 4 writers on 10 hot streams (conflicts, retries), and 
 over 200 cold streams. Then an HTTP figure: 16 concurrent clients posting reservations to
 `eventfold run` over loopback. Prints a table and writes bench/results/write_path.json.
 
-    .venv/bin/python bench/write_path.py [--commands 2000] [--rounds 3] [--http-seconds 10]
+    .venv/bin/python bench/write_path.py [--commands 3000] [--rounds 5] [--http-seconds 10]
 """
 
 from __future__ import annotations
@@ -38,6 +38,7 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import httpx
 from eventsourcing.application import Application
@@ -69,6 +70,20 @@ def percentile(samples: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
+def figure(name: str, writers: int, streams: int, samples: list[float], elapsed: float) -> Figure:
+    """The figure of ``samples`` (seconds per command) taken in ``elapsed`` seconds."""
+    return Figure(
+        name,
+        writers,
+        streams,
+        len(samples),
+        round(elapsed, 3),
+        round(len(samples) / elapsed, 1),
+        round(statistics.median(samples) * 1000, 3),
+        round(percentile(samples, 0.99) * 1000, 3),
+    )
+
+
 def measure(
     name: str, command: Callable[[int, int], None], *, commands: int, writers: int, streams: int
 ) -> Figure:
@@ -90,20 +105,11 @@ def measure(
         thread.join()
     elapsed = time.perf_counter() - started
     samples = [s for chunk in latencies for s in chunk]
-    return Figure(
-        name,
-        writers,
-        streams,
-        len(samples),
-        round(elapsed, 3),
-        round(len(samples) / elapsed, 1),
-        round(statistics.median(samples) * 1000, 3),
-        round(percentile(samples, 0.99) * 1000, 3),
-    )
+    return figure(name, writers, streams, samples, elapsed)
 
 
 # -- contenders ------------------------------------------------------------------------------
-class StockLevel(Aggregate):  # type: ignore[misc]
+class StockLevel(Aggregate):
     """The eventsourcing library's version of the stock level aggregate."""
 
     @event("Created")
@@ -175,7 +181,7 @@ def floor_contender(folder: Path, streams: int) -> Callable[[int, int], None]:
 
 
 def eventsourcing_contender(folder: Path, streams: int) -> Callable[[int, int], None]:
-    app = Application(
+    app: Application[Any] = Application(
         env={
             "PERSISTENCE_MODULE": "eventsourcing.sqlite",
             "SQLITE_DBNAME": str(folder / "eventsourcing.db"),
@@ -191,7 +197,7 @@ def eventsourcing_contender(folder: Path, streams: int) -> Callable[[int, int], 
     def command(writer: int, i: int) -> None:
         aggregate_id = random.choice(ids)
         while True:  # get -> modify -> save, again on a conflict
-            aggregate = app.repository.get(aggregate_id)
+            aggregate: StockLevel = app.repository.get(aggregate_id)
             aggregate.set_level(random.randrange(1, 10**6))
             try:
                 app.save(aggregate)
@@ -219,20 +225,24 @@ def http_figure(folder: Path, seconds: float, clients: int = 16) -> Figure:
         "EVENTFOLD_LOG_LEVEL": "warning",
     }
     eventfold = Path(sys.executable).parent / "eventfold"
-    server = subprocess.Popen(
-        [str(eventfold), "run"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
-    )
+    log = folder / "http-server.log"  # warnings and errors only: why a start failed
+    with log.open("wb") as sink:
+        server = subprocess.Popen(
+            [str(eventfold), "run"], env=env, stdout=subprocess.DEVNULL, stderr=sink
+        )
     base = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
+        while True:
+            if server.poll() is not None or time.monotonic() > deadline:
+                tail = log.read_text(errors="replace")[-2000:]
+                raise SystemExit(f"eventfold run did not become healthy within 30 s:\n{tail}")
             try:
                 if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
                     break
             except httpx.TransportError:
-                time.sleep(0.1)
-        else:
-            raise SystemExit("eventfold run did not become healthy within 30 s")
+                pass
+            time.sleep(0.1)
         skus = [f"sku{n}" for n in range(50)]
         with httpx.Client(base_url=base, timeout=30) as client:
             for sku in skus:
@@ -269,16 +279,7 @@ def http_figure(folder: Path, seconds: float, clients: int = 16) -> Figure:
         elapsed = time.perf_counter() - started
         if failures:
             print(f"  HTTP: {len(failures)} requests failed, statuses {sorted(set(failures))}")
-        return Figure(
-            "eventfold HTTP POST /reservations",
-            clients,
-            len(skus),
-            len(latencies),
-            round(elapsed, 3),
-            round(len(latencies) / elapsed, 1),
-            round(statistics.median(latencies) * 1000, 3),
-            round(percentile(latencies, 0.99) * 1000, 3),
-        )
+        return figure("eventfold HTTP POST /reservations", clients, len(skus), latencies, elapsed)
     finally:
         server.terminate()
         server.wait(timeout=30)
@@ -287,9 +288,9 @@ def http_figure(folder: Path, seconds: float, clients: int = 16) -> Figure:
 # -- main ------------------------------------------------------------------------------------
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--commands", type=int, default=2000, help="commands per round")
+    parser.add_argument("--commands", type=int, default=3000, help="commands per round")
     parser.add_argument("--http-seconds", type=float, default=10.0, help="0 skips HTTP")
-    parser.add_argument("--rounds", type=int, default=3, help="alternating rounds per workload")
+    parser.add_argument("--rounds", type=int, default=5, help="alternating rounds per workload")
     args = parser.parse_args()
 
     contenders = {

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from catalog.domain import EVENT_TYPES, catalog_item, register_item
-from eventfold import CommandHandler, EventCodec, EventStore, JsonCodec, entity_id_of, fingerprint
+from eventfold import CommandHandler, EventCodec, EventStore, JsonCodec, entity_id_of
 
 JSON_CODEC = JsonCodec(EVENT_TYPES)
 
@@ -39,7 +39,7 @@ def register(
     outcome = handler.run(
         lambda session: session.execute(catalog_item, stream_id, command),
         command_id=command_id,
-        fingerprint=fingerprint("register_item", command.name.value, command.price.value),
+        request=("register_item", command.name.value, command.price.value),
     )
     ((committed, version),) = outcome.commit.versions.items()
     return Registered(entity_id_of(committed), version)

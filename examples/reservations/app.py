@@ -22,7 +22,6 @@ from eventfold import (
     Session,
     category_of,
     entity_id_of,
-    fingerprint,
 )
 from reservations.domain import (
     EVENT_TYPES,
@@ -83,7 +82,7 @@ def set_stock_level(
     outcome = handler.run(
         lambda session: session.execute(stock, stream_id, command),
         command_id=command_id,
-        fingerprint=fingerprint("set_stock_level", stream_id, command.on_hand),
+        request=("set_stock_level", stream_id, command.on_hand),
     )
     return outcome.commit.versions[stream_id]
 
@@ -104,9 +103,16 @@ def request_reservation(
         session.execute(reservation, reservation_stream(command.reservation_id), command)
         session.execute(stock, stock_id, hold, must_exist=True)
 
-    request = (command.customer_id, command.store_id, command.sku, command.quantity)
     outcome = handler.run(
-        work, command_id=command_id, fingerprint=fingerprint("request_reservation", *request)
+        work,
+        command_id=command_id,
+        request=(
+            "request_reservation",
+            command.customer_id,
+            command.store_id,
+            command.sku,
+            command.quantity,
+        ),
     )
     return _placed(outcome)
 
@@ -143,7 +149,7 @@ def _transition(
     outcome = handler.run(
         work,
         command_id=command_id,
-        fingerprint=fingerprint(type(command).__name__, command.reservation_id, *content),
+        request=(type(command).__name__, command.reservation_id, *content),
     )
     return outcome.commit.versions[stream_id]
 

@@ -16,7 +16,6 @@ from eventfold import (
     EventStore,
     JsonCodec,
     entity_id_of,
-    fingerprint,
 )
 from restaurant.domain import (
     EVENT_TYPES,
@@ -58,7 +57,7 @@ def create_restaurant(
     outcome = handler.run(
         lambda session: session.execute(restaurant, stream_id, command),
         command_id=command_id,
-        fingerprint=fingerprint("create_restaurant", command.name),
+        request=("create_restaurant", command.name),
     )
     ((committed, version),) = outcome.commit.versions.items()
     return Created(entity_id_of(committed), version)
@@ -79,9 +78,7 @@ def add_item(
             restaurant, stream_id, command, expected_version=expected_version, must_exist=True
         ),
         command_id=command_id,
-        fingerprint=fingerprint(
-            "add_item", restaurant_id, command.name, command.price, expected_version
-        ),
+        request=("add_item", restaurant_id, command.name, command.price, expected_version),
     )
     version = outcome.commit.versions[stream_id]
     return AddedItem(_added_item_id(handler, outcome.commit, stream_id, command), version)
@@ -116,6 +113,6 @@ def remove_item(
             restaurant, stream_id, command, expected_version=expected_version, must_exist=True
         ),
         command_id=command_id,
-        fingerprint=fingerprint("remove_item", restaurant_id, command.item_id, expected_version),
+        request=("remove_item", restaurant_id, command.item_id, expected_version),
     )
     return outcome.commit.versions[stream_id]

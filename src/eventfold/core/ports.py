@@ -21,13 +21,14 @@ class Snapshot:
     fold: str
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class StreamWrite:
     """One stream's part of an atomic append.
 
     Committed only if the stream is still at ``expected_version`` (0: the stream must not
     exist). ``events`` get versions ``expected_version + 1 …``; ``state`` / ``fold`` become
-    the stream's new snapshot.
+    the stream's new snapshot. Not frozen, like :class:`EventData` (it is built on every
+    command): do not change one after handing it to ``append``.
     """
 
     stream_id: str

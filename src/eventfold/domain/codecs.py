@@ -129,7 +129,7 @@ def _decoder(tp: Any) -> Convert:
             return lambda value: tuple(item(v) for v in _sequence(value))
         parts = tuple(_decoder(a) for a in args)
         return lambda value: tuple(d(v) for d, v in zip(parts, _sequence(value), strict=True))
-    if origin in (dict, Mapping) or origin is typing.get_origin(Mapping[str, int]):
+    if origin in (dict, Mapping):  # typing.Mapping's origin is collections.abc.Mapping too
         key, val = (_decoder(args[0]), _decoder(args[1])) if args else (_same, _same)
         return lambda value: {key(k): val(v) for k, v in _mapping(value).items()}
     if not isinstance(tp, type):
@@ -227,8 +227,12 @@ def _dataclass_decoder(cls: type) -> Convert:
     return decode
 
 
+# Built once: json.dumps with non-default options builds a new encoder on every call.
+_COMPACT = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False)
+
+
 def _dumps(value: Any) -> bytes:
-    return json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode()
+    return _COMPACT.encode(value).encode()
 
 
 class JsonCodec:

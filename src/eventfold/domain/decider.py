@@ -8,7 +8,7 @@ command handler, the test helpers) are written once, outside the domain.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import reduce
 from typing import Generic, TypeVar
 
@@ -35,14 +35,13 @@ class Decider(Generic[C, S, E]):
     evolve: Evolve[S, E]
     decide: Decide[C, S, E]
     fold: str = "1"
+    fold_id: str = field(init=False, repr=False, compare=False)
+    """``category/fold``: what the state snapshots this decider writes are tagged with."""
 
     def __post_init__(self) -> None:
         if not self.category or "-" in self.category:
             raise ValueError("a decider's category must be non-empty and contain no '-'")
-
-    @property
-    def fold_id(self) -> str:
-        return f"{self.category}/{self.fold}"
+        object.__setattr__(self, "fold_id", f"{self.category}/{self.fold}")
 
     def stream_id(self, entity_id: str) -> str:
         return f"{self.category}-{entity_id}"

@@ -21,9 +21,13 @@ CAUSATION_ID = "causation_id"
 CONTENT_TYPE = "content_type"
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class EventData:
-    """An encoded event about to be appended: the store never looks inside ``data``."""
+    """An encoded event about to be appended: the store never looks inside ``data``.
+
+    A message on the write path, built once per event and read by the store: not frozen,
+    because a frozen dataclass costs four times as much to build. Do not change one after
+    handing it over."""
 
     type: str
     data: bytes

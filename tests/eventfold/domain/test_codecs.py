@@ -1,6 +1,8 @@
 from __future__ import annotations
 
 import enum
+import typing
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime
 from decimal import Decimal
@@ -91,6 +93,13 @@ class Node:
 def test_a_dataclass_may_refer_to_itself() -> None:
     tree = Node("root", (Node("a"), Node("b", (Node("c"),))))
     assert from_plain(Node, to_plain(tree)) == tree
+
+
+@pytest.mark.parametrize("tp", [Mapping[str, int], typing.Mapping[str, int], dict[str, int]])
+def test_mapping_hints_decode_to_dicts(tp: object) -> None:
+    assert from_plain(tp, {"a": 1}) == {"a": 1}
+    with pytest.raises(CodecError):
+        from_plain(tp, {"a": "one"})
 
 
 @pytest.mark.parametrize(

@@ -47,7 +47,6 @@ class Rows:
         self._keys: dict[str, tuple[str, ...]] = {
             name: tuple(c.name for c in table.primary_key.columns) for name, table in tables.items()
         }
-        self._dialect = connection.dialect.name
 
     # -- buffered writes ---------------------------------------------------------------
     def upsert(self, table: str, row: Row) -> None:
@@ -91,9 +90,9 @@ class Rows:
             if before.kind == "upsert" and len(before.values) == len(target.columns):
                 return dict(before.values)
             self.flush()
-        keys = {KEY_PREFIX + name: value for name, value in zip(self._keys[table], pk, strict=True)}
         statement = self._bulk.select_by_key(target)
-        found = self._connection.execute(statement, keys).mappings().first()
+        key_parameters = _bound_key(self._keys[table], pk)
+        found = self._connection.execute(statement, key_parameters).mappings().first()
         return dict(found) if found is not None else None
 
     @property
@@ -122,10 +121,10 @@ class Rows:
         upserts: dict[tuple[str, ...], list[dict[str, Any]]] = {}
         for pk, op in rows.items():
             if op.kind == "delete":
-                deletes.append({KEY_PREFIX + k: v for k, v in zip(keys, pk, strict=True)})
+                deletes.append(_bound_key(keys, pk))
             elif op.kind == "update":
                 if op.values:
-                    keyed = {KEY_PREFIX + k: v for k, v in zip(keys, pk, strict=True)}
+                    keyed = _bound_key(keys, pk)
                     keyed.update(op.values)
                     updates.setdefault(tuple(sorted(op.values)), []).append(keyed)
             else:
@@ -154,6 +153,14 @@ class Rows:
                 f"{table!r} is not a table of this projection: {sorted(self.tables)}"
             ) from None
         try:
-            return tuple(row[name] for name in names)
+            if len(names) == 1:  # most tables: skip the generator
+                return (row[names[0]],)
+            return tuple([row[name] for name in names])
         except KeyError as exc:
             raise KeyError(f"{table}: the row lacks primary-key column {exc.args[0]!r}") from None
+
+
+def _bound_key(names: tuple[str, ...], key: Key) -> dict[str, Any]:
+    """A primary key as the parameters :class:`BulkWriter` statements bind it under
+    (:data:`KEY_PREFIX` names)."""
+    return {KEY_PREFIX + name: value for name, value in zip(names, key, strict=True)}

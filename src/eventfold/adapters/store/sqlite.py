@@ -11,11 +11,12 @@ position never sees a lower position commit after a higher one.
 
 from __future__ import annotations
 
+import functools
 import json
 import sqlite3
 import threading
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+import time
+from collections.abc import Callable, Iterator, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
@@ -38,6 +39,8 @@ SQLite lets one writer in at a time; a writer that finds the file locked sleeps 
 1, 2, 5 … 100 ms (its busy handler) before trying again, which turns a 1 ms wait into tens of
 milliseconds. Writers of one process that share a gate queue on it instead and take the
 file lock only when it is free. Other processes still meet SQLite's busy handler."""
+_Executor = sqlite3.Connection | sqlite3.Cursor
+"""What runs the statements of an append: the group's cursor (or a connection)."""
 CommitListener = Callable[[], None]
 """Called (with no arguments) after every successful append, in the appending thread."""
 
@@ -120,8 +123,25 @@ class ThreadConnections:
         self._local = threading.local()
 
 
-def _now() -> str:
-    return datetime.now(UTC).isoformat()
+class _UtcClock:
+    """The time now as ISO 8601 text in UTC, with microseconds.
+
+    ``datetime.isoformat`` costs more than a whole INSERT; here the date and time of day
+    are formatted once per second and only the microseconds per call."""
+
+    def __init__(self) -> None:
+        self._second: tuple[int, str] = (-1, "")  # one tuple: threads swap it atomically
+
+    def __call__(self) -> str:
+        second, micros = divmod(time.time_ns() // 1000, 1_000_000)
+        known = self._second
+        if known[0] != second:
+            text = datetime.fromtimestamp(second, UTC).strftime("%Y-%m-%dT%H:%M:%S")
+            known = self._second = (second, text)
+        return f"{known[1]}.{micros:06d}+00:00"
+
+
+_now = _UtcClock()
 
 
 def rows_to_events(rows: list[Any]) -> list[RecordedEvent]:
@@ -143,20 +163,37 @@ def rows_to_events(rows: list[Any]) -> list[RecordedEvent]:
     return events
 
 
-@dataclass(slots=True)
 class _Append:
     """One append waiting for (or done by) a group commit."""
 
-    writes: tuple[StreamWrite, ...]
-    command_id: str | None
-    fingerprint: str
-    versions: dict[str, int] = field(init=False)
-    earlier: Commit | None = None
-    error: BaseException | None = None
-    done: bool = False
+    __slots__ = ("command_id", "done", "earlier", "error", "fingerprint", "writes")
 
-    def __post_init__(self) -> None:
-        self.versions = {w.stream_id: w.new_version for w in self.writes}
+    def __init__(
+        self, writes: tuple[StreamWrite, ...], command_id: str | None, fingerprint: str
+    ) -> None:
+        self.writes = writes
+        self.command_id = command_id
+        self.fingerprint = fingerprint
+        self.earlier: Commit | None = None
+        self.error: BaseException | None = None
+        self.done = False
+
+
+def _versions(writes: tuple[StreamWrite, ...]) -> dict[str, int]:
+    return {w.stream_id: w.expected_version + len(w.events) for w in writes}
+
+
+def _metadata_text(metadata: Mapping[str, str]) -> str:
+    try:
+        return _metadata_json(tuple(metadata.items()))
+    except TypeError:  # a value that cannot be a cache key (loosely typed caller)
+        return json.dumps(dict(metadata))
+
+
+@functools.lru_cache(maxsize=256)
+def _metadata_json(items: tuple[tuple[str, str], ...]) -> str:
+    # Commands without a command id all carry the same metadata: encode it once.
+    return json.dumps(dict(items))
 
 
 def _store_error(exc: BaseException) -> BaseException:
@@ -224,29 +261,30 @@ class SqliteEventStore:
             return Commit(command_id, earlier.versions, True, earlier.fingerprint)
         for listener in self._listeners:
             listener()
-        return Commit(command_id, request.versions, False, fingerprint)
+        return Commit(command_id, _versions(writes), False, fingerprint)
 
     def _commit_group(self, conn: sqlite3.Connection, group: list[_Append]) -> None:
         now = _now()
         alone = len(group) == 1
+        cur = conn.cursor()  # one cursor for the whole group: conn.execute makes one a call
         try:
             try:
-                conn.execute("BEGIN IMMEDIATE")
+                cur.execute("BEGIN IMMEDIATE")
             except sqlite3.OperationalError as exc:
                 raise StoreUnavailable(f"event store busy: {exc}") from exc
             for request in group:
                 if not alone:
-                    conn.execute("SAVEPOINT one_append")
+                    cur.execute("SAVEPOINT one_append")
                 try:
-                    self._write_append(conn, request, now)
+                    self._write_append(cur, request, now)
                 except (ConcurrencyConflict, sqlite3.IntegrityError) as exc:
                     if alone:
                         raise
-                    conn.execute("ROLLBACK TO one_append")
+                    cur.execute("ROLLBACK TO one_append")
                     request.error = _store_error(exc)
                 if not alone:
-                    conn.execute("RELEASE one_append")
-            conn.execute("COMMIT")
+                    cur.execute("RELEASE one_append")
+            cur.execute("COMMIT")
         except BaseException as exc:
             if conn.in_transaction:
                 conn.execute("ROLLBACK")
@@ -260,7 +298,7 @@ class SqliteEventStore:
             for request in group:
                 request.done = True
 
-    def _write_append(self, conn: sqlite3.Connection, request: _Append, now: str) -> None:
+    def _write_append(self, conn: _Executor, request: _Append, now: str) -> None:
         if request.command_id is not None:
             earlier = self._commit_row(conn, request.command_id)
             if earlier is not None:
@@ -271,10 +309,15 @@ class SqliteEventStore:
         if request.command_id is not None:
             conn.execute(
                 "INSERT INTO commands VALUES (?, ?, ?, ?)",
-                (request.command_id, request.fingerprint, json.dumps(request.versions), now),
+                (
+                    request.command_id,
+                    request.fingerprint,
+                    json.dumps(_versions(request.writes)),
+                    now,
+                ),
             )
 
-    def _write_stream(self, conn: sqlite3.Connection, write: StreamWrite, now: str) -> None:
+    def _write_stream(self, conn: _Executor, write: StreamWrite, now: str) -> None:
         if write.expected_version == 0:
             cursor = conn.execute(
                 "INSERT INTO states VALUES (?, ?, ?, ?) ON CONFLICT (stream_id) DO NOTHING",
@@ -299,22 +342,35 @@ class SqliteEventStore:
             raise ConcurrencyConflict(
                 write.stream_id, write.expected_version, int(row[0]) if row else 0
             )
+        events = write.events
+        if len(events) == 1:
+            e = events[0]
+            conn.execute(
+                _INSERT_EVENT,
+                (
+                    write.stream_id,
+                    write.expected_version + 1,
+                    e.type,
+                    e.schema,
+                    e.data,
+                    _metadata_text(e.metadata),
+                    now,
+                ),
+            )
+            return
         texts: dict[int, str] = {}  # the events of one command share their metadata
         rows = []
-        for i, e in enumerate(write.events, start=1):
+        for i, e in enumerate(events, start=1):
             text = texts.get(id(e.metadata))
             if text is None:
-                text = texts[id(e.metadata)] = json.dumps(dict(e.metadata))
+                text = texts[id(e.metadata)] = _metadata_text(e.metadata)
             rows.append(
                 (write.stream_id, write.expected_version + i, e.type, e.schema, e.data, text, now)
             )
-        if len(rows) == 1:
-            conn.execute(_INSERT_EVENT, rows[0])
-        else:
-            conn.executemany(_INSERT_EVENT, rows)
+        conn.executemany(_INSERT_EVENT, rows)
 
     @staticmethod
-    def _commit_row(conn: sqlite3.Connection, command_id: str) -> Commit | None:
+    def _commit_row(conn: _Executor, command_id: str) -> Commit | None:
         row = conn.execute(
             "SELECT fingerprint, versions FROM commands WHERE command_id = ?", (command_id,)
         ).fetchone()

@@ -4,7 +4,8 @@ Loading a stream costs a read and a decode; a process that just wrote a stream k
 state already. The cache is only ever a guess: a stale entry makes the append conflict (the
 stream moved on), and the handler then reloads. Decisions that write nothing (a refusal, a
 no-op) are never trusted to a cached state: the handler decides them again on fresh state.
-States are values (frozen dataclasses), so sharing them between threads is safe.
+States are values (frozen dataclasses), so sharing them between threads is safe. When full,
+the entry written longest ago goes.
 """
 
 from __future__ import annotations
@@ -24,12 +25,12 @@ class StateCache:
 
     def get(self, stream_id: str, fold_id: str) -> tuple[int, Any] | None:
         """The cached (version, state) of the stream if it was folded by ``fold_id``."""
-        with self._lock:
-            entry = self._entries.get(stream_id)
-            if entry is None or entry[0] != fold_id:
-                return None
-            self._entries.move_to_end(stream_id)
-            return entry[1], entry[2]
+        # One dict read is atomic: no lock. Entries age by their last write, not their
+        # last read, so a read changes nothing.
+        entry = self._entries.get(stream_id)
+        if entry is None or entry[0] != fold_id:
+            return None
+        return entry[1], entry[2]
 
     def put(self, stream_id: str, fold_id: str, version: int, state: Any) -> None:
         if self.capacity <= 0:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
 from eventfold.core.app.cache import StateCache
@@ -35,15 +35,26 @@ R = TypeVar("R")
 DEFAULT_ATTEMPTS = 8
 
 
-@dataclass
 class _Stream(Generic[S]):
-    decider: Decider[Any, S, Any]
-    stream_id: str
-    version: int
-    state: S
-    pinned: bool = False
-    cached: bool = False
-    pending: list[Any] = field(default_factory=list)
+    """A stream as one session sees it: loaded version and state, plus what it decided."""
+
+    __slots__ = ("cached", "decider", "pending", "pinned", "state", "stream_id", "version")
+
+    def __init__(
+        self, decider: Decider[Any, S, Any], stream_id: str, version: int, state: S, cached: bool
+    ) -> None:
+        self.decider = decider
+        self.stream_id = stream_id
+        self.version = version
+        self.state = state
+        self.cached = cached
+        self.pinned = False
+        self.pending: list[Any] = []
+
+    @property
+    def current_version(self) -> int:
+        """The version once what this session decided is committed."""
+        return self.version + len(self.pending)
 
 
 class Session:
@@ -63,29 +74,29 @@ class Session:
             return known
         hit = self._cache.get(stream_id, decider.fold_id) if self._cache else None
         if hit is not None:
-            opened: _Stream[S] = _Stream(decider, stream_id, hit[0], hit[1], cached=True)
+            opened: _Stream[S] = _Stream(decider, stream_id, hit[0], hit[1], True)
             self._streams[stream_id] = opened
             return opened
         snapshot = self._store.load(stream_id)
         if snapshot is None:
             # Every append writes the state row with the events: no row, no events.
-            opened = _Stream(decider, stream_id, 0, decider.initial_state)
+            opened = _Stream(decider, stream_id, 0, decider.initial_state, False)
         elif snapshot.fold == decider.fold_id:
             state = decode_state(type(decider.initial_state), snapshot.state)
-            opened = _Stream(decider, stream_id, snapshot.version, state)
+            opened = _Stream(decider, stream_id, snapshot.version, state, False)
         else:
             # A snapshot written by another fold of evolve: replay the stream.
             recorded = self._store.read(stream_id)
             events = [self._codec.decode(e) for e in recorded]
             version = recorded[-1].version if recorded else 0
-            opened = _Stream(decider, stream_id, version, decider.fold_events(events))
+            opened = _Stream(decider, stream_id, version, decider.fold_events(events), False)
         self._streams[stream_id] = opened
         return opened
 
     def state(self, decider: Decider[Any, S, Any], stream_id: str) -> tuple[S, int]:
         """The stream's current state and version (including what this session decided)."""
         stream = self._open(decider, stream_id)
-        return stream.state, stream.version + len(stream.pending)
+        return stream.state, stream.current_version
 
     def execute(
         self,
@@ -139,10 +150,10 @@ class Session:
         """Cache the state of every stream this session wrote (after its commit)."""
         for s in self._streams.values():
             if s.pending:
-                cache.put(s.stream_id, s.decider.fold_id, s.version + len(s.pending), s.state)
+                cache.put(s.stream_id, s.decider.fold_id, s.current_version, s.state)
 
     def versions(self) -> dict[str, int]:
-        return {sid: s.version + len(s.pending) for sid, s in self._streams.items()}
+        return {sid: s.current_version for sid, s in self._streams.items()}
 
     def pinned(self, stream_id: str) -> bool:
         stream = self._streams.get(stream_id)
@@ -192,21 +203,29 @@ class CommandHandler:
         work: Callable[[Session], R],
         *,
         command_id: str | None = None,
-        fingerprint: str = "",
+        request: object = None,
         correlation_id: str | None = None,
         causation_id: str | None = None,
     ) -> Outcome[R]:
         """Run ``work`` in a session and commit what it decided, atomically.
 
         A command id that already committed returns that commit (``duplicate=True``)
-        without running ``work`` again.
+        without running ``work`` again. ``request`` is what the command asks for (plain
+        data or dataclasses; a tuple is taken as its parts, digested like
+        ``fingerprint(*parts)``): a repeat of the command id that asks for something else
+        is IdempotencyKeyReused. It is digested only when there is a command id.
         """
-        if command_id is not None:
-            earlier = self.store.find_commit(command_id)
-            if earlier is not None:
-                return Outcome(self._check_duplicate(earlier, command_id, fingerprint), None)
+        digest = ""
         metadata = {CONTENT_TYPE: self.codec.content_type}
         if command_id is not None:
+            if request is not None:
+                # A tuple is the request's parts: the digest fingerprint(*parts) always had,
+                # so command ids recorded before ``request=`` existed still match.
+                parts = request if isinstance(request, tuple) else (request,)
+                digest = fingerprint(*parts)
+            earlier = self.store.find_commit(command_id)
+            if earlier is not None:
+                return Outcome(self._check_duplicate(earlier, command_id, digest), None)
             metadata[COMMAND_ID] = command_id
         if correlation_id or command_id:
             metadata[CORRELATION_ID] = correlation_id or command_id or ""
@@ -232,7 +251,7 @@ class CommandHandler:
                     continue
                 return Outcome(Commit(command_id, session.versions()), result)
             try:
-                commit = self.store.append(*writes, command_id=command_id, fingerprint=fingerprint)
+                commit = self.store.append(*writes, command_id=command_id, fingerprint=digest)
             except ConcurrencyConflict as conflict:
                 self.cache.forget(*session.stream_ids())
                 conflicts += 1
@@ -243,7 +262,7 @@ class CommandHandler:
                 # A concurrent retry of the same command won the race: its result stands,
                 # and the states this session decided were never written.
                 self.cache.forget(*session.stream_ids())
-                return Outcome(self._check_duplicate(commit, command_id, fingerprint), None)
+                return Outcome(self._check_duplicate(commit, command_id, digest), None)
             session.remember(self.cache)
             return Outcome(commit, result)
 
@@ -267,7 +286,7 @@ class CommandHandler:
                 must_exist=must_exist,
             ),
             command_id=command_id,
-            fingerprint=fingerprint(stream_id, type(command).__name__, command),
+            request=(stream_id, type(command).__name__, command),
         )
 
     @staticmethod

@@ -183,6 +183,8 @@ class EventFilter:
             return False
         if self.event_types and event.type not in self.event_types:
             return False
+        if not self.metadata:
+            return True
         return all(event.metadata.get(k) == v for k, v in self.metadata.items())
 
 

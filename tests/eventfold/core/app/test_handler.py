@@ -3,13 +3,16 @@ from __future__ import annotations
 import contextlib
 import tempfile
 import threading
+from collections.abc import Iterator
 from pathlib import Path
+from typing import cast
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from eventfold import (
+    CodecError,
     CommandHandler,
     ConcurrencyConflict,
     Decider,
@@ -18,18 +21,27 @@ from eventfold import (
     Session,
     SqliteEventStore,
     StreamNotFound,
+    fingerprint,
 )
-from tests.eventfold.domain.counter import Add, Added, Counter, Reset, codec, counter
+from tests.eventfold.domain.counter import Add, Added, Counter, Reset, WasReset, codec, counter
+from tests.sqlite_support import sqlite_store
 
 
 @pytest.fixture
-def store(tmp_path: Path) -> SqliteEventStore:
-    return SqliteEventStore(tmp_path / "events.db")
+def store(tmp_path: Path) -> Iterator[SqliteEventStore]:
+    """The store's default durability ("full"), not tests/eventfold's "off" store."""
+    yield from sqlite_store(tmp_path, "full")
 
 
 @pytest.fixture
 def handler(store: SqliteEventStore) -> CommandHandler:
     return CommandHandler(store, codec)
+
+
+def replayed_counter(store: SqliteEventStore) -> Counter:
+    """counter-1 folded from its stored events (what its snapshot must equal)."""
+    events = [cast("Added | WasReset", codec.decode(e)) for e in store.read("counter-1")]
+    return counter.fold_events(events)
 
 
 def test_execute_decides_and_commits(handler: CommandHandler, store: SqliteEventStore) -> None:
@@ -61,12 +73,47 @@ def test_a_repeated_command_id_does_not_decide_again(handler: CommandHandler) ->
         calls.append(1)
         session.execute(counter, "counter-1", Add(1))
 
-    first = handler.run(work, command_id="c1", fingerprint="f")
-    again = handler.run(work, command_id="c1", fingerprint="f")
+    first = handler.run(work, command_id="c1", request="f")
+    again = handler.run(work, command_id="c1", request="f")
     assert calls == [1]
     assert again.commit.duplicate
     assert again.commit.versions == first.commit.versions
     assert again.result is None
+
+
+def test_run_refuses_a_command_id_repeated_with_another_request(handler: CommandHandler) -> None:
+    def work(session: Session) -> None:
+        session.execute(counter, "counter-1", Add(1))
+
+    handler.run(work, command_id="c1", request=("add", 1))
+    assert handler.run(work, command_id="c1", request=("add", 1)).commit.duplicate
+    with pytest.raises(IdempotencyKeyReused):
+        handler.run(work, command_id="c1", request=("add", 2))
+
+
+def test_a_recorded_digest_stays_the_same_across_releases(
+    handler: CommandHandler, store: SqliteEventStore
+) -> None:
+    def work(session: Session) -> None:
+        session.execute(counter, "counter-1", Add(1))
+
+    handler.run(work, command_id="c1", request=("add", "counter-1", 1))
+    commit = store.find_commit("c1")
+    assert commit is not None
+    # A tuple's digest is the digest of its parts, as services recorded it before
+    # ``request=`` existed: sha256 of the compact JSON ["add","counter-1",1], 32 hex digits.
+    assert commit.fingerprint == fingerprint("add", "counter-1", 1)
+    assert commit.fingerprint == "fc3f2b4d4332b5fbed2d351f4c7768dd"
+
+
+def test_the_request_is_only_digested_for_a_command_id(handler: CommandHandler) -> None:
+    def work(session: Session) -> None:
+        session.execute(counter, "counter-1", Add(1))
+
+    undigestible = object()  # no codec turns this into plain data
+    assert handler.run(work, request=undigestible).commit.versions == {"counter-1": 1}
+    with pytest.raises(CodecError):
+        handler.run(work, command_id="c1", request=undigestible)
 
 
 def test_the_same_command_id_for_another_command_is_refused(handler: CommandHandler) -> None:
@@ -162,13 +209,13 @@ def test_a_command_deciding_nothing_writes_nothing(
 
 def test_a_snapshot_of_another_fold_is_replaced_by_a_replay(store: SqliteEventStore) -> None:
     CommandHandler(store, codec).execute(counter, "counter-1", Add(3))
-    doubled = Decider(
-        "counter",
-        Counter(),
-        lambda s, e: Counter(s.total + 2 * e.amount, s.limit),
-        counter.decide,
-        fold="2",
-    )
+
+    def evolve_doubled(state: Counter, event: Added | WasReset) -> Counter:
+        if isinstance(event, WasReset):
+            return Counter(0, state.limit)
+        return Counter(state.total + 2 * event.amount, state.limit)
+
+    doubled = Decider("counter", Counter(), evolve_doubled, counter.decide, fold="2")
     outcome = CommandHandler(store, codec).run(lambda s: s.state(doubled, "counter-1")[0])
     assert outcome.result == Counter(6)
 
@@ -198,7 +245,7 @@ def test_the_snapshot_always_equals_a_replay(amounts: list[int]) -> None:
         for amount in amounts:
             with contextlib.suppress(RuleViolated):
                 handler.execute(counter, "counter-1", Add(amount))
-        replayed = counter.fold_events(codec.decode(e) for e in store.read("counter-1"))
+        replayed = replayed_counter(store)
         snapshot = store.load("counter-1")
         total = replayed.total
         assert total <= 100
@@ -214,7 +261,7 @@ def test_a_refusal_on_a_cached_state_is_checked_on_the_stored_state(
     CommandHandler(store, codec).execute(counter, "counter-1", Reset())  # behind its back
     outcome = handler.execute(counter, "counter-1", Add(5))
     assert outcome.commit.versions == {"counter-1": 3}
-    assert counter.fold_events(codec.decode(e) for e in store.read("counter-1")) == Counter(5)
+    assert replayed_counter(store) == Counter(5)
 
 
 def test_a_no_op_on_a_cached_state_is_checked_on_the_stored_state(
@@ -249,10 +296,10 @@ def test_a_command_id_taken_meanwhile_leaves_no_unwritten_state_in_the_cache(
         # the same command id commits other content between our read and our append
         rival.execute(counter, "counter-1", Add(5), command_id="c1")
 
-    outcome = handler.run(work, command_id="c1")  # no fingerprint: the earlier commit stands
+    outcome = handler.run(work, command_id="c1")  # no request to compare: the earlier commit stands
     assert outcome.commit.duplicate
     handler.execute(counter, "counter-1", Add(1))
-    replayed = counter.fold_events(codec.decode(e) for e in store.read("counter-1"))
+    replayed = replayed_counter(store)
     assert replayed == Counter(6)
     snapshot = store.load("counter-1")
     assert snapshot is not None
