@@ -33,7 +33,7 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, HTTPException, Query
 from pydantic import BaseModel
-from sqlalchemy import ColumnElement, Engine, and_, or_, select
+from sqlalchemy import ColumnElement, and_, or_, select
 
 from eventfold import EventCodec, Issue, Validation
 from eventfold.router import wait_until_applied
@@ -46,6 +46,7 @@ from reservations.projection import aware, naive, query_model, reservations, sto
 
 LIMIT_DEFAULT = 50
 LIMIT_MAX = 200
+VERSION_MAX = 2**62
 STATUSES = tuple(s.value for s in Status if s is not Status.NEW)
 
 Order = Literal["asc", "desc"]
@@ -125,6 +126,10 @@ def _whole(check: Validation, path: str, raw: str | None, low: int, high: int) -
     return value
 
 
+def _min_version(check: Validation, raw: str | None) -> int | None:
+    return _whole(check, "min_version", raw, 1, VERSION_MAX)
+
+
 def _moment(check: Validation, path: str, raw: str | None) -> datetime | None:
     if raw is None:
         return None
@@ -163,7 +168,7 @@ def _list_params(
     size = _whole(check, "limit", limit, 1, LIMIT_MAX)
     at = check.field("cursor", Cursor.decode, cursor) if cursor is not None else None
     waited = _id(check, "wait_for", wait_for)
-    version = _whole(check, "min_version", min_version, 1, 2**62)
+    version = _min_version(check, min_version)
     if min_version is not None and wait_for is None:
         check.add(Issue("wait_for", "name the reservation min_version is about", "missing"))
     if wait_for is not None and min_version is None:
@@ -177,8 +182,8 @@ def _list_params(
 class ReservationQueries:
     """Reads the query model; waits for a stream version first when asked to."""
 
-    def __init__(self, engine: Engine, view: SqlProjection, *, wait_seconds: float) -> None:
-        self.engine = engine
+    def __init__(self, view: SqlProjection, *, wait_seconds: float) -> None:
+        self.engine = view.engine
         self.view = view
         self.wait_seconds = wait_seconds
 
@@ -285,7 +290,7 @@ def router(queries: ReservationQueries) -> APIRouter:
     def get_reservation(reservation_id: PathId, min_version: MinVersion = None) -> Reservation:
         """One reservation (customers, staff, support)."""
         check = Validation()
-        version = _whole(check, "min_version", min_version, 1, 2**62)
+        version = _min_version(check, min_version)
         check.raise_if_invalid()
         queries.wait(reservation_stream(reservation_id), version)
         found = queries.reservation(reservation_id)
@@ -364,7 +369,7 @@ def router(queries: ReservationQueries) -> APIRouter:
     def stock_level(store_id: PathId, sku: PathId, min_version: MinVersion = None) -> StockLevel:
         """Units of a SKU at a store: on hand, held by reservations, available."""
         check = Validation()
-        version = _whole(check, "min_version", min_version, 1, 2**62)
+        version = _min_version(check, min_version)
         check.raise_if_invalid()
         queries.wait(stock_stream(store_id, sku), version)
         found = queries.stock(store_id, sku)
@@ -378,4 +383,4 @@ def router(queries: ReservationQueries) -> APIRouter:
 def query_routes(context: ServiceContext, codec: EventCodec) -> APIRouter:
     """The query routes on the context's query model."""
     view = query_model(context, codec)
-    return router(ReservationQueries(view.engine, view, wait_seconds=read_wait_seconds(context)))
+    return router(ReservationQueries(view, wait_seconds=read_wait_seconds(context)))

@@ -8,8 +8,9 @@ from pathlib import Path
 from fastapi import APIRouter
 
 from eventfold.router import Subscription
-from eventfold.web import Service, ServiceContext
+from eventfold.web import Job, Service, ServiceContext
 from reservations.app import make_handler
+from reservations.expiry import expiry_job
 from reservations.http import router
 from reservations.projection import query_model, subscription
 from reservations.published_language import PROTOBUF_CODEC
@@ -28,6 +29,10 @@ def subscriptions(context: ServiceContext) -> Sequence[Subscription]:
     return [view, *reaction_subscriptions(context, PROTOBUF_CODEC)]
 
 
+def jobs(context: ServiceContext) -> Sequence[Job]:
+    return [expiry_job(context, PROTOBUF_CODEC)]
+
+
 service = Service(
     name="reservations",
     codec=PROTOBUF_CODEC,
@@ -37,4 +42,5 @@ service = Service(
     description="Store stock reservations (seed 004): customers hold units of a SKU at a "
     "store; staff secure, reject and hand them over.",
     migrations=Path(__file__).parent / "migrations" / "versions",
+    jobs=jobs,
 )

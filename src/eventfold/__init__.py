@@ -1,7 +1,9 @@
 """eventfold: CQRS + event sourcing with a transactional outbox and a change-stream router.
 
-The curated public API. Reference services and applications import from here (and from
-``eventfold.testing``, ``eventfold.web``, ``eventfold.sql``), never from the layers below.
+The curated public API. Reference services and applications import from here and from the
+other facades (``eventfold.router``, ``eventfold.web``, ``eventfold.sql``,
+``eventfold.targets``, ``eventfold.codecs``, ``eventfold.aws``, ``eventfold.testing``), never
+from the layers below.
 """
 
 from eventfold.adapters.store.sqlite import SqliteEventStore

@@ -9,10 +9,13 @@ entry point configured none), its read-your-writes bound from :func:`read_wait_s
 e-mail performer from :func:`mail_sender` and partner URLs from :func:`webhook_url`.
 :func:`migrate_query_model` applies the services' migrations (``Service.migrations``) on
 that engine, as the entry points do at startup; a test composing a context calls it too.
+A service's periodic :class:`Job` values (``Service.jobs``) run where the router runs; a job
+names its own period, and :func:`job_seconds` is the configured one (EVENTFOLD_JOB_SECONDS).
 """
 
 from eventfold.entry.http import BackgroundRunner, IdempotencyKey, StopRunner, create_app
 from eventfold.entry.resources import (
+    job_seconds,
     mail_sender,
     migrate_query_model,
     query_engine,
@@ -20,6 +23,8 @@ from eventfold.entry.resources import (
     webhook_url,
 )
 from eventfold.entry.service import (
+    Job,
+    JobsFactory,
     RoutesFactory,
     Service,
     ServiceContext,
@@ -30,6 +35,8 @@ from eventfold.entry.service import (
 __all__ = [
     "BackgroundRunner",
     "IdempotencyKey",
+    "Job",
+    "JobsFactory",
     "RoutesFactory",
     "Service",
     "ServiceContext",
@@ -37,6 +44,7 @@ __all__ = [
     "SubscriptionsFactory",
     "create_app",
     "installed_services",
+    "job_seconds",
     "mail_sender",
     "migrate_query_model",
     "query_engine",

@@ -22,7 +22,7 @@ from eventfold.adapters.targets.smtp import SmtpMailer
 from eventfold.core.reactions.effects import EffectPerformer
 from eventfold.entry.http import BackgroundRunner, StopRunner
 from eventfold.entry.service import Service, ServiceContext
-from eventfold.entry.settings import Settings
+from eventfold.entry.settings import DEFAULT_JOB_SECONDS, DEFAULT_READ_WAIT_SECONDS, Settings
 from eventfold.errors import ConfigurationError
 
 QUERY_ENGINE = "query_engine"
@@ -33,8 +33,9 @@ SEND_EMAIL = "send_email"
 """resources key: the performer of Email effects (an SmtpMailer)."""
 WEBHOOK_URLS = "webhook_urls"
 """resources key: webhook name -> URL (a name left out: the call is logged, not sent)."""
+JOB_SECONDS = "job_seconds"
+"""resources key: how often the services' periodic jobs run, in seconds (float)."""
 
-DEFAULT_READ_WAIT_SECONDS = 2.0
 DEFAULT_SMTP = ("127.0.0.1", 8025)
 
 
@@ -44,6 +45,7 @@ def read_side_resources(settings: Settings) -> dict[str, Any]:
         READ_WAIT_SECONDS: settings.read_wait,
         SEND_EMAIL: SmtpMailer(settings.smtp_host, settings.mail_port, sender=settings.mail_from),
         WEBHOOK_URLS: dict(settings.webhooks),
+        JOB_SECONDS: settings.job_seconds,
     }
     if settings.query_url:
         resources[QUERY_ENGINE] = create_engine(settings.query_url)
@@ -89,6 +91,12 @@ def query_engine(context: ServiceContext) -> Engine:
 def read_wait_seconds(context: ServiceContext) -> float:
     """How long a read-your-writes request may wait (``resources["read_wait_seconds"]``)."""
     return float(context.resources.get(READ_WAIT_SECONDS, DEFAULT_READ_WAIT_SECONDS))
+
+
+def job_seconds(context: ServiceContext) -> float:
+    """How often a periodic job (:class:`~eventfold.entry.service.Job`) should run
+    (``resources["job_seconds"]``, EVENTFOLD_JOB_SECONDS)."""
+    return float(context.resources.get(JOB_SECONDS, DEFAULT_JOB_SECONDS))
 
 
 def mail_sender(context: ServiceContext) -> EffectPerformer:

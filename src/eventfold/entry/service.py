@@ -44,10 +44,36 @@ def _no_subscriptions(_: ServiceContext) -> Sequence[Any]:
 
 
 @dataclass(frozen=True)
+class Job:
+    """Work a service runs every ``every`` seconds in the process that routes its events
+    (``eventfold run``, or ``eventfold worker`` when EVENTFOLD_ROUTER=off), e.g. a sweep
+    that sends the commands time makes due. Several processes may run it at once: ``run``
+    must be harmless twice (command ids). An exception is logged; the job runs again next
+    period."""
+
+    name: str
+    every: float
+    run: Callable[[], object]
+
+    def __post_init__(self) -> None:
+        if not self.every > 0:
+            raise ValueError(f"job {self.name!r}: every must be a positive number of seconds")
+
+
+JobsFactory = Callable[[ServiceContext], Sequence[Job]]
+"""Builds the service's periodic jobs."""
+
+
+def _no_jobs(_: ServiceContext) -> Sequence[Job]:
+    return ()
+
+
+@dataclass(frozen=True)
 class Service:
     """A service: its name, the codec of its events, the stream categories it owns, and
-    factories for its routes and subscriptions.
+    factories for its routes, subscriptions and periodic jobs.
 
+    ``description``: what the service is for, shown with its routes' tag in ``/docs``.
     ``migrations``: the folder of the Alembic revisions of its query-model tables (one
     branch, see :mod:`eventfold.sql`); the entry points upgrade it at startup."""
 
@@ -58,6 +84,7 @@ class Service:
     subscriptions: SubscriptionsFactory = _no_subscriptions
     description: str = ""
     migrations: Path | None = None
+    jobs: JobsFactory = _no_jobs
 
 
 ENTRY_POINT_GROUP = "eventfold.services"

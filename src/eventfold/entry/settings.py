@@ -29,6 +29,9 @@ the events table's DynamoDB stream, the Kinesis data stream it streams into, or 
 queue the SQS/SNS targets of another router fill."""
 
 DATABASE_FILE = "eventfold.db"
+# Also the defaults of a context no entry point filled (eventfold.entry.resources).
+DEFAULT_READ_WAIT_SECONDS = 2.0
+DEFAULT_JOB_SECONDS = 60.0
 
 # variable name -> how to fix a bad value; also the variables Settings reads.
 HINTS: Mapping[str, str] = {
@@ -63,6 +66,8 @@ HINTS: Mapping[str, str] = {
     "EVENTFOLD_SMTP_PORT": "set EVENTFOLD_SMTP_PORT to the SMTP server's port (1-65535), e.g. "
     "8025, or unset it for PORT + 25",
     "EVENTFOLD_MAIL_FROM": "set EVENTFOLD_MAIL_FROM to the sender address, e.g. shop@example.com",
+    "EVENTFOLD_JOB_SECONDS": "set EVENTFOLD_JOB_SECONDS to the seconds (0.1 to 86400) "
+    "between two runs of a service's periodic job, e.g. 60",
     "EVENTFOLD_ROUTER": "set EVENTFOLD_ROUTER to on (eventfold run also routes events "
     "in-process) or off (separate eventfold worker processes route)",
     "EVENTFOLD_MAIL_SINK": "set EVENTFOLD_MAIL_SINK to on (run the local SMTP sink writing "
@@ -120,7 +125,9 @@ class Settings(BaseSettings):
     )
     query_url: str | None = Field(default=None, validation_alias="EVENTFOLD_QUERY_URL")
     """The query model's database (SQLAlchemy URL); None: the event store's SQLite file."""
-    read_wait: float = Field(default=2.0, ge=0, le=30, validation_alias="EVENTFOLD_READ_WAIT")
+    read_wait: float = Field(
+        default=DEFAULT_READ_WAIT_SECONDS, ge=0, le=30, validation_alias="EVENTFOLD_READ_WAIT"
+    )
     """How long a read with ``min_version`` waits for the query model before a 503."""
     smtp_host: str = Field(
         default="127.0.0.1", min_length=1, validation_alias="EVENTFOLD_SMTP_HOST"
@@ -138,6 +145,10 @@ class Settings(BaseSettings):
     router: bool = Field(default=True, validation_alias="EVENTFOLD_ROUTER")
     """``eventfold run`` also runs the event router in-process; off when separate
     ``eventfold worker`` processes route (several API processes, one router)."""
+    job_seconds: float = Field(
+        default=DEFAULT_JOB_SECONDS, ge=0.1, le=86400, validation_alias="EVENTFOLD_JOB_SECONDS"
+    )
+    """How often the services' periodic jobs run (where the router runs)."""
     mail_sink: bool = Field(default=True, validation_alias="EVENTFOLD_MAIL_SINK")
     """``eventfold run`` starts the local SMTP sink (``home/mail/*.eml``) on smtp_host:port."""
     webhooks: dict[str, str] = Field(default_factory=dict, validation_alias="EVENTFOLD_WEBHOOKS")

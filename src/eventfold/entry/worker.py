@@ -11,10 +11,13 @@ from __future__ import annotations
 
 import signal
 import threading
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from types import FrameType
 from typing import TYPE_CHECKING, Protocol
+
+import structlog
 
 from eventfold.adapters.feeds.sqlite import SqliteFeed
 from eventfold.adapters.router_state.sqlite import SqliteRouterState
@@ -23,13 +26,15 @@ from eventfold.core.ports import EventStore
 from eventfold.core.router.ports import BEGINNING, Feed, FeedBatch, Lag, RouterState, Subscription
 from eventfold.core.router.worker import Worker
 from eventfold.entry.http import BackgroundRunner, StopRunner
-from eventfold.entry.service import Service, ServiceContext
+from eventfold.entry.service import Job, Service, ServiceContext
 from eventfold.entry.settings import Settings
 from eventfold.entry.telemetry import Telemetry
 from eventfold.errors import ConfigurationError
 
 if TYPE_CHECKING:
     from eventfold.adapters.aws.dynamodb_store import DynamoDBEventStore
+
+log = structlog.get_logger("eventfold.jobs")
 
 
 def subscriptions_of(services: Sequence[Service], context: ServiceContext) -> list[Subscription]:
@@ -52,6 +57,40 @@ def subscriptions_of(services: Sequence[Service], context: ServiceContext) -> li
             "used more than once; rename one (the name keys its checkpoint)"
         )
     return found
+
+
+def jobs_of(services: Sequence[Service], context: ServiceContext) -> list[Job]:
+    """Every installed service's periodic jobs."""
+    return [job for service in services for job in service.jobs(context)]
+
+
+def start_jobs(jobs: Sequence[Job], timeout: float = 10.0) -> StopRunner:
+    """One daemon thread per job, running it every ``job.every`` seconds (first after one
+    period); returns the function that stops them (a running job finishes first, waited
+    for up to ``timeout`` seconds in all, as the router's stop does)."""
+    stopping = threading.Event()
+
+    def repeat(job: Job) -> None:
+        while not stopping.wait(job.every):
+            try:
+                job.run()
+            except Exception:  # a failed round must not end the job: the next may succeed
+                log.exception("job failed, runs again next period", job=job.name)
+
+    threads = [
+        threading.Thread(target=repeat, args=(job,), name=f"eventfold-job-{job.name}", daemon=True)
+        for job in jobs
+    ]
+    for thread in threads:
+        thread.start()
+
+    def stop() -> None:
+        stopping.set()
+        deadline = time.monotonic() + timeout
+        for thread in threads:
+            thread.join(max(0.0, deadline - time.monotonic()))
+
+    return stop
 
 
 class LiveFeed(Feed, Protocol):
@@ -159,14 +198,14 @@ def _dynamodb_store(store: EventStore, settings: Settings) -> DynamoDBEventStore
 def _streams_feed(settings: Settings, store: DynamoDBEventStore) -> LiveFeed:
     """The events table's DynamoDB stream, from its oldest record (TRIM_HORIZON): a new
     subscription on an older table gets the rest with `eventfold rebuild`."""
-    import boto3
-
-    from eventfold.adapters.aws.clients import SDK_CONFIG
+    from eventfold.adapters.aws.clients import aws_client
     from eventfold.adapters.aws.streams_feed import DynamoDBStreamsFeed, latest_stream_arn
 
     arn = latest_stream_arn(store.client, store.tables.events, store.backoff)
-    streams = boto3.session.Session(region_name=store.client.meta.region_name).client(
-        "dynamodbstreams", endpoint_url=settings.aws_endpoint_url, config=SDK_CONFIG
+    streams = aws_client(
+        "dynamodbstreams",
+        region=store.client.meta.region_name,
+        endpoint_url=settings.aws_endpoint_url,
     )
     feed = DynamoDBStreamsFeed(streams, arn, poll_interval=settings.feed_poll_interval)
     return HeadOfFeed(feed, read_to_end)
@@ -210,10 +249,13 @@ def start_router(
     context: ServiceContext,
     telemetry: Telemetry,
 ) -> StopRunner:
-    """Start one thread per subscription; returns the function that stops them."""
+    """Start one thread per subscription and one per periodic job of the services (jobs
+    run where events are routed, so EVENTFOLD_ROUTER=off leaves them to the worker);
+    returns the function that stops them."""
     subscriptions = subscriptions_of(services, context)
     parts = router_parts(settings, context.store)
     telemetry.watch_parked(parts.state, [s.name for s in subscriptions])
+    jobs = jobs_of(services, context)  # before any thread starts: a failing factory leaks none
     worker = Worker(
         subscriptions,
         parts.feed,
@@ -223,8 +265,10 @@ def start_router(
         poll_timeout=parts.poll_timeout,
     )
     worker.start()
+    stop_jobs = start_jobs(jobs)
 
     def stop() -> None:
+        stop_jobs()
         worker.stop()
         parts.close()
 

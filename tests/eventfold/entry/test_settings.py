@@ -48,6 +48,8 @@ def test_empty_variables_take_their_defaults() -> None:
         ({"EVENTFOLD_DURABILITY": "fast"}, ["EVENTFOLD_DURABILITY='fast'"], "full"),
         ({"EVENTFOLD_STORE": "postgres"}, ["EVENTFOLD_STORE='postgres'"], "sqlite"),
         ({"EVENTFOLD_LOG_LEVEL": "loud"}, ["EVENTFOLD_LOG_LEVEL"], "info"),
+        ({"EVENTFOLD_JOB_SECONDS": "0"}, ["EVENTFOLD_JOB_SECONDS='0'"], "e.g. 60"),
+        ({"EVENTFOLD_JOB_SECONDS": "soon"}, ["EVENTFOLD_JOB_SECONDS"], "seconds"),
         (
             {"PORT": "-1", "EVENTFOLD_DURABILITY": "x"},
             ["PORT='-1'", "EVENTFOLD_DURABILITY='x'"],
@@ -94,6 +96,11 @@ def test_a_home_that_cannot_be_created_is_a_configuration_error(tmp_path: Path) 
 @pytest.mark.parametrize(("value", "expected"), [("off", False), ("on", True), ("", True)])
 def test_the_in_process_router_can_be_turned_off(value: str, expected: bool) -> None:
     assert load_settings({"EVENTFOLD_ROUTER": value}).router is expected
+
+
+@pytest.mark.parametrize(("value", "expected"), [("", 60.0), ("2.5", 2.5)])
+def test_the_job_interval_is_a_setting(value: str, expected: float) -> None:
+    assert load_settings({"EVENTFOLD_JOB_SECONDS": value}).job_seconds == expected
 
 
 def test_webhooks_are_name_url_pairs() -> None:
