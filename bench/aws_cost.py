@@ -38,7 +38,6 @@ import json
 import logging
 import math
 import os
-import socket
 import sys
 import tempfile
 import threading
@@ -52,7 +51,9 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "bench" / "results"
-sys.path.insert(0, str(ROOT))  # the tests' moto server (DynamoDB one request at a time)
+sys.path.insert(0, str(ROOT))  # the tests' moto server (DynamoDB one request at a time), free_port
+
+from tests.loopback import free_port  # noqa: E402
 
 from eventfold.adapters.aws.clients import dynamodb_client  # noqa: E402
 from eventfold.adapters.aws.dynamodb_items import TableNames, item_size  # noqa: E402
@@ -214,13 +215,6 @@ def per(tally: Tally, count: int) -> dict[str, Any]:
         "rcu": round(tally.rcu / count, 3),
         "by_operation": {op: round(n / count, 3) for op, n in sorted(tally.requests.items())},
     }
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 def measure(endpoint: str, region: str, skus: int, count: int, folder: Path) -> dict[str, Any]:

@@ -8,10 +8,10 @@ policies), or :func:`message_target` from one setting value. Lambda: :func:`rout
 :func:`http_handler` (the HTTP app behind API Gateway, payload 2.0 and 1.0).
 """
 
+from eventfold.adapters.aws.clients import sns_client, sqs_client
 from eventfold.adapters.aws.compose import kinesis_feed, message_target, queue_feed
 from eventfold.adapters.aws.kinesis_feed import KinesisFeed
 from eventfold.adapters.aws.messages import OutboundMessage, event_of_message, outbound_message
-from eventfold.adapters.aws.messaging_clients import sns_client, sqs_client
 from eventfold.adapters.aws.outbound_target import MessageTarget
 from eventfold.adapters.aws.sns_target import sns_target
 from eventfold.adapters.aws.sqs_feed import SqsFeed

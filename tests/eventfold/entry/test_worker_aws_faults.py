@@ -14,7 +14,6 @@ import signal
 import subprocess
 import sys
 import threading
-import time
 from collections import Counter
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -44,7 +43,8 @@ from reservations.projection import reservations, stock_levels
 from reservations.published_language import PROTOBUF_CODEC
 from tests.aws_support.moto_server import MotoAws
 from tests.eventfold.adapters.projections.backends import mysql_url  # noqa: F401 (fixture)
-from tests.examples.reservations.test_end_to_end import free_port
+from tests.loopback import free_port
+from tests.waiting import eventually
 
 EVENTFOLD = Path(sys.executable).parent / "eventfold"
 PREFIX = "k-"
@@ -146,12 +146,8 @@ def start_worker(environ: dict[str, str], home: Path) -> subprocess.Popen[str]:
     pytest.fail(f"eventfold worker exited before routing (code {worker.wait()})")
 
 
-def until(what: str, done: Callable[[], bool], pause: float = 0.02) -> None:
-    deadline = time.monotonic() + LIMIT_SECONDS
-    while not done():
-        if time.monotonic() > deadline:
-            pytest.fail(f"gave up waiting for {what}")
-        time.sleep(pause)
+def until(what: str, done: Callable[[], bool], pause: float) -> None:
+    eventually(what, done, pause=pause, limit=LIMIT_SECONDS)
 
 
 def test_a_killed_streams_worker_resumes_and_applies_every_event_once(
@@ -182,11 +178,13 @@ def test_a_killed_streams_worker_resumes_and_applies_every_event_once(
         while kills < 4 and mails_done(engine) < MAILS:
             before = mails_done(engine)
             worker = start_worker(environ, tmp_path)
-            # mid-batch: the mail batch is under way (some of its e-mails recorded), its
-            # checkpoint not yet advanced
-            until("the worker to send an e-mail", more_mails(engine, than=before), 0.005)
-            worker.send_signal(signal.SIGKILL)
-            worker.wait()
+            try:
+                # mid-batch: the mail batch is under way (some of its e-mails recorded), its
+                # checkpoint not yet advanced
+                until("the worker to send an e-mail", more_mails(engine, than=before), 0.005)
+            finally:  # also when the wait fails: a worker left running outlives the test
+                worker.send_signal(signal.SIGKILL)
+                worker.wait()
             kills += 1
         worker = start_worker(environ, tmp_path)
         try:

@@ -7,7 +7,7 @@ decides how long a caller waits before StoreUnavailable.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, cast
 
 import boto3
 from botocore.config import Config
@@ -18,9 +18,11 @@ from eventfold.errors import ConfigurationError
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
     from mypy_boto3_kinesis import KinesisClient
+    from mypy_boto3_sns import SNSClient
+    from mypy_boto3_sqs import SQSClient
 
 SDK_CONFIG = Config(
-    retries={"mode": "standard", "max_attempts": 1},
+    retries={"mode": "standard", "total_max_attempts": 1},  # max_attempts counts retries
     connect_timeout=5,
     read_timeout=20,
     max_pool_connections=32,
@@ -29,25 +31,52 @@ SDK_CONFIG = Config(
 NO_REGION = (
     "no AWS region: set EVENTFOLD_AWS_REGION (or AWS_REGION), or pass --region, e.g. us-east-1"
 )
+MESSAGING_NO_REGION = "no AWS region: set AWS_REGION (or AWS_DEFAULT_REGION), e.g. us-east-1"
 
 
-def _session(region: str | None) -> boto3.session.Session:
-    return boto3.session.Session(region_name=region)
+def aws_client(
+    service: str,
+    *,
+    region: str | None = None,
+    endpoint_url: str | None = None,
+    no_region: str = NO_REGION,
+) -> Any:
+    """A boto3 client of ``service`` with eventfold's SDK settings; ``endpoint_url`` points
+    it at an emulator (None: real AWS). Credentials come from the usual AWS chain
+    (environment, profile, instance role). No region: ConfigurationError(``no_region``).
+
+    Typed Any because the stubs type ``Session.client`` per literal service name; the
+    builders below give each client its type."""
+    session: Any = boto3.session.Session(region_name=region)
+    try:
+        return session.client(service, endpoint_url=endpoint_url, config=SDK_CONFIG)
+    except NoRegionError as exc:
+        raise ConfigurationError(no_region) from exc
 
 
 def dynamodb_client(
     *, region: str | None = None, endpoint_url: str | None = None
 ) -> DynamoDBClient:
-    """A DynamoDB client; ``endpoint_url`` points it at an emulator (None: real AWS).
-    Credentials come from the usual AWS chain (environment, profile, instance role)."""
-    try:
-        return _session(region).client("dynamodb", endpoint_url=endpoint_url, config=SDK_CONFIG)
-    except NoRegionError as exc:
-        raise ConfigurationError(NO_REGION) from exc
+    """A DynamoDB client; ``endpoint_url`` points it at an emulator (None: real AWS)."""
+    return cast("DynamoDBClient", aws_client("dynamodb", region=region, endpoint_url=endpoint_url))
 
 
 def kinesis_client(*, region: str | None = None, endpoint_url: str | None = None) -> KinesisClient:
-    try:
-        return _session(region).client("kinesis", endpoint_url=endpoint_url, config=SDK_CONFIG)
-    except NoRegionError as exc:
-        raise ConfigurationError(NO_REGION) from exc
+    """A Kinesis client; ``endpoint_url`` points it at an emulator (None: real AWS)."""
+    return cast("KinesisClient", aws_client("kinesis", region=region, endpoint_url=endpoint_url))
+
+
+def sqs_client(*, region: str | None = None, endpoint_url: str | None = None) -> SQSClient:
+    """An SQS client; ``endpoint_url`` points it at an emulator (None: real AWS)."""
+    client = aws_client(
+        "sqs", region=region, endpoint_url=endpoint_url, no_region=MESSAGING_NO_REGION
+    )
+    return cast("SQSClient", client)
+
+
+def sns_client(*, region: str | None = None, endpoint_url: str | None = None) -> SNSClient:
+    """An SNS client; ``endpoint_url`` points it at an emulator (None: real AWS)."""
+    client = aws_client(
+        "sns", region=region, endpoint_url=endpoint_url, no_region=MESSAGING_NO_REGION
+    )
+    return cast("SNSClient", client)

@@ -6,9 +6,8 @@ from __future__ import annotations
 
 import re
 
-from eventfold.adapters.aws.clients import kinesis_client
+from eventfold.adapters.aws.clients import kinesis_client, sns_client, sqs_client
 from eventfold.adapters.aws.kinesis_feed import KinesisFeed
-from eventfold.adapters.aws.messaging_clients import sns_client, sqs_client
 from eventfold.adapters.aws.outbound_target import MessageTarget
 from eventfold.adapters.aws.sns_target import sns_target
 from eventfold.adapters.aws.sqs_feed import SqsFeed

@@ -30,7 +30,7 @@ from botocore.exceptions import ClientError
 from eventfold.adapters.aws.change_records import event_of_change, kinesis_change
 from eventfold.adapters.aws.errors import Backoff
 from eventfold.adapters.aws.service_calls import call_service
-from eventfold.adapters.aws.shards import Positions, ShardList, ShardPolls
+from eventfold.adapters.aws.shards import Positions, ShardList, ShardPolls, drop_gone, take_records
 from eventfold.core.router.ports import FeedBatch, Lag
 from eventfold.domain.events import RecordedEvent
 from eventfold.errors import StoreError
@@ -50,6 +50,10 @@ _EMPTY_READS_WHILE_BEHIND = 5
 class _Iterator:
     value: str | None  # None: the shard is closed and read to its end
     acquired: float
+
+
+def _sequence_number(record: Mapping[str, Any]) -> str:
+    return str(record["SequenceNumber"])
 
 
 class KinesisFeed:
@@ -116,8 +120,7 @@ class KinesisFeed:
         """Up to ``limit`` events from the shards after ``positions`` (updated in place),
         and the lag: how far behind the head the reads ended, in seconds."""
         shards = self._shards.get(self.shard_refresh)
-        for gone in set(positions) - set(shards):
-            del positions[gone]  # trimmed away by retention: nothing more to read there
+        drop_gone(positions, shards)
         events: list[RecordedEvent] = []
         behind = 0.0
         with self._lock:
@@ -154,11 +157,7 @@ class KinesisFeed:
                 self._forget(shard, after)
                 continue
             records = response.get("Records", [])
-            for record in records:
-                event = self._decode(shard, record)
-                positions[shard] = record["SequenceNumber"]
-                if event is not None:
-                    into.append(event)
+            take_records(shard, records, self._decode, _sequence_number, positions, into)
             behind = response.get("MillisBehindLatest", 0) / 1000.0
             self._cache(shard, positions.get(shard, ""), response.get("NextShardIterator"))
             if records or behind <= 0:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from functools import partial
 from typing import Any
 
@@ -24,21 +25,46 @@ SendBatch = Callable[[list[dict[str, Any]]], Mapping[str, Any]]
 """Sends one batch of entries; returns the response (``Successful`` / ``Failed``)."""
 
 
-def batch_call(
+@dataclass(frozen=True, slots=True)
+class BatchApi:
+    """How one AWS service takes a batch of messages, e.g. SQS's SendMessageBatch."""
+
+    service: str  # "SQS", in error messages
+    operation: str  # "SendMessageBatch", in error messages
+    destination: str  # "queue": what the address names, in error messages
+    entries_parameter: str  # the request parameter holding the entries
+    body_key: str  # the entry key holding the message body
+
+
+def batch_target(
     call: Callable[..., Mapping[str, Any]],
-    entries_parameter: str,
+    address: str,
+    api: BatchApi,
+    codec: EventCodec,
+    *,
+    format: OutboundFormat | str,
+    name: str,
     backoff: Backoff | None,
-    service: str,
-    what: str,
-) -> SendBatch:
-    """A SendBatch passing the entries to ``call`` as ``entries_parameter``, retried while
-    AWS fails transiently (3 attempts unless ``backoff`` says otherwise)."""
+) -> MessageTarget:
+    """A MessageTarget sending through ``call`` (the client's batch method, bound to
+    ``address``), FIFO when ``address`` ends in ``.fifo``. A batch is retried while AWS
+    fails transiently (3 attempts unless ``backoff`` says otherwise)."""
     policy = backoff or Backoff(attempts=3)
+    what = f"{api.operation} to {address}"
 
     def send(entries: list[dict[str, Any]]) -> Mapping[str, Any]:
-        return call_service(partial(call, **{entries_parameter: entries}), policy, service, what)
+        request = partial(call, **{api.entries_parameter: entries})
+        return call_service(request, policy, api.service, what)
 
-    return send
+    return MessageTarget(
+        name,
+        f"{api.service} {api.destination} {address}",
+        codec,
+        format,
+        fifo=address.endswith(".fifo"),
+        body_key=api.body_key,
+        send=send,
+    )
 
 
 class MessageTarget:

@@ -31,7 +31,6 @@ if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
 
 _CONDITION_FAILED = "ConditionalCheckFailedException"
-_NAMES = {"#s": "scope", "#k": "key", "#v": "version", "#c": "checkpoint"}
 
 
 def _versions_scope(subscription: str) -> str:
@@ -92,8 +91,19 @@ class DynamoDBRouterState:
             "ConsistentRead": True,
             **extra,
         }
+        return self._items("query", request)
+
+    def _keys(self, scope: str) -> list[str]:
+        """The sort keys of ``scope``'s items, in order."""
+        found = self._query(
+            scope, ProjectionExpression="#k", ExpressionAttributeNames={"#s": "scope", "#k": "key"}
+        )
+        return [item["key"]["S"] for item in found]
+
+    def _items(self, operation: str, request: dict[str, Any]) -> Iterator[dict[str, Any]]:
+        """The items of every page a Query or Scan ``request`` returns."""
         while True:
-            page = self._call("query", **request)
+            page = self._call(operation, **request)
             yield from page.get("Items", [])
             if "LastEvaluatedKey" not in page:
                 return
@@ -204,12 +214,7 @@ class DynamoDBRouterState:
                 pending = response.get("UnprocessedItems", {}).get(self.table, [])
 
     def parked_streams(self, subscription: str) -> set[str]:
-        markers = self._query(
-            _parked_scope(subscription),
-            ProjectionExpression="#k",
-            ExpressionAttributeNames={"#s": "scope", "#k": "key"},
-        )
-        return {item["key"]["S"] for item in markers}
+        return set(self._keys(_parked_scope(subscription)))
 
     def list_parked(self, subscription: str | None = None) -> list[ParkedStream]:
         if subscription is not None:
@@ -221,14 +226,7 @@ class DynamoDBRouterState:
         parked = []
         for sub, marker in markers:
             stream_id = marker["key"]["S"]
-            versions = [
-                int(i["key"]["S"])
-                for i in self._query(
-                    _events_scope(sub, stream_id),
-                    ProjectionExpression="#k",
-                    ExpressionAttributeNames={"#s": "scope", "#k": "key"},
-                )
-            ]
+            versions = [int(key) for key in self._keys(_events_scope(sub, stream_id))]
             parked.append(
                 ParkedStream(
                     subscription=sub,
@@ -250,12 +248,7 @@ class DynamoDBRouterState:
             "ExpressionAttributeValues": {":p": {"S": "parked#"}},
             "ConsistentRead": True,
         }
-        while True:
-            page = self._call("scan", **request)
-            yield from page.get("Items", [])
-            if "LastEvaluatedKey" not in page:
-                return
-            request["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+        return self._items("scan", request)
 
     def parked_events(self, subscription: str, stream_id: str) -> list[RecordedEvent]:
         return [_event_of_parked(i) for i in self._query(_events_scope(subscription, stream_id))]
@@ -266,14 +259,7 @@ class DynamoDBRouterState:
             "get_item", TableName=self.table, Key=marker_key, ConsistentRead=True
         ).get("Item")
         scope = _events_scope(subscription, stream_id)
-        keys = [
-            i["key"]["S"]
-            for i in self._query(
-                scope,
-                ProjectionExpression="#k",
-                ExpressionAttributeNames={"#s": "scope", "#k": "key"},
-            )
-        ]
+        keys = self._keys(scope)
         done = [k for k in keys if int(k) <= through_version]
         self._write_batch([{"DeleteRequest": {"Key": _key(scope, k)}} for k in done])
         if len(done) < len(keys):

@@ -11,8 +11,8 @@ from __future__ import annotations
 import json
 import threading
 import time
-from collections.abc import Callable, Mapping
-from typing import Generic, TypeVar
+from collections.abc import Callable, Collection, Iterable, Mapping
+from typing import Any, Generic, TypeVar
 
 from eventfold.core.router.ports import BEGINNING, FeedBatch, Lag
 from eventfold.domain.events import RecordedEvent
@@ -23,6 +23,9 @@ Positions = dict[str, str]
 
 ReadShards = Callable[[Positions], tuple[list[RecordedEvent], Lag]]
 """Reads events after ``positions`` (moving them in place); the events, and the lag then."""
+
+DecodeRecord = Callable[[str, Mapping[str, Any]], RecordedEvent | None]
+"""The event in a record of a shard (None: not an event, skipped)."""
 
 ShardT = TypeVar("ShardT")
 
@@ -50,6 +53,33 @@ def positions_of(checkpoint: str, feed: str) -> Positions:
 
 def checkpoint_of(positions: Mapping[str, str]) -> str:
     return json.dumps(dict(sorted(positions.items())), separators=(",", ":")) if positions else ""
+
+
+def drop_gone(positions: Positions, listed: Collection[str]) -> None:
+    """Forgets the positions of shards no longer ``listed``: trimmed away by retention,
+    nothing more to read there."""
+    for gone in set(positions) - set(listed):
+        del positions[gone]
+
+
+def take_records(
+    shard: str,
+    records: Iterable[Mapping[str, Any]],
+    decode: DecodeRecord,
+    sequence_number: Callable[[Mapping[str, Any]], str],
+    positions: Positions,
+    into: list[RecordedEvent],
+) -> int:
+    """Appends the events among ``records`` read from ``shard`` to ``into``, moving the
+    shard's position past every record, skipped ones too; how many events were appended."""
+    taken = 0
+    for record in records:
+        event = decode(shard, record)
+        positions[shard] = sequence_number(record)
+        if event is not None:
+            into.append(event)
+            taken += 1
+    return taken
 
 
 class ShardPolls:

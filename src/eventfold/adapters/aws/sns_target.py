@@ -15,12 +15,14 @@ from functools import partial
 from typing import TYPE_CHECKING
 
 from eventfold.adapters.aws.errors import Backoff
-from eventfold.adapters.aws.outbound_target import MessageTarget, batch_call
+from eventfold.adapters.aws.outbound_target import BatchApi, MessageTarget, batch_target
 from eventfold.adapters.codecs.outbound import OutboundFormat
 from eventfold.domain.codecs import EventCodec
 
 if TYPE_CHECKING:
     from mypy_boto3_sns import SNSClient
+
+PUBLISH_BATCH = BatchApi("SNS", "PublishBatch", "topic", "PublishBatchRequestEntries", "Message")
 
 
 def sns_target(
@@ -34,19 +36,12 @@ def sns_target(
 ) -> MessageTarget:
     """A Target publishing every event it is given to ``topic_arn`` (FIFO when it ends in
     ``.fifo``), encoded in ``format`` (``json`` or ``protobuf``)."""
-    send = batch_call(
+    return batch_target(
         partial(client.publish_batch, TopicArn=topic_arn),
-        "PublishBatchRequestEntries",
-        backoff,
-        "SNS",
-        f"PublishBatch to {topic_arn}",
-    )
-    return MessageTarget(
-        name,
-        f"SNS topic {topic_arn}",
+        topic_arn,
+        PUBLISH_BATCH,
         codec,
-        format,
-        fifo=topic_arn.endswith(".fifo"),
-        body_key="Message",
-        send=send,
+        format=format,
+        name=name,
+        backoff=backoff,
     )

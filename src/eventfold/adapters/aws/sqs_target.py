@@ -19,12 +19,14 @@ from functools import partial
 from typing import TYPE_CHECKING
 
 from eventfold.adapters.aws.errors import Backoff
-from eventfold.adapters.aws.outbound_target import MessageTarget, batch_call
+from eventfold.adapters.aws.outbound_target import BatchApi, MessageTarget, batch_target
 from eventfold.adapters.codecs.outbound import OutboundFormat
 from eventfold.domain.codecs import EventCodec
 
 if TYPE_CHECKING:
     from mypy_boto3_sqs import SQSClient
+
+SEND_MESSAGE_BATCH = BatchApi("SQS", "SendMessageBatch", "queue", "Entries", "MessageBody")
 
 
 def sqs_target(
@@ -38,19 +40,12 @@ def sqs_target(
 ) -> MessageTarget:
     """A Target sending every event it is given to ``queue_url`` (FIFO when it ends in
     ``.fifo``), encoded in ``format`` (``json`` or ``protobuf``)."""
-    send = batch_call(
+    return batch_target(
         partial(client.send_message_batch, QueueUrl=queue_url),
-        "Entries",
-        backoff,
-        "SQS",
-        f"SendMessageBatch to {queue_url}",
-    )
-    return MessageTarget(
-        name,
-        f"SQS queue {queue_url}",
+        queue_url,
+        SEND_MESSAGE_BATCH,
         codec,
-        format,
-        fifo=queue_url.endswith(".fifo"),
-        body_key="MessageBody",
-        send=send,
+        format=format,
+        name=name,
+        backoff=backoff,
     )

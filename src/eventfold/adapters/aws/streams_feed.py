@@ -12,8 +12,7 @@ nothing read yet). Every poll acquires a fresh iterator AFTER_SEQUENCE_NUMBER of
 record read (TRIM_HORIZON for a shard not read yet): iterators expire after 15 minutes,
 and moto's iterators go dead after any cancelled transaction, so a cached one is never
 trusted across polls. Where the router keeps the checkpoint is the router's business
-(RouterState); the checkpoints table ``create-tables`` makes is for consumers running
-without one.
+(RouterState; on AWS, DynamoDBRouterState in the checkpoints table ``create-tables`` makes).
 """
 
 from __future__ import annotations
@@ -31,7 +30,7 @@ from botocore.exceptions import ClientError
 from eventfold.adapters.aws.dynamodb_items import event_of
 from eventfold.adapters.aws.errors import Backoff
 from eventfold.adapters.aws.service_calls import call_service
-from eventfold.adapters.aws.shards import Positions, ShardList, ShardPolls
+from eventfold.adapters.aws.shards import Positions, ShardList, ShardPolls, drop_gone, take_records
 from eventfold.core.router.ports import FeedBatch, Lag
 from eventfold.domain.events import RecordedEvent
 from eventfold.errors import ConfigurationError, StoreError
@@ -57,12 +56,15 @@ class Shard:
     parent_id: str | None
 
 
+def _sequence_number(record: Mapping[str, Any]) -> str:
+    return str(record["dynamodb"]["SequenceNumber"])
+
+
 def readable_shards(shards: Sequence[Shard], positions: Positions) -> list[Shard]:
     """The shards to read now, parents first: not read to their end, and whose parent is
     read to its end or no longer in the stream. Drops positions of trimmed shards."""
     listed = {shard.shard_id for shard in shards}
-    for gone in set(positions) - listed:
-        del positions[gone]
+    drop_gone(positions, listed)
     return [
         shard
         for shard in shards
@@ -175,12 +177,7 @@ class DynamoDBStreamsFeed:
                 f"GetRecords of {shard}",
             )
             records = response.get("Records", [])
-            for record in records:
-                event = self._decode(shard, record)
-                positions[shard] = record["dynamodb"]["SequenceNumber"]
-                if event is not None:
-                    into.append(event)
-                    limit -= 1
+            limit -= take_records(shard, records, self._decode, _sequence_number, positions, into)
             iterator = response.get("NextShardIterator")
             if iterator is None:
                 positions[shard] = END  # closed, and every record of it is read

@@ -3,8 +3,9 @@
 - ``<prefix>state``: pk ``stream_id`` — snapshots, optimistic lock, command ids.
 - ``<prefix>events``: pk ``stream_id``, sk ``version`` — with DynamoDB Streams (NEW_IMAGE)
   when the feed is ``streams``.
-- ``<prefix>checkpoints``: pk ``scope``, sk ``key`` — where feeds keep their place
-  (scope = feed name, key = shard id) so a restarted consumer resumes.
+- ``<prefix>checkpoints``: pk ``scope``, sk ``key`` — the router's state (checkpoints,
+  applied versions, parked streams: :mod:`eventfold.adapters.aws.router_state`), so a
+  restarted router resumes.
 - feed ``kinesis``: a Kinesis data stream ``<prefix>events``. Connecting the table to it
   (``enable-kinesis-streaming-destination``) is printed, not done: it is a one-off,
   account-level decision and local emulators cannot do it.

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import random
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -154,13 +153,6 @@ def test_a_foreign_checkpoint_is_refused(aws: MotoAws, text: str) -> None:
 
 
 # -- the seed's hazard: out of order and twice ----------------------------------------------
-@pytest.fixture
-def store(tmp_path: Path) -> Iterator[SqliteEventStore]:
-    opened = SqliteEventStore(tmp_path / "events.db", durability="off")
-    yield opened
-    opened.close()
-
-
 def route_everything(feed: KinesisFeed, router: Router) -> Delivery:
     """Poll and deliver until the feed runs dry; the sum of what the router reported."""
     checkpoint = BEGINNING

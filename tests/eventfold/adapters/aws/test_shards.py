@@ -3,7 +3,9 @@ shard list's refresh. (Each feed's own tests run them against moto.)"""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import UTC, datetime
+from typing import Any
 
 import pytest
 
@@ -12,7 +14,9 @@ from eventfold.adapters.aws.shards import (
     ShardList,
     ShardPolls,
     checkpoint_of,
+    drop_gone,
     positions_of,
+    take_records,
 )
 from eventfold.core.router.ports import BEGINNING, Lag
 from eventfold.domain.events import RecordedEvent
@@ -102,3 +106,23 @@ def test_the_shard_list_is_listed_again_only_once_it_is_old() -> None:
     assert shards.get(refresh=60) == ["shard-2"]
     assert shards.get(refresh=0) == ["shard-3"]
     assert listings == [100.0, 160.0, 160.0]
+
+
+def test_positions_of_shards_no_longer_listed_are_dropped() -> None:
+    positions = {"kept": "7", "trimmed": "3", "ended": "end"}
+    drop_gone(positions, ["kept", "ended", "new"])
+    assert positions == {"kept": "7", "ended": "end"}
+
+
+def test_taking_records_moves_the_position_past_skipped_ones_too() -> None:
+    def decode(shard: str, record: Mapping[str, Any]) -> RecordedEvent | None:
+        assert shard == "s1"
+        return HAPPENED if record["event"] else None
+
+    records = [{"seq": "1", "event": True}, {"seq": "2", "event": False}]
+    positions: Positions = {"s0": "9"}
+    into: list[RecordedEvent] = []
+    taken = take_records("s1", records, decode, lambda r: str(r["seq"]), positions, into)
+    assert taken == 1
+    assert into == [HAPPENED]
+    assert positions == {"s0": "9", "s1": "2"}

@@ -6,7 +6,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -31,13 +30,6 @@ from tests.eventfold.adapters.aws.messaging_support import (
 from tests.eventfold.core.router.targets import SqliteTarget, TrackingSqliteTarget, fill
 
 pytestmark = pytest.mark.aws
-
-
-@pytest.fixture
-def store(tmp_path: Path) -> Iterator[SqliteEventStore]:
-    opened = SqliteEventStore(tmp_path / "events.db", durability="off")
-    yield opened
-    opened.close()
 
 
 def run_until_idle(

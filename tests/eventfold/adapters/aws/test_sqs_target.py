@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import base64
 import json
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -39,13 +38,6 @@ from tests.eventfold.adapters.codecs.test_protobuf import ENVELOPE, OrderCancele
 from tests.eventfold.core.router.targets import fill
 
 pytestmark = pytest.mark.aws
-
-
-@pytest.fixture
-def store(tmp_path: Path) -> Iterator[SqliteEventStore]:
-    opened = SqliteEventStore(tmp_path / "events.db", durability="off")
-    yield opened
-    opened.close()
 
 
 def events_of(store: SqliteEventStore, streams: dict[str, int]) -> list[RecordedEvent]:

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import base64
 import json
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -145,13 +144,6 @@ def test_an_event_that_is_not_a_proxy_event_is_refused() -> None:
 
 
 # -- the reservation service behind API Gateway --------------------------------------------
-@pytest.fixture
-def store(tmp_path: Path) -> Iterator[SqliteEventStore]:
-    opened = SqliteEventStore(tmp_path / "events.db", durability="off")
-    yield opened
-    opened.close()
-
-
 def problem(response: dict[str, Any], status: int) -> dict[str, Any]:
     assert response["statusCode"] == status, response["body"]
     assert response["headers"]["content-type"] == "application/problem+json"

@@ -4,7 +4,6 @@ SQLite event store and SQLite router state (and moto for the SQS messages)."""
 from __future__ import annotations
 
 import random
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -38,13 +37,6 @@ class LambdaContext:
 
     def get_remaining_time_in_millis(self) -> int:
         return self.remaining_ms
-
-
-@pytest.fixture
-def store(tmp_path: Path) -> Iterator[SqliteEventStore]:
-    opened = SqliteEventStore(tmp_path / "events.db", durability="off")
-    yield opened
-    opened.close()
 
 
 @pytest.fixture

@@ -1,0 +1,47 @@
+"""The boto3 client builders: eventfold's SDK settings, an emulator by endpoint, and a
+ConfigurationError naming where to set the region when there is none."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from eventfold.adapters.aws.clients import (
+    aws_client,
+    dynamodb_client,
+    kinesis_client,
+    sns_client,
+    sqs_client,
+)
+from eventfold.errors import ConfigurationError
+
+
+def test_a_client_has_the_sdk_settings_and_the_endpoint_given() -> None:
+    client = aws_client("sqs", region="eu-west-1", endpoint_url="http://127.0.0.1:9")
+    assert client.meta.region_name == "eu-west-1"
+    assert client.meta.endpoint_url == "http://127.0.0.1:9"
+    assert (client.meta.config.connect_timeout, client.meta.config.read_timeout) == (5, 20)
+    # One attempt per call (botocore's max_attempts would count retries): eventfold retries.
+    assert client.meta.config.retries == {"mode": "standard", "total_max_attempts": 1}
+
+
+@pytest.mark.parametrize(
+    ("build", "advice"),
+    [
+        (dynamodb_client, "EVENTFOLD_AWS_REGION"),
+        (kinesis_client, "EVENTFOLD_AWS_REGION"),
+        (sqs_client, r"AWS_REGION \(or AWS_DEFAULT_REGION\)"),
+        (sns_client, r"AWS_REGION \(or AWS_DEFAULT_REGION\)"),
+    ],
+)
+def test_no_region_is_a_configuration_error(
+    build: Callable[..., Any], advice: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    for name in ("AWS_REGION", "AWS_DEFAULT_REGION", "AWS_PROFILE"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "none"))
+    with pytest.raises(ConfigurationError, match=f"no AWS region: set {advice}"):
+        build()
