@@ -102,4 +102,4 @@ def routes(context: ServiceContext) -> APIRouter:
     return router
 
 
-service = Service("counters", codec, ("counter",), routes)
+service = Service("counters", codec, ("counter",), routes, description="Counters that add up.")

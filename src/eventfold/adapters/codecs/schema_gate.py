@@ -165,8 +165,8 @@ def compare(baseline: Summary, current: Summary) -> tuple[list[str], list[str]]:
             breaks.append(f"enum {name} was removed")
             continue
         for number, value in old["values"].items():
-            if new["values"].get(number) != value:
-                now = new["values"].get(number)
+            now = new["values"].get(number)
+            if now != value:
                 breaks.append(
                     f"enum value {name}.{value} (number {number}) was "
                     + (f"renamed to {now}" if now else "removed")

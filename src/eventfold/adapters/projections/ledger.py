@@ -5,13 +5,14 @@ is performed and right AFTER it succeeded (see :mod:`eventfold.core.reactions.re
 
 from __future__ import annotations
 
-from collections.abc import Collection
-from contextlib import suppress
+from collections.abc import Collection, Iterator
+from contextlib import contextmanager, suppress
 from datetime import UTC, datetime
 
 from sqlalchemy import (
     Column,
     ColumnElement,
+    Connection,
     DateTime,
     Engine,
     Integer,
@@ -25,7 +26,6 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.exc import SQLAlchemyError
-from sqlalchemy.sql import Executable
 
 from eventfold.adapters.projections.bulk import upsert_statement
 from eventfold.adapters.projections.engine import write_transaction
@@ -99,19 +99,18 @@ class SqlEffectsLedger:
             "attempts": 1,
             "first_attempt_at": _now(),
         }
-        try:
-            with write_transaction(self.engine) as conn:
-                if conn.execute(self._claim, row).rowcount != 1:
-                    conn.execute(self._bump, {"r": reaction, "k": key})
-        except SQLAlchemyError as exc:
-            raise DeliveryFailed(f"effects ledger unavailable: {exc}") from exc
+        with self._writing() as conn:
+            if conn.execute(self._claim, row).rowcount != 1:
+                conn.execute(self._bump, {"r": reaction, "k": key})
 
     def complete(self, reaction: str, key: str) -> None:
-        self._write(self._complete, {"r": reaction, "k": key, "at": _now()})
+        with self._writing() as conn:
+            conn.execute(self._complete, {"r": reaction, "k": key, "at": _now()})
 
     def failed(self, reaction: str, key: str, reason: str) -> None:
-        with suppress(DeliveryFailed):  # best effort: the caller raises the real failure
-            self._write(self._fail, {"r": reaction, "k": key, "reason": reason[:2000]})
+        # best effort: the caller raises the real failure
+        with suppress(DeliveryFailed), self._writing() as conn:
+            conn.execute(self._fail, {"r": reaction, "k": key, "reason": reason[:2000]})
 
     def status(self, reaction: str, key: str) -> tuple[str, int] | None:
         """(status, attempts) of one effect, for operators and tests."""
@@ -120,10 +119,13 @@ class SqlEffectsLedger:
             row = conn.execute(select(t.c.status, t.c.attempts).where(_row(reaction, key))).first()
         return None if row is None else (str(row[0]), int(row[1]))
 
-    def _write(self, statement: Executable, parameters: dict[str, object]) -> None:
+    @contextmanager
+    def _writing(self) -> Iterator[Connection]:
+        """One committed write transaction; a database failure is a (retryable)
+        DeliveryFailed."""
         try:
             with write_transaction(self.engine) as conn:
-                conn.execute(statement, parameters)
+                yield conn
         except SQLAlchemyError as exc:
             raise DeliveryFailed(f"effects ledger unavailable: {exc}") from exc
 

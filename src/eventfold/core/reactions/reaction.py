@@ -27,6 +27,7 @@ from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from typing import Any, Protocol
 
 from eventfold.core.reactions.effects import Effect, EffectPerformer
+from eventfold.core.router.router import describe
 from eventfold.domain.codecs import EventCodec
 from eventfold.domain.events import RecordedEvent
 from eventfold.errors import DeliveryFailed, UnknownEventType
@@ -95,7 +96,7 @@ class Reaction:
             try:
                 perform(effect, idempotency_key(self.name, key))
             except Exception as exc:
-                self.ledger.failed(self.name, key, f"{type(exc).__name__}: {exc}")
+                self.ledger.failed(self.name, key, describe(exc))
                 raise
             self.ledger.complete(self.name, key)
             done.add(key)

@@ -1,4 +1,4 @@
-"""RouterState kept in memory: for rebuilds (a throwaway state) and tests."""
+"""RouterState kept in memory: for tests and in-process tools (lost when the process ends)."""
 
 from __future__ import annotations
 
@@ -54,22 +54,26 @@ class MemoryRouterState:
             for event in events:
                 waiting.setdefault(event.version, event)
 
+    # The readers below iterate dicts that park/unpark change: they hold the lock too.
     def parked_streams(self, subscription: str) -> set[str]:
-        return {s for (sub, s) in self._parked if sub == subscription}
+        with self._lock:
+            return {s for (sub, s) in self._parked if sub == subscription}
 
     def list_parked(self, subscription: str | None = None) -> list[ParkedStream]:
         found = []
-        for (sub, stream_id), (reason, at) in self._parked.items():
-            if subscription is not None and sub != subscription:
-                continue
-            versions = sorted(self._waiting.get((sub, stream_id), {}))
-            first, last = (versions[0], versions[-1]) if versions else (0, 0)
-            found.append(ParkedStream(sub, stream_id, reason, at, first, last, len(versions)))
+        with self._lock:
+            for (sub, stream_id), (reason, at) in self._parked.items():
+                if subscription is not None and sub != subscription:
+                    continue
+                versions = sorted(self._waiting.get((sub, stream_id), {}))
+                first, last = (versions[0], versions[-1]) if versions else (0, 0)
+                found.append(ParkedStream(sub, stream_id, reason, at, first, last, len(versions)))
         return sorted(found, key=lambda p: (p.parked_at, p.stream_id))
 
     def parked_events(self, subscription: str, stream_id: str) -> list[RecordedEvent]:
-        waiting = self._waiting.get((subscription, stream_id), {})
-        return [waiting[v] for v in sorted(waiting)]
+        with self._lock:
+            waiting = self._waiting.get((subscription, stream_id), {})
+            return [waiting[v] for v in sorted(waiting)]
 
     def unpark(self, subscription: str, stream_id: str, through_version: int) -> bool:
         with self._lock:

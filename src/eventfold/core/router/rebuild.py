@@ -7,6 +7,7 @@ from itertools import islice
 
 from eventfold.core.ports import EventStore
 from eventfold.core.router.ports import Rebuildable, RouterState, Subscription
+from eventfold.core.router.router import describe
 from eventfold.domain.events import RecordedEvent
 from eventfold.errors import ConfigurationError, DeliveryFailed
 
@@ -52,7 +53,7 @@ def rebuild(
                 except Exception as exc:
                     raise DeliveryFailed(
                         f"rebuild of {subscription.name!r} stopped in the batch from "
-                        f"{chosen[0].key} to {chosen[-1].key}: {type(exc).__name__}: {exc}; "
+                        f"{chosen[0].key} to {chosen[-1].key}: {describe(exc)}; "
                         "the live tables are unchanged",
                         retryable=False,
                     ) from exc

@@ -172,6 +172,9 @@ class Router:
                 self._known[stream_id] = loaded.get(stream_id, 0)
         return {s: self._known[s] for s in wanted}
 
+    def _last_version(self, stream_id: str) -> int:
+        return self._last_versions([stream_id]).get(stream_id, 0)
+
     def _plan(
         self, stream_id: str, events: list[RecordedEvent], last: int, report: Delivery
     ) -> list[RecordedEvent]:
@@ -201,7 +204,7 @@ class Router:
         retry = self.subscription.retry
         attempt = 0
         while True:
-            last = self._last_versions([stream_id]).get(stream_id, 0)
+            last = self._last_version(stream_id)
             todo = [e for e in events if e.version > last]
             try:
                 for event in todo:
@@ -215,7 +218,7 @@ class Router:
                 raise
             except Exception as error:
                 attempt += 1
-                last = self._last_versions([stream_id]).get(stream_id, 0)
+                last = self._last_version(stream_id)
                 remaining = [e for e in events if e.version > last]
                 version = remaining[0].version if remaining else last
                 if not is_retryable(error) or attempt >= retry.attempts:
@@ -267,7 +270,7 @@ class Router:
                 self.state.unpark(self.name, stream_id, 0)
                 return report
             self._known.pop(stream_id, None)
-            last = self._last_versions([stream_id]).get(stream_id, 0)
+            last = self._last_version(stream_id)
             plan = self._plan(stream_id, waiting, last, report)
             before = len(report.parked)
             self._deliver_stream(stream_id, plan, report)

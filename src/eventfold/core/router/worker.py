@@ -82,8 +82,7 @@ class SubscriptionRunner:
         if self.state.advance(name, self._saved, checkpoint):
             self.checkpoint = self._saved = checkpoint
         else:  # someone else moved it: resume from there
-            self.checkpoint = self._saved = self.state.checkpoint(name)
-            self.router.forget()
+            self._resume_from(self.state.checkpoint(name))
         self._saved_at = now
 
     def _follow_moved_checkpoint(self) -> None:
@@ -91,8 +90,12 @@ class SubscriptionRunner:
         feed then delivers again from there and the version checks skip what is done."""
         stored = self.state.checkpoint(self.subscription.name)
         if stored != self._saved:
-            self.checkpoint = self._saved = stored
-            self.router.forget()
+            self._resume_from(stored)
+
+    def _resume_from(self, stored: str) -> None:
+        """Continue from a checkpoint someone else stored; cached versions may be stale."""
+        self.checkpoint = self._saved = stored
+        self.router.forget()
 
     def run(self) -> None:
         """Loop until the stop event is set; errors outside targets are logged and retried."""

@@ -7,10 +7,8 @@ from __future__ import annotations
 
 import typer
 
-from eventfold.entry.cli.common import cli_context
-from eventfold.entry.resources import migrate_query_model, read_side_resources
-from eventfold.entry.service import ServiceContext
-from eventfold.entry.settings import open_store
+from eventfold.entry.cli.common import cli_context, service_context
+from eventfold.entry.resources import migrate_query_model
 
 
 def migrate(ctx: typer.Context) -> None:
@@ -23,8 +21,7 @@ def migrate(ctx: typer.Context) -> None:
     if not with_migrations:
         typer.echo("no service declares migrations: nothing to do")
         return
-    with open_store(settings) as store:
-        context = ServiceContext(store, read_side_resources(settings))
+    with service_context(settings) as context:
         applied = migrate_query_model(services, context)
     for revision in applied:
         typer.echo(f"applied {revision}")

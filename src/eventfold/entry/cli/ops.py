@@ -7,6 +7,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import NoReturn
 
 import typer
 from prometheus_client import start_http_server
@@ -17,11 +18,10 @@ from rich.table import Table
 from eventfold.core.router.ports import BEGINNING, Subscription
 from eventfold.core.router.rebuild import rebuild as rebuild_projection
 from eventfold.core.router.router import Router
-from eventfold.entry.cli.common import cli_context, fail
+from eventfold.entry.cli.common import cli_context, fail, service_context
 from eventfold.entry.cli.streams import as_record, codecs_by_category, payload_json
-from eventfold.entry.resources import migrate_query_model, read_side_resources
+from eventfold.entry.resources import migrate_query_model
 from eventfold.entry.service import Service, ServiceContext
-from eventfold.entry.settings import open_store
 from eventfold.entry.telemetry import Telemetry
 from eventfold.entry.worker import (
     RouterParts,
@@ -48,16 +48,26 @@ class Ops:
             fail(f"no subscription named {name!r}; known: {known} (see `eventfold subscriptions`)")
         return self.subscriptions[name]
 
+    def parked_subscription(self, name: str, stream: str) -> Subscription:
+        """The subscription ``name``, once ``stream`` is known to be parked for it."""
+        subscription = self.subscription(name)
+        if stream not in self.parts.state.parked_streams(name):
+            not_parked(name, stream)
+        return subscription
+
+
+def not_parked(subscription: str, stream: str) -> NoReturn:
+    fail(f"{stream} is not parked for {subscription} (see `eventfold parked list`)")
+
 
 @contextmanager
 def operations(ctx: typer.Context) -> Iterator[Ops]:
     cli = cli_context(ctx)
     settings = cli.settings()
     services = cli.services()
-    with open_store(settings) as store:
-        context = ServiceContext(store, read_side_resources(settings))
+    with service_context(settings) as context:
         migrate_query_model(services, context)
-        parts = router_parts(settings, store)
+        parts = router_parts(settings, context.store)
         try:
             found = subscriptions_of(services, context)
             yield Ops(services, context, parts, {s.name: s for s in found})
@@ -79,8 +89,7 @@ def worker(
     telemetry = Telemetry()
     if metrics_port:
         start_http_server(metrics_port, addr=settings.host, registry=telemetry.registry)
-    with open_store(settings) as store:
-        context = ServiceContext(store, read_side_resources(settings))
+    with service_context(settings) as context:
         for revision in migrate_query_model(services, context):
             console.print(f"eventfold worker: schema: applied {revision}")
         names = ", ".join(s.name for s in subscriptions_of(services, context)) or "none"
@@ -151,7 +160,7 @@ def parked_show(
         ops.subscription(subscription)
         parked = [p for p in ops.parts.state.list_parked(subscription) if p.stream_id == stream]
         if not parked:
-            fail(f"{stream} is not parked for {subscription} (see `eventfold parked list`)")
+            not_parked(subscription, stream)
         typer.echo(
             f"{stream} parked for {subscription} since {parked[0].parked_at}: {parked[0].reason}"
         )
@@ -168,9 +177,7 @@ def parked_redrive(
 ) -> None:
     """Re-apply the waiting events in order, then unpark the stream."""
     with operations(ctx) as ops:
-        sub = ops.subscription(subscription)
-        if stream not in ops.parts.state.parked_streams(subscription):
-            fail(f"{stream} is not parked for {subscription} (see `eventfold parked list`)")
+        sub = ops.parked_subscription(subscription, stream)
         router = Router(sub, ops.context.store, ops.parts.state, observer=Telemetry())
         report = router.redrive(stream)
         if report.parked:
@@ -200,9 +207,7 @@ def parked_skip(
             "add --yes to confirm"
         )
     with operations(ctx) as ops:
-        sub = ops.subscription(subscription)
-        if stream not in ops.parts.state.parked_streams(subscription):
-            fail(f"{stream} is not parked for {subscription} (see `eventfold parked list`)")
+        sub = ops.parked_subscription(subscription, stream)
         skipped = Router(sub, ops.context.store, ops.parts.state).skip(stream)
         typer.echo(f"skipped {skipped} events of {stream} for {subscription}; unparked")
 

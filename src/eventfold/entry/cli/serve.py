@@ -11,15 +11,14 @@ import typer
 import uvicorn
 from rich.console import Console
 
-from eventfold.entry.cli.common import cli_context
+from eventfold.entry.cli.common import cli_context, service_context
 from eventfold.entry.http import BackgroundRunner, create_app
 from eventfold.entry.resources import (
     migrate_query_model,
-    read_side_resources,
     read_side_runners,
 )
 from eventfold.entry.service import Service, ServiceContext
-from eventfold.entry.settings import Settings, open_store
+from eventfold.entry.settings import Settings
 from eventfold.entry.telemetry import Telemetry
 from eventfold.entry.worker import router_runner
 from eventfold.errors import ConfigurationError
@@ -66,8 +65,7 @@ def run(ctx: typer.Context) -> None:
     settings = cli.settings()
     services = cli.services()
     console = Console(stderr=True, soft_wrap=True)
-    with open_store(settings) as store:
-        context = ServiceContext(store, read_side_resources(settings))
+    with service_context(settings) as context:
         applied = migrate_query_model(services, context)  # before any route or subscription
         telemetry = Telemetry()
         runners = background_runners(settings, services, context, telemetry)

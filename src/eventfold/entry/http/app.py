@@ -80,6 +80,8 @@ def create_app(
     app = FastAPI(
         title=title,
         description="Services: " + (", ".join(names) or "none"),
+        # Each service's routes carry its name as their tag; its description explains it.
+        openapi_tags=[{"name": s.name, "description": s.description} for s in services],
         lifespan=_lifespan(runners),
         responses=_PROBLEM_RESPONSE_DOC,
     )

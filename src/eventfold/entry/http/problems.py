@@ -71,6 +71,11 @@ class ProblemKind:
     def type(self) -> str:
         return PROBLEM_TYPE_PREFIX + self.slug
 
+    @property
+    def code(self) -> str:
+        """The ``code`` of the issue a problem of this kind carries when it has no other."""
+        return self.slug.replace("-", "_")
+
 
 def _conflict_extras(exc: ConcurrencyConflict) -> dict[str, Any]:
     return {
@@ -181,19 +186,15 @@ def problem_response(
     )
 
 
-def eventfold_error_response(request: Request, exc: EventfoldError) -> JSONResponse:
-    kind = kind_of(exc)
-    if kind.public:
-        detail = str(exc)
-        issues = (
-            exc.issues
-            if isinstance(exc, InvalidCommand)
-            else (Issue("", detail, getattr(exc, "code", kind.slug.replace("-", "_"))),)
-        )
-    else:
-        logger.error("%s %s failed", request.method, request.url.path, exc_info=exc)
-        detail = kind.detail
-        issues = (Issue("", detail, kind.slug.replace("-", "_")),)
+def kind_response(
+    request: Request,
+    kind: ProblemKind,
+    detail: str,
+    issues: Iterable[Issue],
+    extras: Mapping[str, Any] | None = None,
+) -> JSONResponse:
+    """A problem+json response of one of eventfold's own kinds (its status, type, title and
+    headers)."""
     return problem_response(
         request,
         status=kind.status,
@@ -202,7 +203,25 @@ def eventfold_error_response(request: Request, exc: EventfoldError) -> JSONRespo
         detail=detail,
         issues=issues,
         headers=kind.headers,
-        extras=kind.extras(exc) if kind.public else None,
+        extras=extras,
+    )
+
+
+def eventfold_error_response(request: Request, exc: EventfoldError) -> JSONResponse:
+    kind = kind_of(exc)
+    if kind.public:
+        detail = str(exc)
+        issues = (
+            exc.issues
+            if isinstance(exc, InvalidCommand)
+            else (Issue("", detail, getattr(exc, "code", kind.code)),)
+        )
+    else:
+        logger.error("%s %s failed", request.method, request.url.path, exc_info=exc)
+        detail = kind.detail
+        issues = (Issue("", detail, kind.code),)
+    return kind_response(
+        request, kind, detail, issues, extras=kind.extras(exc) if kind.public else None
     )
 
 
@@ -233,14 +252,7 @@ def request_validation_response(request: Request, exc: RequestValidationError) -
     detail = f"{count} issue{'s' if count != 1 else ''} with the request: " + "; ".join(
         str(i) for i in issues
     )
-    return problem_response(
-        request,
-        status=VALIDATION.status,
-        type_=VALIDATION.type,
-        title=VALIDATION.title,
-        detail=detail,
-        issues=issues,
-    )
+    return kind_response(request, VALIDATION, detail, issues)
 
 
 def http_error_response(request: Request, exc: HTTPException) -> JSONResponse:
@@ -291,12 +303,8 @@ class UnexpectedErrors:
             logger.error("%s %s failed", request.method, request.url.path, exc_info=exc)
             if started:
                 raise
-            response = problem_response(
-                request,
-                status=INTERNAL_ERROR.status,
-                type_=INTERNAL_ERROR.type,
-                title=INTERNAL_ERROR.title,
-                detail=INTERNAL_ERROR.detail,
-                issues=(Issue("", INTERNAL_ERROR.detail, "internal_error"),),
+            detail = INTERNAL_ERROR.detail
+            response = kind_response(
+                request, INTERNAL_ERROR, detail, (Issue("", detail, INTERNAL_ERROR.code),)
             )
             await response(scope, receive, send)

@@ -9,7 +9,7 @@ import pytest
 from typer.testing import CliRunner
 
 from eventfold import ConfigurationError
-from eventfold.adapters.codecs.schema_gate import check, write_baseline
+from eventfold.adapters.codecs.schema_gate import check, compare, write_baseline
 from eventfold.entry.cli.main import app as eventfold
 from eventfold.entry.cli.schema import app
 
@@ -130,6 +130,23 @@ def test_reusing_a_reserved_number_is_a_break_even_after_the_removal_was_accepte
         "field eventfold.reservations.v1.ReservationRejected.why (number 2) reuses a reserved "
         "number: pick a new number and name",
     )
+
+
+def test_a_renamed_or_removed_enum_value_and_a_removed_enum_are_breaks() -> None:
+    def enums(**found: dict[str, str]) -> dict[str, object]:
+        return {"messages": {}, "enums": {n: {"values": v} for n, v in found.items()}}
+
+    baseline = enums(Status={"0": "UNKNOWN", "1": "OPEN", "2": "SHUT"}, Gone={"0": "X"})
+    current = enums(Status={"0": "UNKNOWN", "1": "OPENED", "3": "NEW"})
+
+    breaks, additions = compare(baseline, current)
+
+    assert sorted(breaks) == [
+        "enum Gone was removed",
+        "enum value Status.OPEN (number 1) was renamed to OPENED",
+        "enum value Status.SHUT (number 2) was removed",
+    ]
+    assert additions == []
 
 
 def test_a_missing_baseline_says_how_to_record_one(root: Path) -> None:

@@ -124,5 +124,17 @@ def fill(store: SqliteEventStore, streams: Mapping[str, int], kind: str = "Happe
     for version in range(1, top + 1):
         for stream_id, count in streams.items():
             if version <= count:
-                data = EventData(kind, b'{"v":%d}' % version)
-                store.append(StreamWrite(stream_id, version - 1, [data], b"{}", "t/1"))
+                _append(store, stream_id, version, kind)
+
+
+def fill_more(
+    store: SqliteEventStore, stream_id: str, after: int, count: int, kind: str = "Happened"
+) -> None:
+    """Append ``count`` more events to a stream that is at version ``after``."""
+    for version in range(after + 1, after + count + 1):
+        _append(store, stream_id, version, kind)
+
+
+def _append(store: SqliteEventStore, stream_id: str, version: int, kind: str) -> None:
+    data = EventData(kind, b'{"v":%d}' % version)
+    store.append(StreamWrite(stream_id, version - 1, [data], b"{}", "t/1"))

@@ -13,9 +13,11 @@ from eventfold.core.router.ports import EventFilter, RetryPolicy, Subscription
 from eventfold.core.router.router import Router
 from eventfold.domain.events import RecordedEvent
 from tests.eventfold.core.router.targets import (
+    Fault,
     SqliteTarget,
     TrackingSqliteTarget,
     fill,
+    fill_more,
 )
 
 
@@ -39,7 +41,7 @@ class Seen(NullObserver):
         self.retries.append((stream_id, version, attempt))
 
 
-def fail_on(stream_id: str, version: int, error: Exception, times: int = 10**9) -> object:
+def fail_on(stream_id: str, version: int, error: Exception, times: int = 10**9) -> Fault:
     left = [times]
 
     def fault(event: RecordedEvent) -> None:
@@ -74,7 +76,9 @@ def events_of(store: SqliteEventStore) -> list[RecordedEvent]:
     return store.read_all(0, 10_000)
 
 
-def test_events_in_order_are_applied_once(target, store, state) -> None:
+def test_events_in_order_are_applied_once(
+    target: SqliteTarget, store: SqliteEventStore, state: SqliteRouterState
+) -> None:
     fill(store, {"a-1": 3, "b-1": 2})
     router, _ = make_router(target, store, state)
     report = router.deliver(events_of(store))
@@ -82,7 +86,9 @@ def test_events_in_order_are_applied_once(target, store, state) -> None:
     assert target.by_stream() == {"a-1": [1, 2, 3], "b-1": [1, 2]}
 
 
-def test_duplicates_are_skipped(target, store, state) -> None:
+def test_duplicates_are_skipped(
+    target: SqliteTarget, store: SqliteEventStore, state: SqliteRouterState
+) -> None:
     fill(store, {"a-1": 3})
     router, _ = make_router(target, store, state)
     events = events_of(store)
@@ -92,7 +98,9 @@ def test_duplicates_are_skipped(target, store, state) -> None:
     assert target.by_stream() == {"a-1": [1, 2, 3]}
 
 
-def test_duplicates_are_skipped_by_a_fresh_router_after_a_restart(target, store, state) -> None:
+def test_duplicates_are_skipped_by_a_fresh_router_after_a_restart(
+    target: SqliteTarget, store: SqliteEventStore, state: SqliteRouterState
+) -> None:
     fill(store, {"a-1": 3})
     first, _ = make_router(target, store, state)
     first.deliver(events_of(store))
@@ -101,7 +109,9 @@ def test_duplicates_are_skipped_by_a_fresh_router_after_a_restart(target, store,
     assert target.by_stream() == {"a-1": [1, 2, 3]}
 
 
-def test_a_gap_is_healed_from_the_event_store(target, store, state) -> None:
+def test_a_gap_is_healed_from_the_event_store(
+    target: SqliteTarget, store: SqliteEventStore, state: SqliteRouterState
+) -> None:
     fill(store, {"a-1": 5})
     router, seen = make_router(target, store, state)
     events = events_of(store)
@@ -112,7 +122,9 @@ def test_a_gap_is_healed_from_the_event_store(target, store, state) -> None:
     assert seen.gaps == [("a-1", 1, 4, 2)]
 
 
-def test_a_failure_is_retried_with_growing_backoff_then_succeeds(target, store, state) -> None:
+def test_a_failure_is_retried_with_growing_backoff_then_succeeds(
+    target: SqliteTarget, store: SqliteEventStore, state: SqliteRouterState
+) -> None:
     fill(store, {"a-1": 3})
     target.faults.append(fail_on("a-1", 2, RuntimeError("flaky"), times=4))  # batch + 3
     sleeps: list[float] = []
@@ -127,7 +139,9 @@ def test_a_failure_is_retried_with_growing_backoff_then_succeeds(target, store, 
     assert {r[1] for r in seen.retries} == {2}
 
 
-def test_a_stream_parks_when_retries_run_out_while_others_flow(target, store, state) -> None:
+def test_a_stream_parks_when_retries_run_out_while_others_flow(
+    target: SqliteTarget, store: SqliteEventStore, state: SqliteRouterState
+) -> None:
     fill(store, {"a-1": 3, "b-1": 3})
     target.faults.append(fail_on("a-1", 2, RuntimeError("boom")))
     router, seen = make_router(target, store, state, retry=RetryPolicy(3))
@@ -140,7 +154,9 @@ def test_a_stream_parks_when_retries_run_out_while_others_flow(target, store, st
     assert parked.reason == "RuntimeError: boom"
 
 
-def test_later_events_of_a_parked_stream_wait_in_order(target, store, state) -> None:
+def test_later_events_of_a_parked_stream_wait_in_order(
+    target: SqliteTarget, store: SqliteEventStore, state: SqliteRouterState
+) -> None:
     fill(store, {"a-1": 2})
     target.faults.append(fail_on("a-1", 1, RuntimeError("boom")))
     router, _ = make_router(target, store, state, retry=RetryPolicy(1))
@@ -154,20 +170,14 @@ def test_later_events_of_a_parked_stream_wait_in_order(target, store, state) -> 
     assert parked.reason == "RuntimeError: boom"  # the first reason, not WAITING_BEHIND
 
 
-def fill_more(store: SqliteEventStore, stream_id: str, after: int, count: int) -> None:
-    from eventfold import EventData, StreamWrite
-
-    for version in range(after + 1, after + count + 1):
-        data = EventData("Happened", b"{}")
-        store.append(StreamWrite(stream_id, version - 1, [data], b"{}", "t/1"))
-
-
 @pytest.mark.parametrize(
     "error",
     [DeliveryFailed("rejected", retryable=False), CodecError("bad payload")],
     ids=["not-retryable", "codec"],
 )
-def test_permanent_failures_park_at_once(target, store, state, error) -> None:
+def test_permanent_failures_park_at_once(
+    target: SqliteTarget, store: SqliteEventStore, state: SqliteRouterState, error: Exception
+) -> None:
     fill(store, {"a-1": 2, "b-1": 1})
     target.faults.append(fail_on("a-1", 1, error))
     sleeps: list[float] = []
@@ -180,7 +190,9 @@ def test_permanent_failures_park_at_once(target, store, state, error) -> None:
     assert target.by_stream() == {"b-1": [1]}
 
 
-def test_redrive_applies_the_parked_events_in_order_and_unparks(target, store, state) -> None:
+def test_redrive_applies_the_parked_events_in_order_and_unparks(
+    target: SqliteTarget, store: SqliteEventStore, state: SqliteRouterState
+) -> None:
     fill(store, {"a-1": 3, "b-1": 1})
     fault = fail_on("a-1", 2, DeliveryFailed("down", retryable=False))
     target.faults.append(fault)
@@ -198,7 +210,9 @@ def test_redrive_applies_the_parked_events_in_order_and_unparks(target, store, s
     assert target.by_stream()["a-1"] == [1, 2, 3, 4, 5]
 
 
-def test_a_redrive_that_fails_again_stays_parked(target, store, state) -> None:
+def test_a_redrive_that_fails_again_stays_parked(
+    target: SqliteTarget, store: SqliteEventStore, state: SqliteRouterState
+) -> None:
     fill(store, {"a-1": 2})
     target.faults.append(fail_on("a-1", 2, DeliveryFailed("down", retryable=False)))
     router, _ = make_router(target, store, state)
@@ -209,7 +223,9 @@ def test_a_redrive_that_fails_again_stays_parked(target, store, state) -> None:
     assert [e.version for e in state.parked_events("rows", "a-1")] == [2]
 
 
-def test_skip_drops_the_parked_events_and_the_stream_flows_again(target, store, state) -> None:
+def test_skip_drops_the_parked_events_and_the_stream_flows_again(
+    target: SqliteTarget, store: SqliteEventStore, state: SqliteRouterState
+) -> None:
     fill(store, {"a-1": 3})
     target.faults.append(fail_on("a-1", 2, DeliveryFailed("poison", retryable=False)))
     router, _ = make_router(target, store, state)
@@ -223,22 +239,24 @@ def test_skip_drops_the_parked_events_and_the_stream_flows_again(target, store, 
     assert later_seen.gaps == []
 
 
-def test_filtered_events_advance_the_version_without_a_gap(target, store, state) -> None:
+def test_filtered_events_advance_the_version_without_a_gap(
+    target: SqliteTarget, store: SqliteEventStore, state: SqliteRouterState
+) -> None:
     fill(store, {"a-1": 1}, kind="Wanted")
     fill_more(store, "a-1", 1, 1)  # type Happened: filtered out
     router, seen = make_router(
         target, store, state, filter=EventFilter(event_types=frozenset({"Wanted"}))
     )
     router.deliver(events_of(store))
-    from eventfold import EventData, StreamWrite
-
-    store.append(StreamWrite("a-1", 2, [EventData("Wanted", b"{}")], b"{}", "t/1"))
+    fill_more(store, "a-1", 2, 1, kind="Wanted")
     router.deliver(store.read_all(2))
     assert target.by_stream() == {"a-1": [1, 3]}
     assert seen.gaps == []
 
 
-def test_streams_of_other_categories_are_ignored(target, store, state) -> None:
+def test_streams_of_other_categories_are_ignored(
+    target: SqliteTarget, store: SqliteEventStore, state: SqliteRouterState
+) -> None:
     fill(store, {"a-1": 1, "b-1": 1})
     router, _ = make_router(target, store, state, filter=EventFilter(frozenset({"a"})))
     router.deliver(events_of(store))
@@ -246,7 +264,9 @@ def test_streams_of_other_categories_are_ignored(target, store, state) -> None:
     assert state.applied_versions("rows", ["b-1"]) == {}
 
 
-def test_a_big_batch_is_applied_in_chunks(target, store, state) -> None:
+def test_a_big_batch_is_applied_in_chunks(
+    target: SqliteTarget, store: SqliteEventStore, state: SqliteRouterState
+) -> None:
     fill(store, {f"a-{i}": 2 for i in range(10)})
     router, _ = make_router(target, store, state, batch_size=4)
     router.deliver(events_of(store))

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import pytest
@@ -32,17 +33,18 @@ class GatedTarget(SqliteTarget):
         super().apply(events)
 
 
-def wait_until(condition: object, what: str) -> None:
+def wait_until(condition: Callable[[], bool], what: str) -> None:
     """Liveness bound only (never a speed assertion)."""
-    done = threading.Event()
     for _ in range(2000):
-        if condition():  # type: ignore[operator]
+        if condition():
             return
-        done.wait(0.01)
+        time.sleep(0.01)
     pytest.fail(f"never happened: {what}")
 
 
-def test_the_checkpoint_advances_only_after_the_batch_is_done(tmp_path, store, state) -> None:
+def test_the_checkpoint_advances_only_after_the_batch_is_done(
+    tmp_path: Path, store: SqliteEventStore, state: SqliteRouterState
+) -> None:
     fill(store, {"a-1": 3})
     target = SqliteTarget(tmp_path / "t.db")
     target.faults.append(lambda e: (_ for _ in ()).throw(RuntimeError("down")))
@@ -66,7 +68,9 @@ def test_the_checkpoint_advances_only_after_the_batch_is_done(tmp_path, store, s
     assert target.by_stream() == {"a-1": [1, 2, 3]}
 
 
-def test_parked_events_count_as_done(tmp_path, store, state) -> None:
+def test_parked_events_count_as_done(
+    tmp_path: Path, store: SqliteEventStore, state: SqliteRouterState
+) -> None:
     fill(store, {"a-1": 2, "b-1": 1})
     target = SqliteTarget(tmp_path / "t.db")
     target.faults.append(
@@ -80,7 +84,9 @@ def test_parked_events_count_as_done(tmp_path, store, state) -> None:
     assert state.parked_streams("rows") == {"a-1"}
 
 
-def test_a_moved_checkpoint_is_reloaded(tmp_path, store, state) -> None:
+def test_a_moved_checkpoint_is_reloaded(
+    tmp_path: Path, store: SqliteEventStore, state: SqliteRouterState
+) -> None:
     fill(store, {"a-1": 2})
     target = SqliteTarget(tmp_path / "t.db")
     runner = SubscriptionRunner(
@@ -94,7 +100,9 @@ def test_a_moved_checkpoint_is_reloaded(tmp_path, store, state) -> None:
     assert target.by_stream() == {"a-1": [1, 2]}
 
 
-def test_a_batch_the_filter_skips_saves_its_checkpoint_later(tmp_path, store, state) -> None:
+def test_a_batch_the_filter_skips_saves_its_checkpoint_later(
+    tmp_path: Path, store: SqliteEventStore, state: SqliteRouterState
+) -> None:
     fill(store, {"a-1": 2, "b-1": 1})
     target = SqliteTarget(tmp_path / "t.db")
     only_b = Subscription("rows", target, EventFilter(categories=frozenset({"b"})))
@@ -112,7 +120,9 @@ def test_a_batch_the_filter_skips_saves_its_checkpoint_later(tmp_path, store, st
     assert target.by_stream() == {"b-1": [1]}
 
 
-def test_an_idle_runner_notices_a_moved_checkpoint(tmp_path, store, state) -> None:
+def test_an_idle_runner_notices_a_moved_checkpoint(
+    tmp_path: Path, store: SqliteEventStore, state: SqliteRouterState
+) -> None:
     fill(store, {"a-1": 2})
     target = SqliteTarget(tmp_path / "t.db")
     runner = SubscriptionRunner(
@@ -127,7 +137,9 @@ def test_an_idle_runner_notices_a_moved_checkpoint(tmp_path, store, state) -> No
     assert target.by_stream() == {"a-1": [1, 2]}
 
 
-def test_a_slow_subscription_does_not_delay_another(tmp_path, store, state) -> None:
+def test_a_slow_subscription_does_not_delay_another(
+    tmp_path: Path, store: SqliteEventStore, state: SqliteRouterState
+) -> None:
     fill(store, {f"a-{i}": 5 for i in range(20)})
     slow = GatedTarget(tmp_path / "slow.db", "slow")
     fast = SqliteTarget(tmp_path / "fast.db", "fast")
@@ -155,7 +167,9 @@ def test_a_slow_subscription_does_not_delay_another(tmp_path, store, state) -> N
     assert not worker.running
 
 
-def test_subscription_names_must_be_unique(tmp_path, store, state) -> None:
+def test_subscription_names_must_be_unique(
+    tmp_path: Path, store: SqliteEventStore, state: SqliteRouterState
+) -> None:
     target = SqliteTarget(tmp_path / "t.db")
     with pytest.raises(ValueError, match="unique: rows"):
         Worker([Subscription("rows", target)] * 2, SqliteFeed(store), store, state)

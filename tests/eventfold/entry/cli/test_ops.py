@@ -101,7 +101,10 @@ def test_parked_skip_needs_yes_then_unparks(home: Path) -> None:
     ("args", "words"),
     [
         (("parked", "show", "nope", "probe-1"), ["no subscription named 'nope'", "probe-rows"]),
+        (("parked", "show", "probe-rows", "probe-2"), ["probe-2 is not parked"]),
         (("parked", "redrive", "probe-rows", "probe-2"), ["probe-2 is not parked"]),
+        (("parked", "skip", "probe-rows", "probe-2", "--yes"), ["probe-2 is not parked"]),
+        (("parked", "redrive", "nope", "probe-2"), ["no subscription named 'nope'"]),
         (("rebuild", "nope"), ["no subscription named 'nope'"]),
     ],
 )

@@ -14,17 +14,12 @@ from pathlib import Path
 import httpx
 import pytest
 
+from tests.loopback import free_port
+
 EVENTFOLD = Path(sys.executable).parent / "eventfold"
 STARTUP_LIMIT_SECONDS = 60.0
 """How long the server may take to answer /healthz before the test gives up (a bound on a
 hang, not a speed check)."""
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 def environment(home: Path, port: int, **more: str) -> dict[str, str]:

@@ -58,6 +58,7 @@ def test_request_validation_lists_every_issue_with_body_paths(client: TestClient
         "body.tags.0": "string_type",
     }
     assert body["detail"].startswith("3 issues")
+    assert body["type"] == "urn:eventfold:problem:invalid-request"
 
 
 def test_missing_fields_and_bad_query_and_header_are_reported_together(
@@ -145,15 +146,21 @@ def test_configuration_error_is_a_500_problem_saying_what_to_fix(client: TestCli
 
 
 @pytest.mark.parametrize(
-    ("kind", "secret"),
-    [("store", "/secret/path"), ("codec", "secret-1"), ("unexpected", "hunter2")],
+    ("kind", "secret", "slug"),
+    [
+        ("store", "/secret/path", "store-error"),
+        ("codec", "secret-1", "codec-error"),
+        ("unexpected", "hunter2", "internal-error"),
+    ],
 )
 def test_internal_failures_are_500_problems_that_leak_nothing_and_are_logged(
-    client: TestClient, caplog: pytest.LogCaptureFixture, kind: str, secret: str
+    client: TestClient, caplog: pytest.LogCaptureFixture, kind: str, secret: str, slug: str
 ) -> None:
     with caplog.at_level(logging.ERROR, logger="eventfold.http"):
         response = client.post(f"/raise/{kind}")
-    problem(response, 500)
+    body = problem(response, 500)
+    assert body["type"] == f"urn:eventfold:problem:{slug}"
+    assert [i["code"] for i in body["issues"]] == [slug.replace("-", "_")]
     assert secret not in response.text
     assert "Traceback" not in response.text
     assert any(secret in (r.exc_text or str(r.exc_info)) for r in caplog.records)
@@ -174,8 +181,9 @@ def test_wrong_method_is_a_405_problem_with_allow(client: TestClient) -> None:
 def test_healthz_and_docs(client: TestClient) -> None:
     assert client.get("/healthz").json() == {"status": "ok", "services": ["counters"]}
     assert client.get("/docs").status_code == 200
-    paths = client.get("/openapi.json").json()["paths"]
-    assert "/counters/{counter_id}/add" in paths
+    schema = client.get("/openapi.json").json()
+    assert "/counters/{counter_id}/add" in schema["paths"]
+    assert schema["tags"] == [{"name": "counters", "description": "Counters that add up."}]
 
 
 def test_runners_start_with_the_app_and_stop_in_reverse_order(tmp_path: Path) -> None:
