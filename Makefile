@@ -27,6 +27,7 @@ lint: $(STAMP) proto
 	$(BIN)/ruff check src examples tests bench
 	$(BIN)/ruff format --check src examples tests bench
 	$(BIN)/mypy
+	$(BIN)/mypy bench
 	$(BIN)/lint-imports
 
 fmt: $(STAMP)

@@ -43,11 +43,16 @@ CODEC = JsonCodec(TYPES)
 Observed = Callable[[], dict[str, list[int]]]
 
 
-def tick(stream: str, version: int) -> RecordedEvent:
-    data = CODEC.encode(Tick(version))
+def recorded(stream: str, version: int, event: object) -> RecordedEvent:
+    """``event`` encoded with :data:`CODEC` as version ``version`` of ``stream``."""
+    data = CODEC.encode(event)
     return RecordedEvent(
         stream, version, data.type, data.data, data.schema, {}, datetime.now(UTC), None
     )
+
+
+def tick(stream: str, version: int) -> RecordedEvent:
+    return recorded(stream, version, Tick(version))
 
 
 def ticks(stream: str, first: int, last: int) -> list[RecordedEvent]:
@@ -105,9 +110,6 @@ class TargetContract:
     def test_events_without_a_handler_only_pass_by(
         self, target: Target, observed: Observed
     ) -> None:
-        data = CODEC.encode(Unhandled("ignored"))
-        skipped = RecordedEvent(
-            "tick-a", 2, data.type, data.data, data.schema, {}, datetime.now(UTC), None
-        )
+        skipped = recorded("tick-a", 2, Unhandled("ignored"))
         target.apply([tick("tick-a", 1), skipped, tick("tick-a", 3)])
         assert observed() == {"tick-a": [1, 3]}

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from sqlalchemy import Engine
 
 from catalog import app
@@ -15,9 +13,8 @@ from tests.examples.query_api import serve_queries
 
 
 def test_registered_items_are_listed_from_the_query_table(
-    tmp_path: Path, query_engine: Engine | None
+    query_engine: Engine | None, store: SqliteEventStore
 ) -> None:
-    store = SqliteEventStore(tmp_path / "events.db", durability="normal")
     context, client = serve_queries(service, store, query_engine, read_wait=0.05)
     handler = app.make_handler(store)
     view = query_model(context, JSON_CODEC)
@@ -36,4 +33,3 @@ def test_registered_items_are_listed_from_the_query_table(
     assert client.get("/catalog/items/a?min_version=1").json()["price"] == 3000
     assert client.get("/catalog/items?limit=1&offset=1").json()["items"][0]["item_id"] == "b"
     assert client.get("/catalog/items/zzz").status_code == 404
-    store.close()

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from pathlib import Path
-from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
@@ -14,13 +12,7 @@ from catalog.domain import ItemRegistered
 from catalog.service import service
 from eventfold import IdempotencyKeyReused, InvalidCommand, SqliteEventStore
 from eventfold.web import ServiceContext, create_app
-
-
-@pytest.fixture
-def store(tmp_path: Path) -> Iterator[SqliteEventStore]:
-    opened = SqliteEventStore(tmp_path / "events.db", durability="normal")
-    yield opened
-    opened.close()
+from tests.examples.problems import problem
 
 
 @pytest.fixture
@@ -50,13 +42,6 @@ def test_a_retry_returns_the_first_item_and_a_reused_key_is_refused(
     assert register(handler, "i2", "Tote bag", 3300, command_id="k") == first
     with pytest.raises(IdempotencyKeyReused):
         register(handler, "i3", "Cap", 2000, command_id="k")
-
-
-def problem(response: Any, status: int) -> dict[str, Any]:
-    assert response.status_code == status, response.text
-    assert response.headers["content-type"] == "application/problem+json"
-    body: dict[str, Any] = response.json()
-    return body
 
 
 def test_post_registers_an_item(client: TestClient, store: SqliteEventStore) -> None:

@@ -1,21 +1,11 @@
-"""Fixtures: a real SQLite event store in tmp_path and the service's command handler."""
+"""The service's command handler on the ``store`` fixture (tests/examples/conftest.py)."""
 
 from __future__ import annotations
-
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
 from eventfold import CommandHandler, SqliteEventStore
 from reservations.app import make_handler
-
-
-@pytest.fixture
-def store(tmp_path: Path) -> Iterator[SqliteEventStore]:
-    opened = SqliteEventStore(tmp_path / "events.db", durability="normal")
-    yield opened
-    opened.close()
 
 
 @pytest.fixture

@@ -7,8 +7,7 @@ nothing applied twice. moto in server mode + MariaDB; nothing patched."""
 from __future__ import annotations
 
 import email
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -33,12 +32,10 @@ from eventfold.sql import create_engine
 from reservations.projection import reservations, stock_levels
 from tests.aws_support.moto_server import MotoAws
 from tests.eventfold.adapters.projections.backends import mysql_url  # noqa: F401 (fixture)
-from tests.examples.reservations.test_end_to_end import free_port
+from tests.loopback import free_port
+from tests.waiting import eventually
 
 PREFIX = "shop-"
-LIMIT_SECONDS = 60.0
-"""How long to wait for the router to catch up (a bound on a hang, not a speed check)."""
-
 pytestmark = [pytest.mark.aws, pytest.mark.mysql]
 
 
@@ -76,19 +73,9 @@ def serving(settings: Settings, *, router: bool = True) -> Iterator[TestClient]:
     with open_store(settings) as store:
         context = ServiceContext(store, read_side_resources(settings))
         migrate_query_model(services, context)
-        migrate_query_model(services, context)
         runners = background_runners(settings, services, context, Telemetry()) if router else []
         with TestClient(create_app(services, context, runners=runners)) as client:
             yield client
-
-
-def eventually(what: str, found: Callable[[], Any]) -> Any:
-    deadline = time.monotonic() + LIMIT_SECONDS
-    while not (result := found()):
-        if time.monotonic() > deadline:
-            pytest.fail(f"gave up waiting for {what}")
-        time.sleep(0.1)
-    return result
 
 
 def ok(response: Any, status: int = 200) -> dict[str, Any]:

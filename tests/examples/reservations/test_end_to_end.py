@@ -11,12 +11,10 @@ import email
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import threading
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from email.message import Message
 from http.server import BaseHTTPRequestHandler, HTTPServer
@@ -26,26 +24,10 @@ from typing import Any
 import httpx
 import pytest
 
+from tests.loopback import free_port
+from tests.waiting import eventually
+
 EVENTFOLD = Path(sys.executable).parent / "eventfold"
-LIMIT_SECONDS = 60.0
-"""How long to wait for the server to start or a side effect to arrive (a bound on a hang,
-not a speed check)."""
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-def eventually(what: str, found: Callable[[], Any]) -> Any:
-    deadline = time.monotonic() + LIMIT_SECONDS
-    while not (result := found()):
-        if time.monotonic() > deadline:
-            pytest.fail(f"gave up waiting for {what}")
-        time.sleep(0.05)
-    return result
 
 
 class Partner(BaseHTTPRequestHandler):

@@ -15,6 +15,7 @@ from reservations.app import make_handler, reservation_stream, stock_of
 from reservations.domain import HOLD_PERIOD
 from reservations.http import router
 from reservations.service import service
+from tests.examples.problems import problem
 
 START = datetime(2026, 11, 1, 10, 0, tzinfo=UTC)
 
@@ -52,13 +53,6 @@ def stocked(client: TestClient, on_hand: int = 5, store_id: str = "s1") -> None:
 def reserve(client: TestClient, quantity: int = 1, **headers: str) -> Any:
     body = {"customer_id": "c1", "store_id": "s1", "sku": "sku1", "quantity": quantity}
     return client.post("/reservations", json=body, headers=headers)
-
-
-def problem(response: Any, status: int) -> dict[str, Any]:
-    assert response.status_code == status, response.text
-    assert response.headers["content-type"] == "application/problem+json"
-    body: dict[str, Any] = response.json()
-    return body
 
 
 def test_the_service_mounts_through_its_entry_point_value(store: SqliteEventStore) -> None:

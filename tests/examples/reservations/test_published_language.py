@@ -42,6 +42,7 @@ from tests.examples.reservations.published_language_samples import (
     load_fixtures,
     registered_names,
 )
+from tests.sqlite_support import sqlite_store
 
 AT = datetime(2026, 11, 22, 10, 0, tzinfo=UTC)
 RECORDER = "python -m tests.examples.reservations.published_language_samples"
@@ -171,9 +172,8 @@ class Decoding:
 
 @pytest.fixture
 def store(tmp_path: Path) -> Iterator[SqliteEventStore]:
-    opened = SqliteEventStore(tmp_path / "events.db", durability="off")
-    yield opened
-    opened.close()
+    """Durability "off", not the "normal" of tests/examples' store."""
+    yield from sqlite_store(tmp_path, "off")
 
 
 def test_unreadable_payloads_are_parked_with_the_reason_never_skipped(

@@ -6,7 +6,6 @@ query model has seen; reads go through the service's HTTP routes."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -62,10 +61,8 @@ class World:
 
 
 @pytest.fixture
-def world(tmp_path: Any, query_engine: Engine | None) -> Iterator[World]:
-    store = SqliteEventStore(tmp_path / "events.db", durability="normal")
-    yield World(store, query_engine, wait=0.05)
-    store.close()
+def world(query_engine: Engine | None, store: SqliteEventStore) -> World:
+    return World(store, query_engine, wait=0.05)
 
 
 def ids(page: dict[str, Any]) -> list[str]:

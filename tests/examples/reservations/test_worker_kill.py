@@ -16,7 +16,6 @@ import sys
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable
 from contextlib import closing
 from pathlib import Path
 
@@ -38,7 +37,8 @@ from tests.examples.reservations.read_model import (
     read_model,
     write_workload,
 )
-from tests.examples.reservations.test_end_to_end import free_port
+from tests.loopback import free_port
+from tests.waiting import eventually
 
 pytestmark = pytest.mark.slow
 
@@ -53,8 +53,6 @@ SUBSCRIPTIONS = (
     "reservations_staff",
     "reservations_inventory",
 )
-LIMIT_SECONDS = 60.0
-"""Bound on a hang (a worker that never starts or never catches up), not a speed check."""
 
 
 def work_done(db: Path) -> tuple[int, int]:
@@ -71,14 +69,6 @@ def work_done(db: Path) -> tuple[int, int]:
             except sqlite3.OperationalError:  # no such table yet
                 found.append(0)
     return found[0], found[1]
-
-
-def until(what: str, done: Callable[[], bool], pause: float) -> None:
-    deadline = time.monotonic() + LIMIT_SECONDS
-    while not done():
-        if time.monotonic() > deadline:
-            pytest.fail(f"gave up waiting for {what}")
-        time.sleep(pause)
 
 
 def start_worker(environ: dict[str, str], home: Path) -> subprocess.Popen[str]:
@@ -110,9 +100,9 @@ def kill_mid_work(
     worker = start_worker(environ, home)
     try:
         if projected < totals[0]:
-            until("the projection to move", lambda: work_done(db)[0] > projected, 0.002)
+            eventually("the projection to move", lambda: work_done(db)[0] > projected, pause=0.002)
         elif effects < totals[1]:
-            until("a reaction to move", lambda: work_done(db)[1] > effects, 0.002)
+            eventually("a reaction to move", lambda: work_done(db)[1] > effects, pause=0.002)
         time.sleep(chance.uniform(0.0, 0.08))
     finally:
         worker.send_signal(signal.SIGKILL)
@@ -174,10 +164,9 @@ def test_a_worker_killed_ten_times_ends_as_a_clean_rebuild_with_each_email_once(
         worker = start_worker(environ, home)
         head = feed.head()
         try:
-            until(
+            eventually(
                 "every subscription to catch up",
                 lambda: all(state.checkpoint(name) == head for name in SUBSCRIPTIONS),
-                0.05,
             )
         finally:
             worker.send_signal(signal.SIGTERM)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
@@ -11,19 +10,13 @@ from fastapi.testclient import TestClient
 from eventfold import SqliteEventStore
 from eventfold.web import ServiceContext, create_app
 from restaurant.service import service
+from tests.examples.problems import problem
 
 
 @pytest.fixture
 def client(store: SqliteEventStore) -> Iterator[TestClient]:
     with TestClient(create_app([service], ServiceContext(store))) as test_client:
         yield test_client
-
-
-def problem(response: Any, status: int) -> dict[str, Any]:
-    assert response.status_code == status, response.text
-    assert response.headers["content-type"] == "application/problem+json"
-    body: dict[str, Any] = response.json()
-    return body
 
 
 def opened(client: TestClient) -> str:

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from sqlalchemy import Engine
 
 from eventfold import SqliteEventStore
@@ -16,9 +14,8 @@ from tests.examples.query_api import serve_queries
 
 
 def test_restaurants_and_menus_come_from_the_query_tables(
-    tmp_path: Path, query_engine: Engine | None
+    query_engine: Engine | None, store: SqliteEventStore
 ) -> None:
-    store = SqliteEventStore(tmp_path / "events.db", durability="normal")
     context, client = serve_queries(service, store, query_engine, read_wait=0.05)
     handler = app.make_handler(store)
     view = query_model(context, JSON_CODEC)
@@ -41,4 +38,3 @@ def test_restaurants_and_menus_come_from_the_query_tables(
         404,
         "application/problem+json",
     )
-    store.close()

@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -9,13 +8,6 @@ from eventfold import EventData, SqliteEventStore, StreamWrite
 from eventfold.adapters.feeds.sqlite import SqliteFeed, position_of
 from eventfold.errors import ConfigurationError
 from tests.contracts.feed import FeedContract, Publish
-
-
-@pytest.fixture
-def store(tmp_path: Path) -> Iterator[SqliteEventStore]:
-    store = SqliteEventStore(tmp_path / "events.db", durability="off")
-    yield store
-    store.close()
 
 
 class TestSqliteFeed(FeedContract):

@@ -1,10 +1,9 @@
-"""Real receivers on loopback: an HTTP server recording webhook calls, and
-:func:`free_port` for the SMTP servers the tests start themselves."""
+"""Real receivers on loopback: an HTTP server recording webhook calls (the SMTP tests take
+a port from tests/loopback.py and start their servers themselves)."""
 
 from __future__ import annotations
 
 import json
-import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -13,12 +12,6 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @dataclass

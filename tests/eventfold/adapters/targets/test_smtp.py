@@ -23,7 +23,7 @@ from eventfold.targets import (
     start_mail_sink,
 )
 from tests.contracts.target import CODEC, Observed, TargetContract, Tick, ticks
-from tests.eventfold.adapters.targets.servers import free_port
+from tests.loopback import free_port
 
 
 def read(path: Path) -> email.message.EmailMessage:
