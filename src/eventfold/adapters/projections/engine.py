@@ -22,7 +22,7 @@ from sqlalchemy import create_engine as sa_create_engine
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
-from eventfold.adapters.store.sqlite import WriteGate
+from eventfold.adapters.store.sqlite import WriteGate, use_wal
 from eventfold.errors import ConfigurationError
 
 _WRITE_OPTION = "eventfold_write"
@@ -69,11 +69,9 @@ def _tune_sqlite(engine: Engine) -> None:
     @event.listens_for(engine, "connect")
     def on_connect(dbapi_connection: Any, _: Any) -> None:
         dbapi_connection.isolation_level = None  # we emit BEGIN ourselves, below
-        cursor = dbapi_connection.cursor()
-        cursor.execute("PRAGMA journal_mode=WAL")
-        cursor.execute("PRAGMA synchronous=NORMAL")
-        cursor.execute("PRAGMA busy_timeout=30000")
-        cursor.close()
+        dbapi_connection.execute("PRAGMA busy_timeout=30000")
+        use_wal(dbapi_connection)
+        dbapi_connection.execute("PRAGMA synchronous=NORMAL")
 
     @event.listens_for(engine, "begin")
     def on_begin(connection: Any) -> None:

@@ -88,11 +88,30 @@ def connect(path: Path | str, durability: Durability = "full") -> sqlite3.Connec
             f"durability {durability!r} is not one of full, normal, off (EVENTFOLD_DURABILITY)"
         )
     conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=30)
-    conn.execute("PRAGMA journal_mode=WAL")
+    use_wal(conn)
     conn.execute(f"PRAGMA synchronous={durability.upper()}")
-    conn.execute("PRAGMA busy_timeout=30000")
     conn.execute("PRAGMA foreign_keys=ON")
     return conn
+
+
+def use_wal(conn: sqlite3.Connection, wait_seconds: float = 30) -> None:
+    """Put the file in WAL mode, waiting while other connections open it at the same time.
+
+    Switching a new file to WAL needs its exclusive lock, and SQLite does not call the busy
+    handler for that lock (it could deadlock), so connections opening a new file together
+    would fail with "database is locked"; this retries instead.
+    """
+    deadline = time.monotonic() + wait_seconds
+    pause = 0.001
+    while True:
+        try:
+            conn.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+        time.sleep(pause)
+        pause = min(pause * 2, 0.05)
 
 
 class ThreadConnections:
