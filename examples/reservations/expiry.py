@@ -14,7 +14,7 @@ from __future__ import annotations
 from datetime import datetime
 
 import structlog
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine, Select, select
 
 from eventfold import CommandHandler, EventCodec, EventfoldError, RuleViolated, StoreError
 from eventfold.web import Job, ServiceContext, job_seconds, query_engine
@@ -31,17 +31,22 @@ BATCH = 500
 log = structlog.get_logger("reservations.expiry")
 
 
-def due_reservations(engine: Engine, now: datetime, limit: int = BATCH) -> list[str]:
-    """The ids of the reservations holding stock past their deadline, oldest first."""
+def due_query(now: datetime, limit: int = BATCH) -> Select[tuple[str]]:
+    """The query for the reservations holding stock past their deadline, oldest first (it
+    reads the ``ix_reservations_due`` index)."""
     t = reservations
-    query = (
+    return (
         select(t.c.reservation_id)
         .where(t.c.status.in_([s.value for s in HOLDING]), t.c.hold_until <= naive(now))
         .order_by(t.c.hold_until, t.c.reservation_id)
         .limit(limit)
     )
+
+
+def due_reservations(engine: Engine, now: datetime, limit: int = BATCH) -> list[str]:
+    """The ids of the reservations holding stock past their deadline, oldest first."""
     with engine.connect() as conn:
-        return list(conn.scalars(query))
+        return list(conn.scalars(due_query(now, limit)))
 
 
 def expire_due(handler: CommandHandler, engine: Engine, now: datetime) -> list[str]:

@@ -79,6 +79,7 @@ reservations = Table(
     Index("ix_reservations_store", "store_id", "status", "accepted_at", "reservation_id"),
     Index("ix_reservations_status", "status", "accepted_at", "reservation_id"),
     Index("ix_reservations_accepted", "accepted_at", "reservation_id"),
+    Index("ix_reservations_due", "status", "hold_until", "reservation_id"),  # expiry sweep
 )
 
 stock_levels = Table(

@@ -19,7 +19,7 @@ from reservations.domain import (
     SecureStock,
     SetStockLevel,
 )
-from reservations.expiry import JOB_NAME, due_reservations, expiry_job
+from reservations.expiry import JOB_NAME, due_query, due_reservations, expiry_job
 from reservations.projection import query_model, reservations
 from reservations.published_language import PROTOBUF_CODEC
 from reservations.service import service
@@ -155,3 +155,12 @@ def test_a_sweep_takes_a_bounded_batch_oldest_first(world: World) -> None:
     assert due_reservations(engine, DUE) == ["r-first", "r-later"]
     assert due_reservations(engine, DUE, limit=1) == ["r-first"]
     assert due_reservations(engine, T0 + HOLD_PERIOD) == ["r-first"]  # r-later: a minute on
+
+
+def test_the_due_query_reads_its_index(world: World) -> None:
+    engine = query_engine(world.context)
+    sql = due_query(DUE).compile(engine, compile_kwargs={"literal_binds": True})
+    with engine.connect() as conn:
+        plan = " ".join(row[-1] for row in conn.exec_driver_sql(f"EXPLAIN QUERY PLAN {sql}"))
+
+    assert "ix_reservations_due" in plan
