@@ -29,9 +29,10 @@ SDK_CONFIG = Config(
 )
 
 NO_REGION = (
-    "no AWS region: set EVENTFOLD_AWS_REGION (or AWS_REGION), or pass --region, e.g. us-east-1"
+    "no AWS region: set EVENTFOLD_AWS_REGION (or AWS_REGION / AWS_DEFAULT_REGION), pass "
+    "--region to the eventfold aws commands, or region= to the client builders; "
+    "e.g. us-east-1"
 )
-MESSAGING_NO_REGION = "no AWS region: set AWS_REGION (or AWS_DEFAULT_REGION), e.g. us-east-1"
 
 
 def aws_client(
@@ -39,11 +40,10 @@ def aws_client(
     *,
     region: str | None = None,
     endpoint_url: str | None = None,
-    no_region: str = NO_REGION,
 ) -> Any:
     """A boto3 client of ``service`` with eventfold's SDK settings; ``endpoint_url`` points
     it at an emulator (None: real AWS). Credentials come from the usual AWS chain
-    (environment, profile, instance role). No region: ConfigurationError(``no_region``).
+    (environment, profile, instance role). No region: ConfigurationError(NO_REGION).
 
     Typed Any because the stubs type ``Session.client`` per literal service name; the
     builders below give each client its type."""
@@ -51,7 +51,7 @@ def aws_client(
     try:
         return session.client(service, endpoint_url=endpoint_url, config=SDK_CONFIG)
     except NoRegionError as exc:
-        raise ConfigurationError(no_region) from exc
+        raise ConfigurationError(NO_REGION) from exc
 
 
 def dynamodb_client(
@@ -68,15 +68,9 @@ def kinesis_client(*, region: str | None = None, endpoint_url: str | None = None
 
 def sqs_client(*, region: str | None = None, endpoint_url: str | None = None) -> SQSClient:
     """An SQS client; ``endpoint_url`` points it at an emulator (None: real AWS)."""
-    client = aws_client(
-        "sqs", region=region, endpoint_url=endpoint_url, no_region=MESSAGING_NO_REGION
-    )
-    return cast("SQSClient", client)
+    return cast("SQSClient", aws_client("sqs", region=region, endpoint_url=endpoint_url))
 
 
 def sns_client(*, region: str | None = None, endpoint_url: str | None = None) -> SNSClient:
     """An SNS client; ``endpoint_url`` points it at an emulator (None: real AWS)."""
-    client = aws_client(
-        "sns", region=region, endpoint_url=endpoint_url, no_region=MESSAGING_NO_REGION
-    )
-    return cast("SNSClient", client)
+    return cast("SNSClient", aws_client("sns", region=region, endpoint_url=endpoint_url))
