@@ -301,6 +301,7 @@ def main() -> None:
     # The workloads: one writer and 4 writers on 10 hot streams. One writer over 200
     # cold streams is reported too: short streams are where replaying libraries do best.
     workloads = [(1, 10), (4, 10), (1, 200)]
+    targeted = {(1, 10), (4, 10)}
     figures: list[Figure] = []
     with tempfile.TemporaryDirectory(prefix="eventfold-bench-") as tmp:
         for writers, streams in workloads:
@@ -351,9 +352,14 @@ def main() -> None:
             "vs_floor": round(ours / by_name["floor"].commands_per_s, 3),
             "vs_eventsourcing": round(ours / by_name["eventsourcing"].commands_per_s, 3),
         }
+        if (writers, streams) in targeted:
+            context = "targets: >= 0.8x, >= 3x"
+        else:
+            floor_vs_es = by_name["floor"].commands_per_s / by_name["eventsourcing"].commands_per_s
+            context = f"not a target workload; the floor itself is {floor_vs_es:.2f}x eventsourcing"
         print(
             f"{key}: eventfold = {ratios[key]['vs_floor']:.2f}x the raw SQLite floor, "
-            f"{ratios[key]['vs_eventsourcing']:.2f}x eventsourcing (targets: >= 0.8x, >= 3x)"
+            f"{ratios[key]['vs_eventsourcing']:.2f}x eventsourcing ({context})"
         )
     RESULTS.mkdir(exist_ok=True)
     out = RESULTS / "write_path.json"
