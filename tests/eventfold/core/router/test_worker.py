@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import threading
-import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
@@ -17,6 +16,7 @@ from eventfold.core.router.router import Stopping
 from eventfold.core.router.worker import SubscriptionRunner, Worker
 from eventfold.domain.events import RecordedEvent
 from tests.eventfold.core.router.targets import SqliteTarget, fill
+from tests.waiting import eventually
 
 
 class GatedTarget(SqliteTarget):
@@ -31,15 +31,6 @@ class GatedTarget(SqliteTarget):
         self.entered.set()
         self.gate.wait()
         super().apply(events)
-
-
-def wait_until(condition: Callable[[], bool], what: str) -> None:
-    """Liveness bound only (never a speed assertion)."""
-    for _ in range(2000):
-        if condition():
-            return
-        time.sleep(0.01)
-    pytest.fail(f"never happened: {what}")
 
 
 def test_the_checkpoint_advances_only_after_the_batch_is_done(
@@ -152,15 +143,15 @@ def test_a_slow_subscription_does_not_delay_another(
     )
     worker.start()
     try:
-        wait_until(lambda: len(fast.rows()) == 100, "the fast subscription applies everything")
+        eventually("the fast subscription applies everything", lambda: len(fast.rows()) == 100)
         assert slow.entered.is_set()
         assert slow.rows() == []
-        wait_until(lambda: state.checkpoint("fast") == "100", "the fast checkpoint advances")
+        eventually("the fast checkpoint advances", lambda: state.checkpoint("fast") == "100")
         assert state.checkpoint("slow") == ""
         fill(store, {"b-1": 1})
-        wait_until(lambda: len(fast.rows()) == 101, "a new commit wakes the fast subscription")
+        eventually("a new commit wakes the fast subscription", lambda: len(fast.rows()) == 101)
         slow.gate.set()
-        wait_until(lambda: len(slow.rows()) == 101, "the slow one catches up once released")
+        eventually("the slow one catches up once released", lambda: len(slow.rows()) == 101)
     finally:
         slow.gate.set()
         worker.stop()
