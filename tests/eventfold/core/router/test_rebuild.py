@@ -21,13 +21,18 @@ def test_rebuild_replaces_the_tables_and_hands_back_the_checkpoint(
     target.apply(store.read("a-1", limit=1))  # the live tables hold something stale
     state.reset("rows", "4")
     seen: list[int] = []
+
+    def progress(done: int) -> None:
+        seen.append(done)
+        state.advance("rows", "4", "6")  # meanwhile, the live feed moves on
+
     wanted = EventFilter(categories=frozenset({"a", "b"}))
-    applied = rebuild(Subscription("rows", target, wanted), store, state, progress=seen.append)
+    applied = rebuild(Subscription("rows", target, wanted), store, state, progress=progress)
     assert applied == 5
     assert sum(seen) == 6  # every scanned event counts towards progress
     assert target.by_stream() == {"a-1": [1, 2, 3], "b-1": [1, 2]}
     assert target.applied_versions(["a-1", "b-1", "c-1"]) == {"a-1": 3, "b-1": 2}
-    assert state.checkpoint("rows") == "4"  # the live feed resumes where it was
+    assert state.checkpoint("rows") == "4"  # the live feed replays from where the scan began
 
 
 def poison(event: RecordedEvent) -> None:
