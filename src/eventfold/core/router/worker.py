@@ -61,11 +61,11 @@ class SubscriptionRunner:
             self.feed.ack(batch)
         now = time.monotonic()
         if batch.checkpoint != self.checkpoint:
-            # Work the target did (or parked) is recorded at once; a batch the filter left
-            # untouched only moves the checkpoint, which may then wait a little: a restart
-            # re-reads those events and filters them out again.
-            idle = delivered is not None and not delivered.applied and not delivered.parked
-            if idle and now < self._saved_at + self.checkpoint_every:
+            # Work the target did (or parked) is recorded at once. A batch that gave the
+            # target nothing (all filtered out or already applied) only moves the checkpoint,
+            # which may then wait a little: a restart re-reads those events and skips them.
+            untouched = delivered is not None and not delivered.applied and not delivered.parked
+            if untouched and now < self._saved_at + self.checkpoint_every:
                 self.checkpoint = batch.checkpoint
             else:
                 self._save(batch.checkpoint, now)
