@@ -252,10 +252,11 @@ def start_router(
     """Start one thread per subscription and one per periodic job of the services (jobs
     run where events are routed, so EVENTFOLD_ROUTER=off leaves them to the worker);
     returns the function that stops them."""
+    # Both factories before anything is opened or started: a failing one leaks nothing.
     subscriptions = subscriptions_of(services, context)
+    jobs = jobs_of(services, context)
     parts = router_parts(settings, context.store)
     telemetry.watch_parked(parts.state, [s.name for s in subscriptions])
-    jobs = jobs_of(services, context)  # before any thread starts: a failing factory leaks none
     worker = Worker(
         subscriptions,
         parts.feed,

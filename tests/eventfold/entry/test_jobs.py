@@ -9,13 +9,14 @@ import pytest
 from fastapi import APIRouter
 from structlog.testing import capture_logs
 
-from eventfold import EventTypes, JsonCodec, SqliteEventStore
+from eventfold import EventStore, EventTypes, JsonCodec, SqliteEventStore
+from eventfold.entry import worker
 from eventfold.entry.cli.serve import background_runners
 from eventfold.entry.resources import job_seconds, read_side_resources
 from eventfold.entry.service import Job, Service, ServiceContext
-from eventfold.entry.settings import load_settings
+from eventfold.entry.settings import Settings, load_settings
 from eventfold.entry.telemetry import Telemetry
-from eventfold.entry.worker import start_jobs, start_router
+from eventfold.entry.worker import RouterParts, router_parts, start_jobs, start_router
 
 BOUND = 10.0
 """Liveness bound of the waits below, never reached when the code works."""
@@ -123,9 +124,19 @@ def test_a_job_needs_a_positive_period(every: float) -> None:
         Job("spin", every, lambda: None)
 
 
-def test_a_failing_jobs_factory_starts_no_router_threads(tmp_path: Path) -> None:
+def test_a_failing_jobs_factory_opens_no_router_parts_and_starts_no_threads(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     def broken(_: ServiceContext) -> list[Job]:
         raise RuntimeError("no query model")
+
+    opened: list[RouterParts] = []  # the feed and router state, which nothing would close
+
+    def recorded(settings: Settings, store: EventStore) -> RouterParts:
+        opened.append(router_parts(settings, store))
+        return opened[-1]
+
+    monkeypatch.setattr(worker, "router_parts", recorded)
 
     service = Service(
         name="broken",
@@ -142,4 +153,7 @@ def test_a_failing_jobs_factory_starts_no_router_threads(tmp_path: Path) -> None
             start_router(settings, [service], ServiceContext(store), Telemetry())
         assert [t.name for t in set(threading.enumerate()) - before if t.is_alive()] == []
     finally:
+        for parts in opened:
+            parts.close()
         store.close()
+    assert opened == []
