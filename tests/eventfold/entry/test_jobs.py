@@ -11,7 +11,6 @@ from structlog.testing import capture_logs
 
 from eventfold import EventStore, EventTypes, JsonCodec, SqliteEventStore
 from eventfold.entry import worker
-from eventfold.entry.cli.serve import background_runners
 from eventfold.entry.resources import job_seconds, read_side_resources
 from eventfold.entry.service import Job, Service, ServiceContext
 from eventfold.entry.settings import Settings, load_settings
@@ -102,20 +101,6 @@ def test_the_router_runs_the_services_jobs_at_the_configured_interval(tmp_path: 
         stop()
         store.close()
     assert job_threads("sweep") == []
-
-
-def test_eventfold_run_without_its_router_runs_no_jobs(tmp_path: Path) -> None:
-    settings = load_settings(
-        {"EVENTFOLD_HOME": str(tmp_path), "EVENTFOLD_ROUTER": "off", "EVENTFOLD_MAIL_SINK": "off"}
-    )
-    store = SqliteEventStore(settings.database_path)
-    try:
-        runners = background_runners(
-            settings, [jobs_service(Rounds(until=1))], ServiceContext(store), Telemetry()
-        )
-    finally:
-        store.close()
-    assert runners == []  # the worker (start_router) runs them instead
 
 
 @pytest.mark.parametrize("every", [0, -1.0])
