@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from botocore.exceptions import EndpointConnectionError
 
 from eventfold.adapters.aws.clients import (
     aws_client,
@@ -17,6 +18,7 @@ from eventfold.adapters.aws.clients import (
     sqs_client,
 )
 from eventfold.errors import ConfigurationError
+from tests.loopback import free_port
 
 
 def test_a_client_has_the_sdk_settings_and_the_endpoint_given() -> None:
@@ -24,8 +26,19 @@ def test_a_client_has_the_sdk_settings_and_the_endpoint_given() -> None:
     assert client.meta.region_name == "eu-west-1"
     assert client.meta.endpoint_url == "http://127.0.0.1:9"
     assert (client.meta.config.connect_timeout, client.meta.config.read_timeout) == (5, 20)
-    # One attempt per call (botocore's max_attempts would count retries): eventfold retries.
-    assert client.meta.config.retries == {"mode": "standard", "total_max_attempts": 1}
+
+
+def test_the_sdk_makes_one_attempt_per_call(monkeypatch: pytest.MonkeyPatch) -> None:
+    """eventfold retries transient failures itself (errors.Backoff): a call the SDK retried
+    too would multiply the attempts and the wait."""
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    client = aws_client("sqs", region="us-east-1", endpoint_url=f"http://127.0.0.1:{free_port()}")
+    sent: list[str] = []
+    client.meta.events.register("before-send.sqs", lambda request, **_: sent.append(request.url))
+    with pytest.raises(EndpointConnectionError):  # nothing listens there
+        client.list_queues()
+    assert len(sent) == 1
 
 
 @pytest.mark.parametrize("build", [dynamodb_client, kinesis_client, sqs_client, sns_client])
