@@ -6,7 +6,7 @@ skipping SQLAlchemy's per-row parameter handling (the bulk of its cost at rebuil
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -27,14 +27,8 @@ class _Compiled:
     direct: bool  # False: the statement has binds of its own (column defaults): use SQLAlchemy
     sql: str
     names: tuple[str, ...]  # parameter names, in positional order
-    processors: tuple[Processor | None, ...]
+    processed: tuple[tuple[int, Processor], ...]  # (index in names, its bind processor)
     positional: bool
-    processed: tuple[tuple[int, Processor], ...] = field(init=False)
-    """(index, processor) of the parameters that have a processor."""
-
-    def __post_init__(self) -> None:
-        pairs = tuple((i, p) for i, p in enumerate(self.processors) if p is not None)
-        object.__setattr__(self, "processed", pairs)
 
     def parameters(self, row: Mapping[str, Any]) -> Any:
         values = [row[name] for name in self.names]
@@ -118,8 +112,9 @@ def _compile(
     direct = all(name in columns or name in keys for name in names)
     # dialect_impl: a generic type (DateTime) has no processor of its own; its dialect
     # implementation (SQLite DATETIME: the string format SQLAlchemy compares with) has.
-    processors = tuple(_processor(compiled.binds[name].type, dialect) for name in names)
-    return _Compiled(statement, direct, compiled.string, names, processors, dialect.positional)
+    processors = (_processor(compiled.binds[name].type, dialect) for name in names)
+    processed = tuple((i, p) for i, p in enumerate(processors) if p is not None)
+    return _Compiled(statement, direct, compiled.string, names, processed, dialect.positional)
 
 
 _SQLITE_DATETIME_FORMAT = (
