@@ -301,11 +301,8 @@ def measure(endpoint: str, region: str, skus: int, count: int, folder: Path) -> 
 def show(result: dict[str, Any]) -> None:
     work = result["workload"]
     print(f"workload: {work['commands']} -> {work['events']} events")
-    print(f"{'per command':<36}{'requests':>9}{'WCU':>8}{'RCU':>8}  operations")
-    for name, row in result["per_command"].items():
-        ops = ", ".join(f"{op} {n:g}" for op, n in row["by_operation"].items())
-        print(f"  {name:<34}{row['requests']:>9g}{row['wcu']:>8g}{row['rcu']:>8g}  {ops}")
     sections = [
+        ("per command", result["per_command"]),
         ("per projected event, catching up", result["per_projected_event"]),
         ("per projected event, live", result["per_live_event"]),
         ("per event, rebuild", {"reservations_view (scan)": result["rebuild_per_event"]}),
