@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from eventfold import CommandHandler, SqliteEventStore
+from eventfold import CommandHandler, SqliteEventStore, StoreUnavailable
 from eventfold.sql import SqlProjection
 from eventfold.web import ServiceContext, migrate_query_model, query_engine
 from reservations import app
@@ -145,6 +145,24 @@ def test_a_reservation_that_cannot_expire_does_not_hold_up_the_others(world: Wor
     assert expired == ["r-due"]
     assert "ReservationExpired" not in world.event_types("r-blocked")
     assert world.event_types("r-due")[-1] == "ReservationExpired"
+
+
+def test_an_unavailable_store_ends_the_round(world: World, monkeypatch: pytest.MonkeyPatch) -> None:
+    world.reserve("r1")
+    world.reserve("r2")
+    world.catch_up()
+    tried: list[str | None] = []
+
+    def unavailable(*_: object, command_id: str | None = None, **__: object) -> None:
+        tried.append(command_id)
+        raise StoreUnavailable("database is locked")
+
+    monkeypatch.setattr(world.store, "append", unavailable)
+    job = expiry_job(world.context, PROTOBUF_CODEC, clock=Clock(DUE))
+
+    with pytest.raises(StoreUnavailable):  # the job runner logs it; the next period retries
+        job.run()
+    assert tried == ["expire-r1"]  # not one failure per due reservation
 
 
 def test_a_sweep_takes_a_bounded_batch_oldest_first(world: World) -> None:
