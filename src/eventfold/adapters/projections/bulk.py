@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Select, Table, bindparam, delete, select, update
+from sqlalchemy import ColumnElement, Connection, Select, Table, bindparam, delete, select, update
 from sqlalchemy.dialects import mysql, sqlite
 from sqlalchemy.engine import Dialect
 from sqlalchemy.sql.dml import Insert, UpdateBase
@@ -49,8 +49,7 @@ class BulkWriter:
         statement object skips SQLAlchemy's per-call cache-key work)."""
         statement = self._selects.get(id(table))
         if statement is None:
-            where = [table.c[c.name] == bindparam(KEY_PREFIX + c.name) for c in table.primary_key]
-            statement = self._selects[id(table)] = select(table).where(*where)
+            statement = self._selects[id(table)] = select(table).where(*_by_key(table))
         return statement
 
     def delete(self, conn: Connection, table: Table, rows: Sequence[Mapping[str, Any]]) -> None:
@@ -92,13 +91,17 @@ class BulkWriter:
             conn.execute(compiled.statement, list(rows))
 
 
+def _by_key(table: Table) -> list[ColumnElement[bool]]:
+    """``<key column> = :k_<key column>`` for each primary-key column of ``table``."""
+    return [c == bindparam(KEY_PREFIX + c.name) for c in table.primary_key.columns]
+
+
 def _statement(dialect: str, table: Table, kind: str, columns: tuple[str, ...]) -> UpdateBase:
-    keys = [c.name for c in table.primary_key.columns]
-    where = [table.c[k] == bindparam(KEY_PREFIX + k) for k in keys]
     if kind == "delete":
-        return delete(table).where(*where)
+        return delete(table).where(*_by_key(table))
     if kind == "update":
-        return update(table).where(*where).values({c: bindparam(c) for c in columns})
+        return update(table).where(*_by_key(table)).values({c: bindparam(c) for c in columns})
+    keys = [c.name for c in table.primary_key.columns]
     return upsert_statement(dialect, table, columns, keys)
 
 
