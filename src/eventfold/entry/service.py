@@ -45,9 +45,10 @@ def _no_subscriptions(_: ServiceContext) -> Sequence[Any]:
 
 @dataclass(frozen=True)
 class Job:
-    """Work a service runs every ``every`` seconds in the process that routes its events
-    (``eventfold run``, or ``eventfold worker`` when EVENTFOLD_ROUTER=off), e.g. a sweep
-    that sends the commands time makes due. Several processes may run it at once: ``run``
+    """Work a service runs every ``every`` seconds where its events are routed
+    (``eventfold worker``, and ``eventfold run`` unless EVENTFOLD_ROUTER=off), e.g. a sweep
+    that sends the commands time makes due. The Lambda router handlers run no jobs: call
+    ``run`` from a scheduled function there. Several processes may run it at once: ``run``
     must be harmless twice (command ids). An exception is logged; the job runs again next
     period."""
 

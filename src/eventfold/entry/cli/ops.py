@@ -81,7 +81,8 @@ def worker(
         0, "--metrics-port", min=0, max=65535, help="Serve /metrics on this port (0: off)."
     ),
 ) -> None:
-    """Route events to every subscription until SIGTERM (stops after the current batch)."""
+    """Route events to every subscription and run the services' periodic jobs until
+    SIGTERM (stops after the current batch and round)."""
     cli = cli_context(ctx)
     settings = cli.settings()
     services = cli.services()
