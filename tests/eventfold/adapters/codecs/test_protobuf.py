@@ -116,6 +116,21 @@ def test_unset_optional_fields_come_back_as_the_dataclass_default() -> None:
     assert subject.decode(recorded(subject.encode(event).data)) == event
 
 
+def test_events_with_keyword_only_fields_decode() -> None:
+    # The all-scalar fast path builds events positionally: keyword-only ones must avoid it.
+    @dataclass(frozen=True, kw_only=True)
+    class OrderCanceled:
+        order_id: str
+        reason: str
+
+    types = EventTypes()
+    types.register(OrderCanceled)
+    subject = codec(types)
+    event = OrderCanceled(order_id="o-1", reason="changed my mind")
+
+    assert subject.decode(recorded(subject.encode(event).data, "OrderCanceled")) == event
+
+
 def test_timestamps_keep_microseconds_and_come_back_in_utc() -> None:
     subject = codec()
     tokyo = AT.astimezone(timezone(timedelta(hours=9)))
