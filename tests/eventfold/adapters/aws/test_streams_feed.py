@@ -18,7 +18,7 @@ from eventfold.adapters.aws.streams_feed import (
     readable_shards,
 )
 from eventfold.adapters.aws.tables import FeedKind, create_tables
-from eventfold.core.router.ports import BEGINNING
+from eventfold.core.router.ports import BEGINNING, Lag
 from tests.aws_support.moto_server import MotoAws
 from tests.contracts.event_store import event, write
 from tests.contracts.feed import FeedContract, Publish, drain
@@ -129,3 +129,17 @@ def test_a_trimmed_parent_no_longer_holds_its_children_back() -> None:
 def test_a_foreign_checkpoint_is_refused(aws: MotoAws, store: DynamoDBEventStore) -> None:
     with pytest.raises(ConfigurationError, match="not a DynamoDB Streams feed checkpoint"):
         make_feed(aws, store).poll("42", timeout=0)
+
+
+@pytest.mark.aws
+def test_lag_is_zero_after_a_read_that_drained_the_stream_and_unknown_otherwise(
+    aws: MotoAws, store: DynamoDBEventStore
+) -> None:
+    feed = make_feed(aws, store)
+    store.append(write("order-1", 0, event(1), event(2)))
+    assert feed.lag(BEGINNING) == Lag(None, None)  # not read yet
+    full = feed.poll(BEGINNING, limit=2, timeout=0)  # as many as asked for: maybe more
+    assert len(full.events) == 2
+    assert feed.lag(full.checkpoint) == Lag(None, None)
+    drained = feed.poll(BEGINNING, limit=3, timeout=0)  # fewer than asked for: the end
+    assert feed.lag(drained.checkpoint) == Lag(0, 0.0)
