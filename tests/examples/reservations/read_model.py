@@ -45,7 +45,6 @@ class History:
     still open so that later commands have something to act on."""
 
     handler: CommandHandler
-    skus: Sequence[str]
     now: datetime = START
     open: list[str] = field(default_factory=list)
     secured: list[str] = field(default_factory=list)
@@ -97,7 +96,7 @@ def write_workload(store: SqliteEventStore, codec: EventCodec, *, seed: int, eve
     requests, secure, pickup, cancel, reject, expire, in a seeded random mix."""
     chance = random.Random(seed)
     skus = [f"sku-{n:02d}" for n in range(40)]
-    history = History(app.make_handler(store, codec), skus)
+    history = History(app.make_handler(store, codec))
     for sku in skus:
         history.set_stock(sku, 10_000)
     while store.head_position() < events:

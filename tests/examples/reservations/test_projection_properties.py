@@ -88,7 +88,7 @@ def test_shuffled_duplicated_batched_delivery_builds_the_in_order_read_model(
         folder = Path(name)
         store = SqliteEventStore(folder / "events.db", durability="off")
         try:
-            written = History(app.make_handler(store, PROTOBUF_CODEC), SKUS)
+            written = History(app.make_handler(store, PROTOBUF_CODEC))
             for sku in SKUS[:2]:  # the third SKU has no stock until a command sets it
                 written.set_stock(sku, 6)
                 written.request("c-0", sku, 1)
