@@ -31,7 +31,6 @@ from eventfold.entry.telemetry import Telemetry
 from eventfold.sql import create_engine
 from reservations.projection import reservations, stock_levels
 from tests.aws_support.moto_server import MotoAws
-from tests.eventfold.adapters.projections.backends import mysql_url  # noqa: F401 (fixture)
 from tests.loopback import free_port
 from tests.waiting import eventually
 
@@ -110,7 +109,7 @@ def query_rows(engine: Engine) -> tuple[dict[str, tuple[str, int]], dict[str, tu
 
 def test_a_command_over_http_reaches_the_query_api_through_dynamodb_streams_and_mysql(
     aws: MotoAws,
-    mysql_url: str,  # noqa: F811 (the imported fixture)
+    mysql_url: str,
     tmp_path: Path,
 ) -> None:
     settings = load_settings(production_environ(aws, mysql_url, tmp_path / "home"))
@@ -153,7 +152,7 @@ def test_a_command_over_http_reaches_the_query_api_through_dynamodb_streams_and_
 
 def test_a_rebuild_reads_what_the_stream_no_longer_holds_and_hands_over_to_it(
     aws: MotoAws,
-    mysql_url: str,  # noqa: F811 (the imported fixture)
+    mysql_url: str,
     tmp_path: Path,
 ) -> None:
     environ = production_environ(aws, mysql_url, tmp_path / "home")
