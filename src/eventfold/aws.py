@@ -3,16 +3,22 @@
 Feeds: :class:`KinesisFeed` (Kinesis Data Streams for DynamoDB; out of order and twice is
 fine), :class:`SqsFeed` (a queue the SQS/SNS targets fill). Targets: :func:`sqs_target`,
 :func:`sns_target` (standard or FIFO; JSON or protobuf bodies with attributes for filter
-policies), or :func:`message_target` from one setting value. Lambda: :func:`router_handlers`
-(DynamoDB Streams, Kinesis and SQS events, partial batch responses) and
-:func:`http_handler` (the HTTP app behind API Gateway, payload 2.0 and 1.0).
+policies), or :func:`message_target` from one setting value. Store and router state:
+:class:`DynamoDBEventStore`, :class:`DynamoDBRouterState` (tables named by
+:class:`TableNames`, client from :func:`dynamodb_client`). Lambda: :func:`router_handlers`
+(DynamoDB Streams, Kinesis and SQS events, partial batch responses), :func:`http_handler`
+(the HTTP app behind API Gateway, payload 2.0 and 1.0) and :func:`jobs_handler` (the
+services' periodic jobs, invoked by a schedule).
 """
 
-from eventfold.adapters.aws.clients import sns_client, sqs_client
+from eventfold.adapters.aws.clients import dynamodb_client, sns_client, sqs_client
 from eventfold.adapters.aws.compose import kinesis_feed, message_target, queue_feed
+from eventfold.adapters.aws.dynamodb_items import TableNames
+from eventfold.adapters.aws.dynamodb_store import DynamoDBEventStore
 from eventfold.adapters.aws.kinesis_feed import KinesisFeed
 from eventfold.adapters.aws.messages import OutboundMessage, event_of_message, outbound_message
 from eventfold.adapters.aws.outbound_target import MessageTarget
+from eventfold.adapters.aws.router_state import DynamoDBRouterState
 from eventfold.adapters.aws.sns_target import sns_target
 from eventfold.adapters.aws.sqs_feed import SqsFeed
 from eventfold.adapters.aws.sqs_target import sqs_target
@@ -21,19 +27,25 @@ from eventfold.entry.aws_lambda import (
     LambdaHandler,
     RouterHandlers,
     http_handler,
+    jobs_handler,
     router_handlers,
 )
 
 __all__ = [
     "BadProxyEvent",
+    "DynamoDBEventStore",
+    "DynamoDBRouterState",
     "KinesisFeed",
     "LambdaHandler",
     "MessageTarget",
     "OutboundMessage",
     "RouterHandlers",
     "SqsFeed",
+    "TableNames",
+    "dynamodb_client",
     "event_of_message",
     "http_handler",
+    "jobs_handler",
     "kinesis_feed",
     "message_target",
     "outbound_message",

@@ -47,8 +47,8 @@ def _no_subscriptions(_: ServiceContext) -> Sequence[Any]:
 class Job:
     """Work a service runs every ``every`` seconds where its events are routed
     (``eventfold worker``, and ``eventfold run`` unless EVENTFOLD_ROUTER=off), e.g. a sweep
-    that sends the commands time makes due. The Lambda router handlers run no jobs: call
-    ``run`` from a scheduled function there. Several processes may run it at once: ``run``
+    that sends the commands time makes due. On Lambda a schedule invokes them
+    (``eventfold.aws.jobs_handler``). Several processes may run it at once: ``run``
     must be harmless twice (command ids). An exception is logged; the job runs again next
     period."""
 
