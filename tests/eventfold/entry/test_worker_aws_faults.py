@@ -11,9 +11,6 @@ from __future__ import annotations
 import email
 import os
 import signal
-import subprocess
-import sys
-import threading
 from collections import Counter
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -45,8 +42,8 @@ from tests.aws_support.moto_server import MotoAws
 from tests.eventfold.adapters.projections.backends import mysql_url  # noqa: F401 (fixture)
 from tests.loopback import free_port
 from tests.waiting import eventually
+from tests.worker_process import start_worker
 
-EVENTFOLD = Path(sys.executable).parent / "eventfold"
 PREFIX = "k-"
 SKUS = 4
 RESERVATIONS = 30
@@ -129,23 +126,6 @@ def more_mails(engine: Engine, *, than: int) -> Callable[[], bool]:
     return lambda: mails_done(engine) > than
 
 
-def start_worker(environ: dict[str, str], home: Path) -> subprocess.Popen[str]:
-    worker = subprocess.Popen(
-        [str(EVENTFOLD), "worker"],
-        env={**os.environ, **environ},
-        cwd=home,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    assert worker.stderr is not None
-    for line in worker.stderr:  # wait for "eventfold worker: routing to ..."
-        if "routing to" in line:
-            threading.Thread(target=worker.stderr.read, daemon=True).start()  # keep it drained
-            return worker
-    pytest.fail(f"eventfold worker exited before routing (code {worker.wait()})")
-
-
 def until(what: str, done: Callable[[], bool], pause: float) -> None:
     eventually(what, done, pause=pause, limit=LIMIT_SECONDS)
 
@@ -177,7 +157,7 @@ def test_a_killed_streams_worker_resumes_and_applies_every_event_once(
     try:
         while kills < 4 and mails_done(engine) < MAILS:
             before = mails_done(engine)
-            worker = start_worker(environ, tmp_path)
+            worker = start_worker({**os.environ, **environ}, tmp_path)
             try:
                 # mid-batch: the mail batch is under way (some of its e-mails recorded), its
                 # checkpoint not yet advanced
@@ -186,7 +166,7 @@ def test_a_killed_streams_worker_resumes_and_applies_every_event_once(
                 worker.send_signal(signal.SIGKILL)
                 worker.wait()
             kills += 1
-        worker = start_worker(environ, tmp_path)
+        worker = start_worker({**os.environ, **environ}, tmp_path)
         try:
             until("every e-mail", lambda: mails_done(engine) >= MAILS, 0.1)
             want = expected_view(environ, ids)

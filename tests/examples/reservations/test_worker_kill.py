@@ -11,9 +11,6 @@ import os
 import random
 import signal
 import sqlite3
-import subprocess
-import sys
-import threading
 import time
 from collections import Counter
 from contextlib import closing
@@ -39,10 +36,10 @@ from tests.examples.reservations.read_model import (
 )
 from tests.loopback import free_port
 from tests.waiting import eventually
+from tests.worker_process import start_worker
 
 pytestmark = pytest.mark.slow
 
-EVENTFOLD = Path(sys.executable).parent / "eventfold"
 EVENTS = 10_000
 KILLS = 10
 SEED = 20240611
@@ -69,23 +66,6 @@ def work_done(db: Path) -> tuple[int, int]:
             except sqlite3.OperationalError:  # no such table yet
                 found.append(0)
     return found[0], found[1]
-
-
-def start_worker(environ: dict[str, str], home: Path) -> subprocess.Popen[str]:
-    worker = subprocess.Popen(
-        [str(EVENTFOLD), "worker"],
-        env=environ,
-        cwd=home,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    assert worker.stderr is not None
-    for line in worker.stderr:  # "eventfold worker: routing to ..."
-        if "routing to" in line:
-            threading.Thread(target=worker.stderr.read, daemon=True).start()  # keep it drained
-            return worker
-    pytest.fail(f"eventfold worker exited before routing (code {worker.wait()})")
 
 
 def kill_mid_work(

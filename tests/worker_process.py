@@ -1,0 +1,33 @@
+"""The ``eventfold`` command of this venv, and an ``eventfold worker`` started for a test."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import threading
+from collections.abc import Mapping
+from pathlib import Path
+
+import pytest
+
+EVENTFOLD = Path(sys.executable).parent / "eventfold"
+
+
+def start_worker(environ: Mapping[str, str], home: Path) -> subprocess.Popen[str]:
+    """``eventfold worker`` in ``home`` with exactly ``environ``, returned once it says it
+    routes (its stderr is then drained in the background); fails the test if it exits
+    first."""
+    worker = subprocess.Popen(
+        [str(EVENTFOLD), "worker"],
+        env=dict(environ),
+        cwd=home,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert worker.stderr is not None
+    for line in worker.stderr:  # "eventfold worker: routing to ..."
+        if "routing to" in line:
+            threading.Thread(target=worker.stderr.read, daemon=True).start()
+            return worker
+    pytest.fail(f"eventfold worker exited before routing (code {worker.wait()})")
