@@ -263,9 +263,6 @@ class SqlRebuild:
                 changed = self.projection._apply(conn, self._shadows, events, self._versions)
             self._versions.update(changed)
 
-    def applied_versions(self, stream_ids: Collection[str]) -> Mapping[str, int]:
-        return {s: self._versions[s] for s in stream_ids if s in self._versions}
-
     def finish(self) -> None:
         self._check_open()
         self._open = False

@@ -125,16 +125,16 @@ class Rebuildable(Protocol):
     """A version-tracking target that can be rebuilt from the event store.
 
     ``eventfold rebuild`` calls :meth:`begin_rebuild` (fresh, empty shadow tables; from now
-    on :meth:`Target.apply` and :meth:`TracksVersions.applied_versions` of the object it
-    returns work on the shadow), applies every event of :meth:`EventStore.scan` through it
-    in big batches, then :meth:`RebuildSession.finish` swaps the shadow in atomically (or
+    on :meth:`Target.apply` of the object it returns works on the shadow), applies every
+    event of :meth:`EventStore.scan` through it in big batches (each stream's events once,
+    in version order), then :meth:`RebuildSession.finish` swaps the shadow in atomically (or
     :meth:`RebuildSession.abort` drops it). The live target keeps serving until the swap.
     """
 
     def begin_rebuild(self) -> RebuildSession: ...
 
 
-class RebuildSession(Target, TracksVersions, Protocol):
+class RebuildSession(Target, Protocol):
     """The shadow copy of a rebuildable target, being filled from the event store."""
 
     def finish(self) -> None:

@@ -142,7 +142,6 @@ def test_rebuild_fills_shadows_while_the_live_tables_serve_then_swaps(engine: En
     projection.apply(ticks("tick-a", 1, 2))
     session = projection.begin_rebuild()
     session.apply(interleave(ticks("tick-a", 1, 3), ticks("tick-b", 1, 1)))
-    assert session.applied_versions(["tick-a", "tick-b"]) == {"tick-a": 3, "tick-b": 1}
     # the live projection keeps reading and writing its own tables meanwhile
     assert seen_rows(engine, seen) == {"tick-a": [1, 2]}
     projection.apply(ticks("tick-c", 1, 1))
