@@ -198,14 +198,12 @@ def _dynamodb_store(store: EventStore, settings: Settings) -> DynamoDBEventStore
 def _streams_feed(settings: Settings, store: DynamoDBEventStore) -> LiveFeed:
     """The events table's DynamoDB stream, from its oldest record (TRIM_HORIZON): a new
     subscription on an older table gets the rest with `eventfold rebuild`."""
-    from eventfold.adapters.aws.clients import aws_client
+    from eventfold.adapters.aws.clients import dynamodb_streams_client
     from eventfold.adapters.aws.streams_feed import DynamoDBStreamsFeed, latest_stream_arn
 
     arn = latest_stream_arn(store.client, store.tables.events, store.backoff)
-    streams = aws_client(
-        "dynamodbstreams",
-        region=store.client.meta.region_name,
-        endpoint_url=settings.aws_endpoint_url,
+    streams = dynamodb_streams_client(
+        region=store.client.meta.region_name, endpoint_url=settings.aws_endpoint_url
     )
     feed = DynamoDBStreamsFeed(streams, arn, poll_interval=settings.feed_poll_interval)
     return HeadOfFeed(feed, read_to_end)

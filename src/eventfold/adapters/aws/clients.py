@@ -17,6 +17,7 @@ from eventfold.errors import ConfigurationError
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
+    from mypy_boto3_dynamodbstreams import DynamoDBStreamsClient
     from mypy_boto3_kinesis import KinesisClient
     from mypy_boto3_sns import SNSClient
     from mypy_boto3_sqs import SQSClient
@@ -59,6 +60,14 @@ def dynamodb_client(
 ) -> DynamoDBClient:
     """A DynamoDB client; ``endpoint_url`` points it at an emulator (None: real AWS)."""
     return cast("DynamoDBClient", aws_client("dynamodb", region=region, endpoint_url=endpoint_url))
+
+
+def dynamodb_streams_client(
+    *, region: str | None = None, endpoint_url: str | None = None
+) -> DynamoDBStreamsClient:
+    """A DynamoDB Streams client; ``endpoint_url`` points it at an emulator (None: real AWS)."""
+    client = aws_client("dynamodbstreams", region=region, endpoint_url=endpoint_url)
+    return cast("DynamoDBStreamsClient", client)
 
 
 def kinesis_client(*, region: str | None = None, endpoint_url: str | None = None) -> KinesisClient:

@@ -13,6 +13,7 @@ from botocore.exceptions import EndpointConnectionError
 from eventfold.adapters.aws.clients import (
     aws_client,
     dynamodb_client,
+    dynamodb_streams_client,
     kinesis_client,
     sns_client,
     sqs_client,
@@ -41,7 +42,9 @@ def test_the_sdk_makes_one_attempt_per_call(monkeypatch: pytest.MonkeyPatch) -> 
     assert len(sent) == 1
 
 
-@pytest.mark.parametrize("build", [dynamodb_client, kinesis_client, sqs_client, sns_client])
+@pytest.mark.parametrize(
+    "build", [dynamodb_client, dynamodb_streams_client, kinesis_client, sqs_client, sns_client]
+)
 def test_no_region_is_a_configuration_error_naming_every_way_to_set_one(
     build: Callable[..., Any], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
