@@ -57,14 +57,16 @@ def service_with(*subscriptions: object, name: str = "odd") -> Service:
     )
 
 
-def test_a_service_must_return_subscription_values(tmp_path: Path) -> None:
-    context = ServiceContext(SqliteEventStore(tmp_path / "e.db"))
+def test_a_service_must_return_subscription_values(store: SqliteEventStore) -> None:
+    context = ServiceContext(store)
     with pytest.raises(ConfigurationError, match="returned str from its subscriptions factory"):
         subscriptions_of([service_with("not a subscription")], context)
 
 
-def test_subscription_names_must_be_unique_across_services(tmp_path: Path) -> None:
-    context = ServiceContext(SqliteEventStore(tmp_path / "e.db"))
+def test_subscription_names_must_be_unique_across_services(
+    store: SqliteEventStore, tmp_path: Path
+) -> None:
+    context = ServiceContext(store)
     services = [probe_service(tmp_path), probe_service(tmp_path)]
     with pytest.raises(ConfigurationError, match="probe-rows used more than once"):
         subscriptions_of(services, context)
