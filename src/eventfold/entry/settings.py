@@ -8,6 +8,7 @@ variable and how to fix it.
 
 from __future__ import annotations
 
+import os
 import sqlite3
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
@@ -68,8 +69,12 @@ HINTS: Mapping[str, str] = {
     "EVENTFOLD_MAIL_FROM": "set EVENTFOLD_MAIL_FROM to the sender address, e.g. shop@example.com",
     "EVENTFOLD_JOB_SECONDS": "set EVENTFOLD_JOB_SECONDS to the seconds (0.1 to 86400) "
     "between two runs of a service's periodic job, e.g. 60",
-    "EVENTFOLD_ROUTER": "set EVENTFOLD_ROUTER to on (eventfold run also routes events "
-    "in-process) or off (separate eventfold worker processes route)",
+    "EVENTFOLD_ROUTER": "set EVENTFOLD_ROUTER to on (eventfold run also starts a router "
+    "process) or off (separate eventfold worker processes route)",
+    "EVENTFOLD_WORKERS": "set EVENTFOLD_WORKERS to the number of HTTP processes eventfold run "
+    "starts (1 to 64), e.g. 2, or unset it for one per CPU",
+    "EVENTFOLD_ACCESS_LOG": "set EVENTFOLD_ACCESS_LOG to on (log every HTTP request) or off "
+    "(the default)",
     "EVENTFOLD_MAIL_SINK": "set EVENTFOLD_MAIL_SINK to on (run the local SMTP sink writing "
     "EVENTFOLD_HOME/mail/*.eml on EVENTFOLD_SMTP_HOST:PORT) or off (a real SMTP server)",
     "EVENTFOLD_WEBHOOKS": "set EVENTFOLD_WEBHOOKS to comma-separated name=URL pairs, e.g. "
@@ -143,8 +148,14 @@ class Settings(BaseSettings):
         validation_alias="EVENTFOLD_MAIL_FROM",
     )
     router: bool = Field(default=True, validation_alias="EVENTFOLD_ROUTER")
-    """``eventfold run`` also runs the event router in-process; off when separate
-    ``eventfold worker`` processes route (several API processes, one router)."""
+    """``eventfold run`` also starts a router process; off when separate ``eventfold
+    worker`` processes route (several API hosts, one router)."""
+    workers: int | None = Field(default=None, ge=1, le=64, validation_alias="EVENTFOLD_WORKERS")
+    """How many HTTP processes ``eventfold run`` starts; None: one per CPU (see
+    :attr:`http_processes`)."""
+    access_log: bool = Field(default=False, validation_alias="EVENTFOLD_ACCESS_LOG")
+    """Log a line per HTTP request (off by default: it costs about a tenth of the
+    throughput, and a proxy or API Gateway logs requests anyway)."""
     job_seconds: float = Field(
         default=DEFAULT_JOB_SECONDS, ge=0.1, le=86400, validation_alias="EVENTFOLD_JOB_SECONDS"
     )
@@ -201,6 +212,13 @@ class Settings(BaseSettings):
         if self.smtp_port is not None:
             return self.smtp_port
         return self.port + 25 if self.port + 25 <= 65535 else self.port - 25
+
+    @property
+    def http_processes(self) -> int:
+        """EVENTFOLD_WORKERS, else one HTTP process per CPU this process may run on."""
+        if self.workers is not None:
+            return self.workers
+        return max(1, len(os.sched_getaffinity(0)))
 
     @property
     def mail_folder(self) -> Path:

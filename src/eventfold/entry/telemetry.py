@@ -8,13 +8,15 @@ from __future__ import annotations
 
 import threading
 import time
+import urllib.request
 from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
 import structlog
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
-from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.parser import text_string_to_metric_families
 from prometheus_client.registry import Collector
 
 from eventfold.core.router.ports import Lag, RouterState
@@ -42,6 +44,24 @@ class ParkedStreams(Collector):
         for name in self.subscriptions:
             family.add_metric([name], len(self.state.parked_streams(name)))
         yield family
+
+
+class RemoteMetrics(Collector):
+    """The metrics another process serves (``eventfold run``'s router process), fetched
+    from ``url`` when scraped, so the HTTP processes' ``/metrics`` shows the router's too.
+    While that process is down (being restarted) it adds nothing."""
+
+    def __init__(self, url: str, *, timeout: float = 2.0) -> None:
+        self.url = url
+        self.timeout = timeout
+
+    def collect(self) -> Iterator[Metric]:
+        try:
+            with urllib.request.urlopen(self.url, timeout=self.timeout) as response:
+                text = response.read().decode()
+        except OSError:
+            return
+        yield from text_string_to_metric_families(text)
 
 
 class Telemetry:

@@ -22,12 +22,16 @@ from eventfold.adapters.aws.dynamodb_items import TableNames
 from eventfold.adapters.aws.tables import FeedKind, create_tables
 from eventfold.entry.cli.common import CliContext
 from eventfold.entry.cli.main import app as cli
-from eventfold.entry.cli.serve import background_runners
 from eventfold.entry.http import create_app
-from eventfold.entry.resources import migrate_query_model, read_side_resources
+from eventfold.entry.resources import (
+    migrate_query_model,
+    read_side_resources,
+    read_side_runners,
+)
 from eventfold.entry.service import ServiceContext, installed_services
 from eventfold.entry.settings import Settings, load_settings, open_store
 from eventfold.entry.telemetry import Telemetry
+from eventfold.entry.worker import router_runner
 from eventfold.sql import create_engine
 from reservations.projection import reservations, stock_levels
 from tests.aws_support.moto_server import MotoAws
@@ -67,12 +71,17 @@ def make_tables(settings: Settings, feed: FeedKind = "streams") -> None:
 
 @contextmanager
 def serving(settings: Settings, *, router: bool = True) -> Iterator[TestClient]:
-    """The HTTP app exactly as `eventfold run` composes it (router and SMTP sink beside)."""
+    """The HTTP app with what `eventfold run` starts beside it (the router and the SMTP
+    sink), here in one process."""
     services = installed_services(settings.services)
     with open_store(settings) as store:
         context = ServiceContext(store, read_side_resources(settings))
         migrate_query_model(services, context)
-        runners = background_runners(settings, services, context, Telemetry()) if router else []
+        runners = (
+            [*read_side_runners(settings), router_runner(settings, services, context, Telemetry())]
+            if router
+            else []
+        )
         with TestClient(create_app(services, context, runners=runners)) as client:
             yield client
 

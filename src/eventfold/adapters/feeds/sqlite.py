@@ -1,8 +1,10 @@
 """The embedded feed: tails the SQLite event store by global position.
 
 Low latency without busy polling: commits made in this process wake waiting readers at once
-(``SqliteEventStore.add_commit_listener``); commits from other processes are picked up by a
-modest poll (``poll_interval``). The checkpoint is the last position read, as a string.
+(``SqliteEventStore.add_commit_listener``); commits from other processes (``eventfold run``'s
+HTTP processes) are picked up by a poll every ``poll_interval`` (20 ms: one indexed read a
+poll, about 1 % of a core for six idle subscriptions). The checkpoint is the last position
+read, as a string.
 """
 
 from __future__ import annotations
@@ -35,7 +37,7 @@ class SqliteFeed:
     """The Feed port over a :class:`SqliteEventStore`. Thread-safe."""
 
     def __init__(
-        self, store: SqliteEventStore, *, poll_interval: float = 0.1, name: str = "sqlite"
+        self, store: SqliteEventStore, *, poll_interval: float = 0.02, name: str = "sqlite"
     ) -> None:
         self.store = store
         self.name = name

@@ -22,7 +22,7 @@ from sqlalchemy import create_engine as sa_create_engine
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
-from eventfold.adapters.store.sqlite import WriteGate, use_wal
+from eventfold.adapters.store.sqlite import FileWriteGate, WriteGate, use_wal
 from eventfold.errors import ConfigurationError
 
 _WRITE_OPTION = "eventfold_write"
@@ -38,9 +38,10 @@ def create_engine(url: str, *, write_gate: WriteGate | None = None, **options: A
     """An engine for ``url`` (``sqlite:///path.db`` or ``mysql+pymysql://...``) set up for
     eventfold's projections and ledger. ``options`` go to :func:`sqlalchemy.create_engine`.
 
-    ``write_gate``: on SQLite, the gate of the other writers of the same file in this
-    process (the event store's ``write_gate``), so :func:`write_transaction` queues behind
-    them instead of meeting SQLite's sleeping busy handler."""
+    ``write_gate``: on SQLite, the gate of the other writers of the same file (by default
+    the file's :class:`FileWriteGate`, which the event store on that file shares), so
+    :func:`write_transaction` queues behind them instead of meeting SQLite's sleeping busy
+    handler."""
     try:
         parsed = make_url(url)
     except ArgumentError as exc:
@@ -54,6 +55,8 @@ def create_engine(url: str, *, write_gate: WriteGate | None = None, **options: A
             Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
         engine = sa_create_engine(url, **options)
         _tune_sqlite(engine)
+        if write_gate is None and parsed.database and parsed.database != ":memory:":
+            write_gate = FileWriteGate.for_file(parsed.database)
         return engine.execution_options(**{_GATE_OPTION: write_gate}) if write_gate else engine
     if backend in ("mysql", "mariadb"):
         options.setdefault("isolation_level", "READ COMMITTED")

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import sqlite3
-import threading
 from collections.abc import Collection, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -19,6 +18,7 @@ from pathlib import Path
 from eventfold.adapters.store.sqlite import (
     EVENT_COLUMNS,
     Durability,
+    FileWriteGate,
     ThreadConnections,
     WriteGate,
     rows_to_events,
@@ -79,7 +79,7 @@ class SqliteRouterState:
     ) -> None:
         self.path = Path(path)
         self.durability: Durability = durability
-        self.write_gate = write_gate or threading.RLock()
+        self.write_gate: WriteGate = write_gate or FileWriteGate.for_file(self.path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._connections = ThreadConnections(self.path, durability)
         with self._write() as conn:

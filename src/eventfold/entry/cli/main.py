@@ -35,6 +35,7 @@ def root(
 
 
 app.command("run")(serve.run)
+app.command("serve-http", hidden=True)(serve.serve_http)
 app.command("events")(streams.events)
 app.add_typer(aws.app, name="aws")
 app.add_typer(schema.app, name="schema")

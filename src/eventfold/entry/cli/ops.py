@@ -20,6 +20,7 @@ from eventfold.core.router.rebuild import rebuild as rebuild_projection
 from eventfold.core.router.router import Router
 from eventfold.entry.cli.common import cli_context, fail, service_context
 from eventfold.entry.cli.streams import as_record, codecs_by_category, payload_json
+from eventfold.entry.processes import exit_with_parent
 from eventfold.entry.resources import migrate_query_model
 from eventfold.entry.service import Service, ServiceContext
 from eventfold.entry.telemetry import Telemetry
@@ -80,6 +81,10 @@ def worker(
     metrics_port: int = typer.Option(
         0, "--metrics-port", min=0, max=65535, help="Serve /metrics on this port (0: off)."
     ),
+    metrics_host: str = typer.Option(
+        "", "--metrics-host", help="The address /metrics listens on (default: EVENTFOLD_HOST)."
+    ),
+    parent_pid: int = typer.Option(0, "--parent-pid", hidden=True),
 ) -> None:
     """Route events to every subscription and run the services' periodic jobs until
     SIGTERM (stops after the current batch and round)."""
@@ -88,8 +93,11 @@ def worker(
     services = cli.services()
     console = Console(stderr=True, soft_wrap=True)
     telemetry = Telemetry()
+    if parent_pid:  # started by `eventfold run`: stop when it dies
+        exit_with_parent(parent_pid)
     if metrics_port:
-        start_http_server(metrics_port, addr=settings.host, registry=telemetry.registry)
+        host = metrics_host or settings.host
+        start_http_server(metrics_port, addr=host, registry=telemetry.registry)
     with service_context(settings) as context:
         for revision in migrate_query_model(services, context):
             console.print(f"eventfold worker: schema: applied {revision}")

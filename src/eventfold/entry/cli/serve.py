@@ -1,38 +1,30 @@
-"""``eventfold run``: serve the installed services over HTTP."""
+"""``eventfold run``: serve the installed services over HTTP, with the router beside them.
+
+``run`` is a supervisor (:mod:`eventfold.entry.processes`): it applies the query model's
+migrations, binds HOST:PORT, runs the local SMTP sink, and starts ``EVENTFOLD_WORKERS``
+HTTP processes (the hidden ``serve-http`` command, inheriting the listening socket) and one
+router process (``eventfold worker``), until Ctrl-C or SIGTERM.
+"""
 
 from __future__ import annotations
 
+import os
 import signal
 import socket
-from collections.abc import Sequence
 from types import FrameType
 
 import typer
 import uvicorn
+from prometheus_client import CollectorRegistry
 from rich.console import Console
 
 from eventfold.entry.cli.common import cli_context, service_context
-from eventfold.entry.http import BackgroundRunner, create_app
-from eventfold.entry.resources import (
-    migrate_query_model,
-    read_side_runners,
-)
-from eventfold.entry.service import Service, ServiceContext
+from eventfold.entry.http import StopRunner, create_app
+from eventfold.entry.processes import Child, Supervisor, eventfold_command, exit_with_parent
+from eventfold.entry.resources import migrate_query_model, read_side_runners
 from eventfold.entry.settings import Settings
-from eventfold.entry.telemetry import Telemetry
-from eventfold.entry.worker import router_runner
+from eventfold.entry.telemetry import RemoteMetrics
 from eventfold.errors import ConfigurationError
-
-
-def background_runners(
-    settings: Settings, services: Sequence[Service], context: ServiceContext, telemetry: Telemetry
-) -> list[BackgroundRunner]:
-    """What runs beside the HTTP server in the same process: the local SMTP sink (unless
-    EVENTFOLD_MAIL_SINK=off), then the event router (unless EVENTFOLD_ROUTER=off)."""
-    runners = read_side_runners(settings)
-    if settings.router:
-        runners.append(router_runner(settings, services, context, telemetry))
-    return runners
 
 
 def listening_socket(settings: Settings) -> socket.socket:
@@ -44,6 +36,7 @@ def listening_socket(settings: Settings) -> socket.socket:
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     try:
         sock.bind((settings.host, settings.port))
+        sock.listen(2048)
     except OSError as exc:
         sock.close()
         raise ConfigurationError(
@@ -54,23 +47,62 @@ def listening_socket(settings: Settings) -> socket.socket:
     return sock
 
 
+def free_loopback_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on now (for the router's metrics)."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def children(settings: Settings, listening_fd: int, metrics_port: int) -> list[Child]:
+    """The processes ``eventfold run`` keeps running: the router (unless
+    EVENTFOLD_ROUTER=off) and ``settings.http_processes`` HTTP processes."""
+    parent = str(os.getpid())
+    found = []
+    if settings.router:
+        found.append(
+            Child(
+                "router",
+                eventfold_command(
+                    "worker",
+                    "--metrics-port",
+                    str(metrics_port),
+                    "--metrics-host",
+                    "127.0.0.1",
+                    "--parent-pid",
+                    parent,
+                ),
+            )
+        )
+    http = ["serve-http", "--fd", str(listening_fd), "--parent-pid", parent]
+    if settings.router:
+        http += ["--router-metrics", f"http://127.0.0.1:{metrics_port}/metrics"]
+    for n in range(1, settings.http_processes + 1):
+        found.append(Child(f"http-{n}", eventfold_command(*http), pass_fds=(listening_fd,)))
+    return found
+
+
 def run(ctx: typer.Context) -> None:
     """Serve every installed service (or EVENTFOLD_SERVICES) on http://HOST:PORT.
 
+    Starts EVENTFOLD_WORKERS HTTP processes (default: one per CPU) and a router process
+    (EVENTFOLD_ROUTER=off: leave routing to `eventfold worker`); Ctrl-C stops them all.
     Settings come from the environment: PORT, EVENTFOLD_HOME, EVENTFOLD_HOST,
-    EVENTFOLD_DURABILITY, EVENTFOLD_STORE, EVENTFOLD_SERVICES, EVENTFOLD_LOG_LEVEL,
-    EVENTFOLD_ROUTER=off (leave routing to `eventfold worker`), ... (see README.md).
+    EVENTFOLD_DURABILITY, EVENTFOLD_STORE, EVENTFOLD_SERVICES, EVENTFOLD_LOG_LEVEL, ...
+    (see README.md).
     """
     cli = cli_context(ctx)
     settings = cli.settings()
     services = cli.services()
     console = Console(stderr=True, soft_wrap=True)
     with service_context(settings) as context:
-        applied = migrate_query_model(services, context)  # before any route or subscription
-        telemetry = Telemetry()
-        runners = background_runners(settings, services, context, telemetry)
-        app = create_app(services, context, runners=runners, metrics=telemetry.registry)
-        sock = listening_socket(settings)
+        applied = migrate_query_model(services, context)  # once, before any child starts
+    sock = listening_socket(settings)
+    stops: list[StopRunner] = []
+    try:
+        for start in read_side_runners(settings):  # the local SMTP sink
+            stops.append(start())
+        processes = children(settings, sock.fileno(), free_loopback_port())
         names = ", ".join(s.name for s in services) or "no services"
         console.print(
             f"eventfold: serving {names} on [bold]{settings.url}[/] (API docs: {settings.url}/docs)"
@@ -81,14 +113,54 @@ def run(ctx: typer.Context) -> None:
         )
         for revision in applied:
             console.print(f"eventfold: query-model schema: applied {revision}")
-        server = uvicorn.Server(uvicorn.Config(app, log_level=settings.log_level, lifespan="on"))
+        console.print(
+            f"eventfold: {settings.http_processes} HTTP process(es) (EVENTFOLD_WORKERS), "
+            + ("a router process" if settings.router else "no router (EVENTFOLD_ROUTER=off)")
+        )
+        code = Supervisor(processes, lambda line: console.print(line, markup=False)).run()
+    finally:
+        for stop in reversed(stops):
+            stop()
+        sock.close()
+    console.print("eventfold: stopped")
+    if code:
+        raise typer.Exit(code)
+
+
+def serve_http(
+    ctx: typer.Context,
+    fd: int = typer.Option(..., "--fd", help="The listening socket's file descriptor."),
+    parent_pid: int = typer.Option(0, "--parent-pid", help="Stop when this process dies."),
+    router_metrics: str = typer.Option(
+        "", "--router-metrics", help="URL of the router process's metrics, served on /metrics."
+    ),
+) -> None:
+    """One HTTP process of `eventfold run` (started by it; not meant to be run by hand)."""
+    cli = cli_context(ctx)
+    settings = cli.settings()
+    services = cli.services()
+    if parent_pid:
+        exit_with_parent(parent_pid)
+    registry = CollectorRegistry()
+    if router_metrics:
+        registry.register(RemoteMetrics(router_metrics))
+    with service_context(settings) as context:
+        app = create_app(services, context, metrics=registry)
+        sock = socket.socket(fileno=fd)
+        config = uvicorn.Config(
+            app,
+            log_level=settings.log_level,
+            access_log=settings.access_log,
+            lifespan="on",
+            timeout_graceful_shutdown=10,
+        )
         # uvicorn shuts down gracefully on SIGINT/SIGTERM, then re-raises the signal to the
-        # handler that was there before it: make SIGTERM, like Ctrl-C, end in a clean exit 0.
+        # handler that was there before it: make SIGTERM, like Ctrl-C, end in a clean exit.
         previous = signal.signal(signal.SIGTERM, _interrupt)
         try:
-            server.run(sockets=[sock])
+            uvicorn.Server(config).run(sockets=[sock])
         except KeyboardInterrupt:
-            console.print("eventfold: stopped")
+            pass
         finally:
             signal.signal(signal.SIGTERM, previous)
             sock.close()

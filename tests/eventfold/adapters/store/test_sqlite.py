@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import subprocess
+import sys
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -7,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from eventfold import ConcurrencyConflict, ConfigurationError, SqliteEventStore
-from eventfold.adapters.store.sqlite import connect
+from eventfold.adapters.store.sqlite import FileWriteGate, connect
 from tests.contracts.event_store import EventStoreContract, event, write
 
 
@@ -142,3 +144,60 @@ def test_appends_queued_behind_the_gate_commit_together_each_on_its_own(
     assert sorted(recorded[1:]) == ["a-1", "b-1", "c-1"]
     assert store.find_commit("taken-1") is None
     assert all(store.find_commit(s) is not None for s in ("a-1", "b-1", "c-1"))
+
+
+HOLD_THE_GATE = """
+import sys
+from eventfold.adapters.store.sqlite import FileWriteGate
+with FileWriteGate.for_file(sys.argv[1]):
+    print("held", flush=True)
+    sys.stdin.readline()
+"""
+
+
+def gate_holder(database: Path) -> subprocess.Popen[str]:
+    """Another process holding the file's write gate until it reads a line (or dies)."""
+    holder = subprocess.Popen(
+        [sys.executable, "-c", HOLD_THE_GATE, str(database)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert holder.stdout is not None
+    assert holder.stdout.readline().strip() == "held"
+    return holder
+
+
+@pytest.mark.parametrize("holder_ends", ["releases", "is killed"])
+def test_writers_in_other_processes_queue_on_the_file_gate(
+    tmp_path: Path, holder_ends: str
+) -> None:
+    database = tmp_path / "events.db"
+    store = SqliteEventStore(database)
+    holder = gate_holder(database)
+    writer = threading.Thread(target=lambda: store.append(write("a-1", 0, event(1))))
+    writer.start()
+    writer.join(timeout=0.3)
+    assert writer.is_alive()  # waits in the kernel for the other process's flock
+    assert store.read("a-1") == []
+    if holder_ends == "releases":
+        holder.communicate("go\n", timeout=30)
+    else:  # the kernel drops a dead process's flock: kill -9 never leaves the file locked
+        holder.kill()
+        holder.wait(30)
+    writer.join(timeout=30)
+    assert [e.version for e in store.read("a-1")] == [1]
+    store.close()
+
+
+def test_one_gate_per_file_and_process(tmp_path: Path) -> None:
+    first = FileWriteGate.for_file(tmp_path / "a.db")
+    assert FileWriteGate.for_file(tmp_path / "." / "a.db") is first
+    assert FileWriteGate.for_file(tmp_path / "b.db") is not first
+    store = SqliteEventStore(tmp_path / "a.db")
+    try:
+        assert store.write_gate is first
+        with first, first:  # re-entrant: a thread nesting two writers of a file writes
+            store.append(write("a-1", 0, event(1)))
+    finally:
+        store.close()

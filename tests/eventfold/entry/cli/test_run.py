@@ -125,20 +125,18 @@ def test_the_listening_socket_is_tcp_so_asyncio_turns_nagle_off() -> None:
         sock.close()
 
 
-@pytest.mark.parametrize(("router", "count"), [("on", 1), ("off", 0)])
-def test_eventfold_router_decides_whether_run_routes_in_process(
-    tmp_path: Path, router: str, count: int
+@pytest.mark.parametrize(
+    ("router", "names"), [("on", ["router", "http-1", "http-2"]), ("off", ["http-1", "http-2"])]
+)
+def test_eventfold_router_decides_whether_run_starts_a_router_process(
+    router: str, names: list[str]
 ) -> None:
-    from eventfold import SqliteEventStore
-    from eventfold.entry.cli.serve import background_runners
-    from eventfold.entry.service import ServiceContext
+    from eventfold.entry.cli.serve import children
     from eventfold.entry.settings import load_settings
-    from eventfold.entry.telemetry import Telemetry
 
-    settings = load_settings({"EVENTFOLD_ROUTER": router, "EVENTFOLD_MAIL_SINK": "off"})
-    store = SqliteEventStore(tmp_path / "eventfold.db")
-    try:  # runners start only with the app: nothing is started here
-        runners = background_runners(settings, [], ServiceContext(store), Telemetry())
-        assert len(runners) == count
-    finally:
-        store.close()
+    settings = load_settings({"EVENTFOLD_ROUTER": router, "EVENTFOLD_WORKERS": "2"})
+    started = children(settings, listening_fd=7, metrics_port=9999)
+    assert [c.name for c in started] == names
+    http = [c for c in started if c.name.startswith("http")]
+    assert all(c.pass_fds == (7,) for c in http)
+    assert all("--fd" in c.argv and "7" in c.argv for c in http)

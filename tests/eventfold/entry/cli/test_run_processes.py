@@ -1,0 +1,164 @@
+"""``eventfold run``'s processes survive ``kill -9`` of any one of them: a dead HTTP or
+router process is started again, and when the supervisor dies its children stop."""
+
+from __future__ import annotations
+
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.eventfold.entry.cli.test_run import EVENTFOLD, environment, stop
+from tests.loopback import free_port
+from tests.waiting import eventually
+
+pytestmark = pytest.mark.slow
+
+
+def children_of(pid: int) -> dict[str, int]:
+    """The supervisor's children by role (``router``, ``http``), from /proc."""
+    found: dict[str, int] = {}
+    with open(f"/proc/{pid}/task/{pid}/children") as listing:
+        for child in map(int, listing.read().split()):
+            try:
+                with open(f"/proc/{child}/cmdline", "rb") as cmdline:
+                    argv = cmdline.read().split(b"\0")
+            except FileNotFoundError:
+                continue
+            role = "router" if b"worker" in argv else "http" if b"serve-http" in argv else "?"
+            found.setdefault(role, child)
+    return found
+
+
+def alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    try:  # a zombie is dead too
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().split(")")[-1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
+
+
+def start_run(home: Path, port: int) -> subprocess.Popen[str]:
+    process = subprocess.Popen(
+        [str(EVENTFOLD), "run"],
+        env=environment(home, port, EVENTFOLD_SERVICES="reservations", EVENTFOLD_WORKERS="2"),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    url = f"http://127.0.0.1:{port}"
+
+    def healthy() -> bool:
+        assert process.poll() is None, process.communicate()[1]
+        try:
+            return httpx.get(f"{url}/healthz", timeout=1).status_code == 200
+        except httpx.TransportError:
+            return False
+
+    eventually("eventfold run to answer /healthz", healthy)
+    eventually(
+        "the router and HTTP processes", lambda: {"router", "http"} <= set(children_of(process.pid))
+    )
+    return process
+
+
+@pytest.fixture
+def served(tmp_path: Path) -> Iterator[tuple[subprocess.Popen[str], str, Path]]:
+    port = free_port()
+    home = tmp_path / "data"
+    process = start_run(home, port)
+    try:
+        yield process, f"http://127.0.0.1:{port}", home
+    finally:
+        stop(process)
+
+
+def reserve(client: httpx.Client, n: int) -> str | None:
+    """One reservation; its id when the service acknowledged it (None: not acknowledged,
+    e.g. the connection went down with a killed process)."""
+    body = {"customer_id": f"c-{n}", "store_id": "s1", "sku": "tea", "quantity": 1}
+    try:
+        response = client.post("/reservations", json=body, timeout=10)
+    except httpx.TransportError:
+        return None
+    return str(response.json()["reservation_id"]) if response.status_code == 201 else None
+
+
+def stored_reservations(home: Path) -> set[str]:
+    with sqlite3.connect(home / "eventfold.db") as db:
+        rows = db.execute(
+            "SELECT stream_id FROM events WHERE type = 'ReservationAccepted'"
+        ).fetchall()
+    return {stream.removeprefix("reservation-") for (stream,) in rows}
+
+
+@pytest.mark.parametrize("victim", ["http", "router"])
+def test_a_killed_child_is_started_again_and_nothing_acknowledged_is_lost(
+    served: tuple[subprocess.Popen[str], str, Path], victim: str
+) -> None:
+    process, url, home = served
+    acknowledged: list[str] = []
+    with httpx.Client(base_url=url) as client:
+        assert client.put("/stores/s1/stock/tea", json={"on_hand": 1000}).status_code == 200
+        acknowledged += filter(None, (reserve(client, n) for n in range(20)))
+        killed = children_of(process.pid)[victim]
+        os.kill(killed, signal.SIGKILL)
+        eventually(
+            f"a new {victim} process",
+            lambda: children_of(process.pid).get(victim, killed) != killed,
+        )
+        # New connections reach a living HTTP process; the router resumes its checkpoint.
+        acknowledged += filter(None, (reserve(client, n) for n in range(20, 60)))
+        last = acknowledged[-1]
+        eventually(
+            "the query model to show the last reservation",
+            lambda: (
+                client.get(f"/reservations/{last}", params={"min_version": 1}).status_code == 200
+            ),
+        )
+    assert len(acknowledged) >= 55
+    assert set(acknowledged) <= stored_reservations(home)
+    assert process.poll() is None
+    _, err = stop(process)
+    assert process.returncode == 0, err
+    assert f"the {victim}" in err
+    assert "killed by SIGKILL" in err
+
+
+def test_the_children_stop_when_the_supervisor_is_killed_and_a_restart_works(
+    tmp_path: Path,
+) -> None:
+    port = free_port()
+    home = tmp_path / "data"
+    for _ in range(2):
+        process = start_run(home, port)
+        children = list(children_of(process.pid).values())
+        process.kill()
+        process.wait(30)
+        eventually("the children to stop", lambda: not any(alive(pid) for pid in children))  # noqa: B023
+        assert process.stderr is not None
+        process.stderr.close()
+    final = start_run(home, port)  # the port, the SMTP sink's port and the file are free
+    _, err = stop(final)
+    assert final.returncode == 0, err
+
+
+def test_a_child_that_keeps_dying_stops_the_service(tmp_path: Path) -> None:
+    from eventfold.entry.processes import CRASHES_TOLERATED, Child, Supervisor
+
+    said: list[str] = []
+    dying = Child("doomed", [sys.executable, "-c", "raise SystemExit(3)"])
+    code = Supervisor([dying], said.append).run(check_every=0.05)
+    assert code == 1
+    assert sum("ended (exit code 3)" in line for line in said) == CRASHES_TOLERATED - 1
+    assert "died 5 times" in said[-1]
