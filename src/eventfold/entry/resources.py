@@ -9,6 +9,7 @@ both share one query-model engine per context, whichever entry point (``eventfol
 
 from __future__ import annotations
 
+import socket
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -53,22 +54,38 @@ def read_side_resources(settings: Settings) -> dict[str, Any]:
 
 
 def read_side_runners(settings: Settings) -> list[BackgroundRunner]:
-    """What ``eventfold run`` starts for the read side: the local SMTP sink (unless off)."""
+    """The local SMTP sink (unless EVENTFOLD_MAIL_SINK=off) as a runner of an in-process app
+    (``eventfold run`` itself starts it in its supervisor)."""
     if not settings.mail_sink:
         return []
-    host, port = settings.smtp_host, settings.mail_port
+    return [lambda: start_local_mail_sink(settings)[0]]
 
-    def start_sink() -> StopRunner:
+
+def start_local_mail_sink(settings: Settings) -> tuple[StopRunner, int]:
+    """Start the local SMTP sink on EVENTFOLD_SMTP_PORT; when that is unset, on PORT + 25 or,
+    if something else holds that port, on any free one (a port nobody chose must never keep
+    the service from starting). Returns its stop function and its port."""
+    host = settings.smtp_host
+
+    def start(port: int) -> tuple[StopRunner, int]:
         try:
-            return start_mail_sink(settings.mail_folder, host, port).stop
+            return start_mail_sink(settings.mail_folder, host, port).stop, port
         except (OSError, RuntimeError) as exc:
             raise ConfigurationError(
                 f"cannot start the local SMTP sink on {host}:{port} ({exc}): set "
-                "EVENTFOLD_SMTP_PORT to a free port, or EVENTFOLD_MAIL_SINK=off to use a real "
-                "SMTP server"
+                "EVENTFOLD_SMTP_PORT to a free port, or EVENTFOLD_MAIL_SINK=off to use a "
+                "real SMTP server"
             ) from exc
 
-    return [start_sink]
+    if settings.smtp_port is not None:
+        return start(settings.smtp_port)
+    try:
+        return start(settings.mail_port)
+    except ConfigurationError:
+        with socket.socket() as probe:
+            probe.bind((host, 0))
+            free = int(probe.getsockname()[1])
+        return start(free)
 
 
 def query_engine(context: ServiceContext) -> Engine:

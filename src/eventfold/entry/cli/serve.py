@@ -1,7 +1,8 @@
 """``eventfold run``: serve the installed services over HTTP, with the router beside them.
 
 ``run`` is a supervisor (:mod:`eventfold.entry.processes`): it applies the query model's
-migrations, binds HOST:PORT, runs the local SMTP sink, and starts ``EVENTFOLD_WORKERS``
+migrations, binds HOST:PORT, runs the local SMTP sink (telling the router its port), and
+starts ``EVENTFOLD_WORKERS``
 HTTP processes (the hidden ``serve-http`` command, inheriting the listening socket) and one
 router process (``eventfold worker``), until Ctrl-C or SIGTERM.
 """
@@ -11,6 +12,7 @@ from __future__ import annotations
 import os
 import signal
 import socket
+from collections.abc import Mapping
 from types import FrameType
 
 import typer
@@ -21,7 +23,7 @@ from rich.console import Console
 from eventfold.entry.cli.common import cli_context, service_context
 from eventfold.entry.http import StopRunner, create_app
 from eventfold.entry.processes import Child, Supervisor, eventfold_command, exit_with_parent
-from eventfold.entry.resources import migrate_query_model, read_side_runners
+from eventfold.entry.resources import migrate_query_model, start_local_mail_sink
 from eventfold.entry.settings import Settings
 from eventfold.entry.telemetry import RemoteMetrics
 from eventfold.errors import ConfigurationError
@@ -54,9 +56,15 @@ def free_loopback_port() -> int:
         return int(probe.getsockname()[1])
 
 
-def children(settings: Settings, listening_fd: int, metrics_port: int) -> list[Child]:
+def children(
+    settings: Settings,
+    listening_fd: int,
+    metrics_port: int,
+    environ: Mapping[str, str] | None = None,
+) -> list[Child]:
     """The processes ``eventfold run`` keeps running: the router (unless
-    EVENTFOLD_ROUTER=off) and ``settings.http_processes`` HTTP processes."""
+    EVENTFOLD_ROUTER=off) and ``settings.http_processes`` HTTP processes, with ``environ``
+    (default: this process's)."""
     parent = str(os.getpid())
     found = []
     if settings.router:
@@ -72,13 +80,14 @@ def children(settings: Settings, listening_fd: int, metrics_port: int) -> list[C
                     "--parent-pid",
                     parent,
                 ),
+                env=environ,
             )
         )
     http = ["serve-http", "--fd", str(listening_fd), "--parent-pid", parent]
     if settings.router:
         http += ["--router-metrics", f"http://127.0.0.1:{metrics_port}/metrics"]
     for n in range(1, settings.http_processes + 1):
-        found.append(Child(f"http-{n}", eventfold_command(*http), pass_fds=(listening_fd,)))
+        found.append(Child(f"http-{n}", eventfold_command(*http), (listening_fd,), environ))
     return found
 
 
@@ -99,10 +108,13 @@ def run(ctx: typer.Context) -> None:
         applied = migrate_query_model(services, context)  # once, before any child starts
     sock = listening_socket(settings)
     stops: list[StopRunner] = []
+    environ = dict(os.environ)
     try:
-        for start in read_side_runners(settings):  # the local SMTP sink
-            stops.append(start())
-        processes = children(settings, sock.fileno(), free_loopback_port())
+        if settings.mail_sink:
+            stop_sink, mail_port = start_local_mail_sink(settings)
+            stops.append(stop_sink)
+            environ["EVENTFOLD_SMTP_PORT"] = str(mail_port)  # where the router sends mail
+        processes = children(settings, sock.fileno(), free_loopback_port(), environ)
         names = ", ".join(s.name for s in services) or "no services"
         console.print(
             f"eventfold: serving {names} on [bold]{settings.url}[/] (API docs: {settings.url}/docs)"

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import sqlite3
 import subprocess
 import sys
@@ -48,10 +49,13 @@ def alive(pid: int) -> bool:
         return False
 
 
-def start_run(home: Path, port: int) -> subprocess.Popen[str]:
+def start_run(home: Path, port: int, *, mail_port: bool = True) -> subprocess.Popen[str]:
+    env = environment(home, port, EVENTFOLD_SERVICES="reservations", EVENTFOLD_WORKERS="2")
+    if not mail_port:  # the default: PORT + 25, or any free port when that one is taken
+        del env["EVENTFOLD_SMTP_PORT"]
     process = subprocess.Popen(
         [str(EVENTFOLD), "run"],
-        env=environment(home, port, EVENTFOLD_SERVICES="reservations", EVENTFOLD_WORKERS="2"),
+        env=env,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
         text=True,
@@ -138,17 +142,16 @@ def test_a_killed_child_is_started_again_and_nothing_acknowledged_is_lost(
 def test_the_children_stop_when_the_supervisor_is_killed_and_a_restart_works(
     tmp_path: Path,
 ) -> None:
-    port = free_port()
     home = tmp_path / "data"
-    for _ in range(2):
-        process = start_run(home, port)
+    for port in (free_port(), free_port()):
+        process = start_run(home, port, mail_port=False)
         children = list(children_of(process.pid).values())
         process.kill()
         process.wait(30)
         eventually("the children to stop", lambda: not any(alive(pid) for pid in children))  # noqa: B023
         assert process.stderr is not None
         process.stderr.close()
-    final = start_run(home, port)  # the port, the SMTP sink's port and the file are free
+    final = start_run(home, port, mail_port=False)  # its ports and the file are free again
     _, err = stop(final)
     assert final.returncode == 0, err
 
@@ -162,3 +165,21 @@ def test_a_child_that_keeps_dying_stops_the_service(tmp_path: Path) -> None:
     assert code == 1
     assert sum("ended (exit code 3)" in line for line in said) == CRASHES_TOLERATED - 1
     assert "died 5 times" in said[-1]
+
+
+def test_a_taken_mail_port_does_not_keep_the_service_from_starting(tmp_path: Path) -> None:
+    home = tmp_path / "data"
+    with socket.socket() as squatter:  # something else holds PORT + 25
+        squatter.bind(("127.0.0.1", 0))
+        squatter.listen()
+        port = squatter.getsockname()[1] - 25  # free, most likely: the OS picks from above
+        process = start_run(home, port, mail_port=False)
+        try:
+            with httpx.Client(base_url=f"http://127.0.0.1:{port}") as client:
+                client.put("/stores/s1/stock/tea", json={"on_hand": 5}).raise_for_status()
+                assert reserve(client, 1) is not None
+            # The router was told where the sink listens: the customer's e-mail arrives.
+            eventually("the e-mail in the sink", lambda: list((home / "mail").glob("*.eml")))
+        finally:
+            _, err = stop(process)
+    assert process.returncode == 0, err
