@@ -7,10 +7,18 @@ the reservation's events and the stock's events commit in ONE atomic append, con
 on both streams' versions. Two requests racing for the last unit therefore cannot both
 commit: the loser's append conflicts on the stock stream, its session runs again on the
 fresh stock, and the stock decider refuses it (``out_of_stock``).
+
+The stock keeps counters (``on_hand``, ``held``), not a list of holds: a release or a
+hand-over carries the quantity from the reservation's state, decided in the same session as
+the reservation's transition. The reservation decider lets a reservation hold once and end
+its hold once, and the one atomic append keeps both streams in step, so ``held`` is always
+the sum of the quantities of the accepted and secured reservations of that stock (see
+:mod:`reservations.domain.stock`). Send the stock commands only through these functions.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from eventfold import (
@@ -131,7 +139,7 @@ def _transition(
     | CancelReservation
     | CompletePickup
     | ExpireReservation,
-    follow_up: ReleaseStock | HandOverStock | None,
+    follow_up: Callable[[Reservation], ReleaseStock | HandOverStock] | None,
     *,
     command_id: str | None,
     content: tuple[object, ...],
@@ -140,11 +148,12 @@ def _transition(
 
     def work(session: Session) -> None:
         session.execute(reservation, stream_id, command, must_exist=True)
-        # The reservation knows which stock it holds; the stock decides the release.
+        # The reservation decider only lets a holding reservation (accepted, secured) end,
+        # once: its state says which stock it holds and how many units to give back.
         if follow_up is not None:
             after, _ = session.state(reservation, stream_id)
             stock_id = stock_stream(after.store_id, after.sku)
-            session.execute(stock, stock_id, follow_up, must_exist=True)
+            session.execute(stock, stock_id, follow_up(after), must_exist=True)
 
     outcome = handler.run(
         work,
@@ -165,7 +174,11 @@ def reject_reservation(
     handler: CommandHandler, command: RejectReservation, *, command_id: str | None = None
 ) -> int:
     """Store staff reject the reservation; its units become available again."""
-    release = ReleaseStock(command.reservation_id, f"rejected: {command.reason}")
+    reason = f"rejected: {command.reason}"
+
+    def release(held: Reservation) -> ReleaseStock:
+        return ReleaseStock(held.reservation_id, held.quantity, reason)
+
     return _transition(handler, command, release, command_id=command_id, content=(command.reason,))
 
 
@@ -174,7 +187,10 @@ def cancel_reservation(
 ) -> int:
     """The customer, staff or support cancel; the units become available again."""
     reason = f"canceled by {command.canceled_by.value}: {command.reason}"
-    release = ReleaseStock(command.reservation_id, reason)
+
+    def release(held: Reservation) -> ReleaseStock:
+        return ReleaseStock(held.reservation_id, held.quantity, reason)
+
     content = (command.canceled_by.value, command.reason)
     return _transition(handler, command, release, command_id=command_id, content=content)
 
@@ -183,7 +199,10 @@ def complete_pickup(
     handler: CommandHandler, command: CompletePickup, *, command_id: str | None = None
 ) -> int:
     """The customer collected the units: they leave the store's stock."""
-    hand_over = HandOverStock(command.reservation_id)
+
+    def hand_over(held: Reservation) -> HandOverStock:
+        return HandOverStock(held.reservation_id, held.quantity)
+
     return _transition(handler, command, hand_over, command_id=command_id, content=())
 
 
@@ -191,7 +210,10 @@ def expire_reservation(
     handler: CommandHandler, command: ExpireReservation, *, command_id: str | None = None
 ) -> int:
     """The hold deadline passed: the reservation expires and its units are released."""
-    release = ReleaseStock(command.reservation_id, "expired")
+
+    def release(held: Reservation) -> ReleaseStock:
+        return ReleaseStock(held.reservation_id, held.quantity, "expired")
+
     return _transition(handler, command, release, command_id=command_id, content=())
 
 

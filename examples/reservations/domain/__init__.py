@@ -27,7 +27,7 @@ from reservations.domain.events import (
     StockSecured,
 )
 from reservations.domain.reservation import HOLD_PERIOD, Reservation, Status, reservation
-from reservations.domain.stock import Hold, Stock, stock, stock_entity_id
+from reservations.domain.stock import Stock, stock, stock_entity_id
 
 __all__ = [
     "EVENT_TYPES",
@@ -37,7 +37,6 @@ __all__ = [
     "CompletePickup",
     "ExpireReservation",
     "HandOverStock",
-    "Hold",
     "HoldStock",
     "RejectReservation",
     "ReleaseStock",

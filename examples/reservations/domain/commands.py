@@ -96,17 +96,23 @@ class HoldStock:
 
 @dataclass(frozen=True, slots=True)
 class ReleaseStock:
-    """Give a reservation's held units back (it was rejected, canceled or expired)."""
+    """Give a reservation's held units back (it was rejected, canceled or expired).
+
+    ``quantity`` is the reservation's, read from its state in the same session as its
+    transition (the stock keeps counters, not a list of holds)."""
 
     reservation_id: str
+    quantity: int
     reason: str
 
 
 @dataclass(frozen=True, slots=True)
 class HandOverStock:
-    """A reservation's held units were picked up and leave the store."""
+    """A reservation's held units were picked up and leave the store (``quantity`` is the
+    reservation's, as for :class:`ReleaseStock`)."""
 
     reservation_id: str
+    quantity: int
 
 
 StockCommand = SetStockLevel | HoldStock | ReleaseStock | HandOverStock

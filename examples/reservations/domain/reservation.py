@@ -7,7 +7,10 @@
                            +--expire (deadline passed)------> expired
 
 Accepted and secured reservations hold stock; every way out except pickup gives it back
-(the stock side of that lives in :mod:`reservations.domain.stock`).
+(the stock side of that lives in :mod:`reservations.domain.stock`). The stock only counts
+the units held, so this state machine is what makes each hold count once: a reservation
+is accepted once (``already_exists``) and leaves the holding statuses at most once, and its
+``quantity`` is what the stock gives back.
 """
 
 from __future__ import annotations

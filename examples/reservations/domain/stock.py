@@ -1,11 +1,39 @@
-"""The stock aggregate: units of one SKU at one store, and which reservations hold them.
+"""The stock aggregate: units of one SKU at one store, as two counters.
 
-``available = on_hand - held``. The invariant: available never goes negative. A hold is
-refused when it asks for more than is available, and the inventory feed may not report
-fewer units on hand than reservations hold (staff reject or cancel those first). Because
-every hold is decided against this one stream's version, two concurrent holds on the last
-unit cannot both commit: the second one's append conflicts, is decided again on the fresh
-state, and is refused.
+The state is ``on_hand`` (units physically in the store) and ``held`` (units reservations
+hold), so it is the same few bytes whether ten or ten thousand reservations hold units, and
+deciding a command costs the same. Which reservation holds how many units is recorded by
+each reservation's own stream (its state has the quantity and the status), not here.
+
+Invariants, at every version of a stock stream:
+
+- ``available = on_hand - held >= 0`` and ``held >= 0``. A hold is refused when it asks for
+  more than is available (``out_of_stock``); the inventory feed may not report fewer units
+  on hand than are held (``below_held``; staff reject or cancel reservations first); a
+  pickup takes its units out of ``on_hand`` and ``held`` together. Because every hold is
+  decided against this one stream's version, two concurrent holds on the last unit cannot
+  both commit: the second one's append conflicts, is decided again on the fresh state, and
+  is refused.
+- ``held`` equals the sum of the quantities of the reservations of this store and SKU whose
+  status is accepted or secured. This decider cannot check that on its own (it no longer
+  knows the holds); it holds because the application functions
+  (:mod:`reservations.app`) only send the stock commands in the same session as the
+  reservation's transition, and that session commits both streams in ONE atomic append:
+
+  - ``HoldStock`` goes with ``RequestReservation``, which the reservation decider accepts
+    once per reservation (``already_exists``): a reservation holds at most once;
+  - ``ReleaseStock`` / ``HandOverStock`` go with reject, cancel, expire or pickup, which
+    the reservation decider accepts only from accepted or secured and which leave those
+    statuses for good: a hold ends at most once, and with the quantity the reservation
+    recorded when it was accepted (the commands carry it from the reservation's state).
+
+  The counters still refuse what would break the first invariant: a release or hand-over
+  of more than is held is a ``RuleViolated`` (``not_held``), which only a caller bypassing
+  the application functions can provoke.
+
+Before the counters (fold "1") the state listed every open hold; old snapshots are tagged
+with that fold, so the command handler ignores them and replays the stream's events, which
+carry every quantity the counters need (see docs/services/reservations.md).
 """
 
 from __future__ import annotations
@@ -31,32 +59,16 @@ from reservations.domain.events import (
 
 
 @dataclass(frozen=True, slots=True)
-class Hold:
-    reservation_id: str
-    quantity: int
-
-
-@dataclass(frozen=True, slots=True)
 class Stock:
     store_id: str = ""
     sku: str = ""
     on_hand: int = 0
-    holds: tuple[Hold, ...] = ()
+    held: int = 0
     exists: bool = False
-
-    @property
-    def held(self) -> int:
-        return sum(hold.quantity for hold in self.holds)
 
     @property
     def available(self) -> int:
         return self.on_hand - self.held
-
-    def hold_of(self, reservation_id: str) -> Hold | None:
-        return next((h for h in self.holds if h.reservation_id == reservation_id), None)
-
-    def without(self, reservation_id: str) -> tuple[Hold, ...]:
-        return tuple(h for h in self.holds if h.reservation_id != reservation_id)
 
 
 def stock_entity_id(store_id: str, sku: str) -> str:
@@ -71,14 +83,13 @@ def evolve(state: Stock, event: StockEvent) -> Stock:
                 state, store_id=event.store_id, sku=event.sku, on_hand=event.on_hand, exists=True
             )
         case StockReserved():
-            hold = Hold(event.reservation_id, event.quantity)
-            return replace(state, holds=(*state.holds, hold))
+            return replace(state, held=state.held + event.quantity)
         case StockReleased():
-            return replace(state, holds=state.without(event.reservation_id))
+            return replace(state, held=state.held - event.quantity)
         case StockHandedOver():
             return replace(
                 state,
-                holds=state.without(event.reservation_id),
+                held=state.held - event.quantity,
                 on_hand=state.on_hand - event.quantity,
             )
 
@@ -106,11 +117,6 @@ def _hold(command: HoldStock, state: Stock) -> list[StockEvent]:
         )
     if command.quantity < 1:
         raise invalid("must be at least 1", path="quantity")
-    if state.hold_of(command.reservation_id) is not None:
-        raise RuleViolated(
-            f"reservation {command.reservation_id} already holds {command.sku}",
-            code="already_held",
-        )
     if command.quantity > state.available:
         raise RuleViolated(
             f"only {state.available} of {command.sku} available at store {command.store_id}, "
@@ -120,14 +126,17 @@ def _hold(command: HoldStock, state: Stock) -> list[StockEvent]:
     return [StockReserved(state.store_id, state.sku, command.reservation_id, command.quantity)]
 
 
-def _held(state: Stock, reservation_id: str) -> Hold:
-    hold = state.hold_of(reservation_id)
-    if hold is None:
+def _check_held(state: Stock, reservation_id: str, quantity: int) -> None:
+    if quantity < 1:
+        raise invalid("must be at least 1", path="quantity")
+    if quantity > state.held:
+        # Unreachable through reservations.app (see the module docstring): a caller that
+        # ends a hold twice, or one that never existed, would make ``held`` negative.
         raise RuleViolated(
-            f"reservation {reservation_id} holds no {state.sku or 'stock'} here",
+            f"reservation {reservation_id} cannot give back {quantity} of "
+            f"{state.sku or 'this stock'}: only {state.held} are held here",
             code="not_held",
         )
-    return hold
 
 
 def decide(command: StockCommand, state: Stock) -> Sequence[StockEvent]:
@@ -137,15 +146,21 @@ def decide(command: StockCommand, state: Stock) -> Sequence[StockEvent]:
         case HoldStock():
             return _hold(command, state)
         case ReleaseStock():
-            hold = _held(state, command.reservation_id)
+            _check_held(state, command.reservation_id, command.quantity)
             return [
                 StockReleased(
-                    state.store_id, state.sku, hold.reservation_id, hold.quantity, command.reason
+                    state.store_id,
+                    state.sku,
+                    command.reservation_id,
+                    command.quantity,
+                    command.reason,
                 )
             ]
         case HandOverStock():
-            hold = _held(state, command.reservation_id)
-            return [StockHandedOver(state.store_id, state.sku, hold.reservation_id, hold.quantity)]
+            _check_held(state, command.reservation_id, command.quantity)
+            return [
+                StockHandedOver(state.store_id, state.sku, command.reservation_id, command.quantity)
+            ]
 
 
 stock: Decider[StockCommand, Stock, StockEvent] = Decider(
@@ -153,5 +168,7 @@ stock: Decider[StockCommand, Stock, StockEvent] = Decider(
     initial_state=Stock(),
     evolve=evolve,
     decide=decide,
+    fold="2",
 )
-"""The stock decider. Streams: ``stock-<store id>/<sku>``."""
+"""The stock decider. Streams: ``stock-<store id>/<sku>``. Fold "2": the counters (fold "1"
+listed the holds)."""

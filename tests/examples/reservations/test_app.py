@@ -38,6 +38,7 @@ from reservations.domain import (
     SecureStock,
     SetStockLevel,
     Stock,
+    StockReleased,
 )
 
 NOW = datetime(2026, 11, 1, 10, 0, tzinfo=UTC)
@@ -155,6 +156,45 @@ def test_a_cancel_twice_is_refused_and_releases_once(handler: CommandHandler) ->
     with pytest.raises(RuleViolated, match="canceled"):
         cancel_reservation(handler, cancel)
     assert stock_state(handler).available == 3
+
+
+def test_a_reservation_holds_once(handler: CommandHandler, store: SqliteEventStore) -> None:
+    """The stock only counts; the reservation decider refuses a second request for the same
+    id, so its hold is never counted twice."""
+    stocked(handler)
+    request(handler, "r1", quantity=2)
+    before = store.head_position()
+    with pytest.raises(RuleViolated, match="already exists"):
+        request(handler, "r1", quantity=1)
+    assert store.head_position() == before
+    assert stock_state(handler).held == 2
+
+
+def test_a_release_gives_back_the_quantity_of_its_reservation(
+    handler: CommandHandler, store: SqliteEventStore
+) -> None:
+    stocked(handler, on_hand=5)
+    request(handler, "r1", quantity=1)
+    request(handler, "r2", quantity=3)
+    cancel_reservation(handler, CancelReservation("r2", Canceler.STAFF, "broken", NOW))
+    assert (stock_state(handler).held, stock_state(handler).available) == (1, 4)
+    released = JSON_CODEC.decode(store.read(STOCK)[-1])
+    assert released == StockReleased("s1", "sku1", "r2", 3, "canceled by staff: broken")
+
+
+def test_a_picked_up_reservation_ends_its_hold_once(handler: CommandHandler) -> None:
+    stocked(handler, on_hand=5)
+    request(handler, "r1", quantity=2)
+    secure_stock(handler, SecureStock("r1", NOW))
+    complete_pickup(handler, CompletePickup("r1", NOW))
+    with pytest.raises(RuleViolated, match="picked_up"):
+        complete_pickup(handler, CompletePickup("r1", NOW))
+    with pytest.raises(RuleViolated, match="picked_up"):
+        cancel_reservation(handler, CancelReservation("r1", Canceler.STAFF, "x", NOW))
+    with pytest.raises(RuleViolated, match="picked_up"):
+        expire_reservation(handler, ExpireReservation("r1", NOW + HOLD_PERIOD))
+    after = stock_state(handler)
+    assert (after.on_hand, after.held) == (3, 0)
 
 
 def test_a_retried_request_returns_the_first_reservation(

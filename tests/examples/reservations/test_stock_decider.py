@@ -1,4 +1,8 @@
-"""Given / when / then for every rule of the stock decider."""
+"""Given / when / then for every rule of the stock decider.
+
+The decider keeps counters; that a reservation holds once and ends its hold once is the
+reservation decider's part (tests in test_app.py and the property in
+test_stock_property.py)."""
 
 from __future__ import annotations
 
@@ -13,6 +17,7 @@ from reservations.domain import (
     HoldStock,
     ReleaseStock,
     SetStockLevel,
+    Stock,
     StockHandedOver,
     StockLevelSet,
     StockReleased,
@@ -100,32 +105,51 @@ def test_a_hold_needs_a_stock_record() -> None:
     )
 
 
-def test_a_reservation_holds_a_stock_once() -> None:
-    spec(stock).given(FIVE, HOLD_R1).when(HoldStock("s1", "sku1", "r1", 1)).raises(
-        RuleViolated, "already holds"
-    )
+def test_the_stock_keeps_counters_not_holds() -> None:
+    """Each hold's quantity lives in its reservation's stream; the stock only counts."""
+    holds = [StockReserved("s1", "sku1", f"r{n}", 1) for n in range(3)]
+    state = stock.fold_events([StockLevelSet("s1", "sku1", 500, NOW), *holds])
+    assert state == Stock("s1", "sku1", on_hand=500, held=3, exists=True)
 
 
 def test_a_release_gives_the_units_back() -> None:
     state = (
         spec(stock)
         .given(FIVE, HOLD_R1)
-        .when(ReleaseStock("r1", "expired"))
+        .when(ReleaseStock("r1", 3, "expired"))
         .then(StockReleased("s1", "sku1", "r1", 3, "expired"))
     )
-    assert (state.on_hand, state.available) == (5, 5)
+    assert (state.on_hand, state.held, state.available) == (5, 0, 5)
 
 
-def test_only_a_held_reservation_is_released() -> None:
-    spec(stock).given(FIVE, HOLD_R1).when(ReleaseStock("r2", "expired")).raises(
-        RuleViolated, "holds no"
+def test_a_release_gives_back_the_quantity_it_carries() -> None:
+    hold_r2 = StockReserved("s1", "sku1", "r2", 1)
+    state = (
+        spec(stock)
+        .given(FIVE, HOLD_R1, hold_r2)
+        .when(ReleaseStock("r2", 1, "canceled"))
+        .then(StockReleased("s1", "sku1", "r2", 1, "canceled"))
+    )
+    assert (state.held, state.available) == (3, 2)
+
+
+def test_a_release_of_more_than_is_held_is_refused() -> None:
+    spec(stock).given(FIVE, HOLD_R1).when(ReleaseStock("r2", 4, "expired")).raises(
+        RuleViolated, "only 3 are held"
     )
 
 
-def test_a_released_hold_is_not_released_twice() -> None:
+def test_a_release_with_nothing_held_is_refused() -> None:
     released = StockReleased("s1", "sku1", "r1", 3, "expired")
-    spec(stock).given(FIVE, HOLD_R1, released).when(ReleaseStock("r1", "again")).raises(
-        RuleViolated, "holds no"
+    spec(stock).given(FIVE, HOLD_R1, released).when(ReleaseStock("r1", 3, "again")).raises(
+        RuleViolated, "only 0 are held"
+    )
+
+
+@pytest.mark.parametrize("quantity", [0, -1])
+def test_a_release_is_of_at_least_one_unit(quantity: int) -> None:
+    spec(stock).given(FIVE, HOLD_R1).when(ReleaseStock("r1", quantity, "x")).raises(
+        InvalidCommand, "quantity"
     )
 
 
@@ -133,11 +157,18 @@ def test_a_hand_over_takes_the_units_out_of_the_store() -> None:
     state = (
         spec(stock)
         .given(FIVE, HOLD_R1)
-        .when(HandOverStock("r1"))
+        .when(HandOverStock("r1", 3))
         .then(StockHandedOver("s1", "sku1", "r1", 3))
     )
     assert (state.on_hand, state.held, state.available) == (2, 0, 2)
 
 
-def test_only_a_held_reservation_is_handed_over() -> None:
-    spec(stock).given(FIVE).when(HandOverStock("r1")).raises(RuleViolated, "holds no")
+def test_a_hand_over_of_more_than_is_held_is_refused() -> None:
+    spec(stock).given(FIVE).when(HandOverStock("r1", 1)).raises(RuleViolated, "only 0 are held")
+
+
+@pytest.mark.parametrize("quantity", [0, -1])
+def test_a_hand_over_is_of_at_least_one_unit(quantity: int) -> None:
+    spec(stock).given(FIVE, HOLD_R1).when(HandOverStock("r1", quantity)).raises(
+        InvalidCommand, "quantity"
+    )
