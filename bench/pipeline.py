@@ -906,6 +906,18 @@ def stock_invariant(eventfold: Path, env: dict[str, str], stream: str) -> dict[s
     }
 
 
+def settled(count: Callable[[], int], quiet: float = 0.5, bound: float = 10.0) -> int:
+    """``count()`` once it has not changed for ``quiet`` seconds (requests the generator
+    abandoned when it stopped may still commit), or after ``bound`` seconds."""
+    value, since, deadline = count(), time.monotonic(), time.monotonic() + bound
+    while time.monotonic() - since < quiet and time.monotonic() < deadline:
+        time.sleep(0.1)
+        now = count()
+        if now != value:
+            value, since = now, time.monotonic()
+    return value
+
+
 def hold(client: Http, store: str, sku: str, n: int) -> None:
     for i in range(n):
         body = {"customer_id": f"probe-{i}", "store_id": store, "sku": sku, "quantity": 1}
@@ -936,6 +948,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--generator", choices=("auto", "wrk", "python"), default="auto")
     parser.add_argument("--out", type=Path, default=RESULTS / "pipeline.json")
     args = parser.parse_args(argv)
+    args.load_at_start = os.getloadavg()
     if args.quick:
         args.seconds = min(args.seconds, 1.0)
         args.holds = min(args.holds, 100)
@@ -1044,8 +1057,7 @@ def run(
             args.fill_seconds,
             stop_when=lambda: open_holds(db, hot_stream) >= args.holds,
         )
-    time.sleep(0.3)
-    holds_n = open_holds(db, hot_stream)
+    holds_n = settled(lambda: open_holds(db, hot_stream))
     size_n = state_size(db, hot_stream)
     say(f"hot: state row {size_n} bytes after {holds_n} open holds")
     client.close()
@@ -1084,7 +1096,8 @@ def run(
         "machine": {
             "cpus": os.cpu_count(),
             "python": platform.python_version(),
-            "load_average": os.getloadavg(),
+            "load_average_at_start": args.load_at_start,
+            "load_average_at_end": os.getloadavg(),
         },
         "generator": {
             "kind": gen.runs[0].generator,
@@ -1143,7 +1156,10 @@ def print_table(
     c = ceiling.ok_rate
     comp = result["completed"]
     h = result["hot"]
-    print(f"\nload generator: {result['generator']['kind']}; headroom: ", end="")
+    cpus, load = result["machine"]["cpus"], result["machine"]["load_average_at_start"]
+    busy = " (BUSY: other work shares the cores; ratios are noisy)" if load[0] > cpus / 2 else ""
+    print(f"\nmachine: {cpus} cpus, load average at start {load[0]:.2f}{busy}")
+    print(f"load generator: {result['generator']['kind']}; headroom: ", end="")
     print(
         ", ".join(f"{x['run']} {x['busy']:.0%} busy" for x in result["generator"]["runs"])
         + (" -> ok" if result["generator"]["headroom_ok"] else " -> GENERATOR MAY BE THE LIMIT")
