@@ -437,13 +437,18 @@ def run_wrk(
     wrk = subprocess.Popen(
         argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL
     )
-    if stop_when is not None:
-        while wrk.poll() is None:
-            if stop_when():
-                wrk.send_signal(signal.SIGINT)  # wrk stops and reports what it measured
-                break
-            time.sleep(0.05)
-    out, _ = wrk.communicate(timeout=seconds + 60)
+    try:
+        if stop_when is not None:
+            while wrk.poll() is None:
+                if stop_when():
+                    wrk.send_signal(signal.SIGINT)  # wrk stops and reports what it measured
+                    break
+                time.sleep(0.05)
+        out, _ = wrk.communicate(timeout=seconds + 60)
+    finally:
+        if wrk.poll() is None:  # the bench was interrupted or failed
+            wrk.kill()
+            wrk.wait()
     elapsed, stopped = time.perf_counter() - wall, time.time()
     used = children_cpu() - cpu
     text = out.decode(errors="replace")
@@ -554,7 +559,9 @@ def run_python(
     first = 0
     for count in share:
         p = ctx.Process(
-            target=_client_process, args=(base, work, first, count, deadline, stop, results)
+            target=_client_process,
+            args=(base, work, first, count, deadline, stop, results),
+            daemon=True,  # ended with the bench if it is interrupted
         )
         first += count
         p.start()
@@ -964,11 +971,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     eventfold = bin_dir / "eventfold"
     processes = Processes()
     previous = signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    tmp = tempfile.TemporaryDirectory(prefix="eventfold-pipeline-", ignore_cleanup_errors=True)
     try:
-        with tempfile.TemporaryDirectory(prefix="eventfold-pipeline-") as tmp:
-            return run(args, kind, Path(tmp), eventfold, processes)
+        return run(args, kind, Path(tmp.name), eventfold, processes)
     finally:
-        processes.stop_all()
+        processes.stop_all()  # first: the service writes into the folder until it stops
+        tmp.cleanup()
         signal.signal(signal.SIGTERM, previous)
 
 
@@ -1221,7 +1229,11 @@ def entry() -> None:
         with contextlib.suppress(KeyboardInterrupt):
             serve(int(sys.argv[2]))
         return
-    sys.exit(main())
+    try:
+        sys.exit(main())
+    except KeyboardInterrupt:  # every subprocess was stopped on the way out
+        print("interrupted", file=sys.stderr)
+        sys.exit(130)
 
 
 if __name__ == "__main__":
