@@ -1056,9 +1056,10 @@ def run(
     say(f"hot: state row {size_10} bytes after 10 open holds")
     hot = gen.run("hot SKU", base, Work(HOT_STORE, [HOT_SKU]), args.seconds)
     have = open_holds(db, hot_stream)
+    fill: Load | None = None
     if have < args.holds:
         say(f"hot: {have} open holds; filling to {args.holds} (at most {args.fill_seconds:g} s)")
-        gen.run(
+        fill = gen.run(
             "hot fill",
             base,
             Work(HOT_STORE, [HOT_SKU]),
@@ -1125,6 +1126,7 @@ def run(
             "open_holds": holds_n,
             "state_bytes_at_open_holds": size_n,
             "state_size_ratio": size_ratio,
+            "fill": None if fill is None else asdict(fill),
             "invariant": invariant,
         },
         "reads": {
