@@ -42,6 +42,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/write_path.py
 	$(BIN)/python bench/read_path.py
 	$(BIN)/python bench/aws_cost.py
+	$(BIN)/python bench/pipeline.py
 
 clean:
 	rm -rf $(VENV) .eventfold .mypy_cache .pytest_cache .ruff_cache

@@ -1,0 +1,1248 @@
+"""End-to-end pipeline benchmark (issue 9): HTTP in, commit, projection, every reaction out.
+
+The service is a black box: ``eventfold run`` started as ``make run`` starts it (a real
+process on a free loopback port, a fresh EVENTFOLD_HOME, default settings, the local mail
+sink writing ``EVENTFOLD_HOME/mail/*.eml``), with EVENTFOLD_WEBHOOKS pointing both
+reservation webhooks at a local receiver this bench starts in its own process. The bench
+only talks HTTP to it and reads files: the mail folder, and ``eventfold.db`` read-only
+(which reservations were committed, the stock state row's size, the stock stream's events).
+
+Phases, in one run:
+1. ceiling: a no-op FastAPI route with the same body model (``async def``, uvicorn with
+   uvloop + httptools when installed, no access log, one process);
+2. accepted: ``POST /reservations`` spread over 50 SKUs (16 connections, ``--seconds``);
+3. completed: after the load, wait until every committed reservation is in the read model,
+   has its customer e-mail in the sink and both webhooks at the receiver; the rate is
+   reservations / (first request -> last effect). Each subscription's backlog when the load
+   stopped, its drain time, and exactly-once (no duplicate e-mail or webhook);
+4. reads: ``GET /reservations/{id}`` and the staff queue ``GET /stores/{store}/reservations``;
+5. hot SKU: the same load on ONE SKU (409s, timeouts), the stock state row's size after 10
+   and after 10,000 open holds, and the invariant (available = on_hand - held >= 0 at every
+   version) replayed from the stock stream's events.
+
+Load: wrk (Debian's package) when on PATH, else a multi-process http.client generator; the
+bench says which, and whether the generator had CPU headroom. Exits non-zero when an effect
+is missing after the drain timeout, an effect was duplicated or the stock invariant broke.
+Prints a table (and progress on stderr) and writes bench/results/pipeline.json.
+
+    .venv/bin/python bench/pipeline.py [--seconds 10] [--connections 16] [--quick]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import email
+import email.policy
+import http.client
+import importlib.util
+import json
+import math
+import multiprocessing
+import os
+import platform
+import re
+import resource
+import shutil
+import signal
+import socket
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+RESULTS = Path(__file__).parent / "results"
+STORE = "bench"
+HOT_STORE = "hot"
+HOT_SKU = "hot-1"
+SKUS = [f"sku-{n:02d}" for n in range(50)]
+ON_HAND = 1_000_000  # the API's maximum: nothing is refused for lack of stock
+WEBHOOKS = ("reservations-staff", "reservations-inventory")  # reservations/reactions.py
+TIMEOUT_S = 2.0  # a request unanswered after this counts as a timeout
+TARGETS = {
+    "accepted": "accepted >= 0.35x ceiling at p99 <= 50 ms",
+    "completed": "completed >= 0.2x ceiling, every subscription <= 1 s behind at load stop",
+    "exactly_once": "every effect delivered exactly once",
+    "hot": "hot >= 0.5x accepted, no 409, no timeout",
+    "hot_state": "state size after 10,000 holds within 2x of after 10",
+    "hot_invariant": "available = on_hand - held >= 0 at every version",
+    "reads": "reads >= 0.5x ceiling",
+}
+
+
+def say(message: str) -> None:
+    print(f"[pipeline {time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
+
+
+# -- processes -----------------------------------------------------------------------------------
+
+
+def free_port(*, plus: int = 0) -> int:
+    """A free loopback port; with ``plus``, port + plus is free too (the mail sink's)."""
+    for _ in range(100):
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = int(s.getsockname()[1])
+        if not plus or port + plus > 65535:
+            if not plus:
+                return port
+            continue
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port + plus))
+            except OSError:
+                continue
+        return port
+    raise SystemExit("no free loopback port found")
+
+
+class Processes:
+    """Every subprocess the bench starts, each in its own process group; :meth:`stop_all`
+    (in a ``finally``) interrupts, then kills, every one of them."""
+
+    def __init__(self) -> None:
+        self.running: list[tuple[str, subprocess.Popen[bytes]]] = []
+
+    def start(
+        self, name: str, argv: Sequence[str], env: dict[str, str], log: Path
+    ) -> subprocess.Popen[bytes]:
+        with log.open("ab") as sink:
+            process = subprocess.Popen(
+                list(argv),
+                env=env,
+                stdin=subprocess.DEVNULL,
+                stdout=sink,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        self.running.append((name, process))
+        return process
+
+    def stop(self, process: subprocess.Popen[bytes], grace: float = 15.0) -> None:
+        if process.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(process.pid, signal.SIGINT)
+            try:
+                process.wait(grace)
+            except subprocess.TimeoutExpired:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(process.pid, signal.SIGKILL)
+                process.wait(5)
+        # whatever it left in its group (workers of a future topology)
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(process.pid, signal.SIGKILL)
+        self.running = [(n, p) for n, p in self.running if p is not process]
+
+    def stop_all(self) -> None:
+        for _, process in reversed(list(self.running)):
+            self.stop(process, grace=5.0)
+
+
+def wait_healthy(base: str, process: subprocess.Popen[bytes], log: Path, path: str) -> None:
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            break
+        with contextlib.suppress(OSError, http.client.HTTPException):
+            if get(base, path)[0] == 200:
+                return
+        time.sleep(0.1)
+    tail = log.read_text(errors="replace")[-3000:]
+    raise SystemExit(f"{base}{path} did not answer 200 within 60 s; log tail:\n{tail}")
+
+
+# -- small HTTP client (keep-alive) ------------------------------------------------------------
+
+
+class Http:
+    """One keep-alive connection; reconnects once on a dropped connection."""
+
+    def __init__(self, base: str, timeout: float = 30.0) -> None:
+        host, port = base.removeprefix("http://").split(":")
+        self.host, self.port, self.timeout = host, int(port), timeout
+        self.conn: http.client.HTTPConnection | None = None
+
+    def request(self, method: str, path: str, body: Any = None) -> tuple[int, Any]:
+        payload = None if body is None else json.dumps(body).encode()
+        headers = {"Content-Type": "application/json"} if payload is not None else {}
+        for attempt in (1, 2):
+            if self.conn is None:
+                self.conn = http.client.HTTPConnection(self.host, self.port, timeout=self.timeout)
+            try:
+                self.conn.request(method, path, body=payload, headers=headers)
+                response = self.conn.getresponse()
+                data = response.read()
+            except (OSError, http.client.HTTPException):
+                self.close()
+                if attempt == 2:
+                    raise
+                continue
+            try:
+                return response.status, json.loads(data) if data else None
+            except ValueError:
+                return response.status, data.decode(errors="replace")
+        raise AssertionError("unreachable")
+
+    def close(self) -> None:
+        if self.conn is not None:
+            self.conn.close()
+            self.conn = None
+
+
+def get(base: str, path: str) -> tuple[int, Any]:
+    client = Http(base, timeout=5)
+    try:
+        return client.request("GET", path)
+    finally:
+        client.close()
+
+
+# -- the webhook receiver and the ceiling app (run as `pipeline.py _hooks|_noop PORT`) ----------
+
+
+def serve_hooks(port: int) -> None:
+    """A small asyncio HTTP/1.1 server (keep-alive, stdlib only, its own process and GIL).
+    ``POST /<name>`` records (name, reservation id, Idempotency-Key, arrival time) and
+    answers 200; ``GET /records?from=N`` returns the records from index N."""
+    records: list[tuple[str, str, str, float]] = []
+
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            while True:
+                head = await reader.readuntil(b"\r\n\r\n")
+                lines = head.decode("latin-1").split("\r\n")
+                method, target, _ = lines[0].split(" ", 2)
+                headers = {}
+                for line in lines[1:]:
+                    name, _, value = line.partition(":")
+                    if name:
+                        headers[name.strip().lower()] = value.strip()
+                if headers.get("transfer-encoding", "").lower() == "chunked":
+                    body = b""
+                    while size := int((await reader.readuntil(b"\r\n")).split(b";")[0], 16):
+                        body += (await reader.readexactly(size + 2))[:-2]
+                    await reader.readuntil(b"\r\n")
+                else:
+                    body = await reader.readexactly(int(headers.get("content-length", "0")))
+                if method == "POST":
+                    try:
+                        rid = str(json.loads(body).get("reservation_id", ""))
+                    except (ValueError, AttributeError):
+                        rid = ""
+                    key = headers.get("idempotency-key", "")
+                    records.append((target.strip("/"), rid, key, time.time()))
+                    answer = b"{}"
+                else:
+                    start = int(target.partition("from=")[2] or 0)
+                    answer = json.dumps(records[start:]).encode()
+                writer.write(
+                    b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\n"
+                    b"content-length: %d\r\n\r\n%s" % (len(answer), answer)
+                )
+                await writer.drain()
+        except (asyncio.IncompleteReadError, ConnectionError, ValueError):
+            pass
+        finally:
+            writer.close()
+
+    async def main() -> None:
+        server = await asyncio.start_server(handle, "127.0.0.1", port, backlog=256)
+        async with server:
+            await server.serve_forever()
+
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(main())
+
+
+def ceiling_stack() -> tuple[str, str]:
+    loop = "uvloop" if importlib.util.find_spec("uvloop") else "asyncio"
+    http_impl = "httptools" if importlib.util.find_spec("httptools") else "h11"
+    return loop, http_impl
+
+
+def serve_noop(port: int) -> None:
+    """The ceiling: the reservation route's body model, an ``async def`` that does nothing,
+    on the best configuration of the service's own stack."""
+    import uvicorn
+    from fastapi import FastAPI, status
+
+    from reservations.http import ReservationRequest  # the route's own body model
+
+    app = FastAPI()
+
+    async def noop(body: ReservationRequest) -> dict[str, Any]:
+        return {"reservation_id": "noop", "version": 1}
+
+    # imported here (the receiver process need not load FastAPI), so the string annotation
+    # of this module's ``from __future__ import annotations`` is resolved by hand
+    noop.__annotations__["body"] = ReservationRequest
+    app.post("/reservations", status_code=status.HTTP_201_CREATED)(noop)
+
+    @app.get("/healthz")
+    async def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    loop, http_impl = ceiling_stack()
+    uvicorn.run(
+        app,
+        host="127.0.0.1",
+        port=port,
+        loop=loop,
+        http=http_impl,
+        access_log=False,
+        log_level="warning",
+    )
+
+
+# -- load ----------------------------------------------------------------------------------------
+
+
+@dataclass
+class Load:
+    """What one load run measured."""
+
+    name: str
+    generator: str
+    connections: int
+    seconds: float
+    requests: int
+    rate: float  # responses per second (every status)
+    ok: int  # 2xx
+    ok_rate: float
+    p50_ms: float
+    p99_ms: float
+    statuses: dict[str, int]
+    timeouts: int
+    socket_errors: int
+    generator_cpu: float  # cores the generator used on average
+    generator_busy: float  # of its threads/processes: cpu / (wall * workers)
+    started_at: float = 0.0  # wall clock
+    stopped_at: float = 0.0
+
+
+@dataclass
+class Work:
+    """Requests to send: POST bodies (``store``/``skus``) or GET ``paths``."""
+
+    store: str = STORE
+    skus: Sequence[str] = ()
+    paths: Sequence[str] = ()
+
+
+def lua_list(items: Sequence[str]) -> str:
+    return "{" + ",".join(json.dumps(i) for i in items) + "}"
+
+
+WRK_SCRIPT = """
+local skus = %(skus)s
+local paths = %(paths)s
+local store = %(store)s
+local threads = {}
+local next_id = 0
+counter = 0
+tid = 0
+statuses = {}
+
+function setup(thread)
+  thread:set("tid", next_id)
+  next_id = next_id + 1
+  table.insert(threads, thread)
+end
+
+function init(args)
+  wrk.headers["Content-Type"] = "application/json"
+end
+
+function request()
+  counter = counter + 1
+  if #paths > 0 then
+    return wrk.format("GET", paths[(counter * 7 + tid) %% #paths + 1])
+  end
+  local sku = skus[(counter + tid) %% #skus + 1]
+  local body = string.format(
+    '{"customer_id":"c%%d-%%d","store_id":"%%s","sku":"%%s","quantity":1}',
+    tid, counter %% 1000, store, sku)
+  return wrk.format("POST", "/reservations", nil, body)
+end
+
+function response(status, headers, body)
+  statuses[status] = (statuses[status] or 0) + 1
+end
+
+function done(summary, latency, requests)
+  local codes = {}
+  for _, thread in ipairs(threads) do
+    for code, n in pairs(thread:get("statuses")) do
+      local k = tostring(code)
+      codes[k] = (codes[k] or 0) + n
+    end
+  end
+  local parts = {}
+  for k, n in pairs(codes) do table.insert(parts, string.format('"%%s":%%d', k, n)) end
+  local e = summary.errors
+  io.write(string.format(
+    'BENCH-JSON {"duration_us":%%d,"requests":%%d,"p50_us":%%d,"p99_us":%%d,' ..
+    '"connect":%%d,"read":%%d,"write":%%d,"status":%%d,"timeout":%%d,"statuses":{%%s}}\\n',
+    summary.duration, summary.requests, latency:percentile(50), latency:percentile(99),
+    e.connect, e.read, e.write, e.status, e.timeout, table.concat(parts, ",")))
+end
+"""
+
+
+def children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def run_wrk(
+    name: str,
+    base: str,
+    work: Work,
+    connections: int,
+    seconds: float,
+    folder: Path,
+    stop_when: Callable[[], bool] | None = None,
+) -> Load:
+    threads = min(2, connections)
+    script = folder / f"{name}.lua"
+    script.write_text(
+        WRK_SCRIPT
+        % {
+            "skus": lua_list(work.skus),
+            "paths": lua_list(work.paths),
+            "store": json.dumps(work.store),
+        }
+    )
+    argv = [
+        "wrk",
+        f"-t{threads}",
+        f"-c{connections}",
+        f"-d{max(1, math.ceil(seconds))}s",
+        f"--timeout={TIMEOUT_S:g}s",
+        "-s",
+        str(script),
+        base + "/reservations",
+    ]
+    cpu = children_cpu()
+    started, wall = time.time(), time.perf_counter()
+    wrk = subprocess.Popen(
+        argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL
+    )
+    try:
+        if stop_when is not None:
+            while wrk.poll() is None:
+                if stop_when():
+                    wrk.send_signal(signal.SIGINT)  # wrk stops and reports what it measured
+                    break
+                time.sleep(0.05)
+        out, _ = wrk.communicate(timeout=seconds + 60)
+    finally:
+        if wrk.poll() is None:  # the bench was interrupted or failed
+            wrk.kill()
+            wrk.wait()
+    elapsed, stopped = time.perf_counter() - wall, time.time()
+    used = children_cpu() - cpu
+    text = out.decode(errors="replace")
+    line = next((x for x in text.splitlines() if x.startswith("BENCH-JSON ")), None)
+    if wrk.returncode != 0 or line is None:
+        raise SystemExit(f"wrk failed ({wrk.returncode}):\n{text[-2000:]}")
+    r = json.loads(line.removeprefix("BENCH-JSON "))
+    took = r["duration_us"] / 1e6
+    ok = sum(n for code, n in r["statuses"].items() if code.startswith("2"))
+    return Load(
+        name=name,
+        generator="wrk",
+        connections=connections,
+        seconds=round(took, 2),
+        requests=r["requests"],
+        rate=round(r["requests"] / took, 1),
+        ok=ok,
+        ok_rate=round(ok / took, 1),
+        p50_ms=round(r["p50_us"] / 1000, 2),
+        p99_ms=round(r["p99_us"] / 1000, 2),
+        statuses=dict(sorted(r["statuses"].items())),
+        timeouts=r["timeout"],
+        socket_errors=r["connect"] + r["read"] + r["write"],
+        generator_cpu=round(used / elapsed, 2),
+        generator_busy=round(used / elapsed / threads, 2),
+        started_at=started,
+        stopped_at=stopped,
+    )
+
+
+def _client_process(
+    base: str,
+    work: Work,
+    first: int,
+    connections: int,
+    deadline: float,
+    stop: Any,
+    results: Any,
+) -> None:
+    """One process of the fallback generator: ``connections`` threads, one keep-alive
+    http.client connection each."""
+    latencies: list[float] = []
+    statuses: Counter[str] = Counter()
+    errors = Counter[str]()
+    lock = threading.Lock()
+
+    def client(number: int) -> None:
+        host, port = base.removeprefix("http://").split(":")
+        conn = http.client.HTTPConnection(host, int(port), timeout=TIMEOUT_S)
+        n = 0
+        while time.time() < deadline and not stop.is_set():
+            n += 1
+            if work.paths:
+                method, path, body = "GET", work.paths[(n * 7 + number) % len(work.paths)], None
+            else:
+                sku = work.skus[(n + number) % len(work.skus)]
+                payload = {"customer_id": f"c{number}-{n % 1000}", "store_id": work.store}
+                body = json.dumps({**payload, "sku": sku, "quantity": 1}).encode()
+                method, path = "POST", "/reservations"
+            started = time.perf_counter()
+            try:
+                conn.request(method, path, body=body, headers={"Content-Type": "application/json"})
+                response = conn.getresponse()
+                response.read()
+            except TimeoutError:
+                with lock:
+                    errors["timeout"] += 1
+                conn.close()
+                continue
+            except (OSError, http.client.HTTPException):
+                with lock:
+                    errors["socket"] += 1
+                conn.close()
+                time.sleep(0.01)
+                continue
+            took = time.perf_counter() - started
+            with lock:
+                latencies.append(took)
+                statuses[str(response.status)] += 1
+        conn.close()
+
+    threads = [threading.Thread(target=client, args=(first + i,)) for i in range(connections)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    results.put((latencies, dict(statuses), dict(errors)))
+
+
+def run_python(
+    name: str,
+    base: str,
+    work: Work,
+    connections: int,
+    seconds: float,
+    stop_when: Callable[[], bool] | None = None,
+) -> Load:
+    """The fallback generator: ``connections`` keep-alive connections spread over up to 4
+    processes (threads within each), so the client does not share one GIL."""
+    ctx = multiprocessing.get_context("fork")
+    processes = min(4, connections)
+    share = [connections // processes + (i < connections % processes) for i in range(processes)]
+    stop, results = ctx.Event(), ctx.Queue()
+    cpu = children_cpu()
+    started, wall = time.time(), time.perf_counter()
+    deadline = started + seconds
+    workers = []
+    first = 0
+    for count in share:
+        p = ctx.Process(
+            target=_client_process,
+            args=(base, work, first, count, deadline, stop, results),
+            daemon=True,  # ended with the bench if it is interrupted
+        )
+        first += count
+        p.start()
+        workers.append(p)
+    while time.time() < deadline:
+        if stop_when is not None and stop_when():
+            stop.set()
+            break
+        time.sleep(0.05)
+    gathered = [results.get(timeout=seconds + 60) for _ in workers]
+    for p in workers:
+        p.join(30)
+    elapsed, stopped = time.perf_counter() - wall, time.time()
+    used = children_cpu() - cpu
+    latencies: list[float] = sorted(x for lat, _, _ in gathered for x in lat)
+    statuses: Counter[str] = Counter()
+    errors: Counter[str] = Counter()
+    for _, s, e in gathered:
+        statuses.update(s)
+        errors.update(e)
+    ok = sum(n for code, n in statuses.items() if code.startswith("2"))
+
+    def pct(q: float) -> float:
+        if not latencies:
+            return 0.0
+        return round(latencies[min(len(latencies) - 1, int(q * len(latencies)))] * 1000, 2)
+
+    return Load(
+        name=name,
+        generator=f"python ({processes} processes)",
+        connections=connections,
+        seconds=round(elapsed, 2),
+        requests=len(latencies),
+        rate=round(len(latencies) / elapsed, 1),
+        ok=ok,
+        ok_rate=round(ok / elapsed, 1),
+        p50_ms=pct(0.50),
+        p99_ms=pct(0.99),
+        statuses=dict(sorted(statuses.items())),
+        timeouts=errors["timeout"],
+        socket_errors=errors["socket"],
+        generator_cpu=round(used / elapsed, 2),
+        generator_busy=round(used / elapsed / processes, 2),
+        started_at=started,
+        stopped_at=stopped,
+    )
+
+
+@dataclass
+class Generator:
+    kind: str  # "wrk" or "python"
+    connections: int
+    folder: Path
+    runs: list[Load] = field(default_factory=list)
+
+    def run(
+        self,
+        name: str,
+        base: str,
+        work: Work,
+        seconds: float,
+        *,
+        connections: int | None = None,
+        stop_when: Callable[[], bool] | None = None,
+    ) -> Load:
+        conns = connections or self.connections
+        say(f"{name}: {conns} connections for {seconds:g} s ({self.kind})")
+        if self.kind == "wrk":
+            load = run_wrk(name, base, work, conns, seconds, self.folder, stop_when)
+        else:
+            load = run_python(name, base, work, conns, seconds, stop_when)
+        self.runs.append(load)
+        say(
+            f"{name}: {load.rate:,.0f} req/s ({load.ok_rate:,.0f} 2xx/s), p50 {load.p50_ms} ms, "
+            f"p99 {load.p99_ms} ms, statuses {load.statuses}, timeouts {load.timeouts}"
+        )
+        return load
+
+
+# -- the service's files ---------------------------------------------------------------------
+
+
+def read_db(path: Path) -> sqlite3.Connection:
+    return sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=30)
+
+
+def committed_reservations(db: Path) -> list[tuple[str, float]]:
+    """Every reservation committed so far, (id, commit time), in commit order: version 1
+    of each ``reservation-<id>`` stream in the event store."""
+    with contextlib.closing(read_db(db)) as conn:
+        rows = conn.execute(
+            "SELECT stream_id, recorded_at FROM events "
+            "WHERE stream_id LIKE 'reservation-%' AND version = 1 ORDER BY position"
+        ).fetchall()
+    return [
+        (s.removeprefix("reservation-"), datetime.fromisoformat(t).timestamp()) for s, t in rows
+    ]
+
+
+def state_size(db: Path, stream_id: str) -> int:
+    with contextlib.closing(read_db(db)) as conn:
+        row = conn.execute(
+            "SELECT length(state) FROM states WHERE stream_id = ?", (stream_id,)
+        ).fetchone()
+    return int(row[0]) if row else 0
+
+
+def open_holds(db: Path, stream_id: str) -> int:
+    """StockReserved minus StockReleased / StockHandedOver of a stock stream."""
+    with contextlib.closing(read_db(db)) as conn:
+        rows = conn.execute(
+            "SELECT type, COUNT(*) FROM events WHERE stream_id = ? GROUP BY type", (stream_id,)
+        ).fetchall()
+    n = dict(rows)
+    return int(n.get("StockReserved", 0) - n.get("StockReleased", 0) - n.get("StockHandedOver", 0))
+
+
+# the customer's "request received" mail (reservations/reactions.py: mail_accepted); other
+# mails of a reservation (e.g. "is ready", after staff secure it) are not this bench's
+RID_IN_SUBJECT = re.compile(r"[Rr]eservation\s+([A-Za-z0-9][A-Za-z0-9_.-]*)\s+received")
+
+
+class MailFolder:
+    """The sink's ``.eml`` files, read incrementally: reservation id -> arrival times."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        self.seen: set[str] = set()
+        self.mails: dict[str, list[float]] = {}
+        self.unparsed = 0
+
+    def scan(self) -> None:
+        if not self.folder.is_dir():
+            return
+        for entry in os.scandir(self.folder):
+            if not entry.name.endswith(".eml") or entry.name in self.seen:
+                continue
+            self.seen.add(entry.name)
+            arrived = entry.stat().st_mtime
+            message = email.message_from_bytes(
+                Path(entry.path).read_bytes(), policy=email.policy.default
+            )
+            found = RID_IN_SUBJECT.search(str(message.get("Subject", "")))
+            if found is None:
+                self.unparsed += 1
+                continue
+            self.mails.setdefault(found.group(1), []).append(arrived)
+
+
+class Receiver:
+    """The webhook receiver's records, read incrementally over HTTP."""
+
+    def __init__(self, base: str) -> None:
+        self.base = base
+        self.count = 0
+        self.calls: dict[str, dict[str, list[float]]] = {w: {} for w in WEBHOOKS}
+        self.keys: dict[str, Counter[str]] = {w: Counter() for w in WEBHOOKS}
+
+    def scan(self) -> None:
+        status, records = get(self.base, f"/records?from={self.count}")
+        if status != 200:
+            raise SystemExit(f"webhook receiver answered {status}")
+        self.count += len(records)
+        for name, rid, key, at in records:
+            self.calls.setdefault(name, {}).setdefault(rid, []).append(at)
+            self.keys.setdefault(name, Counter())[key] += 1
+
+
+# -- phases ----------------------------------------------------------------------------------
+
+
+def completed_phase(
+    base: str,
+    db: Path,
+    mail: MailFolder,
+    receiver: Receiver,
+    load: Load,
+    drain_timeout: float,
+) -> dict[str, Any]:
+    """Waits until every reservation committed during the load has every effect.
+
+    Which reservations were accepted: wrk cannot collect response bodies at speed, so the
+    event store is the list (version 1 of every ``reservation-*`` stream, read-only). It
+    can hold a few more than the 201s wrk counted: requests in flight when wrk stopped are
+    committed without wrk seeing their answer. Each of them must get every effect too.
+
+    Read model: ``GET /reservations/{id}``. The projection applies events in commit order,
+    so while draining a binary search over the committed ids finds how far it got (a
+    dozen GETs per round); at the end every id is checked through the backoffice listing.
+    """
+    stop = load.stopped_at
+    client = Http(base)
+    first_seen: dict[str, dict[str, float]] = {
+        "view": {},
+        "mail": {},
+        **{w: {} for w in WEBHOOKS},
+    }
+    visible = 0
+    committed: list[tuple[str, float]] = []
+    at_stop: dict[str, Any] | None = None
+    deadline = time.time() + drain_timeout
+    last_growth = last_said = time.time()
+    complete = False
+    listed: set[str] = set()
+    while time.time() < deadline:
+        now = time.time()
+        latest = committed_reservations(db)
+        if len(latest) != len(committed):
+            last_growth = now
+        committed = latest
+        ids = [r for r, _ in committed]
+        mail.scan()
+        receiver.scan()
+
+        lo, hi = visible, len(ids)  # the first not shown is in [lo, hi]
+        while lo < hi:
+            mid = (lo + hi) // 2
+            if client.request("GET", f"/reservations/{ids[mid]}")[0] == 200:
+                lo = mid + 1
+            else:
+                hi = mid
+        for rid in ids[visible:lo]:
+            first_seen["view"][rid] = now
+        visible = lo
+        for rid in ids:
+            if rid in mail.mails and rid not in first_seen["mail"]:
+                first_seen["mail"][rid] = min(mail.mails[rid])
+            for w in WEBHOOKS:
+                calls = receiver.calls.get(w, {})
+                if rid in calls and rid not in first_seen[w]:
+                    first_seen[w][rid] = min(calls[rid])
+        if at_stop is None:  # the first round, right after the load: what was still to do
+            at_stop = {}
+            for sub, seen in first_seen.items():
+                pending = [t for r, t in committed if r not in seen]
+                at_stop[sub] = {
+                    "behind": len(pending),
+                    "behind_s": round(max(0.0, stop - min(pending)), 2) if pending else 0.0,
+                }
+            say(
+                f"drain: {len(ids)} committed; behind at load stop: "
+                + ", ".join(f"{k} {v['behind']}" for k, v in at_stop.items())
+            )
+        done = all(len(seen) >= len(ids) for seen in first_seen.values())
+        if done and now - last_growth > 1.0:
+            listed = list_reservations(client, STORE)
+            if listed >= set(ids):
+                complete = True
+                break
+        if not done and now - last_said >= 5:
+            last_said = now
+            say("drain: " + ", ".join(f"{k} {len(v)}/{len(ids)}" for k, v in first_seen.items()))
+        time.sleep(0.25)
+    client.close()
+    ids = [r for r, _ in committed]
+    missing = {k: len(ids) - len(set(ids) & set(v)) for k, v in first_seen.items()}
+    if not complete:
+        listed = list_reservations(Http(base), STORE)
+        missing["view"] = len(set(ids) - listed)
+    duplicates = {
+        "mail": sum(len(t) - 1 for t in mail.mails.values() if len(t) > 1),
+        **{
+            w: sum(len(t) - 1 for t in receiver.calls.get(w, {}).values() if len(t) > 1)
+            for w in WEBHOOKS
+        },
+    }
+    key_duplicates = {w: sum(n - 1 for n in receiver.keys[w].values() if n > 1) for w in WEBHOOKS}
+    every = [max(first_seen[k].get(r, math.inf) for k in first_seen) for r in ids]
+    finished = [t for t in every if t != math.inf]
+    last_effect = max(finished) if finished else stop
+    span = last_effect - load.started_at
+    drains = {
+        k: round(max(0.0, max(v.values(), default=stop) - stop), 2) for k, v in first_seen.items()
+    }
+    return {
+        "committed": len(ids),
+        "accepted_201": load.statuses.get("201", 0),
+        "completed": len(finished),
+        "seconds_first_request_to_last_effect": round(span, 2),
+        "rate": round(len(finished) / span, 1) if span > 0 else 0.0,
+        "behind_at_load_stop": at_stop or {},
+        "drain_seconds": drains,
+        "missing": missing,
+        "duplicates": duplicates,
+        "duplicate_idempotency_keys": key_duplicates,
+        "mails_unparsed": mail.unparsed,
+        "complete": complete and not any(missing.values()),
+        "exactly_once": not any(duplicates.values()) and not any(key_duplicates.values()),
+        "ids": ids,
+    }
+
+
+def list_reservations(client: Http, store: str) -> set[str]:
+    """Every reservation of ``store`` the query model lists (the backoffice search)."""
+    found: set[str] = set()
+    cursor = ""
+    while True:
+        status, page = client.request(
+            "GET", f"/backoffice/reservations?store_id={store}&limit=200{cursor}"
+        )
+        if status != 200:
+            raise SystemExit(f"GET /backoffice/reservations answered {status}: {page}")
+        found.update(item["reservation_id"] for item in page["items"])
+        if not page.get("next_cursor"):
+            return found
+        cursor = f"&cursor={page['next_cursor']}"
+
+
+def stock_invariant(eventfold: Path, env: dict[str, str], stream: str) -> dict[str, Any]:
+    """Replays the stock stream's events (``eventfold events --json``): on_hand and held as
+    the events say, available = on_hand - held never negative. Computed from the events,
+    not the state row, so a redesigned state shape does not change the check."""
+    out = subprocess.run(
+        [str(eventfold), "events", stream, "--json"],
+        env=env,
+        capture_output=True,
+        check=True,
+        timeout=300,
+    ).stdout.decode()
+    on_hand = held = 0
+    negative: list[int] = []
+    unknown: Counter[str] = Counter()
+    versions = 0
+    for line in out.splitlines():
+        event = json.loads(line)
+        kind, payload = event["type"], event.get("payload") or {}
+        quantity = int(payload.get("quantity", 0))
+        if kind == "StockLevelSet":
+            on_hand = int(payload.get("on_hand", payload.get("onHand", 0)))
+        elif kind == "StockReserved":
+            held += quantity
+        elif kind == "StockReleased":
+            held -= quantity
+        elif kind == "StockHandedOver":
+            held -= quantity
+            on_hand -= quantity
+        else:
+            unknown[kind] += 1
+        versions += 1
+        if on_hand - held < 0 or held < 0:
+            negative.append(int(event.get("version", versions)))
+    return {
+        "stream": stream,
+        "versions": versions,
+        "on_hand": on_hand,
+        "held": held,
+        "available": on_hand - held,
+        "negative_at_versions": negative[:20],
+        "unknown_event_types": dict(unknown),
+        "ok": not negative,
+    }
+
+
+def settled(count: Callable[[], int], quiet: float = 0.5, bound: float = 10.0) -> int:
+    """``count()`` once it has not changed for ``quiet`` seconds (requests the generator
+    abandoned when it stopped may still commit), or after ``bound`` seconds."""
+    value, since, deadline = count(), time.monotonic(), time.monotonic() + bound
+    while time.monotonic() - since < quiet and time.monotonic() < deadline:
+        time.sleep(0.1)
+        now = count()
+        if now != value:
+            value, since = now, time.monotonic()
+    return value
+
+
+def hold(client: Http, store: str, sku: str, n: int) -> None:
+    for i in range(n):
+        body = {"customer_id": f"probe-{i}", "store_id": store, "sku": sku, "quantity": 1}
+        status, answer = client.request("POST", "/reservations", body)
+        if status != 201:
+            raise SystemExit(f"POST /reservations answered {status}: {answer}")
+
+
+# -- main ------------------------------------------------------------------------------------
+
+
+def ratio(value: float, to: float) -> float:
+    return round(value / to, 3) if to else 0.0
+
+
+def verdict(ok: bool) -> str:
+    return "PASS" if ok else "MISS"
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seconds", type=float, default=10.0, help="each load run")
+    parser.add_argument("--connections", type=int, default=16)
+    parser.add_argument("--quick", action="store_true", help="a small smoke run (1 s loads)")
+    parser.add_argument("--holds", type=int, default=10_000, help="open holds to size state at")
+    parser.add_argument("--fill-seconds", type=float, default=90.0, help="bound on the fill")
+    parser.add_argument("--drain-timeout", type=float, default=300.0)
+    parser.add_argument("--generator", choices=("auto", "wrk", "python"), default="auto")
+    parser.add_argument("--out", type=Path, default=RESULTS / "pipeline.json")
+    args = parser.parse_args(argv)
+    args.load_at_start = os.getloadavg()
+    if args.quick:
+        args.seconds = min(args.seconds, 1.0)
+        args.holds = min(args.holds, 100)
+        args.fill_seconds = min(args.fill_seconds, 5.0)
+        args.drain_timeout = min(args.drain_timeout, 120.0)
+    kind = args.generator
+    if kind == "auto":
+        kind = "wrk" if shutil.which("wrk") else "python"
+    if kind == "wrk" and not shutil.which("wrk"):
+        raise SystemExit("--generator wrk: wrk is not on PATH (apt-get install wrk)")
+    say(f"load generator: {kind}" + (" (wrk not on PATH)" if kind == "python" else ""))
+    bin_dir = Path(sys.executable).parent
+    eventfold = bin_dir / "eventfold"
+    processes = Processes()
+    previous = signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    tmp = tempfile.TemporaryDirectory(prefix="eventfold-pipeline-", ignore_cleanup_errors=True)
+    try:
+        return run(args, kind, Path(tmp.name), eventfold, processes)
+    finally:
+        processes.stop_all()  # first: the service writes into the folder until it stops
+        tmp.cleanup()
+        signal.signal(signal.SIGTERM, previous)
+
+
+def run(
+    args: argparse.Namespace, kind: str, tmp: Path, eventfold: Path, processes: Processes
+) -> int:
+    me = [sys.executable, str(Path(__file__).resolve())]
+    env = {k: v for k, v in os.environ.items() if not k.startswith("EVENTFOLD_")}
+    env.pop("PORT", None)
+    gen = Generator(kind, args.connections, tmp)
+    post = Work(STORE, SKUS)
+
+    # 1. the ceiling, alone on the machine
+    loop, http_impl = ceiling_stack()
+    say(f"ceiling: no-op FastAPI route on uvicorn loop={loop} http={http_impl}, no access log")
+    port = free_port()
+    noop_log = tmp / "noop.log"
+    noop = processes.start("noop", [*me, "_noop", str(port)], env, noop_log)
+    noop_base = f"http://127.0.0.1:{port}"
+    wait_healthy(noop_base, noop, noop_log, "/healthz")
+    ceiling = gen.run("ceiling", noop_base, post, args.seconds)
+    processes.stop(noop)
+
+    # 2. the webhook receiver and the service
+    hooks_port = free_port()
+    hooks_log = tmp / "hooks.log"
+    hooks = processes.start("hooks", [*me, "_hooks", str(hooks_port)], env, hooks_log)
+    hooks_base = f"http://127.0.0.1:{hooks_port}"
+    wait_healthy(hooks_base, hooks, hooks_log, "/records")
+    home = tmp / "home"
+    port = free_port(plus=25)  # PORT + 25: the mail sink's default port
+    service_env = {
+        **env,
+        "PORT": str(port),
+        "EVENTFOLD_HOME": str(home),
+        "EVENTFOLD_WEBHOOKS": ",".join(f"{w}={hooks_base}/{w}" for w in WEBHOOKS),
+    }
+    say(f"service: {eventfold} run on port {port}, EVENTFOLD_HOME={home}")
+    service_log = tmp / "service.log"
+    service = processes.start("service", [str(eventfold), "run"], service_env, service_log)
+    base = f"http://127.0.0.1:{port}"
+    wait_healthy(base, service, service_log, "/healthz")
+    db = home / "eventfold.db"
+    client = Http(base)
+    for sku in [*SKUS]:
+        status, answer = client.request("PUT", f"/stores/{STORE}/stock/{sku}", {"on_hand": ON_HAND})
+        if status != 200:
+            raise SystemExit(f"PUT stock answered {status}: {answer}")
+    say(f"stock set for {len(SKUS)} SKUs at store {STORE}")
+
+    # 3. accepted, then completed
+    accepted = gen.run("accepted", base, post, args.seconds)
+    say("completed: waiting for every effect of every committed reservation")
+    mail, receiver = MailFolder(home / "mail"), Receiver(hooks_base)
+    completed = completed_phase(base, db, mail, receiver, accepted, args.drain_timeout)
+    ids = completed.pop("ids")
+    say(
+        f"completed: {completed['completed']}/{completed['committed']} in "
+        f"{completed['seconds_first_request_to_last_effect']} s = {completed['rate']}/s; "
+        f"missing {completed['missing']}, duplicates {completed['duplicates']}"
+    )
+
+    # 4. reads (the router is idle again: the drain finished or timed out)
+    sample = ids[:: max(1, len(ids) // 2000)][:2000] or ["none"]
+    one = gen.run(
+        "read one", base, Work(paths=[f"/reservations/{r}" for r in sample]), args.seconds
+    )
+    staff = gen.run(
+        "read staff list", base, Work(paths=[f"/stores/{STORE}/reservations"]), args.seconds
+    )
+
+    # 5. hot SKU
+    hot_stream = f"stock-{HOT_STORE}/{HOT_SKU}"
+    client.request("PUT", f"/stores/{HOT_STORE}/stock/{HOT_SKU}", {"on_hand": ON_HAND})
+    hold(client, HOT_STORE, HOT_SKU, 10)
+    size_10 = state_size(db, hot_stream)
+    say(f"hot: state row {size_10} bytes after 10 open holds")
+    hot = gen.run("hot SKU", base, Work(HOT_STORE, [HOT_SKU]), args.seconds)
+    have = open_holds(db, hot_stream)
+    fill: Load | None = None
+    if have < args.holds:
+        say(f"hot: {have} open holds; filling to {args.holds} (at most {args.fill_seconds:g} s)")
+        fill = gen.run(
+            "hot fill",
+            base,
+            Work(HOT_STORE, [HOT_SKU]),
+            args.fill_seconds,
+            stop_when=lambda: open_holds(db, hot_stream) >= args.holds,
+        )
+    holds_n = settled(lambda: open_holds(db, hot_stream))
+    size_n = state_size(db, hot_stream)
+    say(f"hot: state row {size_n} bytes after {holds_n} open holds")
+    client.close()
+    invariant = stock_invariant(eventfold, service_env, hot_stream)
+    say(f"hot: invariant over {invariant['versions']} versions: {verdict(invariant['ok'])}")
+    processes.stop(service)
+    processes.stop(hooks)
+
+    # -- report
+    c = ceiling.ok_rate
+    headroom = [
+        {
+            "run": load.name,
+            "cores": load.generator_cpu,
+            "busy": load.generator_busy,
+            "ok": load.generator_busy < 0.9,
+        }
+        for load in gen.runs
+    ]
+    headroom_ok = all(h["ok"] for h in headroom)
+    behind_s = max((v["behind_s"] for v in completed["behind_at_load_stop"].values()), default=0)
+    hot_conflicts = hot.statuses.get("409", 0)
+    size_ratio = round(size_n / size_10, 2) if size_10 else 0.0
+    checks = {
+        "accepted": ratio(accepted.ok_rate, c) >= 0.35 and accepted.p99_ms <= 50,
+        "completed": ratio(completed["rate"], c) >= 0.2 and behind_s <= 1.0,
+        "exactly_once": completed["exactly_once"] and completed["complete"],
+        "hot": ratio(hot.ok_rate, accepted.ok_rate) >= 0.5
+        and hot_conflicts == 0
+        and hot.timeouts == 0,
+        "hot_state": holds_n >= args.holds and 0 < size_ratio <= 2.0,
+        "hot_invariant": invariant["ok"],
+        "reads": min(ratio(one.ok_rate, c), ratio(staff.ok_rate, c)) >= 0.5,
+    }
+    result = {
+        "machine": {
+            "cpus": os.cpu_count(),
+            "python": platform.python_version(),
+            "load_average_at_start": args.load_at_start,
+            "load_average_at_end": os.getloadavg(),
+        },
+        "generator": {
+            "kind": gen.runs[0].generator,
+            "headroom_ok": headroom_ok,
+            "runs": headroom,
+            # the same generator drove the no-op this many times faster than the service
+            "ceiling_over_accepted": ratio(c, accepted.ok_rate),
+        },
+        "ceiling": {"stack": f"uvicorn loop={loop} http={http_impl}", **asdict(ceiling)},
+        "accepted": {**asdict(accepted), "ratio_to_ceiling": ratio(accepted.ok_rate, c)},
+        "completed": {**completed, "ratio_to_ceiling": ratio(completed["rate"], c)},
+        "hot": {
+            **asdict(hot),
+            "ratio_to_ceiling": ratio(hot.ok_rate, c),
+            "ratio_to_accepted": ratio(hot.ok_rate, accepted.ok_rate),
+            "state_bytes_at_10_holds": size_10,
+            "open_holds": holds_n,
+            "state_bytes_at_open_holds": size_n,
+            "state_size_ratio": size_ratio,
+            "fill": None if fill is None else asdict(fill),
+            "invariant": invariant,
+        },
+        "reads": {
+            "one": {**asdict(one), "ratio_to_ceiling": ratio(one.ok_rate, c)},
+            "staff_list": {**asdict(staff), "ratio_to_ceiling": ratio(staff.ok_rate, c)},
+        },
+        "targets": {k: {"target": TARGETS[k], "pass": v} for k, v in checks.items()},
+        "seconds": args.seconds,
+        "connections": args.connections,
+        "note": "ratios from one run; other processes may share the machine",
+    }
+    print_table(result, ceiling, accepted, hot, one, staff, checks)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(result, indent=2) + "\n")
+    say(f"wrote {args.out}")
+    failures = []
+    if not completed["complete"]:
+        unparsed = completed["mails_unparsed"]
+        hint = (
+            f" ({unparsed} mails whose subject names no received reservation)" if unparsed else ""
+        )
+        failures.append(f"effects missing after the drain: {completed['missing']}{hint}")
+    if not completed["exactly_once"]:
+        failures.append(f"effects duplicated: {completed['duplicates']}")
+    if not invariant["ok"]:
+        failures.append(f"stock went negative at versions {invariant['negative_at_versions']}")
+    for failure in failures:
+        print(f"FAILED: {failure}", file=sys.stderr)
+    return 1 if failures else 0
+
+
+def print_table(
+    result: dict[str, Any],
+    ceiling: Load,
+    accepted: Load,
+    hot: Load,
+    one: Load,
+    staff: Load,
+    checks: dict[str, bool],
+) -> None:
+    c = ceiling.ok_rate
+    comp = result["completed"]
+    h = result["hot"]
+    cpus, load = result["machine"]["cpus"], result["machine"]["load_average_at_start"]
+    busy = " (BUSY: other work shares the cores; ratios are noisy)" if load[0] > cpus / 2 else ""
+    print(f"\nmachine: {cpus} cpus, load average at start {load[0]:.2f}{busy}")
+    print(f"load generator: {result['generator']['kind']}; headroom: ", end="")
+    print(
+        ", ".join(f"{x['run']} {x['busy']:.0%} busy" for x in result["generator"]["runs"])
+        + (" -> ok" if result["generator"]["headroom_ok"] else " -> GENERATOR MAY BE THE LIMIT")
+    )
+    print(
+        f"the same generator drove the no-op ceiling at "
+        f"{result['generator']['ceiling_over_accepted']:.1f}x the accepted rate"
+    )
+    print(f"ceiling: {result['ceiling']['stack']}\n")
+    header = f"{'figure':<22} {'per s':>9} {'p50 ms':>8} {'p99 ms':>8} {'non-2xx':>8} {'t/o':>5}"
+    print(header + f" {'x ceiling':>10}  target")
+    rows: list[tuple[str, Load, str]] = [
+        ("ceiling (no-op)", ceiling, ""),
+        ("accepted (50 SKUs)", accepted, f"{verdict(checks['accepted'])} >= 0.35x, p99 <= 50"),
+        ("hot SKU (1 SKU)", hot, f"{verdict(checks['hot'])} >= 0.5x accepted, no 409/t-o"),
+        ("GET /reservations/id", one, f"{verdict(checks['reads'])} >= 0.5x"),
+        ("GET staff list", staff, f"{verdict(checks['reads'])} >= 0.5x"),
+    ]
+    for label, load, target in rows:
+        bad = load.requests - load.ok
+        print(
+            f"{label:<22} {load.ok_rate:>9,.0f} {load.p50_ms:>8.1f} {load.p99_ms:>8.1f} "
+            f"{bad:>8} {load.timeouts:>5} {ratio(load.ok_rate, c):>9.3f}x  {target}"
+        )
+    print(
+        f"{'completed':<22} {comp['rate']:>9,.0f} {'':>8} {'':>8} {'':>8} {'':>5} "
+        f"{ratio(comp['rate'], c):>9.3f}x  {verdict(checks['completed'])} >= 0.2x, <= 1 s behind"
+    )
+    print(f"\nhot SKU: {h['ratio_to_accepted']:.2f}x accepted; 409s {hot.statuses.get('409', 0)}")
+    print(
+        f"stock state: {h['state_bytes_at_10_holds']} bytes at 10 holds, "
+        f"{h['state_bytes_at_open_holds']} at {h['open_holds']} holds "
+        f"({h['state_size_ratio']}x) {verdict(checks['hot_state'])} (within 2x at 10,000)"
+    )
+    inv = h["invariant"]
+    print(
+        f"invariant over {inv['versions']} versions of {inv['stream']}: "
+        f"{verdict(checks['hot_invariant'])} (on_hand {inv['on_hand']}, held {inv['held']})"
+    )
+    print(
+        f"\ncompleted: {comp['completed']} of {comp['committed']} committed "
+        f"({comp['accepted_201']} 201s seen by the generator) in "
+        f"{comp['seconds_first_request_to_last_effect']} s from the first request"
+    )
+    print(f"{'subscription':<26} {'behind at stop':>15} {'oldest s':>9} {'drain s':>8}")
+    for sub, at in comp["behind_at_load_stop"].items():
+        drain = comp["drain_seconds"][sub]
+        print(f"{sub:<26} {at['behind']:>15} {at['behind_s']:>9.2f} {drain:>8.2f}")
+    print(
+        f"exactly once: {verdict(checks['exactly_once'])} (missing {comp['missing']}, "
+        f"duplicates {comp['duplicates']}, "
+        f"duplicate keys {comp['duplicate_idempotency_keys']})"
+    )
+
+
+def entry() -> None:
+    if len(sys.argv) == 3 and sys.argv[1] in ("_hooks", "_noop"):
+        serve = serve_hooks if sys.argv[1] == "_hooks" else serve_noop
+        with contextlib.suppress(KeyboardInterrupt):
+            serve(int(sys.argv[2]))
+        return
+    try:
+        sys.exit(main())
+    except KeyboardInterrupt:  # every subprocess was stopped on the way out
+        print("interrupted", file=sys.stderr)
+        sys.exit(130)
+
+
+if __name__ == "__main__":
+    entry()

@@ -1,0 +1,57 @@
+"""Smoke test of bench/pipeline.py: a --quick run against a real `eventfold run` process.
+
+Checks the report's structure and exactly-once only, never timings: the machine may be
+loaded (the suite runs on 2 cores beside other work)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+BENCH = Path(__file__).parents[2] / "bench" / "pipeline.py"
+LOADS = ("ceiling", "accepted", "hot")
+
+
+@pytest.mark.slow
+def test_quick_run_reports_every_section_and_exactly_once(tmp_path: Path) -> None:
+    out = tmp_path / "pipeline.json"
+    run = subprocess.run(
+        [sys.executable, str(BENCH), "--quick", "--out", str(out)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    print(run.stdout, run.stderr[-6000:])  # shown by pytest when an assertion below fails
+    assert run.returncode == 0, run.stderr[-3000:]
+    result = json.loads(out.read_text())
+
+    for section in (*LOADS, "completed", "reads", "generator", "targets", "machine"):
+        assert section in result, section
+    for load in (*(result[name] for name in LOADS), *result["reads"].values()):
+        assert load["ok"] > 0
+        assert load["ok_rate"] > 0
+        assert load["p99_ms"] >= load["p50_ms"] > 0
+    assert result["ceiling"]["statuses"].keys() == {"201"}, "the no-op must accept the bodies"
+
+    completed = result["completed"]
+    assert completed["committed"] >= completed["accepted_201"] > 0
+    assert completed["completed"] == completed["committed"]
+    assert completed["rate"] > 0
+    assert completed["complete"]
+    assert completed["exactly_once"]
+    assert not any(completed["missing"].values())
+    assert not any(completed["duplicates"].values())
+    assert set(completed["behind_at_load_stop"]) == set(completed["drain_seconds"])
+
+    hot = result["hot"]
+    assert hot["state_bytes_at_10_holds"] > 0
+    assert hot["state_bytes_at_open_holds"] > 0
+    assert hot["open_holds"] >= 10
+    assert hot["invariant"]["ok"]
+    assert hot["invariant"]["held"] >= hot["open_holds"]  # later commits may add holds
+    assert set(result["targets"]) >= {"accepted", "completed", "hot", "reads", "exactly_once"}
