@@ -5,6 +5,11 @@ in ``X-Idempotency-Key``), so the rare duplicate after a crash (see
 :mod:`eventfold.core.reactions.reaction`) carries the same id and can be dropped by the
 receiving side. SMTP 4xx replies and connection trouble are retryable; 5xx replies (a
 refused recipient, a rejected message) raise ``DeliveryFailed(retryable=False)``.
+
+Connections: a reaction opens a :meth:`SmtpMailer.session` around the effects of one batch,
+and every message of the batch goes over ONE connection (opened at the first message,
+closed with QUIT at the end). After any error the connection is dropped; the next message
+opens a new one. Outside a session each message has a connection of its own.
 """
 
 from __future__ import annotations
@@ -12,6 +17,9 @@ from __future__ import annotations
 import hashlib
 import smtplib
 import ssl
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
 from email.message import EmailMessage
 
 from eventfold.core.reactions.effects import Email
@@ -27,7 +35,9 @@ def message_id(idempotency_key: str, domain: str) -> str:
 
 
 class SmtpMailer:
-    """Sends :class:`Email` effects through an SMTP server (one connection per message).
+    """Sends :class:`Email` effects through an SMTP server: one connection per
+    :meth:`session` (a reaction's batch), else one per message. Sessions are per thread,
+    so one mailer may serve several subscriptions.
 
     ``starttls`` upgrades the connection; ``username``/``password`` log in when given."""
 
@@ -51,6 +61,7 @@ class SmtpMailer:
         self.starttls = starttls
         self.username = username
         self.password = password
+        self._local = threading.local()
 
     def message(self, email: Email, idempotency_key: str) -> EmailMessage:
         """The message :meth:`__call__` sends (public for previews and tests)."""
@@ -67,16 +78,35 @@ class SmtpMailer:
             message.add_alternative(email.html, subtype="html")
         return message
 
+    @contextmanager
+    def session(self) -> Iterator[None]:
+        """Keep one connection for the messages sent until the block ends (this thread)."""
+        if getattr(self._local, "depth", 0):
+            self._local.depth += 1
+        else:
+            self._local.depth, self._local.smtp = 1, None
+        try:
+            yield
+        finally:
+            self._local.depth -= 1
+            if not self._local.depth:
+                self._drop(quit_first=True)
+
     def __call__(self, email: Email, idempotency_key: str) -> None:
         message = self.message(email, idempotency_key)
         where = f"SMTP {self.host}:{self.port}"
+        in_session = bool(getattr(self._local, "depth", 0))
         try:
-            with smtplib.SMTP(self.host, self.port, timeout=self.timeout) as smtp:
-                if self.starttls:
-                    smtp.starttls(context=ssl.create_default_context())
-                if self.username is not None:
-                    smtp.login(self.username, self.password or "")
+            smtp = self._connection() if in_session else self._connect()
+            try:
                 smtp.send_message(message)
+            except BaseException:
+                if in_session:
+                    self._drop(quit_first=False)
+                raise
+            finally:
+                if not in_session:
+                    _close(smtp, quit_first=True)
         except smtplib.SMTPRecipientsRefused as exc:
             codes = [code for code, _ in exc.recipients.values()]
             retryable = all(400 <= code < 500 for code in codes)
@@ -88,3 +118,36 @@ class SmtpMailer:
             ) from exc
         except (smtplib.SMTPException, OSError) as exc:
             raise DeliveryFailed(f"{where}: {type(exc).__name__}: {exc}") from exc
+
+    def _connect(self) -> smtplib.SMTP:
+        smtp = smtplib.SMTP(self.host, self.port, timeout=self.timeout)
+        try:
+            if self.starttls:
+                smtp.starttls(context=ssl.create_default_context())
+            if self.username is not None:
+                smtp.login(self.username, self.password or "")
+        except BaseException:
+            _close(smtp, quit_first=False)
+            raise
+        return smtp
+
+    def _connection(self) -> smtplib.SMTP:
+        """The session's connection, opened on first use."""
+        smtp: smtplib.SMTP | None = self._local.smtp
+        if smtp is None:
+            smtp = self._local.smtp = self._connect()
+        return smtp
+
+    def _drop(self, *, quit_first: bool) -> None:
+        smtp: smtplib.SMTP | None = getattr(self._local, "smtp", None)
+        self._local.smtp = None
+        if smtp is not None:
+            _close(smtp, quit_first=quit_first)
+
+
+def _close(smtp: smtplib.SMTP, *, quit_first: bool) -> None:
+    """Close a connection; a server that already hung up is no error."""
+    with suppress(smtplib.SMTPException, OSError):
+        if quit_first:
+            smtp.quit()
+    smtp.close()

@@ -1,29 +1,43 @@
 """The reaction target: plain handlers turn events into effects; a ledger makes each effect
 happen once however often the event is delivered.
 
-Order of work for each effect (ledger key ``<event.key>/<effect.key>``):
+Order of work for a batch of events (ledger key of an effect: ``<event.key>/<effect.key>``):
 
-1. skip it when the ledger says ``done``;
-2. ``claim`` it: a committed ``pending`` row (attempts + 1);
-3. perform it, passing an idempotency key derived from the ledger key;
-4. ``complete`` it: the row becomes ``done`` (committed).
+1. one ledger read: which of the batch's effects are ``done`` (those are skipped);
+2. ``claim`` the others, in ONE committed transaction: a ``pending`` row each (attempts
+   + 1);
+3. perform them in order, passing an idempotency key derived from the ledger key;
+4. ``settle``, in ONE committed transaction: the performed effects become ``done``.
 
 So a ``done`` row exists exactly once per effect and only after the effect succeeded, and
 a redelivery, redrive, rebuild or replay of the subscription never repeats a done effect.
 
-The remaining window, honestly: a crash (or a lost connection to the ledger) AFTER the
-effect was performed and BEFORE step 4 leaves the row ``pending``; the next delivery
-performs the effect again, with the same idempotency key (``Idempotency-Key`` header,
-e-mail ``Message-ID``), so a receiver that deduplicates on it sees it once. Without
-distributed transactions between the ledger and the mail server / partner API, at-least-
-once with a dedup key is the best available; the opposite order (mark done, then perform)
-would silently LOSE effects instead. ``attempts`` > 1 on a done row flags the cases to
-look at.
+When an effect fails, nothing after it in the batch is performed: step 4 then records the
+effects performed before it as ``done`` (another stream's effects in the same batch are not
+redone when the router retries the streams one at a time), the failure's reason on the
+failing one, and RELEASES the claims of the effects never attempted (attempts - 1; a row
+claimed only now is deleted), so ``attempts`` counts real attempts. Then the error is
+raised and the router retries or parks that stream alone.
+
+The remaining window, honestly: a crash (or a lost connection to the ledger) AFTER an
+effect was performed and BEFORE step 4 leaves its row ``pending``; the next delivery
+performs it again, with the same idempotency key (``Idempotency-Key`` header, e-mail
+``Message-ID``), so a receiver that deduplicates on it sees it once. With one settle per
+batch, that window covers the effects of one batch (the subscription's ``batch_size``)
+instead of one effect: the price of two ledger transactions per batch instead of two per
+effect. Without distributed transactions between the ledger and the mail server / partner
+API, at-least-once with a dedup key is the best available; the opposite order (mark done,
+then perform) would silently LOSE effects instead. ``attempts`` > 1 on a done row flags the
+cases to look at.
+
+Performers that can keep a connection open across the effects of one batch (SMTP) offer
+``session()`` (see :class:`BatchPerformer`): the reaction enters it around step 3.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
+from contextlib import AbstractContextManager, ExitStack, suppress
 from typing import Any, Protocol
 
 from eventfold.core.reactions.effects import Effect, EffectPerformer
@@ -38,23 +52,40 @@ may run again for the same event (redelivery), and must then return the same eff
 
 
 class EffectsLedger(Protocol):
-    """Remembers, per (reaction, effect key), whether an effect was performed."""
+    """Remembers, per (reaction, effect key), whether an effect was performed. Every adapter
+    passes ``tests/contracts/effects_ledger.py``."""
 
     def done(self, reaction: str, keys: Collection[str]) -> set[str]:
-        """Those of ``keys`` whose effect is done."""
+        """Those of ``keys`` whose effect is done (one read, however many keys)."""
         ...
 
-    def claim(self, reaction: str, key: str) -> None:
-        """Record (committed) that the effect is about to be performed."""
+    def claim(self, reaction: str, keys: Collection[str]) -> None:
+        """Record, in one committed transaction, that these effects are about to be
+        performed: a ``pending`` row each, or one more attempt on a pending row. A key
+        already done is left as it is."""
         ...
 
-    def complete(self, reaction: str, key: str) -> None:
-        """Record (committed) that the effect was performed."""
+    def settle(
+        self,
+        reaction: str,
+        done: Collection[str],
+        failed: Mapping[str, str] | None = None,
+        released: Collection[str] = (),
+    ) -> None:
+        """In one committed transaction: mark ``done`` as performed; record why each of
+        ``failed`` (key -> reason) failed (they stay pending); take back the claim of each
+        of ``released`` (claimed, never attempted): attempts - 1, the row gone when no
+        attempt is left. Raises ``DeliveryFailed`` (retryable) when the ledger is down."""
         ...
 
-    def failed(self, reaction: str, key: str, reason: str) -> None:
-        """Record why the last attempt failed (for operators; best effort)."""
-        ...
+
+class BatchPerformer(Protocol):
+    """An :data:`EffectPerformer` that can keep a connection open across the effects of a
+    batch: :meth:`session` is entered before the first effect and left after the last."""
+
+    def __call__(self, effect: Any, idempotency_key: str) -> None: ...
+
+    def session(self) -> AbstractContextManager[object]: ...
 
 
 def idempotency_key(reaction: str, effect_key: str) -> str:
@@ -65,7 +96,8 @@ def idempotency_key(reaction: str, effect_key: str) -> str:
 class Reaction:
     """A Target running :data:`ReactionHandler` per event class and performing the effects
     they return through ``performers`` (effect class -> :data:`EffectPerformer`), each at
-    most once per ledger ``done`` row (see the module doc for the crash window)."""
+    most once per ledger ``done`` row (see the module doc for the crash window), with two
+    ledger transactions per batch."""
 
     def __init__(
         self,
@@ -88,18 +120,30 @@ class Reaction:
         if not planned:
             return
         done = self.ledger.done(self.name, [key for key, _ in planned])
-        for key, effect in planned:
-            if key in done:
-                continue
-            perform = self._performer_of(effect)
-            self.ledger.claim(self.name, key)
-            try:
-                perform(effect, idempotency_key(self.name, key))
-            except Exception as exc:
-                self.ledger.failed(self.name, key, describe(exc))
-                raise
-            self.ledger.complete(self.name, key)
-            done.add(key)
+        todo = [(key, effect) for key, effect in planned if key not in done]
+        if not todo:
+            return
+        performers = [self._performer_of(effect) for _, effect in todo]
+        self.ledger.claim(self.name, [key for key, _ in todo])
+        performed: list[str] = []
+        try:
+            with ExitStack() as sessions:
+                for perform in dict.fromkeys(performers):
+                    session = getattr(perform, "session", None)
+                    if session is not None:
+                        sessions.enter_context(session())
+                for (key, effect), perform in zip(todo, performers, strict=True):
+                    perform(effect, idempotency_key(self.name, key))
+                    performed.append(key)
+        except Exception as exc:
+            failing = todo[len(performed)][0] if len(performed) < len(todo) else None
+            reasons = {} if failing is None else {failing: describe(exc)}
+            unattempted = [key for key, _ in todo[len(performed) + 1 :]]
+            # best effort: the effect's own failure is what the router must see
+            with suppress(Exception):
+                self.ledger.settle(self.name, performed, reasons, unattempted)
+            raise
+        self.ledger.settle(self.name, performed)
 
     def _effects_of(self, event: RecordedEvent) -> list[tuple[str, Effect]]:
         if event.type not in self.codec.types:

@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator, Mapping
 
 import pytest
 from sqlalchemy import Engine
@@ -116,11 +116,17 @@ def test_a_crash_before_completion_resends_with_the_same_key(
     class CrashOnComplete(SqlEffectsLedger):
         crashed = False
 
-        def complete(self, reaction: str, key: str) -> None:
+        def settle(
+            self,
+            reaction: str,
+            done: Collection[str],
+            failed: Mapping[str, str] | None = None,
+            released: Collection[str] = (),
+        ) -> None:
             if not self.crashed:
                 self.crashed = True
                 raise RuntimeError("process died after the call")
-            super().complete(reaction, key)
+            super().settle(reaction, done, failed, released)
 
     crashing = CrashOnComplete(ledger.engine)
     target = webhook_target("partner", CODEC, sender, crashing)
