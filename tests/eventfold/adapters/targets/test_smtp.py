@@ -189,3 +189,34 @@ def test_after_an_error_the_next_message_reconnects(peers: tuple[_Peers, int]) -
         mailer(Email("k", ("a@x.test",), "s", "b"), "4")
     first, second, third = handler.peers
     assert first != second == third
+
+
+@pytest.mark.parametrize(
+    "mail",
+    [
+        Email("k", ("a@x.test", "B <b@x.test>"), "Plain", "line 1\nline 2\n"),
+        Email("k", ("a@x.test",), "Both", "plain text\n", html="<p>html text</p>\n"),
+        Email("k", ("a@x.test",), "Unicode body", "Grüße, 予約\n", html="<p>予約</p>"),
+        Email("k", ("a@x.test",), "Prüfung 予約", "body\n", headers={"X-Note": "n"}),
+        Email("k", ("a@x.test",), "S" * 200, "long subject\n", sender="Shop <shop@x.test>"),
+    ],
+)
+def test_the_cheap_rendering_says_what_the_message_says(mail: Email) -> None:
+    mailer = SmtpMailer(message_id_domain="shop.test")
+    reference = mailer.message(mail, "mails/s:1/k")
+    wire = mailer._wire(mail, "mails/s:1/k")
+    if wire is None:  # not plain one-line ASCII headers: the reference rendering is sent
+        assert not mail.subject.isascii() or len(mail.subject) > 60
+        return
+    sent = email.message_from_bytes(wire[1], policy=policy.default)
+    assert isinstance(sent, email.message.EmailMessage)
+    assert wire[0] == (mail.sender or mailer.sender)
+    for name in ("From", "To", "Subject", "Message-ID", "X-Idempotency-Key", *mail.headers):
+        assert str(sent[name]) == str(reference[name])
+    for kind in ("plain", "html"):
+        body, expected = sent.get_body((kind,)), reference.get_body((kind,))
+        assert (body is None) == (expected is None)
+        if body is not None and expected is not None:
+            assert isinstance(body, email.message.EmailMessage)
+            assert isinstance(expected, email.message.EmailMessage)
+            assert body.get_content() == expected.get_content()
