@@ -8,7 +8,9 @@ write gate): e-mails go over SMTP to the local aiosmtpd sink
 (:mod:`eventfold.adapters.targets.mail_sink`), webhooks over HTTP to a minimal keep-alive
 receiver. Sink and receiver run in their own processes so that they do not share the
 reactions' GIL. Last, all three drain a fresh backlog together (one thread each, like
-``eventfold worker``). Every effect is checked to have arrived exactly once.
+``eventfold worker``). Every effect is checked to have arrived exactly once. Besides
+events/s, the CPU time the reactions' process spent per event (on a shared machine the
+steadier figure: it is what the reactions take from the router's GIL).
 
 Prints a table and writes bench/results/reactions.json.
 
@@ -62,6 +64,7 @@ class Figure:
     effects: int
     seconds: float
     events_per_s: float
+    cpu_ms_per_event: float
 
 
 # -- the receivers, each in its own process -------------------------------------------------------
@@ -172,9 +175,10 @@ def drain(
     smtp_port: int,
     webhook_port: int,
     prefix: str,
-) -> tuple[float, SqliteEventStore]:
+) -> tuple[float, float, SqliteEventStore]:
     """Fill a fresh store and let the subscriptions ``names`` drain it together; returns
-    the seconds from start until every one of them caught up."""
+    the seconds from start until every one of them caught up, and the CPU seconds this
+    process (the reactions; not the sink and receiver) spent meanwhile."""
     store = SqliteEventStore(folder / "eventfold.db", durability="normal")
     fill(store, events, prefix)
     base = f"http://127.0.0.1:{webhook_port}"
@@ -194,6 +198,7 @@ def drain(
     head = feed.poll("", limit=1, timeout=0)  # warm the feed up
     del head
     worker = Worker(subscriptions, feed, store, state, poll_timeout=0.05)
+    cpu = time.process_time()
     started = time.perf_counter()
     worker.start()
     try:
@@ -204,10 +209,11 @@ def drain(
             if time.perf_counter() - started > 600:
                 raise RuntimeError("the reactions did not catch up in 10 minutes")
         took = time.perf_counter() - started
+        cpu = time.process_time() - cpu
     finally:
         worker.stop()
         state.close()
-    return took, store
+    return took, cpu, store
 
 
 def count_mails(folder: Path) -> Counter[str]:
@@ -243,7 +249,7 @@ def main() -> None:
                 calls_before = webhooks_received(count_port)
                 run_folder = folder / f"run-{len(figures)}"
                 run_folder.mkdir()
-                took, store = drain(
+                took, cpu, store = drain(
                     run_folder, args.events, names, smtp_port, webhook_port, f"run{len(figures)}-"
                 )
                 store.close()
@@ -266,6 +272,7 @@ def main() -> None:
                     mails + calls,
                     round(took, 3),
                     round(args.events / took, 1),
+                    round(cpu * 1000 / args.events, 3),
                 )
                 print(f"  {label}: {figure.events_per_s:,.0f} events/s", flush=True)
                 figures.append(figure)
@@ -274,11 +281,14 @@ def main() -> None:
             for process in (sink, receiver):
                 process.kill()
                 process.wait()
-    print(f"\n{'subscription':<26} {'events':>7} {'effects':>8} {'seconds':>8} {'events/s':>9}")
+    print(
+        f"\n{'subscription':<26} {'events':>7} {'effects':>8} {'seconds':>8} {'events/s':>9} "
+        f"{'CPU ms/event':>13}"
+    )
     for f in figures:
         print(
             f"{f.subscription:<26} {f.events:>7} {f.effects:>8} {f.seconds:>8.2f} "
-            f"{f.events_per_s:>9,.0f}"
+            f"{f.events_per_s:>9,.0f} {f.cpu_ms_per_event:>13.3f}"
         )
     print(f"duplicate e-mails (same idempotency key twice): {len(duplicates)}")
     RESULTS.mkdir(exist_ok=True)

@@ -4,6 +4,7 @@ retry/park rules (the failing stream parks alone; no other stream's effect repea
 
 from __future__ import annotations
 
+import threading
 from collections import Counter
 from collections.abc import Collection, Iterator, Mapping
 from contextlib import contextmanager
@@ -51,6 +52,7 @@ class Mailer:
         self.failing = dict(failing or {})
         self.sessions = 0
         self.open = 0
+        self._lock = threading.Lock()
 
     def __call__(self, email: Email, idempotency_key: str) -> None:
         stream = email.subject.split(":")[0]
@@ -60,20 +62,24 @@ class Mailer:
 
     @contextmanager
     def session(self) -> Iterator[None]:
-        self.sessions += 1
-        self.open += 1
+        with self._lock:
+            self.sessions += 1
+            self.open += 1
         try:
             yield
         finally:
-            self.open -= 1
+            with self._lock:
+                self.open -= 1
 
 
 def notify(event: Tick, recorded: Any) -> list[Email]:
     return [Email("notice", ("ops@example.test",), recorded.key, f"tick {event.n}")]
 
 
-def reaction(mailer: Mailer, ledger: MemoryEffectsLedger) -> Reaction:
-    return Reaction("mails", CODEC, {Tick: notify}, {Email: mailer}, ledger)
+def reaction(mailer: Mailer, ledger: MemoryEffectsLedger, concurrency: int = 1) -> Reaction:
+    return Reaction(
+        "mails", CODEC, {Tick: notify}, {Email: mailer}, ledger, concurrency=concurrency
+    )
 
 
 def test_a_batch_costs_one_read_and_two_ledger_transactions() -> None:
@@ -126,14 +132,17 @@ def test_effects_sharing_a_key_park_the_stream() -> None:
     assert failure.value.retryable is False
 
 
+@pytest.mark.parametrize("concurrency", [1, 2])
 @pytest.mark.parametrize("retryable", [True, False])
 def test_through_the_router_the_failing_stream_parks_alone_and_nothing_repeats(
-    store: SqliteEventStore, retryable: bool
+    store: SqliteEventStore, retryable: bool, concurrency: int
 ) -> None:
     ledger = MemoryEffectsLedger()
     mailer = Mailer({"tick-b": DeliveryFailed("refused", retryable=retryable)})
     subscription = Subscription(
-        "mails", reaction(mailer, ledger), retry=RetryPolicy(attempts=3, base_delay=0)
+        "mails",
+        reaction(mailer, ledger, concurrency),
+        retry=RetryPolicy(attempts=3, base_delay=0),
     )
     state = MemoryRouterState()
     router = Router(subscription, store, state, sleep=lambda _: None)
@@ -156,3 +165,48 @@ def test_through_the_router_the_failing_stream_parks_alone_and_nothing_repeats(
     router.redrive("tick-b")
     assert mailer.sent[6:] == ["tick-b:1", "tick-b:2", "tick-b:3"]
     assert state.parked_streams("mails") == set()
+
+
+def test_concurrent_lanes_keep_each_stream_in_order_and_settle_once() -> None:
+    ledger, mailer = CountingLedger(), Mailer()
+    target = reaction(mailer, ledger, concurrency=4)
+    streams = [ticks(f"tick-{n}", 1, 5) for n in range(10)]
+    target.apply(interleave(*streams))
+    assert ledger.calls == {"done": 1, "claim": 1, "settle": 1}
+    assert len(mailer.sent) == 50
+    for n in range(10):
+        mine = [m for m in mailer.sent if m.startswith(f"tick-{n}:")]
+        assert mine == [f"tick-{n}:{v}" for v in range(1, 6)]
+    assert mailer.sessions == 4
+    assert mailer.open == 0
+
+
+def test_a_concurrent_failure_stops_every_lane_and_leaves_an_exact_ledger() -> None:
+    ledger = MemoryEffectsLedger()
+    mailer = Mailer({"tick-3": DeliveryFailed("SMTP 451")})
+    target = reaction(mailer, ledger, concurrency=3)
+    batch = interleave(*(ticks(f"tick-{n}", 1, 20) for n in range(6)))
+    with pytest.raises(DeliveryFailed, match="451"):
+        target.apply(batch)
+    sent = set(mailer.sent)
+    assert len(sent) == len(mailer.sent)
+    assert not any(m.startswith("tick-3:") for m in sent)
+    for event in batch:
+        status = ledger.status("mails", f"{event.key}/notice")
+        if event.key in sent:
+            assert status == ("done", 1)
+        elif event.key == "tick-3:1":
+            assert status == ("pending", 1)
+        else:
+            assert status is None  # never attempted: the claim was taken back
+    with pytest.raises(DeliveryFailed):  # again: still failing, nothing done repeats
+        target.apply(batch)
+    assert len(mailer.sent) == len(set(mailer.sent))
+    mailer.failing.clear()
+    target.apply(batch)
+    assert sorted(mailer.sent) == sorted(e.key for e in batch)
+
+
+def test_concurrency_must_be_positive() -> None:
+    with pytest.raises(ValueError, match="concurrency"):
+        reaction(Mailer(), MemoryEffectsLedger(), concurrency=0)
