@@ -49,9 +49,6 @@ STAFF_WEBHOOK = "reservations-staff"
 INVENTORY_WEBHOOK = "reservations-inventory"
 """The inventory service's webhook, by name (``EVENTFOLD_WEBHOOKS=reservations-inventory=URL``)."""
 JSON = "application/json"
-CONCURRENCY = 1
-"""Streams whose effects each reaction performs at once (one SMTP connection / HTTP request
-each; every stream's effects stay in order)."""
 
 Notify = Callable[[ReservationAccepted, RecordedEvent], list[WebhookCall]]
 
@@ -152,7 +149,7 @@ def reaction_subscriptions(context: ServiceContext, codec: EventCodec) -> Sequen
     wanted = EventFilter(categories=frozenset({"reservation"}))
 
     def subscribe(name: str, handlers: Mapping[type, ReactionHandler]) -> Subscription:
-        reaction = Reaction(name, codec, handlers, performers, ledger, concurrency=CONCURRENCY)
+        reaction = Reaction(name, codec, handlers, performers, ledger)
         return Subscription(name, reaction, wanted, batch_size=100)
 
     return [
