@@ -25,12 +25,12 @@ from sqlalchemy import (
     and_,
     bindparam,
     delete,
-    insert,
     select,
     update,
 )
 from sqlalchemy.exc import SQLAlchemyError
 
+from eventfold.adapters.projections.bulk import upsert_statement
 from eventfold.adapters.projections.engine import write_transaction
 from eventfold.errors import DeliveryFailed
 
@@ -68,7 +68,10 @@ class SqlEffectsLedger:
         these_keys = t.c.effect_key.in_(bindparam("keys", expanding=True))
         self._done = select(t.c.effect_key).where(this_reaction, t.c.status == DONE, these_keys)
         self._known = select(t.c.effect_key, t.c.status).where(this_reaction, these_keys)
-        self._insert = insert(t)
+        # new rows; one another process claimed meanwhile is left as it is
+        self._insert = upsert_statement(
+            engine.dialect.name, t, ("reaction", "effect_key"), ("reaction", "effect_key")
+        )
         self._bump = (
             update(t)
             .where(this_reaction, these_keys, t.c.status == PENDING)
