@@ -37,6 +37,7 @@ from eventfold.core.reactions.effects import (
     PayloadEncoder,
     WebhookCall,
 )
+from eventfold.core.reactions.memory import MemoryEffectsLedger
 from eventfold.core.reactions.reaction import (
     EffectsLedger,
     Reaction,
@@ -51,6 +52,7 @@ __all__ = [
     "EffectsLedger",
     "Email",
     "MailSink",
+    "MemoryEffectsLedger",
     "PayloadEncoder",
     "Reaction",
     "ReactionHandler",

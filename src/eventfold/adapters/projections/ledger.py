@@ -1,12 +1,14 @@
 """The effects ledger of reactions in SQL: table ``eventfold_effects`` (created by
 :func:`eventfold.adapters.projections.migrate.migrate`), one row per (reaction, effect key).
-Every call is its own committed transaction: the ledger must be durable BEFORE the effect
-is performed and right AFTER it succeeded (see :mod:`eventfold.core.reactions.reaction`)."""
+A reaction's batch costs one read (:meth:`SqlEffectsLedger.done`) and two committed
+transactions, whatever its size: :meth:`~SqlEffectsLedger.claim` BEFORE the effects are
+performed and :meth:`~SqlEffectsLedger.settle` right AFTER (see
+:mod:`eventfold.core.reactions.reaction`)."""
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterator
-from contextlib import contextmanager, suppress
+from collections.abc import Collection, Iterator, Mapping
+from contextlib import contextmanager
 from datetime import UTC, datetime
 
 from sqlalchemy import (
@@ -22,6 +24,7 @@ from sqlalchemy import (
     Text,
     and_,
     bindparam,
+    delete,
     select,
     update,
 )
@@ -55,62 +58,97 @@ def _now() -> datetime:
 
 
 class SqlEffectsLedger:
-    """The EffectsLedger port on SQLAlchemy (SQLite or MySQL). Its statements are built
-    once: a reaction touches the ledger twice per effect."""
+    """The EffectsLedger port on SQLAlchemy (SQLite or MySQL): a set-based statement per
+    step and up to 500 keys (each statement is built once)."""
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
         t = effects_table
-        this_row = (t.c.reaction == bindparam("r"), t.c.effect_key == bindparam("k"))
-        self._done = select(t.c.effect_key).where(
-            t.c.reaction == bindparam("r"),
-            t.c.status == DONE,
-            t.c.effect_key.in_(bindparam("keys", expanding=True)),
-        )
-        # insert if new; an existing row is left as it is, then counted by _bump
-        self._claim = upsert_statement(
+        this_reaction = t.c.reaction == bindparam("r")
+        these_keys = t.c.effect_key.in_(bindparam("keys", expanding=True))
+        self._done = select(t.c.effect_key).where(this_reaction, t.c.status == DONE, these_keys)
+        self._known = select(t.c.effect_key, t.c.status).where(this_reaction, these_keys)
+        # new rows; one another process claimed meanwhile is left as it is
+        self._insert = upsert_statement(
             engine.dialect.name, t, ("reaction", "effect_key"), ("reaction", "effect_key")
         )
         self._bump = (
-            update(t).where(*this_row, t.c.status == PENDING).values(attempts=t.c.attempts + 1)
+            update(t)
+            .where(this_reaction, these_keys, t.c.status == PENDING)
+            .values(attempts=t.c.attempts + 1)
         )
         self._complete = (
-            update(t).where(*this_row).values(status=DONE, done_at=bindparam("at"), last_error=None)
+            update(t)
+            .where(this_reaction, these_keys)
+            .values(status=DONE, done_at=bindparam("at"), last_error=None)
         )
-        self._fail = update(t).where(*this_row).values(last_error=bindparam("reason"))
+        self._fail = (
+            update(t)
+            .where(this_reaction, t.c.effect_key == bindparam("k"), t.c.status == PENDING)
+            .values(last_error=bindparam("reason"))
+        )
+        self._release = (
+            update(t)
+            .where(this_reaction, these_keys, t.c.status == PENDING)
+            .values(attempts=t.c.attempts - 1)
+        )
+        self._drop = delete(t).where(
+            this_reaction, these_keys, t.c.status == PENDING, t.c.attempts <= 0
+        )
 
     def done(self, reaction: str, keys: Collection[str]) -> set[str]:
         found: set[str] = set()
-        wanted = list(keys)
         try:
             with self.engine.connect() as conn:
-                for start in range(0, len(wanted), _CHUNK):
-                    chunk = wanted[start : start + _CHUNK]
+                for chunk in _chunks(keys):
                     found.update(conn.scalars(self._done, {"r": reaction, "keys": chunk}))
         except SQLAlchemyError as exc:
             raise DeliveryFailed(f"effects ledger unavailable: {exc}") from exc
         return found
 
-    def claim(self, reaction: str, key: str) -> None:
-        row = {
-            "reaction": reaction,
-            "effect_key": key,
-            "status": PENDING,
-            "attempts": 1,
-            "first_attempt_at": _now(),
-        }
+    def claim(self, reaction: str, keys: Collection[str]) -> None:
+        if not keys:
+            return
+        now = _now()
         with self._writing() as conn:
-            if conn.execute(self._claim, row).rowcount != 1:
-                conn.execute(self._bump, {"r": reaction, "k": key})
+            for chunk in _chunks(keys):
+                rows = conn.execute(self._known, {"r": reaction, "keys": chunk})
+                known = {str(key): str(status) for key, status in rows}
+                new = [
+                    {
+                        "reaction": reaction,
+                        "effect_key": key,
+                        "status": PENDING,
+                        "attempts": 1,
+                        "first_attempt_at": now,
+                    }
+                    for key in chunk
+                    if key not in known
+                ]
+                if new:
+                    conn.execute(self._insert, new)
+                again = [key for key, status in known.items() if status == PENDING]
+                if again:
+                    conn.execute(self._bump, {"r": reaction, "keys": again})
 
-    def complete(self, reaction: str, key: str) -> None:
+    def settle(
+        self,
+        reaction: str,
+        done: Collection[str],
+        failed: Mapping[str, str] | None = None,
+        released: Collection[str] = (),
+    ) -> None:
+        if not done and not failed and not released:
+            return
         with self._writing() as conn:
-            conn.execute(self._complete, {"r": reaction, "k": key, "at": _now()})
-
-    def failed(self, reaction: str, key: str, reason: str) -> None:
-        # best effort: the caller raises the real failure
-        with suppress(DeliveryFailed), self._writing() as conn:
-            conn.execute(self._fail, {"r": reaction, "k": key, "reason": reason[:2000]})
+            now = _now()
+            for chunk in _chunks(done):
+                conn.execute(self._complete, {"r": reaction, "keys": chunk, "at": now})
+            for key, reason in (failed or {}).items():
+                conn.execute(self._fail, {"r": reaction, "k": key, "reason": reason[:2000]})
+            for chunk in _chunks(released):
+                conn.execute(self._release, {"r": reaction, "keys": chunk})
+                conn.execute(self._drop, {"r": reaction, "keys": chunk})
 
     def status(self, reaction: str, key: str) -> tuple[str, int] | None:
         """(status, attempts) of one effect, for operators and tests."""
@@ -118,6 +156,12 @@ class SqlEffectsLedger:
         with self.engine.connect() as conn:
             row = conn.execute(select(t.c.status, t.c.attempts).where(_row(reaction, key))).first()
         return None if row is None else (str(row[0]), int(row[1]))
+
+    def last_error(self, reaction: str, key: str) -> str | None:
+        """Why the last attempt of one effect failed (None: it did not, or no row)."""
+        t = effects_table
+        with self.engine.connect() as conn:
+            return conn.scalar(select(t.c.last_error).where(_row(reaction, key)))
 
     @contextmanager
     def _writing(self) -> Iterator[Connection]:
@@ -133,3 +177,10 @@ class SqlEffectsLedger:
 def _row(reaction: str, key: str) -> ColumnElement[bool]:
     t = effects_table
     return and_(t.c.reaction == reaction, t.c.effect_key == key)
+
+
+def _chunks(keys: Collection[str]) -> Iterator[list[str]]:
+    """``keys`` without repeats, in lists of at most :data:`_CHUNK`."""
+    unique = list(dict.fromkeys(keys))
+    for start in range(0, len(unique), _CHUNK):
+        yield unique[start : start + _CHUNK]

@@ -32,7 +32,18 @@ from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any
 
-from sqlalchemy import BigInteger, Column, Connection, Engine, MetaData, String, Table, select
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    Connection,
+    Engine,
+    MetaData,
+    Select,
+    String,
+    Table,
+    bindparam,
+    select,
+)
 from sqlalchemy.exc import SQLAlchemyError
 
 from eventfold.adapters.projections.bulk import BulkWriter
@@ -45,6 +56,7 @@ from eventfold.adapters.projections.shadow import (
     shadow_tables,
     swap,
 )
+from eventfold.core.router.ports import Plan
 from eventfold.domain.codecs import EventCodec
 from eventfold.domain.events import RecordedEvent
 from eventfold.errors import ConfigurationError, DeliveryFailed, UnknownEventType
@@ -75,7 +87,7 @@ def versions_table(projection: str, metadata: MetaData) -> Table:
 
 
 class SqlProjection:
-    """Target + TracksVersions + Rebuildable over SQLAlchemy tables.
+    """Target + TracksVersions + PlansInTransaction + Rebuildable over SQLAlchemy tables.
 
     ``tables``: the projection's own tables (each with a primary key, no foreign keys),
     declared in one MetaData that also holds :func:`versions_table` of ``name``.
@@ -166,6 +178,15 @@ class SqlProjection:
         with self._reading() as conn:
             return read_versions(conn, self._live[self._versions_name], stream_ids)
 
+    def apply_planned(self, stream_ids: Collection[str], plan: Plan) -> None:
+        """The router's batch in one transaction that first reads the streams' versions
+        (:class:`~eventfold.core.router.ports.PlansInTransaction`): one read per batch."""
+        with self._transaction() as conn:
+            current = read_versions(conn, self._live[self._versions_name], stream_ids)
+            events = plan(current)
+            if events:
+                self._apply(conn, self._live, events, current)
+
     # -- Rebuildable -------------------------------------------------------------------
     def begin_rebuild(self) -> SqlRebuild:
         shadows = shadow_tables(self.tables, self.engine.dialect.name)
@@ -233,14 +254,27 @@ def read_versions(conn: Connection, versions: Table, stream_ids: Collection[str]
     """The recorded version of each of ``stream_ids`` that has one."""
     found: dict[str, int] = {}
     ids = list(stream_ids)
+    query = _versions_query(versions)
     for start in range(0, len(ids), _READ_CHUNK):
-        chunk = ids[start : start + _READ_CHUNK]
-        query = select(versions.c.stream_id, versions.c.version).where(
-            versions.c.stream_id.in_(chunk)
-        )
-        for stream_id, version in conn.execute(query):
+        rows = conn.execute(query, {"ids": ids[start : start + _READ_CHUNK]})
+        for stream_id, version in rows:
             found[stream_id] = int(version)
     return found
+
+
+_queries: dict[int, tuple[Table, Select[Any]]] = {}
+
+
+def _versions_query(versions: Table) -> Select[Any]:
+    """``SELECT stream_id, version ... WHERE stream_id IN :ids``, built once per table (a
+    reused statement skips SQLAlchemy's per-call construction and cache-key work)."""
+    cached = _queries.get(id(versions))
+    if cached is None or cached[0] is not versions:
+        query: Select[Any] = select(versions.c.stream_id, versions.c.version).where(
+            versions.c.stream_id.in_(bindparam("ids", expanding=True))
+        )
+        cached = _queries[id(versions)] = (versions, query)
+    return cached[1]
 
 
 class SqlRebuild:

@@ -5,6 +5,17 @@ in ``X-Idempotency-Key``), so the rare duplicate after a crash (see
 :mod:`eventfold.core.reactions.reaction`) carries the same id and can be dropped by the
 receiving side. SMTP 4xx replies and connection trouble are retryable; 5xx replies (a
 refused recipient, a rejected message) raise ``DeliveryFailed(retryable=False)``.
+
+Rendering: a message whose header values are printable ASCII (the usual case) is rendered
+with the ``compat32`` classes (:class:`~email.mime.text.MIMEText`), about 6x cheaper than
+:class:`~email.message.EmailMessage` with the default policy, which the mailer still uses
+for anything else and which :meth:`SmtpMailer.message` returns (previews, tests); both give
+the same headers and content.
+
+Connections: a reaction opens a :meth:`SmtpMailer.session` around the effects of one batch,
+and every message of the batch goes over ONE connection (opened at the first message,
+closed with QUIT at the end). After any error the connection is dropped; the next message
+opens a new one. Outside a session each message has a connection of its own.
 """
 
 from __future__ import annotations
@@ -12,12 +23,18 @@ from __future__ import annotations
 import hashlib
 import smtplib
 import ssl
-from email.message import EmailMessage
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
+from email.message import EmailMessage, Message
+from email.mime.multipart import MIMEMultipart
+from email.mime.text import MIMEText
 
 from eventfold.core.reactions.effects import Email
 from eventfold.errors import DeliveryFailed
 
 IDEMPOTENCY_HEADER = "X-Idempotency-Key"
+_FOLD_AT = 78
 
 
 def message_id(idempotency_key: str, domain: str) -> str:
@@ -27,7 +44,9 @@ def message_id(idempotency_key: str, domain: str) -> str:
 
 
 class SmtpMailer:
-    """Sends :class:`Email` effects through an SMTP server (one connection per message).
+    """Sends :class:`Email` effects through an SMTP server: one connection per
+    :meth:`session` (a reaction's batch), else one per message. Sessions are per thread,
+    so one mailer may serve several subscriptions.
 
     ``starttls`` upgrades the connection; ``username``/``password`` log in when given."""
 
@@ -51,6 +70,7 @@ class SmtpMailer:
         self.starttls = starttls
         self.username = username
         self.password = password
+        self._local = threading.local()
 
     def message(self, email: Email, idempotency_key: str) -> EmailMessage:
         """The message :meth:`__call__` sends (public for previews and tests)."""
@@ -67,16 +87,60 @@ class SmtpMailer:
             message.add_alternative(email.html, subtype="html")
         return message
 
-    def __call__(self, email: Email, idempotency_key: str) -> None:
-        message = self.message(email, idempotency_key)
-        where = f"SMTP {self.host}:{self.port}"
+    def _wire(self, email: Email, idempotency_key: str) -> tuple[str, bytes] | None:
+        """(envelope sender, message bytes) by the cheap compat32 path; None when a header
+        is not plain printable ASCII or would need folding (then :meth:`message` renders
+        it)."""
+        sender = email.sender or self.sender
+        headers = {
+            "From": sender,
+            "To": ", ".join(email.to),
+            "Subject": email.subject,
+            "Message-ID": message_id(idempotency_key, self.message_id_domain),
+            IDEMPOTENCY_HEADER: idempotency_key,
+            **email.headers,
+        }
+        if not all(_plain(name, value) for name, value in headers.items()):
+            return None
+        root: Message = _text(email.body, "plain")
+        if email.html is not None:
+            root = MIMEMultipart("alternative", _subparts=[root, _text(email.html, "html")])
+        for name, value in headers.items():
+            root[name] = value
+        return sender, root.as_bytes()
+
+    @contextmanager
+    def session(self) -> Iterator[None]:
+        """Keep one connection for the messages sent until the block ends (this thread)."""
+        if getattr(self._local, "depth", 0):
+            self._local.depth += 1
+        else:
+            self._local.depth, self._local.smtp = 1, None
         try:
-            with smtplib.SMTP(self.host, self.port, timeout=self.timeout) as smtp:
-                if self.starttls:
-                    smtp.starttls(context=ssl.create_default_context())
-                if self.username is not None:
-                    smtp.login(self.username, self.password or "")
-                smtp.send_message(message)
+            yield
+        finally:
+            self._local.depth -= 1
+            if not self._local.depth:
+                self._drop(quit_first=True)
+
+    def __call__(self, email: Email, idempotency_key: str) -> None:
+        wire = self._wire(email, idempotency_key)
+        where = f"SMTP {self.host}:{self.port}"
+        in_session = bool(getattr(self._local, "depth", 0))
+        try:
+            smtp = self._connection() if in_session else self._connect()
+            try:
+                if wire is not None:
+                    smtp.sendmail(wire[0], list(email.to), wire[1])
+                else:
+                    smtp.send_message(self.message(email, idempotency_key))
+            except BaseException:
+                if in_session:
+                    self._drop(quit_first=False)
+                raise
+            finally:
+                if not in_session:
+                    _close(smtp, quit_first=True)
         except smtplib.SMTPRecipientsRefused as exc:
             codes = [code for code, _ in exc.recipients.values()]
             retryable = all(400 <= code < 500 for code in codes)
@@ -88,3 +152,48 @@ class SmtpMailer:
             ) from exc
         except (smtplib.SMTPException, OSError) as exc:
             raise DeliveryFailed(f"{where}: {type(exc).__name__}: {exc}") from exc
+
+    def _connect(self) -> smtplib.SMTP:
+        smtp = smtplib.SMTP(self.host, self.port, timeout=self.timeout)
+        try:
+            if self.starttls:
+                smtp.starttls(context=ssl.create_default_context())
+            if self.username is not None:
+                smtp.login(self.username, self.password or "")
+        except BaseException:
+            _close(smtp, quit_first=False)
+            raise
+        return smtp
+
+    def _connection(self) -> smtplib.SMTP:
+        """The session's connection, opened on first use."""
+        smtp: smtplib.SMTP | None = self._local.smtp
+        if smtp is None:
+            smtp = self._local.smtp = self._connect()
+        return smtp
+
+    def _drop(self, *, quit_first: bool) -> None:
+        smtp: smtplib.SMTP | None = getattr(self._local, "smtp", None)
+        self._local.smtp = None
+        if smtp is not None:
+            _close(smtp, quit_first=quit_first)
+
+
+def _plain(name: str, value: str) -> bool:
+    """A header both renderings write alike: printable ASCII, on one line of <= 78."""
+    line = f"{name}: {value}"
+    return line.isascii() and line.isprintable() and len(line) <= _FOLD_AT
+
+
+def _text(content: str, subtype: str) -> MIMEText:
+    if not content.endswith("\n"):  # as EmailMessage.set_content does
+        content += "\n"
+    return MIMEText(content, subtype, "us-ascii" if content.isascii() else "utf-8")
+
+
+def _close(smtp: smtplib.SMTP, *, quit_first: bool) -> None:
+    """Close a connection; a server that already hung up is no error."""
+    with suppress(smtplib.SMTPException, OSError):
+        if quit_first:
+            smtp.quit()
+    smtp.close()

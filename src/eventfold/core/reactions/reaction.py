@@ -1,29 +1,48 @@
 """The reaction target: plain handlers turn events into effects; a ledger makes each effect
 happen once however often the event is delivered.
 
-Order of work for each effect (ledger key ``<event.key>/<effect.key>``):
+Order of work for a batch of events (ledger key of an effect: ``<event.key>/<effect.key>``):
 
-1. skip it when the ledger says ``done``;
-2. ``claim`` it: a committed ``pending`` row (attempts + 1);
-3. perform it, passing an idempotency key derived from the ledger key;
-4. ``complete`` it: the row becomes ``done`` (committed).
+1. one ledger read: which of the batch's effects are ``done`` (those are skipped);
+2. ``claim`` the others, in ONE committed transaction: a ``pending`` row each (attempts
+   + 1);
+3. perform them in order, passing an idempotency key derived from the ledger key;
+4. ``settle``, in ONE committed transaction: the performed effects become ``done``.
 
 So a ``done`` row exists exactly once per effect and only after the effect succeeded, and
 a redelivery, redrive, rebuild or replay of the subscription never repeats a done effect.
 
-The remaining window, honestly: a crash (or a lost connection to the ledger) AFTER the
-effect was performed and BEFORE step 4 leaves the row ``pending``; the next delivery
-performs the effect again, with the same idempotency key (``Idempotency-Key`` header,
-e-mail ``Message-ID``), so a receiver that deduplicates on it sees it once. Without
-distributed transactions between the ledger and the mail server / partner API, at-least-
-once with a dedup key is the best available; the opposite order (mark done, then perform)
-would silently LOSE effects instead. ``attempts`` > 1 on a done row flags the cases to
-look at.
+When an effect fails, nothing after it in the batch is performed: step 4 then records the
+effects performed before it as ``done`` (another stream's effects in the same batch are not
+redone when the router retries the streams one at a time), the failure's reason on the
+failing one, and RELEASES the claims of the effects never attempted (attempts - 1; a row
+claimed only now is deleted), so ``attempts`` counts real attempts. Then the error is
+raised and the router retries or parks that stream alone.
+
+The remaining window, honestly: a crash (or a lost connection to the ledger) AFTER an
+effect was performed and BEFORE step 4 leaves its row ``pending``; the next delivery
+performs it again, with the same idempotency key (``Idempotency-Key`` header, e-mail
+``Message-ID``), so a receiver that deduplicates on it sees it once. With one settle per
+batch, that window covers the effects of one batch (the subscription's ``batch_size``)
+instead of one effect: the price of two ledger transactions per batch instead of two per
+effect. Without distributed transactions between the ledger and the mail server / partner
+API, at-least-once with a dedup key is the best available; the opposite order (mark done,
+then perform) would silently LOSE effects instead. ``attempts`` > 1 on a done row flags the
+cases to look at.
+
+Performers that can keep a connection open across the effects of one batch (SMTP) offer
+``session()`` (see :class:`BatchPerformer`): the reaction enters it around step 3. With
+``concurrency`` > 1, step 3 runs several streams at once (each stream's effects in order);
+after a failure no further effect is started, and those never started are released.
 """
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import AbstractContextManager, ExitStack, suppress
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from eventfold.core.reactions.effects import Effect, EffectPerformer
@@ -38,23 +57,40 @@ may run again for the same event (redelivery), and must then return the same eff
 
 
 class EffectsLedger(Protocol):
-    """Remembers, per (reaction, effect key), whether an effect was performed."""
+    """Remembers, per (reaction, effect key), whether an effect was performed. Every adapter
+    passes ``tests/contracts/effects_ledger.py``."""
 
     def done(self, reaction: str, keys: Collection[str]) -> set[str]:
-        """Those of ``keys`` whose effect is done."""
+        """Those of ``keys`` whose effect is done (one read, however many keys)."""
         ...
 
-    def claim(self, reaction: str, key: str) -> None:
-        """Record (committed) that the effect is about to be performed."""
+    def claim(self, reaction: str, keys: Collection[str]) -> None:
+        """Record, in one committed transaction, that these effects are about to be
+        performed: a ``pending`` row each, or one more attempt on a pending row. A key
+        already done is left as it is."""
         ...
 
-    def complete(self, reaction: str, key: str) -> None:
-        """Record (committed) that the effect was performed."""
+    def settle(
+        self,
+        reaction: str,
+        done: Collection[str],
+        failed: Mapping[str, str] | None = None,
+        released: Collection[str] = (),
+    ) -> None:
+        """In one committed transaction: mark ``done`` as performed; record why each of
+        ``failed`` (key -> reason) failed (they stay pending); take back the claim of each
+        of ``released`` (claimed, never attempted): attempts - 1, the row gone when no
+        attempt is left. Raises ``DeliveryFailed`` (retryable) when the ledger is down."""
         ...
 
-    def failed(self, reaction: str, key: str, reason: str) -> None:
-        """Record why the last attempt failed (for operators; best effort)."""
-        ...
+
+class BatchPerformer(Protocol):
+    """An :data:`EffectPerformer` that can keep a connection open across the effects of a
+    batch: :meth:`session` is entered before the first effect and left after the last."""
+
+    def __call__(self, effect: Any, idempotency_key: str) -> None: ...
+
+    def session(self) -> AbstractContextManager[object]: ...
 
 
 def idempotency_key(reaction: str, effect_key: str) -> str:
@@ -62,10 +98,32 @@ def idempotency_key(reaction: str, effect_key: str) -> str:
     return f"{reaction}/{effect_key}"
 
 
+@dataclass(frozen=True, slots=True)
+class _Todo:
+    key: str
+    stream_id: str
+    effect: Effect
+    perform: EffectPerformer
+
+
+@dataclass
+class _Outcome:
+    """What one lane did: the keys performed, and the effect that failed (if one did)."""
+
+    performed: list[str] = field(default_factory=list)
+    failed: tuple[str | None, Exception] | None = None
+
+
 class Reaction:
     """A Target running :data:`ReactionHandler` per event class and performing the effects
     they return through ``performers`` (effect class -> :data:`EffectPerformer`), each at
-    most once per ledger ``done`` row (see the module doc for the crash window)."""
+    most once per ledger ``done`` row (see the module doc for the crash window), with two
+    ledger transactions per batch.
+
+    ``concurrency``: how many streams' effects are performed at once (threads, each with
+    its own performer sessions: SMTP connections). Each stream's effects stay in order, one
+    at a time; after a failure no lane starts another effect. 1 (the default): in order, in
+    the caller's thread."""
 
     def __init__(
         self,
@@ -74,32 +132,102 @@ class Reaction:
         handlers: Mapping[type, ReactionHandler],
         performers: Mapping[type, EffectPerformer],
         ledger: EffectsLedger,
+        *,
+        concurrency: int = 1,
     ) -> None:
         if not name or any(c.isspace() for c in name):
             raise ValueError(f"reaction name {name!r} must be non-empty, without spaces")
+        if concurrency < 1:
+            raise ValueError(f"reaction {name}: concurrency must be at least 1")
         self.name = name
         self.codec = codec
         self.ledger = ledger
+        self.concurrency = concurrency
         self._handlers = dict(handlers)
         self._performers = dict(performers)
+        self._pool: ThreadPoolExecutor | None = None
+        self._pool_lock = threading.Lock()
 
     def apply(self, events: Sequence[RecordedEvent]) -> None:
-        planned = [(key, effect) for event in events for key, effect in self._effects_of(event)]
+        planned = [
+            (key, event.stream_id, effect)
+            for event in events
+            for key, effect in self._effects_of(event)
+        ]
         if not planned:
             return
-        done = self.ledger.done(self.name, [key for key, _ in planned])
-        for key, effect in planned:
-            if key in done:
-                continue
-            perform = self._performer_of(effect)
-            self.ledger.claim(self.name, key)
-            try:
-                perform(effect, idempotency_key(self.name, key))
-            except Exception as exc:
-                self.ledger.failed(self.name, key, describe(exc))
-                raise
-            self.ledger.complete(self.name, key)
-            done.add(key)
+        done = self.ledger.done(self.name, [key for key, _, _ in planned])
+        todo = [
+            _Todo(key, stream_id, effect, self._performer_of(effect))
+            for key, stream_id, effect in planned
+            if key not in done
+        ]
+        if not todo:
+            return
+        self.ledger.claim(self.name, [t.key for t in todo])
+        outcomes = self._perform(todo)
+        performed = [key for outcome in outcomes for key in outcome.performed]
+        failures = [outcome.failed for outcome in outcomes if outcome.failed is not None]
+        if not failures:
+            self.ledger.settle(self.name, performed)
+            return
+        reasons = {key: describe(exc) for key, exc in failures if key is not None}
+        attempted = {*performed, *reasons}
+        unattempted = [t.key for t in todo if t.key not in attempted]
+        # best effort: the effect's own failure is what the router must see
+        with suppress(Exception):
+            self.ledger.settle(self.name, performed, reasons, unattempted)
+        raise failures[0][1]
+
+    def _perform(self, todo: list[_Todo]) -> list[_Outcome]:
+        """Perform ``todo`` in lanes of whole streams (one lane: in this thread)."""
+        lanes: list[list[_Todo]] = []
+        lane_of: dict[str, int] = {}
+        for item in todo:
+            index = lane_of.get(item.stream_id)
+            if index is None:
+                index = lane_of[item.stream_id] = len(lane_of) % self.concurrency
+                if index == len(lanes):
+                    lanes.append([])
+            lanes[index].append(item)
+        stop = threading.Event()
+        if len(lanes) == 1:
+            return [self._lane(lanes[0], stop)]
+        pool = self._executor()
+        futures = [pool.submit(self._lane, lane, stop) for lane in lanes]
+        return [future.result() for future in futures]
+
+    def _lane(self, todo: list[_Todo], stop: threading.Event) -> _Outcome:
+        outcome = _Outcome()
+        try:
+            with ExitStack() as sessions:
+                for perform in dict.fromkeys(t.perform for t in todo):
+                    session = getattr(perform, "session", None)
+                    if session is not None:
+                        sessions.enter_context(session())
+                for item in todo:
+                    if stop.is_set():
+                        break
+                    try:
+                        item.perform(item.effect, idempotency_key(self.name, item.key))
+                    except Exception as exc:
+                        outcome.failed = (item.key, exc)
+                        stop.set()
+                        break
+                    outcome.performed.append(item.key)
+        except Exception as exc:  # a session that would not open or close
+            stop.set()
+            if outcome.failed is None:
+                outcome.failed = (None, exc)
+        return outcome
+
+    def _executor(self) -> ThreadPoolExecutor:
+        with self._pool_lock:
+            if self._pool is None:
+                self._pool = ThreadPoolExecutor(
+                    self.concurrency, thread_name_prefix=f"eventfold-{self.name}"
+                )
+            return self._pool
 
     def _effects_of(self, event: RecordedEvent) -> list[tuple[str, Effect]]:
         if event.type not in self.codec.types:

@@ -14,7 +14,7 @@ Every adapter of a port passes that port's contract suite (``tests/contracts/fee
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Protocol, runtime_checkable
@@ -117,6 +117,25 @@ class TracksVersions(Protocol):
         """The last applied version of each stream (streams never applied may be left out,
         meaning 0). Reads committed data only. The router takes the larger of this and
         what :class:`RouterState` recorded (an operator's ``skip`` is recorded there)."""
+        ...
+
+
+Plan = Callable[[Mapping[str, int]], Sequence[RecordedEvent]]
+"""The router's planning step: the last applied version of each stream -> the events to
+apply, in order (duplicates dropped, gaps healed from the event store)."""
+
+
+@runtime_checkable
+class PlansInTransaction(Protocol):
+    """A :class:`TracksVersions` target that lets the router plan a batch INSIDE its own
+    transaction, so the versions are read once per batch, by the transaction that then
+    writes them (the SQL projection)."""
+
+    def apply_planned(self, stream_ids: Collection[str], plan: Plan) -> None:
+        """In ONE transaction: read the last applied version of each of ``stream_ids``
+        (absent: 0), call ``plan`` with them, apply the events it returns exactly as
+        :meth:`Target.apply` would, and commit. An exception from ``plan`` rolls back and
+        propagates."""
         ...
 
 

@@ -16,12 +16,17 @@ from __future__ import annotations
 import random
 import time
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from eventfold.core.ports import EventStore
 from eventfold.core.router.observer import NullObserver, RouterObserver
-from eventfold.core.router.ports import RouterState, Subscription, TracksVersions
+from eventfold.core.router.ports import (
+    PlansInTransaction,
+    RouterState,
+    Subscription,
+    TracksVersions,
+)
 from eventfold.domain.events import RecordedEvent
 from eventfold.errors import CodecError, DeliveryFailed
 
@@ -30,6 +35,10 @@ Sleep = Callable[[float], None]
 
 WAITING_BEHIND = "waiting behind an earlier parked event"
 _CACHE_LIMIT = 200_000
+
+
+class _TooBig(Exception):
+    """The plan holds more events than one batch (healed gaps): apply it in chunks."""
 
 
 class Stopping(Exception):
@@ -80,6 +89,7 @@ class Router:
         self._sleep = sleep
         self._jitter = jitter
         self._tracking = isinstance(self.target, TracksVersions)
+        self._planning = self._tracking and isinstance(self.target, PlansInTransaction)
         # Non-tracking targets: the last applied version (RouterState is the truth).
         # Tracking targets: only how far events the filter skipped moved a stream.
         self._known: dict[str, int] = {}
@@ -110,9 +120,30 @@ class Router:
             waiting = by_stream.pop(stream_id)
             self.state.park(self.name, stream_id, waiting, WAITING_BEHIND)
             report.parked.extend((stream_id, e.version) for e in waiting)
-        lasts = self._last_versions(by_stream.keys())
-        plans = {s: self._plan(s, evs, lasts.get(s, 0), report) for s, evs in by_stream.items()}
-        wanted = [e for plan in plans.values() for e in plan if self.subscription.filter.matches(e)]
+        matches = self.subscription.filter.matches
+        planned = None
+        if self._planning and any(matches(e) for evs in by_stream.values() for e in evs):
+            planned = self._apply_planned(by_stream, report)
+        if planned is None:
+            lasts = self._last_versions(by_stream.keys())
+            plans = {s: self._plan(s, evs, lasts.get(s, 0), report) for s, evs in by_stream.items()}
+            failed = self._apply_chunks(plans, report)
+        else:
+            plans, failed = planned
+        for stream_id, plan in plans.items():
+            if plan and stream_id not in failed and not (self._tracking and matches(plan[-1])):
+                self._advance(stream_id, plan[-1].version)
+        self._flush()
+        return report
+
+    def _wanted(self, plans: dict[str, list[RecordedEvent]]) -> list[RecordedEvent]:
+        matches = self.subscription.filter.matches
+        return [e for plan in plans.values() for e in plan if matches(e)]
+
+    def _apply_chunks(self, plans: dict[str, list[RecordedEvent]], report: Delivery) -> set[str]:
+        """Hand the planned events to the target in batches; the streams of a failed batch
+        go one at a time. Returns the streams that took that slow path."""
+        wanted = self._wanted(plans)
         failed: set[str] = set()
         size = self.subscription.batch_size
         for start in range(0, len(wanted), size):
@@ -124,17 +155,62 @@ class Router:
             except Stopping:
                 raise
             except Exception:
-                for stream_id in dict.fromkeys(e.stream_id for e in chunk):
-                    failed.add(stream_id)
-                    self._deliver_stream(stream_id, plans[stream_id], report)
+                self._redo_streams(chunk, plans, failed, report)
                 continue
             self._done(chunk, report)
-        matches = self.subscription.filter.matches
-        for stream_id, plan in plans.items():
-            if plan and stream_id not in failed and not (self._tracking and matches(plan[-1])):
-                self._advance(stream_id, plan[-1].version)
-        self._flush()
-        return report
+        return failed
+
+    def _redo_streams(
+        self,
+        chunk: Sequence[RecordedEvent],
+        plans: dict[str, list[RecordedEvent]],
+        failed: set[str],
+        report: Delivery,
+    ) -> None:
+        for stream_id in dict.fromkeys(e.stream_id for e in chunk):
+            failed.add(stream_id)
+            self._deliver_stream(stream_id, plans[stream_id], report)
+
+    def _apply_planned(
+        self, by_stream: dict[str, list[RecordedEvent]], report: Delivery
+    ) -> tuple[dict[str, list[RecordedEvent]], set[str]] | None:
+        """Plan and apply the batch in the target's own transaction (one read of the
+        versions). None: the plan is bigger than a batch; the caller applies it in chunks
+        (planning again outside, from the same versions). A failure before the plan was
+        made propagates (as a failing version read would); a failure applying it sends
+        the batch's streams one at a time."""
+        assert isinstance(self.target, PlansInTransaction)
+        recorded = self.state.applied_versions(self.name, list(by_stream))  # operators' skips
+        plans: dict[str, list[RecordedEvent]] = {}
+        wanted: list[RecordedEvent] = []
+        counted = (report.duplicates, report.healed)
+        made: list[bool] = []  # one True once the plan is made
+
+        def plan(versions: Mapping[str, int]) -> Sequence[RecordedEvent]:
+            lasts = self._merge_tracked(recorded, versions, by_stream.keys())
+            for stream_id, events in by_stream.items():
+                plans[stream_id] = self._plan(stream_id, events, lasts.get(stream_id, 0), report)
+            wanted.extend(self._wanted(plans))
+            made.append(True)
+            if len(wanted) > self.subscription.batch_size:
+                raise _TooBig
+            return wanted
+
+        try:
+            self.target.apply_planned(list(by_stream), plan)
+        except Stopping:
+            raise
+        except _TooBig:
+            report.duplicates, report.healed = counted
+            return None
+        except Exception:
+            if not made:
+                raise  # the versions could not be read, or planning failed
+            failed: set[str] = set()
+            self._redo_streams(wanted, plans, failed, report)
+            return plans, failed
+        self._done(wanted, report)
+        return plans, set()
 
     def _group(self, events: Iterable[RecordedEvent]) -> tuple[dict[str, list[RecordedEvent]], int]:
         """The wanted streams' events in version order, and how many repeats were dropped."""
@@ -154,14 +230,8 @@ class Router:
             return {}
         if self._tracking:
             assert isinstance(self.target, TracksVersions)
-            lasts = dict(self.state.applied_versions(self.name, wanted))
-            for stream_id, version in self.target.applied_versions(wanted).items():
-                lasts[stream_id] = max(version, lasts.get(stream_id, 0))
-            for stream_id in wanted:
-                skipped = self._known.get(stream_id, 0)
-                if skipped > lasts.get(stream_id, 0):
-                    lasts[stream_id] = skipped
-            return lasts
+            recorded = self.state.applied_versions(self.name, wanted)
+            return self._merge_tracked(recorded, self.target.applied_versions(wanted), wanted)
         unknown = [s for s in wanted if s not in self._known]
         if unknown:
             if len(self._known) > _CACHE_LIMIT:
@@ -171,6 +241,20 @@ class Router:
             for stream_id in unknown:
                 self._known[stream_id] = loaded.get(stream_id, 0)
         return {s: self._known[s] for s in wanted}
+
+    def _merge_tracked(
+        self, recorded: Mapping[str, int], applied: Mapping[str, int], wanted: Iterable[str]
+    ) -> dict[str, int]:
+        """A tracking target's last versions: the larger of what it applied, what the
+        router state recorded (an operator's skip) and how far filtered events moved it."""
+        lasts = dict(recorded)
+        for stream_id, version in applied.items():
+            lasts[stream_id] = max(version, lasts.get(stream_id, 0))
+        for stream_id in wanted:
+            skipped = self._known.get(stream_id, 0)
+            if skipped > lasts.get(stream_id, 0):
+                lasts[stream_id] = skipped
+        return lasts
 
     def _last_version(self, stream_id: str) -> int:
         return self._last_versions([stream_id]).get(stream_id, 0)

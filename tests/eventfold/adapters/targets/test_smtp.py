@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import email
 import smtplib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from email import policy
 from pathlib import Path
 from typing import Any
@@ -121,3 +121,102 @@ def test_the_sink_runs_as_a_background_runner(tmp_path: Path) -> None:
     assert read(path)["Subject"] == "hi"
     with pytest.raises(ConnectionRefusedError), smtplib.SMTP("127.0.0.1", port, timeout=1):
         pass
+
+
+class _Peers:
+    """Records the client end (host, port) of the connection each message came over."""
+
+    def __init__(self, refuse: str | None = None) -> None:
+        self.peers: list[tuple[str, int]] = []
+        self.refuse = refuse
+
+    async def handle_RCPT(
+        self, server: Any, session: Any, envelope: Any, address: str, options: Any
+    ) -> str:
+        if self.refuse and self.refuse in address:
+            return "451 try later"
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        self.peers.append(session.peer)
+        return "250 accepted"
+
+
+@pytest.fixture
+def peers() -> Iterator[tuple[_Peers, int]]:
+    port = free_port()
+    handler = _Peers(refuse="b@")
+    controller = Controller(handler, hostname="127.0.0.1", port=port)
+    controller.start()
+    yield handler, port
+    controller.stop()
+
+
+def to(address: str) -> Callable[[Tick, RecordedEvent], list[Email]]:
+    def mail(event: Tick, recorded: RecordedEvent) -> list[Email]:
+        return [Email("notice", (address.format(stream=recorded.stream_id),), "s", "b")]
+
+    return mail
+
+
+def test_a_batch_goes_over_one_connection(engine: Engine, peers: tuple[_Peers, int]) -> None:
+    handler, port = peers
+    migrate(engine)
+    mailer = SmtpMailer("127.0.0.1", port, timeout=5)
+    mails = Reaction(
+        "mails", CODEC, {Tick: to("a@x.test")}, {Email: mailer}, SqlEffectsLedger(engine)
+    )
+    mails.apply(ticks("tick-a", 1, 5))
+    mails.apply(ticks("tick-a", 6, 8))
+    assert len(handler.peers) == 8
+    assert len(set(handler.peers[:5])) == 1
+    assert len(set(handler.peers[5:])) == 1
+    assert handler.peers[0] != handler.peers[5]  # one connection per batch
+    mailer(Email("k", ("a@x.test",), "s", "b"), "key")  # outside a batch: its own
+    assert handler.peers[8] not in handler.peers[:8]
+
+
+def test_after_an_error_the_next_message_reconnects(peers: tuple[_Peers, int]) -> None:
+    handler, port = peers
+    mailer = SmtpMailer("127.0.0.1", port, timeout=5)
+    with mailer.session():
+        mailer(Email("k", ("a@x.test",), "s", "b"), "1")
+        with pytest.raises(DeliveryFailed) as failure:
+            mailer(Email("k", ("b@x.test",), "s", "b"), "2")
+        assert failure.value.retryable
+        mailer(Email("k", ("a@x.test",), "s", "b"), "3")
+        mailer(Email("k", ("a@x.test",), "s", "b"), "4")
+    first, second, third = handler.peers
+    assert first != second == third
+
+
+@pytest.mark.parametrize(
+    "mail",
+    [
+        Email("k", ("a@x.test", "B <b@x.test>"), "Plain", "line 1\nline 2\n"),
+        Email("k", ("a@x.test",), "Both", "plain text\n", html="<p>html text</p>\n"),
+        Email("k", ("a@x.test",), "Unicode body", "Grüße, 予約\n", html="<p>予約</p>"),
+        Email("k", ("a@x.test",), "Prüfung 予約", "body\n", headers={"X-Note": "n"}),
+        Email("k", ("a@x.test",), "S" * 200, "long subject\n", sender="Shop <shop@x.test>"),
+    ],
+)
+def test_the_cheap_rendering_says_what_the_message_says(mail: Email) -> None:
+    mailer = SmtpMailer(message_id_domain="shop.test")
+    reference = mailer.message(mail, "mails/s:1/k")
+    wire = mailer._wire(mail, "mails/s:1/k")
+    if wire is None:  # not plain one-line ASCII headers: the reference rendering is sent
+        assert not mail.subject.isascii() or len(mail.subject) > 60
+        return
+    sent = email.message_from_bytes(wire[1], policy=policy.default)
+    assert isinstance(sent, email.message.EmailMessage)
+    assert wire[0] == (mail.sender or mailer.sender)
+    for name in ("From", "To", "Subject", "Message-ID", "X-Idempotency-Key", *mail.headers):
+        assert str(sent[name]) == str(reference[name])
+    for kind in ("plain", "html"):
+        body, expected = sent.get_body((kind,)), reference.get_body((kind,))
+        assert (body is None) == (expected is None)
+        if body is not None and expected is not None:
+            assert isinstance(body, email.message.EmailMessage)
+            assert isinstance(expected, email.message.EmailMessage)
+            assert body.get_content() == expected.get_content()

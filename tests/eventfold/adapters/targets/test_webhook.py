@@ -1,7 +1,10 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
+import threading
+from collections.abc import Collection, Iterator, Mapping
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
 
 import pytest
 from sqlalchemy import Engine
@@ -116,11 +119,17 @@ def test_a_crash_before_completion_resends_with_the_same_key(
     class CrashOnComplete(SqlEffectsLedger):
         crashed = False
 
-        def complete(self, reaction: str, key: str) -> None:
+        def settle(
+            self,
+            reaction: str,
+            done: Collection[str],
+            failed: Mapping[str, str] | None = None,
+            released: Collection[str] = (),
+        ) -> None:
             if not self.crashed:
                 self.crashed = True
                 raise RuntimeError("process died after the call")
-            super().complete(reaction, key)
+            super().settle(reaction, done, failed, released)
 
     crashing = CrashOnComplete(ledger.engine)
     target = webhook_target("partner", CODEC, sender, crashing)
@@ -131,3 +140,36 @@ def test_a_crash_before_completion_resends_with_the_same_key(
     keys = [call.headers["Idempotency-Key"] for call in receiver.calls]
     assert keys == ["partner/tick-a:1/webhook"] * 2  # the documented window, same key
     assert ledger.status("partner", "tick-a:1/webhook") == ("done", 2)
+
+
+def test_calls_reuse_one_kept_alive_connection(ledger: SqlEffectsLedger) -> None:
+    peers: list[int] = []
+
+    class KeepAlive(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def do_POST(self) -> None:
+            self.rfile.read(int(self.headers.get("Content-Length", "0")))
+            peers.append(self.client_address[1])
+            self.send_response(200)
+            self.send_header("Content-Length", "2")
+            self.end_headers()
+            self.wfile.write(b"ok")
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), KeepAlive)
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    sender = WebhookSender(f"http://127.0.0.1:{server.server_address[1]}/", timeout=2)
+    try:
+        target = webhook_target("partner", CODEC, sender, ledger)
+        target.apply(ticks("tick-a", 1, 3))
+        target.apply(ticks("tick-b", 1, 3))
+    finally:
+        sender.close()
+        server.shutdown()
+        server.server_close()
+    assert len(peers) == 6
+    assert len(set(peers)) == 1

@@ -90,6 +90,47 @@ class TrackingSqliteTarget(SqliteTarget):
         return {str(s): int(v) for s, v in rows if s in wanted}
 
 
+class PlanningSqliteTarget(TrackingSqliteTarget):
+    """Also lets the router plan inside its transaction (like the SQL projection)."""
+
+    def __init__(self, path: Path, name: str = "rows", *, suffix: str = "") -> None:
+        super().__init__(path, name, suffix=suffix)
+        self.planned_calls = 0
+
+    def apply_planned(
+        self,
+        stream_ids: Collection[str],
+        plan: Callable[[Mapping[str, int]], Sequence[RecordedEvent]],
+    ) -> None:
+        with self._lock:
+            self.planned_calls += 1
+            self._conn.execute("BEGIN IMMEDIATE")
+            try:
+                ids = list(stream_ids)
+                marks = ",".join("?" * len(ids))
+                rows = self._conn.execute(
+                    f"SELECT stream_id, version FROM {self.versions_table} "
+                    f"WHERE stream_id IN ({marks})",
+                    ids,
+                ).fetchall()
+                events = plan({str(s): int(v) for s, v in rows})
+                if events:
+                    self.calls += 1
+                for event in events:
+                    for fault in self.faults:
+                        fault(event)
+                    self._conn.execute(
+                        f"INSERT INTO {self.rows_table} (stream_id, version, type) "
+                        "VALUES (?, ?, ?)",
+                        (event.stream_id, event.version, event.type),
+                    )
+                    self._record(event)
+                self._conn.execute("COMMIT")
+            except BaseException:
+                self._conn.execute("ROLLBACK")
+                raise
+
+
 class RebuildableSqliteTarget(TrackingSqliteTarget):
     """Rebuilds into ``*_new`` tables of the same file and renames them over the live ones."""
 

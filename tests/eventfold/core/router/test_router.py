@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Collection, Mapping, Sequence
 from pathlib import Path
 
 import pytest
@@ -14,6 +15,7 @@ from eventfold.core.router.router import Router
 from eventfold.domain.events import RecordedEvent
 from tests.eventfold.core.router.targets import (
     Fault,
+    PlanningSqliteTarget,
     SqliteTarget,
     TrackingSqliteTarget,
     fill,
@@ -52,10 +54,16 @@ def fail_on(stream_id: str, version: int, error: Exception, times: int = 10**9) 
     return fault
 
 
-@pytest.fixture(params=["plain", "tracking"])
+KINDS: dict[str, type[SqliteTarget]] = {
+    "plain": SqliteTarget,
+    "tracking": TrackingSqliteTarget,
+    "planning": PlanningSqliteTarget,
+}
+
+
+@pytest.fixture(params=list(KINDS))
 def target(request: pytest.FixtureRequest, tmp_path: Path) -> SqliteTarget:
-    kind = SqliteTarget if request.param == "plain" else TrackingSqliteTarget
-    return kind(tmp_path / "target.db")
+    return KINDS[request.param](tmp_path / "target.db")
 
 
 def make_router(
@@ -272,3 +280,70 @@ def test_a_big_batch_is_applied_in_chunks(
     router.deliver(events_of(store))
     assert target.calls == 5
     assert len(target.rows()) == 20
+
+
+class NoOutsideReads(PlanningSqliteTarget):
+    """Fails the test if the router reads the versions outside the target's transaction."""
+
+    outside_reads = 0
+
+    def applied_versions(self, stream_ids: Collection[str]) -> Mapping[str, int]:
+        self.outside_reads += 1
+        return super().applied_versions(stream_ids)
+
+
+def test_a_planning_target_is_planned_inside_its_one_transaction(
+    tmp_path: Path, store: SqliteEventStore, state: SqliteRouterState
+) -> None:
+    target = NoOutsideReads(tmp_path / "t.db")
+    fill(store, {"a-1": 3, "b-1": 2})
+    router, seen = make_router(target, store, state)
+    events = events_of(store)
+    router.deliver([events[0], *events[2:]])  # a gap in a-1, healed inside the transaction
+    router.deliver(events)  # all duplicates
+    assert (target.planned_calls, target.calls, target.outside_reads) == (2, 1, 0)
+    assert target.by_stream() == {"a-1": [1, 2, 3], "b-1": [1, 2]}
+    assert len(seen.gaps) == 1
+
+
+def test_a_planned_batch_that_fails_parks_only_the_failing_stream(
+    tmp_path: Path, store: SqliteEventStore, state: SqliteRouterState
+) -> None:
+    target = PlanningSqliteTarget(tmp_path / "t.db")
+    target.faults.append(fail_on("b-1", 2, DeliveryFailed("no", retryable=False)))
+    fill(store, {"a-1": 3, "b-1": 3, "c-1": 1})
+    router, _ = make_router(target, store, state)
+    report = router.deliver(events_of(store))
+    assert report.parked == [("b-1", 2), ("b-1", 3)]
+    assert target.by_stream() == {"a-1": [1, 2, 3], "b-1": [1], "c-1": [1]}
+    assert state.parked_streams("rows") == {"b-1"}
+
+
+def test_a_plan_bigger_than_a_batch_is_applied_in_batches(
+    tmp_path: Path, store: SqliteEventStore, state: SqliteRouterState
+) -> None:
+    target = PlanningSqliteTarget(tmp_path / "t.db")
+    fill(store, {"a-1": 7})
+    router, _ = make_router(target, store, state, batch_size=3)
+    report = router.deliver(events_of(store)[-1:])  # version 7 only: 1..6 are healed
+    assert report.applied == 7
+    assert target.calls == 3  # batches of 3, 3, 1 through apply()
+    assert target.by_stream() == {"a-1": list(range(1, 8))}
+
+
+def test_a_planning_target_that_cannot_read_its_versions_fails_the_delivery(
+    tmp_path: Path, store: SqliteEventStore, state: SqliteRouterState
+) -> None:
+    class Down(PlanningSqliteTarget):
+        def apply_planned(
+            self,
+            stream_ids: Collection[str],
+            plan: Callable[[Mapping[str, int]], Sequence[RecordedEvent]],
+        ) -> None:
+            raise DeliveryFailed("database down")
+
+    fill(store, {"a-1": 1})
+    router, _ = make_router(Down(tmp_path / "t.db"), store, state)
+    with pytest.raises(DeliveryFailed, match="down"):
+        router.deliver(events_of(store))
+    assert state.parked_streams("rows") == set()

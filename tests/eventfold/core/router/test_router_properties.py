@@ -13,7 +13,12 @@ from eventfold import SqliteEventStore
 from eventfold.adapters.router_state.sqlite import SqliteRouterState
 from eventfold.core.router.ports import Subscription
 from eventfold.core.router.router import Router
-from tests.eventfold.core.router.targets import SqliteTarget, TrackingSqliteTarget, fill
+from tests.eventfold.core.router.targets import (
+    PlanningSqliteTarget,
+    SqliteTarget,
+    TrackingSqliteTarget,
+    fill,
+)
 
 STREAMS = {"a-1": 6, "a-2": 3, "b-1": 5}
 
@@ -27,7 +32,7 @@ def filled_store() -> SqliteEventStore:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("kind", [SqliteTarget, TrackingSqliteTarget])
+@pytest.mark.parametrize("kind", [SqliteTarget, TrackingSqliteTarget, PlanningSqliteTarget])
 @settings(
     max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
