@@ -10,7 +10,10 @@ both share one query-model engine per context, whichever entry point (``eventfol
 from __future__ import annotations
 
 import socket
+import sqlite3
 from collections.abc import Mapping, Sequence
+from contextlib import closing
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Engine
@@ -88,9 +91,33 @@ def start_local_mail_sink(settings: Settings) -> tuple[StopRunner, int]:
         return start(free)
 
 
+def read_side_database(store: SqliteEventStore) -> Path:
+    """The SQLite file of the embedded read side (query model, effects ledger, router
+    state): ``<store>-query.db`` beside the event store's file (``eventfold-query.db``).
+
+    Not the event store's own file: the router's writes (projections, ledger, checkpoints)
+    would queue on the same write lock as the commands (measured: HTTP throughput 0.5x of
+    the same server without a router). In their own file they wait for nothing but each
+    other, and they are consistent with each other (one file, one WAL): a power cut that
+    loses the last read-side commits loses the rows and their checkpoints together, and the
+    router applies those events again from the event store, which fsyncs every commit.
+    A home made before the split keeps everything in the event store's file."""
+    legacy = store.path.exists() and _holds_read_side(store.path)
+    return store.path if legacy else store.path.with_name(f"{store.path.stem}-query.db")
+
+
+def _holds_read_side(path: Path) -> bool:
+    with closing(sqlite3.connect(path)) as db:
+        return bool(
+            db.execute(
+                "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'router_checkpoints'"
+            ).fetchone()
+        )
+
+
 def query_engine(context: ServiceContext) -> Engine:
     """The query-model engine: ``resources["query_engine"]``, or else (the embedded default)
-    one on the event store's own SQLite file, remembered in the context."""
+    one on the SQLite file :func:`read_side_database` names, remembered in the context."""
     engine = context.resources.get(QUERY_ENGINE)
     if engine is None:
         if not isinstance(context.store, SqliteEventStore):
@@ -98,7 +125,7 @@ def query_engine(context: ServiceContext) -> Engine:
                 "no query-model database configured: set EVENTFOLD_QUERY_URL (e.g. "
                 "mysql+pymysql://user@host:3306/db) when the event store is not SQLite"
             )
-        engine = create_engine(sqlite_url(context.store.path), write_gate=context.store.write_gate)
+        engine = create_engine(sqlite_url(read_side_database(context.store)))
         context.resources[QUERY_ENGINE] = engine
     if not isinstance(engine, Engine):
         raise ConfigurationError(f"resources[{QUERY_ENGINE!r}] is not a SQLAlchemy Engine")

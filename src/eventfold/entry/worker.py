@@ -26,6 +26,7 @@ from eventfold.core.ports import EventStore
 from eventfold.core.router.ports import BEGINNING, Feed, FeedBatch, Lag, RouterState, Subscription
 from eventfold.core.router.worker import Worker
 from eventfold.entry.http import BackgroundRunner, StopRunner
+from eventfold.entry.resources import read_side_database
 from eventfold.entry.service import Job, Service, ServiceContext
 from eventfold.entry.settings import Settings
 from eventfold.entry.telemetry import Telemetry
@@ -160,12 +161,13 @@ class RouterParts:
 
 def router_parts(settings: Settings, store: EventStore) -> RouterParts:
     """The feed ``settings.router_feed`` names and the router state beside the store: in
-    the SQLite file of the embedded store, or in the DynamoDB checkpoints table."""
+    the embedded read side's SQLite file (:func:`read_side_database`), or in the DynamoDB
+    checkpoints table."""
     if isinstance(store, SqliteEventStore):
         # The router's bookkeeping never needs an fsync of its own: a checkpoint lost to a
         # power cut only replays events, and the version checks and the effects ledger make
         # replays harmless. Only the event store pays for durability (EVENTFOLD_DURABILITY).
-        state = SqliteRouterState(store.path, durability="normal", write_gate=store.write_gate)
+        state = SqliteRouterState(read_side_database(store), durability="normal")
         if settings.router_feed == "sqlite":
             return RouterParts(SqliteFeed(store), state, [state.close])
         return RouterParts(_queue_feed(settings), state, [state.close])

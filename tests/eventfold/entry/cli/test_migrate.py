@@ -36,7 +36,8 @@ class Home:
         self.environ = {"EVENTFOLD_HOME": str(folder), "EVENTFOLD_MAIL_SINK": "off"}
         if query_url:
             self.environ["EVENTFOLD_QUERY_URL"] = query_url
-        self.engine = create_engine(query_url or sqlite_url(folder / "eventfold.db"))
+        # The embedded query model lives beside the event store (eventfold.db).
+        self.engine = create_engine(query_url or sqlite_url(folder / "eventfold-query.db"))
 
     def invoke(self, *args: str, **more: str) -> str:
         context = CliContext(environ={**self.environ, **more})
