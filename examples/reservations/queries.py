@@ -13,9 +13,12 @@ Three audiences (seed 004) and the stock page:
 Lists page with ``limit`` (1-200, default 50) and an opaque ``cursor`` (keyset: the
 ``next_cursor`` of the previous page). Every row carries the stream version it reflects.
 
-Read-your-writes: ``?min_version=v`` waits (bounded, 2 s by default) until the query model
-shows version ``v`` of the stream the request is about — the reservation's, or the stock's —
-and answers 503 problem+json with ``Retry-After`` if it does not get there in time. A list
+Read-your-writes: ``?min_version=v`` waits (bounded, 2 s by default, on the event loop:
+no thread held) until the query model shows version ``v`` of the stream the request is
+about — the reservation's, or the stock's — and answers 503 problem+json with
+``Retry-After`` if it does not get there in time; 404 at once when the event store never
+reached ``v`` (an unknown stream, a version beyond it). The routes are ``async``: their
+SQLite reads run inline (``query_runner``), a network database's in a thread. A list
 names that stream with ``wait_for=<reservation id>``. Query parameters are all checked
 together: a bad request is one 422 problem+json listing every issue.
 """
