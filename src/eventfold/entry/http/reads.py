@@ -72,13 +72,6 @@ def store_runner(store: EventStore) -> QueryRunner:
     return QueryRunner(inline=isinstance(store, SqliteEventStore))
 
 
-@dataclass(eq=False, slots=True)
-class _Waiter:
-    version: int
-    future: asyncio.Future[int]
-    visible: int = 0
-
-
 @dataclass(slots=True)
 class _Poller:
     """The waiters of one event loop and the task that polls for them."""
@@ -87,6 +80,14 @@ class _Poller:
     waiting: dict[str, list[_Waiter]] = field(default_factory=dict)
     task: asyncio.Task[None] | None = None
     pause: float = DEFAULT_FIRST_POLL
+
+
+@dataclass(eq=False, slots=True)
+class _Waiter:
+    version: int
+    future: asyncio.Future[int]
+    poller: _Poller
+    visible: int = 0
 
 
 class ReadYourWrites:
@@ -170,7 +171,7 @@ class ReadYourWrites:
         if poller is None or poller.loop is not loop:
             # A new loop (an app served again, a test client): the old one's waiters are gone.
             poller = self._poller = _Poller(loop)
-        waiter = _Waiter(version, loop.create_future(), visible)
+        waiter = _Waiter(version, loop.create_future(), poller, visible)
         poller.waiting.setdefault(stream_id, []).append(waiter)
         poller.pause = self.first_poll
         if poller.task is None or poller.task.done():
@@ -178,9 +179,7 @@ class ReadYourWrites:
         return waiter
 
     def _leave(self, stream_id: str, waiter: _Waiter) -> None:
-        poller = self._poller
-        if poller is None:
-            return
+        poller = waiter.poller  # the one it joined, even if another loop's came since
         waiters = poller.waiting.get(stream_id)
         if waiters is not None and waiter in waiters:
             waiters.remove(waiter)

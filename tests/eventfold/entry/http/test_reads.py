@@ -147,3 +147,32 @@ def test_queries_run_in_a_worker_thread_unless_inline() -> None:
     inline, threaded = asyncio.run(scenario())
     assert inline == threading.current_thread().name
     assert threaded != inline
+
+
+def test_waits_on_two_event_loops_at_once_both_end_and_leave_nothing() -> None:
+    """A TestClient without ``with`` serves each request on a loop of its own."""
+    import threading
+
+    target = Target()
+    ryw = waits(target, Store({"s-1": 1}))
+    got: list[int] = []
+    both_waiting = threading.Barrier(3)
+
+    async def wait_on_my_loop() -> int:
+        task = asyncio.create_task(ryw.wait("s-1", 1))
+        await asyncio.sleep(0.01)
+        await asyncio.to_thread(both_waiting.wait, 10)
+        return await task
+
+    threads = [
+        threading.Thread(target=lambda: got.append(asyncio.run(wait_on_my_loop())))
+        for _ in range(2)
+    ]
+    for thread in threads:
+        thread.start()
+    both_waiting.wait(10)
+    target.applied["s-1"] = 1
+    for thread in threads:
+        thread.join(10)
+    assert got == [1, 1]
+    assert ryw.waiting == 0
