@@ -1,6 +1,7 @@
 """The catalog's query API, reading ONLY its query table (:mod:`catalog.projection`):
 ``GET /catalog/items`` (by name, ``limit`` + ``offset``) and ``GET /catalog/items/{id}``
-(``?min_version=v``: read-your-writes, bounded wait, 503 problem+json on timeout)."""
+(``?min_version=v``: read-your-writes, a bounded wait that holds no thread, 503
+problem+json on timeout, 404 at once when the item's stream never reached ``v``)."""
 
 from __future__ import annotations
 
@@ -13,8 +14,7 @@ from sqlalchemy import select
 from catalog.app import item_stream
 from catalog.projection import catalog_items, query_model
 from eventfold import EventCodec
-from eventfold.router import wait_until_applied
-from eventfold.web import ServiceContext, read_wait_seconds
+from eventfold.web import ServiceContext, query_runner, read_your_writes
 
 ItemId = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.-]+$")]
 
@@ -32,32 +32,38 @@ class CatalogPage(BaseModel):
 
 def query_routes(context: ServiceContext, codec: EventCodec) -> APIRouter:
     view = query_model(context, codec)
-    engine, wait = view.engine, read_wait_seconds(context)
+    engine, waiting, run = view.engine, read_your_writes(context, view), query_runner(view.engine)
     t = catalog_items
     routes = APIRouter()
 
     @routes.get("/catalog/items", response_model=CatalogPage)
-    def list_items(
+    async def list_items(
         limit: Annotated[int, Query(ge=1, le=200)] = 50,
         offset: Annotated[int, Query(ge=0)] = 0,
     ) -> CatalogPage:
         """Registered items by name."""
+        return await run(items_page, limit, offset)
+
+    def items_page(limit: int, offset: int) -> CatalogPage:
         query = select(t).order_by(t.c.name, t.c.item_id).limit(limit).offset(offset)
         with engine.connect() as conn:
             rows = conn.execute(query).mappings().all()
         return CatalogPage(items=[CatalogItem(**r) for r in rows])
 
     @routes.get("/catalog/items/{item_id}", response_model=CatalogItem)
-    def get_item(
+    async def get_item(
         item_id: ItemId, min_version: Annotated[int | None, Query(ge=1)] = None
     ) -> CatalogItem:
         """One item."""
-        if min_version is not None:
-            wait_until_applied(view, item_stream(item_id), min_version, timeout=wait)
+        await waiting.wait(item_stream(item_id), min_version)
+        found = await run(one_item, item_id)
+        if found is None:
+            raise HTTPException(404, detail=f"catalog item {item_id} is not known")
+        return found
+
+    def one_item(item_id: str) -> CatalogItem | None:
         with engine.connect() as conn:
             row = conn.execute(select(t).where(t.c.item_id == item_id)).mappings().first()
-        if row is None:
-            raise HTTPException(404, detail=f"catalog item {item_id} is not known")
-        return CatalogItem(**row)
+        return None if row is None else CatalogItem(**row)
 
     return routes

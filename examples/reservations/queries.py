@@ -13,9 +13,12 @@ Three audiences (seed 004) and the stock page:
 Lists page with ``limit`` (1-200, default 50) and an opaque ``cursor`` (keyset: the
 ``next_cursor`` of the previous page). Every row carries the stream version it reflects.
 
-Read-your-writes: ``?min_version=v`` waits (bounded, 2 s by default) until the query model
-shows version ``v`` of the stream the request is about — the reservation's, or the stock's —
-and answers 503 problem+json with ``Retry-After`` if it does not get there in time. A list
+Read-your-writes: ``?min_version=v`` waits (bounded, 2 s by default, on the event loop:
+no thread held) until the query model shows version ``v`` of the stream the request is
+about — the reservation's, or the stock's — and answers 503 problem+json with
+``Retry-After`` if it does not get there in time; 404 at once when the event store never
+reached ``v`` (an unknown stream, a version beyond it). The routes are ``async``: their
+SQLite reads run inline (``query_runner``), a network database's in a thread. A list
 names that stream with ``wait_for=<reservation id>``. Query parameters are all checked
 together: a bad request is one 422 problem+json listing every issue.
 """
@@ -36,9 +39,14 @@ from pydantic import BaseModel
 from sqlalchemy import ColumnElement, and_, or_, select
 
 from eventfold import EventCodec, Issue, Validation
-from eventfold.router import wait_until_applied
 from eventfold.sql import SqlProjection
-from eventfold.web import ServiceContext, read_wait_seconds
+from eventfold.web import (
+    QueryRunner,
+    ReadYourWrites,
+    ServiceContext,
+    query_runner,
+    read_your_writes,
+)
 from reservations.app import reservation_stream, stock_stream
 from reservations.domain import Status
 from reservations.http import ID_MAX, ID_PATTERN, PathId
@@ -182,16 +190,19 @@ def _list_params(
 class ReservationQueries:
     """Reads the query model; waits for a stream version first when asked to."""
 
-    def __init__(self, view: SqlProjection, *, wait_seconds: float) -> None:
+    def __init__(
+        self, view: SqlProjection, waiting: ReadYourWrites, run: QueryRunner | None = None
+    ) -> None:
         self.engine = view.engine
         self.view = view
-        self.wait_seconds = wait_seconds
+        self.waiting = waiting
+        self.run = run or query_runner(view.engine)
 
-    def wait(self, stream_id: str, min_version: int | None) -> None:
-        """Return once the query model shows ``min_version`` of the stream (NotYetVisible,
-        HTTP 503, after ``wait_seconds``)."""
-        if min_version is not None:
-            wait_until_applied(self.view, stream_id, min_version, timeout=self.wait_seconds)
+    async def wait(self, stream_id: str, min_version: int | None) -> None:
+        """Return once the query model shows ``min_version`` of the stream, without holding
+        a thread (404 at once when the event store never reached that version; 503
+        NotYetVisible after the bound)."""
+        await self.waiting.wait(stream_id, min_version)
 
     def reservation(self, reservation_id: str) -> Reservation | None:
         query = select(reservations).where(reservations.c.reservation_id == reservation_id)
@@ -277,29 +288,32 @@ def router(queries: ReservationQueries) -> APIRouter:
     """The query routes on ``queries``."""
     routes = APIRouter()
     t = reservations
+    query = queries.run
 
-    def listing(
+    async def listing(
         check: Validation, where: list[ColumnElement[bool]], order: Order, params: ListParams
     ) -> ReservationPage:
         check.raise_if_invalid()
         if params.wait_for is not None:
-            queries.wait(reservation_stream(params.wait_for), params.min_version)
-        return queries.page(where, order, params)
+            await queries.wait(reservation_stream(params.wait_for), params.min_version)
+        return await query(queries.page, where, order, params)
 
     @routes.get("/reservations/{reservation_id}", response_model=Reservation)
-    def get_reservation(reservation_id: PathId, min_version: MinVersion = None) -> Reservation:
+    async def get_reservation(
+        reservation_id: PathId, min_version: MinVersion = None
+    ) -> Reservation:
         """One reservation (customers, staff, support)."""
         check = Validation()
         version = _min_version(check, min_version)
         check.raise_if_invalid()
-        queries.wait(reservation_stream(reservation_id), version)
-        found = queries.reservation(reservation_id)
+        await queries.wait(reservation_stream(reservation_id), version)
+        found = await query(queries.reservation, reservation_id)
         if found is None:
             raise _not_found(f"reservation {reservation_id}")
         return found
 
     @routes.get("/customers/{customer_id}/reservations", response_model=ReservationPage)
-    def customer_reservations(
+    async def customer_reservations(
         customer_id: PathId,
         limit: Limit = None,
         cursor: PageCursor = None,
@@ -309,10 +323,10 @@ def router(queries: ReservationQueries) -> APIRouter:
         """A customer's reservations, newest first (ZOZOTOWN)."""
         check = Validation()
         params = _list_params(check, limit, cursor, wait_for, min_version)
-        return listing(check, [t.c.customer_id == customer_id], "desc", params)
+        return await listing(check, [t.c.customer_id == customer_id], "desc", params)
 
     @routes.get("/stores/{store_id}/reservations", response_model=ReservationPage)
-    def store_reservations(
+    async def store_reservations(
         store_id: PathId,
         status: StatusFilter = None,
         limit: Limit = None,
@@ -326,10 +340,10 @@ def router(queries: ReservationQueries) -> APIRouter:
         wanted = _status(check, status) or "accepted"
         params = _list_params(check, limit, cursor, wait_for, min_version)
         where = [t.c.store_id == store_id, t.c.status == wanted]
-        return listing(check, where, "asc", params)
+        return await listing(check, where, "asc", params)
 
     @routes.get("/backoffice/reservations", response_model=ReservationPage)
-    def search_reservations(
+    async def search_reservations(
         customer_id: IdFilter = None,
         store_id: IdFilter = None,
         status: StatusFilter = None,
@@ -363,16 +377,18 @@ def router(queries: ReservationQueries) -> APIRouter:
             where.append(t.c.accepted_at >= naive(since))
         if until is not None:
             where.append(t.c.accepted_at < naive(until))
-        return listing(check, where, "desc", params)
+        return await listing(check, where, "desc", params)
 
     @routes.get("/stores/{store_id}/stock/{sku}", response_model=StockLevel)
-    def stock_level(store_id: PathId, sku: PathId, min_version: MinVersion = None) -> StockLevel:
+    async def stock_level(
+        store_id: PathId, sku: PathId, min_version: MinVersion = None
+    ) -> StockLevel:
         """Units of a SKU at a store: on hand, held by reservations, available."""
         check = Validation()
         version = _min_version(check, min_version)
         check.raise_if_invalid()
-        queries.wait(stock_stream(store_id, sku), version)
-        found = queries.stock(store_id, sku)
+        await queries.wait(stock_stream(store_id, sku), version)
+        found = await query(queries.stock, store_id, sku)
         if found is None:
             raise _not_found(f"stock of {sku} at store {store_id}")
         return found
@@ -383,4 +399,4 @@ def router(queries: ReservationQueries) -> APIRouter:
 def query_routes(context: ServiceContext, codec: EventCodec) -> APIRouter:
     """The query routes on the context's query model."""
     view = query_model(context, codec)
-    return router(ReservationQueries(view, wait_seconds=read_wait_seconds(context)))
+    return router(ReservationQueries(view, read_your_writes(context, view)))

@@ -1,7 +1,8 @@
 """The restaurant service's query API, reading ONLY its query tables
 (:mod:`restaurant.projection`): ``GET /restaurants`` (by name, ``limit`` + ``offset``) and
 ``GET /restaurants/{id}/items`` (``?min_version=v`` waits, bounded, until the query model
-shows version v of the restaurant: read-your-writes; 503 problem+json on timeout)."""
+shows version v of the restaurant, holding no thread: read-your-writes; 503 problem+json on
+timeout, 404 at once when the restaurant's stream never reached v)."""
 
 from __future__ import annotations
 
@@ -12,8 +13,7 @@ from pydantic import BaseModel
 from sqlalchemy import select
 
 from eventfold import EventCodec
-from eventfold.router import wait_until_applied
-from eventfold.web import ServiceContext, read_wait_seconds
+from eventfold.web import ServiceContext, query_runner, read_your_writes
 from restaurant.app import restaurant_stream
 from restaurant.http import PathId
 from restaurant.projection import menu_items, query_model, restaurants
@@ -44,15 +44,18 @@ class Menu(BaseModel):
 
 def query_routes(context: ServiceContext, codec: EventCodec) -> APIRouter:
     view = query_model(context, codec)
-    engine, wait = view.engine, read_wait_seconds(context)
+    engine, waiting, run = view.engine, read_your_writes(context, view), query_runner(view.engine)
     routes = APIRouter()
 
     @routes.get("/restaurants", response_model=RestaurantList)
-    def list_restaurants(
+    async def list_restaurants(
         limit: Annotated[int, Query(ge=1, le=200)] = 50,
         offset: Annotated[int, Query(ge=0)] = 0,
     ) -> RestaurantList:
         """Restaurants by name."""
+        return await run(restaurant_page, limit, offset)
+
+    def restaurant_page(limit: int, offset: int) -> RestaurantList:
         t = restaurants
         query = select(t).order_by(t.c.name, t.c.restaurant_id).limit(limit).offset(offset)
         with engine.connect() as conn:
@@ -60,10 +63,14 @@ def query_routes(context: ServiceContext, codec: EventCodec) -> APIRouter:
         return RestaurantList(items=[RestaurantSummary(**r) for r in rows])
 
     @routes.get("/restaurants/{restaurant_id}/items", response_model=Menu)
-    def menu(restaurant_id: PathId, min_version: Annotated[int | None, Query(ge=1)] = None) -> Menu:
+    async def menu(
+        restaurant_id: PathId, min_version: Annotated[int | None, Query(ge=1)] = None
+    ) -> Menu:
         """A restaurant's menu, by item name, with the restaurant version it reflects."""
-        if min_version is not None:
-            wait_until_applied(view, restaurant_stream(restaurant_id), min_version, timeout=wait)
+        await waiting.wait(restaurant_stream(restaurant_id), min_version)
+        return await run(read_menu, restaurant_id)
+
+    def read_menu(restaurant_id: str) -> Menu:
         with engine.connect() as conn:
             head = conn.execute(
                 select(restaurants).where(restaurants.c.restaurant_id == restaurant_id)

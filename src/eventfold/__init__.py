@@ -29,6 +29,7 @@ from eventfold.errors import (
     StoreUnavailable,
     StreamNotFound,
     UnknownEventType,
+    VersionNotFound,
 )
 
 __version__ = "0.1.0"
@@ -65,6 +66,7 @@ __all__ = [
     "UnknownEventType",
     "Upcaster",
     "Validation",
+    "VersionNotFound",
     "category_of",
     "entity_id_of",
     "fingerprint",

@@ -8,6 +8,7 @@ callers never catch a third-party exception to handle a domain situation::
     ├── InvalidCommand            bad input; lists every issue           -> HTTP 422
     ├── RuleViolated              the domain refused the command          -> HTTP 409
     ├── StreamNotFound            the command needs a stream that does not exist -> HTTP 404
+    │   └── VersionNotFound       a read asked for a version the stream never reached -> 404
     ├── ConcurrencyConflict       the stream moved on since it was read   -> HTTP 409
     ├── IdempotencyKeyReused      same command id, different command      -> HTTP 422
     ├── CodecError                an event could not be encoded or decoded
@@ -68,6 +69,19 @@ class StreamNotFound(EventfoldError):
     def __init__(self, stream_id: str) -> None:
         self.stream_id = stream_id
         super().__init__(f"stream {stream_id!r} does not exist")
+
+
+class VersionNotFound(StreamNotFound):
+    """A read asked to see version ``wanted`` of a stream (``min_version``), but the event
+    store holds the stream only up to ``current``: no wait can make it visible."""
+
+    def __init__(self, stream_id: str, wanted: int, current: int) -> None:
+        self.stream_id = stream_id
+        self.wanted = wanted
+        self.current = current
+        EventfoldError.__init__(
+            self, f"stream {stream_id!r} is at version {current}; version {wanted} does not exist"
+        )
 
 
 class ConcurrencyConflict(EventfoldError):

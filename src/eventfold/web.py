@@ -5,7 +5,9 @@ Reference services import from here (and from ``eventfold``), never from
 :class:`ServiceContext` and returns a FastAPI ``APIRouter``; errors raised from eventfold's
 error tree are answered as RFC 9457 problem+json by :func:`create_app`. A service's read
 side takes its query-model engine from :func:`query_engine` (the embedded default when the
-entry point configured none), its read-your-writes bound from :func:`read_wait_seconds`, the
+entry point configured none), its read-your-writes bound from :func:`read_wait_seconds` and
+the wait itself from :func:`read_your_writes` (an ``async`` wait that holds no thread); its
+``async`` routes run their blocking queries with :func:`query_runner`; the
 e-mail performer from :func:`mail_sender` and partner URLs from :func:`webhook_url`.
 :func:`migrate_query_model` applies the services' migrations (``Service.migrations``) on
 that engine, as the entry points do at startup; a test composing a context calls it too.
@@ -14,12 +16,14 @@ names its own period, and :func:`job_seconds` is the configured one (EVENTFOLD_J
 """
 
 from eventfold.entry.http import BackgroundRunner, IdempotencyKey, StopRunner, create_app
+from eventfold.entry.http.reads import QueryRunner, ReadYourWrites, query_runner
 from eventfold.entry.resources import (
     job_seconds,
     mail_sender,
     migrate_query_model,
     query_engine,
     read_wait_seconds,
+    read_your_writes,
     webhook_url,
 )
 from eventfold.entry.service import (
@@ -37,6 +41,8 @@ __all__ = [
     "IdempotencyKey",
     "Job",
     "JobsFactory",
+    "QueryRunner",
+    "ReadYourWrites",
     "RoutesFactory",
     "Service",
     "ServiceContext",
@@ -48,6 +54,8 @@ __all__ = [
     "mail_sender",
     "migrate_query_model",
     "query_engine",
+    "query_runner",
     "read_wait_seconds",
+    "read_your_writes",
     "webhook_url",
 ]

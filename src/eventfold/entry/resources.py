@@ -24,7 +24,9 @@ from eventfold.adapters.store.sqlite import SqliteEventStore
 from eventfold.adapters.targets.mail_sink import start_mail_sink
 from eventfold.adapters.targets.smtp import SmtpMailer
 from eventfold.core.reactions.effects import EffectPerformer
+from eventfold.core.router.ports import TracksVersions
 from eventfold.entry.http import BackgroundRunner, StopRunner
+from eventfold.entry.http.reads import QueryRunner, ReadYourWrites, query_runner, store_runner
 from eventfold.entry.service import Service, ServiceContext
 from eventfold.entry.settings import DEFAULT_JOB_SECONDS, DEFAULT_READ_WAIT_SECONDS, Settings
 from eventfold.errors import ConfigurationError
@@ -135,6 +137,21 @@ def query_engine(context: ServiceContext) -> Engine:
 def read_wait_seconds(context: ServiceContext) -> float:
     """How long a read-your-writes request may wait (``resources["read_wait_seconds"]``)."""
     return float(context.resources.get(READ_WAIT_SECONDS, DEFAULT_READ_WAIT_SECONDS))
+
+
+def read_your_writes(context: ServiceContext, target: TracksVersions) -> ReadYourWrites:
+    """What a query route awaits for ``?min_version=``: waits on ``target`` (the service's
+    SQL projection) for up to :func:`read_wait_seconds`, asking the context's event store
+    first whether the version exists at all (see :mod:`eventfold.entry.http.reads`)."""
+    engine = getattr(target, "engine", None)
+    on_target = query_runner(engine) if isinstance(engine, Engine) else QueryRunner(inline=False)
+    return ReadYourWrites(
+        target,
+        context.store,
+        timeout=read_wait_seconds(context),
+        run_target=on_target,
+        run_store=store_runner(context.store),
+    )
 
 
 def job_seconds(context: ServiceContext) -> float:

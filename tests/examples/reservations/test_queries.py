@@ -202,6 +202,30 @@ def test_min_version_not_reached_in_time_is_a_503_problem_with_retry_after(world
     assert world.get(f"/reservations/r1?min_version={version}")["version"] == version
 
 
+def test_a_min_version_the_event_store_never_reached_is_a_404(world: World) -> None:
+    world.stock("s1", "k1", 5)
+    world.reserve("r1", "c1")
+
+    never = world.client.get("/reservations/nope?min_version=1")
+    assert never.status_code == 404
+    assert never.headers["content-type"] == "application/problem+json"
+    assert (never.json()["type"], never.json()["stream_id"]) == (
+        "urn:eventfold:problem:stream-not-found",
+        "reservation-nope",
+    )
+    beyond = world.client.get("/stores/s1/stock/k1?min_version=9")
+    assert beyond.status_code == 404
+    body = beyond.json()
+    assert body["type"] == "urn:eventfold:problem:version-not-found"
+    assert (body["stream_id"], body["min_version"], body["current_version"]) == (
+        "stock-s1/k1",
+        9,
+        2,
+    )
+    listed = world.client.get("/customers/c1/reservations?wait_for=nope&min_version=1")
+    assert listed.status_code == 404
+
+
 def test_lists_wait_for_the_reservation_they_name(world: World) -> None:
     world.stock("s1", "k1", 5)
     world.reserve("r1", "c1")

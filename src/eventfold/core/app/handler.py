@@ -5,17 +5,23 @@ reservation and the stock it holds); everything it decides is committed by ONE a
 append. On a version conflict the whole session runs again on fresh state, a bounded
 number of times, unless the caller pinned the version it saw (then the conflict is the
 answer: the client acted on stale data).
+
+Commands of one handler on the same stream take turns (:mod:`eventfold.core.app.queue`): a
+session waits for a stream's turn when it first opens it and gives it back when its attempt
+ends, so same-stream commands queue instead of racing into conflicts and retries.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import threading
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
 from eventfold.core.app.cache import StateCache
+from eventfold.core.app.queue import DEFAULT_TURN_TIMEOUT, StreamTurns
 from eventfold.core.ports import Commit, EventStore, StreamWrite
 from eventfold.domain.codecs import EventCodec, decode_state, encode_state, to_plain
 from eventfold.domain.decider import Decider
@@ -58,20 +64,48 @@ class _Stream(Generic[S]):
 
 
 class Session:
-    """One attempt at a command: the streams it read and the events it decided."""
+    """One attempt at a command: the streams it read and the events it decided.
+
+    ``turns``: the session takes each stream's turn before it first reads the stream (at
+    most ``turn_timeout`` seconds of waiting, then it goes on without) and holds it until
+    :meth:`release_turns`; None: no turns taken.
+    """
 
     def __init__(
-        self, store: EventStore, codec: EventCodec, cache: StateCache | None = None
+        self,
+        store: EventStore,
+        codec: EventCodec,
+        cache: StateCache | None = None,
+        *,
+        turns: StreamTurns | None = None,
+        turn_timeout: float = DEFAULT_TURN_TIMEOUT,
     ) -> None:
         self._store = store
         self._codec = codec
         self._cache = cache
         self._streams: dict[str, _Stream[Any]] = {}
+        self._turns = turns
+        self._turn_timeout = turn_timeout
+        self._held: list[str] = []
+        self.turns_missed = 0
+        """Streams whose turn this session did not get in time (it went on without)."""
+
+    def release_turns(self) -> None:
+        """Give back every turn this session holds (once its attempt committed or failed)."""
+        if self._turns is not None:
+            while self._held:
+                self._turns.release(self._held.pop())
 
     def _open(self, decider: Decider[Any, S, Any], stream_id: str) -> _Stream[S]:
         known = self._streams.get(stream_id)
         if known is not None:
             return known
+        if self._turns is not None:
+            # Before reading: the previous holder's commit (and cached state) is what we see.
+            if self._turns.acquire(stream_id, self._turn_timeout):
+                self._held.append(stream_id)
+            else:
+                self.turns_missed += 1
         hit = self._cache.get(stream_id, decider.fold_id) if self._cache else None
         if hit is not None:
             opened: _Stream[S] = _Stream(decider, stream_id, hit[0], hit[1], True)
@@ -167,6 +201,16 @@ def fingerprint(*parts: Any) -> str:
 
 
 @dataclass(frozen=True, slots=True)
+class HandlerStats:
+    """What a handler counted since it was made."""
+
+    conflicts_retried: int = 0
+    """Appends that met a version conflict and were decided again."""
+    turns_missed: int = 0
+    """Stream turns a session waited for in vain (it went on without, optimistically)."""
+
+
+@dataclass(frozen=True, slots=True)
 class Outcome(Generic[R]):
     """A handled command: the commit, and what the work returned (None for a duplicate,
     whose work did not run again)."""
@@ -181,6 +225,10 @@ class CommandHandler:
     ``attempts`` bounds the reload-and-decide-again loop on version conflicts. ``cache``
     keeps the states this handler committed (see :mod:`eventfold.core.app.cache`); pass
     ``StateCache(0)`` to always load from the store.
+
+    ``take_turns``: commands on the same stream queue, one in flight per stream (see
+    :mod:`eventfold.core.app.queue`), each waiting at most ``turn_timeout`` seconds for its
+    turn; False: they race and the losers retry.
     """
 
     def __init__(
@@ -190,6 +238,8 @@ class CommandHandler:
         *,
         attempts: int = DEFAULT_ATTEMPTS,
         cache: StateCache | None = None,
+        take_turns: bool = True,
+        turn_timeout: float = DEFAULT_TURN_TIMEOUT,
     ) -> None:
         if attempts < 1:
             raise ValueError("attempts must be at least 1")
@@ -197,6 +247,22 @@ class CommandHandler:
         self.codec = codec
         self.attempts = attempts
         self.cache = StateCache() if cache is None else cache
+        self.turns = StreamTurns() if take_turns else None
+        self.turn_timeout = turn_timeout
+        self._stats = HandlerStats()
+        self._stats_lock = threading.Lock()
+
+    @property
+    def stats(self) -> HandlerStats:
+        """Conflicts retried and turns missed so far."""
+        return self._stats
+
+    def _count(self, conflicts: int = 0, missed: int = 0) -> None:
+        if conflicts or missed:
+            with self._stats_lock:
+                self._stats = HandlerStats(
+                    self._stats.conflicts_retried + conflicts, self._stats.turns_missed + missed
+                )
 
     def run(
         self,
@@ -234,37 +300,49 @@ class CommandHandler:
         conflicts = 0
         trust_cache = True
         while True:
-            session = Session(self.store, self.codec, self.cache if trust_cache else None)
+            session = Session(
+                self.store,
+                self.codec,
+                self.cache if trust_cache else None,
+                turns=self.turns,
+                turn_timeout=self.turn_timeout,
+            )
             try:
-                result = work(session)
-                writes = session.writes(metadata)
-            except Exception:
-                if not session.used_cache:
-                    raise
-                # Refused on a cached state: decide again on the stored one before answering.
-                self.cache.forget(*session.stream_ids())
-                trust_cache = False
-                continue
-            if not writes:
-                if session.used_cache:  # a no-op is an answer too: check it on fresh state
+                try:
+                    result = work(session)
+                    writes = session.writes(metadata)
+                except Exception:
+                    if not session.used_cache:
+                        raise
+                    # Refused on a cached state: decide again on the stored one first.
+                    self.cache.forget(*session.stream_ids())
                     trust_cache = False
                     continue
-                return Outcome(Commit(command_id, session.versions()), result)
-            try:
-                commit = self.store.append(*writes, command_id=command_id, fingerprint=digest)
-            except ConcurrencyConflict as conflict:
-                self.cache.forget(*session.stream_ids())
-                conflicts += 1
-                if session.pinned(conflict.stream_id) or conflicts >= self.attempts:
-                    raise
-                continue
-            if commit.duplicate:
-                # A concurrent retry of the same command won the race: its result stands,
-                # and the states this session decided were never written.
-                self.cache.forget(*session.stream_ids())
-                return Outcome(self._check_duplicate(commit, command_id, digest), None)
-            session.remember(self.cache)
-            return Outcome(commit, result)
+                if not writes:
+                    if session.used_cache:  # a no-op is an answer too: check it on fresh state
+                        trust_cache = False
+                        continue
+                    return Outcome(Commit(command_id, session.versions()), result)
+                try:
+                    commit = self.store.append(*writes, command_id=command_id, fingerprint=digest)
+                except ConcurrencyConflict as conflict:
+                    self.cache.forget(*session.stream_ids())
+                    conflicts += 1
+                    if session.pinned(conflict.stream_id) or conflicts >= self.attempts:
+                        raise
+                    self._count(conflicts=1)
+                    continue
+                if commit.duplicate:
+                    # A concurrent retry of the same command won the race: its result stands,
+                    # and the states this session decided were never written.
+                    self.cache.forget(*session.stream_ids())
+                    return Outcome(self._check_duplicate(commit, command_id, digest), None)
+                # Cached before the turns are given back: the next in line starts from it.
+                session.remember(self.cache)
+                return Outcome(commit, result)
+            finally:
+                session.release_turns()
+                self._count(missed=session.turns_missed)
 
     def execute(
         self,

@@ -104,7 +104,7 @@ def create_app(
     app.add_middleware(UnexpectedErrors)
 
     @app.get("/healthz", tags=["health"])
-    def healthz() -> dict[str, Any]:
+    async def healthz() -> dict[str, Any]:
         """Liveness: the process serves requests."""
         return {"status": "ok", "services": names}
 
@@ -112,8 +112,9 @@ def create_app(
         registry = metrics
 
         @app.get("/metrics", tags=["health"], include_in_schema=False)
-        def prometheus_metrics() -> Response:
-            """The router's metrics (lag, freshness, gaps, retries, parked streams)."""
+        async def prometheus_metrics() -> Response:
+            """The router's metrics (lag, freshness, gaps, retries, parked streams).
+            Collected on the event loop: the collectors read in-memory values only."""
             return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
 
     for service in services:

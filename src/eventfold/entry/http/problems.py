@@ -35,6 +35,7 @@ from eventfold.errors import (
     StoreLimitExceeded,
     StoreUnavailable,
     StreamNotFound,
+    VersionNotFound,
 )
 
 PROBLEM_JSON = "application/problem+json"
@@ -89,6 +90,10 @@ def _stream_extras(exc: StreamNotFound) -> dict[str, Any]:
     return {"stream_id": exc.stream_id}
 
 
+def _version_extras(exc: VersionNotFound) -> dict[str, Any]:
+    return {"stream_id": exc.stream_id, "min_version": exc.wanted, "current_version": exc.current}
+
+
 def _visibility_extras(exc: NotYetVisible) -> dict[str, Any]:
     return {"stream_id": exc.stream_id, "min_version": exc.wanted, "visible_version": exc.visible}
 
@@ -103,6 +108,12 @@ PROBLEMS: Mapping[type[EventfoldError], ProblemKind] = {
         extras=_conflict_extras,
     ),
     StreamNotFound: ProblemKind(404, "stream-not-found", "No such stream", extras=_stream_extras),
+    VersionNotFound: ProblemKind(
+        404,
+        "version-not-found",
+        "The stream never reached the version asked for",
+        extras=_version_extras,
+    ),
     IdempotencyKeyReused: ProblemKind(
         422, "idempotency-key-reused", "The Idempotency-Key was used for another command"
     ),
