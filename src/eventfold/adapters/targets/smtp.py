@@ -10,7 +10,8 @@ Rendering: a message whose header values are printable ASCII (the usual case) is
 with the ``compat32`` classes (:class:`~email.mime.text.MIMEText`), about 6x cheaper than
 :class:`~email.message.EmailMessage` with the default policy, which the mailer still uses
 for anything else and which :meth:`SmtpMailer.message` returns (previews, tests); both give
-the same headers and content.
+the same headers and content, except that a long unbreakable value (the idempotency key of
+a long stream id) stays one raw token here (see :func:`_plain`).
 
 Connections: a reaction opens a :meth:`SmtpMailer.session` around the effects of one batch,
 and every message of the batch goes over ONE connection (opened at the first message,
@@ -29,12 +30,17 @@ from contextlib import contextmanager, suppress
 from email.message import EmailMessage, Message
 from email.mime.multipart import MIMEMultipart
 from email.mime.text import MIMEText
+from email.policy import compat32
 
 from eventfold.core.reactions.effects import Email
 from eventfold.errors import DeliveryFailed
 
 IDEMPOTENCY_HEADER = "X-Idempotency-Key"
 _FOLD_AT = 78
+_LINE_LIMIT = 998
+_UNFOLDED = compat32.clone(max_line_length=None)
+"""compat32 that writes the headers :func:`_plain` admits as they are (it would move a long
+token to a continuation line, which a reader unfolds with a leading space)."""
 
 
 def message_id(idempotency_key: str, domain: str) -> str:
@@ -107,7 +113,7 @@ class SmtpMailer:
             root = MIMEMultipart("alternative", _subparts=[root, _text(email.html, "html")])
         for name, value in headers.items():
             root[name] = value
-        return sender, root.as_bytes()
+        return sender, root.as_bytes(policy=_UNFOLDED)
 
     @contextmanager
     def session(self) -> Iterator[None]:
@@ -180,9 +186,15 @@ class SmtpMailer:
 
 
 def _plain(name: str, value: str) -> bool:
-    """A header both renderings write alike: printable ASCII, on one line of <= 78."""
+    """A header the cheap rendering writes as it is: printable ASCII, on one line of <= 78,
+    or longer but one unbreakable token (no space to fold at; RFC 5322 allows lines of up to
+    998). EmailMessage would write such a token, e.g. a long ``X-Idempotency-Key``, as
+    RFC 2047 encoded-words instead, which a receiver matching the key literally would not
+    recognise."""
     line = f"{name}: {value}"
-    return line.isascii() and line.isprintable() and len(line) <= _FOLD_AT
+    if not (line.isascii() and line.isprintable()):
+        return False
+    return len(line) <= _FOLD_AT or (len(line) <= _LINE_LIMIT and " " not in value)
 
 
 def _text(content: str, subtype: str) -> MIMEText:

@@ -220,3 +220,11 @@ def test_the_cheap_rendering_says_what_the_message_says(mail: Email) -> None:
             assert isinstance(body, email.message.EmailMessage)
             assert isinstance(expected, email.message.EmailMessage)
             assert body.get_content() == expected.get_content()
+
+
+def test_a_long_idempotency_key_stays_one_raw_token_on_the_cheap_path() -> None:
+    key = "reservations_mail/reservation-0123456789abcdef0123456789abcdef:1/request_received"
+    mail = Email("k", ("a@x.test",), "Reservation received", "body\n")
+    wire = SmtpMailer()._wire(mail, key)
+    assert wire is not None  # was None: EmailMessage encoded the key as =?utf-8?q?...?=
+    assert f"X-Idempotency-Key: {key}\n".encode() in wire[1]
