@@ -1101,8 +1101,10 @@ def run(
         and hot.timeouts == 0,
         "hot_state": holds_n >= args.holds and 0 < size_ratio <= 2.0,
         "hot_invariant": invariant["ok"],
-        "reads": min(ratio(one.ok_rate, c), ratio(staff.ok_rate, c)) >= 0.5,
+        "read_one": ratio(one.ok_rate, c) >= 0.5,
+        "read_list": ratio(staff.ok_rate, c) >= 0.5,
     }
+    checks["reads"] = checks["read_one"] and checks["read_list"]
     result = {
         "machine": {
             "cpus": os.cpu_count(),
@@ -1191,8 +1193,8 @@ def print_table(
         ("ceiling (no-op)", ceiling, ""),
         ("accepted (50 SKUs)", accepted, f"{verdict(checks['accepted'])} >= 0.35x, p99 <= 50"),
         ("hot SKU (1 SKU)", hot, f"{verdict(checks['hot'])} >= 0.5x accepted, no 409/t-o"),
-        ("GET /reservations/id", one, f"{verdict(checks['reads'])} >= 0.5x"),
-        ("GET staff list", staff, f"{verdict(checks['reads'])} >= 0.5x"),
+        ("GET /reservations/id", one, f"{verdict(checks['read_one'])} >= 0.5x"),
+        ("GET staff list", staff, f"{verdict(checks['read_list'])} >= 0.5x"),
     ]
     for label, load, target in rows:
         bad = load.requests - load.ok
