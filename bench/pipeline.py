@@ -76,6 +76,8 @@ TARGETS = {
     "hot_state": "state size after 10,000 holds within 2x of after 10",
     "hot_invariant": "available = on_hand - held >= 0 at every version",
     "reads": "reads >= 0.5x ceiling",
+    "read_one": "GET /reservations/{id} >= 0.5x ceiling",
+    "read_list": "the staff list >= 0.5x ceiling",
 }
 
 
