@@ -38,6 +38,11 @@ from eventfold.errors import DeliveryFailed
 IDEMPOTENCY_HEADER = "X-Idempotency-Key"
 _FOLD_AT = 78
 _LINE_LIMIT = 998
+_SENT_DIFFERENTLY = frozenset(
+    {"cc", "bcc", "sender", "from", "to", "subject", "message-id", IDEMPOTENCY_HEADER.lower()}
+)
+"""Extra headers the cheap path leaves to ``send_message``: more recipients (which it must
+put on the envelope, and Bcc which it must strip), or one of the headers it sets itself."""
 _UNFOLDED = compat32.clone(max_line_length=None)
 """compat32 that writes the headers :func:`_plain` admits as they are (it would move a long
 token to a continuation line, which a reader unfolds with a leading space)."""
@@ -95,8 +100,11 @@ class SmtpMailer:
 
     def _wire(self, email: Email, idempotency_key: str) -> tuple[str, bytes] | None:
         """(envelope sender, message bytes) by the cheap compat32 path; None when a header
-        is not plain printable ASCII or would need folding (then :meth:`message` renders
-        it)."""
+        is not plain printable ASCII or would need folding, or when ``email.headers`` names
+        recipients or a header this path sets (then :meth:`message` renders it and
+        ``send_message`` sends it)."""
+        if any(name.lower() in _SENT_DIFFERENTLY for name in email.headers):
+            return None  # send_message: every recipient on the envelope, no Bcc line
         sender = email.sender or self.sender
         headers = {
             "From": sender,
