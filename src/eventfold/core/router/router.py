@@ -105,7 +105,8 @@ class Router:
 
         Returns once every event is applied, skipped as a duplicate or parked; only then
         may the feed's checkpoint move past the batch. Raises only when the router state
-        or the event store fails (nothing is then reported done) or on :class:`Stopping`.
+        or the event store fails, or a target that plans in its own transaction cannot
+        begin it (nothing is then reported done), or on :class:`Stopping`.
         """
         report = Delivery()
         by_stream, repeated = self._group(events)
@@ -122,7 +123,10 @@ class Router:
             report.parked.extend((stream_id, e.version) for e in waiting)
         matches = self.subscription.filter.matches
         planned = None
-        if self._planning and any(matches(e) for evs in by_stream.values() for e in evs):
+        # A batch that cannot fit one target batch is planned outside (planning twice would
+        # read a gap twice and report it twice).
+        fits = sum(map(len, by_stream.values())) <= self.subscription.batch_size
+        if self._planning and fits and any(matches(e) for evs in by_stream.values() for e in evs):
             planned = self._apply_planned(by_stream, report)
         if planned is None:
             lasts = self._last_versions(by_stream.keys())
@@ -176,7 +180,9 @@ class Router:
     ) -> tuple[dict[str, list[RecordedEvent]], set[str]] | None:
         """Plan and apply the batch in the target's own transaction (one read of the
         versions). None: the plan is bigger than a batch; the caller applies it in chunks
-        (planning again outside, from the same versions). A failure before the plan was
+        (planning again outside, from the same versions; a gap healed in the first plan is
+        then read and reported once more: rare, as batches that do not fit are planned
+        outside from the start). A failure before the plan was
         made propagates (as a failing version read would); a failure applying it sends
         the batch's streams one at a time."""
         assert isinstance(self.target, PlansInTransaction)
