@@ -128,8 +128,9 @@ apply, in order (duplicates dropped, gaps healed from the event store)."""
 @runtime_checkable
 class PlansInTransaction(Protocol):
     """A :class:`TracksVersions` target that lets the router plan a batch INSIDE its own
-    transaction, so the versions are read once per batch, by the transaction that then
-    writes them (the SQL projection)."""
+    transaction, so its versions are read once per batch, by the transaction that then
+    writes them (the SQL projection). The router still reads its own state's versions
+    beside, where an operator's skips are kept."""
 
     def apply_planned(self, stream_ids: Collection[str], plan: Plan) -> None:
         """In ONE transaction: read the last applied version of each of ``stream_ids``
