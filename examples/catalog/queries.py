@@ -16,6 +16,9 @@ from catalog.projection import catalog_items, query_model
 from eventfold import EventCodec
 from eventfold.web import ServiceContext, query_runner, read_your_writes
 
+MAX_OFFSET = 100_000
+"""Deeper pages are a scan on the event loop (SQLite reads run inline): page by name instead."""
+
 ItemId = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.-]+$")]
 
 
@@ -39,7 +42,7 @@ def query_routes(context: ServiceContext, codec: EventCodec) -> APIRouter:
     @routes.get("/catalog/items", response_model=CatalogPage)
     async def list_items(
         limit: Annotated[int, Query(ge=1, le=200)] = 50,
-        offset: Annotated[int, Query(ge=0)] = 0,
+        offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
     ) -> CatalogPage:
         """Registered items by name."""
         return await run(items_page, limit, offset)

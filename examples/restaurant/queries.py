@@ -18,6 +18,9 @@ from restaurant.app import restaurant_stream
 from restaurant.http import PathId
 from restaurant.projection import menu_items, query_model, restaurants
 
+MAX_OFFSET = 100_000
+"""Deeper pages are a scan on the event loop (SQLite reads run inline): page by name instead."""
+
 
 class RestaurantSummary(BaseModel):
     restaurant_id: str
@@ -50,7 +53,7 @@ def query_routes(context: ServiceContext, codec: EventCodec) -> APIRouter:
     @routes.get("/restaurants", response_model=RestaurantList)
     async def list_restaurants(
         limit: Annotated[int, Query(ge=1, le=200)] = 50,
-        offset: Annotated[int, Query(ge=0)] = 0,
+        offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
     ) -> RestaurantList:
         """Restaurants by name."""
         return await run(restaurant_page, limit, offset)

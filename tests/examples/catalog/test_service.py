@@ -76,3 +76,12 @@ def test_a_retried_post_returns_the_same_item(client: TestClient) -> None:
     assert again.json() == first.json()
     other = {"name": "Cap", "price": 2000}
     problem(client.post("/catalog/items", json=other, headers={"Idempotency-Key": "k"}), 422)
+
+
+@pytest.mark.parametrize("offset", ["100001", str(2**63)])
+def test_an_offset_past_the_bound_is_422_not_a_scan_or_a_500(
+    client: TestClient, offset: str
+) -> None:
+    response = client.get("/catalog/items", params={"offset": offset})
+    assert response.status_code == 422, response.text
+    assert response.json()["issues"][0]["path"] == "query.offset"

@@ -81,3 +81,9 @@ def test_a_retried_add_returns_the_same_item(client: TestClient) -> None:
     again = client.post(f"/restaurants/{rid}/items", json=item, headers=headers)
     assert first.status_code == again.status_code == 201
     assert again.json() == first.json()
+
+
+def test_an_offset_past_the_bound_is_422_not_a_500(client: TestClient) -> None:
+    response = client.get("/restaurants", params={"offset": str(2**63)})
+    assert response.status_code == 422, response.text
+    assert response.json()["issues"][0]["path"] == "query.offset"

@@ -4,8 +4,9 @@ Without it, n concurrent commands on one hot stream (a popular SKU's stock) all 
 same version, all decide, and all but one conflict at the append, reload and decide again:
 O(n^2) work for n commands, and 409s once the retry bound runs out. With it, a
 :class:`~eventfold.core.app.handler.Session` takes the turn of each stream when it first
-opens it and keeps it until its attempt committed or failed; the next command in line then
-finds the committed state in the handler's cache and commits on its first attempt.
+opens it and keeps it until its attempt committed or failed; the next command to get the
+turn (one at a time, not in arrival order) then finds the committed state in the handler's
+cache and commits on its first attempt.
 
 The turn is only an optimisation, never what makes a command correct: the event store's
 version check still decides every append (other processes, other handlers on the same

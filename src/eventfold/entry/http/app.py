@@ -112,9 +112,10 @@ def create_app(
         registry = metrics
 
         @app.get("/metrics", tags=["health"], include_in_schema=False)
-        async def prometheus_metrics() -> Response:
+        def prometheus_metrics() -> Response:
             """The router's metrics (lag, freshness, gaps, retries, parked streams).
-            Collected on the event loop: the collectors read in-memory values only."""
+            Collected in a worker thread: collectors may ask another process (the router
+            process's metrics) or the router state (DynamoDB)."""
             return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
 
     for service in services:

@@ -14,15 +14,17 @@ read; the route awaits :meth:`ReadYourWrites.wait` before reading the query mode
    shows ``v`` or the bound passes (:class:`~eventfold.errors.NotYetVisible`, 503 with
    ``Retry-After``). The waits of one :class:`ReadYourWrites` share ONE poller: each tick
    is one ``applied_versions`` query for every stream being waited
-   on, however many requests wait; ticks start at ``first_poll`` seconds after a new
-   waiter arrives and double up to ``max_poll``.
+   on, however many requests wait; the pause between ticks starts again at ``first_poll``
+   when a new waiter arrives (after the tick already waited for) and doubles up to
+   ``max_poll``.
 
 Where the queries run is a :class:`QueryRunner`'s choice: on the event loop itself when the
 database is a local SQLite file (a WAL read takes well under a millisecond and never waits
 for a writer, so the hop to a worker thread and back costs more than it saves; measured
 under wrk: 1.2-1.7x the requests/s of the same route hopping), in a worker thread
 (``anyio.to_thread``) when it is a network database (MySQL, DynamoDB), whose round trip must
-not stall the loop. A disconnected client's wait is cancelled with its request.
+not stall the loop. A wait whose client went away still runs to its bound (the server
+does not cancel the request).
 """
 
 from __future__ import annotations

@@ -86,7 +86,8 @@ def test_commands_on_one_stream_queue_instead_of_conflicting(store: SqliteEventS
 
 
 def test_without_turns_the_same_load_conflicts_and_retries(store: SqliteEventStore) -> None:
-    """The control: what the turns save (the store's version check keeps it correct)."""
+    """Without turns the same load still ends correct: the store's version check decides
+    (how many conflicts the turns save is measured by the hot-stream bench, not here)."""
     handler = CommandHandler(store, codec, attempts=THREADS * EACH, take_turns=False)
     start = threading.Barrier(THREADS)
 
@@ -97,7 +98,6 @@ def test_without_turns_the_same_load_conflicts_and_retries(store: SqliteEventSto
 
     with ThreadPoolExecutor(THREADS) as pool:
         list(pool.map(client, range(THREADS)))
-    assert store.load("counter-1") is not None
     assert [e.version for e in store.read("counter-1")] == list(range(1, THREADS * EACH + 1))
     assert handler.turns is None
 
