@@ -38,9 +38,7 @@ after a failure no further effect is started, and those never started are releas
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from contextlib import AbstractContextManager, ExitStack, suppress
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -101,14 +99,13 @@ def idempotency_key(reaction: str, effect_key: str) -> str:
 @dataclass(frozen=True, slots=True)
 class _Todo:
     key: str
-    stream_id: str
     effect: Effect
     perform: EffectPerformer
 
 
 @dataclass
 class _Outcome:
-    """What one lane did: the keys performed, and the effect that failed (if one did)."""
+    """What a batch did: the keys performed, and the effect that failed (if one did)."""
 
     performed: list[str] = field(default_factory=list)
     failed: tuple[str | None, Exception] | None = None
@@ -118,12 +115,8 @@ class Reaction:
     """A Target running :data:`ReactionHandler` per event class and performing the effects
     they return through ``performers`` (effect class -> :data:`EffectPerformer`), each at
     most once per ledger ``done`` row (see the module doc for the crash window), with two
-    ledger transactions per batch.
-
-    ``concurrency``: how many streams' effects are performed at once (threads, each with
-    its own performer sessions: SMTP connections). Each stream's effects stay in order, one
-    at a time; after a failure no lane starts another effect. 1 (the default): in order, in
-    the caller's thread."""
+    ledger transactions per batch. Effects are performed in order, in the caller's thread;
+    after a failure none is started."""
 
     def __init__(
         self,
@@ -132,72 +125,44 @@ class Reaction:
         handlers: Mapping[type, ReactionHandler],
         performers: Mapping[type, EffectPerformer],
         ledger: EffectsLedger,
-        *,
-        concurrency: int = 1,
     ) -> None:
         if not name or any(c.isspace() for c in name):
             raise ValueError(f"reaction name {name!r} must be non-empty, without spaces")
-        if concurrency < 1:
-            raise ValueError(f"reaction {name}: concurrency must be at least 1")
         self.name = name
         self.codec = codec
         self.ledger = ledger
-        self.concurrency = concurrency
         self._handlers = dict(handlers)
         self._performers = dict(performers)
-        self._pool: ThreadPoolExecutor | None = None
-        self._pool_lock = threading.Lock()
 
     def apply(self, events: Sequence[RecordedEvent]) -> None:
-        planned = [
-            (key, event.stream_id, effect)
-            for event in events
-            for key, effect in self._effects_of(event)
-        ]
+        planned = [(key, effect) for event in events for key, effect in self._effects_of(event)]
         if not planned:
             return
-        done = self.ledger.done(self.name, [key for key, _, _ in planned])
+        done = self.ledger.done(self.name, [key for key, _ in planned])
         todo = [
-            _Todo(key, stream_id, effect, self._performer_of(effect))
-            for key, stream_id, effect in planned
+            _Todo(key, effect, self._performer_of(effect))
+            for key, effect in planned
             if key not in done
         ]
         if not todo:
             return
         self.ledger.claim(self.name, [t.key for t in todo])
-        outcomes = self._perform(todo)
-        performed = [key for outcome in outcomes for key in outcome.performed]
-        failures = [outcome.failed for outcome in outcomes if outcome.failed is not None]
-        if not failures:
-            self.ledger.settle(self.name, performed)
+        outcome = self._perform(todo)
+        if outcome.failed is None:
+            self.ledger.settle(self.name, outcome.performed)
             return
-        reasons = {key: describe(exc) for key, exc in failures if key is not None}
-        attempted = {*performed, *reasons}
+        key, error = outcome.failed
+        reasons = {key: describe(error)} if key is not None else {}
+        attempted = {*outcome.performed, *reasons}
         unattempted = [t.key for t in todo if t.key not in attempted]
         # best effort: the effect's own failure is what the router must see
         with suppress(Exception):
-            self.ledger.settle(self.name, performed, reasons, unattempted)
-        raise failures[0][1]
+            self.ledger.settle(self.name, outcome.performed, reasons, unattempted)
+        raise error
 
-    def _perform(self, todo: list[_Todo]) -> list[_Outcome]:
-        """Perform ``todo`` in lanes of whole streams (one lane: in this thread)."""
-        lanes: list[list[_Todo]] = []
-        lane_of: dict[str, int] = {}
-        for item in todo:
-            index = lane_of.get(item.stream_id)
-            if index is None:
-                index = lane_of[item.stream_id] = len(lane_of) % self.concurrency
-                if index == len(lanes):
-                    lanes.append([])
-            lanes[index].append(item)
-        stop = threading.Event()
-        if len(lanes) == 1:
-            return [self._lane(lanes[0], stop)]
-        pool = self._executor()
-        futures = [pool.submit(self._lane, lane, stop) for lane in lanes]
-        return [future.result() for future in futures]
-
-    def _lane(self, todo: list[_Todo], stop: threading.Event) -> _Outcome:
+    def _perform(self, todo: list[_Todo]) -> _Outcome:
+        """Perform ``todo`` in order, each performer in one session for the batch (one SMTP
+        connection), until the first failure."""
         outcome = _Outcome()
         try:
             with ExitStack() as sessions:
@@ -206,28 +171,16 @@ class Reaction:
                     if session is not None:
                         sessions.enter_context(session())
                 for item in todo:
-                    if stop.is_set():
-                        break
                     try:
                         item.perform(item.effect, idempotency_key(self.name, item.key))
                     except Exception as exc:
                         outcome.failed = (item.key, exc)
-                        stop.set()
                         break
                     outcome.performed.append(item.key)
         except Exception as exc:  # a session that would not open or close
-            stop.set()
             if outcome.failed is None:
                 outcome.failed = (None, exc)
         return outcome
-
-    def _executor(self) -> ThreadPoolExecutor:
-        with self._pool_lock:
-            if self._pool is None:
-                self._pool = ThreadPoolExecutor(
-                    self.concurrency, thread_name_prefix=f"eventfold-{self.name}"
-                )
-            return self._pool
 
     def _effects_of(self, event: RecordedEvent) -> list[tuple[str, Effect]]:
         if event.type not in self.codec.types:

@@ -76,10 +76,8 @@ def notify(event: Tick, recorded: Any) -> list[Email]:
     return [Email("notice", ("ops@example.test",), recorded.key, f"tick {event.n}")]
 
 
-def reaction(mailer: Mailer, ledger: MemoryEffectsLedger, concurrency: int = 1) -> Reaction:
-    return Reaction(
-        "mails", CODEC, {Tick: notify}, {Email: mailer}, ledger, concurrency=concurrency
-    )
+def reaction(mailer: Mailer, ledger: MemoryEffectsLedger) -> Reaction:
+    return Reaction("mails", CODEC, {Tick: notify}, {Email: mailer}, ledger)
 
 
 def test_a_batch_costs_one_read_and_two_ledger_transactions() -> None:
@@ -132,16 +130,15 @@ def test_effects_sharing_a_key_park_the_stream() -> None:
     assert failure.value.retryable is False
 
 
-@pytest.mark.parametrize("concurrency", [1, 2])
 @pytest.mark.parametrize("retryable", [True, False])
 def test_through_the_router_the_failing_stream_parks_alone_and_nothing_repeats(
-    store: SqliteEventStore, retryable: bool, concurrency: int
+    store: SqliteEventStore, retryable: bool
 ) -> None:
     ledger = MemoryEffectsLedger()
     mailer = Mailer({"tick-b": DeliveryFailed("refused", retryable=retryable)})
     subscription = Subscription(
         "mails",
-        reaction(mailer, ledger, concurrency),
+        reaction(mailer, ledger),
         retry=RetryPolicy(attempts=3, base_delay=0),
     )
     state = MemoryRouterState()
@@ -167,29 +164,26 @@ def test_through_the_router_the_failing_stream_parks_alone_and_nothing_repeats(
     assert state.parked_streams("mails") == set()
 
 
-def test_concurrent_lanes_keep_each_stream_in_order_and_settle_once() -> None:
+def test_a_batch_is_performed_in_order_in_one_session_and_settled_once() -> None:
     ledger, mailer = CountingLedger(), Mailer()
-    target = reaction(mailer, ledger, concurrency=4)
-    streams = [ticks(f"tick-{n}", 1, 5) for n in range(10)]
-    target.apply(interleave(*streams))
+    target = reaction(mailer, ledger)
+    batch = interleave(*(ticks(f"tick-{n}", 1, 5) for n in range(10)))
+    target.apply(batch)
     assert ledger.calls == {"done": 1, "claim": 1, "settle": 1}
-    assert len(mailer.sent) == 50
-    for n in range(10):
-        mine = [m for m in mailer.sent if m.startswith(f"tick-{n}:")]
-        assert mine == [f"tick-{n}:{v}" for v in range(1, 6)]
-    assert mailer.sessions == 4
+    assert mailer.sent == [e.key for e in batch]
+    assert mailer.sessions == 1
     assert mailer.open == 0
 
 
-def test_a_concurrent_failure_stops_every_lane_and_leaves_an_exact_ledger() -> None:
+def test_a_failure_stops_the_batch_and_leaves_an_exact_ledger() -> None:
     ledger = MemoryEffectsLedger()
     mailer = Mailer({"tick-3": DeliveryFailed("SMTP 451")})
-    target = reaction(mailer, ledger, concurrency=3)
+    target = reaction(mailer, ledger)
     batch = interleave(*(ticks(f"tick-{n}", 1, 20) for n in range(6)))
     with pytest.raises(DeliveryFailed, match="451"):
         target.apply(batch)
     sent = set(mailer.sent)
-    assert len(sent) == len(mailer.sent)
+    assert mailer.sent == [e.key for e in batch][: len(mailer.sent)]  # in order, up to it
     assert not any(m.startswith("tick-3:") for m in sent)
     for event in batch:
         status = ledger.status("mails", f"{event.key}/notice")
@@ -205,8 +199,3 @@ def test_a_concurrent_failure_stops_every_lane_and_leaves_an_exact_ledger() -> N
     mailer.failing.clear()
     target.apply(batch)
     assert sorted(mailer.sent) == sorted(e.key for e in batch)
-
-
-def test_concurrency_must_be_positive() -> None:
-    with pytest.raises(ValueError, match="concurrency"):
-        reaction(Mailer(), MemoryEffectsLedger(), concurrency=0)
