@@ -16,7 +16,7 @@ names its own period, and :func:`job_seconds` is the configured one (EVENTFOLD_J
 """
 
 from eventfold.entry.http import BackgroundRunner, IdempotencyKey, StopRunner, create_app
-from eventfold.entry.http.reads import QueryRunner, ReadYourWrites, query_runner
+from eventfold.entry.http.reads import QueryRunner, ReadYourWrites, query_runner, store_runner
 from eventfold.entry.resources import (
     job_seconds,
     mail_sender,
@@ -57,5 +57,6 @@ __all__ = [
     "query_runner",
     "read_wait_seconds",
     "read_your_writes",
+    "store_runner",
     "webhook_url",
 ]
