@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -127,3 +128,15 @@ def test_every_setting_is_read_and_has_a_fix() -> None:
     # never read from the environment.
     aliases = {field.validation_alias for field in Settings.model_fields.values()}
     assert aliases == set(HINTS)
+
+
+@pytest.mark.parametrize(
+    ("environ", "wanted"),
+    [
+        ({"EVENTFOLD_WORKERS": "3"}, 3),
+        ({}, max(1, len(os.sched_getaffinity(0)) - 1)),
+        ({"EVENTFOLD_ROUTER": "off"}, len(os.sched_getaffinity(0))),
+    ],
+)
+def test_http_processes_leave_a_cpu_to_the_router(environ: dict[str, str], wanted: int) -> None:
+    assert load_settings(environ).http_processes == wanted
