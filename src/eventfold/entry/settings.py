@@ -72,7 +72,7 @@ HINTS: Mapping[str, str] = {
     "EVENTFOLD_ROUTER": "set EVENTFOLD_ROUTER to on (eventfold run also starts a router "
     "process) or off (separate eventfold worker processes route)",
     "EVENTFOLD_WORKERS": "set EVENTFOLD_WORKERS to the number of HTTP processes eventfold run "
-    "starts (1 to 64), e.g. 2, or unset it for one per CPU but the router's",
+    "starts (1 to 64), e.g. 2, or unset it for one per CPU",
     "EVENTFOLD_ACCESS_LOG": "set EVENTFOLD_ACCESS_LOG to on (log every HTTP request) or off "
     "(the default)",
     "EVENTFOLD_MAIL_SINK": "set EVENTFOLD_MAIL_SINK to on (run the local SMTP sink writing "
@@ -151,8 +151,8 @@ class Settings(BaseSettings):
     """``eventfold run`` also starts a router process; off when separate ``eventfold
     worker`` processes route (several API hosts, one router)."""
     workers: int | None = Field(default=None, ge=1, le=64, validation_alias="EVENTFOLD_WORKERS")
-    """How many HTTP processes ``eventfold run`` starts; None: one per CPU but one for the
-    router (see :attr:`http_processes`)."""
+    """How many HTTP processes ``eventfold run`` starts; None: one per CPU (see
+    :attr:`http_processes`)."""
     access_log: bool = Field(default=False, validation_alias="EVENTFOLD_ACCESS_LOG")
     """Log a line per HTTP request (off by default: it costs about a tenth of the
     throughput, and a proxy or API Gateway logs requests anyway)."""
@@ -215,13 +215,12 @@ class Settings(BaseSettings):
 
     @property
     def http_processes(self) -> int:
-        """EVENTFOLD_WORKERS, else one HTTP process per CPU this process may run on, but one
-        CPU left to the router process when there is one (on 2 CPUs one HTTP process beside
-        the router took 1.2x the commands/s of two, at p99 40 against 60-70 ms)."""
+        """EVENTFOLD_WORKERS, else one HTTP process per CPU this process may run on (reads
+        scale with them; on 2 CPUs one HTTP process took 1.2x the commands/s of two, but
+        0.55x the reads: see docs/performance.md)."""
         if self.workers is not None:
             return self.workers
-        cpus = len(os.sched_getaffinity(0))
-        return max(1, cpus - 1 if self.router else cpus)
+        return max(1, len(os.sched_getaffinity(0)))
 
     @property
     def mail_folder(self) -> Path:

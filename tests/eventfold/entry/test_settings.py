@@ -134,9 +134,8 @@ def test_every_setting_is_read_and_has_a_fix() -> None:
     ("environ", "wanted"),
     [
         ({"EVENTFOLD_WORKERS": "3"}, 3),
-        ({}, max(1, len(os.sched_getaffinity(0)) - 1)),
-        ({"EVENTFOLD_ROUTER": "off"}, len(os.sched_getaffinity(0))),
+        ({}, len(os.sched_getaffinity(0))),
     ],
 )
-def test_http_processes_leave_a_cpu_to_the_router(environ: dict[str, str], wanted: int) -> None:
+def test_http_processes_are_one_per_cpu_unless_set(environ: dict[str, str], wanted: int) -> None:
     assert load_settings(environ).http_processes == wanted

@@ -94,8 +94,8 @@ def children(
 def run(ctx: typer.Context) -> None:
     """Serve every installed service (or EVENTFOLD_SERVICES) on http://HOST:PORT.
 
-    Starts EVENTFOLD_WORKERS HTTP processes (default: one per CPU but the router's) and a
-    router process (EVENTFOLD_ROUTER=off: leave routing to `eventfold worker`); Ctrl-C stops
+    Starts EVENTFOLD_WORKERS HTTP processes (default: one per CPU) and a router
+    process (EVENTFOLD_ROUTER=off: leave routing to `eventfold worker`); Ctrl-C stops
     them all.
     Settings come from the environment: PORT, EVENTFOLD_HOME, EVENTFOLD_HOST,
     EVENTFOLD_DURABILITY, EVENTFOLD_STORE, EVENTFOLD_SERVICES, EVENTFOLD_LOG_LEVEL, ...
