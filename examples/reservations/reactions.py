@@ -30,7 +30,7 @@ from datetime import datetime
 
 from eventfold import CommandHandler, EventCodec, RecordedEvent
 from eventfold.router import EventFilter, Subscription
-from eventfold.sql import SqlEffectsLedger, migrate
+from eventfold.sql import SqlEffectsLedger
 from eventfold.targets import (
     EffectPerformer,
     Email,
@@ -140,9 +140,9 @@ def inventory_sync(url: str | None) -> Notify:
 
 def reaction_subscriptions(context: ServiceContext, codec: EventCodec) -> Sequence[Subscription]:
     """The three reactions, each its own subscription (reservation streams only)."""
-    engine = query_engine(context)
-    migrate(engine)  # eventfold's own tables: the effects ledger
-    ledger = SqlEffectsLedger(engine)
+    # The ledger's table is eventfold's own migration, applied by the entry points at start
+    # (migrate_query_model) before any subscription is built.
+    ledger = SqlEffectsLedger(query_engine(context))
     handler = make_handler(context.store, codec)
     sender = WebhookSender(None)  # each call carries its URL; none configured: logged
     performers: dict[type, EffectPerformer] = {Email: mail_sender(context), WebhookCall: sender}

@@ -68,6 +68,17 @@ def service_context(settings: Settings) -> Iterator[ServiceContext]:
         yield ServiceContext(store, read_side_resources(settings))
 
 
+def require_home(settings: Settings) -> None:
+    """Refuse (one line, exit 1) a data folder with no event store in it: an operations
+    command on a mistyped EVENTFOLD_HOME would otherwise make a new, empty one and report
+    that nothing is parked or behind."""
+    if settings.store == "sqlite" and not settings.database_path.exists():
+        fail(
+            f"no event store at {settings.database_path.resolve()}: set EVENTFOLD_HOME to "
+            "the data folder `eventfold run` used (default ./.eventfold)"
+        )
+
+
 def cli_context(ctx: typer.Context) -> CliContext:
     obj = ctx.find_root().obj
     if not isinstance(obj, CliContext):  # pragma: no cover - the root callback sets it

@@ -18,7 +18,7 @@ from rich.table import Table
 from eventfold.core.router.ports import BEGINNING, Subscription
 from eventfold.core.router.rebuild import rebuild as rebuild_projection
 from eventfold.core.router.router import Router
-from eventfold.entry.cli.common import cli_context, fail, service_context
+from eventfold.entry.cli.common import cli_context, fail, require_home, service_context
 from eventfold.entry.cli.streams import as_record, codecs_by_category, payload_json
 from eventfold.entry.processes import exit_with_parent
 from eventfold.entry.resources import migrate_query_model
@@ -62,12 +62,16 @@ def not_parked(subscription: str, stream: str) -> NoReturn:
 
 
 @contextmanager
-def operations(ctx: typer.Context) -> Iterator[Ops]:
+def operations(ctx: typer.Context, *, read_only: bool = False) -> Iterator[Ops]:
+    """The parts an operations command works on, in an existing home (a mistyped
+    EVENTFOLD_HOME is refused, not made); ``read_only`` commands never migrate."""
     cli = cli_context(ctx)
     settings = cli.settings()
+    require_home(settings)
     services = cli.services()
     with service_context(settings) as context:
-        migrate_query_model(services, context)
+        if not read_only:
+            migrate_query_model(services, context)
         parts = router_parts(settings, context.store)
         try:
             found = subscriptions_of(services, context)
@@ -114,7 +118,7 @@ def worker(
 
 def subscriptions(ctx: typer.Context) -> None:
     """Each subscription's position, lag (events, seconds) and parked streams."""
-    with operations(ctx) as ops:
+    with operations(ctx, read_only=True) as ops:
         table = Table("subscription", "target", "position", "lag events", "lag s", "parked")
         for name, sub in sorted(ops.subscriptions.items()):
             checkpoint = ops.parts.state.checkpoint(name)
@@ -138,7 +142,7 @@ def parked_list(
     subscription: str = typer.Argument(None, help="Only this subscription's parked streams."),
 ) -> None:
     """Every parked stream: subscription, stream, versions waiting, since when, why."""
-    with operations(ctx) as ops:
+    with operations(ctx, read_only=True) as ops:
         if subscription is not None:
             ops.subscription(subscription)
         found = ops.parts.state.list_parked(subscription)
@@ -165,7 +169,7 @@ def parked_show(
     stream: str = typer.Argument(help="The parked stream id."),
 ) -> None:
     """The reason and the waiting events of a parked stream (one JSON object per line)."""
-    with operations(ctx) as ops:
+    with operations(ctx, read_only=True) as ops:
         ops.subscription(subscription)
         parked = [p for p in ops.parts.state.list_parked(subscription) if p.stream_id == stream]
         if not parked:
@@ -263,7 +267,7 @@ def tail(
     category: list[str] = typer.Option([], "--category", help="Only these stream categories."),
 ) -> None:
     """Print events as they are committed (one JSON object per line)."""
-    with operations(ctx) as ops:
+    with operations(ctx, read_only=True) as ops:
         feed = ops.parts.feed
         codecs = codecs_by_category(ops.services)
         checkpoint = BEGINNING if from_start else feed.head()

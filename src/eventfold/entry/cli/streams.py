@@ -15,7 +15,7 @@ from rich.text import Text
 
 from eventfold.domain.codecs import EventCodec
 from eventfold.domain.events import RecordedEvent
-from eventfold.entry.cli.common import cli_context, fail
+from eventfold.entry.cli.common import cli_context, fail, require_home
 from eventfold.entry.service import Service
 from eventfold.entry.settings import open_store
 from eventfold.errors import CodecError
@@ -62,11 +62,7 @@ def events(
     """Print the events of STREAM: version, type, time recorded and payload."""
     cli = cli_context(ctx)
     settings = cli.settings()
-    if settings.store == "sqlite" and not settings.database_path.exists():
-        fail(
-            f"no event store at {settings.database_path.resolve()}: set EVENTFOLD_HOME to "
-            "the data folder `eventfold run` used (default ./.eventfold)"
-        )
+    require_home(settings)
     codecs = codecs_by_category(cli.services())
     with open_store(settings) as store:
         recorded = store.read(stream)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sqlite3
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -134,3 +135,35 @@ def test_tail_stops_after_limit(home: Path) -> None:
     result = invoke(home, "tail", "--from-start", "--limit", "2")
     assert result.exit_code == 0, result.output
     assert len(result.stdout.splitlines()) == 2
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["subscriptions"],
+        ["parked", "list"],
+        ["parked", "show", "probe-rows", "probe-1"],
+        ["parked", "redrive", "probe-rows", "probe-1"],
+        ["rebuild", "probe-rows"],
+    ],
+)
+def test_a_folder_without_an_event_store_is_refused_and_left_untouched(
+    tmp_path: Path, command: list[str]
+) -> None:
+    mistyped = tmp_path / "typo"
+    result = invoke(mistyped, *command)
+    assert result.exit_code == 1, result.output
+    assert result.output.startswith(f"error: no event store at {mistyped / 'eventfold.db'}")
+    assert not mistyped.exists()
+
+
+def test_read_only_commands_never_migrate(tmp_path: Path) -> None:
+    SqliteEventStore(tmp_path / "eventfold.db").close()
+    context = CliContext(environ={"EVENTFOLD_HOME": str(tmp_path)})  # the installed services
+    for command in (["subscriptions"], ["parked", "list"]):
+        result = CliRunner().invoke(app, command, obj=context)
+        assert result.exit_code == 0, result.output
+    with sqlite3.connect(tmp_path / "eventfold-query.db") as db:
+        tables = {name for (name,) in db.execute("SELECT name FROM sqlite_master")}
+    assert "reservations" not in tables  # the service's migration did not run
+    assert not any("version" in name and "router" not in name for name in tables), tables

@@ -171,12 +171,23 @@ def test_a_child_that_keeps_dying_stops_the_service(tmp_path: Path) -> None:
     assert "died 5 times" in said[-1]
 
 
+def squat_beside(squatter: socket.socket) -> int:
+    """A free PORT whose PORT + 25 ``squatter`` now listens on."""
+    for _ in range(50):
+        port = free_port()
+        try:
+            squatter.bind(("127.0.0.1", port + 25))
+        except OSError:
+            continue
+        squatter.listen()
+        return port
+    pytest.fail("no free port pair found")
+
+
 def test_a_taken_mail_port_does_not_keep_the_service_from_starting(tmp_path: Path) -> None:
     home = tmp_path / "data"
     with socket.socket() as squatter:  # something else holds PORT + 25
-        squatter.bind(("127.0.0.1", 0))
-        squatter.listen()
-        port = squatter.getsockname()[1] - 25  # free, most likely: the OS picks from above
+        port = squat_beside(squatter)
         process = start_run(home, port, mail_port=False)
         try:
             with httpx.Client(base_url=f"http://127.0.0.1:{port}") as client:
