@@ -105,8 +105,12 @@ def create_app(
 
     @app.get("/healthz", tags=["health"])
     async def healthz() -> dict[str, Any]:
-        """Liveness: the process serves requests."""
+        """Liveness: the process serves requests (HEAD too, for load balancers' probes)."""
         return {"status": "ok", "services": names}
+
+    @app.head("/healthz", include_in_schema=False)
+    async def healthz_head() -> Response:
+        return Response()
 
     if metrics is not None:
         registry = metrics

@@ -180,6 +180,9 @@ def test_wrong_method_is_a_405_problem_with_allow(client: TestClient) -> None:
 
 def test_healthz_and_docs(client: TestClient) -> None:
     assert client.get("/healthz").json() == {"status": "ok", "services": ["counters"]}
+    head = client.head("/healthz")
+    assert head.status_code == 200  # was 405: probes that send HEAD saw the service down
+    assert head.content == b""
     assert client.get("/docs").status_code == 200
     schema = client.get("/openapi.json").json()
     assert "/counters/{counter_id}/add" in schema["paths"]
