@@ -6,9 +6,12 @@
 - ``<prefix>checkpoints``: pk ``scope``, sk ``key`` — the router's state (checkpoints,
   applied versions, parked streams: :mod:`eventfold.adapters.aws.router_state`), so a
   restarted router resumes.
-- feed ``kinesis``: a Kinesis data stream ``<prefix>events``. Connecting the table to it
-  (``enable-kinesis-streaming-destination``) is printed, not done: it is a one-off,
-  account-level decision and local emulators cannot do it.
+- feed ``kinesis``: a Kinesis data stream ``<prefix>events`` that keeps records
+  ``kinesis_retention_hours`` (default 168, 7 days, not Kinesis' own 24: the seeds choose
+  Kinesis for its longer retention, and a week outlasts a partner's outage over a long
+  weekend plus the time to notice it; each hour past 24 is billed per shard). Connecting
+  the table to it (``enable-kinesis-streaming-destination``) is printed, not done: it is a
+  one-off, account-level decision and local emulators cannot do it.
 """
 
 from __future__ import annotations
@@ -28,6 +31,9 @@ if TYPE_CHECKING:
 
 BillingMode = Literal["PAY_PER_REQUEST", "PROVISIONED"]
 FeedKind = Literal["streams", "kinesis"]
+DEFAULT_KINESIS_RETENTION_HOURS = 168
+KINESIS_RETENTION_RANGE = (24, 8760)
+"""What Kinesis allows: one day to one year."""
 Status = Literal["created", "exists", "updated"]
 
 
@@ -68,6 +74,7 @@ def create_tables(
     feed: FeedKind = "streams",
     kinesis: KinesisClient | None = None,
     kinesis_shards: int = 1,
+    kinesis_retention_hours: int = DEFAULT_KINESIS_RETENTION_HOURS,
 ) -> list[Resource]:
     """Create what is missing; report what already exists. Raises ConfigurationError for
     impossible options and eventfold errors (never botocore's) for AWS failures."""
@@ -79,6 +86,12 @@ def create_tables(
         raise ConfigurationError(f"feed {feed!r} is not streams or kinesis")
     if feed == "kinesis" and kinesis is None:
         raise ConfigurationError("feed kinesis needs a Kinesis client")
+    low, high = KINESIS_RETENTION_RANGE
+    if not low <= kinesis_retention_hours <= high:
+        raise ConfigurationError(
+            f"Kinesis retention of {kinesis_retention_hours} hours is outside {low}-{high}: "
+            f"pass --retention-hours between {low} (one day) and {high} (one year)"
+        )
     billing: dict[str, Any] = {"BillingMode": billing_mode}
     if billing_mode == "PROVISIONED":
         units = capacity or Capacity()
@@ -105,7 +118,11 @@ def create_tables(
             ),
         ]
         if feed == "kinesis" and kinesis is not None:
-            done.append(_kinesis_stream(kinesis, tables.events, kinesis_shards, done[1].arn))
+            done.append(
+                _kinesis_stream(
+                    kinesis, tables.events, kinesis_shards, kinesis_retention_hours, done[1].arn
+                )
+            )
     except (ClientError, BotoCoreError) as error:
         raise to_eventfold_error(error, "create-tables") from error
     return done
@@ -151,7 +168,9 @@ def _stream_note(table: Any) -> str:
     return f"stream {view} {arn}" if arn else ""
 
 
-def _kinesis_stream(kinesis: KinesisClient, name: str, shards: int, table_arn: str) -> Resource:
+def _kinesis_stream(
+    kinesis: KinesisClient, name: str, shards: int, retention_hours: int, table_arn: str
+) -> Resource:
     status: Status = "created"
     try:
         kinesis.create_stream(StreamName=name, ShardCount=shards)
@@ -162,9 +181,20 @@ def _kinesis_stream(kinesis: KinesisClient, name: str, shards: int, table_arn: s
     kinesis.get_waiter("stream_exists").wait(
         StreamName=name, WaiterConfig={"Delay": 1, "MaxAttempts": 120}
     )
-    arn = kinesis.describe_stream_summary(StreamName=name)["StreamDescriptionSummary"]["StreamARN"]
+    summary = kinesis.describe_stream_summary(StreamName=name)["StreamDescriptionSummary"]
+    arn = summary["StreamARN"]
+    kept = summary["RetentionPeriodHours"]
+    if kept < retention_hours:
+        kinesis.increase_stream_retention_period(
+            StreamName=name, RetentionPeriodHours=retention_hours
+        )
+    elif kept > retention_hours:
+        kinesis.decrease_stream_retention_period(
+            StreamName=name, RetentionPeriodHours=retention_hours
+        )
     note = (
         "connect the table to it once: aws dynamodb enable-kinesis-streaming-destination "
         f"--table-name {table_arn.rsplit('/', 1)[-1] or name} --stream-arn {arn}"
     )
+    note = f"keeps records {retention_hours} hours; {note}"
     return Resource("kinesis stream", name, status, arn, note)

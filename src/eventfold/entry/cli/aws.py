@@ -49,6 +49,14 @@ def create_tables_command(
         "Kinesis data stream to connect the table to.",
     ),
     kinesis_shards: int = typer.Option(1, min=1, help="Shards of the Kinesis stream."),
+    retention_hours: int = typer.Option(
+        168,
+        "--retention-hours",
+        min=24,
+        max=8760,
+        help="How long the Kinesis stream keeps records (24-8760; 168 = 7 days, longer than "
+        "a partner outage over a long weekend; Kinesis' own default is 24).",
+    ),
     endpoint_url: str | None = typer.Option(
         None, "--endpoint-url", help="An emulator's URL [default: EVENTFOLD_AWS_ENDPOINT_URL]."
     ),
@@ -80,6 +88,7 @@ def create_tables_command(
             else None
         ),
         kinesis_shards=kinesis_shards,
+        kinesis_retention_hours=retention_hours,
     )
     for resource in resources:
         typer.echo(f"{resource.status:<8} {resource.kind} {resource.name}")

@@ -60,6 +60,8 @@ def test_kinesis_feed_creates_the_stream_and_says_how_to_connect_it(aws: MotoAws
     assert code == 0, output
     summary = aws.client("kinesis").describe_stream_summary(StreamName="eventfold-events")
     assert summary["StreamDescriptionSummary"]["OpenShardCount"] == 1
+    assert summary["StreamDescriptionSummary"]["RetentionPeriodHours"] == 168  # not 24
+    assert "keeps records 168 hours" in output
     assert "enable-kinesis-streaming-destination --table-name eventfold-events" in output
     events = aws.client("dynamodb").describe_table(TableName="eventfold-events")["Table"]
     assert not events.get("StreamSpecification", {}).get("StreamEnabled", False)
@@ -87,3 +89,18 @@ def test_an_unreachable_endpoint_is_one_line(aws: MotoAws) -> None:
     assert code == 1
     assert output.startswith("error: ")
     assert len(output.strip().splitlines()) == 1
+
+
+def test_kinesis_retention_is_set_and_changed_on_a_second_run(aws: MotoAws) -> None:
+    base = ["--feed", "kinesis", "--endpoint-url", aws.endpoint_url, "--region", aws.region]
+    for hours in ("72", "30"):
+        code, output = run(aws, *base, "--retention-hours", hours)
+        assert code == 0, output
+        summary = aws.client("kinesis").describe_stream_summary(StreamName="eventfold-events")
+        assert summary["StreamDescriptionSummary"]["RetentionPeriodHours"] == int(hours)
+
+
+def test_a_retention_kinesis_does_not_allow_is_refused(aws: MotoAws) -> None:
+    code, output = run(aws, "--feed", "kinesis", "--retention-hours", "12")
+    assert code == 2, output
+    assert "--retention-hours" in output
