@@ -117,3 +117,11 @@ class EffectsLedgerContract:
         ledger.claim("mails", [])
         ledger.settle("mails", [])
         assert ledger.done("mails", []) == set()
+
+    def test_settling_an_effect_never_claimed_records_nothing(
+        self, ledger: EffectsLedger, status: Status
+    ) -> None:
+        # done rows exist only for effects claimed before they were performed
+        ledger.settle("mails", ["a:1/x"], {"b:1/x": "refused"}, ["c:1/x"])
+        assert ledger.done("mails", ["a:1/x"]) == set()
+        assert [status("mails", k) for k in ("a:1/x", "b:1/x", "c:1/x")] == [None, None, None]

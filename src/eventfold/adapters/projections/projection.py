@@ -28,6 +28,7 @@ A service declares one like this (see :mod:`eventfold.sql` for the whole story):
 from __future__ import annotations
 
 import re
+import weakref
 from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any
@@ -262,19 +263,20 @@ def read_versions(conn: Connection, versions: Table, stream_ids: Collection[str]
     return found
 
 
-_queries: dict[int, tuple[Table, Select[Any]]] = {}
+_queries: weakref.WeakKeyDictionary[Table, Select[Any]] = weakref.WeakKeyDictionary()
+"""Per versions table; a rebuild's shadow tables leave with their table objects."""
 
 
 def _versions_query(versions: Table) -> Select[Any]:
     """``SELECT stream_id, version ... WHERE stream_id IN :ids``, built once per table (a
     reused statement skips SQLAlchemy's per-call construction and cache-key work)."""
-    cached = _queries.get(id(versions))
-    if cached is None or cached[0] is not versions:
+    cached = _queries.get(versions)
+    if cached is None:
         query: Select[Any] = select(versions.c.stream_id, versions.c.version).where(
             versions.c.stream_id.in_(bindparam("ids", expanding=True))
         )
-        cached = _queries[id(versions)] = (versions, query)
-    return cached[1]
+        cached = _queries[versions] = query
+    return cached
 
 
 class SqlRebuild:

@@ -42,9 +42,10 @@ class MemoryEffectsLedger:
         released: Collection[str] = (),
     ) -> None:
         with self._lock:
-            for key in done:
-                row = self._rows.setdefault((reaction, key), _Row(done=False, attempts=0))
-                row.done, row.last_error = True, None
+            for key in done:  # only claimed effects: as the SQL ledger's UPDATE
+                row = self._rows.get((reaction, key))
+                if row is not None:
+                    row.done, row.last_error = True, None
             for key, reason in (failed or {}).items():
                 row_ = self._rows.get((reaction, key))
                 if row_ is not None and not row_.done:
