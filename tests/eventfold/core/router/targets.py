@@ -42,19 +42,22 @@ class SqliteTarget:
             self.calls += 1
             self._conn.execute("BEGIN")
             try:
-                for event in events:
-                    for fault in self.faults:
-                        fault(event)
-                    self._conn.execute(
-                        f"INSERT INTO {self.rows_table} (stream_id, version, type) "
-                        "VALUES (?, ?, ?)",
-                        (event.stream_id, event.version, event.type),
-                    )
-                    self._record(event)
+                self._write(events)
                 self._conn.execute("COMMIT")
             except BaseException:
                 self._conn.execute("ROLLBACK")
                 raise
+
+    def _write(self, events: Sequence[RecordedEvent]) -> None:
+        """Insert each event's row (after the faults had their say), in the open transaction."""
+        for event in events:
+            for fault in self.faults:
+                fault(event)
+            self._conn.execute(
+                f"INSERT INTO {self.rows_table} (stream_id, version, type) VALUES (?, ?, ?)",
+                (event.stream_id, event.version, event.type),
+            )
+            self._record(event)
 
     def _record(self, event: RecordedEvent) -> None:
         """Plain targets keep no versions."""
@@ -116,15 +119,7 @@ class PlanningSqliteTarget(TrackingSqliteTarget):
                 events = plan({str(s): int(v) for s, v in rows})
                 if events:
                     self.calls += 1
-                for event in events:
-                    for fault in self.faults:
-                        fault(event)
-                    self._conn.execute(
-                        f"INSERT INTO {self.rows_table} (stream_id, version, type) "
-                        "VALUES (?, ?, ?)",
-                        (event.stream_id, event.version, event.type),
-                    )
-                    self._record(event)
+                self._write(events)
                 self._conn.execute("COMMIT")
             except BaseException:
                 self._conn.execute("ROLLBACK")
