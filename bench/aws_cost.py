@@ -55,6 +55,7 @@ sys.path.insert(0, str(ROOT))  # the tests' moto server (DynamoDB one request at
 
 from tests.loopback import free_port  # noqa: E402
 
+from eventfold import Origin  # noqa: E402
 from eventfold.adapters.aws.clients import dynamodb_client  # noqa: E402
 from eventfold.adapters.aws.dynamodb_items import TableNames, item_size  # noqa: E402
 from eventfold.adapters.aws.tables import create_tables  # noqa: E402
@@ -187,7 +188,7 @@ def commands(handler: Any, meter: Meter, skus: int, count: int) -> dict[str, int
 
     def run(name: str, call: Any, *args: Any) -> None:
         with meter.labelled(name):
-            call(handler, *args, command_id=f"{name}-{ran[name]}")
+            call(handler, *args, Origin(command_id=f"{name}-{ran[name]}"))
         ran[name] += 1
 
     for n in range(skus):
@@ -267,7 +268,7 @@ def measure(endpoint: str, region: str, skus: int, count: int, folder: Path) -> 
                 request = RequestReservation(
                     f"live-{n}", "c-live", "s1", "sku-0", 1, datetime.now(UTC)
                 )
-                placed = app.request_reservation(handler, request, command_id=f"live-{n}")
+                placed = app.request_reservation(handler, request, Origin(command_id=f"live-{n}"))
             for name, runner in runners.items():
                 with meter.labelled(f"live {name}"):
                     read = runner.step(timeout=0.0)

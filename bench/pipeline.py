@@ -168,14 +168,17 @@ def wait_healthy(base: str, process: subprocess.Popen[bytes], log: Path, path: s
 class Http:
     """One keep-alive connection; reconnects once on a dropped connection."""
 
-    def __init__(self, base: str, timeout: float = 30.0) -> None:
+    def __init__(self, base: str, timeout: float = 30.0, authorization: str = "") -> None:
         host, port = base.removeprefix("http://").split(":")
         self.host, self.port, self.timeout = host, int(port), timeout
+        self.authorization = authorization
         self.conn: http.client.HTTPConnection | None = None
 
     def request(self, method: str, path: str, body: Any = None) -> tuple[int, Any]:
         payload = None if body is None else json.dumps(body).encode()
         headers = {"Content-Type": "application/json"} if payload is not None else {}
+        if self.authorization:
+            headers["Authorization"] = self.authorization
         for attempt in (1, 2):
             if self.conn is None:
                 self.conn = http.client.HTTPConnection(self.host, self.port, timeout=self.timeout)
@@ -338,6 +341,8 @@ class Work:
     store: str = STORE
     skus: Sequence[str] = ()
     paths: Sequence[str] = ()
+    authorization: str = ""
+    """The Authorization header every request sends (the caller's bearer token)."""
 
 
 def lua_list(items: Sequence[str]) -> str:
@@ -348,6 +353,7 @@ WRK_SCRIPT = """
 local skus = %(skus)s
 local paths = %(paths)s
 local store = %(store)s
+local authorization = %(authorization)s
 local threads = {}
 local next_id = 0
 counter = 0
@@ -362,6 +368,7 @@ end
 
 function init(args)
   wrk.headers["Content-Type"] = "application/json"
+  if authorization ~= "" then wrk.headers["Authorization"] = authorization end
 end
 
 function request()
@@ -370,9 +377,7 @@ function request()
     return wrk.format("GET", paths[(counter * 7 + tid) %% #paths + 1])
   end
   local sku = skus[(counter + tid) %% #skus + 1]
-  local body = string.format(
-    '{"customer_id":"c%%d-%%d","store_id":"%%s","sku":"%%s","quantity":1}',
-    tid, counter %% 1000, store, sku)
+  local body = string.format('{"store_id":"%%s","sku":"%%s","quantity":1}', store, sku)
   return wrk.format("POST", "/reservations", nil, body)
 end
 
@@ -421,6 +426,7 @@ def run_wrk(
         % {
             "skus": lua_list(work.skus),
             "paths": lua_list(work.paths),
+            "authorization": json.dumps(work.authorization),
             "store": json.dumps(work.store),
         }
     )
@@ -497,6 +503,10 @@ def _client_process(
     errors = Counter[str]()
     lock = threading.Lock()
 
+    headers = {"Content-Type": "application/json"}
+    if work.authorization:
+        headers["Authorization"] = work.authorization
+
     def client(number: int) -> None:
         host, port = base.removeprefix("http://").split(":")
         conn = http.client.HTTPConnection(host, int(port), timeout=TIMEOUT_S)
@@ -507,12 +517,12 @@ def _client_process(
                 method, path, body = "GET", work.paths[(n * 7 + number) % len(work.paths)], None
             else:
                 sku = work.skus[(n + number) % len(work.skus)]
-                payload = {"customer_id": f"c{number}-{n % 1000}", "store_id": work.store}
-                body = json.dumps({**payload, "sku": sku, "quantity": 1}).encode()
+                payload = {"store_id": work.store, "sku": sku, "quantity": 1}
+                body = json.dumps(payload).encode()
                 method, path = "POST", "/reservations"
             started = time.perf_counter()
             try:
-                conn.request(method, path, body=body, headers={"Content-Type": "application/json"})
+                conn.request(method, path, body=body, headers=headers)
                 response = conn.getresponse()
                 response.read()
             except TimeoutError:
@@ -742,6 +752,7 @@ def completed_phase(
     receiver: Receiver,
     load: Load,
     drain_timeout: float,
+    authorization: str,
 ) -> dict[str, Any]:
     """Waits until every reservation committed during the load has every effect.
 
@@ -755,7 +766,7 @@ def completed_phase(
     dozen GETs per round); at the end every id is checked through the backoffice listing.
     """
     stop = load.stopped_at
-    client = Http(base)
+    client = Http(base, authorization=authorization)
     first_seen: dict[str, dict[str, float]] = {
         "view": {},
         "mail": {},
@@ -929,9 +940,24 @@ def settled(count: Callable[[], int], quiet: float = 0.5, bound: float = 10.0) -
     return value
 
 
+def mint_token(eventfold: Path, env: dict[str, str]) -> str:
+    """``Bearer <token>`` of one caller who reserves (customer), works at both stores
+    (staff: the staff list, every reservation readable) and sets stock (inventory), minted
+    with ``eventfold token`` as the README does."""
+    command = [str(eventfold), "token", "--subject", "bench", "--ttl", "86400"]
+    for role in ("customer", "staff", "support", "inventory"):
+        command += ["--role", role]
+    for store in (STORE, HOT_STORE):
+        command += ["--store", store]
+    minted = subprocess.run(command, env=env, capture_output=True, text=True, check=False)
+    if minted.returncode != 0:
+        raise SystemExit(f"eventfold token failed: {minted.stderr.strip()}")
+    return f"Bearer {minted.stdout.strip()}"
+
+
 def hold(client: Http, store: str, sku: str, n: int) -> None:
-    for i in range(n):
-        body = {"customer_id": f"probe-{i}", "store_id": store, "sku": sku, "quantity": 1}
+    for _ in range(n):
+        body = {"store_id": store, "sku": sku, "quantity": 1}
         status, answer = client.request("POST", "/reservations", body)
         if status != 201:
             raise SystemExit(f"POST /reservations answered {status}: {answer}")
@@ -991,7 +1017,9 @@ def run(
     env = {k: v for k, v in os.environ.items() if not k.startswith("EVENTFOLD_")}
     env.pop("PORT", None)
     gen = Generator(kind, args.connections, tmp)
-    post = Work(STORE, SKUS)
+    home = tmp / "home"
+    auth = mint_token(eventfold, {**env, "EVENTFOLD_HOME": str(home)})
+    post = Work(STORE, SKUS, authorization=auth)
 
     # 1. the ceiling, alone on the machine
     loop, http_impl = ceiling_stack()
@@ -1010,7 +1038,6 @@ def run(
     hooks = processes.start("hooks", [*me, "_hooks", str(hooks_port)], env, hooks_log)
     hooks_base = f"http://127.0.0.1:{hooks_port}"
     wait_healthy(hooks_base, hooks, hooks_log, "/records")
-    home = tmp / "home"
     port = free_port(plus=25)  # PORT + 25: the mail sink's default port
     service_env = {
         **env,
@@ -1024,7 +1051,7 @@ def run(
     base = f"http://127.0.0.1:{port}"
     wait_healthy(base, service, service_log, "/healthz")
     db = home / "eventfold.db"
-    client = Http(base)
+    client = Http(base, authorization=auth)
     for sku in [*SKUS]:
         status, answer = client.request("PUT", f"/stores/{STORE}/stock/{sku}", {"on_hand": ON_HAND})
         if status != 200:
@@ -1035,7 +1062,7 @@ def run(
     accepted = gen.run("accepted", base, post, args.seconds)
     say("completed: waiting for every effect of every committed reservation")
     mail, receiver = MailFolder(home / "mail"), Receiver(hooks_base)
-    completed = completed_phase(base, db, mail, receiver, accepted, args.drain_timeout)
+    completed = completed_phase(base, db, mail, receiver, accepted, args.drain_timeout, auth)
     ids = completed.pop("ids")
     say(
         f"completed: {completed['completed']}/{completed['committed']} in "
@@ -1046,10 +1073,16 @@ def run(
     # 4. reads (the router is idle again: the drain finished or timed out)
     sample = ids[:: max(1, len(ids) // 2000)][:2000] or ["none"]
     one = gen.run(
-        "read one", base, Work(paths=[f"/reservations/{r}" for r in sample]), args.seconds
+        "read one",
+        base,
+        Work(paths=[f"/reservations/{r}" for r in sample], authorization=auth),
+        args.seconds,
     )
     staff = gen.run(
-        "read staff list", base, Work(paths=[f"/stores/{STORE}/reservations"]), args.seconds
+        "read staff list",
+        base,
+        Work(paths=[f"/stores/{STORE}/reservations"], authorization=auth),
+        args.seconds,
     )
 
     # 5. hot SKU
@@ -1058,7 +1091,7 @@ def run(
     hold(client, HOT_STORE, HOT_SKU, 10)
     size_10 = state_size(db, hot_stream)
     say(f"hot: state row {size_10} bytes after 10 open holds")
-    hot = gen.run("hot SKU", base, Work(HOT_STORE, [HOT_SKU]), args.seconds)
+    hot = gen.run("hot SKU", base, Work(HOT_STORE, [HOT_SKU], authorization=auth), args.seconds)
     have = open_holds(db, hot_stream)
     fill: Load | None = None
     if have < args.holds:
@@ -1066,7 +1099,7 @@ def run(
         fill = gen.run(
             "hot fill",
             base,
-            Work(HOT_STORE, [HOT_SKU]),
+            Work(HOT_STORE, [HOT_SKU], authorization=auth),
             args.fill_seconds,
             stop_when=lambda: open_holds(db, hot_stream) >= args.holds,
         )

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from catalog.domain import EVENT_TYPES, catalog_item, register_item
-from eventfold import CommandHandler, EventCodec, EventStore, JsonCodec, entity_id_of
+from eventfold import CommandHandler, EventCodec, EventStore, JsonCodec, Origin, entity_id_of
 
 JSON_CODEC = JsonCodec(EVENT_TYPES)
 
@@ -29,17 +29,12 @@ def register(
     item_id: str,
     name: object,
     price: object,
-    *,
-    command_id: str | None = None,
+    origin: Origin = Origin(),
 ) -> Registered:
-    """Validate (every issue at once) and register an item. A retry with the same
-    ``command_id`` returns the first item."""
+    """Validate (every issue at once) and register an item. A retry with the same command
+    id returns the first item."""
     command = register_item(item_id, name, price)
     stream_id = item_stream(item_id)
-    outcome = handler.run(
-        lambda session: session.execute(catalog_item, stream_id, command),
-        command_id=command_id,
-        request=("register_item", command.name.value, command.price.value),
-    )
+    outcome = handler.execute(catalog_item, stream_id, command, origin)
     ((committed, version),) = outcome.commit.versions.items()
     return Registered(entity_id_of(committed), version)

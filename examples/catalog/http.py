@@ -10,7 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from catalog import app
 from eventfold import CommandHandler
-from eventfold.web import IdempotencyKey
+from eventfold.web import CommandOrigin, require_role
 
 
 class NewItem(BaseModel):
@@ -25,6 +25,11 @@ class RegisteredItem(BaseModel):
     version: int
 
 
+WRITERS = ("inventory", "operator")
+"""The policy of the catalog service: items are registered by the inventory role (the
+merchandising feed) or an operator; every read is public (a catalog is for everyone)."""
+
+
 def router(handler: CommandHandler) -> APIRouter:
     """The command routes of the catalog service on ``handler``."""
     routes = APIRouter()
@@ -32,8 +37,11 @@ def router(handler: CommandHandler) -> APIRouter:
     @routes.post(
         "/catalog/items", status_code=status.HTTP_201_CREATED, response_model=RegisteredItem
     )
-    def register_item(body: NewItem, key: IdempotencyKey = None) -> RegisteredItem:
-        registered = app.register(handler, uuid.uuid4().hex, body.name, body.price, command_id=key)
+    def register_item(body: NewItem, origin: CommandOrigin) -> RegisteredItem:
+        """Register an item (the inventory role, or an operator)."""
+        assert origin.actor is not None  # a command route always has a caller
+        require_role(origin.actor, *WRITERS)
+        registered = app.register(handler, uuid.uuid4().hex, body.name, body.price, origin)
         return RegisteredItem(item_id=registered.item_id, version=registered.version)
 
     return routes

@@ -14,7 +14,7 @@ from sqlalchemy import select
 from catalog.app import item_stream
 from catalog.projection import catalog_items, query_model
 from eventfold import EventCodec
-from eventfold.web import ServiceContext, query_runner, read_your_writes
+from eventfold.web import PUBLIC, ServiceContext, query_runner, read_your_writes
 
 MAX_OFFSET = 100_000
 """Deeper pages are a scan on the event loop (SQLite reads run inline): page by name instead."""
@@ -37,7 +37,7 @@ def query_routes(context: ServiceContext, codec: EventCodec) -> APIRouter:
     view = query_model(context, codec)
     engine, waiting, run = view.engine, read_your_writes(context, view), query_runner(view.engine)
     t = catalog_items
-    routes = APIRouter()
+    routes = APIRouter(dependencies=[PUBLIC])  # every read is public (see the policy)
 
     @routes.get("/catalog/items", response_model=CatalogPage)
     async def list_items(

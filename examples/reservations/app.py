@@ -22,17 +22,23 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from eventfold import (
+    Actor,
     CommandHandler,
     EventCodec,
     EventStore,
+    Forbidden,
     JsonCodec,
+    Origin,
     Outcome,
     Session,
+    StreamNotFound,
     category_of,
     entity_id_of,
 )
+from reservations import policy
 from reservations.domain import (
     EVENT_TYPES,
+    Canceler,
     CancelReservation,
     CompletePickup,
     ExpireReservation,
@@ -44,6 +50,7 @@ from reservations.domain import (
     Reservation,
     SecureStock,
     SetStockLevel,
+    Status,
     Stock,
     reservation,
     stock,
@@ -83,27 +90,27 @@ class Placed:
 
 
 def set_stock_level(
-    handler: CommandHandler, command: SetStockLevel, *, command_id: str | None = None
+    handler: CommandHandler, command: SetStockLevel, origin: Origin = Origin()
 ) -> int:
     """Record the inventory feed's count; returns the stock stream's version."""
+    if origin.actor is not None:
+        policy.may_set_stock(origin.actor, command.store_id)
     stream_id = stock_stream(command.store_id, command.sku)
-    outcome = handler.run(
-        lambda session: session.execute(stock, stream_id, command),
-        command_id=command_id,
-        request=("set_stock_level", stream_id, command.on_hand),
-    )
+    outcome = handler.execute(stock, stream_id, command, origin)
     return outcome.commit.versions[stream_id]
 
 
 def request_reservation(
-    handler: CommandHandler, command: RequestReservation, *, command_id: str | None = None
+    handler: CommandHandler, command: RequestReservation, origin: Origin = Origin()
 ) -> Placed:
     """Accept the reservation and hold its units, atomically.
 
     StreamNotFound when the store has no stock record for the SKU; RuleViolated
     (``out_of_stock``) when fewer units are available than requested. A retry with the
-    same ``command_id`` returns the first reservation (its id is read back from the commit).
+    same command id returns the first reservation (its id is read back from the commit).
     """
+    if origin.actor is not None:
+        policy.reserving_customer(origin.actor, command.customer_id)
     stock_id = stock_stream(command.store_id, command.sku)
     hold = HoldStock(command.store_id, command.sku, command.reservation_id, command.quantity)
 
@@ -111,18 +118,7 @@ def request_reservation(
         session.execute(reservation, reservation_stream(command.reservation_id), command)
         session.execute(stock, stock_id, hold, must_exist=True)
 
-    outcome = handler.run(
-        work,
-        command_id=command_id,
-        request=(
-            "request_reservation",
-            command.customer_id,
-            command.store_id,
-            command.sku,
-            command.quantity,
-        ),
-    )
-    return _placed(outcome)
+    return _placed(handler.run(work, origin))
 
 
 def _placed(outcome: Outcome[None]) -> Placed:
@@ -132,22 +128,28 @@ def _placed(outcome: Outcome[None]) -> Placed:
     raise AssertionError(f"commit {outcome.commit} wrote no reservation")  # pragma: no cover
 
 
+Transition = (
+    SecureStock | RejectReservation | CancelReservation | CompletePickup | ExpireReservation
+)
+
+
 def _transition(
     handler: CommandHandler,
-    command: SecureStock
-    | RejectReservation
-    | CancelReservation
-    | CompletePickup
-    | ExpireReservation,
+    reservation_id: str,
+    command_for: Callable[[Reservation], Transition],
     follow_up: Callable[[Reservation], ReleaseStock | HandOverStock] | None,
-    *,
-    command_id: str | None,
-    content: tuple[object, ...],
+    origin: Origin,
+    rule: policy.Rule,
 ) -> int:
-    stream_id = reservation_stream(command.reservation_id)
+    stream_id = reservation_stream(reservation_id)
 
     def work(session: Session) -> None:
-        session.execute(reservation, stream_id, command, must_exist=True)
+        current, version = session.state(reservation, stream_id)
+        if version == 0:
+            raise StreamNotFound(stream_id)
+        if origin.actor is not None:
+            policy.enforce(rule, origin.actor, current)
+        session.execute(reservation, stream_id, command_for(current))
         # The reservation decider only lets a holding reservation (accepted, secured) end,
         # once: its state says which stock it holds and how many units to give back.
         if follow_up is not None:
@@ -155,23 +157,23 @@ def _transition(
             stock_id = stock_stream(after.store_id, after.sku)
             session.execute(stock, stock_id, follow_up(after), must_exist=True)
 
-    outcome = handler.run(
-        work,
-        command_id=command_id,
-        request=(type(command).__name__, command.reservation_id, *content),
-    )
+    outcome = handler.run(work, origin)
     return outcome.commit.versions[stream_id]
 
 
-def secure_stock(
-    handler: CommandHandler, command: SecureStock, *, command_id: str | None = None
-) -> int:
+def _as_is(command: Transition) -> Callable[[Reservation], Transition]:
+    return lambda _: command
+
+
+def secure_stock(handler: CommandHandler, command: SecureStock, origin: Origin = Origin()) -> int:
     """Store staff put the units aside. Returns the reservation's version."""
-    return _transition(handler, command, None, command_id=command_id, content=())
+    return _transition(
+        handler, command.reservation_id, _as_is(command), None, origin, policy.staff_of_store
+    )
 
 
 def reject_reservation(
-    handler: CommandHandler, command: RejectReservation, *, command_id: str | None = None
+    handler: CommandHandler, command: RejectReservation, origin: Origin = Origin()
 ) -> int:
     """Store staff reject the reservation; its units become available again."""
     reason = f"rejected: {command.reason}"
@@ -179,42 +181,64 @@ def reject_reservation(
     def release(held: Reservation) -> ReleaseStock:
         return ReleaseStock(held.reservation_id, held.quantity, reason)
 
-    return _transition(handler, command, release, command_id=command_id, content=(command.reason,))
+    return _transition(
+        handler, command.reservation_id, _as_is(command), release, origin, policy.staff_of_store
+    )
 
 
 def cancel_reservation(
-    handler: CommandHandler, command: CancelReservation, *, command_id: str | None = None
+    handler: CommandHandler, command: CancelReservation, origin: Origin = Origin()
 ) -> int:
-    """The customer, staff or support cancel; the units become available again."""
+    """The customer, staff or support cancel; the units become available again. With an
+    actor in ``origin``, ``command.canceled_by`` must be who the policy says the actor
+    cancels as (see :func:`canceler_of`)."""
     reason = f"canceled by {command.canceled_by.value}: {command.reason}"
+
+    def rule(actor: Actor, held: Reservation) -> None:
+        if policy.canceler(actor, held) != command.canceled_by:
+            raise Forbidden(f"you cancel as {policy.canceler(actor, held)}")
 
     def release(held: Reservation) -> ReleaseStock:
         return ReleaseStock(held.reservation_id, held.quantity, reason)
 
-    content = (command.canceled_by.value, command.reason)
-    return _transition(handler, command, release, command_id=command_id, content=content)
+    return _transition(handler, command.reservation_id, _as_is(command), release, origin, rule)
+
+
+def canceler_of(handler: CommandHandler, reservation_id: str, actor: Actor) -> Canceler:
+    """Who ``actor`` cancels the reservation as: its customer, staff of its store or
+    support (StreamNotFound when it does not exist or ``actor`` may not see it; Forbidden
+    when they may see it but not cancel it)."""
+    held = reservation_of(handler, reservation_id)
+    if held.status is Status.NEW:
+        raise StreamNotFound(reservation_stream(reservation_id))
+    policy.enforce(policy.may_cancel, actor, held)
+    return policy.canceler(actor, held)
 
 
 def complete_pickup(
-    handler: CommandHandler, command: CompletePickup, *, command_id: str | None = None
+    handler: CommandHandler, command: CompletePickup, origin: Origin = Origin()
 ) -> int:
     """The customer collected the units: they leave the store's stock."""
 
     def hand_over(held: Reservation) -> HandOverStock:
         return HandOverStock(held.reservation_id, held.quantity)
 
-    return _transition(handler, command, hand_over, command_id=command_id, content=())
+    return _transition(
+        handler, command.reservation_id, _as_is(command), hand_over, origin, policy.staff_of_store
+    )
 
 
 def expire_reservation(
-    handler: CommandHandler, command: ExpireReservation, *, command_id: str | None = None
+    handler: CommandHandler, command: ExpireReservation, origin: Origin = Origin()
 ) -> int:
     """The hold deadline passed: the reservation expires and its units are released."""
 
     def release(held: Reservation) -> ReleaseStock:
         return ReleaseStock(held.reservation_id, held.quantity, "expired")
 
-    return _transition(handler, command, release, command_id=command_id, content=())
+    return _transition(
+        handler, command.reservation_id, _as_is(command), release, origin, policy.may_expire
+    )
 
 
 def stock_of(handler: CommandHandler, store_id: str, sku: str) -> Stock:

@@ -5,8 +5,10 @@ The service sends ``ExpireReservation`` on its own only here (``POST
 the due reservations from the query model (accepted or secured, ``hold_until`` passed,
 oldest first, a bounded batch) and sends the command for each. The command id
 ``expire-<reservation id>`` makes a second sweeper (another process, or this one again
-before the query model caught up) a harmless duplicate. A reservation that moved on since
-the query model saw it (picked up, canceled…) is refused by its decider and skipped.
+before the query model caught up) a harmless duplicate; no client can take that id (a
+client's Idempotency-Key becomes a ``client:`` id scoped to the caller). A reservation
+that moved on since the query model saw it (picked up, canceled…) is refused by its
+decider and skipped.
 """
 
 from __future__ import annotations
@@ -16,7 +18,16 @@ from datetime import datetime
 import structlog
 from sqlalchemy import Engine, Select, select
 
-from eventfold import CommandHandler, EventCodec, EventfoldError, RuleViolated, StoreError
+from eventfold import (
+    CommandHandler,
+    EventCodec,
+    EventfoldError,
+    Origin,
+    RuleViolated,
+    StoreError,
+    fingerprint,
+    service_actor,
+)
 from eventfold.web import Job, ServiceContext, job_seconds, query_engine
 from reservations import app
 from reservations.domain import ExpireReservation
@@ -27,6 +38,9 @@ from reservations.projection import naive, reservations
 JOB_NAME = "expire-due-reservations"
 BATCH = 500
 """At most this many reservations per sweep; the rest wait for the next period."""
+
+EXPIRY_ACTOR = service_actor(JOB_NAME)
+"""Who the expiry commands are from in the audit trail (role ``service``)."""
 
 log = structlog.get_logger("reservations.expiry")
 
@@ -56,15 +70,20 @@ def expire_due(handler: CommandHandler, engine: Engine, now: datetime) -> list[s
     for reservation_id in due_reservations(engine, now):
         command = ExpireReservation(reservation_id, now)
         try:
-            app.expire_reservation(handler, command, command_id=f"expire-{reservation_id}")
+            origin = Origin(
+                EXPIRY_ACTOR,
+                command_id=f"expire-{reservation_id}",
+                request_digest=fingerprint("expire", reservation_id),
+            )
+            app.expire_reservation(handler, command, origin)
         except RuleViolated as refused:  # moved on since the query model saw it
             log.debug("not expired", reservation_id=reservation_id, reason=str(refused))
             continue
         except StoreError:
             raise  # the store is down: the whole sweep waits for the next period
         except EventfoldError as failed:
-            # One reservation that cannot expire (its command id taken by another command,
-            # a conflict that outlasted the retries…) must not hold up the ones behind it.
+            # One reservation that cannot expire (a conflict that outlasted the retries…)
+            # must not hold up the ones behind it.
             log.warning("expiry failed", reservation_id=reservation_id, error=str(failed))
             continue
         expired.append(reservation_id)

@@ -7,16 +7,15 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Annotated, Literal
+from typing import Annotated
 
 from fastapi import APIRouter, Path, status
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from eventfold import CommandHandler
-from eventfold.web import IdempotencyKey, store_runner
+from eventfold.web import CommandOrigin, store_runner
 from reservations import app
 from reservations.domain import (
-    Canceler,
     CancelReservation,
     CompletePickup,
     ExpireReservation,
@@ -52,7 +51,9 @@ class StockLevel(Strict):
 
 
 class ReservationRequest(Strict):
-    customer_id: Id
+    customer_id: Id | None = Field(
+        default=None, description="the caller's own id (optional: it comes from the token)"
+    )
     store_id: Id
     sku: Id
     quantity: int = Field(ge=1, le=99)
@@ -63,7 +64,8 @@ class Rejection(Strict):
 
 
 class Cancellation(Strict):
-    canceled_by: Literal["customer", "staff", "support"]
+    """Who cancels is the caller (customer, staff of the store, support), from the token."""
+
     reason: Reason
 
 
@@ -83,65 +85,68 @@ class Version(BaseModel):
 
 
 def router(handler: CommandHandler, *, clock: Clock = utc_now) -> APIRouter:
-    """The command routes of the reservation service on ``handler``. They run each command
-    inline on the event loop when the store is the embedded SQLite file (no thread-pool hop:
-    measured 1.1-1.15x commands/s over 50 SKUs and 1.4x on one hot SKU, p99 down by a
-    quarter), in a worker thread for a network store (:func:`~eventfold.web.store_runner`)."""
+    """The command routes of the reservation service on ``handler``. Each takes the
+    caller's :data:`~eventfold.web.CommandOrigin` and hands it to the application function,
+    which applies :mod:`reservations.policy` (401 without a token, 403 or 404 as the policy
+    says). They run each command inline on the event loop when the store is the embedded
+    SQLite file (no thread-pool hop: measured 1.1-1.15x commands/s over 50 SKUs and 1.4x on
+    one hot SKU, p99 down by a quarter), in a worker thread for a network store
+    (:func:`~eventfold.web.store_runner`)."""
     routes = APIRouter()
     run = store_runner(handler.store)
 
     @routes.put("/stores/{store_id}/stock/{sku}", response_model=StockVersion)
     async def set_stock_level(
-        store_id: PathId, sku: PathId, body: StockLevel, key: IdempotencyKey = None
+        store_id: PathId, sku: PathId, body: StockLevel, origin: CommandOrigin
     ) -> StockVersion:
-        """The store inventory feed: how many units of the SKU are on hand."""
+        """The store inventory feed (or staff of the store): how many units are on hand."""
         command = SetStockLevel(store_id, sku, body.on_hand, clock())
-        version = await run(app.set_stock_level, handler, command, command_id=key)
+        version = await run(app.set_stock_level, handler, command, origin)
         return StockVersion(store_id=store_id, sku=sku, version=version)
 
     @routes.post("/reservations", status_code=status.HTTP_201_CREATED, response_model=Placed)
-    async def request_reservation(body: ReservationRequest, key: IdempotencyKey = None) -> Placed:
-        """A customer asks to hold units of a SKU at a store (404: the store has no stock
-        record for the SKU; 409: not enough available)."""
+    async def request_reservation(body: ReservationRequest, origin: CommandOrigin) -> Placed:
+        """A customer asks to hold units of a SKU at a store, for themself (404: the store
+        has no stock record for the SKU; 409: not enough available)."""
+        assert origin.actor is not None  # a command route always has a caller
+        customer_id = body.customer_id or origin.actor.subject
         command = RequestReservation(
-            uuid.uuid4().hex, body.customer_id, body.store_id, body.sku, body.quantity, clock()
+            uuid.uuid4().hex, customer_id, body.store_id, body.sku, body.quantity, clock()
         )
-        placed = await run(app.request_reservation, handler, command, command_id=key)
+        placed = await run(app.request_reservation, handler, command, origin)
         return Placed(reservation_id=placed.reservation_id, version=placed.version)
 
     @routes.post("/reservations/{reservation_id}/secure", response_model=Version)
-    async def secure_stock(reservation_id: PathId, key: IdempotencyKey = None) -> Version:
-        """Store staff put the units aside for pickup."""
+    async def secure_stock(reservation_id: PathId, origin: CommandOrigin) -> Version:
+        """Staff of the store put the units aside for pickup."""
         command = SecureStock(reservation_id, clock())
-        return Version(version=await run(app.secure_stock, handler, command, command_id=key))
+        return Version(version=await run(app.secure_stock, handler, command, origin))
 
     @routes.post("/reservations/{reservation_id}/reject", response_model=Version)
-    async def reject(
-        reservation_id: PathId, body: Rejection, key: IdempotencyKey = None
-    ) -> Version:
-        """Store staff cannot serve the reservation; its units are released."""
+    async def reject(reservation_id: PathId, body: Rejection, origin: CommandOrigin) -> Version:
+        """Staff of the store cannot serve the reservation; its units are released."""
         command = RejectReservation(reservation_id, body.reason, clock())
-        return Version(version=await run(app.reject_reservation, handler, command, command_id=key))
+        return Version(version=await run(app.reject_reservation, handler, command, origin))
 
     @routes.post("/reservations/{reservation_id}/cancel", response_model=Version)
-    async def cancel(
-        reservation_id: PathId, body: Cancellation, key: IdempotencyKey = None
-    ) -> Version:
-        """The customer, staff or support cancel; the units are released."""
-        who = Canceler(body.canceled_by)
+    async def cancel(reservation_id: PathId, body: Cancellation, origin: CommandOrigin) -> Version:
+        """The customer, staff of the store or support cancel; the units are released. Who
+        canceled is recorded from the caller's role."""
+        assert origin.actor is not None  # a command route always has a caller
+        who = await run(app.canceler_of, handler, reservation_id, origin.actor)
         command = CancelReservation(reservation_id, who, body.reason, clock())
-        return Version(version=await run(app.cancel_reservation, handler, command, command_id=key))
+        return Version(version=await run(app.cancel_reservation, handler, command, origin))
 
     @routes.post("/reservations/{reservation_id}/pickup", response_model=Version)
-    async def pickup(reservation_id: PathId, key: IdempotencyKey = None) -> Version:
-        """The customer collected the units."""
+    async def pickup(reservation_id: PathId, origin: CommandOrigin) -> Version:
+        """The customer collected the units (recorded by staff of the store)."""
         command = CompletePickup(reservation_id, clock())
-        return Version(version=await run(app.complete_pickup, handler, command, command_id=key))
+        return Version(version=await run(app.complete_pickup, handler, command, origin))
 
     @routes.post("/reservations/{reservation_id}/expire", response_model=Version)
-    async def expire(reservation_id: PathId, key: IdempotencyKey = None) -> Version:
-        """The hold deadline passed (409 before it)."""
+    async def expire(reservation_id: PathId, origin: CommandOrigin) -> Version:
+        """The hold deadline passed (409 before it); support or an operator."""
         command = ExpireReservation(reservation_id, clock())
-        return Version(version=await run(app.expire_reservation, handler, command, command_id=key))
+        return Version(version=await run(app.expire_reservation, handler, command, origin))
 
     return routes

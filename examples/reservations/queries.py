@@ -41,12 +41,15 @@ from sqlalchemy import ColumnElement, and_, or_, select
 from eventfold import EventCodec, Issue, Validation
 from eventfold.sql import SqlProjection
 from eventfold.web import (
+    PUBLIC,
+    Caller,
     QueryRunner,
     ReadYourWrites,
     ServiceContext,
     query_runner,
     read_your_writes,
 )
+from reservations import policy
 from reservations.app import reservation_stream, stock_stream
 from reservations.domain import Status
 from reservations.http import ID_MAX, ID_PATTERN, PathId
@@ -300,27 +303,30 @@ def router(queries: ReservationQueries) -> APIRouter:
 
     @routes.get("/reservations/{reservation_id}", response_model=Reservation)
     async def get_reservation(
-        reservation_id: PathId, min_version: MinVersion = None
+        reservation_id: PathId, caller: Caller, min_version: MinVersion = None
     ) -> Reservation:
-        """One reservation (customers, staff, support)."""
+        """One reservation: to its customer, staff of its store and support (404 to anyone
+        else, as for an id that does not exist)."""
         check = Validation()
         version = _min_version(check, min_version)
         check.raise_if_invalid()
         await queries.wait(reservation_stream(reservation_id), version)
         found = await query(queries.reservation, reservation_id)
-        if found is None:
+        if found is None or not policy.may_see(caller, found.customer_id, found.store_id):
             raise _not_found(f"reservation {reservation_id}")
         return found
 
     @routes.get("/customers/{customer_id}/reservations", response_model=ReservationPage)
     async def customer_reservations(
         customer_id: PathId,
+        caller: Caller,
         limit: Limit = None,
         cursor: PageCursor = None,
         wait_for: WaitFor = None,
         min_version: MinVersion = None,
     ) -> ReservationPage:
-        """A customer's reservations, newest first (ZOZOTOWN)."""
+        """A customer's reservations, newest first (ZOZOTOWN): to that customer and support."""
+        policy.may_list_customer(caller, customer_id)
         check = Validation()
         params = _list_params(check, limit, cursor, wait_for, min_version)
         return await listing(check, [t.c.customer_id == customer_id], "desc", params)
@@ -328,6 +334,7 @@ def router(queries: ReservationQueries) -> APIRouter:
     @routes.get("/stores/{store_id}/reservations", response_model=ReservationPage)
     async def store_reservations(
         store_id: PathId,
+        caller: Caller,
         status: StatusFilter = None,
         limit: Limit = None,
         cursor: PageCursor = None,
@@ -335,7 +342,8 @@ def router(queries: ReservationQueries) -> APIRouter:
         min_version: MinVersion = None,
     ) -> ReservationPage:
         """A store's reservations, oldest first; by default those whose stock staff still
-        have to secure (status ``accepted``) (FAANS)."""
+        have to secure (status ``accepted``) (FAANS): to staff of the store and support."""
+        policy.may_list_store(caller, store_id)
         check = Validation()
         wanted = _status(check, status) or "accepted"
         params = _list_params(check, limit, cursor, wait_for, min_version)
@@ -344,6 +352,7 @@ def router(queries: ReservationQueries) -> APIRouter:
 
     @routes.get("/backoffice/reservations", response_model=ReservationPage)
     async def search_reservations(
+        caller: Caller,
         customer_id: IdFilter = None,
         store_id: IdFilter = None,
         status: StatusFilter = None,
@@ -356,7 +365,9 @@ def router(queries: ReservationQueries) -> APIRouter:
         wait_for: WaitFor = None,
         min_version: MinVersion = None,
     ) -> ReservationPage:
-        """Customer support's search, newest first; every filter optional (backoffice)."""
+        """Customer support's search, newest first; every filter optional (backoffice):
+        to support only."""
+        policy.may_search(caller)
         check = Validation()
         customer = _id(check, "customer_id", customer_id)
         store = _id(check, "store_id", store_id)
@@ -379,11 +390,12 @@ def router(queries: ReservationQueries) -> APIRouter:
             where.append(t.c.accepted_at < naive(until))
         return await listing(check, where, "desc", params)
 
-    @routes.get("/stores/{store_id}/stock/{sku}", response_model=StockLevel)
+    @routes.get("/stores/{store_id}/stock/{sku}", response_model=StockLevel, dependencies=[PUBLIC])
     async def stock_level(
         store_id: PathId, sku: PathId, min_version: MinVersion = None
     ) -> StockLevel:
-        """Units of a SKU at a store: on hand, held by reservations, available."""
+        """Units of a SKU at a store: on hand, held by reservations, available (public:
+        customers check a store's stock before they reserve)."""
         check = Validation()
         version = _min_version(check, min_version)
         check.raise_if_invalid()

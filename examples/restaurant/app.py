@@ -15,6 +15,7 @@ from eventfold import (
     EventCodec,
     EventStore,
     JsonCodec,
+    Origin,
     entity_id_of,
 )
 from restaurant.domain import (
@@ -50,15 +51,11 @@ class AddedItem:
 
 
 def create_restaurant(
-    handler: CommandHandler, command: CreateRestaurant, *, command_id: str | None = None
+    handler: CommandHandler, command: CreateRestaurant, origin: Origin = Origin()
 ) -> Created:
-    """Open a new restaurant. A retry with the same ``command_id`` returns the first one."""
+    """Open a new restaurant. A retry with the same command id returns the first one."""
     stream_id = restaurant_stream(command.restaurant_id)
-    outcome = handler.run(
-        lambda session: session.execute(restaurant, stream_id, command),
-        command_id=command_id,
-        request=("create_restaurant", command.name),
-    )
+    outcome = handler.execute(restaurant, stream_id, command, origin)
     ((committed, version),) = outcome.commit.versions.items()
     return Created(entity_id_of(committed), version)
 
@@ -67,18 +64,19 @@ def add_item(
     handler: CommandHandler,
     restaurant_id: str,
     command: AddItem,
+    origin: Origin = Origin(),
     *,
     expected_version: int,
-    command_id: str | None = None,
 ) -> AddedItem:
     """Add an item to the menu the client saw at ``expected_version``."""
     stream_id = restaurant_stream(restaurant_id)
-    outcome = handler.run(
-        lambda session: session.execute(
-            restaurant, stream_id, command, expected_version=expected_version, must_exist=True
-        ),
-        command_id=command_id,
-        request=("add_item", restaurant_id, command.name, command.price, expected_version),
+    outcome = handler.execute(
+        restaurant,
+        stream_id,
+        command,
+        origin,
+        expected_version=expected_version,
+        must_exist=True,
     )
     version = outcome.commit.versions[stream_id]
     return AddedItem(_added_item_id(handler, outcome.commit, stream_id, command), version)
@@ -102,17 +100,18 @@ def remove_item(
     handler: CommandHandler,
     restaurant_id: str,
     command: RemoveItem,
+    origin: Origin = Origin(),
     *,
     expected_version: int,
-    command_id: str | None = None,
 ) -> int:
     """Take an item off the menu the client saw at ``expected_version``."""
     stream_id = restaurant_stream(restaurant_id)
-    outcome = handler.run(
-        lambda session: session.execute(
-            restaurant, stream_id, command, expected_version=expected_version, must_exist=True
-        ),
-        command_id=command_id,
-        request=("remove_item", restaurant_id, command.item_id, expected_version),
+    outcome = handler.execute(
+        restaurant,
+        stream_id,
+        command,
+        origin,
+        expected_version=expected_version,
+        must_exist=True,
     )
     return outcome.commit.versions[stream_id]

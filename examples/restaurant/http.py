@@ -9,8 +9,8 @@ from typing import Annotated
 from fastapi import APIRouter, Path, Query, status
 from pydantic import BaseModel, ConfigDict, Field
 
-from eventfold import CommandHandler
-from eventfold.web import IdempotencyKey
+from eventfold import CommandHandler, Origin
+from eventfold.web import CommandOrigin, require_role
 from restaurant import app
 from restaurant.domain import AddItem, CreateRestaurant, RemoveItem
 
@@ -52,6 +52,16 @@ class Version(BaseModel):
     version: int
 
 
+WRITERS = ("staff", "operator")
+"""The policy of the restaurant service: its menus are changed by restaurant staff (role
+``staff``) or an operator; every read is public (a menu is for everyone to see)."""
+
+
+def may_write(origin: Origin) -> None:
+    assert origin.actor is not None  # a command route always has a caller
+    require_role(origin.actor, *WRITERS)
+
+
 def router(handler: CommandHandler) -> APIRouter:
     """The command routes of the restaurant service on ``handler``."""
     routes = APIRouter()
@@ -59,9 +69,11 @@ def router(handler: CommandHandler) -> APIRouter:
     @routes.post(
         "/restaurants", status_code=status.HTTP_201_CREATED, response_model=CreatedRestaurant
     )
-    def create_restaurant(body: NewRestaurant, key: IdempotencyKey = None) -> CreatedRestaurant:
+    def create_restaurant(body: NewRestaurant, origin: CommandOrigin) -> CreatedRestaurant:
+        """Open a restaurant (restaurant staff)."""
+        may_write(origin)
         command = CreateRestaurant(uuid.uuid4().hex, body.name)
-        created = app.create_restaurant(handler, command, command_id=key)
+        created = app.create_restaurant(handler, command, origin)
         return CreatedRestaurant(restaurant_id=created.restaurant_id, version=created.version)
 
     @routes.post(
@@ -69,16 +81,13 @@ def router(handler: CommandHandler) -> APIRouter:
         status_code=status.HTTP_201_CREATED,
         response_model=AddedItem,
     )
-    def add_item(restaurant_id: PathId, body: NewItem, key: IdempotencyKey = None) -> AddedItem:
-        """Add an item (404: no such restaurant; 409: the menu changed since
-        ``expected_version``, reload it)."""
+    def add_item(restaurant_id: PathId, body: NewItem, origin: CommandOrigin) -> AddedItem:
+        """Add an item (restaurant staff; 404: no such restaurant; 409: the menu changed
+        since ``expected_version``, reload it)."""
+        may_write(origin)
         command = AddItem(uuid.uuid4().hex, body.name, body.price)
         added = app.add_item(
-            handler,
-            restaurant_id,
-            command,
-            expected_version=body.expected_version,
-            command_id=key,
+            handler, restaurant_id, command, origin, expected_version=body.expected_version
         )
         return AddedItem(item_id=added.item_id, version=added.version)
 
@@ -87,15 +96,13 @@ def router(handler: CommandHandler) -> APIRouter:
         restaurant_id: PathId,
         item_id: PathId,
         expected_version: Annotated[int, Query(ge=0)],
-        key: IdempotencyKey = None,
+        origin: CommandOrigin,
     ) -> Version:
-        """Take an item off the menu (409: stale ``expected_version`` or no such item)."""
+        """Take an item off the menu (restaurant staff; 409: stale ``expected_version`` or
+        no such item)."""
+        may_write(origin)
         version = app.remove_item(
-            handler,
-            restaurant_id,
-            RemoveItem(item_id),
-            expected_version=expected_version,
-            command_id=key,
+            handler, restaurant_id, RemoveItem(item_id), origin, expected_version=expected_version
         )
         return Version(version=version)
 

@@ -13,7 +13,7 @@ from pydantic import BaseModel
 from sqlalchemy import select
 
 from eventfold import EventCodec
-from eventfold.web import ServiceContext, query_runner, read_your_writes
+from eventfold.web import PUBLIC, ServiceContext, query_runner, read_your_writes
 from restaurant.app import restaurant_stream
 from restaurant.http import PathId
 from restaurant.projection import menu_items, query_model, restaurants
@@ -48,7 +48,7 @@ class Menu(BaseModel):
 def query_routes(context: ServiceContext, codec: EventCodec) -> APIRouter:
     view = query_model(context, codec)
     engine, waiting, run = view.engine, read_your_writes(context, view), query_runner(view.engine)
-    routes = APIRouter()
+    routes = APIRouter(dependencies=[PUBLIC])  # every read is public (see the policy)
 
     @routes.get("/restaurants", response_model=RestaurantList)
     async def list_restaurants(

@@ -8,6 +8,7 @@ from the layers below.
 
 from eventfold.adapters.store.sqlite import SqliteEventStore
 from eventfold.core.app.handler import CommandHandler, Outcome, Session, fingerprint
+from eventfold.core.app.origin import Actor, Origin, service_actor
 from eventfold.core.ports import Commit, EventStore, Snapshot, StreamWrite
 from eventfold.domain.codecs import EventCodec, JsonCodec, from_plain, to_plain
 from eventfold.domain.decider import Decider, category_of, entity_id_of
@@ -19,15 +20,18 @@ from eventfold.errors import (
     ConfigurationError,
     DeliveryFailed,
     EventfoldError,
+    Forbidden,
     IdempotencyKeyReused,
     InvalidCommand,
     Issue,
+    IssuerUnavailable,
     NotYetVisible,
     RuleViolated,
     StoreError,
     StoreLimitExceeded,
     StoreUnavailable,
     StreamNotFound,
+    Unauthenticated,
     UnknownEventType,
     VersionNotFound,
 )
@@ -35,6 +39,7 @@ from eventfold.errors import (
 __version__ = "0.1.0"
 
 __all__ = [
+    "Actor",
     "CodecError",
     "CommandHandler",
     "Commit",
@@ -47,11 +52,14 @@ __all__ = [
     "EventStore",
     "EventTypes",
     "EventfoldError",
+    "Forbidden",
     "IdempotencyKeyReused",
     "InvalidCommand",
     "Issue",
+    "IssuerUnavailable",
     "JsonCodec",
     "NotYetVisible",
+    "Origin",
     "Outcome",
     "RecordedEvent",
     "RuleViolated",
@@ -63,6 +71,7 @@ __all__ = [
     "StoreUnavailable",
     "StreamNotFound",
     "StreamWrite",
+    "Unauthenticated",
     "UnknownEventType",
     "Upcaster",
     "Validation",
@@ -72,5 +81,6 @@ __all__ = [
     "fingerprint",
     "from_plain",
     "invalid",
+    "service_actor",
     "to_plain",
 ]

@@ -11,6 +11,9 @@ callers never catch a third-party exception to handle a domain situation::
     │   └── VersionNotFound       a read asked for a version the stream never reached -> 404
     ├── ConcurrencyConflict       the stream moved on since it was read   -> HTTP 409
     ├── IdempotencyKeyReused      same command id, different command      -> HTTP 422
+    ├── Unauthenticated           no valid bearer token                   -> HTTP 401
+    ├── Forbidden                 the policy does not give the caller this -> HTTP 403
+    ├── IssuerUnavailable         the token issuer's keys cannot be fetched -> HTTP 503
     ├── CodecError                an event could not be encoded or decoded
     │   └── UnknownEventType      no type of that name is registered
     ├── StoreError                the event store failed
@@ -104,6 +107,27 @@ class IdempotencyKeyReused(EventfoldError):
             f"command id {command_id!r} was already used for a different command; "
             "send a new Idempotency-Key for a new command"
         )
+
+
+class Unauthenticated(EventfoldError):
+    """The caller did not prove who they are: no token, or one that is expired, malformed,
+    signed by another key or meant for another audience. ``reason`` says which."""
+
+    def __init__(self, reason: str) -> None:
+        self.reason = reason
+        super().__init__(reason)
+
+
+class Forbidden(EventfoldError):
+    """The caller is known but the policy does not give them this action."""
+
+    def __init__(self, reason: str) -> None:
+        self.reason = reason
+        super().__init__(reason)
+
+
+class IssuerUnavailable(EventfoldError):
+    """The token issuer's keys could not be fetched (a transient failure: retry later)."""
 
 
 class CodecError(EventfoldError):

@@ -1,5 +1,35 @@
-"""Test helpers shipped with eventfold: given/when/then for deciders."""
+"""Test helpers shipped with eventfold: given/when/then for deciders, and bearer tokens for
+HTTP tests (:class:`TokenIssuer`)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from pathlib import Path
 
 from eventfold.domain.testing import DeciderSpec, spec
+from eventfold.entry.http.callers import Authentication, LocalSigningKey
 
-__all__ = ["DeciderSpec", "spec"]
+
+class TokenIssuer:
+    """Signs tokens for tests and gives the :class:`~eventfold.web.Authentication` that
+    trusts them (pass it to ``create_app``). ``of_home``: the key ``eventfold run`` uses in
+    that home folder, for tests of a server process. Making a key takes ~50 ms: share one
+    issuer per test session."""
+
+    def __init__(self, key: LocalSigningKey | None = None) -> None:
+        self.key = key or LocalSigningKey.generate()
+        self.authentication = Authentication(self.key.verifier())
+
+    @classmethod
+    def of_home(cls, home: Path) -> TokenIssuer:
+        return cls(LocalSigningKey.in_home(home))
+
+    def token(self, subject: str, *roles: str, stores: Iterable[str] = (), ttl: int = 3600) -> str:
+        return self.key.sign(subject, roles, stores, ttl=ttl)
+
+    def headers(self, subject: str, *roles: str, stores: Iterable[str] = ()) -> dict[str, str]:
+        """``{"Authorization": "Bearer <token>"}`` for ``subject`` with ``roles``."""
+        return {"Authorization": f"Bearer {self.token(subject, *roles, stores=stores)}"}
+
+
+__all__ = ["DeciderSpec", "TokenIssuer", "spec"]

@@ -9,13 +9,32 @@ entry point configured none), its read-your-writes bound from :func:`read_wait_s
 the wait itself from :func:`read_your_writes` (an ``async`` wait that holds no thread); its
 ``async`` routes run their blocking queries with :func:`query_runner`; the
 e-mail performer from :func:`mail_sender` and partner URLs from :func:`webhook_url`.
+Who calls: a route takes a :data:`Caller` (the authenticated :class:`Actor`; 401 without a
+valid bearer token) or is marked ``dependencies=[PUBLIC]``; a command route takes a
+:data:`CommandOrigin` (the caller plus its Idempotency-Key, scoped to that caller) and hands
+it to the command handler, which records it on every event. The app's
+:class:`Authentication` comes from the composition root.
 :func:`migrate_query_model` applies the services' migrations (``Service.migrations``) on
 that engine, as the entry points do at startup; a test composing a context calls it too.
 A service's periodic :class:`Job` values (``Service.jobs``) run where the router runs; a job
 names its own period, and :func:`job_seconds` is the configured one (EVENTFOLD_JOB_SECONDS).
 """
 
-from eventfold.entry.http import BackgroundRunner, IdempotencyKey, StopRunner, create_app
+from eventfold.entry.http import (
+    PUBLIC,
+    Authentication,
+    BackgroundRunner,
+    Caller,
+    ClaimNames,
+    CommandOrigin,
+    IdempotencyKey,
+    LocalSigningKey,
+    StopRunner,
+    TokenVerifier,
+    create_app,
+    jwks_verifier,
+    require_role,
+)
 from eventfold.entry.http.reads import QueryRunner, ReadYourWrites, query_runner, store_runner
 from eventfold.entry.resources import (
     job_seconds,
@@ -37,10 +56,16 @@ from eventfold.entry.service import (
 )
 
 __all__ = [
+    "PUBLIC",
+    "Authentication",
     "BackgroundRunner",
+    "Caller",
+    "ClaimNames",
+    "CommandOrigin",
     "IdempotencyKey",
     "Job",
     "JobsFactory",
+    "LocalSigningKey",
     "QueryRunner",
     "ReadYourWrites",
     "RoutesFactory",
@@ -48,15 +73,18 @@ __all__ = [
     "ServiceContext",
     "StopRunner",
     "SubscriptionsFactory",
+    "TokenVerifier",
     "create_app",
     "installed_services",
     "job_seconds",
+    "jwks_verifier",
     "mail_sender",
     "migrate_query_model",
     "query_engine",
     "query_runner",
     "read_wait_seconds",
     "read_your_writes",
+    "require_role",
     "store_runner",
     "webhook_url",
 ]

@@ -18,7 +18,6 @@ from eventfold import (
     ConcurrencyConflict,
     EventData,
     EventStore,
-    IdempotencyKeyReused,
     StreamWrite,
 )
 
@@ -123,10 +122,16 @@ class EventStoreContract:
         assert found.versions == {"order-1": 1}
         assert store.find_commit("cmd-404") is None
 
-    def test_a_command_id_reused_for_another_command_is_refused(self, store: EventStore) -> None:
+    def test_a_command_id_reused_for_another_command_returns_the_first_commit(
+        self, store: EventStore
+    ) -> None:
+        # The store writes nothing and hands back the recorded fingerprint: telling a retry
+        # from a reuse is the command handler's job (one place), not each store's.
         store.append(write("order-1", 0, event(1)), command_id="cmd-1", fingerprint="f")
-        with pytest.raises(IdempotencyKeyReused):
-            store.append(write("order-2", 0, event(1)), command_id="cmd-1", fingerprint="g")
+        again = store.append(write("order-2", 0, event(1)), command_id="cmd-1", fingerprint="g")
+        assert again.duplicate
+        assert again.fingerprint == "f"
+        assert again.versions == {"order-1": 1}
         assert store.read("order-2") == []
 
     def test_a_failed_append_does_not_record_its_command_id(self, store: EventStore) -> None:

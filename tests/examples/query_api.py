@@ -10,6 +10,7 @@ from sqlalchemy import Engine
 
 from eventfold import SqliteEventStore
 from eventfold.web import Service, ServiceContext, create_app, migrate_query_model
+from tests.examples.callers import every_role, shared_issuer
 
 
 def serve_queries(
@@ -23,4 +24,6 @@ def serve_queries(
         resources["query_engine"] = query_engine
     context = ServiceContext(store, resources)
     migrate_query_model([service], context)
-    return context, TestClient(create_app([service], context))
+    issuer = shared_issuer()
+    app = create_app([service], context, authentication=issuer.authentication)
+    return context, TestClient(app, headers=every_role(issuer))

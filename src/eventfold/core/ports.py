@@ -66,7 +66,8 @@ class EventStore(Protocol):
 
         Raises ConcurrencyConflict naming a stream that is not at its expected version.
         If ``command_id`` already committed, writes nothing and returns that commit with
-        ``duplicate=True`` (IdempotencyKeyReused if its fingerprint differs).
+        ``duplicate=True`` and the fingerprint recorded with it (comparing it with the new one
+        is the command handler's job, not the store's).
         """
         ...
 

@@ -19,6 +19,12 @@ COMMAND_ID = "command_id"
 CORRELATION_ID = "correlation_id"
 CAUSATION_ID = "causation_id"
 CONTENT_TYPE = "content_type"
+ACTOR = "actor"
+"""The subject that sent the command (a customer id, staff member, the service's job)."""
+ACTOR_ROLES = "actor_roles"
+"""Its roles, comma-separated."""
+IDEMPOTENCY_KEY = "idempotency_key"
+"""The Idempotency-Key the client sent with the command, as it sent it."""
 
 
 @dataclass(slots=True)

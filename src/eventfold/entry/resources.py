@@ -26,6 +26,12 @@ from eventfold.adapters.targets.smtp import SmtpMailer
 from eventfold.core.reactions.effects import EffectPerformer
 from eventfold.core.router.ports import TracksVersions
 from eventfold.entry.http import BackgroundRunner, StopRunner
+from eventfold.entry.http.callers import (
+    Authentication,
+    ClaimNames,
+    LocalSigningKey,
+    jwks_verifier,
+)
 from eventfold.entry.http.reads import QueryRunner, ReadYourWrites, query_runner, store_runner
 from eventfold.entry.service import Service, ServiceContext
 from eventfold.entry.settings import DEFAULT_JOB_SECONDS, DEFAULT_READ_WAIT_SECONDS, Settings
@@ -56,6 +62,25 @@ def read_side_resources(settings: Settings) -> dict[str, Any]:
     if settings.query_url:
         resources[QUERY_ENGINE] = create_engine(settings.query_url)
     return resources
+
+
+def http_authentication(settings: Settings) -> Authentication:
+    """How the HTTP API knows its callers: the issuer's JWKS when EVENTFOLD_JWT_JWKS_URL is
+    set, else the local key in the home folder (created on first use; ``eventfold token``
+    signs with it). Claims verified by API Gateway's JWT authorizer are taken as they are."""
+    claims = ClaimNames(
+        subject=settings.jwt_subject_claim,
+        roles=settings.jwt_role_claim,
+        stores=settings.jwt_stores_claim,
+    )
+    if settings.jwt_jwks_url:
+        assert settings.jwt_issuer is not None  # Settings checks both are set
+        assert settings.jwt_audience is not None
+        verify = jwks_verifier(
+            settings.jwt_jwks_url, issuer=settings.jwt_issuer, audience=settings.jwt_audience
+        )
+        return Authentication(verify, claims)
+    return Authentication(LocalSigningKey.in_home(settings.home).verifier(), claims)
 
 
 def read_side_runners(settings: Settings) -> list[BackgroundRunner]:

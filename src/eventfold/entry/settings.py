@@ -79,6 +79,18 @@ HINTS: Mapping[str, str] = {
     "EVENTFOLD_HOME/mail/*.eml on EVENTFOLD_SMTP_HOST:PORT) or off (a real SMTP server)",
     "EVENTFOLD_WEBHOOKS": "set EVENTFOLD_WEBHOOKS to comma-separated name=URL pairs, e.g. "
     "reservations-staff=https://faans.example/hook (unset names are logged, not sent)",
+    "EVENTFOLD_JWT_JWKS_URL": "set EVENTFOLD_JWT_JWKS_URL to the https URL of your token "
+    "issuer's JWKS (e.g. https://cognito-idp.<region>.amazonaws.com/<pool>/.well-known/"
+    "jwks.json), or unset it for the local key `eventfold token` signs with",
+    "EVENTFOLD_JWT_ISSUER": "set EVENTFOLD_JWT_ISSUER to the iss claim of your issuer's tokens",
+    "EVENTFOLD_JWT_AUDIENCE": "set EVENTFOLD_JWT_AUDIENCE to the aud claim your issuer puts in "
+    "tokens for this service (Cognito: the app client id)",
+    "EVENTFOLD_JWT_ROLE_CLAIM": "set EVENTFOLD_JWT_ROLE_CLAIM to the claim naming the caller's "
+    "roles, e.g. role or cognito:groups",
+    "EVENTFOLD_JWT_SUBJECT_CLAIM": "set EVENTFOLD_JWT_SUBJECT_CLAIM to the claim naming the "
+    "caller, e.g. sub",
+    "EVENTFOLD_JWT_STORES_CLAIM": "set EVENTFOLD_JWT_STORES_CLAIM to the claim listing a member "
+    "of staff's stores, e.g. stores or custom:stores",
 }
 
 
@@ -164,6 +176,29 @@ class Settings(BaseSettings):
     """``eventfold run`` starts the local SMTP sink (``home/mail/*.eml``) on smtp_host:port."""
     webhooks: dict[str, str] = Field(default_factory=dict, validation_alias="EVENTFOLD_WEBHOOKS")
     """Named webhook URLs the services' reactions post to; a name left out is logged only."""
+    jwt_jwks_url: str | None = Field(
+        default=None, pattern=r"^https?://", validation_alias="EVENTFOLD_JWT_JWKS_URL"
+    )
+    """The token issuer's JWKS document (Cognito: ``https://cognito-idp.<region>.amazonaws
+    .com/<pool id>/.well-known/jwks.json``); None: the local key in the home folder, which
+    ``eventfold token`` signs with."""
+    jwt_issuer: str | None = Field(
+        default=None, min_length=1, validation_alias="EVENTFOLD_JWT_ISSUER"
+    )
+    jwt_audience: str | None = Field(
+        default=None, min_length=1, validation_alias="EVENTFOLD_JWT_AUDIENCE"
+    )
+    jwt_role_claim: str = Field(
+        default="role", min_length=1, validation_alias="EVENTFOLD_JWT_ROLE_CLAIM"
+    )
+    """The claim naming the caller's role(s): ``cognito:groups`` for a Cognito user pool."""
+    jwt_subject_claim: str = Field(
+        default="sub", min_length=1, validation_alias="EVENTFOLD_JWT_SUBJECT_CLAIM"
+    )
+    jwt_stores_claim: str = Field(
+        default="stores", min_length=1, validation_alias="EVENTFOLD_JWT_STORES_CLAIM"
+    )
+    """The claim listing the stores a member of staff works for (e.g. ``custom:stores``)."""
 
     @classmethod
     def settings_customise_sources(
@@ -266,6 +301,14 @@ def load_settings(environ: Mapping[str, str]) -> Settings:
     except ValidationError as exc:
         raise ConfigurationError(_explain(exc, given)) from None
     _check_feed(settings)
+    if settings.jwt_jwks_url and not (settings.jwt_issuer and settings.jwt_audience):
+        raise ConfigurationError(
+            "EVENTFOLD_JWT_JWKS_URL needs EVENTFOLD_JWT_ISSUER and EVENTFOLD_JWT_AUDIENCE too "
+            "(every token is checked against both): "
+            + HINTS["EVENTFOLD_JWT_ISSUER"]
+            + "; "
+            + HINTS["EVENTFOLD_JWT_AUDIENCE"]
+        )
     return settings
 
 

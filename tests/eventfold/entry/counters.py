@@ -20,7 +20,7 @@ from eventfold import (
     StoreUnavailable,
 )
 from eventfold.errors import CodecError, Issue, StoreError
-from eventfold.web import IdempotencyKey, Service, ServiceContext
+from eventfold.web import PUBLIC, CommandOrigin, Service, ServiceContext
 
 
 @dataclass(frozen=True)
@@ -75,20 +75,20 @@ def routes(context: ServiceContext) -> APIRouter:
     def add(
         counter_id: str,
         body: AddBody,
-        idempotency_key: IdempotencyKey = None,
+        origin: CommandOrigin,
         expected_version: int | None = None,
     ) -> Version:
         outcome = handler.execute(
             counter,
             counter.stream_id(counter_id),
             Add(body.amount),
-            command_id=idempotency_key,
+            origin,
             expected_version=expected_version,
             must_exist=expected_version is not None,
         )
         return Version(version=outcome.commit.versions[counter.stream_id(counter_id)])
 
-    @router.post("/raise/{kind}")
+    @router.post("/raise/{kind}", dependencies=[PUBLIC])
     def raise_(kind: str) -> None:
         errors: dict[str, Exception] = {
             "unavailable": StoreUnavailable("database is locked"),

@@ -15,11 +15,14 @@ from eventfold.entry.service import Service, ServiceContext
 from eventfold.entry.settings import load_settings
 from eventfold.entry.telemetry import Telemetry
 from eventfold.entry.worker import router_runner, subscriptions_of
+from eventfold.testing import TokenIssuer
 from tests.eventfold.core.router.targets import TrackingSqliteTarget, fill
 from tests.eventfold.entry.router_probe import PROBE_DB, probe_service
 
 
-def test_the_router_runs_with_the_app_and_metrics_are_served(tmp_path: Path) -> None:
+def test_the_router_runs_with_the_app_and_metrics_are_served(
+    tmp_path: Path, token_issuer: TokenIssuer
+) -> None:
     settings = load_settings({"EVENTFOLD_HOME": str(tmp_path)})
     store = SqliteEventStore(settings.database_path)
     context = ServiceContext(store)
@@ -28,11 +31,12 @@ def test_the_router_runs_with_the_app_and_metrics_are_served(tmp_path: Path) -> 
     app = create_app(
         services,
         context,
+        authentication=token_issuer.authentication,
         runners=[router_runner(settings, services, context, telemetry)],
         metrics=telemetry.registry,
     )
     pause = threading.Event()
-    with TestClient(app) as client:
+    with TestClient(app, headers=token_issuer.headers("ops", "operator")) as client:
         fill(store, {"probe-1": 3})
         for _ in range(1000):  # liveness bound only
             if len(TrackingSqliteTarget(tmp_path / PROBE_DB).rows()) == 3:

@@ -10,14 +10,17 @@ from fastapi.testclient import TestClient
 from catalog.app import item_stream, make_handler, register
 from catalog.domain import ItemRegistered
 from catalog.service import service
-from eventfold import IdempotencyKeyReused, InvalidCommand, SqliteEventStore
+from eventfold import IdempotencyKeyReused, InvalidCommand, Origin, SqliteEventStore
+from eventfold.testing import TokenIssuer
 from eventfold.web import ServiceContext, create_app
+from tests.examples.callers import every_role
 from tests.examples.problems import problem
 
 
 @pytest.fixture
-def client(store: SqliteEventStore) -> Iterator[TestClient]:
-    with TestClient(create_app([service], ServiceContext(store))) as test_client:
+def client(store: SqliteEventStore, token_issuer: TokenIssuer) -> Iterator[TestClient]:
+    app = create_app([service], ServiceContext(store), authentication=token_issuer.authentication)
+    with TestClient(app, headers=every_role(token_issuer)) as test_client:
         yield test_client
 
 
@@ -38,10 +41,11 @@ def test_a_retry_returns_the_first_item_and_a_reused_key_is_refused(
     store: SqliteEventStore,
 ) -> None:
     handler = make_handler(store)
-    first = register(handler, "i1", "Tote bag", 3300, command_id="k")
-    assert register(handler, "i2", "Tote bag", 3300, command_id="k") == first
+    tote = Origin(command_id="k", request_digest="tote")
+    first = register(handler, "i1", "Tote bag", 3300, tote)
+    assert register(handler, "i2", "Tote bag", 3300, tote) == first
     with pytest.raises(IdempotencyKeyReused):
-        register(handler, "i3", "Cap", 2000, command_id="k")
+        register(handler, "i3", "Cap", 2000, Origin(command_id="k", request_digest="cap"))
 
 
 def test_post_registers_an_item(client: TestClient, store: SqliteEventStore) -> None:

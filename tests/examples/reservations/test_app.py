@@ -10,6 +10,7 @@ from eventfold import (
     CommandHandler,
     IdempotencyKeyReused,
     InvalidCommand,
+    Origin,
     RuleViolated,
     SqliteEventStore,
     StreamNotFound,
@@ -49,9 +50,9 @@ def stocked(handler: CommandHandler, on_hand: int = 5) -> None:
     set_stock_level(handler, SetStockLevel("s1", "sku1", on_hand, NOW))
 
 
-def request(handler: CommandHandler, rid: str, quantity: int = 2, **kw: str) -> int:
+def request(handler: CommandHandler, rid: str, quantity: int = 2, origin: Origin = Origin()) -> int:
     command = RequestReservation(rid, "c1", "s1", "sku1", quantity, NOW)
-    return request_reservation(handler, command, **kw).version
+    return request_reservation(handler, command, origin).version
 
 
 def stock_state(handler: CommandHandler) -> Stock:
@@ -202,12 +203,12 @@ def test_a_retried_request_returns_the_first_reservation(
 ) -> None:
     stocked(handler)
     first = request_reservation(
-        handler, RequestReservation("r1", "c1", "s1", "sku1", 2, NOW), command_id="key-1"
+        handler, RequestReservation("r1", "c1", "s1", "sku1", 2, NOW), Origin(command_id="key-1")
     )
     retry = request_reservation(
         handler,
         RequestReservation("r-other", "c1", "s1", "sku1", 2, NOW + timedelta(seconds=3)),
-        command_id="key-1",
+        Origin(command_id="key-1"),
     )
     assert retry == first
     assert store.load(reservation_stream("r-other")) is None
@@ -216,9 +217,11 @@ def test_a_retried_request_returns_the_first_reservation(
 
 def test_a_reused_key_with_another_request_is_refused(handler: CommandHandler) -> None:
     stocked(handler)
-    request(handler, "r1", quantity=2, command_id="key-1")
+    request(handler, "r1", quantity=2, origin=Origin(command_id="key-1", request_digest="2 units"))
     with pytest.raises(IdempotencyKeyReused):
-        request(handler, "r2", quantity=1, command_id="key-1")
+        request(
+            handler, "r2", quantity=1, origin=Origin(command_id="key-1", request_digest="1 unit")
+        )
     assert stock_state(handler).held == 2
 
 

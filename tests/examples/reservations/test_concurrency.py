@@ -12,7 +12,7 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
 
-from eventfold import ConcurrencyConflict, RuleViolated, SqliteEventStore
+from eventfold import ConcurrencyConflict, Origin, RuleViolated, SqliteEventStore
 from reservations.app import (
     JSON_CODEC,
     cancel_reservation,
@@ -49,7 +49,9 @@ def test_50_concurrent_requests_for_20_units_accept_exactly_20(tmp_path: Path) -
         command = RequestReservation(f"r{n:02}", f"c{n:02}", "s1", "sku1", 1, NOW)
         start.wait()
         try:
-            return request_reservation(handler, command, command_id=f"key-{n}").reservation_id
+            return request_reservation(
+                handler, command, Origin(command_id=f"key-{n}")
+            ).reservation_id
         except (RuleViolated, ConcurrencyConflict) as refused:
             return refused
 

@@ -50,6 +50,18 @@ class Running:
     url: str
     mail: Path
     partner_calls: list[tuple[str, str, dict[str, Any]]]
+    env: dict[str, str]
+
+    def client(self, role: str, subject: str, *stores: str) -> httpx.Client:
+        """A client with a token from ``eventfold token``, as the README mints them."""
+        command = [str(EVENTFOLD), "token", "--role", role, "--subject", subject]
+        for store in stores:
+            command += ["--store", store]
+        minted = subprocess.run(command, env=self.env, capture_output=True, text=True, check=True)
+        token = minted.stdout.strip()
+        assert token.count(".") == 2, minted.stdout  # the token alone on stdout
+        headers = {"Authorization": f"Bearer {token}"}
+        return httpx.Client(base_url=self.url, timeout=10, headers=headers)
 
     def mails(self) -> list[Message]:
         return [email.message_from_bytes(p.read_bytes()) for p in sorted(self.mail.glob("*.eml"))]
@@ -92,7 +104,7 @@ def running(tmp_path: Path) -> Iterator[Running]:
 
     try:
         eventually("eventfold run to answer /healthz", healthy)
-        yield Running(url, home / "mail", calls)
+        yield Running(url, home / "mail", calls, env)
     finally:
         process.send_signal(signal.SIGTERM)
         try:
@@ -104,12 +116,11 @@ def running(tmp_path: Path) -> Iterator[Running]:
 
 
 def test_a_reservation_is_readable_at_once_and_mailed_exactly_once(running: Running) -> None:
-    api = httpx.Client(base_url=running.url, timeout=10)
-    assert api.put("/stores/s1/stock/sku-1", json={"on_hand": 3}).status_code == 200
-    placed = api.post(
-        "/reservations",
-        json={"customer_id": "c-42", "store_id": "s1", "sku": "sku-1", "quantity": 2},
-    )
+    feed = running.client("inventory", "feed-1")
+    api = running.client("customer", "c-42")
+    staff = running.client("staff", "clerk-1", "s1")
+    assert feed.put("/stores/s1/stock/sku-1", json={"on_hand": 3}).status_code == 200
+    placed = api.post("/reservations", json={"store_id": "s1", "sku": "sku-1", "quantity": 2})
     assert placed.status_code == 201, placed.text
     rid, version = placed.json()["reservation_id"], placed.json()["version"]
 
@@ -121,7 +132,8 @@ def test_a_reservation_is_readable_at_once_and_mailed_exactly_once(running: Runn
     stock = api.get("/stores/s1/stock/sku-1").json()
     assert (stock["held"], stock["available"]) == (2, 1)
 
-    secured = api.post(f"/reservations/{rid}/secure")
+    assert api.post(f"/reservations/{rid}/secure").status_code == 403  # staff's, not hers
+    secured = staff.post(f"/reservations/{rid}/secure")
     assert secured.status_code == 200, secured.text
     mails = eventually(
         "both e-mails in the sink", lambda: (m := running.mails()) and len(m) >= 2 and m

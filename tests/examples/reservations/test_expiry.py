@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from eventfold import CommandHandler, SqliteEventStore, StoreUnavailable
+from eventfold import CommandHandler, Origin, SqliteEventStore, StoreUnavailable
 from eventfold.sql import SqlProjection
 from eventfold.web import ServiceContext, migrate_query_model, query_engine
 from reservations import app
@@ -135,10 +135,12 @@ def test_a_reservation_that_cannot_expire_does_not_hold_up_the_others(world: Wor
     world.reserve("r-blocked")
     world.reserve("r-due", at=T0 + timedelta(minutes=1))
     world.catch_up()
-    # A client used the sweep's command id for another command: expiring r-blocked under it
-    # is IdempotencyKeyReused, on every sweep, and it is the oldest due reservation.
+    # In-process code used the sweep's command id for another command (a client cannot: its
+    # keys are scoped): expiring r-blocked under it is IdempotencyKeyReused, on every
+    # sweep, and it is the oldest due reservation.
     secure = SecureStock("r-blocked", T0)
-    app.secure_stock(world.handler, secure, command_id="expire-r-blocked")
+    taken = Origin(command_id="expire-r-blocked", request_digest="secure")
+    app.secure_stock(world.handler, secure, taken)
 
     expired = expiry_job(world.context, PROTOBUF_CODEC, clock=Clock(DUE)).run()
 

@@ -13,6 +13,7 @@ import pytest
 import uvicorn
 
 from eventfold import SqliteEventStore
+from eventfold.testing import TokenIssuer
 from eventfold.web import ServiceContext, create_app
 from reservations.app import make_handler, reservation_of, stock_of, stock_stream
 from reservations.service import service
@@ -22,9 +23,9 @@ CUSTOMERS = 50
 
 
 @pytest.fixture
-def base_url(tmp_path: Path) -> Iterator[str]:
+def base_url(tmp_path: Path, token_issuer: TokenIssuer) -> Iterator[str]:
     store = SqliteEventStore(tmp_path / "events.db")
-    app = create_app([service], ServiceContext(store))
+    app = create_app([service], ServiceContext(store), authentication=token_issuer.authentication)
     listener = socket.socket()
     listener.bind(("127.0.0.1", 0))
     port = listener.getsockname()[1]
@@ -45,8 +46,11 @@ def base_url(tmp_path: Path) -> Iterator[str]:
     store.close()
 
 
-def test_50_concurrent_http_requests_for_20_units(base_url: str, tmp_path: Path) -> None:
-    with httpx.Client(base_url=base_url) as feed:
+def test_50_concurrent_http_requests_for_20_units(
+    base_url: str, tmp_path: Path, token_issuer: TokenIssuer
+) -> None:
+    inventory = token_issuer.headers("feed", "inventory")
+    with httpx.Client(base_url=base_url, headers=inventory) as feed:
         assert feed.put("/stores/s1/stock/sku1", json={"on_hand": STOCK_UNITS}).status_code == 200
     start = threading.Barrier(CUSTOMERS)
     # One client shared by the threads (httpx clients are thread-safe; building 50 would
@@ -56,8 +60,9 @@ def test_50_concurrent_http_requests_for_20_units(base_url: str, tmp_path: Path)
 
     def customer(n: int) -> httpx.Response:
         body = {"customer_id": f"c{n}", "store_id": "s1", "sku": "sku1", "quantity": 1}
+        headers = {"Idempotency-Key": f"k{n}", **token_issuer.headers(f"c{n}", "customer")}
         start.wait()
-        return client.post("/reservations", json=body, headers={"Idempotency-Key": f"k{n}"})
+        return client.post("/reservations", json=body, headers=headers)
 
     with client, ThreadPoolExecutor(max_workers=CUSTOMERS) as pool:
         responses = list(pool.map(customer, range(CUSTOMERS)))

@@ -21,8 +21,10 @@ import pytest
 import uvicorn
 
 from eventfold import SqliteEventStore
+from eventfold.testing import TokenIssuer
 from eventfold.web import ServiceContext, create_app, migrate_query_model
 from reservations.service import service
+from tests.examples.callers import every_role, shared_issuer
 
 WAITS = 200
 READ_WAIT = 8.0
@@ -30,11 +32,12 @@ READ_WAIT = 8.0
 
 
 @pytest.fixture
-def port(tmp_path: Path) -> Iterator[int]:
+def port(tmp_path: Path, token_issuer: TokenIssuer) -> Iterator[int]:
     store = SqliteEventStore(tmp_path / "events.db", durability="normal")
     context = ServiceContext(store, {"read_wait_seconds": READ_WAIT})
     migrate_query_model([service], context)
-    app = create_app([service], context)  # no runners: no router, the query model stays empty
+    # No runners: no router, the query model stays empty.
+    app = create_app([service], context, authentication=token_issuer.authentication)
     listener = socket.socket()
     listener.bind(("127.0.0.1", 0))
     port = listener.getsockname()[1]
@@ -54,13 +57,16 @@ def port(tmp_path: Path) -> Iterator[int]:
     store.close()
 
 
+AUTHORIZATION = "".join(f"{k}: {v}\r\n" for k, v in every_role(shared_issuer()).items())
+
+
 async def call(port: int, method: str, path: str, body: dict[str, Any] | None = None) -> Reply:
     """One request on its own connection (a hand-written HTTP/1.1 exchange: httpx's pool
     takes seconds to open hundreds of connections at once, which would hide what is tested)."""
     reader, writer = await asyncio.open_connection("127.0.0.1", port)
     payload = b"" if body is None else json.dumps(body).encode()
     head = (
-        f"{method} {path} HTTP/1.1\r\nHost: test\r\nConnection: close\r\n"
+        f"{method} {path} HTTP/1.1\r\nHost: test\r\nConnection: close\r\n{AUTHORIZATION}"
         f"Content-Type: application/json\r\nContent-Length: {len(payload)}\r\n\r\n"
     )
     writer.write(head.encode() + payload)

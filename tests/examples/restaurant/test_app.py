@@ -8,6 +8,7 @@ from eventfold import (
     CommandHandler,
     ConcurrencyConflict,
     IdempotencyKeyReused,
+    Origin,
     SqliteEventStore,
     StreamNotFound,
 )
@@ -52,15 +53,18 @@ def test_a_retried_add_returns_the_first_item_id(
     handler: CommandHandler, store: SqliteEventStore
 ) -> None:
     rid = opened(handler)
-    first = add_item(handler, rid, AddItem("i1", "Ramen", 900), expected_version=1, command_id="k")
-    again = add_item(handler, rid, AddItem("i9", "Ramen", 900), expected_version=1, command_id="k")
+    key = Origin(command_id="k")
+    first = add_item(handler, rid, AddItem("i1", "Ramen", 900), key, expected_version=1)
+    again = add_item(handler, rid, AddItem("i9", "Ramen", 900), key, expected_version=1)
     assert again == first
     assert len(store.read(restaurant_stream(rid))) == 2
 
 
 def test_a_retried_create_returns_the_first_restaurant(handler: CommandHandler) -> None:
-    first = create_restaurant(handler, CreateRestaurant("a", "Sushi Dai"), command_id="k")
-    again = create_restaurant(handler, CreateRestaurant("b", "Sushi Dai"), command_id="k")
+    sushi = Origin(command_id="k", request_digest="Sushi Dai")
+    first = create_restaurant(handler, CreateRestaurant("a", "Sushi Dai"), sushi)
+    again = create_restaurant(handler, CreateRestaurant("b", "Sushi Dai"), sushi)
     assert again == first
+    other = Origin(command_id="k", request_digest="Other")
     with pytest.raises(IdempotencyKeyReused):
-        create_restaurant(handler, CreateRestaurant("c", "Other"), command_id="k")
+        create_restaurant(handler, CreateRestaurant("c", "Other"), other)

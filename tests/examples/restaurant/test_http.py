@@ -8,14 +8,17 @@ import pytest
 from fastapi.testclient import TestClient
 
 from eventfold import SqliteEventStore
+from eventfold.testing import TokenIssuer
 from eventfold.web import ServiceContext, create_app
 from restaurant.service import service
+from tests.examples.callers import every_role
 from tests.examples.problems import problem
 
 
 @pytest.fixture
-def client(store: SqliteEventStore) -> Iterator[TestClient]:
-    with TestClient(create_app([service], ServiceContext(store))) as test_client:
+def client(store: SqliteEventStore, token_issuer: TokenIssuer) -> Iterator[TestClient]:
+    app = create_app([service], ServiceContext(store), authentication=token_issuer.authentication)
+    with TestClient(app, headers=every_role(token_issuer)) as test_client:
         yield test_client
 
 

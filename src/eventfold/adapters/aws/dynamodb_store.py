@@ -38,7 +38,6 @@ from eventfold.core.ports import Commit, Snapshot, StreamWrite
 from eventfold.domain.events import RecordedEvent
 from eventfold.errors import (
     ConcurrencyConflict,
-    IdempotencyKeyReused,
     StoreError,
 )
 
@@ -201,9 +200,7 @@ class DynamoDBEventStore:
             # streams moved on since is still the earlier commit, not a conflict.
             earlier = self.find_commit(command_id)
             if earlier is not None:
-                if fingerprint and earlier.fingerprint and earlier.fingerprint != fingerprint:
-                    raise IdempotencyKeyReused(command_id)
-                return earlier
+                return earlier  # its fingerprint is compared by the handler
         for (kind, write), code in zip(owners, codes, strict=False):
             if code != "ConditionalCheckFailed" or write is None:
                 continue

@@ -30,7 +30,6 @@ from eventfold.domain.events import RecordedEvent
 from eventfold.errors import (
     ConcurrencyConflict,
     ConfigurationError,
-    IdempotencyKeyReused,
     StoreError,
     StoreUnavailable,
 )
@@ -350,9 +349,8 @@ class SqliteEventStore:
         if request.error is not None:
             raise request.error
         if request.earlier is not None:
+            # A duplicate: the earlier commit, whose fingerprint the handler compares.
             earlier = request.earlier
-            if fingerprint and earlier.fingerprint and earlier.fingerprint != fingerprint:
-                raise IdempotencyKeyReused(command_id or "")
             return Commit(command_id, earlier.versions, True, earlier.fingerprint)
         for listener in self._listeners:
             listener()

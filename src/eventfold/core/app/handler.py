@@ -21,15 +21,19 @@ from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
 from eventfold.core.app.cache import StateCache
+from eventfold.core.app.origin import Origin
 from eventfold.core.app.queue import DEFAULT_TURN_TIMEOUT, StreamTurns
 from eventfold.core.ports import Commit, EventStore, StreamWrite
 from eventfold.domain.codecs import EventCodec, decode_state, encode_state, to_plain
 from eventfold.domain.decider import Decider
 from eventfold.domain.events import (
+    ACTOR,
+    ACTOR_ROLES,
     CAUSATION_ID,
     COMMAND_ID,
     CONTENT_TYPE,
     CORRELATION_ID,
+    IDEMPOTENCY_KEY,
 )
 from eventfold.errors import ConcurrencyConflict, IdempotencyKeyReused, StreamNotFound
 
@@ -39,6 +43,8 @@ E = TypeVar("E")
 R = TypeVar("R")
 
 DEFAULT_ATTEMPTS = 8
+ANONYMOUS = Origin()
+"""No command id, no actor: an in-process command run once."""
 
 
 class _Stream(Generic[S]):
@@ -264,39 +270,23 @@ class CommandHandler:
                     self._stats.conflicts_retried + conflicts, self._stats.turns_missed + missed
                 )
 
-    def run(
-        self,
-        work: Callable[[Session], R],
-        *,
-        command_id: str | None = None,
-        request: object = None,
-        correlation_id: str | None = None,
-        causation_id: str | None = None,
-    ) -> Outcome[R]:
+    def run(self, work: Callable[[Session], R], origin: Origin = ANONYMOUS) -> Outcome[R]:
         """Run ``work`` in a session and commit what it decided, atomically.
 
-        A command id that already committed returns that commit (``duplicate=True``)
-        without running ``work`` again. ``request`` is what the command asks for (plain
-        data or dataclasses; a tuple is taken as its parts, digested like
-        ``fingerprint(*parts)``): a repeat of the command id that asks for something else
-        is IdempotencyKeyReused. It is digested only when there is a command id.
+        ``origin`` (see :class:`Origin`) goes into every event's metadata. A command id that
+        already committed returns that commit (``duplicate=True``) without running ``work``
+        again; when both carry a request digest and they differ, the id was reused for
+        another command: IdempotencyKeyReused. This is the one place that comparison is
+        made (stores only return the earlier commit).
         """
-        digest = ""
-        metadata = {CONTENT_TYPE: self.codec.content_type}
+        command_id = origin.command_id
+        digest = origin.request_digest if command_id is not None else ""
+        metadata = self._metadata(origin)
+        named = origin.idempotency_key or command_id  # what a reuse error names
         if command_id is not None:
-            if request is not None:
-                # A tuple is the request's parts: the digest fingerprint(*parts) always had,
-                # so command ids recorded before ``request=`` existed still match.
-                parts = request if isinstance(request, tuple) else (request,)
-                digest = fingerprint(*parts)
             earlier = self.store.find_commit(command_id)
             if earlier is not None:
-                return Outcome(self._check_duplicate(earlier, command_id, digest), None)
-            metadata[COMMAND_ID] = command_id
-        if correlation_id or command_id:
-            metadata[CORRELATION_ID] = correlation_id or command_id or ""
-        if causation_id:
-            metadata[CAUSATION_ID] = causation_id
+                return Outcome(self._check_duplicate(earlier, named, digest), None)
         conflicts = 0
         trust_cache = True
         while True:
@@ -336,7 +326,7 @@ class CommandHandler:
                     # A concurrent retry of the same command won the race: its result stands,
                     # and the states this session decided were never written.
                     self.cache.forget(*session.stream_ids())
-                    return Outcome(self._check_duplicate(commit, command_id, digest), None)
+                    return Outcome(self._check_duplicate(commit, named, digest), None)
                 # Cached before the turns are given back: the next in line starts from it.
                 session.remember(self.cache)
                 return Outcome(commit, result)
@@ -349,8 +339,8 @@ class CommandHandler:
         decider: Decider[C, S, E],
         stream_id: str,
         command: C,
+        origin: Origin = ANONYMOUS,
         *,
-        command_id: str | None = None,
         expected_version: int | None = None,
         must_exist: bool = False,
     ) -> Outcome[Sequence[E]]:
@@ -363,12 +353,27 @@ class CommandHandler:
                 expected_version=expected_version,
                 must_exist=must_exist,
             ),
-            command_id=command_id,
-            request=(stream_id, type(command).__name__, command),
+            origin,
         )
 
+    def _metadata(self, origin: Origin) -> dict[str, str]:
+        metadata = {CONTENT_TYPE: self.codec.content_type}
+        if origin.command_id is not None:
+            metadata[COMMAND_ID] = origin.command_id
+        correlation = origin.correlation_id or origin.command_id
+        if correlation:
+            metadata[CORRELATION_ID] = correlation
+        if origin.causation_id:
+            metadata[CAUSATION_ID] = origin.causation_id
+        if origin.actor is not None:
+            metadata[ACTOR] = origin.actor.subject
+            metadata[ACTOR_ROLES] = ",".join(sorted(origin.actor.roles))
+        if origin.idempotency_key is not None:
+            metadata[IDEMPOTENCY_KEY] = origin.idempotency_key
+        return metadata
+
     @staticmethod
-    def _check_duplicate(commit: Commit, command_id: str | None, fp: str) -> Commit:
-        if fp and commit.fingerprint and fp != commit.fingerprint and command_id:
-            raise IdempotencyKeyReused(command_id)
+    def _check_duplicate(commit: Commit, named: str | None, fp: str) -> Commit:
+        if fp and commit.fingerprint and fp != commit.fingerprint and named:
+            raise IdempotencyKeyReused(named)
         return Commit(commit.command_id, commit.versions, True, commit.fingerprint)

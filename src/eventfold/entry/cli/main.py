@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import typer
 
-from eventfold.entry.cli import aws, migrate, ops, schema, serve, streams
+from eventfold.entry.cli import aws, migrate, ops, schema, serve, streams, tokens
 from eventfold.entry.cli.common import CliContext, OneLineErrors
 
 app = typer.Typer(
@@ -37,6 +37,7 @@ def root(
 app.command("run")(serve.run)
 app.command("serve-http", hidden=True)(serve.serve_http)
 app.command("events")(streams.events)
+app.command("token")(tokens.token)
 app.add_typer(aws.app, name="aws")
 app.add_typer(schema.app, name="schema")
 app.command("migrate")(migrate.migrate)

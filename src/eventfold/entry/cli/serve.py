@@ -23,7 +23,11 @@ from rich.console import Console
 from eventfold.entry.cli.common import cli_context, service_context
 from eventfold.entry.http import StopRunner, create_app
 from eventfold.entry.processes import Child, Supervisor, eventfold_command, exit_with_parent
-from eventfold.entry.resources import migrate_query_model, start_local_mail_sink
+from eventfold.entry.resources import (
+    http_authentication,
+    migrate_query_model,
+    start_local_mail_sink,
+)
 from eventfold.entry.settings import Settings
 from eventfold.entry.telemetry import RemoteMetrics
 from eventfold.errors import ConfigurationError
@@ -107,6 +111,7 @@ def run(ctx: typer.Context) -> None:
     console = Console(stderr=True, soft_wrap=True)
     with service_context(settings) as context:
         applied = migrate_query_model(services, context)  # once, before any child starts
+    http_authentication(settings)  # the local signing key exists before any child starts
     sock = listening_socket(settings)
     stops: list[StopRunner] = []
     environ = dict(os.environ)
@@ -158,7 +163,9 @@ def serve_http(
     if router_metrics:
         registry.register(RemoteMetrics(router_metrics))
     with service_context(settings) as context:
-        app = create_app(services, context, metrics=registry)
+        app = create_app(
+            services, context, authentication=http_authentication(settings), metrics=registry
+        )
         sock = socket.socket(fileno=fd)
         config = uvicorn.Config(
             app,

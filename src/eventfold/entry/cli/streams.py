@@ -14,7 +14,7 @@ from rich.table import Table
 from rich.text import Text
 
 from eventfold.domain.codecs import EventCodec
-from eventfold.domain.events import RecordedEvent
+from eventfold.domain.events import ACTOR, ACTOR_ROLES, IDEMPOTENCY_KEY, RecordedEvent
 from eventfold.entry.cli.common import cli_context, fail, require_home
 from eventfold.entry.service import Service
 from eventfold.entry.settings import open_store
@@ -52,6 +52,17 @@ def as_record(event: RecordedEvent, payload: Any) -> dict[str, Any]:
     }
 
 
+def actor_of(event: RecordedEvent) -> str:
+    """Who sent the command that recorded ``event`` (roles and subject), and the
+    Idempotency-Key they sent; "-" for events stored before the audit trail existed."""
+    meta = event.metadata
+    if ACTOR not in meta:
+        return "-"
+    who = f"{meta.get(ACTOR_ROLES, '')} {meta[ACTOR]}".strip()
+    key = meta.get(IDEMPOTENCY_KEY)
+    return f"{who} (key {key})" if key else who
+
+
 def events(
     ctx: typer.Context,
     stream: str = typer.Argument(help="The stream id, '<category>-<entity id>'."),
@@ -59,7 +70,8 @@ def events(
         False, "--json", help="One JSON object per event and line, for scripts."
     ),
 ) -> None:
-    """Print the events of STREAM: version, type, time recorded and payload."""
+    """Print the events of STREAM: version, type, time recorded, who sent the command
+    (roles, subject, Idempotency-Key) and payload."""
     cli = cli_context(ctx)
     settings = cli.settings()
     require_home(settings)
@@ -81,12 +93,14 @@ def events(
     table.add_column("version", justify="right", no_wrap=True)
     table.add_column("type", no_wrap=True)
     table.add_column("recorded at (UTC)", no_wrap=True)
+    table.add_column("by", overflow="fold")
     table.add_column("payload", overflow="fold")
     for event, record in zip(recorded, records, strict=True):
         table.add_row(
             Text(str(event.version)),
             Text(event.type),
             Text(event.recorded_at.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S")),
+            Text(actor_of(event)),
             Text(json.dumps(record["payload"], ensure_ascii=False)),
         )
     Console().print(table)

@@ -4,14 +4,15 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
-from typing import Annotated, Any
+from typing import Any
 
-from fastapi import FastAPI, Header, Request
+from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from starlette.exceptions import HTTPException
 
+from eventfold.entry.http.callers import PUBLIC, Authentication, Caller, require_role
 from eventfold.entry.http.problems import (
     PROBLEM_JSON,
     UnexpectedErrors,
@@ -26,20 +27,6 @@ StopRunner = Callable[[], None]
 BackgroundRunner = Callable[[], StopRunner]
 """Starts work that lives as long as the app (an event router, a feed) and returns the
 function that stops it. Started in order when the app starts, stopped in reverse order."""
-
-IDEMPOTENCY_KEY_HEADER = "Idempotency-Key"
-
-IdempotencyKey = Annotated[
-    str | None,
-    Header(
-        alias=IDEMPOTENCY_KEY_HEADER,
-        min_length=1,
-        max_length=200,
-        description="A client-chosen id of this command: a retry with the same key returns "
-        "the first outcome instead of running the command twice.",
-    ),
-]
-"""A route parameter: the optional ``Idempotency-Key`` header, to pass as the command id."""
 
 _PROBLEM_RESPONSE_DOC: dict[int | str, dict[str, Any]] = {
     "4XX": {"description": "A problem (RFC 9457)", "content": {PROBLEM_JSON: {}}},
@@ -66,6 +53,7 @@ def create_app(
     services: Sequence[Service],
     context: ServiceContext,
     *,
+    authentication: Authentication,
     runners: Sequence[BackgroundRunner] = (),
     title: str = "eventfold",
     metrics: CollectorRegistry | None = None,
@@ -73,8 +61,10 @@ def create_app(
     """The HTTP entry point: each service's routes (tagged with its name), ``GET /healthz``,
     OpenAPI at ``/docs``, and every error answered as ``application/problem+json``.
 
-    ``runners`` start with the app and stop with it (see :data:`BackgroundRunner`).
-    ``metrics``: served as ``GET /metrics`` in the Prometheus text format.
+    ``authentication`` tells who calls (see :mod:`eventfold.entry.http.callers`); there is
+    no way to leave it out. ``runners`` start with the app and stop with it (see
+    :data:`BackgroundRunner`). ``metrics``: served as ``GET /metrics`` in the Prometheus
+    text format, to the ``operator`` role.
     """
     names = [s.name for s in services]
     app = FastAPI(
@@ -85,6 +75,7 @@ def create_app(
         lifespan=_lifespan(runners),
         responses=_PROBLEM_RESPONSE_DOC,
     )
+    app.state.authentication = authentication
 
     async def on_eventfold_error(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, EventfoldError)
@@ -103,12 +94,12 @@ def create_app(
     app.add_exception_handler(HTTPException, on_http_error)
     app.add_middleware(UnexpectedErrors)
 
-    @app.get("/healthz", tags=["health"])
+    @app.get("/healthz", tags=["health"], dependencies=[PUBLIC])
     async def healthz() -> dict[str, Any]:
         """Liveness: the process serves requests (HEAD too, for load balancers' probes)."""
         return {"status": "ok", "services": names}
 
-    @app.head("/healthz", include_in_schema=False)
+    @app.head("/healthz", include_in_schema=False, dependencies=[PUBLIC])
     async def healthz_head() -> Response:
         return Response()
 
@@ -116,10 +107,11 @@ def create_app(
         registry = metrics
 
         @app.get("/metrics", tags=["health"], include_in_schema=False)
-        def prometheus_metrics() -> Response:
-            """The router's metrics (lag, freshness, gaps, retries, parked streams).
-            Collected in a worker thread: collectors may ask another process (the router
-            process's metrics) or the router state (DynamoDB)."""
+        def prometheus_metrics(caller: Caller) -> Response:
+            """The router's metrics (lag, freshness, gaps, retries, parked streams), for the
+            ``operator`` role. Collected in a worker thread: collectors may ask another
+            process (the router process's metrics) or the router state (DynamoDB)."""
+            require_role(caller, "operator")
             return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
 
     for service in services:

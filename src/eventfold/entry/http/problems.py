@@ -26,15 +26,18 @@ from eventfold.errors import (
     ConcurrencyConflict,
     ConfigurationError,
     EventfoldError,
+    Forbidden,
     IdempotencyKeyReused,
     InvalidCommand,
     Issue,
+    IssuerUnavailable,
     NotYetVisible,
     RuleViolated,
     StoreError,
     StoreLimitExceeded,
     StoreUnavailable,
     StreamNotFound,
+    Unauthenticated,
     VersionNotFound,
 )
 
@@ -67,6 +70,8 @@ class ProblemKind:
     detail: str = ""
     headers: Mapping[str, str] = field(default_factory=dict)
     extras: Extras = _no_extras
+    headers_of: Callable[[Any], Mapping[str, str]] = _no_extras
+    """Headers that depend on the error (added to ``headers``)."""
 
     @property
     def type(self) -> str:
@@ -98,7 +103,23 @@ def _visibility_extras(exc: NotYetVisible) -> dict[str, Any]:
     return {"stream_id": exc.stream_id, "min_version": exc.wanted, "visible_version": exc.visible}
 
 
+def _challenge(exc: Unauthenticated) -> dict[str, str]:
+    # RFC 6750 section 3: the reason goes in error_description, without quotes inside.
+    reason = exc.reason.replace('"', "'").replace("\\", "/")
+    return {"WWW-Authenticate": f'Bearer error="invalid_token", error_description="{reason}"'}
+
+
 PROBLEMS: Mapping[type[EventfoldError], ProblemKind] = {
+    Unauthenticated: ProblemKind(
+        401, "unauthenticated", "A valid bearer token is needed", headers_of=_challenge
+    ),
+    Forbidden: ProblemKind(403, "forbidden", "The caller may not do this"),
+    IssuerUnavailable: ProblemKind(
+        503,
+        "issuer-unavailable",
+        "The token issuer could not be reached; retry later",
+        headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
+    ),
     InvalidCommand: ProblemKind(422, "invalid-command", "The command is invalid"),
     RuleViolated: ProblemKind(409, "rule-violated", "The command breaks a business rule"),
     ConcurrencyConflict: ProblemKind(
@@ -203,9 +224,10 @@ def kind_response(
     detail: str,
     issues: Iterable[Issue],
     extras: Mapping[str, Any] | None = None,
+    headers: Mapping[str, str] | None = None,
 ) -> JSONResponse:
     """A problem+json response of one of eventfold's own kinds (its status, type, title and
-    headers)."""
+    headers, plus ``headers``)."""
     return problem_response(
         request,
         status=kind.status,
@@ -213,7 +235,7 @@ def kind_response(
         title=kind.title,
         detail=detail,
         issues=issues,
-        headers=kind.headers,
+        headers={**kind.headers, **(headers or {})},
         extras=extras,
     )
 
@@ -232,7 +254,12 @@ def eventfold_error_response(request: Request, exc: EventfoldError) -> JSONRespo
         detail = kind.detail
         issues = (Issue("", detail, kind.code),)
     return kind_response(
-        request, kind, detail, issues, extras=kind.extras(exc) if kind.public else None
+        request,
+        kind,
+        detail,
+        issues,
+        extras=kind.extras(exc) if kind.public else None,
+        headers=kind.headers_of(exc),
     )
 
 

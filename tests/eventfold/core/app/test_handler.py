@@ -12,11 +12,12 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from eventfold import (
-    CodecError,
+    Actor,
     CommandHandler,
     ConcurrencyConflict,
     Decider,
     IdempotencyKeyReused,
+    Origin,
     RuleViolated,
     Session,
     SqliteEventStore,
@@ -45,13 +46,17 @@ def replayed_counter(store: SqliteEventStore) -> Counter:
 
 
 def test_execute_decides_and_commits(handler: CommandHandler, store: SqliteEventStore) -> None:
-    outcome = handler.execute(counter, "counter-1", Add(2), command_id="c1")
+    origin = Origin(Actor.of("clerk-7", ["staff"]), command_id="c1", idempotency_key="k1")
+    outcome = handler.execute(counter, "counter-1", Add(2), origin)
     assert outcome.result == [Added(2)]
     assert outcome.commit.versions == {"counter-1": 1}
     (recorded,) = store.read("counter-1")
     assert recorded.metadata["command_id"] == "c1"
     assert recorded.metadata["correlation_id"] == "c1"
     assert recorded.metadata["content_type"] == "application/json"
+    assert recorded.metadata["actor"] == "clerk-7"
+    assert recorded.metadata["actor_roles"] == "staff"
+    assert recorded.metadata["idempotency_key"] == "k1"
     snapshot = store.load("counter-1")
     assert snapshot is not None
     assert snapshot.state == b'{"total":2,"limit":100}'
@@ -73,8 +78,8 @@ def test_a_repeated_command_id_does_not_decide_again(handler: CommandHandler) ->
         calls.append(1)
         session.execute(counter, "counter-1", Add(1))
 
-    first = handler.run(work, command_id="c1", request="f")
-    again = handler.run(work, command_id="c1", request="f")
+    first = handler.run(work, Origin(command_id="c1", request_digest="f"))
+    again = handler.run(work, Origin(command_id="c1", request_digest="f"))
     assert calls == [1]
     assert again.commit.duplicate
     assert again.commit.versions == first.commit.versions
@@ -85,10 +90,13 @@ def test_run_refuses_a_command_id_repeated_with_another_request(handler: Command
     def work(session: Session) -> None:
         session.execute(counter, "counter-1", Add(1))
 
-    handler.run(work, command_id="c1", request=("add", 1))
-    assert handler.run(work, command_id="c1", request=("add", 1)).commit.duplicate
-    with pytest.raises(IdempotencyKeyReused):
-        handler.run(work, command_id="c1", request=("add", 2))
+    def asking(n: int) -> Origin:
+        return Origin(command_id="c1", request_digest=fingerprint("add", n), idempotency_key="k")
+
+    handler.run(work, asking(1))
+    assert handler.run(work, asking(1)).commit.duplicate
+    with pytest.raises(IdempotencyKeyReused, match="'k'"):  # names the client's key
+        handler.run(work, asking(2))
 
 
 def test_a_recorded_digest_stays_the_same_across_releases(
@@ -97,29 +105,22 @@ def test_a_recorded_digest_stays_the_same_across_releases(
     def work(session: Session) -> None:
         session.execute(counter, "counter-1", Add(1))
 
-    handler.run(work, command_id="c1", request=("add", "counter-1", 1))
+    handler.run(work, Origin(command_id="c1", request_digest=fingerprint("add", "counter-1", 1)))
     commit = store.find_commit("c1")
     assert commit is not None
-    # A tuple's digest is the digest of its parts, as services recorded it before
-    # ``request=`` existed: sha256 of the compact JSON ["add","counter-1",1], 32 hex digits.
-    assert commit.fingerprint == fingerprint("add", "counter-1", 1)
+    # sha256 of the compact JSON ["add","counter-1",1], 32 hex digits: keys recorded by an
+    # earlier release still compare equal.
     assert commit.fingerprint == "fc3f2b4d4332b5fbed2d351f4c7768dd"
 
 
-def test_the_request_is_only_digested_for_a_command_id(handler: CommandHandler) -> None:
-    def work(session: Session) -> None:
-        session.execute(counter, "counter-1", Add(1))
-
-    undigestible = object()  # no codec turns this into plain data
-    assert handler.run(work, request=undigestible).commit.versions == {"counter-1": 1}
-    with pytest.raises(CodecError):
-        handler.run(work, command_id="c1", request=undigestible)
-
-
-def test_the_same_command_id_for_another_command_is_refused(handler: CommandHandler) -> None:
-    handler.execute(counter, "counter-1", Add(1), command_id="c1")
-    with pytest.raises(IdempotencyKeyReused):
-        handler.execute(counter, "counter-1", Add(5), command_id="c1")
+def test_execute_with_a_known_command_id_returns_the_first_commit(
+    handler: CommandHandler, store: SqliteEventStore
+) -> None:
+    first = handler.execute(counter, "counter-1", Add(1), Origin(command_id="c1"))
+    again = handler.execute(counter, "counter-1", Add(5), Origin(command_id="c1"))
+    assert again.commit.duplicate
+    assert again.commit.versions == first.commit.versions
+    assert len(store.read("counter-1")) == 1
 
 
 def test_must_exist_refuses_a_new_stream(handler: CommandHandler) -> None:
@@ -202,7 +203,9 @@ def test_a_session_sees_its_own_decisions(handler: CommandHandler) -> None:
 def test_a_command_deciding_nothing_writes_nothing(
     handler: CommandHandler, store: SqliteEventStore
 ) -> None:
-    outcome = handler.run(lambda session: session.state(counter, "counter-1"), command_id="c")
+    outcome = handler.run(
+        lambda session: session.state(counter, "counter-1"), Origin(command_id="c")
+    )
     assert outcome.commit.versions == {"counter-1": 0}
     assert store.find_commit("c") is None
 
@@ -294,9 +297,11 @@ def test_a_command_id_taken_meanwhile_leaves_no_unwritten_state_in_the_cache(
     def work(session: Session) -> None:
         session.execute(counter, "counter-1", Add(1))
         # the same command id commits other content between our read and our append
-        rival.execute(counter, "counter-1", Add(5), command_id="c1")
+        rival.execute(counter, "counter-1", Add(5), Origin(command_id="c1"))
 
-    outcome = handler.run(work, command_id="c1")  # no request to compare: the earlier commit stands
+    outcome = handler.run(
+        work, Origin(command_id="c1")
+    )  # no request to compare: the earlier commit stands
     assert outcome.commit.duplicate
     handler.execute(counter, "counter-1", Add(1))
     replayed = replayed_counter(store)

@@ -15,10 +15,12 @@ from fastapi import Cookie, FastAPI, Header, Query, Request, Response
 from eventfold import SqliteEventStore
 from eventfold.adapters.router_state.sqlite import SqliteRouterState
 from eventfold.entry.aws_lambda import BadProxyEvent, http_handler, router_handlers
+from eventfold.testing import TokenIssuer
 from eventfold.web import ServiceContext, create_app, migrate_query_model
 from reservations.service import service
 from tests.eventfold.adapters.aws.change_records import dynamodb_stream_event
 from tests.eventfold.entry.aws_lambda.proxy_events import http_api_event, rest_api_event
+from tests.examples.callers import every_role
 
 
 def echo_app() -> FastAPI:
@@ -151,10 +153,22 @@ def problem(response: dict[str, Any], status: int) -> dict[str, Any]:
     return body
 
 
-def test_reservations_behind_api_gateway(store: SqliteEventStore, tmp_path: Path) -> None:
+def test_reservations_behind_api_gateway(
+    store: SqliteEventStore, tmp_path: Path, token_issuer: TokenIssuer
+) -> None:
     context = ServiceContext(store)
     migrate_query_model([service], context)  # the deploy step `eventfold migrate`
-    handle = http_handler(create_app([service], context))
+    app = create_app([service], context, authentication=token_issuer.authentication)
+    lambda_handler = http_handler(app)
+    bearer = every_role(token_issuer)
+
+    def handle(event: dict[str, Any], context: Any) -> dict[str, Any]:
+        event["headers"] = {**(event.get("headers") or {}), **bearer}
+        if "multiValueHeaders" in event:
+            multi = event["multiValueHeaders"] or {}
+            event["multiValueHeaders"] = {**multi, **{k: [v] for k, v in bearer.items()}}
+        return lambda_handler(event, context)
+
     stock = handle(http_api_event("PUT", "/stores/s1/stock/sku1", body={"on_hand": 5}), None)
     assert stock["statusCode"] == 200, stock["body"]
 

@@ -14,6 +14,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from eventfold.testing import TokenIssuer
 from tests.loopback import free_port
 
 EVENTFOLD = Path(sys.executable).parent / "eventfold"
@@ -80,7 +81,11 @@ def test_run_serves_the_installed_services_and_stops_cleanly_on_sigterm(
 ) -> None:
     process, url, home = server
     assert "reservations" in httpx.get(f"{url}/healthz").json()["services"]
-    stock = httpx.put(f"{url}/stores/s1/stock/sku-1", json={"on_hand": 3})
+    anonymous = httpx.put(f"{url}/stores/s1/stock/sku-1", json={"on_hand": 3})
+    assert anonymous.status_code == 401, anonymous.text
+    # run made the home's signing key; `eventfold token` and this issuer sign with it.
+    feed = TokenIssuer.of_home(home).headers("feed", "inventory")
+    stock = httpx.put(f"{url}/stores/s1/stock/sku-1", json={"on_hand": 3}, headers=feed)
     assert stock.status_code == 200, stock.text
     missing = httpx.get(f"{url}/no-such-route")
     assert missing.headers["content-type"] == "application/problem+json"

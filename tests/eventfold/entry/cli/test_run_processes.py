@@ -15,6 +15,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from eventfold.testing import TokenIssuer
 from tests.eventfold.entry.cli.test_run import EVENTFOLD, environment, stop
 from tests.loopback import free_port
 from tests.waiting import eventually
@@ -88,12 +89,20 @@ def served(tmp_path: Path) -> Iterator[tuple[subprocess.Popen[str], str, Path]]:
         stop(process)
 
 
-def reserve(client: httpx.Client, n: int) -> str | None:
-    """One reservation; its id when the service acknowledged it (None: not acknowledged,
-    e.g. the connection went down with a killed process)."""
-    body = {"customer_id": f"c-{n}", "store_id": "s1", "sku": "tea", "quantity": 1}
+def staff_client(url: str, home: Path) -> httpx.Client:
+    """A client of the inventory feed and staff of store s1 (tokens signed with the key
+    ``eventfold run`` made in ``home``)."""
+    headers = TokenIssuer.of_home(home).headers("s1-staff", "inventory", "staff", stores=["s1"])
+    return httpx.Client(base_url=url, headers=headers)
+
+
+def reserve(client: httpx.Client, n: int, home: Path) -> str | None:
+    """One reservation of customer ``c-<n>``; its id when the service acknowledged it
+    (None: not acknowledged, e.g. the connection went down with a killed process)."""
+    body = {"store_id": "s1", "sku": "tea", "quantity": 1}
+    customer = TokenIssuer.of_home(home).headers(f"c-{n}", "customer")
     try:
-        response = client.post("/reservations", json=body, timeout=10)
+        response = client.post("/reservations", json=body, headers=customer, timeout=10)
     except httpx.TransportError:
         return None
     return str(response.json()["reservation_id"]) if response.status_code == 201 else None
@@ -113,9 +122,9 @@ def test_a_killed_child_is_started_again_and_nothing_acknowledged_is_lost(
 ) -> None:
     process, url, home = served
     acknowledged: list[str] = []
-    with httpx.Client(base_url=url) as client:
+    with staff_client(url, home) as client:
         assert client.put("/stores/s1/stock/tea", json={"on_hand": 1000}).status_code == 200
-        acknowledged += filter(None, (reserve(client, n) for n in range(20)))
+        acknowledged += filter(None, (reserve(client, n, home) for n in range(20)))
         before = children_of(process.pid)[victim]
         killed = before[0]
         os.kill(killed, signal.SIGKILL)
@@ -126,7 +135,7 @@ def test_a_killed_child_is_started_again_and_nothing_acknowledged_is_lost(
 
         eventually(f"a new {victim} process in place of the killed one", replaced)
         # New connections reach a living HTTP process; the router resumes its checkpoint.
-        acknowledged += filter(None, (reserve(client, n) for n in range(20, 60)))
+        acknowledged += filter(None, (reserve(client, n, home) for n in range(20, 60)))
         last = acknowledged[-1]
         eventually(
             "the query model to show the last reservation",
@@ -190,9 +199,9 @@ def test_a_taken_mail_port_does_not_keep_the_service_from_starting(tmp_path: Pat
         port = squat_beside(squatter)
         process = start_run(home, port, mail_port=False)
         try:
-            with httpx.Client(base_url=f"http://127.0.0.1:{port}") as client:
+            with staff_client(f"http://127.0.0.1:{port}", home) as client:
                 client.put("/stores/s1/stock/tea", json={"on_hand": 5}).raise_for_status()
-                assert reserve(client, 1) is not None
+                assert reserve(client, 1, home) is not None
             # The router was told where the sink listens: the customer's e-mail arrives.
             eventually("the e-mail in the sink", lambda: list((home / "mail").glob("*.eml")))
         finally:

@@ -15,6 +15,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from eventfold import SqliteEventStore
+from eventfold.testing import TokenIssuer
 from eventfold.web import ServiceContext, create_app
 from tests.eventfold.entry.counters import service
 
@@ -22,10 +23,11 @@ PROBLEM_KEYS = {"type", "title", "status", "detail", "instance", "issues"}
 
 
 @pytest.fixture
-def client(tmp_path: Path) -> Iterator[TestClient]:
+def client(tmp_path: Path, token_issuer: TokenIssuer) -> Iterator[TestClient]:
     store = SqliteEventStore(tmp_path / "eventfold.db")
-    app = create_app([service], ServiceContext(store))
-    with TestClient(app, raise_server_exceptions=False) as test_client:
+    app = create_app([service], ServiceContext(store), authentication=token_issuer.authentication)
+    headers = token_issuer.headers("tester", "operator")
+    with TestClient(app, raise_server_exceptions=False, headers=headers) as test_client:
         yield test_client
     store.close()
 
@@ -189,7 +191,9 @@ def test_healthz_and_docs(client: TestClient) -> None:
     assert schema["tags"] == [{"name": "counters", "description": "Counters that add up."}]
 
 
-def test_runners_start_with_the_app_and_stop_in_reverse_order(tmp_path: Path) -> None:
+def test_runners_start_with_the_app_and_stop_in_reverse_order(
+    tmp_path: Path, token_issuer: TokenIssuer
+) -> None:
     log: list[str] = []
 
     def runner(name: str) -> Any:
@@ -200,7 +204,12 @@ def test_runners_start_with_the_app_and_stop_in_reverse_order(tmp_path: Path) ->
         return start
 
     store = SqliteEventStore(tmp_path / "eventfold.db")
-    app = create_app([], ServiceContext(store), runners=[runner("a"), runner("b")])
+    app = create_app(
+        [],
+        ServiceContext(store),
+        authentication=token_issuer.authentication,
+        runners=[runner("a"), runner("b")],
+    )
     with TestClient(app) as test_client:
         assert log == ["start a", "start b"]
         test_client.get("/healthz")
