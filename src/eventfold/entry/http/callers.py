@@ -98,7 +98,7 @@ def _decode(token: str, key: Any, *, issuer: str, audience: str) -> Mapping[str,
         raise Unauthenticated(
             f"the token must be signed with one of {', '.join(ALGORITHMS)}"
         ) from None
-    except jwt.InvalidSubjectError:
+    except jwt.exceptions.InvalidSubjectError:
         raise Unauthenticated("the token's 'sub' claim is not a string") from None
     except jwt.MissingRequiredClaimError as missing:
         raise Unauthenticated(f"the token has no {missing.claim!r} claim") from None
