@@ -4,7 +4,7 @@ Per (subscription, stream) it knows the last applied version. For each delivered
 version <= last -> duplicate, skipped; == last + 1 -> applied; > last + 1 -> a gap, healed
 by reading the missing versions back from the event store and applying them first. A
 failing stream is retried with exponential backoff + jitter, then PARKED: it and every later
-event of that stream wait in :class:`RouterState`, in order, while other streams flow.
+event of that stream wait in the :class:`ParkingLot`, in order, while other streams flow.
 
 The same :class:`Router` serves the long-running worker (one per subscription and thread),
 a Lambda handler (one call of :meth:`Router.deliver` per invocation batch) and the
@@ -22,8 +22,9 @@ from dataclasses import dataclass, field
 from eventfold.core.ports import EventStore
 from eventfold.core.router.observer import NullObserver, RouterObserver
 from eventfold.core.router.ports import (
+    AppliedVersions,
+    ParkingLot,
     PlansInTransaction,
-    RouterState,
     Subscription,
     TracksVersions,
 )
@@ -68,14 +69,19 @@ def describe(error: BaseException) -> str:
 
 
 class Router:
-    """Routes events to ONE subscription. Not thread-safe: one router per thread."""
+    """Routes events to ONE subscription. Not thread-safe: one router per thread.
+
+    ``versions`` records the last applied versions when the target keeps none (and an
+    operator's skips either way); ``parking`` holds the parked streams.
+    """
 
     def __init__(
         self,
         subscription: Subscription,
         store: EventStore,
-        state: RouterState,
         *,
+        versions: AppliedVersions,
+        parking: ParkingLot,
         observer: RouterObserver | None = None,
         sleep: Sleep = time.sleep,
         jitter: Callable[[], float] = random.random,
@@ -84,13 +90,14 @@ class Router:
         self.name = subscription.name
         self.target = subscription.target
         self.store = store
-        self.state = state
+        self.versions = versions
+        self.parking = parking
         self.observer: RouterObserver = observer or NullObserver()
         self._sleep = sleep
         self._jitter = jitter
         self._tracking = isinstance(self.target, TracksVersions)
         self._planning = self._tracking and isinstance(self.target, PlansInTransaction)
-        # Non-tracking targets: the last applied version (RouterState is the truth).
+        # Non-tracking targets: the last applied version (AppliedVersions is the truth).
         # Tracking targets: only how far events the filter skipped moved a stream.
         self._known: dict[str, int] = {}
         self._unrecorded: dict[str, int] = {}
@@ -104,9 +111,9 @@ class Router:
         """Handle a batch from a feed (any order, duplicates allowed).
 
         Returns once every event is applied, skipped as a duplicate or parked; only then
-        may the feed's checkpoint move past the batch. Raises only when the router state
-        or the event store fails, or a target that plans in its own transaction cannot
-        begin it (nothing is then reported done), or on :class:`Stopping`.
+        may the feed's checkpoint move past the batch. Raises only when the parking lot,
+        the applied versions or the event store fail, or a target that plans in its own
+        transaction cannot begin it (nothing is then reported done), or on :class:`Stopping`.
         """
         report = Delivery()
         by_stream, repeated = self._group(events)
@@ -115,11 +122,11 @@ class Router:
             self.observer.duplicates(self.name, repeated)
         if not by_stream:
             return report
-        parked = self.state.parked_streams(self.name)
+        parked = self.parking.parked_streams(self.name)
         for stream_id in parked & by_stream.keys():
             self._known.pop(stream_id, None)
             waiting = by_stream.pop(stream_id)
-            self.state.park(self.name, stream_id, waiting, WAITING_BEHIND)
+            self.parking.park(self.name, stream_id, waiting, WAITING_BEHIND)
             report.parked.extend((stream_id, e.version) for e in waiting)
         matches = self.subscription.filter.matches
         planned = None
@@ -186,7 +193,7 @@ class Router:
         made propagates (as a failing version read would); a failure applying it sends
         the batch's streams one at a time."""
         assert isinstance(self.target, PlansInTransaction)
-        recorded = self.state.applied_versions(self.name, list(by_stream))  # operators' skips
+        recorded = self.versions.applied_versions(self.name, list(by_stream))  # operators' skips
         plans: dict[str, list[RecordedEvent]] = {}
         wanted: list[RecordedEvent] = []
         counted = (report.duplicates, report.healed)
@@ -236,14 +243,14 @@ class Router:
             return {}
         if self._tracking:
             assert isinstance(self.target, TracksVersions)
-            recorded = self.state.applied_versions(self.name, wanted)
+            recorded = self.versions.applied_versions(self.name, wanted)
             return self._merge_tracked(recorded, self.target.applied_versions(wanted), wanted)
         unknown = [s for s in wanted if s not in self._known]
         if unknown:
             if len(self._known) > _CACHE_LIMIT:
                 self._known.clear()
                 unknown = wanted
-            loaded = self.state.applied_versions(self.name, unknown)
+            loaded = self.versions.applied_versions(self.name, unknown)
             for stream_id in unknown:
                 self._known[stream_id] = loaded.get(stream_id, 0)
         return {s: self._known[s] for s in wanted}
@@ -252,7 +259,7 @@ class Router:
         self, recorded: Mapping[str, int], applied: Mapping[str, int], wanted: Iterable[str]
     ) -> dict[str, int]:
         """A tracking target's last versions: the larger of what it applied, what the
-        router state recorded (an operator's skip) and how far filtered events moved it."""
+        applied versions recorded (an operator's skip) and how far filtered events moved it."""
         lasts = dict(recorded)
         for stream_id, version in applied.items():
             lasts[stream_id] = max(version, lasts.get(stream_id, 0))
@@ -323,7 +330,7 @@ class Router:
     ) -> None:
         self._flush()
         self._known.pop(stream_id, None)
-        self.state.park(self.name, stream_id, events, reason)
+        self.parking.park(self.name, stream_id, events, reason)
         report.parked.extend((stream_id, e.version) for e in events)
         version = events[0].version if events else 0
         self.observer.parked(self.name, stream_id, version, reason)
@@ -346,7 +353,7 @@ class Router:
 
     def _flush(self) -> None:
         if self._unrecorded:
-            self.state.record_applied(self.name, self._unrecorded)
+            self.versions.record_applied(self.name, self._unrecorded)
             self._unrecorded = {}
 
     # -- operators ---------------------------------------------------------------------------
@@ -355,9 +362,9 @@ class Router:
         stays parked (the report says so); events parked meanwhile are redriven too."""
         report = Delivery()
         while True:
-            waiting = self.state.parked_events(self.name, stream_id)
+            waiting = self.parking.parked_events(self.name, stream_id)
             if not waiting:
-                self.state.unpark(self.name, stream_id, 0)
+                self.parking.unpark(self.name, stream_id, 0)
                 return report
             self._known.pop(stream_id, None)
             last = self._last_version(stream_id)
@@ -367,16 +374,16 @@ class Router:
             self._flush()
             if len(report.parked) > before:
                 return report
-            if self.state.unpark(self.name, stream_id, waiting[-1].version):
+            if self.parking.unpark(self.name, stream_id, waiting[-1].version):
                 return report
 
     def skip(self, stream_id: str) -> int:
         """Give up on a parked stream's waiting events: record them as handled without
         applying them and unpark. Returns how many were skipped."""
-        waiting = self.state.parked_events(self.name, stream_id)
+        waiting = self.parking.parked_events(self.name, stream_id)
         through = waiting[-1].version if waiting else 0
         if through:
-            self.state.record_applied(self.name, {stream_id: through})
+            self.versions.record_applied(self.name, {stream_id: through})
         self._known.pop(stream_id, None)
-        self.state.unpark(self.name, stream_id, through)
+        self.parking.unpark(self.name, stream_id, through)
         return len(waiting)
