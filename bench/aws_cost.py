@@ -249,7 +249,15 @@ def measure(endpoint: str, region: str, skus: int, count: int, folder: Path) -> 
         assert isinstance(parts.feed, HeadOfFeed)
         meter.attach(parts.feed.feed.client)  # type: ignore[attr-defined]
         runners = {
-            s.name: SubscriptionRunner(s, parts.feed, store, parts.state) for s in subscriptions
+            s.name: SubscriptionRunner(
+                s,
+                parts.feed,
+                store,
+                checkpoints=parts.checkpoints,
+                versions=parts.versions,
+                parking=parts.parking,
+            )
+            for s in subscriptions
         }
         routed: dict[str, int] = {}
         idle: dict[str, Tally] = {}
@@ -276,7 +284,7 @@ def measure(endpoint: str, region: str, skus: int, count: int, folder: Path) -> 
             assert placed.version == 1
         view = next(s for s in subscriptions if s.name == "reservations_view")
         with meter.labelled("rebuild"):
-            rebuild(view, store, parts.state)
+            rebuild(view, store, parts.checkpoints)
         events = max(routed.values())
     tallies = meter.tallies
     catch_up, live = Tally(), Tally()

@@ -197,7 +197,15 @@ def drain(
     feed = SqliteFeed(store)
     head = feed.poll("", limit=1, timeout=0)  # warm the feed up
     del head
-    worker = Worker(subscriptions, feed, store, state, poll_timeout=0.05)
+    worker = Worker(
+        subscriptions,
+        feed,
+        store,
+        checkpoints=state,
+        versions=state,
+        parking=state,
+        poll_timeout=0.05,
+    )
     cpu = time.process_time()
     started = time.perf_counter()
     worker.start()

@@ -183,7 +183,14 @@ def freshness(folder: Path, rate: float, seconds: float) -> dict[str, Any]:
     for sku in skus:
         set_stock_level(handler, SetStockLevel("s1", sku, 10_000, T0))
     state = SqliteRouterState(store.path, durability="normal", write_gate=store.write_gate)
-    worker = Worker([subscription(view)], SqliteFeed(store), store, state)
+    worker = Worker(
+        [subscription(view)],
+        SqliteFeed(store),
+        store,
+        checkpoints=state,
+        versions=state,
+        parking=state,
+    )
     worker.start()
 
     committed: dict[str, float] = {}

@@ -19,7 +19,7 @@ from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.parser import text_string_to_metric_families
 from prometheus_client.registry import Collector
 
-from eventfold.core.router.ports import Lag, RouterState
+from eventfold.core.router.ports import Lag, ParkingLot
 from eventfold.domain.events import RecordedEvent
 
 FRESHNESS_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 60)
@@ -28,11 +28,11 @@ LAG_WARNING_EVERY = 60.0
 
 
 class ParkedStreams(Collector):
-    """``eventfold_router_parked_streams{subscription}``, read from the router state when
+    """``eventfold_router_parked_streams{subscription}``, read from the parking lot when
     scraped (so it is right even when another process parked or redrove)."""
 
-    def __init__(self, state: RouterState, subscriptions: Sequence[str]) -> None:
-        self.state = state
+    def __init__(self, parking: ParkingLot, subscriptions: Sequence[str]) -> None:
+        self.parking = parking
         self.subscriptions = list(subscriptions)
 
     def collect(self) -> Iterator[GaugeMetricFamily]:
@@ -42,7 +42,7 @@ class ParkedStreams(Collector):
             labels=["subscription"],
         )
         for name in self.subscriptions:
-            family.add_metric([name], len(self.state.parked_streams(name)))
+            family.add_metric([name], len(self.parking.parked_streams(name)))
         yield family
 
 
@@ -124,9 +124,9 @@ class Telemetry:
             registry=r,
         )
 
-    def watch_parked(self, state: RouterState, subscriptions: Sequence[str]) -> None:
+    def watch_parked(self, parking: ParkingLot, subscriptions: Sequence[str]) -> None:
         """Also export how many streams are parked per subscription."""
-        self.registry.register(ParkedStreams(state, subscriptions))
+        self.registry.register(ParkedStreams(parking, subscriptions))
 
     # -- RouterObserver --------------------------------------------------------------------
     def applied(self, subscription: str, events: Sequence[RecordedEvent]) -> None:

@@ -23,7 +23,16 @@ from eventfold.adapters.feeds.sqlite import SqliteFeed
 from eventfold.adapters.router_state.sqlite import SqliteRouterState
 from eventfold.adapters.store.sqlite import SqliteEventStore
 from eventfold.core.ports import EventStore
-from eventfold.core.router.ports import BEGINNING, Feed, FeedBatch, Lag, RouterState, Subscription
+from eventfold.core.router.ports import (
+    BEGINNING,
+    AppliedVersions,
+    Checkpoints,
+    Feed,
+    FeedBatch,
+    Lag,
+    ParkingLot,
+    Subscription,
+)
 from eventfold.core.router.worker import Worker
 from eventfold.entry.http import BackgroundRunner, StopRunner
 from eventfold.entry.resources import read_side_database
@@ -34,6 +43,7 @@ from eventfold.errors import ConfigurationError
 
 if TYPE_CHECKING:
     from eventfold.adapters.aws.dynamodb_store import DynamoDBEventStore
+    from eventfold.adapters.aws.router_state import DynamoDBRouterState
 
 log = structlog.get_logger("eventfold.jobs")
 
@@ -145,13 +155,27 @@ def queue_head(_: Feed) -> str:
 
 @dataclass
 class RouterParts:
-    """The feed and the router state for an event store."""
+    """The feed and the router's state (its three ports) for an event store."""
 
     feed: LiveFeed
-    state: RouterState
+    checkpoints: Checkpoints
+    versions: AppliedVersions
+    parking: ParkingLot
     closers: list[Callable[[], None]] = field(default_factory=list)
     poll_timeout: float = 0.5
     """How long a subscription's poll waits for events before it looks again."""
+
+    @classmethod
+    def on(
+        cls,
+        feed: LiveFeed,
+        state: SqliteRouterState | DynamoDBRouterState,
+        *,
+        closers: Sequence[Callable[[], None]] = (),
+        poll_timeout: float = 0.5,
+    ) -> RouterParts:
+        """The parts with one adapter serving the three ports."""
+        return cls(feed, state, state, state, list(closers), poll_timeout)
 
     def close(self) -> None:
         self.feed.wake()
@@ -169,18 +193,20 @@ def router_parts(settings: Settings, store: EventStore) -> RouterParts:
         # replays harmless. Only the event store pays for durability (EVENTFOLD_DURABILITY).
         state = SqliteRouterState(read_side_database(store), durability="normal")
         if settings.router_feed == "sqlite":
-            return RouterParts(SqliteFeed(store), state, [state.close])
-        return RouterParts(_queue_feed(settings), state, [state.close])
+            return RouterParts.on(SqliteFeed(store), state, closers=[state.close])
+        return RouterParts.on(_queue_feed(settings), state, closers=[state.close])
     dynamodb = _dynamodb_store(store, settings)
     from eventfold.adapters.aws.router_state import DynamoDBRouterState
 
     state_on_dynamodb = DynamoDBRouterState(dynamodb.client, dynamodb.tables)
     wait = max(0.5, settings.feed_poll_interval)  # one read per interval per subscription
     if settings.router_feed == "streams":
-        return RouterParts(_streams_feed(settings, dynamodb), state_on_dynamodb, poll_timeout=wait)
+        feed = _streams_feed(settings, dynamodb)
+        return RouterParts.on(feed, state_on_dynamodb, poll_timeout=wait)
     if settings.router_feed == "kinesis":
-        return RouterParts(_kinesis_feed(settings, dynamodb), state_on_dynamodb, poll_timeout=wait)
-    return RouterParts(_queue_feed(settings), state_on_dynamodb)
+        feed = _kinesis_feed(settings, dynamodb)
+        return RouterParts.on(feed, state_on_dynamodb, poll_timeout=wait)
+    return RouterParts.on(_queue_feed(settings), state_on_dynamodb)
 
 
 def _dynamodb_store(store: EventStore, settings: Settings) -> DynamoDBEventStore:
@@ -256,12 +282,14 @@ def start_router(
     subscriptions = subscriptions_of(services, context)
     jobs = jobs_of(services, context)
     parts = router_parts(settings, context.store)
-    telemetry.watch_parked(parts.state, [s.name for s in subscriptions])
+    telemetry.watch_parked(parts.parking, [s.name for s in subscriptions])
     worker = Worker(
         subscriptions,
         parts.feed,
         context.store,
-        parts.state,
+        checkpoints=parts.checkpoints,
+        versions=parts.versions,
+        parking=parts.parking,
         observer=telemetry,
         poll_timeout=parts.poll_timeout,
     )

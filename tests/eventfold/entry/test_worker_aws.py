@@ -80,8 +80,10 @@ def test_the_dynamodb_store_routes_from_its_stream_with_state_in_the_checkpoints
 ) -> None:
     tables(aws)
     store, parts = parts_for(aws_environ(aws))
-    assert isinstance(parts.state, DynamoDBRouterState)
-    assert parts.state.table == f"{PREFIX}checkpoints"
+    assert isinstance(parts.checkpoints, DynamoDBRouterState)
+    assert parts.checkpoints.table == f"{PREFIX}checkpoints"
+    assert parts.versions is parts.checkpoints
+    assert parts.parking is parts.checkpoints
     assert isinstance(parts.feed, HeadOfFeed)
     assert isinstance(parts.feed.feed, DynamoDBStreamsFeed)
     assert parts.poll_timeout >= parts.feed.feed.poll_interval
@@ -107,7 +109,7 @@ def test_kinesis_reads_the_prefixed_stream_of_the_events_table(
     assert isinstance(kinesis, KinesisFeed)
     assert (kinesis.stream, kinesis.events_table) == (f"{PREFIX}events", f"{PREFIX}events")
     assert parts.feed.head() == BEGINNING  # an empty stream
-    assert isinstance(parts.state, DynamoDBRouterState)
+    assert isinstance(parts.checkpoints, DynamoDBRouterState)
 
 
 @pytest.mark.aws
@@ -120,7 +122,7 @@ def test_an_sqs_feed_beside_either_store_and_its_head_is_the_beginning(
     _, parts = parts_for(aws_environ(aws, **queue))
     assert isinstance(parts.feed, HeadOfFeed)
     assert isinstance(parts.feed.feed, SqsFeed)
-    assert isinstance(parts.state, DynamoDBRouterState)
+    assert isinstance(parts.checkpoints, DynamoDBRouterState)
     assert parts.feed.head() == BEGINNING
     store, embedded = parts_for(
         {
@@ -131,7 +133,7 @@ def test_an_sqs_feed_beside_either_store_and_its_head_is_the_beginning(
         }
     )
     assert isinstance(store, SqliteEventStore)
-    assert isinstance(embedded.state, SqliteRouterState)
+    assert isinstance(embedded.checkpoints, SqliteRouterState)
     assert isinstance(embedded.feed, HeadOfFeed)
     assert isinstance(embedded.feed.feed, SqsFeed)
 

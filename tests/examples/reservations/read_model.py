@@ -161,7 +161,8 @@ def clean_rebuild(
     try:
         view = projection(engine, codec)
         view.create_tables()
-        router = Router(subscription(view), store, MemoryRouterState())
+        state = MemoryRouterState()
+        router = Router(subscription(view), store, versions=state, parking=state)
         events = all_events(store)
         for start in range(0, len(events), batch_size):
             report = router.deliver(events[start : start + batch_size])

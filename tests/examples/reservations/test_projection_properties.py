@@ -68,7 +68,7 @@ def deliver(store: SqliteEventStore, folder: Path, batches: list[list[RecordedEv
     try:
         view = projection(engine, PROTOBUF_CODEC)
         view.create_tables()
-        router = Router(subscription(view), store, state)
+        router = Router(subscription(view), store, versions=state, parking=state)
         for batch in batches:
             report = router.deliver(batch)
             assert not report.parked, report

@@ -188,7 +188,13 @@ def test_unreadable_payloads_are_parked_with_the_reason_never_skipped(
     state = SqliteRouterState(store.path, durability="off")
     target = Decoding()
     try:
-        router = Router(Subscription("decoding", target), store, state, sleep=lambda _: None)
+        router = Router(
+            Subscription("decoding", target),
+            store,
+            versions=state,
+            parking=state,
+            sleep=lambda _: None,
+        )
         report = router.deliver(store.read_all(0, 100))
         parked = {p.stream_id: p for p in state.list_parked("decoding")}
     finally:

@@ -1,13 +1,16 @@
 """The router's state in the ``<prefix>checkpoints`` table: for routers without a local disk
 (Lambda, containers), next to the DynamoDB store.
 
-Items (pk ``scope``, sk ``key``):
+One class serves the three ports on one table. Items (pk ``scope``, sk ``key``):
 
-- ``checkpoint`` / ``<subscription>``: ``checkpoint`` (S) — moved with a condition on the
-  value read, so a rebuild or an operator moving it makes the runner reload;
-- ``versions#<subscription>`` / ``<stream id>``: ``version`` (N), only ever raised;
-- ``parked#<subscription>`` / ``<stream id>``: ``reason``, ``parked_at``, ``parks`` (a
-  counter: unpark removes the marker only if nothing was parked since it looked);
+- ``checkpoint`` / ``<subscription>`` (:class:`Checkpoints`): ``checkpoint`` (S) — moved
+  with a condition on the value read, so a rebuild or an operator moving it makes the
+  runner reload;
+- ``versions#<subscription>`` / ``<stream id>`` (:class:`AppliedVersions`): ``version`` (N),
+  only ever raised;
+- ``parked#<subscription>`` / ``<stream id>`` (:class:`ParkingLot`): ``reason``,
+  ``parked_at``, ``parks`` (a counter: unpark removes the marker only if nothing was parked
+  since it looked);
 - ``parked-events:["<subscription>","<stream id>"]`` / ``<version, 20 digits>``: the
   waiting events, in the events table's attribute layout plus ``position``.
 """
@@ -50,7 +53,8 @@ def _key(scope: str, key: str) -> dict[str, Any]:
 
 
 class DynamoDBRouterState:
-    """The RouterState port on DynamoDB. Thread-safe (the boto3 client is)."""
+    """The Checkpoints, AppliedVersions and ParkingLot ports on DynamoDB. Thread-safe (the
+    boto3 client is)."""
 
     def __init__(
         self,
@@ -144,7 +148,7 @@ class DynamoDBRouterState:
         """Every subscription with a checkpoint, and that checkpoint (for operators)."""
         return {i["key"]["S"]: i["checkpoint"]["S"] for i in self._query("checkpoint")}
 
-    # -- versions ----------------------------------------------------------------------
+    # -- applied versions --------------------------------------------------------------
     def applied_versions(self, subscription: str, stream_ids: Collection[str]) -> dict[str, int]:
         scope = _versions_scope(subscription)
         ids = list(dict.fromkeys(stream_ids))
@@ -186,7 +190,7 @@ class DynamoDBRouterState:
                     ExpressionAttributeValues={":v": {"N": str(version)}},
                 )
 
-    # -- parking -----------------------------------------------------------------------
+    # -- parking lot -------------------------------------------------------------------
     def park(
         self, subscription: str, stream_id: str, events: Sequence[RecordedEvent], reason: str
     ) -> None:

@@ -12,7 +12,8 @@ nothing read yet). Every poll acquires a fresh iterator AFTER_SEQUENCE_NUMBER of
 record read (TRIM_HORIZON for a shard not read yet): iterators expire after 15 minutes,
 and moto's iterators go dead after any cancelled transaction, so a cached one is never
 trusted across polls. Where the router keeps the checkpoint is the router's business
-(RouterState; on AWS, DynamoDBRouterState in the checkpoints table ``create-tables`` makes).
+(its Checkpoints port; on AWS, DynamoDBRouterState in the checkpoints table
+``create-tables`` makes).
 """
 
 from __future__ import annotations

@@ -1,9 +1,10 @@
 """The router's state in SQLite: by default in the same file as the event store.
 
-Tables (all prefixed ``router_``): checkpoints per subscription, applied versions per
-(subscription, stream) for targets that do not keep their own, parked streams and the
-events waiting on them. Safe to share between threads (one connection per thread) and
-processes (SQLite's file locking; writes use ``BEGIN IMMEDIATE``).
+One class serves the three ports on one file. Tables (all prefixed ``router_``):
+checkpoints per subscription (:class:`Checkpoints`), applied versions per (subscription,
+stream) for targets that do not keep their own (:class:`AppliedVersions`), parked streams
+and the events waiting on them (:class:`ParkingLot`). Safe to share between threads (one
+connection per thread) and processes (SQLite's file locking; writes use ``BEGIN IMMEDIATE``).
 """
 
 from __future__ import annotations
@@ -68,7 +69,7 @@ def _now() -> str:
 
 
 class SqliteRouterState:
-    """The RouterState port on a SQLite file."""
+    """The Checkpoints, AppliedVersions and ParkingLot ports on a SQLite file."""
 
     def __init__(
         self,
@@ -154,7 +155,7 @@ class SqliteRouterState:
         rows = self._conn().execute("SELECT subscription, checkpoint FROM router_checkpoints")
         return {str(s): str(c) for s, c in rows}
 
-    # -- versions --------------------------------------------------------------------------
+    # -- applied versions ------------------------------------------------------------------
     def applied_versions(self, subscription: str, stream_ids: Collection[str]) -> dict[str, int]:
         ids = list(stream_ids)
         found: dict[str, int] = {}
@@ -181,7 +182,7 @@ class SqliteRouterState:
                 [(subscription, s, v) for s, v in versions.items()],
             )
 
-    # -- parking ---------------------------------------------------------------------------
+    # -- parking lot -----------------------------------------------------------------------
     def park(
         self, subscription: str, stream_id: str, events: Sequence[RecordedEvent], reason: str
     ) -> None:

@@ -1,4 +1,5 @@
-"""RouterState kept in memory: for tests and in-process tools (lost when the process ends)."""
+"""The router's state kept in memory: for tests and in-process tools (lost when the process
+ends)."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from eventfold.domain.events import RecordedEvent
 
 
 class MemoryRouterState:
-    """The RouterState port in a dict; lost when the process ends."""
+    """The ``Checkpoints``, ``AppliedVersions`` and ``ParkingLot`` ports in dicts."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
@@ -20,6 +21,7 @@ class MemoryRouterState:
         self._parked: dict[tuple[str, str], tuple[str, datetime]] = {}
         self._waiting: dict[tuple[str, str], dict[int, RecordedEvent]] = {}
 
+    # -- checkpoints -----------------------------------------------------------------------
     def checkpoint(self, subscription: str) -> str:
         return self._checkpoints.get(subscription, BEGINNING)
 
@@ -34,6 +36,7 @@ class MemoryRouterState:
         with self._lock:
             self._checkpoints[subscription] = checkpoint
 
+    # -- applied versions ------------------------------------------------------------------
     def applied_versions(self, subscription: str, stream_ids: Collection[str]) -> dict[str, int]:
         found = {s: self._versions.get((subscription, s)) for s in stream_ids}
         return {s: v for s, v in found.items() if v is not None}
@@ -44,6 +47,7 @@ class MemoryRouterState:
                 key = (subscription, stream_id)
                 self._versions[key] = max(version, self._versions.get(key, 0))
 
+    # -- parking lot -----------------------------------------------------------------------
     def park(
         self, subscription: str, stream_id: str, events: Sequence[RecordedEvent], reason: str
     ) -> None:

@@ -5,11 +5,14 @@ the router (``eventfold.core.router.router``) hands each event to every
 :class:`Subscription` whose filter matches, checking per (subscription, stream) the last
 applied version (duplicates skipped, gaps healed from the event store, failures retried then
 the stream PARKED), and calls the subscription's :class:`Target` with batches. What the
-router must remember (checkpoints, versions for targets that do not keep them, parked
-streams) lives behind :class:`RouterState`.
+router must remember lives behind three ports: :class:`Checkpoints` (where each
+subscription's runner resumes the feed), :class:`AppliedVersions` (the last applied version
+per stream, for targets that do not keep their own, and operators' skips) and
+:class:`ParkingLot` (parked streams and the events waiting on them). One adapter may serve
+all three from one file or table.
 
 Every adapter of a port passes that port's contract suite (``tests/contracts/feed.py``,
-``tests/contracts/router_state.py``).
+``checkpoints.py``, ``applied_versions.py``, ``parking_lot.py``).
 """
 
 from __future__ import annotations
@@ -110,13 +113,13 @@ class Target(Protocol):
 @runtime_checkable
 class TracksVersions(Protocol):
     """A target that commits each stream's last applied version in the SAME transaction as
-    its effects (the SQL projection). The router then asks it, not :class:`RouterState`,
+    its effects (the SQL projection). The router then asks it, not :class:`AppliedVersions`,
     and a crash between effect and bookkeeping cannot happen."""
 
     def applied_versions(self, stream_ids: Collection[str]) -> Mapping[str, int]:
         """The last applied version of each stream (streams never applied may be left out,
         meaning 0). Reads committed data only. The router takes the larger of this and
-        what :class:`RouterState` recorded (an operator's ``skip`` is recorded there)."""
+        what :class:`AppliedVersions` recorded (an operator's ``skip`` is recorded there)."""
         ...
 
 
@@ -129,7 +132,7 @@ apply, in order (duplicates dropped, gaps healed from the event store)."""
 class PlansInTransaction(Protocol):
     """A :class:`TracksVersions` target that lets the router plan a batch INSIDE its own
     transaction, so its versions are read once per batch, by the transaction that then
-    writes them (the SQL projection). The router still reads its own state's versions
+    writes them (the SQL projection). The router still reads :class:`AppliedVersions`
     beside, where an operator's skips are kept."""
 
     def apply_planned(self, stream_ids: Collection[str], plan: Plan) -> None:
@@ -239,10 +242,9 @@ class ParkedStream:
     count: int
 
 
-class RouterState(Protocol):
-    """What the router remembers between runs, per subscription. Thread-safe: each
-    subscription's runner calls it from its own thread; operators' tools from other
-    processes."""
+class Checkpoints(Protocol):
+    """Where each subscription resumes the feed. Thread-safe: each subscription's runner
+    calls it from its own thread; rebuilds and operators' tools from other processes."""
 
     def checkpoint(self, subscription: str) -> str:
         """The feed checkpoint the subscription resumes from (``BEGINNING`` if none)."""
@@ -257,6 +259,12 @@ class RouterState(Protocol):
         """Set the checkpoint unconditionally (rebuild hand-over, operators)."""
         ...
 
+
+class AppliedVersions(Protocol):
+    """The last version applied per (subscription, stream), kept by the router for targets
+    that do not track their own; for those that do (:class:`TracksVersions`) only what an
+    operator skipped is recorded here. Thread-safe, like :class:`Checkpoints`."""
+
     def applied_versions(self, subscription: str, stream_ids: Collection[str]) -> dict[str, int]:
         """The last version recorded per stream (absent: none)."""
         ...
@@ -264,6 +272,11 @@ class RouterState(Protocol):
     def record_applied(self, subscription: str, versions: Mapping[str, int]) -> None:
         """Record these versions as applied (never lowers a recorded version)."""
         ...
+
+
+class ParkingLot(Protocol):
+    """Streams parked per subscription, and the events waiting on them in version order.
+    Thread-safe, like :class:`Checkpoints`."""
 
     def park(
         self, subscription: str, stream_id: str, events: Sequence[RecordedEvent], reason: str

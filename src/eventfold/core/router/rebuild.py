@@ -6,7 +6,7 @@ from collections.abc import Callable, Iterator
 from itertools import islice
 
 from eventfold.core.ports import EventStore
-from eventfold.core.router.ports import Rebuildable, RouterState, Subscription
+from eventfold.core.router.ports import Checkpoints, Rebuildable, Subscription
 from eventfold.core.router.router import describe
 from eventfold.domain.events import RecordedEvent
 from eventfold.errors import ConfigurationError, DeliveryFailed
@@ -23,7 +23,7 @@ def _batches(events: Iterator[RecordedEvent], size: int) -> Iterator[list[Record
 def rebuild(
     subscription: Subscription,
     store: EventStore,
-    state: RouterState,
+    checkpoints: Checkpoints,
     *,
     progress: Progress = lambda _: None,
     batch_size: int = 5000,
@@ -38,7 +38,7 @@ def rebuild(
             f"subscription {subscription.name!r} cannot be rebuilt: its target "
             f"{target.name!r} is not a rebuildable projection (no begin_rebuild)"
         )
-    handover = state.checkpoint(subscription.name)
+    handover = checkpoints.checkpoint(subscription.name)
     session = target.begin_rebuild()
     # No Router here: a scan yields each stream's events once, in version order, so there
     # is nothing to reorder, dedupe or heal, and any failure aborts the rebuild anyway.
@@ -63,5 +63,5 @@ def rebuild(
     except BaseException:
         session.abort()
         raise
-    state.reset(subscription.name, handover)
+    checkpoints.reset(subscription.name, handover)
     return applied

@@ -4,7 +4,9 @@ Per (subscription, stream) it knows the last applied version. For each delivered
 version <= last -> duplicate, skipped; == last + 1 -> applied; > last + 1 -> a gap, healed
 by reading the missing versions back from the event store and applying them first. A
 failing stream is retried with exponential backoff + jitter, then PARKED: it and every later
-event of that stream wait in :class:`RouterState`, in order, while other streams flow.
+event of that stream wait in the :class:`ParkingLot`, in order, while other streams flow.
+Where the last versions come from is chosen once per router (``versions.py``): the target
+keeps them, or the router does in :class:`AppliedVersions`.
 
 The same :class:`Router` serves the long-running worker (one per subscription and thread),
 a Lambda handler (one call of :meth:`Router.deliver` per invocation batch) and the
@@ -21,12 +23,8 @@ from dataclasses import dataclass, field
 
 from eventfold.core.ports import EventStore
 from eventfold.core.router.observer import NullObserver, RouterObserver
-from eventfold.core.router.ports import (
-    PlansInTransaction,
-    RouterState,
-    Subscription,
-    TracksVersions,
-)
+from eventfold.core.router.ports import AppliedVersions, ParkingLot, Subscription
+from eventfold.core.router.versions import PlannedByTarget, VersionKeeping, keep_versions
 from eventfold.domain.events import RecordedEvent
 from eventfold.errors import CodecError, DeliveryFailed
 
@@ -34,7 +32,6 @@ Sleep = Callable[[float], None]
 """Waits between retries; may raise :class:`Stopping` to abandon the batch."""
 
 WAITING_BEHIND = "waiting behind an earlier parked event"
-_CACHE_LIMIT = 200_000
 
 
 class _TooBig(Exception):
@@ -68,14 +65,19 @@ def describe(error: BaseException) -> str:
 
 
 class Router:
-    """Routes events to ONE subscription. Not thread-safe: one router per thread."""
+    """Routes events to ONE subscription. Not thread-safe: one router per thread.
+
+    ``versions`` records the last applied versions when the target keeps none (and an
+    operator's skips either way); ``parking`` holds the parked streams.
+    """
 
     def __init__(
         self,
         subscription: Subscription,
         store: EventStore,
-        state: RouterState,
         *,
+        versions: AppliedVersions,
+        parking: ParkingLot,
         observer: RouterObserver | None = None,
         sleep: Sleep = time.sleep,
         jitter: Callable[[], float] = random.random,
@@ -84,29 +86,28 @@ class Router:
         self.name = subscription.name
         self.target = subscription.target
         self.store = store
-        self.state = state
+        self.parking = parking
         self.observer: RouterObserver = observer or NullObserver()
         self._sleep = sleep
         self._jitter = jitter
-        self._tracking = isinstance(self.target, TracksVersions)
-        self._planning = self._tracking and isinstance(self.target, PlansInTransaction)
-        # Non-tracking targets: the last applied version (RouterState is the truth).
-        # Tracking targets: only how far events the filter skipped moved a stream.
-        self._known: dict[str, int] = {}
-        self._unrecorded: dict[str, int] = {}
+        keeping = keep_versions(self.name, self.target, versions)
+        self.keeping: VersionKeeping = keeping
+        # The one thing a keeping changes in how a batch goes: planned in the target's
+        # transaction, or planned here and applied in chunks.
+        self._planner = keeping if isinstance(keeping, PlannedByTarget) else None
 
     def forget(self) -> None:
         """Drop every cached version (after someone else moved the checkpoint)."""
-        self._known.clear()
+        self.keeping.forget_all()
 
     # -- delivering -----------------------------------------------------------------------
     def deliver(self, events: Iterable[RecordedEvent]) -> Delivery:
         """Handle a batch from a feed (any order, duplicates allowed).
 
         Returns once every event is applied, skipped as a duplicate or parked; only then
-        may the feed's checkpoint move past the batch. Raises only when the router state
-        or the event store fails, or a target that plans in its own transaction cannot
-        begin it (nothing is then reported done), or on :class:`Stopping`.
+        may the feed's checkpoint move past the batch. Raises only when the parking lot,
+        the applied versions or the event store fail, or a target that plans in its own
+        transaction cannot begin it (nothing is then reported done), or on :class:`Stopping`.
         """
         report = Delivery()
         by_stream, repeated = self._group(events)
@@ -115,29 +116,32 @@ class Router:
             self.observer.duplicates(self.name, repeated)
         if not by_stream:
             return report
-        parked = self.state.parked_streams(self.name)
+        parked = self.parking.parked_streams(self.name)
         for stream_id in parked & by_stream.keys():
-            self._known.pop(stream_id, None)
+            self.keeping.forget(stream_id)
             waiting = by_stream.pop(stream_id)
-            self.state.park(self.name, stream_id, waiting, WAITING_BEHIND)
+            self.parking.park(self.name, stream_id, waiting, WAITING_BEHIND)
             report.parked.extend((stream_id, e.version) for e in waiting)
         matches = self.subscription.filter.matches
         planned = None
         # A batch that cannot fit one target batch is planned outside (planning twice would
         # read a gap twice and report it twice).
         fits = sum(map(len, by_stream.values())) <= self.subscription.batch_size
-        if self._planning and fits and any(matches(e) for evs in by_stream.values() for e in evs):
-            planned = self._apply_planned(by_stream, report)
+        planner = self._planner
+        if planner and fits and any(matches(e) for evs in by_stream.values() for e in evs):
+            planned = self._apply_planned(planner, by_stream, report)
         if planned is None:
-            lasts = self._last_versions(by_stream.keys())
+            lasts = self.keeping.last_versions(by_stream.keys())
             plans = {s: self._plan(s, evs, lasts.get(s, 0), report) for s, evs in by_stream.items()}
             failed = self._apply_chunks(plans, report)
         else:
             plans, failed = planned
+        # A stream whose last events the filter left out is done through them too (what the
+        # target applied is known already).
         for stream_id, plan in plans.items():
-            if plan and stream_id not in failed and not (self._tracking and matches(plan[-1])):
-                self._advance(stream_id, plan[-1].version)
-        self._flush()
+            if plan and stream_id not in failed and not matches(plan[-1]):
+                self.keeping.passed_over(stream_id, plan[-1].version)
+        self.keeping.flush()
         return report
 
     def _wanted(self, plans: dict[str, list[RecordedEvent]]) -> list[RecordedEvent]:
@@ -176,7 +180,7 @@ class Router:
             self._deliver_stream(stream_id, plans[stream_id], report)
 
     def _apply_planned(
-        self, by_stream: dict[str, list[RecordedEvent]], report: Delivery
+        self, planner: PlannedByTarget, by_stream: dict[str, list[RecordedEvent]], report: Delivery
     ) -> tuple[dict[str, list[RecordedEvent]], set[str]] | None:
         """Plan and apply the batch in the target's own transaction (one read of the
         versions). None: the plan is bigger than a batch; the caller applies it in chunks
@@ -185,15 +189,12 @@ class Router:
         outside from the start). A failure before the plan was
         made propagates (as a failing version read would); a failure applying it sends
         the batch's streams one at a time."""
-        assert isinstance(self.target, PlansInTransaction)
-        recorded = self.state.applied_versions(self.name, list(by_stream))  # operators' skips
         plans: dict[str, list[RecordedEvent]] = {}
         wanted: list[RecordedEvent] = []
         counted = (report.duplicates, report.healed)
         made: list[bool] = []  # one True once the plan is made
 
-        def plan(versions: Mapping[str, int]) -> Sequence[RecordedEvent]:
-            lasts = self._merge_tracked(recorded, versions, by_stream.keys())
+        def plan(lasts: Mapping[str, int]) -> Sequence[RecordedEvent]:
             for stream_id, events in by_stream.items():
                 plans[stream_id] = self._plan(stream_id, events, lasts.get(stream_id, 0), report)
             wanted.extend(self._wanted(plans))
@@ -203,7 +204,7 @@ class Router:
             return wanted
 
         try:
-            self.target.apply_planned(list(by_stream), plan)
+            planner.apply_planned(list(by_stream), plan)
         except Stopping:
             raise
         except _TooBig:
@@ -230,40 +231,8 @@ class Router:
         grouped = {s: [evs[v] for v in sorted(evs)] for s, evs in by_stream.items()}
         return grouped, seen - sum(len(evs) for evs in grouped.values())
 
-    def _last_versions(self, stream_ids: Iterable[str]) -> dict[str, int]:
-        wanted = list(stream_ids)
-        if not wanted:
-            return {}
-        if self._tracking:
-            assert isinstance(self.target, TracksVersions)
-            recorded = self.state.applied_versions(self.name, wanted)
-            return self._merge_tracked(recorded, self.target.applied_versions(wanted), wanted)
-        unknown = [s for s in wanted if s not in self._known]
-        if unknown:
-            if len(self._known) > _CACHE_LIMIT:
-                self._known.clear()
-                unknown = wanted
-            loaded = self.state.applied_versions(self.name, unknown)
-            for stream_id in unknown:
-                self._known[stream_id] = loaded.get(stream_id, 0)
-        return {s: self._known[s] for s in wanted}
-
-    def _merge_tracked(
-        self, recorded: Mapping[str, int], applied: Mapping[str, int], wanted: Iterable[str]
-    ) -> dict[str, int]:
-        """A tracking target's last versions: the larger of what it applied, what the
-        router state recorded (an operator's skip) and how far filtered events moved it."""
-        lasts = dict(recorded)
-        for stream_id, version in applied.items():
-            lasts[stream_id] = max(version, lasts.get(stream_id, 0))
-        for stream_id in wanted:
-            skipped = self._known.get(stream_id, 0)
-            if skipped > lasts.get(stream_id, 0):
-                lasts[stream_id] = skipped
-        return lasts
-
     def _last_version(self, stream_id: str) -> int:
-        return self._last_versions([stream_id]).get(stream_id, 0)
+        return self.keeping.last_versions([stream_id]).get(stream_id, 0)
 
     def _plan(
         self, stream_id: str, events: list[RecordedEvent], last: int, report: Delivery
@@ -302,7 +271,7 @@ class Router:
                         self.target.apply([event])
                         self._done([event], report)
                     else:
-                        self._advance(stream_id, event.version)
+                        self.keeping.passed_over(stream_id, event.version)
                 return
             except Stopping:
                 raise
@@ -321,33 +290,17 @@ class Router:
     def _park(
         self, stream_id: str, events: Sequence[RecordedEvent], reason: str, report: Delivery
     ) -> None:
-        self._flush()
-        self._known.pop(stream_id, None)
-        self.state.park(self.name, stream_id, events, reason)
+        self.keeping.flush()
+        self.keeping.forget(stream_id)
+        self.parking.park(self.name, stream_id, events, reason)
         report.parked.extend((stream_id, e.version) for e in events)
         version = events[0].version if events else 0
         self.observer.parked(self.name, stream_id, version, reason)
 
-    # -- bookkeeping -----------------------------------------------------------------------
     def _done(self, events: Sequence[RecordedEvent], report: Delivery) -> None:
         report.applied += len(events)
         self.observer.applied(self.name, events)
-        if not self._tracking:
-            for event in events:
-                self._advance(event.stream_id, event.version)
-
-    def _advance(self, stream_id: str, version: int) -> None:
-        if self._tracking and len(self._known) > _CACHE_LIMIT:
-            self._known.clear()
-        if version > self._known.get(stream_id, 0):
-            self._known[stream_id] = version
-            if not self._tracking:
-                self._unrecorded[stream_id] = version
-
-    def _flush(self) -> None:
-        if self._unrecorded:
-            self.state.record_applied(self.name, self._unrecorded)
-            self._unrecorded = {}
+        self.keeping.applied(events)
 
     # -- operators ---------------------------------------------------------------------------
     def redrive(self, stream_id: str) -> Delivery:
@@ -355,28 +308,27 @@ class Router:
         stays parked (the report says so); events parked meanwhile are redriven too."""
         report = Delivery()
         while True:
-            waiting = self.state.parked_events(self.name, stream_id)
+            waiting = self.parking.parked_events(self.name, stream_id)
             if not waiting:
-                self.state.unpark(self.name, stream_id, 0)
+                self.parking.unpark(self.name, stream_id, 0)
                 return report
-            self._known.pop(stream_id, None)
+            self.keeping.forget(stream_id)
             last = self._last_version(stream_id)
             plan = self._plan(stream_id, waiting, last, report)
             before = len(report.parked)
             self._deliver_stream(stream_id, plan, report)
-            self._flush()
+            self.keeping.flush()
             if len(report.parked) > before:
                 return report
-            if self.state.unpark(self.name, stream_id, waiting[-1].version):
+            if self.parking.unpark(self.name, stream_id, waiting[-1].version):
                 return report
 
     def skip(self, stream_id: str) -> int:
         """Give up on a parked stream's waiting events: record them as handled without
         applying them and unpark. Returns how many were skipped."""
-        waiting = self.state.parked_events(self.name, stream_id)
+        waiting = self.parking.parked_events(self.name, stream_id)
         through = waiting[-1].version if waiting else 0
         if through:
-            self.state.record_applied(self.name, {stream_id: through})
-        self._known.pop(stream_id, None)
-        self.state.unpark(self.name, stream_id, through)
+            self.keeping.skip(stream_id, through)
+        self.parking.unpark(self.name, stream_id, through)
         return len(waiting)

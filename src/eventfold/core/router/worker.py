@@ -9,21 +9,30 @@ from collections.abc import Sequence
 
 from eventfold.core.ports import EventStore
 from eventfold.core.router.observer import NullObserver, RouterObserver
-from eventfold.core.router.ports import Feed, RouterState, Subscription
+from eventfold.core.router.ports import (
+    AppliedVersions,
+    Checkpoints,
+    Feed,
+    ParkingLot,
+    Subscription,
+)
 from eventfold.core.router.router import Router, Stopping, describe
 
 
 class SubscriptionRunner:
     """Polls the feed from the subscription's checkpoint, routes each batch, then (and only
-    then) acks it and advances the checkpoint."""
+    then) acks it and advances the checkpoint. ``versions`` and ``parking``: the router's
+    (:class:`Router`)."""
 
     def __init__(
         self,
         subscription: Subscription,
         feed: Feed,
         store: EventStore,
-        state: RouterState,
         *,
+        checkpoints: Checkpoints,
+        versions: AppliedVersions,
+        parking: ParkingLot,
         observer: RouterObserver | None = None,
         stop: threading.Event | None = None,
         poll_timeout: float = 0.5,
@@ -33,15 +42,22 @@ class SubscriptionRunner:
     ) -> None:
         self.subscription = subscription
         self.feed = feed
-        self.state = state
+        self.checkpoints = checkpoints
         self.observer: RouterObserver = observer or NullObserver()
         self.stop_event = stop or threading.Event()
-        self.router = Router(subscription, store, state, observer=self.observer, sleep=self._sleep)
+        self.router = Router(
+            subscription,
+            store,
+            versions=versions,
+            parking=parking,
+            observer=self.observer,
+            sleep=self._sleep,
+        )
         self.poll_timeout = poll_timeout
         self.lag_every = lag_every
         self.error_backoff = error_backoff
-        self.checkpoint = state.checkpoint(subscription.name)
-        self._saved = self.checkpoint  # what the router state holds
+        self.checkpoint = checkpoints.checkpoint(subscription.name)
+        self._saved = self.checkpoint  # what the checkpoints hold
         self._saved_at = 0.0
         self.checkpoint_every = checkpoint_every
         self._lag_due = 0.0
@@ -79,16 +95,16 @@ class SubscriptionRunner:
 
     def _save(self, checkpoint: str, now: float) -> None:
         name = self.subscription.name
-        if self.state.advance(name, self._saved, checkpoint):
+        if self.checkpoints.advance(name, self._saved, checkpoint):
             self.checkpoint = self._saved = checkpoint
         else:  # someone else moved it: resume from there
-            self._resume_from(self.state.checkpoint(name))
+            self._resume_from(self.checkpoints.checkpoint(name))
         self._saved_at = now
 
     def _follow_moved_checkpoint(self) -> None:
         """Notice, even while idle, that a rebuild or an operator moved the checkpoint: the
         feed then delivers again from there and the version checks skip what is done."""
-        stored = self.state.checkpoint(self.subscription.name)
+        stored = self.checkpoints.checkpoint(self.subscription.name)
         if stored != self._saved:
             self._resume_from(stored)
 
@@ -123,8 +139,10 @@ class Worker:
         subscriptions: Sequence[Subscription],
         feed: Feed,
         store: EventStore,
-        state: RouterState,
         *,
+        checkpoints: Checkpoints,
+        versions: AppliedVersions,
+        parking: ParkingLot,
         observer: RouterObserver | None = None,
         poll_timeout: float = 0.5,
     ) -> None:
@@ -139,7 +157,9 @@ class Worker:
                 s,
                 feed,
                 store,
-                state,
+                checkpoints=checkpoints,
+                versions=versions,
+                parking=parking,
                 observer=observer,
                 stop=self._stop,
                 poll_timeout=poll_timeout,

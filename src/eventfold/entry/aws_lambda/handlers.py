@@ -1,9 +1,12 @@
 """Lambda entry points for the event router: DynamoDB Streams, Kinesis and SQS events.
 
 One factory, :func:`router_handlers`, builds the three handlers from the same
-subscriptions, event store and router state; a user's handler module wires them once::
+subscriptions, event store and router state (its applied versions and parking lot, often
+one adapter); a user's handler module wires them once::
 
-    handlers = router_handlers(subscriptions, store, state, events_table="eventfold-events")
+    handlers = router_handlers(
+        subscriptions, store, versions=state, parking=state, events_table="eventfold-events"
+    )
     handle_dynamodb_stream = handlers.dynamodb_stream   # configured as the Lambda handler
 
 Each invocation converts its records to events and calls :meth:`Router.deliver` once per
@@ -11,7 +14,7 @@ subscription (a fresh router each time: concurrent invocations may share streams
 version is cached across invocations). It answers with the partial batch response
 (``{"batchItemFailures": [{"itemIdentifier": …}]}``; enable ReportBatchItemFailures on the
 event source mapping). A record is done when every subscription applied it, skipped it as
-a duplicate or PARKED its stream — parking is recorded in the router state, so one poison
+a duplicate or PARKED its stream — parking is recorded in the parking lot, so one poison
 stream never blocks a shard; Lambda retries only records whose work is not done (the router
 state or the event store failed, or time ran out while retrying). A retried record reaches
 subscriptions that already handled it as a duplicate: harmless.
@@ -40,7 +43,7 @@ from eventfold.adapters.aws.change_records import (
 from eventfold.adapters.aws.messages import event_of_message, lambda_sqs_attributes, unwrap_sns
 from eventfold.core.ports import EventStore
 from eventfold.core.router.observer import RouterObserver
-from eventfold.core.router.ports import RouterState, Subscription
+from eventfold.core.router.ports import AppliedVersions, ParkingLot, Subscription
 from eventfold.core.router.router import Router, Sleep, Stopping, describe
 from eventfold.domain.events import RecordedEvent
 from eventfold.errors import CodecError, StoreError
@@ -67,16 +70,18 @@ class RouterHandlers:
 def router_handlers(
     subscriptions: Sequence[Subscription],
     store: EventStore,
-    state: RouterState,
     *,
+    versions: AppliedVersions,
+    parking: ParkingLot,
     events_table: str | None = None,
     observer: RouterObserver | None = None,
     reserve_seconds: float = 3.0,
 ) -> RouterHandlers:
     """Handlers routing each invocation's events to every subscription.
 
-    ``store`` heals gaps (Kinesis and standard queues deliver out of order); ``state``
-    keeps versions and parked streams. ``events_table``: only changes of this table are
+    ``store`` heals gaps (Kinesis and standard queues deliver out of order); ``versions``
+    and ``parking`` keep the router's versions and parked streams (no checkpoints: the
+    event source mapping keeps the position). ``events_table``: only changes of this table are
     events (None: every table's). ``reserve_seconds``: retry waits never run into the last
     seconds of the invocation; the batch is then reported undone and Lambda retries it.
     """
@@ -96,7 +101,14 @@ def router_handlers(
         sleep = deadline_sleep(context, reserve_seconds)
         done = True
         for subscription in subscriptions:
-            router = Router(subscription, store, state, observer=observer, sleep=sleep)
+            router = Router(
+                subscription,
+                store,
+                versions=versions,
+                parking=parking,
+                observer=observer,
+                sleep=sleep,
+            )
             try:
                 router.deliver(events)
             except Stopping:

@@ -15,6 +15,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from eventfold.core.router.observer import RouterObserver
 from eventfold.core.router.ports import BEGINNING, Subscription
 from eventfold.core.router.rebuild import rebuild as rebuild_projection
 from eventfold.core.router.router import Router
@@ -49,10 +50,20 @@ class Ops:
             fail(f"no subscription named {name!r}; known: {known} (see `eventfold subscriptions`)")
         return self.subscriptions[name]
 
+    def router(self, subscription: Subscription, observer: RouterObserver | None = None) -> Router:
+        """A router for an operator's redrive or skip of one of ``subscription``'s streams."""
+        return Router(
+            subscription,
+            self.context.store,
+            versions=self.parts.versions,
+            parking=self.parts.parking,
+            observer=observer,
+        )
+
     def parked_subscription(self, name: str, stream: str) -> Subscription:
         """The subscription ``name``, once ``stream`` is known to be parked for it."""
         subscription = self.subscription(name)
-        if stream not in self.parts.state.parked_streams(name):
+        if stream not in self.parts.parking.parked_streams(name):
             not_parked(name, stream)
         return subscription
 
@@ -121,9 +132,9 @@ def subscriptions(ctx: typer.Context) -> None:
     with operations(ctx, read_only=True) as ops:
         table = Table("subscription", "target", "position", "lag events", "lag s", "parked")
         for name, sub in sorted(ops.subscriptions.items()):
-            checkpoint = ops.parts.state.checkpoint(name)
+            checkpoint = ops.parts.checkpoints.checkpoint(name)
             lag = ops.parts.feed.lag(checkpoint)
-            parked = len(ops.parts.state.parked_streams(name))
+            parked = len(ops.parts.parking.parked_streams(name))
             seconds = "?" if lag.seconds is None else f"{lag.seconds:.1f}"
             table.add_row(
                 name,
@@ -145,7 +156,7 @@ def parked_list(
     with operations(ctx, read_only=True) as ops:
         if subscription is not None:
             ops.subscription(subscription)
-        found = ops.parts.state.list_parked(subscription)
+        found = ops.parts.parking.list_parked(subscription)
         if not found:
             typer.echo("no parked streams")
             return
@@ -171,14 +182,14 @@ def parked_show(
     """The reason and the waiting events of a parked stream (one JSON object per line)."""
     with operations(ctx, read_only=True) as ops:
         ops.subscription(subscription)
-        parked = [p for p in ops.parts.state.list_parked(subscription) if p.stream_id == stream]
+        parked = [p for p in ops.parts.parking.list_parked(subscription) if p.stream_id == stream]
         if not parked:
             not_parked(subscription, stream)
         typer.echo(
             f"{stream} parked for {subscription} since {parked[0].parked_at}: {parked[0].reason}"
         )
         codecs = codecs_by_category(ops.services)
-        for event in ops.parts.state.parked_events(subscription, stream):
+        for event in ops.parts.parking.parked_events(subscription, stream):
             typer.echo(json.dumps(as_record(event, payload_json(event, codecs))))
 
 
@@ -191,10 +202,10 @@ def parked_redrive(
     """Re-apply the waiting events in order, then unpark the stream."""
     with operations(ctx) as ops:
         sub = ops.parked_subscription(subscription, stream)
-        router = Router(sub, ops.context.store, ops.parts.state, observer=Telemetry())
+        router = ops.router(sub, observer=Telemetry())
         report = router.redrive(stream)
         if report.parked:
-            still = ops.parts.state.list_parked(subscription)
+            still = ops.parts.parking.list_parked(subscription)
             reasons = [p.reason for p in still if p.stream_id == stream] or ["unknown"]
             fail(
                 f"{stream} failed again at version {report.parked[0][1]} and stays parked "
@@ -221,7 +232,7 @@ def parked_skip(
         )
     with operations(ctx) as ops:
         sub = ops.parked_subscription(subscription, stream)
-        skipped = Router(sub, ops.context.store, ops.parts.state).skip(stream)
+        skipped = ops.router(sub).skip(stream)
         typer.echo(f"skipped {skipped} events of {stream} for {subscription}; unparked")
 
 
@@ -251,7 +262,7 @@ def rebuild(
                 rate = done[0] / max(time.perf_counter() - started, 1e-9)
                 progress.update(task, advance=count, rate=f"{rate:,.0f}")
 
-            applied = rebuild_projection(sub, store, ops.parts.state, progress=advance)
+            applied = rebuild_projection(sub, store, ops.parts.checkpoints, progress=advance)
         seconds = time.perf_counter() - started
         typer.echo(
             f"rebuilt {projection}: {done[0]} events read, {applied} applied in "

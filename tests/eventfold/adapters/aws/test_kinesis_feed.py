@@ -118,7 +118,8 @@ def test_a_record_that_is_no_event_item_is_skipped_and_the_router_heals_over_it(
     keys, _ = drain(new_feed(aws))
     assert keys == ["order-1:1", "order-1:3"]
     target = SqliteTarget(tmp_path / "target.db")
-    router = Router(Subscription("rows", target), store, SqliteRouterState(tmp_path / "r.db"))
+    state = SqliteRouterState(tmp_path / "r.db")
+    router = Router(Subscription("rows", target), store, versions=state, parking=state)
     feed = new_feed(aws)
     router.deliver(feed.poll(BEGINNING, timeout=1).events)
     assert target.by_stream() == {"order-1": [1, 2, 3]}
@@ -179,8 +180,9 @@ def test_shuffled_and_duplicated_records_reach_the_same_state_as_the_ordered_fee
     target_type = TrackingSqliteTarget if tracking else SqliteTarget
 
     ordered = target_type(tmp_path / "ordered.db")
+    ordered_state = SqliteRouterState(tmp_path / "ordered-state.db")
     Router(
-        Subscription("rows", ordered), store, SqliteRouterState(tmp_path / "ordered-state.db")
+        Subscription("rows", ordered), store, versions=ordered_state, parking=ordered_state
     ).deliver(events)
 
     shuffler = random.Random(4)
@@ -191,8 +193,9 @@ def test_shuffled_and_duplicated_records_reach_the_same_state_as_the_ordered_fee
     put_changes(kinesis, STREAM, changes, by="event")
 
     shuffled = target_type(tmp_path / "shuffled.db")
+    shuffled_state = SqliteRouterState(tmp_path / "shuffled-state.db")
     router = Router(
-        Subscription("rows", shuffled), store, SqliteRouterState(tmp_path / "shuffled-state.db")
+        Subscription("rows", shuffled), store, versions=shuffled_state, parking=shuffled_state
     )
     report = route_everything(new_feed(aws), router)
 

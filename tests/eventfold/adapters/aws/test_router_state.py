@@ -1,4 +1,4 @@
-"""The router's state in the DynamoDB checkpoints table, against moto."""
+"""The router's three ports in the DynamoDB checkpoints table, against moto."""
 
 from __future__ import annotations
 
@@ -9,7 +9,9 @@ from eventfold.adapters.aws.dynamodb_items import TableNames
 from eventfold.adapters.aws.router_state import DynamoDBRouterState
 from eventfold.adapters.aws.tables import create_tables
 from tests.aws_support.moto_server import MotoAws
-from tests.contracts.router_state import RouterStateContract, recorded
+from tests.contracts.applied_versions import AppliedVersionsContract
+from tests.contracts.checkpoints import CheckpointsContract
+from tests.contracts.parking_lot import ParkingLotContract, recorded
 
 TABLES = TableNames("router-")
 
@@ -23,9 +25,21 @@ def router_state(aws: MotoAws) -> DynamoDBRouterState:
     return DynamoDBRouterState(client, TABLES)
 
 
-class TestDynamoDBRouterState(RouterStateContract):
+class TestDynamoDBCheckpoints(CheckpointsContract):
     @pytest.fixture
-    def state(self, router_state: DynamoDBRouterState) -> DynamoDBRouterState:
+    def checkpoints(self, router_state: DynamoDBRouterState) -> DynamoDBRouterState:
+        return router_state
+
+
+class TestDynamoDBAppliedVersions(AppliedVersionsContract):
+    @pytest.fixture
+    def versions(self, router_state: DynamoDBRouterState) -> DynamoDBRouterState:
+        return router_state
+
+
+class TestDynamoDBParkingLot(ParkingLotContract):
+    @pytest.fixture
+    def parking(self, router_state: DynamoDBRouterState) -> DynamoDBRouterState:
         return router_state
 
 

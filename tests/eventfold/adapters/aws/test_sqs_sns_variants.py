@@ -36,7 +36,15 @@ def run_until_idle(
     name: str, target: Target, feed: Feed, store: SqliteEventStore, state: SqliteRouterState
 ) -> None:
     """One subscription's runner, stepped until a poll brings nothing."""
-    runner = SubscriptionRunner(Subscription(name, target), feed, store, state, poll_timeout=0.5)
+    runner = SubscriptionRunner(
+        Subscription(name, target),
+        feed,
+        store,
+        checkpoints=state,
+        versions=state,
+        parking=state,
+        poll_timeout=0.5,
+    )
     while runner.step():
         pass
 
@@ -82,7 +90,13 @@ def test_a_poison_stream_on_the_consumer_side_parks_and_the_rest_flows(
 
     consumer.faults.append(poison)
     feed = SqsFeed(sqs, url, long_poll=1)
-    router = Router(Subscription("consumer", consumer), store, state, sleep=lambda _: None)
+    router = Router(
+        Subscription("consumer", consumer),
+        store,
+        versions=state,
+        parking=state,
+        sleep=lambda _: None,
+    )
     while (batch := feed.poll(BEGINNING, timeout=0.5)).events:
         router.deliver(batch.events)
         feed.ack(batch)
@@ -137,5 +151,5 @@ def test_a_queue_consumer_keeps_no_checkpoint_only_versions(
     consumer = SqliteTarget(tmp_path / "consumer.db")
     run_until_idle("consumer", consumer, SqsFeed(sqs, url, long_poll=1), store, state)
     assert state.checkpoint("consumer") == BEGINNING
-    router = Router(Subscription("consumer", consumer), store, state)
+    router = Router(Subscription("consumer", consumer), store, versions=state, parking=state)
     assert router.deliver(store.read_all(0, 10)).duplicates == 2

@@ -259,7 +259,10 @@ def test_the_router_parks_only_the_refused_stream(store: SqliteEventStore, tmp_p
     )
     state = SqliteRouterState(tmp_path / "router.db")
     router = Router(
-        Subscription("queue", target, retry=RetryPolicy(attempts=2, base_delay=0)), store, state
+        Subscription("queue", target, retry=RetryPolicy(attempts=2, base_delay=0)),
+        store,
+        versions=state,
+        parking=state,
     )
     report = router.deliver(events)
     assert report.parked == [("order-2", 1), ("order-2", 2)]

@@ -142,7 +142,7 @@ def test_through_the_router_the_failing_stream_parks_alone_and_nothing_repeats(
         retry=RetryPolicy(attempts=3, base_delay=0),
     )
     state = MemoryRouterState()
-    router = Router(subscription, store, state, sleep=lambda _: None)
+    router = Router(subscription, store, versions=state, parking=state, sleep=lambda _: None)
     batch = interleave(ticks("tick-a", 1, 3), ticks("tick-b", 1, 3), ticks("tick-c", 1, 3))
     report = router.deliver(batch)
     assert report.parked == [("tick-b", 1), ("tick-b", 2), ("tick-b", 3)]

@@ -6,12 +6,26 @@ import threading
 import pytest
 
 from eventfold.core.router.memory import MemoryRouterState
-from tests.contracts.router_state import RouterStateContract
+from tests.contracts.applied_versions import AppliedVersionsContract
+from tests.contracts.checkpoints import CheckpointsContract
+from tests.contracts.parking_lot import ParkingLotContract
 
 
-class TestMemoryRouterState(RouterStateContract):
+class TestMemoryCheckpoints(CheckpointsContract):
     @pytest.fixture
-    def state(self) -> MemoryRouterState:
+    def checkpoints(self) -> MemoryRouterState:
+        return MemoryRouterState()
+
+
+class TestMemoryAppliedVersions(AppliedVersionsContract):
+    @pytest.fixture
+    def versions(self) -> MemoryRouterState:
+        return MemoryRouterState()
+
+
+class TestMemoryParkingLot(ParkingLotContract):
+    @pytest.fixture
+    def parking(self) -> MemoryRouterState:
         return MemoryRouterState()
 
 

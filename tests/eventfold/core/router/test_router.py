@@ -76,7 +76,15 @@ def make_router(
     seen = Seen()
     delays = sleeps if sleeps is not None else []
     sub = Subscription("rows", target, **subscription)  # type: ignore[arg-type]
-    router = Router(sub, store, state, observer=seen, sleep=delays.append, jitter=lambda: 1.0)
+    router = Router(
+        sub,
+        store,
+        versions=state,
+        parking=state,
+        observer=seen,
+        sleep=delays.append,
+        jitter=lambda: 1.0,
+    )
     return router, seen
 
 

@@ -52,7 +52,7 @@ def test_shuffled_and_duplicated_delivery_yields_the_in_order_state(
     with tempfile.TemporaryDirectory() as folder:
         target = kind(Path(folder) / "target.db")
         state = SqliteRouterState(Path(folder) / "state.db", durability="off")
-        router = Router(Subscription("rows", target), filled_store, state)
+        router = Router(Subscription("rows", target), filled_store, versions=state, parking=state)
         for batch in batches:
             router.deliver(batch)
         state.close()

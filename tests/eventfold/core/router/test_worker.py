@@ -45,7 +45,9 @@ def test_the_checkpoint_advances_only_after_the_batch_is_done(
         Subscription("rows", target, retry=RetryPolicy(3, base_delay=10)),
         feed,
         store,
-        state,
+        checkpoints=state,
+        versions=state,
+        parking=state,
         stop=stop,
     )
     stop.set()  # the retry's backoff is interrupted: the batch is abandoned
@@ -68,7 +70,12 @@ def test_parked_events_count_as_done(
         lambda e: (_ for _ in ()).throw(RuntimeError("x")) if e.stream_id == "a-1" else None
     )
     runner = SubscriptionRunner(
-        Subscription("rows", target, retry=RetryPolicy(1)), SqliteFeed(store), store, state
+        Subscription("rows", target, retry=RetryPolicy(1)),
+        SqliteFeed(store),
+        store,
+        checkpoints=state,
+        versions=state,
+        parking=state,
     )
     runner.step(timeout=0)
     assert state.checkpoint("rows") == "3"
@@ -81,7 +88,13 @@ def test_a_moved_checkpoint_is_reloaded(
     fill(store, {"a-1": 2})
     target = SqliteTarget(tmp_path / "t.db")
     runner = SubscriptionRunner(
-        Subscription("rows", target), SqliteFeed(store), store, state, checkpoint_every=0.0
+        Subscription("rows", target),
+        SqliteFeed(store),
+        store,
+        checkpoints=state,
+        versions=state,
+        parking=state,
+        checkpoint_every=0.0,
     )
     state.reset("rows", "1")
     runner.step(timeout=0)  # polled from "" but the checkpoint moved: nothing recorded past it
@@ -98,7 +111,14 @@ def test_a_batch_the_filter_skips_saves_its_checkpoint_later(
     target = SqliteTarget(tmp_path / "t.db")
     only_b = Subscription("rows", target, EventFilter(categories=frozenset({"b"})))
     runner = SubscriptionRunner(
-        only_b, SqliteFeed(store), store, state, checkpoint_every=3600, lag_every=3600
+        only_b,
+        SqliteFeed(store),
+        store,
+        checkpoints=state,
+        versions=state,
+        parking=state,
+        checkpoint_every=3600,
+        lag_every=3600,
     )
     assert runner.step(timeout=0) == 3  # b-1 applied: the checkpoint is saved at once
     assert state.checkpoint("rows") == "3"
@@ -117,7 +137,13 @@ def test_an_idle_runner_notices_a_moved_checkpoint(
     fill(store, {"a-1": 2})
     target = SqliteTarget(tmp_path / "t.db")
     runner = SubscriptionRunner(
-        Subscription("rows", target), SqliteFeed(store), store, state, lag_every=0.0
+        Subscription("rows", target),
+        SqliteFeed(store),
+        store,
+        checkpoints=state,
+        versions=state,
+        parking=state,
+        lag_every=0.0,
     )
     assert runner.step(timeout=0) == 2
     assert runner.step(timeout=0) == 0  # caught up, idle
@@ -138,7 +164,9 @@ def test_a_slow_subscription_does_not_delay_another(
         [Subscription("slow", slow, batch_size=10), Subscription("fast", fast, batch_size=10)],
         SqliteFeed(store),
         store,
-        state,
+        checkpoints=state,
+        versions=state,
+        parking=state,
         poll_timeout=0.05,
     )
     worker.start()
@@ -163,7 +191,14 @@ def test_subscription_names_must_be_unique(
 ) -> None:
     target = SqliteTarget(tmp_path / "t.db")
     with pytest.raises(ValueError, match="unique: rows"):
-        Worker([Subscription("rows", target)] * 2, SqliteFeed(store), store, state)
+        Worker(
+            [Subscription("rows", target)] * 2,
+            SqliteFeed(store),
+            store,
+            checkpoints=state,
+            versions=state,
+            parking=state,
+        )
 
 
 def test_stop_returns_promptly_while_runners_wait_for_events(
@@ -173,7 +208,9 @@ def test_stop_returns_promptly_while_runners_wait_for_events(
         [Subscription("rows", SqliteTarget(tmp_path / "t.db"))],
         SqliteFeed(store),
         store,
-        state,
+        checkpoints=state,
+        versions=state,
+        parking=state,
         poll_timeout=3600,
     )
     worker.start()

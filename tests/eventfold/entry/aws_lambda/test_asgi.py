@@ -183,9 +183,8 @@ def test_reservations_behind_api_gateway(
     assert len(refused["issues"]) == 2  # every issue at once: customer_id and quantity
 
     # the router's own Lambda updates the query model from the table's stream
-    router = router_handlers(
-        service.subscriptions(context), store, SqliteRouterState(tmp_path / "router.db")
-    )
+    state = SqliteRouterState(tmp_path / "router.db")
+    router = router_handlers(service.subscriptions(context), store, versions=state, parking=state)
     stream_event = dynamodb_stream_event(store.read_all(0, 100))
     assert router.dynamodb_stream(stream_event, None) == {"batchItemFailures": []}
 

@@ -56,7 +56,9 @@ def handlers_for(
 ) -> RouterHandlers:
     view, mail = targets
     subscriptions = [Subscription("view", view), Subscription("mail", mail, retry=RETRY_ONCE)]
-    return router_handlers(subscriptions, store, state, events_table="eventfold-events")
+    return router_handlers(
+        subscriptions, store, versions=state, parking=state, events_table="eventfold-events"
+    )
 
 
 def failures(response: dict[str, Any]) -> list[str]:
@@ -158,7 +160,9 @@ def test_retry_waits_give_up_before_the_invocation_times_out(
 
     flaky.faults.append(always)
     patient = RetryPolicy(attempts=50, base_delay=10.0, max_delay=60.0)
-    handlers = router_handlers([Subscription("partner", flaky, retry=patient)], store, state)
+    handlers = router_handlers(
+        [Subscription("partner", flaky, retry=patient)], store, versions=state, parking=state
+    )
     event = dynamodb_stream_event(store.read_all(0, 10))
     response = handlers.dynamodb_stream(event, LambdaContext(remaining_ms=2_000))
     assert len(failures(response)) == 1
@@ -178,9 +182,9 @@ def test_sqs_messages_are_routed_and_unreadable_ones_fail(
         QueueUrl=url, MaxNumberOfMessages=10, MessageAttributeNames=["All"]
     )["Messages"]
     event = {"Records": [lambda_sqs_record(m, url) for m in received]}
-    response = router_handlers([Subscription("view", targets[0])], store, state).sqs(
-        event, LambdaContext()
-    )
+    response = router_handlers(
+        [Subscription("view", targets[0])], store, versions=state, parking=state
+    ).sqs(event, LambdaContext())
     bad = next(m["MessageId"] for m in received if m["Body"] == "not an event")
     assert failures(response) == [bad]
     assert targets[0].by_stream() == {"order-1": [1, 2], "order-2": [1]}
@@ -214,7 +218,10 @@ def test_subscription_names_must_be_unique(
 ) -> None:
     with pytest.raises(ValueError, match="unique: view"):
         router_handlers(
-            [Subscription("view", targets[0]), Subscription("view", targets[1])], store, state
+            [Subscription("view", targets[0]), Subscription("view", targets[1])],
+            store,
+            versions=state,
+            parking=state,
         )
 
 

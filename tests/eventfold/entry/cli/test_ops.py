@@ -35,7 +35,9 @@ def home(tmp_path: Path) -> Path:
 
     target.faults.append(poison)
     state = SqliteRouterState(store.path)
-    Router(Subscription("probe-rows", target), store, state).deliver(store.read_all(0))
+    Router(Subscription("probe-rows", target), store, versions=state, parking=state).deliver(
+        store.read_all(0)
+    )
     state.advance("probe-rows", "", "5")
     state.close()
     store.close()
