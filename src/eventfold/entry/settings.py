@@ -33,6 +33,7 @@ DATABASE_FILE = "eventfold.db"
 # Also the defaults of a context no entry point filled (eventfold.entry.resources).
 DEFAULT_READ_WAIT_SECONDS = 2.0
 DEFAULT_JOB_SECONDS = 60.0
+DEFAULT_MAX_BODY_BYTES = 64 * 1024
 
 # variable name -> how to fix a bad value; also the variables Settings reads.
 HINTS: Mapping[str, str] = {
@@ -79,6 +80,8 @@ HINTS: Mapping[str, str] = {
     "EVENTFOLD_HOME/mail/*.eml on EVENTFOLD_SMTP_HOST:PORT) or off (a real SMTP server)",
     "EVENTFOLD_WEBHOOKS": "set EVENTFOLD_WEBHOOKS to comma-separated name=URL pairs, e.g. "
     "reservations-staff=https://faans.example/hook (unset names are logged, not sent)",
+    "EVENTFOLD_MAX_BODY_BYTES": "set EVENTFOLD_MAX_BODY_BYTES to the largest request body "
+    "accepted, in bytes (1024 to 1073741824), e.g. 65536; a larger one is answered 413",
 }
 
 
@@ -164,6 +167,14 @@ class Settings(BaseSettings):
     """``eventfold run`` starts the local SMTP sink (``home/mail/*.eml``) on smtp_host:port."""
     webhooks: dict[str, str] = Field(default_factory=dict, validation_alias="EVENTFOLD_WEBHOOKS")
     """Named webhook URLs the services' reactions post to; a name left out is logged only."""
+    max_body_bytes: int = Field(
+        default=DEFAULT_MAX_BODY_BYTES,
+        ge=1024,
+        le=2**30,
+        validation_alias="EVENTFOLD_MAX_BODY_BYTES",
+    )
+    """A request body over this is answered 413 before it is read (the commands' bodies are
+    a few hundred bytes; a 200 MB one grew a process by 580 MB)."""
 
     @classmethod
     def settings_customise_sources(

@@ -158,7 +158,9 @@ def serve_http(
     if router_metrics:
         registry.register(RemoteMetrics(router_metrics))
     with service_context(settings) as context:
-        app = create_app(services, context, metrics=registry)
+        app = create_app(
+            services, context, metrics=registry, max_body_bytes=settings.max_body_bytes
+        )
         sock = socket.socket(fileno=fd)
         config = uvicorn.Config(
             app,

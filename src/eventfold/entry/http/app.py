@@ -12,6 +12,7 @@ from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from starlette.exceptions import HTTPException
 
+from eventfold.entry.http.limits import BodyLimit
 from eventfold.entry.http.problems import (
     PROBLEM_JSON,
     UnexpectedErrors,
@@ -20,6 +21,7 @@ from eventfold.entry.http.problems import (
     request_validation_response,
 )
 from eventfold.entry.service import Service, ServiceContext
+from eventfold.entry.settings import DEFAULT_MAX_BODY_BYTES
 from eventfold.errors import EventfoldError
 
 StopRunner = Callable[[], None]
@@ -69,12 +71,14 @@ def create_app(
     runners: Sequence[BackgroundRunner] = (),
     title: str = "eventfold",
     metrics: CollectorRegistry | None = None,
+    max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
 ) -> FastAPI:
     """The HTTP entry point: each service's routes (tagged with its name), ``GET /healthz``,
     OpenAPI at ``/docs``, and every error answered as ``application/problem+json``.
 
     ``runners`` start with the app and stop with it (see :data:`BackgroundRunner`).
     ``metrics``: served as ``GET /metrics`` in the Prometheus text format.
+    ``max_body_bytes``: a larger request body is a 413 problem, refused before it is read.
     """
     names = [s.name for s in services]
     app = FastAPI(
@@ -102,6 +106,7 @@ def create_app(
     app.add_exception_handler(RequestValidationError, on_validation_error)
     app.add_exception_handler(HTTPException, on_http_error)
     app.add_middleware(UnexpectedErrors)
+    app.add_middleware(BodyLimit, max_bytes=max_body_bytes)
 
     @app.get("/healthz", tags=["health"])
     async def healthz() -> dict[str, Any]:
