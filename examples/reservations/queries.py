@@ -32,6 +32,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -39,7 +40,7 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, HTTPException, Query
 from fastapi.exceptions import RequestValidationError
-from pydantic import AwareDatetime, BaseModel
+from pydantic import AwareDatetime, BaseModel, BeforeValidator
 from sqlalchemy import ColumnElement, and_, or_, select
 
 from eventfold import EventCodec
@@ -58,7 +59,9 @@ from reservations.projection import aware, naive, query_model, reservations, sto
 
 LIMIT_DEFAULT = 50
 LIMIT_MAX = 200
-VERSION_MAX = 2**62
+VERSION_MAX = 10**15
+"""Far past any stream's version; exact as a JSON float (2**62 is not: a generator sent
+4611686018427388000 for the bound)."""
 CURSOR_MAX = 400
 """A cursor this API returns is base64url of [time, id]: well under this."""
 CURSOR_PATTERN = r"^[A-Za-z0-9_-]+$"
@@ -299,11 +302,19 @@ IdFilter = Annotated[
     str | None,
     Query(min_length=1, max_length=ID_MAX, pattern=ID_PATTERN, description="an exact id"),
 ]
-Since = Annotated[
-    AwareDatetime | None, Query(alias="from", description="accepted at or after this time")
-]
+
+
+def _iso_text(value: Any) -> Any:
+    # pydantic would read "-11447" as a Unix time; the schema says date-time.
+    if isinstance(value, str) and not re.match(r"\d{4}-\d\d-\d\d[Tt ]", value):
+        raise ValueError("must be an RFC 3339 time, e.g. 2026-05-10T09:00:00Z")
+    return value
+
+
+Moment = Annotated[AwareDatetime, BeforeValidator(_iso_text)]
+Since = Annotated[Moment | None, Query(alias="from", description="accepted at or after this time")]
 Until = Annotated[
-    AwareDatetime | None,
+    Moment | None,
     Query(description="accepted before this time (at or before from: nothing matches)"),
 ]
 

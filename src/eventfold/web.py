@@ -7,7 +7,8 @@ error tree are answered as RFC 9457 problem+json by :func:`create_app`. A servic
 side takes its query-model engine from :func:`query_engine` (the embedded default when the
 entry point configured none), its read-your-writes bound from :func:`read_wait_seconds` and
 the wait itself from :func:`read_your_writes` (an ``async`` wait that holds no thread); its
-``async`` routes run their blocking queries with :func:`query_runner`; the
+``async`` routes run their blocking queries with :func:`query_runner`; request bodies count
+``3.0`` as the integer JSON Schema says it is with :data:`JsonInt`; the
 e-mail performer from :func:`mail_sender` and partner URLs from :func:`webhook_url`.
 :func:`migrate_query_model` applies the services' migrations (``Service.migrations``) on
 that engine, as the entry points do at startup; a test composing a context calls it too.
@@ -16,6 +17,7 @@ names its own period, and :func:`job_seconds` is the configured one (EVENTFOLD_J
 """
 
 from eventfold.entry.http import BackgroundRunner, IdempotencyKey, StopRunner, create_app
+from eventfold.entry.http.inputs import JsonInt
 from eventfold.entry.http.reads import QueryRunner, ReadYourWrites, query_runner, store_runner
 from eventfold.entry.resources import (
     job_seconds,
@@ -41,6 +43,7 @@ __all__ = [
     "IdempotencyKey",
     "Job",
     "JobsFactory",
+    "JsonInt",
     "QueryRunner",
     "ReadYourWrites",
     "RoutesFactory",

@@ -54,6 +54,7 @@ EXPORTED: dict[str, list[str]] = {
         "IdempotencyKey",
         "Job",
         "JobsFactory",
+        "JsonInt",
         "QueryRunner",
         "ReadYourWrites",
         "RoutesFactory",
