@@ -189,3 +189,23 @@ def test_a_retried_transition_returns_the_same_version(client: TestClient) -> No
     first = client.post(f"/reservations/{rid}/cancel", json=cancel, headers=headers)
     again = client.post(f"/reservations/{rid}/cancel", json=cancel, headers=headers)
     assert first.json() == again.json() == {"version": 2}
+
+
+@pytest.mark.parametrize("bad", ["x" * 65, "a b", "-lead", "ü", ""])
+def test_ids_in_bodies_are_limited_in_length_and_alphabet(client: TestClient, bad: str) -> None:
+    body = {"customer_id": bad, "store_id": "s1", "sku": "sku1", "quantity": 1}
+    issues = problem(client.post("/reservations", json=body), 422)["issues"]
+    assert [i["path"] for i in issues] == ["body.customer_id"]
+
+
+@pytest.mark.parametrize("bad", ["x" * 65, "a%20b", "-lead", "%C3%BC"])
+def test_ids_in_paths_are_limited_in_length_and_alphabet(client: TestClient, bad: str) -> None:
+    issues = problem(client.put(f"/stores/{bad}/stock/sku1", json={"on_hand": 1}), 422)["issues"]
+    assert [i["path"] for i in issues] == ["path.store_id"]
+
+
+def test_a_wrong_method_lists_every_method_of_the_path(store: SqliteEventStore) -> None:
+    with TestClient(create_app([service], ServiceContext(store))) as plain:
+        response = plain.delete("/stores/s1/stock/sku1")
+    problem(response, 405)
+    assert response.headers["allow"] == "GET, PUT"  # was "PUT": the command route's only
