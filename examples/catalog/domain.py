@@ -8,7 +8,7 @@ eventfold only. Streams: ``catalogitem-<item id>``.
 
 from __future__ import annotations
 
-import unicodedata
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -16,13 +16,21 @@ from eventfold import Decider, EventTypes, RuleViolated, Validation, invalid
 
 NAME_MAX = 50
 PRICE_MAX = 10_000_000
+UNPRINTABLE = r"\x00-\x1f\x7f-\x9f\u200b-\u200f\u2028-\u202e\u2060-\u206f\ufeff"
+"""What a name may not contain, as a regex class body: control characters, and the
+invisible and direction-changing ones (zero-width, bidi overrides, BOM). Listed, not
+Unicode categories: the HTTP schema states the same set, and it never moves with Python's
+Unicode version."""
+NAME_PATTERN = rf"^[^{UNPRINTABLE}]*[^{UNPRINTABLE}\s][^{UNPRINTABLE}]*$"
+"""A name: printable, and not blank."""
 
 # -- value objects -----------------------------------------------------------------------------
 
 
 @dataclass(frozen=True, slots=True)
 class ItemName:
-    """1 to 50 printable characters, trimmed. A distinct type: an id is not a name."""
+    """1 to 50 printable characters (none of :data:`UNPRINTABLE`), trimmed. A distinct
+    type: an id is not a name."""
 
     value: str
 
@@ -33,7 +41,7 @@ class ItemName:
             raise invalid("must not be blank", code="blank")
         if len(self.value.strip()) > NAME_MAX:
             raise invalid(f"must be at most {NAME_MAX} characters", code="too_long")
-        if any(unicodedata.category(ch).startswith("C") for ch in self.value):
+        if re.search(f"[{UNPRINTABLE}]", self.value):
             raise invalid("must not contain control characters", code="control_characters")
         object.__setattr__(self, "value", self.value.strip())
 

@@ -1,5 +1,6 @@
-"""The catalog's command API. The request model only checks JSON types; what a name or a
-price may be is the value objects' rule, reported all at once as one 422 problem."""
+"""The catalog's command API. The request model states what a name or a price may be (the
+value objects' rules, checked again there), so the OpenAPI document says what is accepted;
+every issue comes back at once as one 422 problem."""
 
 from __future__ import annotations
 
@@ -9,15 +10,19 @@ from fastapi import APIRouter, status
 from pydantic import BaseModel, ConfigDict, Field
 
 from catalog import app
+from catalog.domain import NAME_MAX, NAME_PATTERN, PRICE_MAX
 from eventfold import CommandHandler
-from eventfold.web import CommandOrigin, require_role
+from eventfold.web import CommandOrigin, JsonInt, require_role
 
 
 class NewItem(BaseModel):
+    """The schema states the value objects' rules, so that it says what is accepted; the
+    value objects check them again (a command may come from elsewhere)."""
+
     model_config = ConfigDict(strict=True, extra="forbid")
 
-    name: str = Field(max_length=1000)
-    price: int = Field(description="in yen")
+    name: str = Field(max_length=NAME_MAX, pattern=NAME_PATTERN)
+    price: JsonInt = Field(ge=1, le=PRICE_MAX, description="in yen")
 
 
 class RegisteredItem(BaseModel):

@@ -13,7 +13,7 @@ from fastapi import APIRouter, Path, status
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from eventfold import CommandHandler
-from eventfold.web import CommandOrigin, store_runner
+from eventfold.web import CommandOrigin, JsonInt, store_runner
 from reservations import app
 from reservations.domain import (
     CancelReservation,
@@ -47,7 +47,7 @@ class Strict(BaseModel):
 
 
 class StockLevel(Strict):
-    on_hand: int = Field(ge=0, le=1_000_000, description="units physically in the store")
+    on_hand: JsonInt = Field(ge=0, le=1_000_000, description="units physically in the store")
 
 
 class ReservationRequest(Strict):
@@ -56,7 +56,7 @@ class ReservationRequest(Strict):
     )
     store_id: Id
     sku: Id
-    quantity: int = Field(ge=1, le=99)
+    quantity: JsonInt = Field(ge=1, le=99)
 
 
 class Rejection(Strict):

@@ -19,8 +19,12 @@ about — the reservation's, or the stock's — and answers 503 problem+json wit
 ``Retry-After`` if it does not get there in time; 404 at once when the event store never
 reached ``v`` (an unknown stream, a version beyond it). The routes are ``async``: their
 SQLite reads run inline (``query_runner``), a network database's in a thread. A list
-names that stream with ``wait_for=<reservation id>``. Query parameters are all checked
-together: a bad request is one 422 problem+json listing every issue.
+names that stream with ``wait_for=<reservation id>`` (``min_version`` defaults to 1 there).
+Query parameters are typed in the OpenAPI document (integers with their bounds, times as
+``date-time``, ids and cursors with their pattern) and checked together by FastAPI: a bad
+request is one 422 problem+json listing every issue; what the schema cannot say (a cursor
+this API did not return, ``min_version`` on a list without ``wait_for``) is a second 422
+naming the parameter.
 """
 
 from __future__ import annotations
@@ -35,10 +39,11 @@ from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, HTTPException, Query
-from pydantic import BaseModel
+from fastapi.exceptions import RequestValidationError
+from pydantic import AwareDatetime, BaseModel, BeforeValidator
 from sqlalchemy import ColumnElement, and_, or_, select
 
-from eventfold import EventCodec, Issue, Validation
+from eventfold import EventCodec
 from eventfold.sql import SqlProjection
 from eventfold.web import (
     PUBLIC,
@@ -57,7 +62,12 @@ from reservations.projection import aware, naive, query_model, reservations, sto
 
 LIMIT_DEFAULT = 50
 LIMIT_MAX = 200
-VERSION_MAX = 2**62
+VERSION_MAX = 10**15
+"""Far past any stream's version; exact as a JSON float (2**62 is not: a generator sent
+4611686018427388000 for the bound)."""
+CURSOR_MAX = 400
+"""A cursor this API returns is base64url of [time, id]: well under this."""
+CURSOR_PATTERN = r"^[A-Za-z0-9_-]+$"
 STATUSES = tuple(s.value for s in Status if s is not Status.NEW)
 
 Order = Literal["asc", "desc"]
@@ -101,6 +111,7 @@ class StockLevel(BaseModel):
 @dataclass(frozen=True, slots=True)
 class Cursor:
     accepted_at: datetime
+    """Naive UTC, as the query model stores it."""
     reservation_id: str
 
     def encode(self) -> str:
@@ -112,8 +123,9 @@ class Cursor:
         try:
             raw = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
             moment, reservation_id = json.loads(raw)
-            return cls(datetime.fromisoformat(moment), str(reservation_id))
-        except (ValueError, TypeError, binascii.Error):
+            return cls(naive(datetime.fromisoformat(moment)), str(reservation_id))
+        except (ValueError, TypeError, OverflowError, RecursionError, binascii.Error):
+            # A forged cursor is the client's mistake (a 422), never a 500.
             raise ValueError("is not a cursor this API returned (use next_cursor)") from None
 
 
@@ -125,66 +137,42 @@ class ListParams:
     min_version: int | None
 
 
-def _whole(check: Validation, path: str, raw: str | None, low: int, high: int) -> int | None:
-    if raw is None:
-        return None
-    try:
-        value = int(raw)
-    except ValueError:
-        check.add(Issue(path, f"must be a whole number, got {raw!r}", "int_parsing"))
-        return None
-    check.check(low <= value <= high, path, f"must be between {low} and {high}", "out_of_range")
-    return value
-
-
-def _min_version(check: Validation, raw: str | None) -> int | None:
-    return _whole(check, "min_version", raw, 1, VERSION_MAX)
-
-
-def _moment(check: Validation, path: str, raw: str | None) -> datetime | None:
-    if raw is None:
-        return None
-    try:
-        moment = datetime.fromisoformat(raw)
-    except ValueError:
-        check.add(Issue(path, f"must be an ISO 8601 time, e.g. 2026-05-10T09:00:00Z, got {raw!r}"))
-        return None
-    if moment.tzinfo is None:
-        check.add(Issue(path, "must include a time zone, e.g. 2026-05-10T09:00:00+09:00"))
-        return None
-    return moment
-
-
-def _status(check: Validation, raw: str | None) -> str | None:
-    if raw is not None and raw not in STATUSES:
-        check.add(Issue("status", f"must be one of {', '.join(STATUSES)}; got {raw!r}", "enum"))
-        return None
-    return raw
-
-
-def _id(check: Validation, path: str, raw: str | None) -> str | None:
-    if raw is not None and not (len(raw) <= ID_MAX and re.fullmatch(ID_PATTERN, raw)):
-        check.add(Issue(path, f"must be an id (letters, digits, _ . -; at most {ID_MAX})"))
-        return None
-    return raw
+def refuse(issues: Sequence[tuple[str, str, str]]) -> RequestValidationError:
+    """A 422 "the request is invalid" problem listing ``(parameter, message, code)`` issues
+    FastAPI could not check itself (the schema cannot say them)."""
+    return RequestValidationError(
+        [{"loc": ("query", name), "msg": message, "type": code} for name, message, code in issues]
+    )
 
 
 def _list_params(
-    check: Validation,
-    limit: str | None,
-    cursor: str | None,
-    wait_for: str | None,
-    min_version: str | None,
+    limit: int, cursor: str | None, wait_for: str | None, min_version: int | None
 ) -> ListParams:
-    size = _whole(check, "limit", limit, 1, LIMIT_MAX)
-    at = check.field("cursor", Cursor.decode, cursor) if cursor is not None else None
-    waited = _id(check, "wait_for", wait_for)
-    version = _min_version(check, min_version)
+    issues = []
+    at = None
+    if cursor is not None:
+        try:
+            at = Cursor.decode(cursor)
+        except ValueError as exc:
+            issues.append(("cursor", str(exc), "cursor_invalid"))
     if min_version is not None and wait_for is None:
-        check.add(Issue("wait_for", "name the reservation min_version is about", "missing"))
+        issues.append(("wait_for", "name the reservation min_version is about", "missing"))
+    if issues:
+        raise refuse(issues)
     if wait_for is not None and min_version is None:
-        check.add(Issue("min_version", "give the version of wait_for to wait for", "missing"))
-    return ListParams(size or LIMIT_DEFAULT, at, waited, version)
+        min_version = 1  # the reservation is in the query model at all
+    return ListParams(limit, at, wait_for, min_version)
+
+
+def utc(moment: datetime | None) -> datetime | None:
+    """``moment`` as naive UTC (what the query model stores); a time whose UTC is before
+    year 1 or after 9999 is the earliest or latest one (an overflow was a 500)."""
+    if moment is None:
+        return None
+    try:
+        return naive(moment)
+    except OverflowError:
+        return datetime.min if moment.year < 5000 else datetime.max
 
 
 # -- reading -------------------------------------------------------------------------------------
@@ -236,7 +224,7 @@ class ReservationQueries:
         t = reservations
         conditions = list(where)
         if params.cursor is not None:
-            at, rid = naive(params.cursor.accepted_at), params.cursor.reservation_id
+            at, rid = params.cursor.accepted_at, params.cursor.reservation_id
             if order == "asc":
                 after = or_(
                     t.c.accepted_at > at, and_(t.c.accepted_at == at, t.c.reservation_id > rid)
@@ -273,18 +261,65 @@ def _not_found(what: str) -> HTTPException:
 # -- routes --------------------------------------------------------------------------------------
 
 Limit = Annotated[
-    str | None, Query(description=f"page size, 1-{LIMIT_MAX} (default {LIMIT_DEFAULT})")
+    int, Query(ge=1, le=LIMIT_MAX, description=f"page size (default {LIMIT_DEFAULT})")
 ]
-PageCursor = Annotated[str | None, Query(description="next_cursor of the previous page")]
+PageCursor = Annotated[
+    str | None,
+    Query(
+        min_length=1,
+        max_length=CURSOR_MAX,
+        pattern=CURSOR_PATTERN,
+        description="next_cursor of the previous page (422 for anything else)",
+    ),
+]
 WaitFor = Annotated[
-    str | None, Query(description="the reservation min_version is about (read-your-writes)")
+    str | None,
+    Query(
+        min_length=1,
+        max_length=ID_MAX,
+        pattern=ID_PATTERN,
+        description="wait (bounded) until the query model shows this reservation at "
+        "min_version (default 1) before listing (read-your-writes)",
+    ),
 ]
 MinVersion = Annotated[
-    str | None,
-    Query(description="wait (bounded) until the query model shows this version of the stream"),
+    int | None,
+    Query(
+        ge=1,
+        le=VERSION_MAX,
+        description="wait (bounded) until the query model shows this version of the stream",
+    ),
 ]
-StatusFilter = Annotated[str | None, Query(description=f"one of {', '.join(STATUSES)}")]
-IdFilter = Annotated[str | None, Query(description="an exact id")]
+ListMinVersion = Annotated[
+    int | None,
+    Query(
+        ge=1,
+        le=VERSION_MAX,
+        description="the version of wait_for to wait for; only with wait_for (422 without)",
+    ),
+]
+StatusFilter = Annotated[
+    str | None, Query(pattern=f"^({'|'.join(STATUSES)})$", description="a status")
+]
+IdFilter = Annotated[
+    str | None,
+    Query(min_length=1, max_length=ID_MAX, pattern=ID_PATTERN, description="an exact id"),
+]
+
+
+def _iso_text(value: Any) -> Any:
+    # pydantic would read "-11447" as a Unix time; the schema says date-time.
+    if isinstance(value, str) and not re.match(r"\d{4}-\d\d-\d\d[Tt ]", value):
+        raise ValueError("must be an RFC 3339 time, e.g. 2026-05-10T09:00:00Z")
+    return value
+
+
+Moment = Annotated[AwareDatetime, BeforeValidator(_iso_text)]
+Since = Annotated[Moment | None, Query(alias="from", description="accepted at or after this time")]
+Until = Annotated[
+    Moment | None,
+    Query(description="accepted before this time (at or before from: nothing matches)"),
+]
 
 
 def router(queries: ReservationQueries) -> APIRouter:
@@ -294,9 +329,8 @@ def router(queries: ReservationQueries) -> APIRouter:
     query = queries.run
 
     async def listing(
-        check: Validation, where: list[ColumnElement[bool]], order: Order, params: ListParams
+        where: list[ColumnElement[bool]], order: Order, params: ListParams
     ) -> ReservationPage:
-        check.raise_if_invalid()
         if params.wait_for is not None:
             await queries.wait(reservation_stream(params.wait_for), params.min_version)
         return await query(queries.page, where, order, params)
@@ -307,10 +341,7 @@ def router(queries: ReservationQueries) -> APIRouter:
     ) -> Reservation:
         """One reservation: to its customer, staff of its store and support (404 to anyone
         else, as for an id that does not exist)."""
-        check = Validation()
-        version = _min_version(check, min_version)
-        check.raise_if_invalid()
-        await queries.wait(reservation_stream(reservation_id), version)
+        await queries.wait(reservation_stream(reservation_id), min_version)
         found = await query(queries.reservation, reservation_id)
         if found is None or not policy.may_see(caller, found.customer_id, found.store_id):
             raise _not_found(f"reservation {reservation_id}")
@@ -320,35 +351,32 @@ def router(queries: ReservationQueries) -> APIRouter:
     async def customer_reservations(
         customer_id: PathId,
         caller: Caller,
-        limit: Limit = None,
+        limit: Limit = LIMIT_DEFAULT,
         cursor: PageCursor = None,
         wait_for: WaitFor = None,
-        min_version: MinVersion = None,
+        min_version: ListMinVersion = None,
     ) -> ReservationPage:
         """A customer's reservations, newest first (ZOZOTOWN): to that customer and support."""
         policy.may_list_customer(caller, customer_id)
-        check = Validation()
-        params = _list_params(check, limit, cursor, wait_for, min_version)
-        return await listing(check, [t.c.customer_id == customer_id], "desc", params)
+        params = _list_params(limit, cursor, wait_for, min_version)
+        return await listing([t.c.customer_id == customer_id], "desc", params)
 
     @routes.get("/stores/{store_id}/reservations", response_model=ReservationPage)
     async def store_reservations(
         store_id: PathId,
         caller: Caller,
         status: StatusFilter = None,
-        limit: Limit = None,
+        limit: Limit = LIMIT_DEFAULT,
         cursor: PageCursor = None,
         wait_for: WaitFor = None,
-        min_version: MinVersion = None,
+        min_version: ListMinVersion = None,
     ) -> ReservationPage:
         """A store's reservations, oldest first; by default those whose stock staff still
         have to secure (status ``accepted``) (FAANS): to staff of the store and support."""
         policy.may_list_store(caller, store_id)
-        check = Validation()
-        wanted = _status(check, status) or "accepted"
-        params = _list_params(check, limit, cursor, wait_for, min_version)
-        where = [t.c.store_id == store_id, t.c.status == wanted]
-        return await listing(check, where, "asc", params)
+        params = _list_params(limit, cursor, wait_for, min_version)
+        where = [t.c.store_id == store_id, t.c.status == (status or "accepted")]
+        return await listing(where, "asc", params)
 
     @routes.get("/backoffice/reservations", response_model=ReservationPage)
     async def search_reservations(
@@ -356,39 +384,30 @@ def router(queries: ReservationQueries) -> APIRouter:
         customer_id: IdFilter = None,
         store_id: IdFilter = None,
         status: StatusFilter = None,
-        from_: Annotated[
-            str | None, Query(alias="from", description="accepted at or after (ISO 8601)")
-        ] = None,
-        to: Annotated[str | None, Query(description="accepted before (ISO 8601)")] = None,
-        limit: Limit = None,
+        from_: Since = None,
+        to: Until = None,
+        limit: Limit = LIMIT_DEFAULT,
         cursor: PageCursor = None,
         wait_for: WaitFor = None,
-        min_version: MinVersion = None,
+        min_version: ListMinVersion = None,
     ) -> ReservationPage:
         """Customer support's search, newest first; every filter optional (backoffice):
         to support only."""
         policy.may_search(caller)
-        check = Validation()
-        customer = _id(check, "customer_id", customer_id)
-        store = _id(check, "store_id", store_id)
-        wanted = _status(check, status)
-        since = _moment(check, "from", from_)
-        until = _moment(check, "to", to)
-        if since is not None and until is not None:
-            check.check(since < until, "to", "must be later than from", "range")
-        params = _list_params(check, limit, cursor, wait_for, min_version)
+        params = _list_params(limit, cursor, wait_for, min_version)
         where: list[ColumnElement[bool]] = []
-        if customer is not None:
-            where.append(t.c.customer_id == customer)
-        if store is not None:
-            where.append(t.c.store_id == store)
-        if wanted is not None:
-            where.append(t.c.status == wanted)
+        if customer_id is not None:
+            where.append(t.c.customer_id == customer_id)
+        if store_id is not None:
+            where.append(t.c.store_id == store_id)
+        if status is not None:
+            where.append(t.c.status == status)
+        since, until = utc(from_), utc(to)
         if since is not None:
-            where.append(t.c.accepted_at >= naive(since))
+            where.append(t.c.accepted_at >= since)
         if until is not None:
-            where.append(t.c.accepted_at < naive(until))
-        return await listing(check, where, "desc", params)
+            where.append(t.c.accepted_at < until)
+        return await listing(where, "desc", params)
 
     @routes.get("/stores/{store_id}/stock/{sku}", response_model=StockLevel, dependencies=[PUBLIC])
     async def stock_level(
@@ -396,10 +415,7 @@ def router(queries: ReservationQueries) -> APIRouter:
     ) -> StockLevel:
         """Units of a SKU at a store: on hand, held by reservations, available (public:
         customers check a store's stock before they reserve)."""
-        check = Validation()
-        version = _min_version(check, min_version)
-        check.raise_if_invalid()
-        await queries.wait(stock_stream(store_id, sku), version)
+        await queries.wait(stock_stream(store_id, sku), min_version)
         found = await query(queries.stock, store_id, sku)
         if found is None:
             raise _not_found(f"stock of {sku} at store {store_id}")

@@ -7,6 +7,7 @@ version is a conflict, not something to retry silently (see :mod:`restaurant.app
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
@@ -15,6 +16,13 @@ from eventfold import Decider, EventTypes, RuleViolated, Validation
 NAME_MAX = 100
 PRICE_MAX = 1_000_000
 MENU_MAX = 200
+UNPRINTABLE = r"\x00-\x1f\x7f-\x9f\u200b-\u200f\u2028-\u202e\u2060-\u206f\ufeff"
+"""What a name may not contain, as a regex class body: control characters, and the
+invisible and direction-changing ones (zero-width, bidi overrides, BOM). Listed, not
+Unicode categories: the HTTP schema states the same set, and it never moves with Python's
+Unicode version."""
+NAME_PATTERN = rf"^[^{UNPRINTABLE}]*[^{UNPRINTABLE}\s][^{UNPRINTABLE}]*$"
+"""A name: printable, and not blank."""
 
 # -- commands ----------------------------------------------------------------------------------
 
@@ -113,6 +121,8 @@ def evolve(state: Restaurant, event: RestaurantEvent) -> Restaurant:
 def _check_name(check: Validation, name: str) -> None:
     if check.check(bool(name.strip()), "name", "must not be blank"):
         check.check(len(name) <= NAME_MAX, "name", f"must be at most {NAME_MAX} characters")
+        printable = re.search(f"[{UNPRINTABLE}]", name) is None  # a NUL was accepted
+        check.check(printable, "name", "must not contain control characters", "control_characters")
 
 
 def _create(command: CreateRestaurant, state: Restaurant) -> list[RestaurantEvent]:

@@ -10,32 +10,45 @@ from fastapi import APIRouter, Path, Query, status
 from pydantic import BaseModel, ConfigDict, Field
 
 from eventfold import CommandHandler, Origin
-from eventfold.web import CommandOrigin, require_role
+from eventfold.web import CommandOrigin, JsonInt, require_role
 from restaurant import app
-from restaurant.domain import AddItem, CreateRestaurant, RemoveItem
+from restaurant.domain import (
+    NAME_MAX,
+    NAME_PATTERN,
+    PRICE_MAX,
+    AddItem,
+    CreateRestaurant,
+    RemoveItem,
+)
 
 ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]*$"
 PathId = Annotated[str, Path(min_length=1, max_length=64, pattern=ID_PATTERN)]
-ExpectedVersion = Annotated[
-    int, Field(ge=0, description="the restaurant's version the client read before editing")
-]
+VERSION_MAX = 10**15
+"""Far past any stream's version; exact as a JSON float (2**62 is not: a generator sent
+4611686018427388000 for the bound)."""
 
 
 class Strict(BaseModel):
-    """Request bodies: exact JSON types, no unknown fields. Content rules (blank names,
-    price range) are the domain's and come back as one 422 listing every issue."""
+    """Request bodies: exact JSON types, no unknown fields. The content rules (printable,
+    non-blank names, the price range) are the domain's, stated here too so that the schema
+    says what is accepted; every issue comes back as one 422."""
 
     model_config = ConfigDict(strict=True, extra="forbid")
 
 
+Name = Annotated[str, Field(max_length=NAME_MAX, pattern=NAME_PATTERN)]
+
+
 class NewRestaurant(Strict):
-    name: str = Field(max_length=1000)
+    name: Name
 
 
 class NewItem(Strict):
-    name: str = Field(max_length=1000)
-    price: int = Field(description="in yen")
-    expected_version: ExpectedVersion
+    name: Name
+    price: JsonInt = Field(ge=1, le=PRICE_MAX, description="in yen")
+    expected_version: JsonInt = Field(
+        ge=0, le=VERSION_MAX, description="the restaurant's version the client read before editing"
+    )
 
 
 class CreatedRestaurant(BaseModel):
@@ -95,7 +108,7 @@ def router(handler: CommandHandler) -> APIRouter:
     def remove_item(
         restaurant_id: PathId,
         item_id: PathId,
-        expected_version: Annotated[int, Query(ge=0)],
+        expected_version: Annotated[int, Query(ge=0, le=VERSION_MAX)],
         origin: CommandOrigin,
     ) -> Version:
         """Take an item off the menu (restaurant staff; 409: stale ``expected_version`` or

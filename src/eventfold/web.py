@@ -7,7 +7,8 @@ error tree are answered as RFC 9457 problem+json by :func:`create_app`. A servic
 side takes its query-model engine from :func:`query_engine` (the embedded default when the
 entry point configured none), its read-your-writes bound from :func:`read_wait_seconds` and
 the wait itself from :func:`read_your_writes` (an ``async`` wait that holds no thread); its
-``async`` routes run their blocking queries with :func:`query_runner`; the
+``async`` routes run their blocking queries with :func:`query_runner`; request bodies count
+``3.0`` as the integer JSON Schema says it is with :data:`JsonInt`; the
 e-mail performer from :func:`mail_sender` and partner URLs from :func:`webhook_url`.
 Who calls: a route takes a :data:`Caller` (the authenticated :class:`Actor`; 401 without a
 valid bearer token) or is marked ``dependencies=[PUBLIC]``; a command route takes a
@@ -35,6 +36,7 @@ from eventfold.entry.http import (
     jwks_verifier,
     require_role,
 )
+from eventfold.entry.http.inputs import JsonInt
 from eventfold.entry.http.reads import QueryRunner, ReadYourWrites, query_runner, store_runner
 from eventfold.entry.resources import (
     job_seconds,
@@ -65,6 +67,7 @@ __all__ = [
     "IdempotencyKey",
     "Job",
     "JobsFactory",
+    "JsonInt",
     "LocalSigningKey",
     "QueryRunner",
     "ReadYourWrites",

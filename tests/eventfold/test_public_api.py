@@ -64,6 +64,7 @@ EXPORTED: dict[str, list[str]] = {
         "IdempotencyKey",
         "Job",
         "JobsFactory",
+        "JsonInt",
         "LocalSigningKey",
         "PUBLIC",
         "QueryRunner",

@@ -33,6 +33,7 @@ DATABASE_FILE = "eventfold.db"
 # Also the defaults of a context no entry point filled (eventfold.entry.resources).
 DEFAULT_READ_WAIT_SECONDS = 2.0
 DEFAULT_JOB_SECONDS = 60.0
+DEFAULT_MAX_BODY_BYTES = 64 * 1024
 
 # variable name -> how to fix a bad value; also the variables Settings reads.
 HINTS: Mapping[str, str] = {
@@ -91,6 +92,8 @@ HINTS: Mapping[str, str] = {
     "caller, e.g. sub",
     "EVENTFOLD_JWT_STORES_CLAIM": "set EVENTFOLD_JWT_STORES_CLAIM to the claim listing a member "
     "of staff's stores, e.g. stores or custom:stores",
+    "EVENTFOLD_MAX_BODY_BYTES": "set EVENTFOLD_MAX_BODY_BYTES to the largest request body "
+    "accepted, in bytes (1024 to 1073741824), e.g. 65536; a larger one is answered 413",
 }
 
 
@@ -199,6 +202,14 @@ class Settings(BaseSettings):
         default="stores", min_length=1, validation_alias="EVENTFOLD_JWT_STORES_CLAIM"
     )
     """The claim listing the stores a member of staff works for (e.g. ``custom:stores``)."""
+    max_body_bytes: int = Field(
+        default=DEFAULT_MAX_BODY_BYTES,
+        ge=1024,
+        le=2**30,
+        validation_alias="EVENTFOLD_MAX_BODY_BYTES",
+    )
+    """A request body over this is answered 413 before it is read (the commands' bodies are
+    a few hundred bytes; a 200 MB one grew a process by 580 MB)."""
 
     @classmethod
     def settings_customise_sources(

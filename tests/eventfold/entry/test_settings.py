@@ -139,3 +139,14 @@ def test_every_setting_is_read_and_has_a_fix() -> None:
 )
 def test_http_processes_are_one_per_cpu_unless_set(environ: dict[str, str], wanted: int) -> None:
     assert load_settings(environ).http_processes == wanted
+
+
+@pytest.mark.parametrize(("value", "expected"), [("", 65536), ("1048576", 1048576)])
+def test_the_request_body_bound_is_a_setting(value: str, expected: int) -> None:
+    assert load_settings({"EVENTFOLD_MAX_BODY_BYTES": value}).max_body_bytes == expected
+
+
+@pytest.mark.parametrize("value", ["0", "-1", "1k", str(2**30 + 1)])
+def test_a_bad_body_bound_names_the_variable(value: str) -> None:
+    with pytest.raises(ConfigurationError, match="EVENTFOLD_MAX_BODY_BYTES"):
+        load_settings({"EVENTFOLD_MAX_BODY_BYTES": value})

@@ -26,6 +26,7 @@ from reservations.domain import (
 from reservations.projection import query_model
 from reservations.published_language import PROTOBUF_CODEC
 from reservations.service import service
+from tests.examples.problems import problem
 from tests.examples.query_api import serve_queries
 
 T0 = datetime(2026, 5, 10, 9, 0, tzinfo=UTC)
@@ -151,19 +152,54 @@ def test_bad_search_parameters_are_one_422_listing_every_issue(world: World) -> 
         "/backoffice/reservations?limit=0&status=lost&from=yesterday&to=2026-05-10T09:00:00"
         "&cursor=%21%21&min_version=x&customer_id=a%20b"
     )
-    assert response.status_code == 422
-    assert response.headers["content-type"] == "application/problem+json"
-    paths = sorted(issue["path"] for issue in response.json()["issues"])
+    body = problem(response, 422)
+    assert body["title"] == "The request is invalid"  # was "The command is invalid"
+    paths = sorted(issue["path"] for issue in body["issues"])
     assert paths == [
-        "cursor",
-        "customer_id",
-        "from",
-        "limit",
-        "min_version",
-        "status",
-        "to",
-        "wait_for",
+        "query.cursor",
+        "query.customer_id",
+        "query.from",
+        "query.limit",
+        "query.min_version",
+        "query.status",
+        "query.to",
     ]
+
+
+@pytest.mark.parametrize(
+    "cursor",
+    [
+        "WyIxIiwgMV0",  # ["1", 1]: a time that is no time
+        "WyIwMDAxLTAxLTAxVDAwOjAwOjAwKzIzOjAwIiwgInIiXQ",  # year 1 at +23:00: before UTC's
+        "WzAsIDAsIDBd",  # [0, 0, 0]
+        "bm90IGpzb24",  # not JSON
+        "A",  # not base64
+    ],
+)
+def test_a_forged_cursor_is_a_422_naming_it(world: World, cursor: str) -> None:
+    body = problem(world.client.get(f"/backoffice/reservations?cursor={cursor}"), 422)
+    assert [(i["path"], i["code"]) for i in body["issues"]] == [("query.cursor", "cursor_invalid")]
+
+
+@pytest.mark.parametrize(
+    ("since", "until"),
+    [
+        ("0001-01-01T00:00:00%2B23:59", "9999-12-31T23:59:59-23:59"),  # was a 500
+        ("2026-05-10T10:00:00Z", "2026-05-10T09:00:00Z"),  # an empty range: nothing
+    ],
+)
+def test_extreme_and_empty_time_ranges_are_answered(world: World, since: str, until: str) -> None:
+    world.stock("s1", "k1", 5)
+    world.reserve("r1", "c1")
+    world.catch_up()
+    page = world.get(f"/backoffice/reservations?from={since}&to={until}")
+    assert len(ids(page)) == (1 if since.startswith("0001") else 0)
+
+
+def test_min_version_on_a_list_needs_wait_for(world: World) -> None:
+    body = problem(world.client.get("/customers/c1/reservations?min_version=1"), 422)
+    assert [i["path"] for i in body["issues"]] == ["query.wait_for"]
+    assert body["title"] == "The request is invalid"
 
 
 def test_stock_shows_on_hand_held_and_available_with_its_version(world: World) -> None:
@@ -231,6 +267,8 @@ def test_lists_wait_for_the_reservation_they_name(world: World) -> None:
     world.reserve("r1", "c1")
     early = world.client.get("/customers/c1/reservations?wait_for=r1&min_version=1")
     assert early.status_code == 503
+    alone = world.client.get("/customers/c1/reservations?wait_for=r1")  # min_version 1
+    assert alone.status_code == 503
     world.catch_up()
     page = world.get("/customers/c1/reservations?wait_for=r1&min_version=1")
     assert ids(page) == ["r1"]

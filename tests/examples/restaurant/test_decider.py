@@ -27,7 +27,7 @@ def test_a_restaurant_is_created_with_a_trimmed_name() -> None:
     assert (state.exists, state.name, state.items) == (True, "Sushi Dai", ())
 
 
-@pytest.mark.parametrize("name", ["", "   ", "x" * 101])
+@pytest.mark.parametrize("name", ["", "   ", "x" * 101, "Sushi\x00Dai", "\x07", "a\u202eb"])
 def test_a_restaurant_needs_a_sensible_name(name: str) -> None:
     spec(restaurant).given().when(CreateRestaurant("r1", name)).raises(InvalidCommand, "name")
 

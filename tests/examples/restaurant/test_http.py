@@ -61,8 +61,19 @@ def test_every_domain_issue_is_listed(client: TestClient, store: SqliteEventStor
     rid = opened(client)
     item = {"name": " ", "price": 0, "expected_version": 1}
     body = problem(client.post(f"/restaurants/{rid}/items", json=item), 422)
-    assert [i["path"] for i in body["issues"]] == ["name", "price"]
+    assert [i["path"] for i in body["issues"]] == ["body.name", "body.price"]
     assert store.head_position() == 1
+
+
+@pytest.mark.parametrize("name", ["Ra\x00men", "\x07", "a\u202eb", "\u200b"])
+def test_a_name_with_control_characters_is_422(client: TestClient, name: str) -> None:
+    # A NUL was accepted and stored.
+    body = problem(client.post("/restaurants", json={"name": name}), 422)
+    assert [i["path"] for i in body["issues"]] == ["body.name"]
+    rid = opened(client)
+    item = {"name": name, "price": 900, "expected_version": 1}
+    body = problem(client.post(f"/restaurants/{rid}/items", json=item), 422)
+    assert [i["path"] for i in body["issues"]] == ["body.name"]
 
 
 def test_wrong_types_and_a_missing_version_are_422(client: TestClient) -> None:

@@ -24,6 +24,7 @@ import httpx
 
 from eventfold.core.reactions.effects import PayloadEncoder, WebhookCall
 from eventfold.core.reactions.reaction import EffectsLedger, Reaction, ReactionHandler
+from eventfold.core.redaction import redact
 from eventfold.domain.codecs import JSON_CONTENT_TYPE, EventCodec
 from eventfold.domain.events import RecordedEvent
 from eventfold.errors import DeliveryFailed
@@ -32,6 +33,18 @@ log = logging.getLogger(__name__)
 
 IDEMPOTENCY_KEY_HEADER = "Idempotency-Key"
 _RETRYABLE_4XX = frozenset({408, 425, 429})
+
+
+class _Redacting(logging.Filter):
+    """Masks credentials in httpx's own log lines: it logs every request's URL at INFO
+    (a webhook URL with user:password@ or ?token= showed up in the logs)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.msg, record.args = redact(record.getMessage()), None
+        return True
+
+
+_HTTPX_LOG_FILTER = _Redacting()
 
 
 class WebhookSender:
@@ -48,6 +61,7 @@ class WebhookSender:
     ) -> None:
         self.url = url or None
         self._headers = dict(headers or {})
+        logging.getLogger("httpx").addFilter(_HTTPX_LOG_FILTER)  # once: the same filter
         self._client = client or httpx.Client(timeout=httpx.Timeout(timeout))
 
     def __call__(self, call: WebhookCall, idempotency_key: str) -> None:
@@ -66,16 +80,19 @@ class WebhookSender:
             "Content-Type": call.content_type,
             IDEMPOTENCY_KEY_HEADER: idempotency_key,
         }
+        shown = redact(url)  # the URL or the error may carry credentials
         try:
             response = self._client.post(url, content=call.body, headers=headers)
         except httpx.TimeoutException as exc:
-            raise DeliveryFailed(f"webhook {url}: timed out ({exc})") from exc
+            raise DeliveryFailed(redact(f"webhook {shown}: timed out ({exc})")) from None
         except httpx.HTTPError as exc:
-            raise DeliveryFailed(f"webhook {url}: {type(exc).__name__}: {exc}") from exc
+            # Not chained: httpx's own exception may name the URL or a header, and a
+            # traceback logs it.
+            raise DeliveryFailed(redact(f"webhook {shown}: {type(exc).__name__}: {exc}")) from None
         status = response.status_code
         if status < 400:
             return
-        detail = f"webhook {url} answered {status}: {response.text[:200]}"
+        detail = redact(f"webhook {shown} answered {status}: {response.text[:200]}")
         if status >= 500 or status in _RETRYABLE_4XX:
             raise DeliveryFailed(detail)
         raise DeliveryFailed(detail, retryable=False)

@@ -22,6 +22,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from eventfold.core.ports import EventStore
+from eventfold.core.redaction import redact
 from eventfold.core.router.observer import NullObserver, RouterObserver
 from eventfold.core.router.ports import AppliedVersions, ParkingLot, Subscription
 from eventfold.core.router.versions import PlannedByTarget, VersionKeeping, keep_versions
@@ -61,7 +62,9 @@ def is_retryable(error: BaseException) -> bool:
 
 
 def describe(error: BaseException) -> str:
-    return f"{type(error).__name__}: {error}"
+    """The error as logged and stored as a park reason: credentials masked (a webhook's
+    URL with user:password@ or a token appeared in logs and in ``eventfold parked``)."""
+    return redact(f"{type(error).__name__}: {error}")
 
 
 class Router:

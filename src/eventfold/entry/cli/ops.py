@@ -15,6 +15,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from eventfold.core.redaction import redact
 from eventfold.core.router.observer import RouterObserver
 from eventfold.core.router.ports import BEGINNING, Subscription
 from eventfold.core.router.rebuild import rebuild as rebuild_projection
@@ -168,7 +169,7 @@ def parked_list(
                 f"{p.first_version}..{p.last_version}",
                 str(p.count),
                 p.parked_at.isoformat(timespec="seconds"),
-                p.reason,
+                redact(p.reason),  # reasons stored before they were redacted
             )
         Console(soft_wrap=True).print(table)
 
@@ -186,7 +187,8 @@ def parked_show(
         if not parked:
             not_parked(subscription, stream)
         typer.echo(
-            f"{stream} parked for {subscription} since {parked[0].parked_at}: {parked[0].reason}"
+            f"{stream} parked for {subscription} since {parked[0].parked_at}: "
+            + redact(parked[0].reason)
         )
         codecs = codecs_by_category(ops.services)
         for event in ops.parts.parking.parked_events(subscription, stream):
@@ -206,7 +208,7 @@ def parked_redrive(
         report = router.redrive(stream)
         if report.parked:
             still = ops.parts.parking.list_parked(subscription)
-            reasons = [p.reason for p in still if p.stream_id == stream] or ["unknown"]
+            reasons = [redact(p.reason) for p in still if p.stream_id == stream] or ["unknown"]
             fail(
                 f"{stream} failed again at version {report.parked[0][1]} and stays parked "
                 f"({reasons[0]}); fix the cause, then redrive again or skip it"

@@ -164,7 +164,11 @@ def serve_http(
         registry.register(RemoteMetrics(router_metrics))
     with service_context(settings) as context:
         app = create_app(
-            services, context, authentication=http_authentication(settings), metrics=registry
+            services,
+            context,
+            authentication=http_authentication(settings),
+            metrics=registry,
+            max_body_bytes=settings.max_body_bytes,
         )
         sock = socket.socket(fileno=fd)
         config = uvicorn.Config(

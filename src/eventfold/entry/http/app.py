@@ -13,6 +13,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_l
 from starlette.exceptions import HTTPException
 
 from eventfold.entry.http.callers import PUBLIC, Authentication, Caller, require_role
+from eventfold.entry.http.limits import BodyLimit
 from eventfold.entry.http.problems import (
     PROBLEM_JSON,
     UnexpectedErrors,
@@ -21,6 +22,7 @@ from eventfold.entry.http.problems import (
     request_validation_response,
 )
 from eventfold.entry.service import Service, ServiceContext
+from eventfold.entry.settings import DEFAULT_MAX_BODY_BYTES
 from eventfold.errors import EventfoldError
 
 StopRunner = Callable[[], None]
@@ -57,6 +59,7 @@ def create_app(
     runners: Sequence[BackgroundRunner] = (),
     title: str = "eventfold",
     metrics: CollectorRegistry | None = None,
+    max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
 ) -> FastAPI:
     """The HTTP entry point: each service's routes (tagged with its name), ``GET /healthz``,
     OpenAPI at ``/docs``, and every error answered as ``application/problem+json``.
@@ -64,7 +67,8 @@ def create_app(
     ``authentication`` tells who calls (see :mod:`eventfold.entry.http.callers`); there is
     no way to leave it out. ``runners`` start with the app and stop with it (see
     :data:`BackgroundRunner`). ``metrics``: served as ``GET /metrics`` in the Prometheus
-    text format, to the ``operator`` role.
+    text format, to the ``operator`` role. ``max_body_bytes``: a larger request body is a
+    413 problem, refused before it is read.
     """
     names = [s.name for s in services]
     app = FastAPI(
@@ -93,6 +97,7 @@ def create_app(
     app.add_exception_handler(RequestValidationError, on_validation_error)
     app.add_exception_handler(HTTPException, on_http_error)
     app.add_middleware(UnexpectedErrors)
+    app.add_middleware(BodyLimit, max_bytes=max_body_bytes)
 
     @app.get("/healthz", tags=["health"], dependencies=[PUBLIC])
     async def healthz() -> dict[str, Any]:

@@ -19,6 +19,7 @@ from fastapi import Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
+from starlette.routing import Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from eventfold.errors import (
@@ -285,6 +286,9 @@ def validation_issues(errors: Sequence[Any]) -> list[Issue]:
 
 
 def request_validation_response(request: Request, exc: RequestValidationError) -> JSONResponse:
+    unsupported = unsupported_media_type(request)
+    if unsupported is not None:
+        return unsupported
     issues = validation_issues(exc.errors())
     count = len(issues)
     detail = f"{count} issue{'s' if count != 1 else ''} with the request: " + "; ".join(
@@ -293,8 +297,69 @@ def request_validation_response(request: Request, exc: RequestValidationError) -
     return kind_response(request, VALIDATION, detail, issues)
 
 
+FASTAPI_BODY_ERROR = "There was an error parsing the body"
+"""FastAPI's 400 detail for a body it could not decode that is not a JSONDecodeError."""
+
+
+def _is_json(content_type: str) -> bool:
+    media = content_type.partition(";")[0].strip().lower()
+    kind, _, subtype = media.partition("/")
+    return kind == "application" and (subtype == "json" or subtype.endswith("+json"))
+
+
+def unsupported_media_type(request: Request) -> JSONResponse | None:
+    """A 415 problem when the request's route takes a JSON body and the request says its
+    body is something else (FastAPI then validates the raw bytes: a confusing 422)."""
+    route = request.scope.get("route")
+    content_type = request.headers.get("content-type")
+    if getattr(route, "body_field", None) is None or content_type is None:
+        return None
+    if _is_json(content_type):
+        return None
+    detail = f"the body must be JSON (Content-Type: application/json), not {content_type}"
+    return http_error_response(request, HTTPException(415, detail=detail))
+
+
+def _undecodable_body_issue(exc: HTTPException) -> Issue | None:
+    """The issue of a body FastAPI could not decode and answered 400 for (too deeply
+    nested, not UTF-8), where any other bad JSON is a 422 ``json_invalid``."""
+    cause = exc.__cause__
+    if exc.status_code != 400 or exc.detail != FASTAPI_BODY_ERROR or cause is None:
+        return None
+    if isinstance(cause, RecursionError):
+        reason = "nested too deeply"
+    elif isinstance(cause, UnicodeError):
+        reason = "not UTF-8 text"
+    else:
+        reason = type(cause).__name__
+    return Issue("body", f"the body is not valid JSON ({reason})", "json_invalid")
+
+
+_METHODS = ("DELETE", "GET", "HEAD", "OPTIONS", "PATCH", "POST", "PUT")
+
+
+def _allowed_methods(request: Request) -> str:
+    """Every method some route of the app answers on the request's path. Starlette's 405
+    names only the methods of the first route matching the path; each method is tried
+    here as the router would route it (FastAPI nests included routers)."""
+    allowed = []
+    for method in _METHODS:
+        probe = {**request.scope, "method": method}
+        if any(r.matches(probe)[0] is Match.FULL for r in request.app.router.routes):
+            allowed.append(method)
+    return ", ".join(allowed)
+
+
 def http_error_response(request: Request, exc: HTTPException) -> JSONResponse:
     """Plain HTTP errors (unknown route, wrong method, a service's own HTTPException)."""
+    undecodable = _undecodable_body_issue(exc)
+    if undecodable is not None:
+        return kind_response(
+            request, VALIDATION, f"1 issue with the request: {undecodable}", [undecodable]
+        )
+    headers = dict(exc.headers or {})
+    if exc.status_code == 405 and "app" in request.scope:
+        headers["Allow"] = _allowed_methods(request)
     try:
         phrase = HTTPStatus(exc.status_code).phrase
     except ValueError:
@@ -311,7 +376,7 @@ def http_error_response(request: Request, exc: HTTPException) -> JSONResponse:
         title=phrase,
         detail=detail,
         issues=(Issue("", detail, phrase.lower().replace(" ", "_")),),
-        headers=exc.headers,
+        headers=headers,
     )
 
 

@@ -177,7 +177,55 @@ def test_unknown_route_is_a_404_problem(client: TestClient) -> None:
 def test_wrong_method_is_a_405_problem_with_allow(client: TestClient) -> None:
     response = client.get("/counters/a/add")
     problem(response, 405)
-    assert "POST" in response.headers["allow"]
+    assert response.headers["allow"] == "POST"
+
+
+def test_allow_lists_the_methods_of_every_route_on_the_path(client: TestClient) -> None:
+    response = client.delete("/healthz")  # GET and HEAD are two routes
+    problem(response, 405)
+    assert response.headers["allow"] == "GET, HEAD"  # was "GET": the first route's only
+
+
+@pytest.mark.parametrize(
+    ("raw", "reason"),
+    [
+        (b"[" * 5000 + b"]" * 5000, "nested too deeply"),
+        (b'{"amount": 1, "note": "\xff\xff"}'.decode("unicode_escape").encode("latin-1"), "UTF-8"),
+    ],
+)
+def test_json_python_cannot_decode_is_a_422_like_other_bad_json(
+    client: TestClient, raw: bytes, reason: str
+) -> None:
+    response = client.post(
+        "/counters/a/add", content=raw, headers={"content-type": "application/json"}
+    )
+    body = problem(response, 422)  # was a 400 "There was an error parsing the body"
+    assert body["type"] == "urn:eventfold:problem:invalid-request"
+    assert [(i["path"], i["code"]) for i in body["issues"]] == [("body", "json_invalid")]
+    assert reason in body["issues"][0]["message"]
+
+
+@pytest.mark.parametrize(
+    "content_type", ["text/plain", "application/x-www-form-urlencoded", "application/xml"]
+)
+def test_a_body_that_is_not_json_is_a_415_problem(client: TestClient, content_type: str) -> None:
+    response = client.post(
+        "/counters/a/add",
+        content=b'{"amount": 1, "note": "hi"}',
+        headers={"content-type": content_type},
+    )
+    body = problem(response, 415)  # was a 422 saying the body is not an object
+    assert content_type in body["detail"]
+
+
+@pytest.mark.parametrize("content_type", ["application/json; charset=utf-8", "application/x+json"])
+def test_json_media_types_are_accepted(client: TestClient, content_type: str) -> None:
+    response = client.post(
+        "/counters/a/add",
+        content=b'{"amount": 1, "note": "hi"}',
+        headers={"content-type": content_type},
+    )
+    assert response.status_code == 200, response.text
 
 
 def test_healthz_and_docs(client: TestClient) -> None:
