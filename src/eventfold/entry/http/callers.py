@@ -197,10 +197,16 @@ class LocalSigningKey:
 # -- production: an issuer's JWKS ---------------------------------------------------------------
 
 
-def jwks_verifier(url: str, *, issuer: str, audience: str) -> TokenVerifier:
+def jwks_verifier(
+    url: str, *, issuer: str, audience: str, refetch_after: float = 30.0
+) -> TokenVerifier:
     """Verifies tokens with the issuer's published keys (``url``: its JWKS document). Keys
-    are cached; a token naming an unknown ``kid`` makes one fresh fetch (key rotation)."""
-    keys = jwt.PyJWKClient(url, cache_keys=True, lifespan=600, timeout=5)
+    are cached 10 minutes; a token naming an unknown ``kid`` makes one fresh fetch (key
+    rotation), at most once per ``refetch_after`` seconds (a flood of made-up kids must
+    not become a flood of fetches)."""
+    keys = jwt.PyJWKClient(
+        url, cache_keys=True, lifespan=600, timeout=5, cooldown_duration=refetch_after
+    )
 
     def verify(token: str) -> Mapping[str, Any]:
         try:
