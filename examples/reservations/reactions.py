@@ -144,7 +144,12 @@ def reaction_subscriptions(context: ServiceContext, codec: EventCodec) -> Sequen
     # (migrate_query_model) before any subscription is built.
     ledger = SqlEffectsLedger(query_engine(context))
     handler = make_handler(context.store, codec)
-    sender = WebhookSender(None)  # each call carries its URL; none configured: logged
+    # Each call carries its URL; one left unset parks its stream as "not configured".
+    unset = (
+        f"set EVENTFOLD_WEBHOOKS={STAFF_WEBHOOK}=https://…,{INVENTORY_WEBHOOK}=https://… "
+        "and run `eventfold parked redrive`"
+    )
+    sender = WebhookSender(None, when_unset=unset)
     performers: dict[type, EffectPerformer] = {Email: mail_sender(context), WebhookCall: sender}
     wanted = EventFilter(categories=frozenset({"reservation"}))
 

@@ -44,7 +44,7 @@ READ_WAIT_SECONDS = "read_wait_seconds"
 SEND_EMAIL = "send_email"
 """resources key: the performer of Email effects (an SmtpMailer)."""
 WEBHOOK_URLS = "webhook_urls"
-"""resources key: webhook name -> URL (a name left out: the call is logged, not sent)."""
+"""resources key: webhook name -> URL (a name left out: its calls park as "not configured")."""
 JOB_SECONDS = "job_seconds"
 """resources key: how often the services' periodic jobs run, in seconds (float)."""
 
@@ -193,7 +193,7 @@ def mail_sender(context: ServiceContext) -> EffectPerformer:
 
 
 def webhook_url(context: ServiceContext, name: str) -> str | None:
-    """The URL configured for the webhook ``name`` (None: calls are logged, not sent)."""
+    """The URL configured for the webhook ``name`` (None: calls park as "not configured")."""
     urls: Mapping[str, str] = context.resources.get(WEBHOOK_URLS, {})
     return urls.get(name)
 

@@ -79,7 +79,8 @@ HINTS: Mapping[str, str] = {
     "EVENTFOLD_MAIL_SINK": "set EVENTFOLD_MAIL_SINK to on (run the local SMTP sink writing "
     "EVENTFOLD_HOME/mail/*.eml on EVENTFOLD_SMTP_HOST:PORT) or off (a real SMTP server)",
     "EVENTFOLD_WEBHOOKS": "set EVENTFOLD_WEBHOOKS to comma-separated name=URL pairs, e.g. "
-    "reservations-staff=https://faans.example/hook (unset names are logged, not sent)",
+    "reservations-staff=https://faans.example/hook (a name left unset parks its calls as "
+    "'not configured' until it is set and they are redriven)",
     "EVENTFOLD_JWT_JWKS_URL": "set EVENTFOLD_JWT_JWKS_URL to the https URL of your token "
     "issuer's JWKS (e.g. https://cognito-idp.<region>.amazonaws.com/<pool>/.well-known/"
     "jwks.json), or unset it for the local key `eventfold token` signs with",
@@ -178,7 +179,8 @@ class Settings(BaseSettings):
     mail_sink: bool = Field(default=True, validation_alias="EVENTFOLD_MAIL_SINK")
     """``eventfold run`` starts the local SMTP sink (``home/mail/*.eml``) on smtp_host:port."""
     webhooks: dict[str, str] = Field(default_factory=dict, validation_alias="EVENTFOLD_WEBHOOKS")
-    """Named webhook URLs the services' reactions post to; a name left out is logged only."""
+    """Named webhook URLs the services' reactions post to; a call to a name left out
+    parks its stream as "not configured" (never recorded as done)."""
     jwt_jwks_url: str | None = Field(
         default=None, pattern=r"^https?://", validation_alias="EVENTFOLD_JWT_JWKS_URL"
     )

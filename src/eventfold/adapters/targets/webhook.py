@@ -48,18 +48,23 @@ _HTTPX_LOG_FILTER = _Redacting()
 
 
 class WebhookSender:
-    """Performs :class:`WebhookCall` effects. ``url`` None (unset): calls without their own
-    URL are logged, not sent — the development default."""
+    """Performs :class:`WebhookCall` effects. ``url`` None (unset): a call without its own
+    URL is never marked done: it fails for good (the stream parks, its reason saying
+    ``when_unset``, e.g. which setting to fill in), and ``eventfold parked redrive`` sends
+    it once the URL is configured. Before, such calls were logged and recorded as done, so
+    a shell without the setting could "deliver" a parked partner's backlog by redriving."""
 
     def __init__(
         self,
         url: str | None,
         *,
+        when_unset: str = "no URL configured",
         timeout: float = 5.0,
         headers: Mapping[str, str] | None = None,
         client: httpx.Client | None = None,
     ) -> None:
         self.url = url or None
+        self.when_unset = when_unset
         self._headers = dict(headers or {})
         logging.getLogger("httpx").addFilter(_HTTPX_LOG_FILTER)  # once: the same filter
         self._client = client or httpx.Client(timeout=httpx.Timeout(timeout))
@@ -67,13 +72,9 @@ class WebhookSender:
     def __call__(self, call: WebhookCall, idempotency_key: str) -> None:
         url = call.url or self.url
         if url is None:
-            log.info(
-                "webhook not sent (no URL configured): key=%s content_type=%s bytes=%d",
-                idempotency_key,
-                call.content_type,
-                len(call.body),
+            raise DeliveryFailed(
+                f"webhook {call.key} not configured: {self.when_unset}", retryable=False
             )
-            return
         headers = {
             **self._headers,
             **call.headers,

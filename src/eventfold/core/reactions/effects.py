@@ -42,7 +42,8 @@ class Email:
 @dataclass(frozen=True, slots=True)
 class WebhookCall:
     """An HTTP POST of ``body`` (``content_type`` says JSON or protobuf). ``url`` None: the
-    sender's configured URL (unset there too: the call is logged, not sent)."""
+    sender's configured URL (unset there too: the call fails for good and its stream parks
+    as "not configured"; it is never recorded as done)."""
 
     key: str
     body: bytes

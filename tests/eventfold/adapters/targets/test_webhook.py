@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-import logging
 import threading
 from collections.abc import Collection, Iterator, Mapping
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -102,15 +101,19 @@ def test_an_unreachable_partner_is_retryable() -> None:
     assert failure.value.retryable is True
 
 
-def test_without_a_url_the_call_is_logged_not_sent(
-    receiver: WebhookReceiver, ledger: SqlEffectsLedger, caplog: pytest.LogCaptureFixture
+def test_without_a_url_the_call_fails_for_good_and_is_never_done(
+    receiver: WebhookReceiver, ledger: SqlEffectsLedger
 ) -> None:
-    caplog.set_level(logging.INFO)
-    target = webhook_target("partner", CODEC, WebhookSender(None), ledger)
-    target.apply(ticks("tick-a", 1, 1))
+    # Before: logged "not sent" and recorded as done, so a redrive from a shell without
+    # EVENTFOLD_WEBHOOKS "delivered" a partner's parked backlog into the void.
+    sender = WebhookSender(None, when_unset="set EVENTFOLD_WEBHOOKS=partner=URL")
+    target = webhook_target("partner", CODEC, sender, ledger)
+    with pytest.raises(DeliveryFailed) as failure:
+        target.apply(ticks("tick-a", 1, 1))
+    assert failure.value.retryable is False  # parks at once, no retry storm
+    assert "not configured: set EVENTFOLD_WEBHOOKS=partner=URL" in str(failure.value)
     assert receiver.calls == []
-    assert "partner/tick-a:1/webhook" in caplog.text
-    assert ledger.status("partner", "tick-a:1/webhook") == ("done", 1)
+    assert ledger.status("partner", "tick-a:1/webhook") != ("done", 1)
 
 
 def test_a_crash_before_completion_resends_with_the_same_key(
