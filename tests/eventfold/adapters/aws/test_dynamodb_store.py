@@ -8,9 +8,12 @@ from typing import Any
 import pytest
 
 from eventfold import (
+    CommandHandler,
     ConcurrencyConflict,
     ConfigurationError,
     EventData,
+    IdempotencyKeyReused,
+    Origin,
     StoreError,
     StoreLimitExceeded,
 )
@@ -20,6 +23,8 @@ from eventfold.adapters.aws.dynamodb_store import DynamoDBEventStore
 from eventfold.adapters.aws.tables import create_tables
 from tests.aws_support.moto_server import MotoAws
 from tests.contracts.event_store import EventStoreContract, event, write
+from tests.eventfold.domain.counter import Add, counter
+from tests.eventfold.domain.counter import codec as counter_codec
 
 TABLES = TableNames("test-")
 
@@ -218,3 +223,20 @@ def test_missing_tables_are_a_configuration_error(aws: MotoAws) -> None:
         store.verify()
     with pytest.raises(ConfigurationError, match="eventfold aws create-tables"):
         store.load("order-1")
+
+
+def test_a_reused_key_is_refused_by_the_handler_on_dynamodb(store: DynamoDBEventStore) -> None:
+    # The same comparison as on SQLite, made once in the handler: the store returns the
+    # earlier commit with its fingerprint.
+    handler = CommandHandler(store, counter_codec)
+
+    def asking(n: int) -> Origin:
+        return Origin(command_id="client:k", request_digest=f"add {n}", idempotency_key="k")
+
+    first = handler.execute(counter, "counter-1", Add(1), asking(1))
+    again = handler.execute(counter, "counter-1", Add(1), asking(1)).commit
+    assert again.duplicate
+    assert again.versions == first.commit.versions
+    with pytest.raises(IdempotencyKeyReused, match="'k'"):
+        handler.execute(counter, "counter-1", Add(2), asking(2))
+    assert [e.version for e in store.read("counter-1")] == [1]
