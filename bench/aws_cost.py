@@ -230,6 +230,7 @@ def measure(endpoint: str, region: str, skus: int, count: int, folder: Path) -> 
         "EVENTFOLD_AWS_ENDPOINT_URL": endpoint,
         "EVENTFOLD_FEED": "streams",
         "EVENTFOLD_QUERY_URL": f"sqlite:///{folder / 'query.db'}",
+        "EVENTFOLD_MAIL_SINK": "off",  # SMTP to the sink above, as a deployment would
         "EVENTFOLD_SMTP_PORT": str(port),
         "EVENTFOLD_SERVICES": "reservations",
     }

@@ -28,7 +28,7 @@ from schemathesis.specs.openapi.checks import (
 from catalog.service import service as catalog
 from eventfold import SqliteEventStore
 from eventfold.entry.cli.serve import free_loopback_port
-from eventfold.entry.resources import read_side_resources, read_side_runners
+from eventfold.entry.resources import read_side_resources
 from eventfold.entry.settings import load_settings
 from eventfold.entry.telemetry import Telemetry
 from eventfold.entry.worker import router_runner
@@ -72,7 +72,6 @@ def api(tmp_path: Path, token_issuer: TokenIssuer) -> Iterator[Any]:
     context = ServiceContext(store, read_side_resources(settings_))
     migrate_query_model(services, context)
     runners = [
-        *read_side_runners(settings_),
         router_runner(settings_, services, context, Telemetry()),
     ]
     app = create_app(services, context, authentication=token_issuer.authentication, runners=runners)

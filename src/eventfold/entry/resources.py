@@ -9,7 +9,6 @@ both share one query-model engine per context, whichever entry point (``eventfol
 
 from __future__ import annotations
 
-import socket
 import sqlite3
 from collections.abc import Mapping, Sequence
 from contextlib import closing
@@ -21,11 +20,10 @@ from sqlalchemy import Engine
 from eventfold.adapters.projections.engine import create_engine, sqlite_url
 from eventfold.adapters.projections.migrate import AppliedRevision, migrate
 from eventfold.adapters.store.sqlite import SqliteEventStore
-from eventfold.adapters.targets.mail_sink import start_mail_sink
+from eventfold.adapters.targets.mail_folder import MailFolder
 from eventfold.adapters.targets.smtp import SmtpMailer
 from eventfold.core.reactions.effects import EffectPerformer
 from eventfold.core.router.ports import TracksVersions
-from eventfold.entry.http import BackgroundRunner, StopRunner
 from eventfold.entry.http.callers import (
     Authentication,
     ClaimNames,
@@ -55,7 +53,7 @@ def read_side_resources(settings: Settings) -> dict[str, Any]:
     """The resources an entry point puts in the context, from the settings."""
     resources: dict[str, Any] = {
         READ_WAIT_SECONDS: settings.read_wait,
-        SEND_EMAIL: SmtpMailer(settings.smtp_host, settings.mail_port, sender=settings.mail_from),
+        SEND_EMAIL: local_or_smtp_mail(settings),
         WEBHOOK_URLS: dict(settings.webhooks),
         JOB_SECONDS: settings.job_seconds,
     }
@@ -83,39 +81,13 @@ def http_authentication(settings: Settings) -> Authentication:
     return Authentication(LocalSigningKey.in_home(settings.home).verifier(), claims)
 
 
-def read_side_runners(settings: Settings) -> list[BackgroundRunner]:
-    """The local SMTP sink (unless EVENTFOLD_MAIL_SINK=off) as a runner of an in-process app
-    (``eventfold run`` itself starts it in its supervisor)."""
-    if not settings.mail_sink:
-        return []
-    return [lambda: start_local_mail_sink(settings)[0]]
-
-
-def start_local_mail_sink(settings: Settings) -> tuple[StopRunner, int]:
-    """Start the local SMTP sink on EVENTFOLD_SMTP_PORT; when that is unset, on PORT + 25 or,
-    if something else holds that port, on any free one (a port nobody chose must never keep
-    the service from starting). Returns its stop function and its port."""
-    host = settings.smtp_host
-
-    def start(port: int) -> tuple[StopRunner, int]:
-        try:
-            return start_mail_sink(settings.mail_folder, host, port).stop, port
-        except (OSError, RuntimeError) as exc:
-            raise ConfigurationError(
-                f"cannot start the local SMTP sink on {host}:{port} ({exc}): set "
-                "EVENTFOLD_SMTP_PORT to a free port, or EVENTFOLD_MAIL_SINK=off to use a "
-                "real SMTP server"
-            ) from exc
-
-    if settings.smtp_port is not None:
-        return start(settings.smtp_port)
-    try:
-        return start(settings.mail_port)
-    except ConfigurationError:
-        with socket.socket() as probe:
-            probe.bind((host, 0))
-            free = int(probe.getsockname()[1])
-        return start(free)
+def local_or_smtp_mail(settings: Settings) -> EffectPerformer:
+    """E-mail as the settings say: ``.eml`` files in EVENTFOLD_HOME/mail (the embedded
+    default, EVENTFOLD_MAIL_SINK=on: no server, no port), or SMTP to EVENTFOLD_SMTP_HOST and
+    EVENTFOLD_SMTP_PORT (EVENTFOLD_MAIL_SINK=off)."""
+    if settings.mail_sink:
+        return MailFolder(settings.mail_folder, sender=settings.mail_from)
+    return SmtpMailer(settings.smtp_host, settings.mail_port, sender=settings.mail_from)
 
 
 def read_side_database(store: SqliteEventStore) -> Path:

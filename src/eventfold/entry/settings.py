@@ -76,8 +76,8 @@ HINTS: Mapping[str, str] = {
     "starts (1 to 64), e.g. 2, or unset it for one per CPU",
     "EVENTFOLD_ACCESS_LOG": "set EVENTFOLD_ACCESS_LOG to on (log every HTTP request) or off "
     "(the default)",
-    "EVENTFOLD_MAIL_SINK": "set EVENTFOLD_MAIL_SINK to on (run the local SMTP sink writing "
-    "EVENTFOLD_HOME/mail/*.eml on EVENTFOLD_SMTP_HOST:PORT) or off (a real SMTP server)",
+    "EVENTFOLD_MAIL_SINK": "set EVENTFOLD_MAIL_SINK to on (write e-mails as .eml files into "
+    "EVENTFOLD_HOME/mail) or off (send them to EVENTFOLD_SMTP_HOST:EVENTFOLD_SMTP_PORT)",
     "EVENTFOLD_WEBHOOKS": "set EVENTFOLD_WEBHOOKS to comma-separated name=URL pairs, e.g. "
     "reservations-staff=https://faans.example/hook (a name left unset parks its calls as "
     "'not configured' until it is set and they are redriven)",
@@ -156,8 +156,9 @@ class Settings(BaseSettings):
     smtp_port: int | None = Field(
         default=None, ge=1, le=65535, validation_alias="EVENTFOLD_SMTP_PORT"
     )
-    """None: PORT + 25 (8025 beside the default 8000), so servers on different ports (tests,
-    several developers) get sinks on different ports too; see :attr:`mail_port`."""
+    """With EVENTFOLD_MAIL_SINK=off: the SMTP server's port. None: PORT + 25 (8025 beside the
+    default 8000, where a development SMTP sink of your own may listen); see
+    :attr:`mail_port`."""
     mail_from: str = Field(
         default="eventfold@localhost",
         pattern=r"^[^@\s]+@[^@\s]+$",
@@ -177,7 +178,8 @@ class Settings(BaseSettings):
     )
     """How often the services' periodic jobs run (where the router runs)."""
     mail_sink: bool = Field(default=True, validation_alias="EVENTFOLD_MAIL_SINK")
-    """``eventfold run`` starts the local SMTP sink (``home/mail/*.eml``) on smtp_host:port."""
+    """On (the embedded default): e-mails are written as ``.eml`` files into ``home/mail``,
+    no server involved; off: they are sent to the SMTP server at smtp_host:smtp_port."""
     webhooks: dict[str, str] = Field(default_factory=dict, validation_alias="EVENTFOLD_WEBHOOKS")
     """Named webhook URLs the services' reactions post to; a call to a name left out
     parks its stream as "not configured" (never recorded as done)."""

@@ -148,6 +148,7 @@ def test_a_killed_streams_worker_resumes_and_applies_every_event_once(
         "EVENTFOLD_FEED_POLL_INTERVAL": "0.1",
         "EVENTFOLD_QUERY_URL": mysql_url,
         "EVENTFOLD_SERVICES": "reservations",
+        "EVENTFOLD_MAIL_SINK": "off",  # real SMTP: the crash window is the server's
         "EVENTFOLD_SMTP_PORT": str(port),
         "EVENTFOLD_LOG_LEVEL": "warning",
     }

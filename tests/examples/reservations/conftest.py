@@ -1,4 +1,5 @@
-"""The service's command handler on the ``store`` fixture (tests/examples/conftest.py)."""
+"""The service's command handler on the ``store`` fixture (tests/examples/conftest.py), and
+``receiver``: a partner answering webhooks on loopback."""
 
 from __future__ import annotations
 
@@ -6,6 +7,9 @@ import pytest
 
 from eventfold import CommandHandler, SqliteEventStore
 from reservations.app import make_handler
+from tests.eventfold.adapters.targets.servers import receiver
+
+__all__ = ["handler", "receiver"]
 
 
 @pytest.fixture

@@ -26,7 +26,6 @@ from eventfold.entry.http import create_app
 from eventfold.entry.resources import (
     migrate_query_model,
     read_side_resources,
-    read_side_runners,
 )
 from eventfold.entry.service import ServiceContext, installed_services
 from eventfold.entry.settings import Settings, load_settings, open_store
@@ -78,11 +77,7 @@ def serving(settings: Settings, *, router: bool = True) -> Iterator[TestClient]:
     with open_store(settings) as store:
         context = ServiceContext(store, read_side_resources(settings))
         migrate_query_model(services, context)
-        runners = (
-            [*read_side_runners(settings), router_runner(settings, services, context, Telemetry())]
-            if router
-            else []
-        )
+        runners = [router_runner(settings, services, context, Telemetry())] if router else []
         issuer = shared_issuer()
         app = create_app(services, context, authentication=issuer.authentication, runners=runners)
         with TestClient(app, headers=every_role(issuer)) as client:

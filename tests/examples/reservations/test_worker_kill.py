@@ -26,6 +26,7 @@ from eventfold.adapters.targets.mail_sink import start_mail_sink
 from eventfold.adapters.targets.smtp import IDEMPOTENCY_HEADER
 from eventfold.sql import create_engine, effects_table, sqlite_url
 from reservations.published_language import PROTOBUF_CODEC
+from tests.eventfold.adapters.targets.servers import WebhookReceiver
 from tests.examples.reservations.read_model import (
     ReadModel,
     all_events,
@@ -110,7 +111,7 @@ def query_side(db: Path) -> tuple[ReadModel, Effects]:
 
 
 def test_a_worker_killed_ten_times_ends_as_a_clean_rebuild_with_each_email_once(
-    tmp_path: Path,
+    tmp_path: Path, receiver: WebhookReceiver
 ) -> None:
     home = tmp_path / "home"
     db = home / "eventfold.db"
@@ -131,6 +132,9 @@ def test_a_worker_killed_ten_times_ends_as_a_clean_rebuild_with_each_email_once(
         "EVENTFOLD_SMTP_PORT": str(port),
         "EVENTFOLD_MAIL_SINK": "off",
         "EVENTFOLD_LOG_LEVEL": "warning",
+        # The partners answer; an unset webhook would park its calls as "not configured".
+        "EVENTFOLD_WEBHOOKS": f"reservations-staff={receiver.base_url}/ok,"
+        f"reservations-inventory={receiver.base_url}/ok",
     }
     chance = random.Random(SEED)
     state = SqliteRouterState(db, durability="normal")
@@ -172,6 +176,8 @@ def test_a_worker_killed_ten_times_ends_as_a_clean_rebuild_with_each_email_once(
     for partner in ("reservations_staff", "reservations_inventory"):
         assert len(effects_by_reaction[partner]) == accepted
         assert {status for _, status, _ in effects_by_reaction[partner]} == {"done"}
+    sent = {c.headers["Idempotency-Key"] for c in receiver.calls}
+    assert len(sent) == 2 * accepted  # every partner call reached the partner
     assert set(received) == {f"{MAIL}/{key}" for key in wanted_mails}  # none lost
     retried = {f"{MAIL}/{key}" for key, _, attempts in mails if attempts > 1}
     twice = {key for key, count in received.items() if count > 1}

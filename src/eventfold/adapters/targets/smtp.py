@@ -98,6 +98,11 @@ class SmtpMailer:
             message.add_alternative(email.html, subtype="html")
         return message
 
+    def render(self, email: Email, idempotency_key: str) -> bytes:
+        """The message as it goes on the wire (what a receiver stores as an ``.eml``)."""
+        wire = self._wire(email, idempotency_key)
+        return wire[1] if wire is not None else self.message(email, idempotency_key).as_bytes()
+
     def _wire(self, email: Email, idempotency_key: str) -> tuple[str, bytes] | None:
         """(envelope sender, message bytes) by the cheap compat32 path; None when a header
         is not plain printable ASCII or would need folding, or when ``email.headers`` names

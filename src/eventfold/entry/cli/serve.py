@@ -1,10 +1,10 @@
 """``eventfold run``: serve the installed services over HTTP, with the router beside them.
 
 ``run`` is a supervisor (:mod:`eventfold.entry.processes`): it applies the query model's
-migrations, binds HOST:PORT, runs the local SMTP sink (telling the router its port), and
-starts ``EVENTFOLD_WORKERS``
-HTTP processes (the hidden ``serve-http`` command, inheriting the listening socket) and one
-router process (``eventfold worker``), until Ctrl-C or SIGTERM.
+migrations, makes the local token signing key, binds HOST:PORT (the one port it uses:
+local e-mail is a folder, not a server) and starts ``EVENTFOLD_WORKERS`` HTTP processes (the
+hidden ``serve-http`` command, inheriting the listening socket) and one router process
+(``eventfold worker``), until Ctrl-C or SIGTERM.
 """
 
 from __future__ import annotations
@@ -21,12 +21,11 @@ from prometheus_client import CollectorRegistry
 from rich.console import Console
 
 from eventfold.entry.cli.common import cli_context, service_context
-from eventfold.entry.http import StopRunner, create_app
+from eventfold.entry.http import create_app
 from eventfold.entry.processes import Child, Supervisor, eventfold_command, exit_with_parent
 from eventfold.entry.resources import (
     http_authentication,
     migrate_query_model,
-    start_local_mail_sink,
 )
 from eventfold.entry.settings import Settings
 from eventfold.entry.telemetry import RemoteMetrics
@@ -113,14 +112,8 @@ def run(ctx: typer.Context) -> None:
         applied = migrate_query_model(services, context)  # once, before any child starts
     http_authentication(settings)  # the local signing key exists before any child starts
     sock = listening_socket(settings)
-    stops: list[StopRunner] = []
-    environ = dict(os.environ)
     try:
-        if settings.mail_sink:
-            stop_sink, mail_port = start_local_mail_sink(settings)
-            stops.append(stop_sink)
-            environ["EVENTFOLD_SMTP_PORT"] = str(mail_port)  # where the router sends mail
-        processes = children(settings, sock.fileno(), free_loopback_port(), environ)
+        processes = children(settings, sock.fileno(), free_loopback_port())
         names = ", ".join(s.name for s in services) or "no services"
         console.print(
             f"eventfold: serving {names} on [bold]{settings.url}[/] (API docs: {settings.url}/docs)"
@@ -137,8 +130,6 @@ def run(ctx: typer.Context) -> None:
         )
         code = Supervisor(processes, lambda line: console.print(line, markup=False)).run()
     finally:
-        for stop in reversed(stops):
-            stop()
         sock.close()
     console.print("eventfold: stopped")
     if code:
