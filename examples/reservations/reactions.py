@@ -28,6 +28,8 @@ import json
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 
+import structlog
+
 from eventfold import CommandHandler, EventCodec, RecordedEvent
 from eventfold.router import EventFilter, Subscription
 from eventfold.sql import SqlEffectsLedger
@@ -95,7 +97,10 @@ def mail_secured(handler: CommandHandler) -> Callable[[StockSecured, RecordedEve
     return ready
 
 
-def staff_notice(url: str | None) -> Notify:
+log = structlog.get_logger("reservations.reactions")
+
+
+def staff_notice(url: str) -> Notify:
     """Ask the store staff system (FAANS) to secure the reservation's stock."""
 
     def notify(event: ReservationAccepted, recorded: RecordedEvent) -> list[WebhookCall]:
@@ -115,7 +120,7 @@ def staff_notice(url: str | None) -> Notify:
     return notify
 
 
-def inventory_sync(url: str | None) -> Notify:
+def inventory_sync(url: str) -> Notify:
     """Tell the external inventory service how many units of the SKU were reserved."""
 
     def sync(event: ReservationAccepted, recorded: RecordedEvent) -> list[WebhookCall]:
@@ -139,17 +144,16 @@ def inventory_sync(url: str | None) -> Notify:
 
 
 def reaction_subscriptions(context: ServiceContext, codec: EventCodec) -> Sequence[Subscription]:
-    """The three reactions, each its own subscription (reservation streams only)."""
+    """The reactions, each its own subscription (reservation streams only). A partner
+    webhook left out of EVENTFOLD_WEBHOOKS is not subscribed at all (a warning says which
+    setting is missing): nothing is sent and nothing is recorded as done, and once it is set
+    the subscription starts from the first reservation, so no call is lost."""
     # The ledger's table is eventfold's own migration, applied by the entry points at start
     # (migrate_query_model) before any subscription is built.
     ledger = SqlEffectsLedger(query_engine(context))
     handler = make_handler(context.store, codec)
-    # Each call carries its URL; one left unset parks its stream as "not configured".
-    unset = (
-        f"set EVENTFOLD_WEBHOOKS={STAFF_WEBHOOK}=https://…,{INVENTORY_WEBHOOK}=https://… "
-        "and run `eventfold parked redrive`"
-    )
-    sender = WebhookSender(None, when_unset=unset)
+    # Each call carries its URL; a call without one fails for good (never marked done).
+    sender = WebhookSender(None, when_unset="set EVENTFOLD_WEBHOOKS")
     performers: dict[type, EffectPerformer] = {Email: mail_sender(context), WebhookCall: sender}
     wanted = EventFilter(categories=frozenset({"reservation"}))
 
@@ -157,17 +161,24 @@ def reaction_subscriptions(context: ServiceContext, codec: EventCodec) -> Sequen
         reaction = Reaction(name, codec, handlers, performers, ledger)
         return Subscription(name, reaction, wanted, batch_size=100)
 
-    return [
+    subscriptions = [
         subscribe(
             "reservations_mail",
             {ReservationAccepted: mail_accepted, StockSecured: mail_secured(handler)},
-        ),
-        subscribe(
-            "reservations_staff",
-            {ReservationAccepted: staff_notice(webhook_url(context, STAFF_WEBHOOK))},
-        ),
-        subscribe(
-            "reservations_inventory",
-            {ReservationAccepted: inventory_sync(webhook_url(context, INVENTORY_WEBHOOK))},
-        ),
+        )
     ]
+    partners = [
+        ("reservations_staff", STAFF_WEBHOOK, staff_notice),
+        ("reservations_inventory", INVENTORY_WEBHOOK, inventory_sync),
+    ]
+    for name, webhook, notify in partners:
+        url = webhook_url(context, webhook)
+        if url is None:
+            log.warning(
+                "partner webhook not configured: its subscription does not run",
+                subscription=name,
+                fix=f"set EVENTFOLD_WEBHOOKS={webhook}=https://…",
+            )
+            continue
+        subscriptions.append(subscribe(name, {ReservationAccepted: notify(url)}))
+    return subscriptions

@@ -42,7 +42,7 @@ READ_WAIT_SECONDS = "read_wait_seconds"
 SEND_EMAIL = "send_email"
 """resources key: the performer of Email effects (an SmtpMailer)."""
 WEBHOOK_URLS = "webhook_urls"
-"""resources key: webhook name -> URL (a name left out: its calls park as "not configured")."""
+"""resources key: webhook name -> URL (a name left out: not configured, see :func:`webhook_url`)."""
 JOB_SECONDS = "job_seconds"
 """resources key: how often the services' periodic jobs run, in seconds (float)."""
 
@@ -165,7 +165,9 @@ def mail_sender(context: ServiceContext) -> EffectPerformer:
 
 
 def webhook_url(context: ServiceContext, name: str) -> str | None:
-    """The URL configured for the webhook ``name`` (None: calls park as "not configured")."""
+    """The URL configured for the webhook ``name``. None: not configured; a service then
+    leaves that partner's subscription out (or its calls fail for good as "not
+    configured"), never marks them done."""
     urls: Mapping[str, str] = context.resources.get(WEBHOOK_URLS, {})
     return urls.get(name)
 

@@ -79,8 +79,8 @@ HINTS: Mapping[str, str] = {
     "EVENTFOLD_MAIL_SINK": "set EVENTFOLD_MAIL_SINK to on (write e-mails as .eml files into "
     "EVENTFOLD_HOME/mail) or off (send them to EVENTFOLD_SMTP_HOST:EVENTFOLD_SMTP_PORT)",
     "EVENTFOLD_WEBHOOKS": "set EVENTFOLD_WEBHOOKS to comma-separated name=URL pairs, e.g. "
-    "reservations-staff=https://faans.example/hook (a name left unset parks its calls as "
-    "'not configured' until it is set and they are redriven)",
+    "reservations-staff=https://faans.example/hook (a partner left unset is not "
+    "subscribed until it is set; a warning at start names it)",
     "EVENTFOLD_JWT_JWKS_URL": "set EVENTFOLD_JWT_JWKS_URL to the https URL of your token "
     "issuer's JWKS (e.g. https://cognito-idp.<region>.amazonaws.com/<pool>/.well-known/"
     "jwks.json), or unset it for the local key `eventfold token` signs with",
@@ -181,8 +181,8 @@ class Settings(BaseSettings):
     """On (the embedded default): e-mails are written as ``.eml`` files into ``home/mail``,
     no server involved; off: they are sent to the SMTP server at smtp_host:smtp_port."""
     webhooks: dict[str, str] = Field(default_factory=dict, validation_alias="EVENTFOLD_WEBHOOKS")
-    """Named webhook URLs the services' reactions post to; a call to a name left out
-    parks its stream as "not configured" (never recorded as done)."""
+    """Named webhook URLs the services' reactions post to; a partner left out is not
+    subscribed (nothing is sent or recorded as done until it is set)."""
     jwt_jwks_url: str | None = Field(
         default=None, pattern=r"^https?://", validation_alias="EVENTFOLD_JWT_JWKS_URL"
     )
