@@ -1,6 +1,10 @@
 """The ports of eventfold: small protocols that adapters implement.
 
-Every adapter of a port passes that port's contract suite (``tests/contracts/``).
+Every adapter of a port passes that port's contract suite in ``tests/contracts/``:
+``event_store.py`` (:class:`EventStore`, here), ``event_codec.py``
+(:class:`~eventfold.domain.codecs.EventCodec`: JSON and protobuf), ``effects_ledger.py``
+(the reactions' ledger), ``target.py`` (subscription targets) and the router's own
+(``feed.py``, ``checkpoints.py``, ``applied_versions.py``, ``parking_lot.py``).
 """
 
 from __future__ import annotations

@@ -31,7 +31,11 @@ JSON_CONTENT_TYPE = "application/json"
 
 
 class EventCodec(Protocol):
-    """Encodes domain events for the store and decodes recorded ones (upcasting old schemas)."""
+    """Encodes domain events for the store and decodes recorded ones (upcasting old schemas).
+
+    Every codec passes ``tests/contracts/event_codec.py``: round trips, metadata passed
+    through untouched, ``UnknownEventType`` for a name never registered and ``CodecError``
+    (never another exception) for a payload it cannot read."""
 
     content_type: str
     types: EventTypes

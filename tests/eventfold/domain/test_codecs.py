@@ -6,13 +6,17 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime
 from decimal import Decimal
+from typing import Any
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from eventfold import CodecError, from_plain, to_plain
-from eventfold.domain.codecs import decode_state, encode_state
+from eventfold import CodecError, EventTypes, JsonCodec, RecordedEvent, from_plain, to_plain
+from eventfold.domain.codecs import JSON_CONTENT_TYPE, decode_state, encode_state
+from eventfold.domain.events import CONTENT_TYPE
+from tests.contracts.event_codec import AT, EventCodecContract
+from tests.eventfold.domain import counter
 
 
 class Status(enum.Enum):
@@ -116,3 +120,29 @@ def test_mapping_hints_decode_to_dicts(tp: object) -> None:
 def test_every_misfit_is_a_codec_error(tp: object, value: object) -> None:
     with pytest.raises(CodecError):
         from_plain(tp, value)
+
+
+def added_v1_to_v2(payload: dict[str, Any]) -> dict[str, Any]:
+    """Schema 1 (made up for the contract: the counter never had one) called it ``by``."""
+    return {"amount": payload["by"]}
+
+
+class TestJsonCodec(EventCodecContract):
+    """The counter's events; ``Added`` at schema 2 so that upcasting is exercised."""
+
+    @pytest.fixture
+    def codec(self) -> JsonCodec:
+        types = EventTypes()
+        types.register(counter.Added, schema=2, upcasters={1: added_v1_to_v2})
+        types.register(counter.WasReset)
+        return JsonCodec(types)
+
+    @pytest.fixture
+    def samples(self) -> list[object]:
+        return [counter.Added(3), counter.WasReset()]
+
+    @pytest.fixture
+    def older(self) -> list[tuple[RecordedEvent, object]]:
+        metadata = {CONTENT_TYPE: JSON_CONTENT_TYPE}
+        stored = RecordedEvent("counter-1", 1, "Added", b'{"by":3}', 1, metadata, AT)
+        return [(stored, counter.Added(3))]

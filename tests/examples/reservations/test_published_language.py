@@ -27,15 +27,18 @@ from eventfold import (
 )
 from eventfold.adapters.codecs.schema_gate import compile_protos, summarize
 from eventfold.adapters.router_state.sqlite import SqliteRouterState
-from eventfold.codecs import encode_outbound, outbound_text
+from eventfold.codecs import ProtobufCodec, encode_outbound, outbound_text
 from eventfold.core.router.router import Router
+from eventfold.domain.events import CONTENT_TYPE
 from eventfold.entry.cli.streams import codecs_by_category, payload_json
 from eventfold.router import Subscription
-from reservations.app import make_handler, request_reservation, set_stock_level
+from reservations.app import JSON_CODEC, make_handler, request_reservation, set_stock_level
 from reservations.domain import EVENT_TYPES, RequestReservation, SetStockLevel
 from reservations.proto.eventfold.reservations.v1 import events_pb2
 from reservations.published_language import MESSAGE_TYPE, PROTO_ROOT, PROTOBUF_CODEC
 from reservations.service import service
+from tests.contracts.event_codec import EventCodecContract
+from tests.contracts.event_codec import recorded as contract_recorded
 from tests.eventfold.adapters.codecs.protos import load_messages
 from tests.examples.reservations.published_language_samples import (
     SAMPLES,
@@ -213,3 +216,21 @@ def test_unreadable_payloads_are_parked_with_the_reason_never_skipped(
     )
     assert parked["reservation-b"].reason.startswith(UnknownEventType.__name__)
     assert "ReservationTeleported" in parked["reservation-b"].reason
+
+
+class TestReservationCodec(EventCodecContract):
+    """The service's codec on one sample of every event; every event is at schema 1, and
+    ``older`` holds them as a JSON deployment (``make_handler``'s default) stored them."""
+
+    @pytest.fixture
+    def codec(self) -> ProtobufCodec:
+        return PROTOBUF_CODEC
+
+    @pytest.fixture
+    def samples(self) -> Sequence[object]:
+        return SAMPLES
+
+    @pytest.fixture
+    def older(self) -> list[tuple[RecordedEvent, object]]:
+        as_json = {CONTENT_TYPE: JSON_CODEC.content_type}
+        return [(contract_recorded(JSON_CODEC.encode(s, as_json)), s) for s in SAMPLES]

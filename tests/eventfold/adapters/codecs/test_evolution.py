@@ -18,6 +18,7 @@ import pytest
 
 from eventfold import CodecError, EventTypes, RecordedEvent, UnknownEventType
 from eventfold.codecs import EnvelopeFields, ProtobufCodec, encode_outbound
+from tests.contracts.event_codec import EventCodecContract
 from tests.eventfold.adapters.codecs.protos import FIXTURES, load_messages
 
 V1 = load_messages(FIXTURES / "evolution" / "v1")
@@ -129,3 +130,27 @@ def test_an_event_type_added_later_is_unknown_to_old_code() -> None:
 
     with pytest.raises(UnknownEventType, match="OrderShipped"):
         ProtobufCodec(old_types, V1[ENVELOPE], envelope_fields=FIELDS).decode(shipped)
+
+
+class TestEvolvedProtobufCodec(EventCodecContract):
+    """Version 2 of the evolution language, reading what version 1 stored."""
+
+    @pytest.fixture
+    def codec(self) -> ProtobufCodec:
+        return v2_codec()
+
+    @pytest.fixture
+    def samples(self) -> list[object]:
+        return [
+            OrderAccepted("o-1", 42, "web"),
+            OrderCanceled("o-1", "late", Decimal("12.50")),
+            OrderShipped("o-1"),
+        ]
+
+    @pytest.fixture
+    def older(self) -> list[tuple[RecordedEvent, object]]:
+        accepted, canceled = stored_v1_events()
+        return [
+            (accepted, OrderAccepted("o-1", 42)),
+            (canceled, OrderCanceled("o-1", "out of stock", Decimal("1500"))),
+        ]

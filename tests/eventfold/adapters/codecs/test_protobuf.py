@@ -18,6 +18,7 @@ from eventfold.codecs import (
     JsonCodec,
     ProtobufCodec,
 )
+from tests.contracts.event_codec import EventCodecContract
 from tests.eventfold.adapters.codecs.protos import FIXTURES, load_messages
 
 MESSAGES = load_messages(FIXTURES / "orders")
@@ -264,3 +265,22 @@ def test_the_published_envelope_carries_stream_version_time_and_metadata() -> No
     assert dict(parsed.metadata) == {"correlation_id": "k-9"}
     assert parsed.order_accepted.goods_id == 42
     assert subject.content_type == PROTOBUF_CONTENT_TYPE
+
+
+class TestProtobufCodec(EventCodecContract):
+    """The small orders language (every kind of field); all at schema 1, so ``older`` holds
+    what an older deployment stored as JSON."""
+
+    @pytest.fixture
+    def codec(self) -> ProtobufCodec:
+        return codec()
+
+    @pytest.fixture
+    def samples(self) -> list[object]:
+        defaults = OrderAccepted("o-2", 1, 0, (), Line("s", 1), (), Channel.UNSPECIFIED, AT)
+        return [ACCEPTED, defaults, OrderCanceled("o-1", "changed my mind")]
+
+    @pytest.fixture
+    def older(self, codec: ProtobufCodec) -> list[tuple[RecordedEvent, object]]:
+        stored = JsonCodec(codec.types).encode(ACCEPTED).data
+        return [(recorded(stored, content_type=JSON_CONTENT_TYPE), ACCEPTED)]
