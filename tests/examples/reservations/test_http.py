@@ -12,7 +12,7 @@ from fastapi.testclient import TestClient
 from eventfold import SqliteEventStore
 from eventfold.testing import TokenIssuer
 from eventfold.web import Service, ServiceContext, create_app
-from reservations.app import make_handler, reservation_stream, stock_of
+from reservations.app import make_handler, reservation_of, reservation_stream, stock_of
 from reservations.domain import HOLD_PERIOD
 from reservations.http import router
 from reservations.service import service
@@ -157,11 +157,24 @@ def test_quantity_is_an_integer_from_1_to_99(client: TestClient, quantity: objec
     assert [i["path"] for i in issues] == ["body.quantity"]
 
 
-def test_a_whole_number_written_as_a_float_is_an_integer(client: TestClient) -> None:
+def test_a_whole_number_written_as_a_float_is_an_integer(
+    client: TestClient, store: SqliteEventStore
+) -> None:
     # JSON Schema (and so the OpenAPI document) counts 2.0 as an integer; it was a 422.
-    assert client.put("/stores/s1/stock/sku1", json={"on_hand": 5.0}).status_code == 200
+    stocked = client.put("/stores/s1/stock/sku1", json={"on_hand": 5.0})
+    assert stocked.json() == {"store_id": "s1", "sku": "sku1", "version": 1}
     body = {"customer_id": "c1", "store_id": "s1", "sku": "sku1", "quantity": 2.0}
-    assert client.post("/reservations", json=body).status_code == 201
+    created = client.post("/reservations", json=body)
+    assert created.status_code == 201, created.text
+    rid = created.json()["reservation_id"]
+    assert created.json() == {"reservation_id": rid, "version": 1}
+    # The store holds the integers 5 and 2 (as the domain's ints), not 5.0 and 2.0.
+    handler = make_handler(store, service.codec)
+    stock = stock_of(handler, "s1", "sku1")
+    assert (stock.on_hand, stock.held) == (5, 2)
+    reserved = reservation_of(handler, rid)
+    assert reserved.quantity == 2
+    assert type(stock.on_hand) is type(reserved.quantity) is int
 
 
 def test_bad_path_ids_and_bodies_are_422(client: TestClient) -> None:

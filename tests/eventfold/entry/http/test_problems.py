@@ -17,7 +17,7 @@ from fastapi.testclient import TestClient
 from eventfold import SqliteEventStore
 from eventfold.testing import TokenIssuer
 from eventfold.web import ServiceContext, create_app
-from tests.eventfold.entry.counters import service
+from tests.eventfold.entry.counters import Added, codec, service
 
 PROBLEM_KEYS = {"type", "title", "status", "detail", "instance", "issues"}
 
@@ -219,13 +219,27 @@ def test_a_body_that_is_not_json_is_a_415_problem(client: TestClient, content_ty
 
 
 @pytest.mark.parametrize("content_type", ["application/json; charset=utf-8", "application/x+json"])
-def test_json_media_types_are_accepted(client: TestClient, content_type: str) -> None:
+def test_json_media_types_are_accepted(
+    client: TestClient, tmp_path: Path, content_type: str
+) -> None:
     response = client.post(
         "/counters/a/add",
-        content=b'{"amount": 1, "note": "hi"}',
+        content=b'{"amount": 3, "note": "hi"}',
         headers={"content-type": content_type},
     )
     assert response.status_code == 200, response.text
+    assert response.json() == {"version": 1}
+    # Accepted means the command ran on that body: one Added of 3 in the store.
+    store = SqliteEventStore(tmp_path / "eventfold.db")
+    try:
+        assert [codec.decode(e) for e in store.read("counter-a")] == [Added(3)]
+    finally:
+        store.close()
+    # And a bad body of that type is a 422 about its fields, not a 415 about its type.
+    bad = client.post(
+        "/counters/a/add", content=b'{"amount": "x"}', headers={"content-type": content_type}
+    )
+    assert {i["path"] for i in problem(bad, 422)["issues"]} == {"body.amount", "body.note"}
 
 
 def test_healthz_and_docs(client: TestClient) -> None:
