@@ -120,14 +120,18 @@ def test_a_missing_performer_parks_before_anything_is_claimed() -> None:
     assert ledger.status("mails", "tick-a:1/notice") is None
 
 
-def test_effects_sharing_a_key_park_the_stream() -> None:
+def test_effects_sharing_a_key_park_the_stream_before_anything_is_claimed() -> None:
     def twice(event: Tick, recorded: Any) -> list[Email]:
         return notify(event, recorded) * 2
 
-    target = Reaction("mails", CODEC, {Tick: twice}, {Email: Mailer()}, MemoryEffectsLedger())
+    ledger, mailer = MemoryEffectsLedger(), Mailer()
+    target = Reaction("mails", CODEC, {Tick: twice}, {Email: mailer}, ledger)
     with pytest.raises(DeliveryFailed, match="share a key") as failure:
         target.apply(ticks("tick-a", 1, 1))
     assert failure.value.retryable is False
+    # One ledger row cannot stand for two effects: neither may be sent or claimed.
+    assert mailer.sent == []
+    assert ledger.status("mails", "tick-a:1/notice") is None
 
 
 @pytest.mark.parametrize("retryable", [True, False])
