@@ -35,7 +35,7 @@ from eventfold.errors import ConfigurationError
 if TYPE_CHECKING:
     from eventfold.adapters.aws.dynamodb_store import DynamoDBEventStore
 
-log = structlog.get_logger("eventfold.jobs")
+log = structlog.stdlib.get_logger("eventfold.jobs")
 
 
 def subscriptions_of(services: Sequence[Service], context: ServiceContext) -> list[Subscription]:

@@ -16,11 +16,11 @@ ones close after httpx's 5 s), so a batch of calls costs no TCP (or TLS) handsha
 from __future__ import annotations
 
 import json
-import logging
 from collections.abc import Collection, Mapping
 from typing import Any
 
 import httpx
+import structlog
 
 from eventfold.core.reactions.effects import PayloadEncoder, WebhookCall
 from eventfold.core.reactions.reaction import EffectsLedger, Reaction, ReactionHandler
@@ -28,7 +28,7 @@ from eventfold.domain.codecs import JSON_CONTENT_TYPE, EventCodec
 from eventfold.domain.events import RecordedEvent
 from eventfold.errors import DeliveryFailed
 
-log = logging.getLogger(__name__)
+log = structlog.stdlib.get_logger(__name__)
 
 IDEMPOTENCY_KEY_HEADER = "Idempotency-Key"
 _RETRYABLE_4XX = frozenset({408, 425, 429})
@@ -54,10 +54,10 @@ class WebhookSender:
         url = call.url or self.url
         if url is None:
             log.info(
-                "webhook not sent (no URL configured): key=%s content_type=%s bytes=%d",
-                idempotency_key,
-                call.content_type,
-                len(call.body),
+                "webhook not sent (no URL configured)",
+                idempotency_key=idempotency_key,
+                content_type=call.content_type,
+                bytes=len(call.body),
             )
             return
         headers = {
