@@ -27,7 +27,7 @@ from eventfold.core.router.ports import (
     Subscription,
     TracksVersions,
 )
-from eventfold.domain.events import RecordedEvent
+from eventfold.domain.events import CORRELATION_ID, RecordedEvent
 from eventfold.errors import CodecError, DeliveryFailed
 
 Sleep = Callable[[float], None]
@@ -314,7 +314,14 @@ class Router:
                 if not is_retryable(error) or attempt >= retry.attempts:
                     self._park(stream_id, remaining, describe(error), report)
                     return
-                self.observer.retrying(self.name, stream_id, version, attempt, describe(error))
+                self.observer.retrying(
+                    self.name,
+                    stream_id,
+                    version,
+                    attempt,
+                    describe(error),
+                    correlation_id=_correlation_id(remaining),
+                )
                 ceiling = min(retry.max_delay, retry.base_delay * 2 ** (attempt - 1))
                 self._sleep(ceiling * self._jitter())
 
@@ -326,7 +333,9 @@ class Router:
         self.state.park(self.name, stream_id, events, reason)
         report.parked.extend((stream_id, e.version) for e in events)
         version = events[0].version if events else 0
-        self.observer.parked(self.name, stream_id, version, reason)
+        self.observer.parked(
+            self.name, stream_id, version, reason, correlation_id=_correlation_id(events)
+        )
 
     # -- bookkeeping -----------------------------------------------------------------------
     def _done(self, events: Sequence[RecordedEvent], report: Delivery) -> None:
@@ -380,3 +389,8 @@ class Router:
         self._known.pop(stream_id, None)
         self.state.unpark(self.name, stream_id, through)
         return len(waiting)
+
+
+def _correlation_id(events: Sequence[RecordedEvent]) -> str | None:
+    """The first event's correlation id (its command's id), for the lines about it."""
+    return events[0].metadata.get(CORRELATION_ID) if events else None

@@ -19,6 +19,7 @@ from eventfold.entry.http.problems import (
     http_error_response,
     request_validation_response,
 )
+from eventfold.entry.http.request_logs import RequestLogContext
 from eventfold.entry.service import Service, ServiceContext
 from eventfold.errors import EventfoldError
 
@@ -102,6 +103,7 @@ def create_app(
     app.add_exception_handler(RequestValidationError, on_validation_error)
     app.add_exception_handler(HTTPException, on_http_error)
     app.add_middleware(UnexpectedErrors)
+    app.add_middleware(RequestLogContext)  # outermost: its ids are on the lines above too
 
     @app.get("/healthz", tags=["health"])
     async def healthz() -> dict[str, Any]:
