@@ -17,6 +17,8 @@ def start_worker(environ: Mapping[str, str], home: Path) -> subprocess.Popen[str
     """``eventfold worker`` in ``home`` with exactly ``environ`` (EVENTFOLD_LOG_LEVEL info
     or debug), returned once it logs that it routes (its stderr is then drained in the
     background); fails the test if it exits first."""
+    level = environ.get("EVENTFOLD_LOG_LEVEL", "").strip().lower()
+    assert level in ("", "info", "debug"), f"the worker's INFO lines are off at {level}"
     worker = subprocess.Popen(
         [str(EVENTFOLD), "worker"],
         env=dict(environ),

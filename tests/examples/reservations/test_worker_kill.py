@@ -130,7 +130,7 @@ def test_a_worker_killed_ten_times_ends_as_a_clean_rebuild_with_each_email_once(
         "EVENTFOLD_SMTP_HOST": "127.0.0.1",
         "EVENTFOLD_SMTP_PORT": str(port),
         "EVENTFOLD_MAIL_SINK": "off",
-        "EVENTFOLD_LOG_LEVEL": "warning",
+        "EVENTFOLD_LOG_LEVEL": "info",  # start_worker waits for the "routing to" line
     }
     chance = random.Random(SEED)
     state = SqliteRouterState(db, durability="normal")
