@@ -29,6 +29,9 @@ FeedKind = Literal["sqlite", "streams", "kinesis", "sqs"]
 the events table's DynamoDB stream, the Kinesis data stream it streams into, or an SQS
 queue the SQS/SNS targets of another router fill."""
 
+LogLevel = Literal["debug", "info", "warning", "error"]
+"""The level of every logger (``EVENTFOLD_LOG_LEVEL``)."""
+
 DATABASE_FILE = "eventfold.db"
 # Also the defaults of a context no entry point filled (eventfold.entry.resources).
 DEFAULT_READ_WAIT_SECONDS = 2.0
@@ -141,9 +144,7 @@ class Settings(BaseSettings):
     )
     services: tuple[str, ...] = Field(default=(), validation_alias="EVENTFOLD_SERVICES")
     """The installed services to run; empty: every installed one."""
-    log_level: Literal["debug", "info", "warning", "error"] = Field(
-        default="info", validation_alias="EVENTFOLD_LOG_LEVEL"
-    )
+    log_level: LogLevel = Field(default="info", validation_alias="EVENTFOLD_LOG_LEVEL")
     query_url: str | None = Field(default=None, validation_alias="EVENTFOLD_QUERY_URL")
     """The query model's database (SQLAlchemy URL); None: the event store's SQLite file."""
     read_wait: float = Field(
@@ -325,6 +326,13 @@ def load_settings(environ: Mapping[str, str]) -> Settings:
             + HINTS["EVENTFOLD_JWT_AUDIENCE"]
         )
     return settings
+
+
+def log_level_of(environ: Mapping[str, str]) -> LogLevel:
+    """``EVENTFOLD_LOG_LEVEL`` alone (default info), checked like :func:`load_settings` does:
+    logging is configured before, and reports, any other setting's problem."""
+    level = environ.get("EVENTFOLD_LOG_LEVEL", "")
+    return load_settings({"EVENTFOLD_LOG_LEVEL": level}).log_level
 
 
 def _check_feed(settings: Settings) -> None:

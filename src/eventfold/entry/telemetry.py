@@ -76,7 +76,7 @@ class Telemetry:
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
         self.registry = registry or CollectorRegistry()
-        self.log = logger or structlog.get_logger("eventfold.router")
+        self.log = logger or structlog.stdlib.get_logger("eventfold.router")
         self.lag_warning_seconds = lag_warning_seconds
         self._clock = clock
         self._warned_lag: dict[str, float] = {}
@@ -154,7 +154,14 @@ class Telemetry:
         )
 
     def retrying(
-        self, subscription: str, stream_id: str, version: int, attempt: int, error: str
+        self,
+        subscription: str,
+        stream_id: str,
+        version: int,
+        attempt: int,
+        error: str,
+        *,
+        correlation_id: str | None = None,
     ) -> None:
         self.retries_total.labels(subscription).inc()
         self.log.info(
@@ -162,17 +169,27 @@ class Telemetry:
             subscription=subscription,
             stream=stream_id,
             version=version,
+            correlation_id=correlation_id,
             attempt=attempt,
             error=error,
         )
 
-    def parked(self, subscription: str, stream_id: str, version: int, reason: str) -> None:
+    def parked(
+        self,
+        subscription: str,
+        stream_id: str,
+        version: int,
+        reason: str,
+        *,
+        correlation_id: str | None = None,
+    ) -> None:
         self.parks_total.labels(subscription).inc()
         self.log.warning(
             "stream parked",
             subscription=subscription,
             stream=stream_id,
             version=version,
+            correlation_id=correlation_id,
             reason=reason,
             hint=f"eventfold parked show {subscription} {stream_id}",
         )

@@ -45,7 +45,7 @@ if TYPE_CHECKING:
     from eventfold.adapters.aws.dynamodb_store import DynamoDBEventStore
     from eventfold.adapters.aws.router_state import DynamoDBRouterState
 
-log = structlog.get_logger("eventfold.jobs")
+log = structlog.stdlib.get_logger("eventfold.jobs")
 
 
 def subscriptions_of(services: Sequence[Service], context: ServiceContext) -> list[Subscription]:

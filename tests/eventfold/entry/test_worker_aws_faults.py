@@ -150,7 +150,7 @@ def test_a_killed_streams_worker_resumes_and_applies_every_event_once(
         "EVENTFOLD_SERVICES": "reservations",
         "EVENTFOLD_MAIL_SINK": "off",  # real SMTP: the crash window is the server's
         "EVENTFOLD_SMTP_PORT": str(port),
-        "EVENTFOLD_LOG_LEVEL": "warning",
+        "EVENTFOLD_LOG_LEVEL": "info",  # start_worker waits for the "routing to" line
     }
     client = dynamodb_client(region=aws.region, endpoint_url=aws.endpoint_url)
     create_tables(client, TableNames(PREFIX))

@@ -131,8 +131,8 @@ def test_a_worker_killed_ten_times_ends_as_a_clean_rebuild_with_each_email_once(
         "EVENTFOLD_SMTP_HOST": "127.0.0.1",
         "EVENTFOLD_SMTP_PORT": str(port),
         "EVENTFOLD_MAIL_SINK": "off",
-        "EVENTFOLD_LOG_LEVEL": "warning",
-        # The partners answer; an unset webhook would park its calls as "not configured".
+        "EVENTFOLD_LOG_LEVEL": "info",  # start_worker waits for the "routing to" line
+        # The partners answer; an unset webhook would not be subscribed.
         "EVENTFOLD_WEBHOOKS": f"reservations-staff={receiver.base_url}/ok,"
         f"reservations-inventory={receiver.base_url}/ok",
     }

@@ -17,7 +17,6 @@ says one expired (after 5 minutes).
 
 from __future__ import annotations
 
-import logging
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -25,6 +24,7 @@ from dataclasses import dataclass
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
+import structlog
 from botocore.exceptions import ClientError
 
 from eventfold.adapters.aws.change_records import event_of_change, kinesis_change
@@ -38,7 +38,7 @@ from eventfold.errors import StoreError
 if TYPE_CHECKING:
     from mypy_boto3_kinesis import KinesisClient
 
-log = logging.getLogger(__name__)
+log = structlog.stdlib.get_logger(__name__)
 
 EXPIRED = frozenset({"ExpiredIteratorException"})
 _ITERATOR_TTL = 240.0  # Kinesis iterators live 5 minutes; renew a little earlier
@@ -153,7 +153,7 @@ class KinesisFeed:
                     passthrough=EXPIRED,
                 )
             except ClientError as expired:
-                log.info("shard iterator of %s expired (%s); re-acquiring", shard, expired)
+                log.info("shard iterator expired; re-acquiring", shard=shard, error=str(expired))
                 self._forget(shard, after)
                 continue
             records = response.get("Records", [])
@@ -169,10 +169,10 @@ class KinesisFeed:
             return event_of_change(kinesis_change(record["Data"]), self.events_table)
         except StoreError as bad:
             log.warning(
-                "skipping Kinesis record %s of %s: not an event item (%s)",
-                record.get("SequenceNumber"),
-                shard,
-                bad,
+                "skipping Kinesis record: not an event item",
+                sequence_number=record.get("SequenceNumber"),
+                shard=shard,
+                error=str(bad),
             )
             return None
 

@@ -20,13 +20,14 @@ queue after a few receives.
 
 from __future__ import annotations
 
-import logging
 import math
 import threading
 import time
 from collections.abc import Mapping
 from functools import partial
 from typing import TYPE_CHECKING, Any
+
+import structlog
 
 from eventfold.adapters.aws.errors import Backoff
 from eventfold.adapters.aws.messages import (
@@ -43,7 +44,7 @@ from eventfold.errors import CodecError
 if TYPE_CHECKING:
     from mypy_boto3_sqs import SQSClient
 
-log = logging.getLogger(__name__)
+log = structlog.stdlib.get_logger(__name__)
 
 MAX_WAIT_SECONDS = 20
 
@@ -99,10 +100,10 @@ class SqsFeed:
                     event = message_event(message)
                 except CodecError as unreadable:
                     log.warning(
-                        "left message %s in %s: %s",
-                        message.get("MessageId"),
-                        self.queue_url,
-                        unreadable,
+                        "left a message that carries no event in the queue",
+                        message_id=message.get("MessageId"),
+                        queue=self.queue_url,
+                        error=str(unreadable),
                     )
                     continue
                 events.append(event)
@@ -132,7 +133,7 @@ class SqsFeed:
                 f"DeleteMessageBatch on {self.queue_url}",
             )
             for failed in response.get("Failed", []):
-                log.warning("SQS kept a message it was asked to delete: %s", failed)
+                log.warning("SQS kept a message it was asked to delete", failure=failed)
 
     def lag(self, checkpoint: str) -> Lag:
         """Messages waiting in the queue (ApproximateNumberOfMessages); SQS does not say

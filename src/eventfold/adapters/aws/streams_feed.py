@@ -18,7 +18,6 @@ trusted across polls. Where the router keeps the checkpoint is the router's busi
 
 from __future__ import annotations
 
-import logging
 import threading
 import time
 from collections.abc import Mapping, Sequence
@@ -26,6 +25,7 @@ from dataclasses import dataclass
 from functools import partial
 from typing import TYPE_CHECKING, Any, Literal
 
+import structlog
 from botocore.exceptions import ClientError
 
 from eventfold.adapters.aws.dynamodb_items import event_of
@@ -40,7 +40,7 @@ if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
     from mypy_boto3_dynamodbstreams import DynamoDBStreamsClient
 
-log = logging.getLogger(__name__)
+log = structlog.stdlib.get_logger(__name__)
 
 END = "end"
 """Checkpoint value of a closed shard that has been read to its end."""
@@ -195,10 +195,10 @@ class DynamoDBStreamsFeed:
             return event_of(record["dynamodb"]["NewImage"])
         except (KeyError, StoreError) as bad:
             log.warning(
-                "skipping stream record %s of %s: not an event item (%s)",
-                record.get("dynamodb", {}).get("SequenceNumber"),
-                shard,
-                bad,
+                "skipping stream record: not an event item",
+                sequence_number=record.get("dynamodb", {}).get("SequenceNumber"),
+                shard=shard,
+                error=str(bad),
             )
             return None
 
@@ -247,7 +247,7 @@ class DynamoDBStreamsFeed:
         except ClientError as trimmed:
             # The reader was away longer than the stream's retention: what was trimmed is
             # gone from the stream (not from the events table: the router heals the gap).
-            log.warning("records after %s of %s were trimmed (%s)", after, shard, trimmed)
+            log.warning("records were trimmed", after=after, shard=shard, error=str(trimmed))
             request.update(ShardIteratorType="TRIM_HORIZON")
             request.pop("SequenceNumber", None)
             response = call_service(

@@ -21,6 +21,7 @@ from collections.abc import Collection, Mapping
 from typing import Any
 
 import httpx
+import structlog
 
 from eventfold.core.reactions.effects import PayloadEncoder, WebhookCall
 from eventfold.core.reactions.reaction import EffectsLedger, Reaction, ReactionHandler
@@ -29,7 +30,7 @@ from eventfold.domain.codecs import JSON_CONTENT_TYPE, EventCodec
 from eventfold.domain.events import RecordedEvent
 from eventfold.errors import DeliveryFailed
 
-log = logging.getLogger(__name__)
+log = structlog.stdlib.get_logger(__name__)
 
 IDEMPOTENCY_KEY_HEADER = "Idempotency-Key"
 _RETRYABLE_4XX = frozenset({408, 425, 429})

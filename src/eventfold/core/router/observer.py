@@ -32,13 +32,29 @@ class RouterObserver(Protocol):
         ...
 
     def retrying(
-        self, subscription: str, stream_id: str, version: int, attempt: int, error: str
+        self,
+        subscription: str,
+        stream_id: str,
+        version: int,
+        attempt: int,
+        error: str,
+        *,
+        correlation_id: str | None = None,
     ) -> None:
-        """Applying from ``version`` failed (``attempt`` so far); the router will retry."""
+        """Applying from ``version`` failed (``attempt`` so far); the router will retry.
+        ``correlation_id``: that event's (the command's, for the first event of a chain)."""
         ...
 
-    def parked(self, subscription: str, stream_id: str, version: int, reason: str) -> None:
-        """The stream was parked at ``version`` for the subscription."""
+    def parked(
+        self,
+        subscription: str,
+        stream_id: str,
+        version: int,
+        reason: str,
+        *,
+        correlation_id: str | None = None,
+    ) -> None:
+        """The stream was parked at ``version`` (whose event has ``correlation_id``)."""
         ...
 
     def lag(self, subscription: str, lag: Lag) -> None:
@@ -65,11 +81,26 @@ class NullObserver:
         pass
 
     def retrying(
-        self, subscription: str, stream_id: str, version: int, attempt: int, error: str
+        self,
+        subscription: str,
+        stream_id: str,
+        version: int,
+        attempt: int,
+        error: str,
+        *,
+        correlation_id: str | None = None,
     ) -> None:
         pass
 
-    def parked(self, subscription: str, stream_id: str, version: int, reason: str) -> None:
+    def parked(
+        self,
+        subscription: str,
+        stream_id: str,
+        version: int,
+        reason: str,
+        *,
+        correlation_id: str | None = None,
+    ) -> None:
         pass
 
     def lag(self, subscription: str, lag: Lag) -> None:

@@ -26,7 +26,7 @@ from eventfold.core.redaction import redact
 from eventfold.core.router.observer import NullObserver, RouterObserver
 from eventfold.core.router.ports import AppliedVersions, ParkingLot, Subscription
 from eventfold.core.router.versions import PlannedByTarget, VersionKeeping, keep_versions
-from eventfold.domain.events import RecordedEvent
+from eventfold.domain.events import CORRELATION_ID, RecordedEvent
 from eventfold.errors import CodecError, DeliveryFailed
 
 Sleep = Callable[[float], None]
@@ -286,7 +286,14 @@ class Router:
                 if not is_retryable(error) or attempt >= retry.attempts:
                     self._park(stream_id, remaining, describe(error), report)
                     return
-                self.observer.retrying(self.name, stream_id, version, attempt, describe(error))
+                self.observer.retrying(
+                    self.name,
+                    stream_id,
+                    version,
+                    attempt,
+                    describe(error),
+                    correlation_id=_correlation_id(remaining),
+                )
                 ceiling = min(retry.max_delay, retry.base_delay * 2 ** (attempt - 1))
                 self._sleep(ceiling * self._jitter())
 
@@ -298,7 +305,9 @@ class Router:
         self.parking.park(self.name, stream_id, events, reason)
         report.parked.extend((stream_id, e.version) for e in events)
         version = events[0].version if events else 0
-        self.observer.parked(self.name, stream_id, version, reason)
+        self.observer.parked(
+            self.name, stream_id, version, reason, correlation_id=_correlation_id(events)
+        )
 
     def _done(self, events: Sequence[RecordedEvent], report: Delivery) -> None:
         report.applied += len(events)
@@ -335,3 +344,8 @@ class Router:
             self.keeping.skip(stream_id, through)
         self.parking.unpark(self.name, stream_id, through)
         return len(waiting)
+
+
+def _correlation_id(events: Sequence[RecordedEvent]) -> str | None:
+    """The first event's correlation id (its command's id), for the lines about it."""
+    return events[0].metadata.get(CORRELATION_ID) if events else None

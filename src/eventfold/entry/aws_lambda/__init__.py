@@ -3,7 +3,8 @@ app behind API Gateway and the services' periodic jobs on a schedule. Import the
 :mod:`eventfold.aws`."""
 
 from eventfold.entry.aws_lambda.asgi import BadProxyEvent, http_handler
-from eventfold.entry.aws_lambda.handlers import LambdaHandler, RouterHandlers, router_handlers
+from eventfold.entry.aws_lambda.handlers import RouterHandlers, router_handlers
+from eventfold.entry.aws_lambda.invocations import LambdaHandler
 from eventfold.entry.aws_lambda.jobs import jobs_handler
 
 __all__ = [

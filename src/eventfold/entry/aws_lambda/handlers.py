@@ -29,11 +29,12 @@ from __future__ import annotations
 
 import base64
 import binascii
-import logging
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
+
+import structlog
 
 from eventfold.adapters.aws.change_records import (
     event_of_change,
@@ -46,12 +47,14 @@ from eventfold.core.router.observer import RouterObserver
 from eventfold.core.router.ports import AppliedVersions, ParkingLot, Subscription
 from eventfold.core.router.router import Router, Sleep, Stopping, describe
 from eventfold.domain.events import RecordedEvent
+from eventfold.entry.aws_lambda.invocations import (
+    LambdaHandler,
+    configure_lambda_logging,
+    logged_invocations,
+)
 from eventfold.errors import CodecError, StoreError
 
-log = logging.getLogger(__name__)
-
-LambdaHandler = Callable[[Mapping[str, Any], Any], dict[str, Any]]
-"""``handler(event, context) -> response``, as the Lambda Python runtime calls it."""
+log = structlog.stdlib.get_logger(__name__)
 
 Converted = tuple[list[tuple[str, RecordedEvent]], list[str]]
 """(item identifier, event) for each record that carries an event; identifiers of records
@@ -112,10 +115,19 @@ def router_handlers(
             try:
                 router.deliver(events)
             except Stopping:
-                log.warning("%s: out of time while retrying; Lambda retries", subscription.name)
+                log.warning(
+                    "out of time while retrying; Lambda retries the batch",
+                    subscription=subscription.name,
+                    events=len(events),
+                )
                 done = False
             except Exception as error:
-                log.exception("%s: batch not done: %s", subscription.name, describe(error))
+                log.exception(
+                    "batch not done; Lambda retries it",
+                    subscription=subscription.name,
+                    events=len(events),
+                    error=describe(error),
+                )
                 done = False
         return done
 
@@ -128,7 +140,10 @@ def router_handlers(
     def sqs(event: Mapping[str, Any], context: Any) -> dict[str, Any]:
         return route(sqs_events(event), context)
 
-    return RouterHandlers(dynamodb_stream, kinesis, sqs)
+    configure_lambda_logging()
+    return RouterHandlers(
+        logged_invocations(dynamodb_stream), logged_invocations(kinesis), logged_invocations(sqs)
+    )
 
 
 def deadline_sleep(context: Any, reserve_seconds: float) -> Sleep:
@@ -161,7 +176,11 @@ def dynamodb_stream_events(event: Mapping[str, Any], events_table: str | None) -
         try:
             recorded = event_of_change(record, events_table, table=table)
         except StoreError as bad:
-            log.warning("skipping stream record %s: not an event item (%s)", identifier, bad)
+            log.warning(
+                "skipping stream record: not an event item",
+                sequence_number=identifier,
+                error=str(bad),
+            )
             continue
         if recorded is not None:
             items.append((identifier, recorded))
@@ -179,7 +198,11 @@ def kinesis_events(event: Mapping[str, Any], events_table: str | None) -> Conver
             data = base64.b64decode(kinesis.get("data", ""), validate=True)
             recorded = event_of_change(kinesis_change(data), events_table)
         except (StoreError, binascii.Error, ValueError) as bad:
-            log.warning("skipping Kinesis record %s: not an event item (%s)", identifier, bad)
+            log.warning(
+                "skipping Kinesis record: not an event item",
+                sequence_number=identifier,
+                error=str(bad),
+            )
             continue
         if recorded is not None:
             items.append((identifier, recorded))
@@ -197,6 +220,6 @@ def sqs_events(event: Mapping[str, Any]) -> Converted:
         try:
             items.append((identifier, event_of_message(body, attributes)))
         except CodecError as unreadable:
-            log.warning("message %s carries no event: %s", identifier, unreadable)
+            log.warning("message carries no event", message_id=identifier, error=str(unreadable))
             failed.append(identifier)
     return items, failed

@@ -8,14 +8,19 @@ harmless twice (command ids), so EventBridge's retries of a failed invocation ar
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from eventfold.entry.aws_lambda.handlers import LambdaHandler
+import structlog
+
+from eventfold.entry.aws_lambda.invocations import (
+    LambdaHandler,
+    configure_lambda_logging,
+    logged_invocations,
+)
 from eventfold.entry.service import Job
 
-log = logging.getLogger(__name__)
+log = structlog.stdlib.get_logger(__name__)
 
 
 def jobs_handler(jobs: Sequence[Job]) -> LambdaHandler:
@@ -42,10 +47,11 @@ def jobs_handler(jobs: Sequence[Job]) -> LambdaHandler:
             try:
                 job.run()
             except Exception:
-                log.exception("job %s failed", job.name)
+                log.exception("job failed", job=job.name)
                 failed.append(job.name)
         if failed:
             raise RuntimeError(f"jobs failed (see the log): {', '.join(failed)}")
         return {"ran": [job.name for job in chosen]}
 
-    return handle
+    configure_lambda_logging()
+    return logged_invocations(handle)

@@ -10,6 +10,7 @@ import typer
 
 from eventfold.entry.cli import aws, migrate, ops, schema, serve, streams, tokens
 from eventfold.entry.cli.common import CliContext, OneLineErrors
+from eventfold.entry.logs import configure_logging_from
 
 app = typer.Typer(
     name="eventfold",
@@ -32,6 +33,8 @@ def root(
     if not isinstance(ctx.obj, CliContext):
         ctx.obj = CliContext()
     ctx.obj.show_traceback = traceback
+    # Every command, and so every process `eventfold run` starts, logs the same way.
+    configure_logging_from(ctx.obj.environ)
 
 
 app.command("run")(serve.run)

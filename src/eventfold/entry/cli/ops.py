@@ -9,6 +9,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import NoReturn
 
+import structlog
 import typer
 from prometheus_client import start_http_server
 from rich.console import Console
@@ -32,6 +33,8 @@ from eventfold.entry.worker import (
     run_until_signalled,
     subscriptions_of,
 )
+
+log = structlog.stdlib.get_logger("eventfold.worker")
 
 parked_app = typer.Typer(help="Streams parked for a subscription: list, show, redrive, skip.")
 
@@ -107,7 +110,6 @@ def worker(
     cli = cli_context(ctx)
     settings = cli.settings()
     services = cli.services()
-    console = Console(stderr=True, soft_wrap=True)
     telemetry = Telemetry()
     if parent_pid:  # started by `eventfold run`: stop when it dies
         exit_with_parent(parent_pid)
@@ -116,16 +118,16 @@ def worker(
         start_http_server(metrics_port, addr=host, registry=telemetry.registry)
     with service_context(settings) as context:
         for revision in migrate_query_model(services, context):
-            console.print(f"eventfold worker: schema: applied {revision}")
-        names = ", ".join(s.name for s in subscriptions_of(services, context)) or "none"
+            log.info("query-model schema applied", revision=revision)
+        names = [s.name for s in subscriptions_of(services, context)]
         run_until_signalled(
             settings,
             services,
             context,
             telemetry,
-            ready=lambda: console.print(f"eventfold worker: routing to {names}"),
+            ready=lambda: log.info("routing to subscriptions", subscriptions=names),
         )
-    console.print("eventfold worker: stopped")
+    log.info("stopped")
 
 
 def subscriptions(ctx: typer.Context) -> None:

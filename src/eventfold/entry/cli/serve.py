@@ -15,10 +15,10 @@ import socket
 from collections.abc import Mapping
 from types import FrameType
 
+import structlog
 import typer
 import uvicorn
 from prometheus_client import CollectorRegistry
-from rich.console import Console
 
 from eventfold.entry.cli.common import cli_context, service_context
 from eventfold.entry.http import create_app
@@ -30,6 +30,8 @@ from eventfold.entry.resources import (
 from eventfold.entry.settings import Settings
 from eventfold.entry.telemetry import RemoteMetrics
 from eventfold.errors import ConfigurationError
+
+log = structlog.stdlib.get_logger("eventfold.run")
 
 
 def listening_socket(settings: Settings) -> socket.socket:
@@ -107,31 +109,35 @@ def run(ctx: typer.Context) -> None:
     cli = cli_context(ctx)
     settings = cli.settings()
     services = cli.services()
-    console = Console(stderr=True, soft_wrap=True)
     with service_context(settings) as context:
         applied = migrate_query_model(services, context)  # once, before any child starts
     http_authentication(settings)  # the local signing key exists before any child starts
     sock = listening_socket(settings)
     try:
         processes = children(settings, sock.fileno(), free_loopback_port())
-        names = ", ".join(s.name for s in services) or "no services"
-        console.print(
-            f"eventfold: serving {names} on [bold]{settings.url}[/] (API docs: {settings.url}/docs)"
+        log.info(
+            "serving",
+            services=[s.name for s in services],
+            url=settings.url,
+            api_docs=f"{settings.url}/docs",
         )
-        console.print(
-            f"eventfold: data folder {settings.home.resolve()} "
-            f"(store: {settings.store}, durability: {settings.durability})"
+        log.info(
+            "data folder",
+            path=str(settings.home.resolve()),
+            store=settings.store,
+            durability=settings.durability,
         )
         for revision in applied:
-            console.print(f"eventfold: query-model schema: applied {revision}")
-        console.print(
-            f"eventfold: {settings.http_processes} HTTP process(es) (EVENTFOLD_WORKERS), "
-            + ("a router process" if settings.router else "no router (EVENTFOLD_ROUTER=off)")
+            log.info("query-model schema applied", revision=revision)
+        log.info(
+            "processes",
+            http=settings.http_processes,
+            router="a router process" if settings.router else "off (EVENTFOLD_ROUTER=off)",
         )
-        code = Supervisor(processes, lambda line: console.print(line, markup=False)).run()
+        code = Supervisor(processes, log.warning).run()
     finally:
         sock.close()
-    console.print("eventfold: stopped")
+    log.info("stopped")
     if code:
         raise typer.Exit(code)
 
@@ -164,7 +170,10 @@ def serve_http(
         sock = socket.socket(fileno=fd)
         config = uvicorn.Config(
             app,
-            log_level=settings.log_level,
+            # Keep the root logger's configuration (eventfold.entry.logs): uvicorn's
+            # records go through it, at EVENTFOLD_LOG_LEVEL, instead of its own handlers.
+            log_config=None,
+            log_level=None,
             access_log=settings.access_log,
             lifespan="on",
             timeout_graceful_shutdown=10,

@@ -21,6 +21,7 @@ from eventfold.entry.http.problems import (
     http_error_response,
     request_validation_response,
 )
+from eventfold.entry.http.request_logs import RequestLogContext
 from eventfold.entry.service import Service, ServiceContext
 from eventfold.entry.settings import DEFAULT_MAX_BODY_BYTES
 from eventfold.errors import EventfoldError
@@ -98,6 +99,7 @@ def create_app(
     app.add_exception_handler(HTTPException, on_http_error)
     app.add_middleware(UnexpectedErrors)
     app.add_middleware(BodyLimit, max_bytes=max_body_bytes)
+    app.add_middleware(RequestLogContext)  # outermost: its ids are on the lines above too
 
     @app.get("/healthz", tags=["health"], dependencies=[PUBLIC])
     async def healthz() -> dict[str, Any]:

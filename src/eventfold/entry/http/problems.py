@@ -9,12 +9,12 @@ issue at once for bad input). eventfold's errors map to statuses through ONE tab
 from __future__ import annotations
 
 import json
-import logging
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from http import HTTPStatus
 from typing import Any
 
+import structlog
 from fastapi import Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
@@ -47,7 +47,7 @@ PROBLEM_TYPE_PREFIX = "urn:eventfold:problem:"
 RETRY_AFTER_SECONDS = 1
 """What a 503 tells the client to wait before retrying (the store said it was busy)."""
 
-logger = logging.getLogger("eventfold.http")
+logger = structlog.stdlib.get_logger("eventfold.http")
 
 Extras = Callable[[Any], dict[str, Any]]
 """Extension members a problem adds for its error (e.g. the versions of a conflict)."""

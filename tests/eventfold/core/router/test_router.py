@@ -7,12 +7,12 @@ from pathlib import Path
 
 import pytest
 
-from eventfold import CodecError, DeliveryFailed, SqliteEventStore
+from eventfold import CodecError, DeliveryFailed, EventData, SqliteEventStore, StreamWrite
 from eventfold.adapters.router_state.sqlite import SqliteRouterState
 from eventfold.core.router.observer import NullObserver
 from eventfold.core.router.ports import EventFilter, RetryPolicy, Subscription
 from eventfold.core.router.router import Router
-from eventfold.domain.events import RecordedEvent
+from eventfold.domain.events import CORRELATION_ID, RecordedEvent
 from tests.eventfold.core.router.targets import (
     Fault,
     PlanningSqliteTarget,
@@ -28,19 +28,37 @@ class Seen(NullObserver):
         self.gaps: list[tuple[str, int, int, int]] = []
         self.parks: list[tuple[str, int, str]] = []
         self.retries: list[tuple[str, int, int]] = []
+        self.correlation_ids: list[str | None] = []
 
     def gap_healed(
         self, subscription: str, stream_id: str, last_applied: int, received: int, fetched: int
     ) -> None:
         self.gaps.append((stream_id, last_applied, received, fetched))
 
-    def parked(self, subscription: str, stream_id: str, version: int, reason: str) -> None:
+    def parked(
+        self,
+        subscription: str,
+        stream_id: str,
+        version: int,
+        reason: str,
+        *,
+        correlation_id: str | None = None,
+    ) -> None:
         self.parks.append((stream_id, version, reason))
+        self.correlation_ids.append(correlation_id)
 
     def retrying(
-        self, subscription: str, stream_id: str, version: int, attempt: int, error: str
+        self,
+        subscription: str,
+        stream_id: str,
+        version: int,
+        attempt: int,
+        error: str,
+        *,
+        correlation_id: str | None = None,
     ) -> None:
         self.retries.append((stream_id, version, attempt))
+        self.correlation_ids.append(correlation_id)
 
 
 def fail_on(stream_id: str, version: int, error: Exception, times: int = 10**9) -> Fault:
@@ -168,6 +186,19 @@ def test_a_stream_parks_when_retries_run_out_while_others_flow(
     [parked] = state.list_parked("rows")
     assert (parked.stream_id, parked.first_version, parked.last_version) == ("a-1", 2, 3)
     assert parked.reason == "RuntimeError: boom"
+
+
+def test_retries_and_parking_name_the_failing_events_correlation_id(
+    target: SqliteTarget, store: SqliteEventStore, state: SqliteRouterState
+) -> None:
+    """So their log lines lead back to the command (its Idempotency-Key) that caused it."""
+    happened = EventData("Happened", b'{"v":1}', metadata={CORRELATION_ID: "cmd-7"})
+    store.append(StreamWrite("a-1", 0, [happened], b"{}", "t/1"))
+    target.faults.append(fail_on("a-1", 1, RuntimeError("boom")))
+    router, seen = make_router(target, store, state, retry=RetryPolicy(2))
+    router.deliver(events_of(store))
+    assert (len(seen.retries), len(seen.parks)) == (1, 1)
+    assert seen.correlation_ids == ["cmd-7", "cmd-7"]
 
 
 def test_later_events_of_a_parked_stream_wait_in_order(

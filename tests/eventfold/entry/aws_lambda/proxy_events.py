@@ -1,4 +1,5 @@
-"""API Gateway proxy events as the AWS documentation shows them (payload 2.0 and 1.0)."""
+"""API Gateway proxy events as the AWS documentation shows them (payload 2.0 and 1.0), and
+Lambda function URL events (payload 2.0 too)."""
 
 from __future__ import annotations
 
@@ -54,6 +55,19 @@ def http_api_event(
         event["cookies"] = cookies
     if text is not None:
         event["body"] = text
+    return event
+
+
+def function_url_event(
+    method: str, path: str, *, query: str = "", body: Any = None
+) -> dict[str, Any]:
+    """A Lambda function URL event: payload 2.0 as HTTP APIs send it, from the function
+    URL's own domain."""
+    event = http_api_event(method, path, query=query, body=body)
+    domain = "abcdefghijklmnopqrstuvwxyz.lambda-url.us-east-1.on.aws"
+    event["headers"]["host"] = domain
+    event["requestContext"].update(domainName=domain, domainPrefix=domain.split(".")[0])
+    event["requestContext"]["apiId"] = "<urlid>"
     return event
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
@@ -93,8 +94,12 @@ def test_run_serves_the_installed_services_and_stops_cleanly_on_sigterm(
     _, err = stop(process)
     # uvicorn shuts down gracefully; eventfold turns the re-raised SIGTERM into exit 0.
     assert process.returncode == 0, err
-    assert "eventfold: stopped" in err
-    assert "Application shutdown complete" in err
+    logged = [json.loads(line) for line in err.splitlines()]  # stderr is a pipe: JSON lines
+    assert logged[-1]["event"] == "stopped"
+    shutdowns = [line for line in logged if "Application shutdown complete" in line["event"]]
+    assert shutdowns  # one per HTTP process, through eventfold's logging
+    assert {(line["logger"], line["level"]) for line in shutdowns} == {("uvicorn.error", "info")}
+    assert all(line["timestamp"] for line in logged)
     assert url in err
     assert str(home.resolve()) in err
     assert (home / "eventfold.db").is_file()

@@ -1,0 +1,50 @@
+"""The ids of an HTTP request on every line logged while it is handled."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import structlog
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+COMMAND_ID_HEADER = b"idempotency-key"
+"""The header routes pass on as the command id (``IDEMPOTENCY_KEY_HEADER``, lower-cased as
+ASGI servers hand headers over)."""
+REQUEST_ID_HEADER = b"x-request-id"
+
+
+class RequestLogContext:
+    """ASGI middleware: binds the request's ``method``, ``path``, ``command_id`` (the
+    Idempotency-Key header) and ``request_id`` (the X-Request-Id header, else API Gateway's
+    ``requestContext.requestId``) to every line logged while it is handled, by any logger
+    (``structlog.contextvars``; a route running in a thread pool inherits them)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        fields: dict[str, Any] = {"method": scope["method"], "path": scope["path"]}
+        for name, value in scope["headers"]:
+            if name == COMMAND_ID_HEADER:
+                fields["command_id"] = value.decode("latin-1")
+            elif name == REQUEST_ID_HEADER:
+                fields["request_id"] = value.decode("latin-1")
+        if "request_id" not in fields:
+            gateway_id = _gateway_request_id(scope.get("aws.event"))
+            if gateway_id:
+                fields["request_id"] = gateway_id
+        with structlog.contextvars.bound_contextvars(**fields):
+            await self.app(scope, receive, send)
+
+
+def _gateway_request_id(event: Any) -> str | None:
+    """API Gateway's id of the request, when the app runs behind it (mangum's scope)."""
+    if not isinstance(event, Mapping):
+        return None
+    context = event.get("requestContext")
+    request_id = context.get("requestId") if isinstance(context, Mapping) else None
+    return str(request_id) if request_id else None
