@@ -16,6 +16,8 @@ from fastapi import Cookie, FastAPI, Header, Query, Request, Response
 from eventfold import SqliteEventStore
 from eventfold.adapters.router_state.sqlite import SqliteRouterState
 from eventfold.entry.aws_lambda import BadProxyEvent, http_handler, router_handlers
+from eventfold.entry.http.callers import Authentication, ClaimNames
+from eventfold.errors import Unauthenticated
 from eventfold.testing import TokenIssuer
 from eventfold.web import ServiceContext, create_app, migrate_query_model
 from reservations.service import service
@@ -231,3 +233,31 @@ def test_reservations_behind_api_gateway(
     assert json.loads(found["body"])["quantity"] == 2
     missing = problem(handle(http_api_event("GET", "/reservations/nope"), None), 404)
     assert missing["status"] == 404
+
+
+def test_behind_a_jwt_authorizer_the_gateways_claims_are_the_caller(
+    store: SqliteEventStore,
+) -> None:
+    # No bearer token reaches the function: API Gateway verified it and passes the claims
+    # (a list claim rendered as "[a b]"); the app must not verify again, nor refuse.
+    def no_local_tokens(token: str) -> dict[str, Any]:
+        raise Unauthenticated("a token reached the function")
+
+    context = ServiceContext(store)
+    migrate_query_model([service], context)
+    claims = ClaimNames(roles="cognito:groups", stores="custom:stores")
+    app = create_app([service], context, authentication=Authentication(no_local_tokens, claims))
+    handle = http_handler(app)
+
+    def as_gateway(method: str, path: str, groups: str, body: Any = None) -> dict[str, Any]:
+        event = http_api_event(method, path, body=body)
+        jwt_claims = {"sub": "feed-1", "cognito:groups": groups, "custom:stores": "[s1]"}
+        event["requestContext"]["authorizer"] = {"jwt": {"claims": jwt_claims, "scopes": None}}
+        return handle(event, None)
+
+    stocked = as_gateway("PUT", "/stores/s1/stock/sku1", "[inventory]", {"on_hand": 5})
+    assert stocked["statusCode"] == 200, stocked["body"]
+    refused = as_gateway("GET", "/backoffice/reservations", "[inventory staff]")
+    assert refused["statusCode"] == 403, refused["body"]
+    anonymous = handle(http_api_event("GET", "/backoffice/reservations"), None)
+    assert anonymous["statusCode"] == 401
