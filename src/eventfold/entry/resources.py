@@ -10,12 +10,13 @@ both share one query-model engine per context, whichever entry point (``eventfol
 from __future__ import annotations
 
 import sqlite3
+import urllib.request
 from collections.abc import Mapping, Sequence
 from contextlib import closing
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine
+from sqlalchemy import Engine, text
 
 from eventfold.adapters.projections.engine import create_engine, sqlite_url
 from eventfold.adapters.projections.migrate import AppliedRevision, migrate
@@ -24,6 +25,7 @@ from eventfold.adapters.targets.mail_folder import MailFolder
 from eventfold.adapters.targets.smtp import SmtpMailer
 from eventfold.core.reactions.effects import EffectPerformer
 from eventfold.core.router.ports import TracksVersions
+from eventfold.entry.http.app import ReadinessCheck
 from eventfold.entry.http.callers import (
     Authentication,
     ClaimNames,
@@ -60,6 +62,37 @@ def read_side_resources(settings: Settings) -> dict[str, Any]:
     if settings.query_url:
         resources[QUERY_ENGINE] = create_engine(settings.query_url)
     return resources
+
+
+def readiness_checks(
+    context: ServiceContext, router_metrics_url: str | None = None
+) -> dict[str, ReadinessCheck]:
+    """What ``GET /readyz`` asks: the event store and the query model answer a read, and the
+    router process (when this HTTP process has one beside it) answers on its metrics."""
+
+    def event_store() -> str | None:
+        context.store.load("readyz-probe")
+        return None
+
+    def query_model() -> str | None:
+        with query_engine(context).connect() as conn:
+            conn.execute(text("SELECT 1"))
+        return None
+
+    checks: dict[str, ReadinessCheck] = {"event store": event_store, "query model": query_model}
+    if router_metrics_url:
+        url = router_metrics_url
+
+        def router() -> str | None:
+            try:
+                with urllib.request.urlopen(url, timeout=2) as response:
+                    response.read(1)
+            except OSError as exc:
+                return f"the router process does not answer ({exc})"
+            return None
+
+        checks["router"] = router
+    return checks
 
 
 def http_authentication(settings: Settings) -> Authentication:

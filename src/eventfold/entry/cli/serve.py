@@ -26,6 +26,7 @@ from eventfold.entry.processes import Child, Supervisor, eventfold_command, exit
 from eventfold.entry.resources import (
     http_authentication,
     migrate_query_model,
+    readiness_checks,
 )
 from eventfold.entry.settings import Settings
 from eventfold.entry.telemetry import RemoteMetrics
@@ -164,6 +165,7 @@ def serve_http(
             services,
             context,
             authentication=http_authentication(settings),
+            readiness=readiness_checks(context, router_metrics or None),
             metrics=registry,
             max_body_bytes=settings.max_body_bytes,
         )

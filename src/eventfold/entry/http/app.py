@@ -2,29 +2,37 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
 
+from anyio import to_thread
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from starlette.exceptions import HTTPException
 
+from eventfold.core.redaction import redact
 from eventfold.entry.http.callers import PUBLIC, Authentication, Caller, require_role
 from eventfold.entry.http.limits import BodyLimit
 from eventfold.entry.http.problems import (
     PROBLEM_JSON,
+    PROBLEM_TYPE_PREFIX,
     UnexpectedErrors,
     eventfold_error_response,
     http_error_response,
+    problem_response,
     request_validation_response,
 )
 from eventfold.entry.http.request_logs import RequestLogContext
 from eventfold.entry.service import Service, ServiceContext
 from eventfold.entry.settings import DEFAULT_MAX_BODY_BYTES
-from eventfold.errors import EventfoldError
+from eventfold.errors import EventfoldError, Issue
+
+ReadinessCheck = Callable[[], str | None]
+"""Asks one dependency whether it answers (the event store, the query model, the router):
+None when it does, else what is wrong. Called from a worker thread by ``GET /readyz``."""
 
 StopRunner = Callable[[], None]
 BackgroundRunner = Callable[[], StopRunner]
@@ -58,6 +66,7 @@ def create_app(
     *,
     authentication: Authentication,
     runners: Sequence[BackgroundRunner] = (),
+    readiness: Mapping[str, ReadinessCheck] | None = None,
     title: str = "eventfold",
     metrics: CollectorRegistry | None = None,
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
@@ -68,7 +77,8 @@ def create_app(
     ``authentication`` tells who calls (see :mod:`eventfold.entry.http.callers`); there is
     no way to leave it out. ``runners`` start with the app and stop with it (see
     :data:`BackgroundRunner`). ``metrics``: served as ``GET /metrics`` in the Prometheus
-    text format, to the ``operator`` role. ``max_body_bytes``: a larger request body is a
+    text format, to the ``operator`` role. ``readiness``: the checks ``GET /readyz`` runs,
+    by name (see :data:`ReadinessCheck`). ``max_body_bytes``: a larger request body is a
     413 problem, refused before it is read.
     """
     names = [s.name for s in services]
@@ -81,6 +91,7 @@ def create_app(
         responses=_PROBLEM_RESPONSE_DOC,
     )
     app.state.authentication = authentication
+    readiness = dict(readiness or {})
 
     async def on_eventfold_error(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, EventfoldError)
@@ -109,6 +120,31 @@ def create_app(
     @app.head("/healthz", include_in_schema=False, dependencies=[PUBLIC])
     async def healthz_head() -> Response:
         return Response()
+
+    @app.api_route("/readyz", methods=["GET", "HEAD"], tags=["health"], dependencies=[PUBLIC])
+    async def readyz(request: Request) -> Response:
+        """Readiness: every dependency answers (200), else 503 problem+json naming each one
+        that does not (for a load balancer or an orchestrator to hold traffic back)."""
+        failing = {}
+        for name, check in readiness.items():
+            try:
+                reason = await to_thread.run_sync(check)
+            except Exception as exc:  # a check that raises is a failing check
+                reason = f"{type(exc).__name__}: {exc}"
+            if reason is not None:
+                failing[name] = redact(reason)
+        if not failing:
+            return JSONResponse({"status": "ready", "checks": sorted(readiness)})
+        issues = [Issue(name, reason, "not_ready") for name, reason in failing.items()]
+        return problem_response(
+            request,
+            status=503,
+            type_=PROBLEM_TYPE_PREFIX + "not-ready",
+            title="A dependency does not answer",
+            detail="; ".join(f"{name}: {reason}" for name, reason in failing.items()),
+            issues=issues,
+            headers={"Retry-After": "5"},
+        )
 
     if metrics is not None:
         registry = metrics
