@@ -62,10 +62,11 @@ from eventfold.adapters.aws.tables import create_tables  # noqa: E402
 from eventfold.adapters.targets.mail_sink import start_mail_sink  # noqa: E402
 from eventfold.core.router.rebuild import rebuild  # noqa: E402
 from eventfold.core.router.worker import SubscriptionRunner  # noqa: E402
-from eventfold.entry.resources import migrate_query_model, read_side_resources  # noqa: E402
-from eventfold.entry.service import ServiceContext, installed_services  # noqa: E402
+from eventfold.entry.composition import context_on, router_parts  # noqa: E402
+from eventfold.entry.context_reads import migrate_query_model  # noqa: E402
+from eventfold.entry.service import installed_services  # noqa: E402
 from eventfold.entry.settings import load_settings, open_store  # noqa: E402
-from eventfold.entry.worker import HeadOfFeed, router_parts, subscriptions_of  # noqa: E402
+from eventfold.entry.worker import HeadOfFeed, subscriptions_of  # noqa: E402
 from reservations import app  # noqa: E402
 from reservations.domain import (  # noqa: E402
     Canceler,
@@ -241,7 +242,7 @@ def measure(endpoint: str, region: str, skus: int, count: int, folder: Path) -> 
         store = stack.enter_context(open_store(settings))
         meter.attach(store.client)  # type: ignore[attr-defined]
         ran = commands(app.make_handler(store, PROTOBUF_CODEC), meter, skus, count)
-        context = ServiceContext(store, read_side_resources(settings))
+        context = context_on(store, settings)
         services = installed_services(settings.services)
         migrate_query_model(services, context)
         subscriptions = subscriptions_of(services, context)

@@ -39,7 +39,6 @@ from eventfold import SqliteEventStore, StreamWrite
 from eventfold.adapters.feeds.sqlite import SqliteFeed
 from eventfold.adapters.router_state.sqlite import SqliteRouterState
 from eventfold.adapters.targets.smtp import SmtpMailer
-from eventfold.entry.resources import QUERY_ENGINE, SEND_EMAIL, WEBHOOK_URLS
 from eventfold.entry.service import ServiceContext
 from eventfold.router import Subscription, Worker
 from eventfold.sql import create_engine, sqlite_url
@@ -184,11 +183,9 @@ def drain(
     base = f"http://127.0.0.1:{webhook_port}"
     context = ServiceContext(
         store,
-        {
-            SEND_EMAIL: SmtpMailer("127.0.0.1", smtp_port),
-            WEBHOOK_URLS: {STAFF_WEBHOOK: base + "/staff", INVENTORY_WEBHOOK: base + "/inv"},
-            QUERY_ENGINE: create_engine(sqlite_url(store.path), write_gate=store.write_gate),
-        },
+        query_engine=create_engine(sqlite_url(store.path), write_gate=store.write_gate),
+        send_email=SmtpMailer("127.0.0.1", smtp_port),
+        webhook_urls={STAFF_WEBHOOK: base + "/staff", INVENTORY_WEBHOOK: base + "/inv"},
     )
     subscriptions: list[Subscription] = [
         s for s in reaction_subscriptions(context, PROTOBUF_CODEC) if s.name in names

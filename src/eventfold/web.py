@@ -21,6 +21,15 @@ A service's periodic :class:`Job` values (``Service.jobs``) run where the router
 names its own period, and :func:`job_seconds` is the configured one (EVENTFOLD_JOB_SECONDS).
 """
 
+from eventfold.entry.context_reads import (
+    job_seconds,
+    mail_sender,
+    migrate_query_model,
+    query_engine,
+    read_wait_seconds,
+    read_your_writes,
+    webhook_url,
+)
 from eventfold.entry.http import (
     PUBLIC,
     Authentication,
@@ -38,15 +47,6 @@ from eventfold.entry.http import (
 )
 from eventfold.entry.http.inputs import JsonInt
 from eventfold.entry.http.reads import QueryRunner, ReadYourWrites, query_runner, store_runner
-from eventfold.entry.resources import (
-    job_seconds,
-    mail_sender,
-    migrate_query_model,
-    query_engine,
-    read_wait_seconds,
-    read_your_writes,
-    webhook_url,
-)
 from eventfold.entry.service import (
     Job,
     JobsFactory,

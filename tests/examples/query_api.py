@@ -3,8 +3,6 @@ on the database under test, and an HTTP client on its routes."""
 
 from __future__ import annotations
 
-from typing import Any
-
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine
 
@@ -19,10 +17,7 @@ def serve_queries(
     """The context (query model on ``query_engine``; None: the embedded default, the event
     store's own SQLite file) with the service's query tables migrated, and a client on the
     service. Reads asking for a ``min_version`` wait at most ``read_wait`` seconds."""
-    resources: dict[str, Any] = {"read_wait_seconds": read_wait}
-    if query_engine is not None:
-        resources["query_engine"] = query_engine
-    context = ServiceContext(store, resources)
+    context = ServiceContext(store, query_engine=query_engine, read_wait=read_wait)
     migrate_query_model([service], context)
     issuer = shared_issuer()
     app = create_app([service], context, authentication=issuer.authentication)

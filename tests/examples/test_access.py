@@ -25,10 +25,10 @@ from cryptography.hazmat.primitives import serialization
 from prometheus_client import CollectorRegistry
 
 from eventfold import SqliteEventStore
+from eventfold.entry.composition import router_runner
 from eventfold.entry.http.callers import LOCAL_AUDIENCE, LOCAL_ISSUER
 from eventfold.entry.settings import load_settings
 from eventfold.entry.telemetry import Telemetry
-from eventfold.entry.worker import router_runner
 from eventfold.testing import TokenIssuer
 from eventfold.web import ServiceContext, create_app, installed_services, migrate_query_model
 
@@ -62,7 +62,7 @@ def issuer(home: Path) -> TokenIssuer:
 def base_url(home: Path, issuer: TokenIssuer) -> Iterator[str]:
     settings = load_settings({"EVENTFOLD_HOME": str(home), "EVENTFOLD_DURABILITY": "off"})
     store = SqliteEventStore(settings.database_path, durability="off")
-    context = ServiceContext(store, {"read_wait_seconds": 5.0})
+    context = ServiceContext(store, read_wait=5.0)
     services = installed_services()
     migrate_query_model(services, context)
     app = create_app(

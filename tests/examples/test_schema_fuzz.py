@@ -28,12 +28,11 @@ from schemathesis.specs.openapi.checks import (
 from catalog.service import service as catalog
 from eventfold import SqliteEventStore
 from eventfold.entry.cli.serve import free_loopback_port
-from eventfold.entry.resources import read_side_resources
+from eventfold.entry.composition import context_on, router_runner
 from eventfold.entry.settings import load_settings
 from eventfold.entry.telemetry import Telemetry
-from eventfold.entry.worker import router_runner
 from eventfold.testing import TokenIssuer
-from eventfold.web import ServiceContext, create_app, migrate_query_model
+from eventfold.web import create_app, migrate_query_model
 from reservations.service import service as reservations
 from restaurant.service import service as restaurant
 from tests.examples.callers import every_role
@@ -69,7 +68,7 @@ def api(tmp_path: Path, token_issuer: TokenIssuer) -> Iterator[Any]:
     }
     settings_ = load_settings(environ)
     store = SqliteEventStore(settings_.database_path, durability="off")
-    context = ServiceContext(store, read_side_resources(settings_))
+    context = context_on(store, settings_)
     migrate_query_model(services, context)
     runners = [
         router_runner(settings_, services, context, Telemetry()),

@@ -7,29 +7,74 @@ A service (the reference services under ``examples/``, or yours) is a plain
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import threading
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from importlib.metadata import entry_points
 from pathlib import Path
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from fastapi import APIRouter
+from sqlalchemy import Engine
 
 from eventfold.core.ports import EventStore
+from eventfold.core.reactions.effects import EffectPerformer
 from eventfold.domain.codecs import EventCodec
+from eventfold.entry.read_side import embedded_query_engine
+from eventfold.entry.settings import DEFAULT_JOB_SECONDS, DEFAULT_READ_WAIT_SECONDS
 from eventfold.errors import ConfigurationError
 
+T = TypeVar("T")
 
-@dataclass
+
+class _Once(Generic[T]):
+    """A value made on first use, once, even when several threads ask first at once."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._value: T | None = None
+
+    def get(self, make: Callable[[], T]) -> T:
+        with self._lock:
+            if self._value is None:
+                self._value = make()
+            return self._value
+
+
+@dataclass(frozen=True)
 class ServiceContext:
-    """What the entry point hands a service when it builds it.
+    """What the entry point hands a service when it builds it: the running parts its
+    routes, subscriptions and jobs use, built from the settings by
+    :func:`eventfold.entry.composition.service_context` (a test builds one directly; the
+    defaults are the embedded ones).
 
-    ``store`` is the event store every service of the process shares. ``resources`` carries
-    what the read side adds (query-model engine, mailer, webhook client …) by name.
+    Services read it through :func:`eventfold.web.query_engine` and its siblings.
     """
 
     store: EventStore
-    resources: dict[str, Any] = field(default_factory=dict)
+    """The event store every service of the process shares."""
+    query_engine: Engine | None = None
+    """The query model's database (EVENTFOLD_QUERY_URL). None: the embedded default, a
+    SQLite file beside the store's (see :meth:`engine`)."""
+    send_email: EffectPerformer | None = None
+    """The performer of Email effects. None: SMTP to the local sink's default address."""
+    webhook_urls: Mapping[str, str] = field(default_factory=dict)
+    """Webhook name -> URL (EVENTFOLD_WEBHOOKS); a name left out is not configured."""
+    read_wait: float = DEFAULT_READ_WAIT_SECONDS
+    """How long a read with ``min_version`` waits for the query model, in seconds."""
+    job_seconds: float = DEFAULT_JOB_SECONDS
+    """How often the services' periodic jobs run, in seconds (EVENTFOLD_JOB_SECONDS)."""
+    _embedded_engine: _Once[Engine] = field(
+        default_factory=_Once, init=False, repr=False, compare=False
+    )
+
+    def engine(self) -> Engine:
+        """The query model's engine: :attr:`query_engine`, or else the embedded default,
+        created on the first call and shared by every later one (one connection pool per
+        context, whichever entry point or test built it)."""
+        if self.query_engine is not None:
+            return self.query_engine
+        return self._embedded_engine.get(lambda: embedded_query_engine(self.store))
 
 
 RoutesFactory = Callable[[ServiceContext], APIRouter]

@@ -33,7 +33,7 @@ LogLevel = Literal["debug", "info", "warning", "error"]
 """The level of every logger (``EVENTFOLD_LOG_LEVEL``)."""
 
 DATABASE_FILE = "eventfold.db"
-# Also the defaults of a context no entry point filled (eventfold.entry.resources).
+# Also the defaults of a ServiceContext built without settings (a test's).
 DEFAULT_READ_WAIT_SECONDS = 2.0
 DEFAULT_JOB_SECONDS = 60.0
 DEFAULT_MAX_BODY_BYTES = 64 * 1024

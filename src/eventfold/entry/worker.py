@@ -1,10 +1,9 @@
-"""Composing the router: the installed services' subscriptions on the configured feed.
+"""Running the router: the services' subscriptions on a feed, and their periodic jobs.
 
-Used by ``eventfold worker`` (its own process), by ``eventfold run`` (in-process, as a
-background runner started and stopped with the HTTP app) and by the operations commands.
-The feed is ``EVENTFOLD_FEED`` (default: the store's own: the SQLite tail, or DynamoDB
-Streams); the router state lives beside the store (the SQLite file, or the DynamoDB
-checkpoints table), so every part of a deployment is chosen by settings.
+Used by ``eventfold worker`` (its own process), by ``eventfold run``'s tests (in-process, as
+a background runner started and stopped with the HTTP app) and by the operations commands.
+Which feed and router state (:class:`RouterParts`) the settings name is decided by the
+composition root (:func:`eventfold.entry.composition.router_parts`).
 """
 
 from __future__ import annotations
@@ -19,10 +18,7 @@ from typing import TYPE_CHECKING, Protocol
 
 import structlog
 
-from eventfold.adapters.feeds.sqlite import SqliteFeed
 from eventfold.adapters.router_state.sqlite import SqliteRouterState
-from eventfold.adapters.store.sqlite import SqliteEventStore
-from eventfold.core.ports import EventStore
 from eventfold.core.router.ports import (
     BEGINNING,
     AppliedVersions,
@@ -34,15 +30,12 @@ from eventfold.core.router.ports import (
     Subscription,
 )
 from eventfold.core.router.worker import Worker
-from eventfold.entry.http import BackgroundRunner, StopRunner
-from eventfold.entry.resources import read_side_database
+from eventfold.entry.http import StopRunner
 from eventfold.entry.service import Job, Service, ServiceContext
-from eventfold.entry.settings import Settings
 from eventfold.entry.telemetry import Telemetry
 from eventfold.errors import ConfigurationError
 
 if TYPE_CHECKING:
-    from eventfold.adapters.aws.dynamodb_store import DynamoDBEventStore
     from eventfold.adapters.aws.router_state import DynamoDBRouterState
 
 log = structlog.stdlib.get_logger("eventfold.jobs")
@@ -183,96 +176,14 @@ class RouterParts:
             close()
 
 
-def router_parts(settings: Settings, store: EventStore) -> RouterParts:
-    """The feed ``settings.router_feed`` names and the router state beside the store: in
-    the embedded read side's SQLite file (:func:`read_side_database`), or in the DynamoDB
-    checkpoints table."""
-    if isinstance(store, SqliteEventStore):
-        # The router's bookkeeping never needs an fsync of its own: a checkpoint lost to a
-        # power cut only replays events, and the version checks and the effects ledger make
-        # replays harmless. Only the event store pays for durability (EVENTFOLD_DURABILITY).
-        state = SqliteRouterState(read_side_database(store), durability="normal")
-        if settings.router_feed == "sqlite":
-            return RouterParts.on(SqliteFeed(store), state, closers=[state.close])
-        return RouterParts.on(_queue_feed(settings), state, closers=[state.close])
-    dynamodb = _dynamodb_store(store, settings)
-    from eventfold.adapters.aws.router_state import DynamoDBRouterState
-
-    state_on_dynamodb = DynamoDBRouterState(dynamodb.client, dynamodb.tables)
-    wait = max(0.5, settings.feed_poll_interval)  # one read per interval per subscription
-    if settings.router_feed == "streams":
-        feed = _streams_feed(settings, dynamodb)
-        return RouterParts.on(feed, state_on_dynamodb, poll_timeout=wait)
-    if settings.router_feed == "kinesis":
-        feed = _kinesis_feed(settings, dynamodb)
-        return RouterParts.on(feed, state_on_dynamodb, poll_timeout=wait)
-    return RouterParts.on(_queue_feed(settings), state_on_dynamodb)
-
-
-def _dynamodb_store(store: EventStore, settings: Settings) -> DynamoDBEventStore:
-    no_feed = ConfigurationError(
-        f"the router has no feed for a {type(store).__name__}: set EVENTFOLD_STORE to "
-        f"sqlite or dynamodb (EVENTFOLD_STORE={settings.store})"
-    )
-    try:  # boto3 is the optional eventfold[aws] extra: without it there is no such store
-        from eventfold.adapters.aws.dynamodb_store import DynamoDBEventStore
-    except ImportError:
-        raise no_feed from None
-    if not isinstance(store, DynamoDBEventStore):
-        raise no_feed
-    return store
-
-
-def _streams_feed(settings: Settings, store: DynamoDBEventStore) -> LiveFeed:
-    """The events table's DynamoDB stream, from its oldest record (TRIM_HORIZON): a new
-    subscription on an older table gets the rest with `eventfold rebuild`."""
-    from eventfold.adapters.aws.clients import dynamodb_streams_client
-    from eventfold.adapters.aws.streams_feed import DynamoDBStreamsFeed, latest_stream_arn
-
-    arn = latest_stream_arn(store.client, store.tables.events, store.backoff)
-    streams = dynamodb_streams_client(
-        region=store.client.meta.region_name, endpoint_url=settings.aws_endpoint_url
-    )
-    feed = DynamoDBStreamsFeed(streams, arn, poll_interval=settings.feed_poll_interval)
-    return HeadOfFeed(feed, read_to_end)
-
-
-def _kinesis_feed(settings: Settings, store: DynamoDBEventStore) -> LiveFeed:
-    """The Kinesis data stream the events table streams into (out of order and twice is
-    fine: the router heals from the events table)."""
-    from eventfold.adapters.aws.clients import kinesis_client
-    from eventfold.adapters.aws.kinesis_feed import KinesisFeed
-
-    client = kinesis_client(region=settings.aws_region, endpoint_url=settings.aws_endpoint_url)
-    feed = KinesisFeed(
-        client,
-        settings.kinesis_stream_name,
-        events_table=store.tables.events,
-        poll_interval=settings.feed_poll_interval,
-    )
-    return HeadOfFeed(feed, read_to_end)
-
-
-def _queue_feed(settings: Settings) -> LiveFeed:
-    """An SQS queue another router's SQS/SNS target fills (one queue per subscription)."""
-    if settings.sqs_queue_url is None:  # load_settings refuses this already
-        raise ConfigurationError("EVENTFOLD_FEED=sqs needs EVENTFOLD_SQS_QUEUE_URL")
-    try:
-        from eventfold.adapters.aws.compose import queue_feed
-    except ImportError as exc:
-        raise ConfigurationError(
-            f"EVENTFOLD_FEED=sqs needs boto3 ({exc}): pip install 'eventfold[aws]'"
-        ) from exc
-    feed = queue_feed(
-        settings.sqs_queue_url, region=settings.aws_region, endpoint_url=settings.aws_endpoint_url
-    )
-    return HeadOfFeed(feed, queue_head)
+OpenRouterParts = Callable[[], RouterParts]
+"""Opens the feed and the router state (the composition root's ``router_parts``)."""
 
 
 def start_router(
-    settings: Settings,
     services: Sequence[Service],
     context: ServiceContext,
+    open_parts: OpenRouterParts,
     telemetry: Telemetry,
 ) -> StopRunner:
     """Start one thread per subscription and one per periodic job of the services (jobs
@@ -281,7 +192,7 @@ def start_router(
     # Both factories before anything is opened or started: a failing one leaks nothing.
     subscriptions = subscriptions_of(services, context)
     jobs = jobs_of(services, context)
-    parts = router_parts(settings, context.store)
+    parts = open_parts()
     telemetry.watch_parked(parts.parking, [s.name for s in subscriptions])
     worker = Worker(
         subscriptions,
@@ -304,20 +215,10 @@ def start_router(
     return stop
 
 
-def router_runner(
-    settings: Settings,
-    services: Sequence[Service],
-    context: ServiceContext,
-    telemetry: Telemetry,
-) -> BackgroundRunner:
-    """A background runner for the HTTP app: the router lives as long as the app."""
-    return lambda: start_router(settings, services, context, telemetry)
-
-
 def run_until_signalled(
-    settings: Settings,
     services: Sequence[Service],
     context: ServiceContext,
+    open_parts: OpenRouterParts,
     telemetry: Telemetry,
     *,
     ready: Callable[[], None] = lambda: None,
@@ -329,7 +230,7 @@ def run_until_signalled(
         stopping.set()
 
     previous = {s: signal.signal(s, on_signal) for s in (signal.SIGTERM, signal.SIGINT)}
-    stop = start_router(settings, services, context, telemetry)
+    stop = start_router(services, context, open_parts, telemetry)
     try:
         ready()
         while not stopping.wait(1.0):

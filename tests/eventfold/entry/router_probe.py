@@ -11,10 +11,10 @@ from fastapi import APIRouter
 
 from eventfold import EventTypes, JsonCodec
 from eventfold.core.router.ports import Subscription
+from eventfold.entry.composition import route_until_signalled
 from eventfold.entry.service import Service, ServiceContext
 from eventfold.entry.settings import load_settings, open_store
 from eventfold.entry.telemetry import Telemetry
-from eventfold.entry.worker import run_until_signalled
 from tests.eventfold.core.router.targets import RebuildableSqliteTarget
 
 PROBE_DB = "probe.db"
@@ -38,7 +38,7 @@ def main(home: str) -> None:
     settings = load_settings({"EVENTFOLD_HOME": home, "EVENTFOLD_DURABILITY": "normal"})
     service = probe_service(Path(home), batch_size=int(os.environ.get("PROBE_BATCH", "50")))
     with open_store(settings) as store:
-        run_until_signalled(
+        route_until_signalled(
             settings,
             [service],
             ServiceContext(store),

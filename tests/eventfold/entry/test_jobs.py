@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import threading
 from pathlib import Path
 
@@ -9,13 +10,13 @@ import pytest
 from fastapi import APIRouter
 from structlog.testing import capture_logs
 
-from eventfold import EventStore, EventTypes, JsonCodec, SqliteEventStore
-from eventfold.entry import worker
-from eventfold.entry.resources import job_seconds, read_side_resources
+from eventfold import EventTypes, JsonCodec, SqliteEventStore
+from eventfold.entry.composition import context_on, router_parts
+from eventfold.entry.context_reads import job_seconds
 from eventfold.entry.service import Job, Service, ServiceContext
-from eventfold.entry.settings import Settings, load_settings
+from eventfold.entry.settings import load_settings
 from eventfold.entry.telemetry import Telemetry
-from eventfold.entry.worker import RouterParts, router_parts, start_jobs, start_router
+from eventfold.entry.worker import RouterParts, start_jobs, start_router
 
 BOUND = 10.0
 """Liveness bound of the waits below, never reached when the code works."""
@@ -91,9 +92,10 @@ def jobs_service(rounds: Rounds) -> Service:
 def test_the_router_runs_the_services_jobs_at_the_configured_interval(tmp_path: Path) -> None:
     settings = load_settings({"EVENTFOLD_HOME": str(tmp_path), "EVENTFOLD_JOB_SECONDS": "0.1"})
     store = SqliteEventStore(settings.database_path)
-    context = ServiceContext(store, read_side_resources(settings))  # as the entry points do
+    context = context_on(store, settings)  # as the entry points do
     rounds = Rounds(until=2)
-    stop = start_router(settings, [jobs_service(rounds)], context, Telemetry())
+    parts = functools.partial(router_parts, settings, store)
+    stop = start_router([jobs_service(rounds)], context, parts, Telemetry())
     try:
         assert job_seconds(context) == 0.1
         assert rounds.done.wait(BOUND)
@@ -110,18 +112,12 @@ def test_a_job_needs_a_positive_period(every: float) -> None:
 
 
 def test_a_failing_jobs_factory_opens_no_router_parts_and_starts_no_threads(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path,
 ) -> None:
     def broken(_: ServiceContext) -> list[Job]:
         raise RuntimeError("no query model")
 
     opened: list[RouterParts] = []  # the feed and router state, which nothing would close
-
-    def recorded(settings: Settings, store: EventStore) -> RouterParts:
-        opened.append(router_parts(settings, store))
-        return opened[-1]
-
-    monkeypatch.setattr(worker, "router_parts", recorded)
 
     service = Service(
         name="broken",
@@ -132,10 +128,15 @@ def test_a_failing_jobs_factory_opens_no_router_parts_and_starts_no_threads(
     )
     settings = load_settings({"EVENTFOLD_HOME": str(tmp_path)})
     store = SqliteEventStore(settings.database_path)
+
+    def recorded() -> RouterParts:
+        opened.append(router_parts(settings, store))
+        return opened[-1]
+
     before = set(threading.enumerate())
     try:
         with pytest.raises(RuntimeError, match="no query model"):
-            start_router(settings, [service], ServiceContext(store), Telemetry())
+            start_router([service], ServiceContext(store), recorded, Telemetry())
         assert [t.name for t in set(threading.enumerate()) - before if t.is_alive()] == []
     finally:
         for parts in opened:

@@ -6,7 +6,8 @@ from pathlib import Path
 
 from eventfold import SqliteEventStore
 from eventfold.adapters.router_state.sqlite import SqliteRouterState
-from eventfold.entry.resources import query_engine, read_side_database
+from eventfold.entry.context_reads import query_engine
+from eventfold.entry.read_side import read_side_database
 from eventfold.entry.service import ServiceContext
 
 

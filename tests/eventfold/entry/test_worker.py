@@ -10,11 +10,12 @@ from fastapi import APIRouter
 from fastapi.testclient import TestClient
 
 from eventfold import ConfigurationError, EventTypes, JsonCodec, SqliteEventStore
+from eventfold.entry.composition import router_runner
 from eventfold.entry.http import create_app
 from eventfold.entry.service import Service, ServiceContext
 from eventfold.entry.settings import load_settings
 from eventfold.entry.telemetry import Telemetry
-from eventfold.entry.worker import router_runner, subscriptions_of
+from eventfold.entry.worker import subscriptions_of
 from eventfold.testing import TokenIssuer
 from tests.eventfold.core.router.targets import TrackingSqliteTarget, fill
 from tests.eventfold.entry.router_probe import PROBE_DB, probe_service

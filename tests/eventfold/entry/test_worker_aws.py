@@ -24,9 +24,10 @@ from eventfold.core.ports import EventStore
 from eventfold.core.router.ports import BEGINNING
 from eventfold.entry.cli.common import CliContext
 from eventfold.entry.cli.main import app
+from eventfold.entry.composition import router_parts
 from eventfold.entry.service import Service
 from eventfold.entry.settings import Settings, load_settings, open_store
-from eventfold.entry.worker import HeadOfFeed, RouterParts, router_parts
+from eventfold.entry.worker import HeadOfFeed, RouterParts
 from tests.aws_support.moto_server import MotoAws
 from tests.contracts.event_store import event, write
 from tests.eventfold.adapters.aws.messaging_support import create_queue

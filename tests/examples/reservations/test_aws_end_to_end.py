@@ -22,15 +22,12 @@ from eventfold.adapters.aws.dynamodb_items import TableNames
 from eventfold.adapters.aws.tables import FeedKind, create_tables
 from eventfold.entry.cli.common import CliContext
 from eventfold.entry.cli.main import app as cli
+from eventfold.entry.composition import router_runner, service_context
+from eventfold.entry.context_reads import migrate_query_model
 from eventfold.entry.http import create_app
-from eventfold.entry.resources import (
-    migrate_query_model,
-    read_side_resources,
-)
-from eventfold.entry.service import ServiceContext, installed_services
-from eventfold.entry.settings import Settings, load_settings, open_store
+from eventfold.entry.service import installed_services
+from eventfold.entry.settings import Settings, load_settings
 from eventfold.entry.telemetry import Telemetry
-from eventfold.entry.worker import router_runner
 from eventfold.sql import create_engine
 from reservations.projection import reservations, stock_levels
 from tests.aws_support.moto_server import MotoAws
@@ -74,8 +71,7 @@ def serving(settings: Settings, *, router: bool = True) -> Iterator[TestClient]:
     """The HTTP app with what `eventfold run` starts beside it (the router and the SMTP
     sink), here in one process."""
     services = installed_services(settings.services)
-    with open_store(settings) as store:
-        context = ServiceContext(store, read_side_resources(settings))
+    with service_context(settings) as context:
         migrate_query_model(services, context)
         runners = [router_runner(settings, services, context, Telemetry())] if router else []
         issuer = shared_issuer()

@@ -34,7 +34,7 @@ READ_WAIT = 8.0
 @pytest.fixture
 def port(tmp_path: Path, token_issuer: TokenIssuer) -> Iterator[int]:
     store = SqliteEventStore(tmp_path / "events.db", durability="normal")
-    context = ServiceContext(store, {"read_wait_seconds": READ_WAIT})
+    context = ServiceContext(store, read_wait=READ_WAIT)
     migrate_query_model([service], context)
     # No runners: no router, the query model stays empty.
     app = create_app([service], context, authentication=token_issuer.authentication)

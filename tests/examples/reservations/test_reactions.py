@@ -32,7 +32,7 @@ PARTNERS = {
 def test_an_unconfigured_partner_is_not_subscribed_and_says_which_setting(
     store: SqliteEventStore, configured: dict[str, str], running: list[str]
 ) -> None:
-    context = ServiceContext(store, {"webhook_urls": configured})
+    context = ServiceContext(store, webhook_urls=configured)
     migrate_query_model([service], context)
     with capture_logs() as logs:
         names = [s.name for s in reaction_subscriptions(context, PROTOBUF_CODEC)]

@@ -9,17 +9,15 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, NoReturn
 
 import typer
 from typer.core import TyperGroup
 
-from eventfold.entry.resources import read_side_resources
-from eventfold.entry.service import Service, ServiceContext, installed_services
-from eventfold.entry.settings import Settings, load_settings, open_store
+from eventfold.entry.service import Service, installed_services
+from eventfold.entry.settings import Settings, load_settings
 from eventfold.errors import ConfigurationError, EventfoldError
 
 SIGPIPE_EXIT = 141
@@ -58,14 +56,6 @@ class CliContext:
 
     def services(self) -> list[Service]:
         return self.load_services(self.settings().services)
-
-
-@contextmanager
-def service_context(settings: Settings) -> Iterator[ServiceContext]:
-    """The configured event store (closed when the block ends) in a context holding the
-    read-side resources of the settings: what every command running the services uses."""
-    with open_store(settings) as store:
-        yield ServiceContext(store, read_side_resources(settings))
 
 
 def require_home(settings: Settings) -> None:

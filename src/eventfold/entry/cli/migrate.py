@@ -7,8 +7,9 @@ from __future__ import annotations
 
 import typer
 
-from eventfold.entry.cli.common import cli_context, service_context
-from eventfold.entry.resources import migrate_query_model
+from eventfold.entry.cli.common import cli_context
+from eventfold.entry.composition import service_context
+from eventfold.entry.context_reads import migrate_query_model
 
 
 def migrate(ctx: typer.Context) -> None:

@@ -21,18 +21,14 @@ from eventfold.core.router.observer import RouterObserver
 from eventfold.core.router.ports import BEGINNING, Subscription
 from eventfold.core.router.rebuild import rebuild as rebuild_projection
 from eventfold.core.router.router import Router
-from eventfold.entry.cli.common import cli_context, fail, require_home, service_context
+from eventfold.entry.cli.common import cli_context, fail, require_home
 from eventfold.entry.cli.streams import as_record, codecs_by_category, payload_json
+from eventfold.entry.composition import route_until_signalled, router_parts, service_context
+from eventfold.entry.context_reads import migrate_query_model
 from eventfold.entry.processes import exit_with_parent
-from eventfold.entry.resources import migrate_query_model
 from eventfold.entry.service import Service, ServiceContext
 from eventfold.entry.telemetry import Telemetry
-from eventfold.entry.worker import (
-    RouterParts,
-    router_parts,
-    run_until_signalled,
-    subscriptions_of,
-)
+from eventfold.entry.worker import RouterParts, subscriptions_of
 
 log = structlog.stdlib.get_logger("eventfold.worker")
 
@@ -120,7 +116,7 @@ def worker(
         for revision in migrate_query_model(services, context):
             log.info("query-model schema applied", revision=revision)
         names = [s.name for s in subscriptions_of(services, context)]
-        run_until_signalled(
+        route_until_signalled(
             settings,
             services,
             context,

@@ -20,14 +20,10 @@ import typer
 import uvicorn
 from prometheus_client import CollectorRegistry
 
-from eventfold.entry.cli.common import cli_context, service_context
-from eventfold.entry.http import create_app
+from eventfold.entry.cli.common import cli_context
+from eventfold.entry.composition import http_app, http_authentication, service_context
+from eventfold.entry.context_reads import migrate_query_model
 from eventfold.entry.processes import Child, Supervisor, eventfold_command, exit_with_parent
-from eventfold.entry.resources import (
-    http_authentication,
-    migrate_query_model,
-    readiness_checks,
-)
 from eventfold.entry.settings import Settings
 from eventfold.entry.telemetry import RemoteMetrics
 from eventfold.errors import ConfigurationError
@@ -161,13 +157,12 @@ def serve_http(
     if router_metrics:
         registry.register(RemoteMetrics(router_metrics))
     with service_context(settings) as context:
-        app = create_app(
+        app = http_app(
+            settings,
             services,
             context,
-            authentication=http_authentication(settings),
-            readiness=readiness_checks(context, router_metrics or None),
+            router_metrics_url=router_metrics or None,
             metrics=registry,
-            max_body_bytes=settings.max_body_bytes,
         )
         sock = socket.socket(fileno=fd)
         config = uvicorn.Config(

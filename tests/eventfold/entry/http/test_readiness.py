@@ -8,7 +8,7 @@ from pathlib import Path
 from fastapi.testclient import TestClient
 
 from eventfold import SqliteEventStore
-from eventfold.entry.resources import readiness_checks
+from eventfold.entry.composition import readiness_checks
 from eventfold.testing import TokenIssuer
 from eventfold.web import ServiceContext, create_app
 

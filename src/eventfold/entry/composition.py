@@ -1,0 +1,277 @@
+"""The composition root: every running part an entry point needs, built from
+:class:`~eventfold.entry.settings.Settings` here and nowhere else.
+
+Each entry point reads as settings -> composition -> run:
+
+- the :class:`~eventfold.entry.service.ServiceContext` the services are built with
+  (:func:`service_context`: the event store, the query-model engine, the mailer, the
+  webhooks, the read wait and the job period);
+- the HTTP app's parts (:func:`http_authentication`, :func:`readiness_checks`, and
+  :func:`http_app` putting them together with the body limit);
+- the router's parts (:func:`router_parts`: the feed ``EVENTFOLD_FEED`` names and the
+  router state beside the store) and the router started on them (:func:`router_runner`,
+  :func:`route_until_signalled`).
+"""
+
+from __future__ import annotations
+
+import urllib.request
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from typing import TYPE_CHECKING
+
+from fastapi import FastAPI
+from prometheus_client import CollectorRegistry
+from sqlalchemy import text
+
+from eventfold.adapters.feeds.sqlite import SqliteFeed
+from eventfold.adapters.projections.engine import create_engine
+from eventfold.adapters.router_state.sqlite import SqliteRouterState
+from eventfold.adapters.store.sqlite import SqliteEventStore
+from eventfold.adapters.targets.mail_folder import MailFolder
+from eventfold.adapters.targets.smtp import SmtpMailer
+from eventfold.core.ports import EventStore
+from eventfold.core.reactions.effects import EffectPerformer
+from eventfold.entry.context_reads import query_engine
+from eventfold.entry.http import BackgroundRunner, create_app
+from eventfold.entry.http.app import ReadinessCheck
+from eventfold.entry.http.callers import (
+    Authentication,
+    ClaimNames,
+    LocalSigningKey,
+    jwks_verifier,
+)
+from eventfold.entry.read_side import read_side_database
+from eventfold.entry.service import Service, ServiceContext
+from eventfold.entry.settings import Settings, open_store
+from eventfold.entry.telemetry import Telemetry
+from eventfold.entry.worker import (
+    HeadOfFeed,
+    LiveFeed,
+    RouterParts,
+    queue_head,
+    read_to_end,
+    run_until_signalled,
+    start_router,
+)
+from eventfold.errors import ConfigurationError
+
+if TYPE_CHECKING:
+    from eventfold.adapters.aws.dynamodb_store import DynamoDBEventStore
+
+
+# -- the services' context ------------------------------------------------------------------
+@contextmanager
+def service_context(settings: Settings) -> Iterator[ServiceContext]:
+    """The configured event store (closed when the block ends) in the context the settings
+    describe: what every entry point running the services builds them with."""
+    with open_store(settings) as store:
+        yield context_on(store, settings)
+
+
+def context_on(store: EventStore, settings: Settings) -> ServiceContext:
+    """The context of the settings around an event store that is already open."""
+    return ServiceContext(
+        store,
+        query_engine=create_engine(settings.query_url) if settings.query_url else None,
+        send_email=local_or_smtp_mail(settings),
+        webhook_urls=dict(settings.webhooks),
+        read_wait=settings.read_wait,
+        job_seconds=settings.job_seconds,
+    )
+
+
+def local_or_smtp_mail(settings: Settings) -> EffectPerformer:
+    """E-mail as the settings say: ``.eml`` files in EVENTFOLD_HOME/mail (the embedded
+    default, EVENTFOLD_MAIL_SINK=on: no server, no port), or SMTP to EVENTFOLD_SMTP_HOST and
+    EVENTFOLD_SMTP_PORT (EVENTFOLD_MAIL_SINK=off)."""
+    if settings.mail_sink:
+        return MailFolder(settings.mail_folder, sender=settings.mail_from)
+    return SmtpMailer(settings.smtp_host, settings.mail_port, sender=settings.mail_from)
+
+
+# -- the HTTP app ---------------------------------------------------------------------------
+def http_app(
+    settings: Settings,
+    services: Sequence[Service],
+    context: ServiceContext,
+    *,
+    router_metrics_url: str | None = None,
+    metrics: CollectorRegistry | None = None,
+) -> FastAPI:
+    """The services' HTTP app as the settings configure it: who may call
+    (:func:`http_authentication`), what ``/readyz`` asks (:func:`readiness_checks`) and
+    the largest request body (EVENTFOLD_MAX_BODY_BYTES)."""
+    return create_app(
+        services,
+        context,
+        authentication=http_authentication(settings),
+        readiness=readiness_checks(context, router_metrics_url),
+        metrics=metrics,
+        max_body_bytes=settings.max_body_bytes,
+    )
+
+
+def http_authentication(settings: Settings) -> Authentication:
+    """How the HTTP API knows its callers: the issuer's JWKS when EVENTFOLD_JWT_JWKS_URL is
+    set, else the local key in the home folder (created on first use; ``eventfold token``
+    signs with it). Claims verified by API Gateway's JWT authorizer are taken as they are."""
+    claims = ClaimNames(
+        subject=settings.jwt_subject_claim,
+        roles=settings.jwt_role_claim,
+        stores=settings.jwt_stores_claim,
+    )
+    if settings.jwt_jwks_url:
+        assert settings.jwt_issuer is not None  # Settings checks both are set
+        assert settings.jwt_audience is not None
+        verify = jwks_verifier(
+            settings.jwt_jwks_url, issuer=settings.jwt_issuer, audience=settings.jwt_audience
+        )
+        return Authentication(verify, claims)
+    return Authentication(LocalSigningKey.in_home(settings.home).verifier(), claims)
+
+
+def readiness_checks(
+    context: ServiceContext, router_metrics_url: str | None = None
+) -> dict[str, ReadinessCheck]:
+    """What ``GET /readyz`` asks: the event store and the query model answer a read, and the
+    router process (when this HTTP process has one beside it) answers on its metrics."""
+
+    def event_store() -> str | None:
+        context.store.load("readyz-probe")
+        return None
+
+    def query_model() -> str | None:
+        with query_engine(context).connect() as conn:
+            conn.execute(text("SELECT 1"))
+        return None
+
+    checks: dict[str, ReadinessCheck] = {"event store": event_store, "query model": query_model}
+    if router_metrics_url:
+        url = router_metrics_url
+
+        def router() -> str | None:
+            try:
+                with urllib.request.urlopen(url, timeout=2) as response:
+                    response.read(1)
+            except OSError as exc:
+                return f"the router process does not answer ({exc})"
+            return None
+
+        checks["router"] = router
+    return checks
+
+
+# -- the router -----------------------------------------------------------------------------
+def router_runner(
+    settings: Settings,
+    services: Sequence[Service],
+    context: ServiceContext,
+    telemetry: Telemetry,
+) -> BackgroundRunner:
+    """A background runner for the HTTP app: the router (on the parts the settings name)
+    lives as long as the app."""
+    return lambda: start_router(services, context, _opener(settings, context.store), telemetry)
+
+
+def route_until_signalled(
+    settings: Settings,
+    services: Sequence[Service],
+    context: ServiceContext,
+    telemetry: Telemetry,
+    *,
+    ready: Callable[[], None] = lambda: None,
+) -> None:
+    """Run the router on the parts the settings name until SIGTERM or SIGINT."""
+    opener = _opener(settings, context.store)
+    run_until_signalled(services, context, opener, telemetry, ready=ready)
+
+
+def _opener(settings: Settings, store: EventStore) -> Callable[[], RouterParts]:
+    return lambda: router_parts(settings, store)
+
+
+def router_parts(settings: Settings, store: EventStore) -> RouterParts:
+    """The feed ``settings.router_feed`` names and the router state beside the store: in
+    the embedded read side's SQLite file (:func:`read_side_database`), or in the DynamoDB
+    checkpoints table."""
+    if isinstance(store, SqliteEventStore):
+        # The router's bookkeeping never needs an fsync of its own: a checkpoint lost to a
+        # power cut only replays events, and the version checks and the effects ledger make
+        # replays harmless. Only the event store pays for durability (EVENTFOLD_DURABILITY).
+        state = SqliteRouterState(read_side_database(store), durability="normal")
+        if settings.router_feed == "sqlite":
+            return RouterParts.on(SqliteFeed(store), state, closers=[state.close])
+        return RouterParts.on(_queue_feed(settings), state, closers=[state.close])
+    dynamodb = _dynamodb_store(store, settings)
+    from eventfold.adapters.aws.router_state import DynamoDBRouterState
+
+    state_on_dynamodb = DynamoDBRouterState(dynamodb.client, dynamodb.tables)
+    wait = max(0.5, settings.feed_poll_interval)  # one read per interval per subscription
+    if settings.router_feed == "streams":
+        feed = _streams_feed(settings, dynamodb)
+        return RouterParts.on(feed, state_on_dynamodb, poll_timeout=wait)
+    if settings.router_feed == "kinesis":
+        feed = _kinesis_feed(settings, dynamodb)
+        return RouterParts.on(feed, state_on_dynamodb, poll_timeout=wait)
+    return RouterParts.on(_queue_feed(settings), state_on_dynamodb)
+
+
+def _dynamodb_store(store: EventStore, settings: Settings) -> DynamoDBEventStore:
+    no_feed = ConfigurationError(
+        f"the router has no feed for a {type(store).__name__}: set EVENTFOLD_STORE to "
+        f"sqlite or dynamodb (EVENTFOLD_STORE={settings.store})"
+    )
+    try:  # boto3 is the optional eventfold[aws] extra: without it there is no such store
+        from eventfold.adapters.aws.dynamodb_store import DynamoDBEventStore
+    except ImportError:
+        raise no_feed from None
+    if not isinstance(store, DynamoDBEventStore):
+        raise no_feed
+    return store
+
+
+def _streams_feed(settings: Settings, store: DynamoDBEventStore) -> LiveFeed:
+    """The events table's DynamoDB stream, from its oldest record (TRIM_HORIZON): a new
+    subscription on an older table gets the rest with `eventfold rebuild`."""
+    from eventfold.adapters.aws.clients import dynamodb_streams_client
+    from eventfold.adapters.aws.streams_feed import DynamoDBStreamsFeed, latest_stream_arn
+
+    arn = latest_stream_arn(store.client, store.tables.events, store.backoff)
+    streams = dynamodb_streams_client(
+        region=store.client.meta.region_name, endpoint_url=settings.aws_endpoint_url
+    )
+    feed = DynamoDBStreamsFeed(streams, arn, poll_interval=settings.feed_poll_interval)
+    return HeadOfFeed(feed, read_to_end)
+
+
+def _kinesis_feed(settings: Settings, store: DynamoDBEventStore) -> LiveFeed:
+    """The Kinesis data stream the events table streams into (out of order and twice is
+    fine: the router heals from the events table)."""
+    from eventfold.adapters.aws.clients import kinesis_client
+    from eventfold.adapters.aws.kinesis_feed import KinesisFeed
+
+    client = kinesis_client(region=settings.aws_region, endpoint_url=settings.aws_endpoint_url)
+    feed = KinesisFeed(
+        client,
+        settings.kinesis_stream_name,
+        events_table=store.tables.events,
+        poll_interval=settings.feed_poll_interval,
+    )
+    return HeadOfFeed(feed, read_to_end)
+
+
+def _queue_feed(settings: Settings) -> LiveFeed:
+    """An SQS queue another router's SQS/SNS target fills (one queue per subscription)."""
+    if settings.sqs_queue_url is None:  # load_settings refuses this already
+        raise ConfigurationError("EVENTFOLD_FEED=sqs needs EVENTFOLD_SQS_QUEUE_URL")
+    try:
+        from eventfold.adapters.aws.compose import queue_feed
+    except ImportError as exc:
+        raise ConfigurationError(
+            f"EVENTFOLD_FEED=sqs needs boto3 ({exc}): pip install 'eventfold[aws]'"
+        ) from exc
+    feed = queue_feed(
+        settings.sqs_queue_url, region=settings.aws_region, endpoint_url=settings.aws_endpoint_url
+    )
+    return HeadOfFeed(feed, queue_head)
