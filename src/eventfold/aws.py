@@ -8,7 +8,8 @@ policies), or :func:`message_target` from one setting value. Store and router st
 :class:`TableNames`, client from :func:`dynamodb_client`). Lambda: :func:`router_handlers`
 (DynamoDB Streams, Kinesis and SQS events, partial batch responses), :func:`http_handler`
 (the HTTP app behind API Gateway, payload 2.0 and 1.0) and :func:`jobs_handler` (the
-services' periodic jobs, invoked by a schedule).
+services' periodic jobs, invoked by a schedule), or all of them built from the settings by
+:func:`lambda_entry_points`.
 """
 
 from eventfold.adapters.aws.clients import dynamodb_client, sns_client, sqs_client
@@ -30,12 +31,14 @@ from eventfold.entry.aws_lambda import (
     jobs_handler,
     router_handlers,
 )
+from eventfold.entry.composition import LambdaEntryPoints, lambda_entry_points
 
 __all__ = [
     "BadProxyEvent",
     "DynamoDBEventStore",
     "DynamoDBRouterState",
     "KinesisFeed",
+    "LambdaEntryPoints",
     "LambdaHandler",
     "MessageTarget",
     "OutboundMessage",
@@ -47,6 +50,7 @@ __all__ = [
     "http_handler",
     "jobs_handler",
     "kinesis_feed",
+    "lambda_entry_points",
     "message_target",
     "outbound_message",
     "queue_feed",

@@ -10,14 +10,20 @@ Each entry point reads as settings -> composition -> run:
   :func:`http_app` putting them together with the body limit);
 - the router's parts (:func:`router_parts`: the feed ``EVENTFOLD_FEED`` names and the
   router state beside the store) and the router started on them (:func:`router_runner`,
-  :func:`route_until_signalled`).
+  :func:`route_until_signalled`);
+- on AWS Lambda, every handler on one context (:func:`lambda_entry_points`).
+
+``eventfold run``/``serve-http``, ``eventfold worker``, the operations commands and
+``eventfold migrate`` compose through :func:`service_context`; a Lambda handler module
+through :func:`lambda_entry_points`.
 """
 
 from __future__ import annotations
 
 import urllib.request
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from fastapi import FastAPI
@@ -49,15 +55,19 @@ from eventfold.entry.worker import (
     HeadOfFeed,
     LiveFeed,
     RouterParts,
+    jobs_of,
     queue_head,
     read_to_end,
     run_until_signalled,
     start_router,
+    subscriptions_of,
 )
 from eventfold.errors import ConfigurationError
 
 if TYPE_CHECKING:
     from eventfold.adapters.aws.dynamodb_store import DynamoDBEventStore
+    from eventfold.adapters.aws.router_state import DynamoDBRouterState
+    from eventfold.entry.aws_lambda import LambdaHandler, RouterHandlers
 
 
 # -- the services' context ------------------------------------------------------------------
@@ -192,29 +202,88 @@ def _opener(settings: Settings, store: EventStore) -> Callable[[], RouterParts]:
 
 
 def router_parts(settings: Settings, store: EventStore) -> RouterParts:
-    """The feed ``settings.router_feed`` names and the router state beside the store: in
-    the embedded read side's SQLite file (:func:`read_side_database`), or in the DynamoDB
-    checkpoints table."""
+    """The feed ``settings.router_feed`` names and the router state beside the store
+    (:func:`router_state`)."""
+    state = router_state(settings, store)
     if isinstance(store, SqliteEventStore):
-        # The router's bookkeeping never needs an fsync of its own: a checkpoint lost to a
-        # power cut only replays events, and the version checks and the effects ledger make
-        # replays harmless. Only the event store pays for durability (EVENTFOLD_DURABILITY).
-        state = SqliteRouterState(read_side_database(store), durability="normal")
+        assert isinstance(state, SqliteRouterState)
         if settings.router_feed == "sqlite":
             return RouterParts.on(SqliteFeed(store), state, closers=[state.close])
         return RouterParts.on(_queue_feed(settings), state, closers=[state.close])
     dynamodb = _dynamodb_store(store, settings)
-    from eventfold.adapters.aws.router_state import DynamoDBRouterState
-
-    state_on_dynamodb = DynamoDBRouterState(dynamodb.client, dynamodb.tables)
     wait = max(0.5, settings.feed_poll_interval)  # one read per interval per subscription
     if settings.router_feed == "streams":
         feed = _streams_feed(settings, dynamodb)
-        return RouterParts.on(feed, state_on_dynamodb, poll_timeout=wait)
+        return RouterParts.on(feed, state, poll_timeout=wait)
     if settings.router_feed == "kinesis":
         feed = _kinesis_feed(settings, dynamodb)
-        return RouterParts.on(feed, state_on_dynamodb, poll_timeout=wait)
-    return RouterParts.on(_queue_feed(settings), state_on_dynamodb)
+        return RouterParts.on(feed, state, poll_timeout=wait)
+    return RouterParts.on(_queue_feed(settings), state)
+
+
+def router_state(settings: Settings, store: EventStore) -> SqliteRouterState | DynamoDBRouterState:
+    """Where the router keeps its checkpoints, applied versions and parked streams: the
+    embedded read side's SQLite file (:func:`read_side_database`), or the DynamoDB
+    checkpoints table of the store's prefix."""
+    if isinstance(store, SqliteEventStore):
+        # The router's bookkeeping never needs an fsync of its own: a checkpoint lost to a
+        # power cut only replays events, and the version checks and the effects ledger make
+        # replays harmless. Only the event store pays for durability (EVENTFOLD_DURABILITY).
+        return SqliteRouterState(read_side_database(store), durability="normal")
+    dynamodb = _dynamodb_store(store, settings)
+    from eventfold.adapters.aws.router_state import DynamoDBRouterState
+
+    return DynamoDBRouterState(dynamodb.client, dynamodb.tables)
+
+
+# -- Lambda ---------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class LambdaEntryPoints:
+    """Every Lambda handler of the services, all on one context; a handler module builds
+    them once per container and names the ones its functions use::
+
+        entry = lambda_entry_points(load_settings(os.environ), installed_services())
+        handle_dynamodb_stream = entry.router.dynamodb_stream
+        handle_http = entry.http
+        handle_jobs = entry.jobs
+    """
+
+    context: ServiceContext
+    router: RouterHandlers
+    """The router's handlers (DynamoDB Streams, Kinesis, SQS) on the router state."""
+    http: LambdaHandler
+    """The HTTP app behind API Gateway (no background runners: the router is its own)."""
+    jobs: LambdaHandler
+    """The services' periodic jobs, for a schedule to invoke."""
+
+
+def lambda_entry_points(settings: Settings, services: Sequence[Service]) -> LambdaEntryPoints:
+    """The Lambda handlers as the settings configure them: the event store, the context
+    (:func:`context_on`), the router state beside the store (:func:`router_state`; only
+    the events table's changes are events), the HTTP app (:func:`http_app`) and the jobs.
+
+    The store stays open for the container's life: a Lambda container has no shutdown to
+    close it in. Migrations are a deploy step (``eventfold migrate``), not run here."""
+    from eventfold.entry.aws_lambda import http_handler, jobs_handler, router_handlers
+
+    store = ExitStack().enter_context(open_store(settings))  # never closed, see above
+    context = context_on(store, settings)
+    state = router_state(settings, store)
+    events_table = None
+    if not isinstance(store, SqliteEventStore):
+        events_table = _dynamodb_store(store, settings).tables.events
+    return LambdaEntryPoints(
+        context,
+        router_handlers(
+            subscriptions_of(services, context),
+            store,
+            versions=state,
+            parking=state,
+            events_table=events_table,
+        ),
+        http_handler(http_app(settings, services, context), access_log=settings.access_log),
+        jobs_handler(jobs_of(services, context)),
+    )
 
 
 def _dynamodb_store(store: EventStore, settings: Settings) -> DynamoDBEventStore:
