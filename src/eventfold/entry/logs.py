@@ -133,6 +133,14 @@ def configure_logging(
     root.addHandler(handler)
     threshold = LEVELS[level] if isinstance(level, str) else level
     root.setLevel(threshold)
+    for name in ("uvicorn", "uvicorn.error", "uvicorn.access"):
+        # uvicorn's own logging setup (an app served with its default log_config before)
+        # leaves levels, handlers and propagate=False on these: ours must govern them.
+        served = logging.getLogger(name)
+        served.setLevel(logging.NOTSET)
+        served.handlers.clear()
+        served.propagate = True
+        served.disabled = False
     for library in CHATTY_LIBRARIES:
         chatty = logging.getLogger(library)
         chatty.setLevel(logging.NOTSET if threshold <= logging.DEBUG else logging.WARNING)
