@@ -10,8 +10,6 @@ import base64
 import hashlib
 import hmac
 import json
-import socket
-import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -20,7 +18,6 @@ from typing import Any
 import httpx
 import jwt
 import pytest
-import uvicorn
 from cryptography.hazmat.primitives import serialization
 from prometheus_client import CollectorRegistry
 
@@ -31,6 +28,7 @@ from eventfold.entry.settings import load_settings
 from eventfold.entry.telemetry import Telemetry
 from eventfold.testing import TokenIssuer
 from eventfold.web import ServiceContext, create_app, installed_services, migrate_query_model
+from tests.eventfold.entry.http.live import served
 
 ALLOWED = "allowed"
 CALLERS: dict[str, tuple[str, tuple[str, ...], tuple[str, ...]]] = {
@@ -72,21 +70,8 @@ def base_url(home: Path, issuer: TokenIssuer) -> Iterator[str]:
         runners=[router_runner(settings, services, context, Telemetry())],
         metrics=CollectorRegistry(),
     )
-    listener = socket.socket()
-    listener.bind(("127.0.0.1", 0))
-    port = listener.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="on"))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [listener]}, daemon=True)
-    thread.start()
-    for _ in range(500):  # wait for startup, not a timing assertion
-        if server.started:
-            break
-        thread.join(0.01)
-    assert server.started, "uvicorn did not start"
-    yield f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    thread.join(10)
-    listener.close()
+    with served(app) as (host, port):
+        yield f"http://{host}:{port}"
     store.close()
 
 
