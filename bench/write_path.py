@@ -221,7 +221,6 @@ def http_figure(folder: Path, seconds: float, clients: int = 16) -> Figure:
         **os.environ,
         "EVENTFOLD_HOME": str(folder / "http"),
         "PORT": str(port),
-        "EVENTFOLD_SMTP_PORT": str(free_port()),
         "EVENTFOLD_LOG_LEVEL": "warning",
     }
     eventfold = Path(sys.executable).parent / "eventfold"

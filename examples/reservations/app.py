@@ -195,8 +195,9 @@ def cancel_reservation(
     reason = f"canceled by {command.canceled_by.value}: {command.reason}"
 
     def rule(actor: Actor, held: Reservation) -> None:
-        if policy.canceler(actor, held) != command.canceled_by:
-            raise Forbidden(f"you cancel as {policy.canceler(actor, held)}")
+        acting_as = policy.canceler(actor, held)
+        if acting_as != command.canceled_by:
+            raise Forbidden(f"you cancel as {acting_as}")
 
     def release(held: Reservation) -> ReleaseStock:
         return ReleaseStock(held.reservation_id, held.quantity, reason)

@@ -18,10 +18,13 @@ redelivered, redriven or replayed::
 
 ``webhook_target`` POSTs every event to a partner (JSON, or any ``encode(event) ->
 (bytes, content_type)`` such as a protobuf encoder) with an ``Idempotency-Key`` header.
-``start_mail_sink`` / ``mail_sink_runner`` run a local SMTP server writing ``.eml`` files
-(development). See :mod:`eventfold.core.reactions.reaction` for the exact crash window.
+``MailFolder`` writes each e-mail as an ``.eml`` file, named after its key (what
+``eventfold run`` uses by default); ``start_mail_sink`` / ``mail_sink_runner`` run a local
+SMTP server writing ``.eml`` files, to see what an ``SmtpMailer`` sends (development).
+See :mod:`eventfold.core.reactions.reaction` for the exact crash window.
 """
 
+from eventfold.adapters.targets.mail_folder import MailFolder
 from eventfold.adapters.targets.mail_sink import MailSink, mail_sink_runner, start_mail_sink
 from eventfold.adapters.targets.smtp import SmtpMailer, message_id
 from eventfold.adapters.targets.webhook import (
@@ -51,6 +54,7 @@ __all__ = [
     "EffectPerformer",
     "EffectsLedger",
     "Email",
+    "MailFolder",
     "MailSink",
     "MemoryEffectsLedger",
     "PayloadEncoder",

@@ -139,6 +139,7 @@ EXPORTED: dict[str, list[str]] = {
         "EffectsLedger",
         "Email",
         "IDEMPOTENCY_KEY_HEADER",
+        "MailFolder",
         "MailSink",
         "MemoryEffectsLedger",
         "PayloadEncoder",

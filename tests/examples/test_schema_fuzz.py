@@ -27,7 +27,6 @@ from schemathesis.specs.openapi.checks import (
 
 from catalog.service import service as catalog
 from eventfold import SqliteEventStore
-from eventfold.entry.cli.serve import free_loopback_port
 from eventfold.entry.composition import context_on, router_runner
 from eventfold.entry.settings import load_settings
 from eventfold.entry.telemetry import Telemetry
@@ -62,7 +61,6 @@ def api(tmp_path: Path, token_issuer: TokenIssuer) -> Iterator[Any]:
     # As `eventfold run` composes them: the local mail sink (on a free port) and the router.
     environ = {
         "EVENTFOLD_HOME": str(tmp_path),
-        "EVENTFOLD_SMTP_PORT": str(free_loopback_port()),
         "EVENTFOLD_READ_WAIT": "2",
         "EVENTFOLD_DURABILITY": "off",
     }

@@ -56,8 +56,8 @@ def job_seconds(context: ServiceContext) -> float:
 
 
 def mail_sender(context: ServiceContext) -> EffectPerformer:
-    """The Email performer: the context's, or SMTP to the local sink's default address
-    (127.0.0.1:8025)."""
+    """The Email performer: the context's, or SMTP to 127.0.0.1:8025 (a context built by
+    hand, e.g. in a test, that names none; the entry points always name one)."""
     sender = context.send_email
     return sender if sender is not None else SmtpMailer(*DEFAULT_SMTP)
 

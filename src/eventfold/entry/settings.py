@@ -275,7 +275,7 @@ class Settings(BaseSettings):
 
     @property
     def mail_folder(self) -> Path:
-        """Where the local SMTP sink writes ``.eml`` files."""
+        """Where local e-mail (EVENTFOLD_MAIL_SINK=on) is written as ``.eml`` files."""
         return self.home / "mail"
 
     @field_validator("home")

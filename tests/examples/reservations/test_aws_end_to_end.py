@@ -32,7 +32,6 @@ from eventfold.sql import create_engine
 from reservations.projection import reservations, stock_levels
 from tests.aws_support.moto_server import MotoAws
 from tests.examples.callers import every_role, shared_issuer
-from tests.loopback import free_port
 from tests.waiting import eventually
 
 PREFIX = "shop-"
@@ -52,7 +51,6 @@ def production_environ(aws: MotoAws, query_url: str, home: Path) -> dict[str, st
         "EVENTFOLD_READ_WAIT": "20",
         "EVENTFOLD_HOME": str(home),
         "EVENTFOLD_SERVICES": "reservations",
-        "EVENTFOLD_SMTP_PORT": str(free_port()),
     }
 
 

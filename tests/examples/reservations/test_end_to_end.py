@@ -79,7 +79,6 @@ def running(tmp_path: Path) -> Iterator[Running]:
         PORT=str(port),
         EVENTFOLD_HOME=str(home),
         EVENTFOLD_SERVICES="reservations",
-        EVENTFOLD_SMTP_PORT=str(free_port()),
         EVENTFOLD_LOG_LEVEL="warning",
         EVENTFOLD_WEBHOOKS=f"reservations-staff={hooks}/staff,"
         f"reservations-inventory={hooks}/inventory",
