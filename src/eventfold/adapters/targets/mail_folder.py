@@ -29,6 +29,7 @@ class MailFolder:
     def __init__(self, folder: Path | str, *, sender: str = "eventfold@localhost") -> None:
         self.folder = Path(folder)
         self._renderer = SmtpMailer(sender=sender)
+        self._made = False  # the folder exists (checked once, not per message)
 
     def __call__(self, email: Email, idempotency_key: str) -> None:
         name = hashlib.sha256(idempotency_key.encode()).hexdigest()[:32] + ".eml"
@@ -36,7 +37,9 @@ class MailFolder:
         try:
             if final.exists():
                 return  # delivered before a crash: the same message, once
-            self.folder.mkdir(parents=True, exist_ok=True)
+            if not self._made:
+                self.folder.mkdir(parents=True, exist_ok=True)
+                self._made = True
             partial = self.folder / f".{name}.{os.getpid()}.part"
             partial.write_bytes(self._renderer.render(email, idempotency_key))
             os.replace(partial, final)

@@ -9,9 +9,12 @@ from typing import Any
 
 import pytest
 from aiosmtpd.controller import Controller
+from hypothesis import assume, given, settings
+from hypothesis import strategies as st
 from sqlalchemy import Engine
 
 from eventfold import DeliveryFailed, RecordedEvent
+from eventfold.adapters.targets.smtp import _UNFOLDED, _text
 from eventfold.sql import SqlEffectsLedger, migrate
 from eventfold.targets import (
     Email,
@@ -235,3 +238,29 @@ def test_recipients_and_own_headers_in_extra_headers_take_the_full_path(name: st
     mail = Email("k", ("a@x.test",), "s", "b\n", headers={name: "d@x.test"})
     assert SmtpMailer()._wire(mail, "mails/s:1/k") is None  # send_message: Bcc stripped,
     # every recipient on the envelope, one Message-ID and one idempotency key
+
+
+_ASCII = st.text(st.characters(min_codepoint=0, max_codepoint=127), max_size=300)
+_HEADER = st.text(st.characters(min_codepoint=32, max_codepoint=126), min_size=1, max_size=60)
+
+
+@settings(max_examples=300, deadline=None)
+@given(body=_ASCII, subject=_HEADER, to=st.lists(_HEADER, min_size=1, max_size=3))
+def test_plain_ascii_mail_renders_byte_for_byte_as_the_email_package_does(
+    body: str, subject: str, to: list[str]
+) -> None:
+    mailer = SmtpMailer(message_id_domain="shop.test")
+    mail = Email("k", tuple(to), subject, body)
+    wire = mailer._wire(mail, "mails/s:1/k")
+    assume(wire is not None)
+    assert wire is not None
+    reference = _text(body, "plain")
+    for name, value in (
+        ("From", mailer.sender),
+        ("To", ", ".join(to)),
+        ("Subject", subject),
+        ("Message-ID", message_id("mails/s:1/k", "shop.test")),
+        ("X-Idempotency-Key", "mails/s:1/k"),
+    ):
+        reference[name] = value
+    assert wire[1] == reference.as_bytes(policy=_UNFOLDED)

@@ -176,3 +176,56 @@ def test_calls_reuse_one_kept_alive_connection(ledger: SqlEffectsLedger) -> None
         server.server_close()
     assert len(peers) == 6
     assert len(set(peers)) == 1
+
+
+def test_credentials_in_the_url_are_sent_as_basic_auth_and_never_shown(
+    receiver: WebhookReceiver,
+) -> None:
+    host = receiver.base_url.removeprefix("http://")
+    sender = WebhookSender(f"http://partner:s3cr%40t@{host}/ok", timeout=2)
+    try:
+        sender(WebhookCall("k", b"{}", "application/json"), "key-1")
+        failing = WebhookSender(f"http://partner:s3cr%40t@{host}/status/422", timeout=2)
+        with pytest.raises(DeliveryFailed) as failure:
+            failing(WebhookCall("k", b"{}", "application/json"), "key-2")
+    finally:
+        sender.close()
+    assert receiver.calls[0].headers["Authorization"] == "Basic cGFydG5lcjpzM2NyQHQ="
+    assert "s3cr" not in str(failure.value)
+
+
+def test_a_connection_the_partner_closed_while_idle_is_replaced(ledger: SqlEffectsLedger) -> None:
+    # The partner answers keep-alive, then drops every connection after one request (as
+    # servers do with their idle timeout): the next call must not fail on the dead socket.
+    answered: list[str] = []
+
+    class OneRequestPerConnection(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def do_POST(self) -> None:
+            self.rfile.read(int(self.headers.get("Content-Length", "0")))
+            answered.append(self.headers["Idempotency-Key"])
+            self.send_response(200)
+            self.send_header("Content-Length", "2")
+            self.end_headers()
+            self.wfile.write(b"ok")
+            self.wfile.flush()
+            self.close_connection = True  # without saying "Connection: close"
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), OneRequestPerConnection)
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    sender = WebhookSender(f"http://127.0.0.1:{server.server_address[1]}/", timeout=2)
+    try:
+        target = webhook_target("partner", CODEC, sender, ledger)
+        target.apply(ticks("tick-a", 1, 3))
+    finally:
+        sender.close()
+        server.shutdown()
+        server.server_close()
+    assert answered == [f"partner/tick-a:{v}/webhook" for v in (1, 2, 3)]
+    statuses = [ledger.status("partner", f"tick-a:{v}/webhook") for v in (1, 2, 3)]
+    assert [status[0] if status else None for status in statuses] == ["done"] * 3

@@ -1,0 +1,185 @@
+"""CPU time per reservation, per process of ``eventfold run`` (issue 9's supporting figure).
+
+Throughput on a shared 2-core machine moves by ±30 % between runs; the CPU a process
+spends per unit of work moves far less, because it does not count the time the process
+waited for a core. This bench starts the service as ``bench/pipeline.py`` does (a real
+``eventfold run``, a fresh home, the webhook receiver), sends ``--count`` reservations over
+50 SKUs with a few keep-alive clients, waits until every e-mail and webhook arrived, and
+prints, from ``/proc/<pid>/stat`` of each child of the supervisor:
+
+- HTTP processes: user + system CPU ms per accepted command;
+- the router process: CPU ms per completed reservation (projection, e-mail, two webhooks).
+
+    .venv/bin/python bench/cpu_cost.py [--count 3000] [--workers 1] [--profile DIR]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+from pipeline import (
+    ON_HAND,
+    RESULTS,
+    SKUS,
+    STORE,
+    WEBHOOKS,
+    Http,
+    MailFolder,
+    Processes,
+    Receiver,
+    free_port,
+    mint_token,
+    say,
+    wait_healthy,
+)
+
+TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def children(pid: int) -> list[int]:
+    found: list[int] = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue
+        if int(stat.rpartition(")")[2].split()[1]) == pid:
+            found.append(int(entry.name))
+    return found
+
+
+def cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    return (int(fields[11]) + int(fields[12])) / TICKS  # utime + stime
+
+
+def role(pid: int) -> str:
+    argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+    return "router" if b"worker" in argv else "http"
+
+
+def send(base: str, auth: str, count: int, clients: int) -> float:
+    per = count // clients
+
+    def client(number: int) -> None:
+        http = Http(base, authorization=auth)
+        for i in range(per):
+            body = {"store_id": STORE, "sku": SKUS[(number + i) % len(SKUS)], "quantity": 1}
+            status, answer = http.request("POST", "/reservations", body)
+            if status != 201:
+                raise SystemExit(f"POST /reservations answered {status}: {answer}")
+        http.close()
+
+    started = time.monotonic()
+    threads = [threading.Thread(target=client, args=(n,)) for n in range(clients)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return time.monotonic() - started
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--count", type=int, default=3000)
+    parser.add_argument("--clients", type=int, default=8)
+    parser.add_argument("--workers", type=int, default=1, help="EVENTFOLD_WORKERS")
+    parser.add_argument("--profile", type=Path, help="py-spy raw profiles of each child here")
+    parser.add_argument("--out", type=Path, default=RESULTS / "cpu_cost.json")
+    args = parser.parse_args()
+    count = args.count // args.clients * args.clients
+    eventfold = Path(sys.executable).parent / "eventfold"
+    processes = Processes()
+    tmp = tempfile.TemporaryDirectory(prefix="eventfold-cpu-", ignore_cleanup_errors=True)
+    me = [sys.executable, str(Path(__file__).with_name("pipeline.py"))]
+    try:
+        root = Path(tmp.name)
+        home = root / "home"
+        env = {k: v for k, v in os.environ.items() if not k.startswith("EVENTFOLD_")}
+        auth = mint_token(eventfold, {**env, "EVENTFOLD_HOME": str(home)})
+        hooks_port = free_port()
+        hooks = processes.start("hooks", [*me, "_hooks", str(hooks_port)], env, root / "h.log")
+        hooks_base = f"http://127.0.0.1:{hooks_port}"
+        wait_healthy(hooks_base, hooks, root / "h.log", "/records")
+        port = free_port()
+        service_env = {
+            **env,
+            "PORT": str(port),
+            "EVENTFOLD_HOME": str(home),
+            "EVENTFOLD_WORKERS": str(args.workers),
+            "EVENTFOLD_WEBHOOKS": ",".join(f"{w}={hooks_base}/{w}" for w in WEBHOOKS),
+        }
+        service = processes.start("service", [str(eventfold), "run"], service_env, root / "s.log")
+        base = f"http://127.0.0.1:{port}"
+        wait_healthy(base, service, root / "s.log", "/healthz")
+        client = Http(base, authorization=auth)
+        for sku in SKUS:
+            client.request("PUT", f"/stores/{STORE}/stock/{sku}", {"on_hand": ON_HAND})
+        send(base, auth, len(SKUS) * 4, 4)  # warm up every code path once
+        mail, receiver = MailFolder(home / "mail"), Receiver(hooks_base)
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            mail.scan()
+            receiver.scan()
+            if len(mail.seen) >= len(SKUS) * 4 and receiver.count >= 2 * len(SKUS) * 4:
+                break
+            time.sleep(0.2)
+        kids = {pid: role(pid) for pid in children(service.pid)}
+        before = {pid: cpu_seconds(pid) for pid in kids}
+        spies: list[subprocess.Popen[bytes]] = []
+        if args.profile:
+            args.profile.mkdir(parents=True, exist_ok=True)
+            for pid, name in kids.items():
+                out = args.profile / f"{name}-{pid}.txt"
+                spy = ["py-spy", "record", "-p", str(pid), "-r", "200", "--gil", "-f", "raw"]
+                quiet = subprocess.DEVNULL
+                spies.append(subprocess.Popen([*spy, "-o", str(out)], stdout=quiet, stderr=quiet))
+        say(f"sending {count} reservations with {args.clients} clients to {kids}")
+        seconds = send(base, auth, count, args.clients)
+        http_after = {pid: cpu_seconds(pid) for pid, r in kids.items() if r == "http"}
+        target_mail = len(SKUS) * 4 + count
+        deadline = time.monotonic() + 600
+        while time.monotonic() < deadline:
+            mail.scan()
+            receiver.scan()
+            if len(mail.seen) >= target_mail and receiver.count >= 2 * target_mail:
+                break
+            time.sleep(0.2)
+        else:
+            raise SystemExit("the router did not deliver every effect within 600 s")
+        after = {pid: cpu_seconds(pid) for pid in kids}
+        for running in spies:
+            running.send_signal(signal.SIGINT)
+            running.wait(30)
+        http_ms = sum(http_after[p] - before[p] for p in http_after) * 1000 / count
+        router_ms = sum(after[p] - before[p] for p, r in kids.items() if r == "router")
+        result: dict[str, Any] = {
+            "count": count,
+            "workers": args.workers,
+            "send_seconds": round(seconds, 2),
+            "http_cpu_ms_per_command": round(http_ms, 3),
+            "router_cpu_ms_per_reservation": round(router_ms * 1000 / count, 3),
+        }
+        print(json.dumps(result, indent=2))
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(json.dumps(result, indent=2) + "\n")
+        return 0
+    finally:
+        processes.stop_all()
+        tmp.cleanup()
+
+
+if __name__ == "__main__":
+    sys.exit(main())
