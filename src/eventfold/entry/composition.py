@@ -205,20 +205,20 @@ def router_parts(settings: Settings, store: EventStore) -> RouterParts:
     """The feed ``settings.router_feed`` names and the router state beside the store
     (:func:`router_state`)."""
     state = router_state(settings, store)
+    linger = settings.router_linger
     if isinstance(store, SqliteEventStore):
         assert isinstance(state, SqliteRouterState)
-        if settings.router_feed == "sqlite":
-            return RouterParts.on(SqliteFeed(store), state, closers=[state.close])
-        return RouterParts.on(_queue_feed(settings), state, closers=[state.close])
+        feed = SqliteFeed(store) if settings.router_feed == "sqlite" else _queue_feed(settings)
+        return RouterParts.on(feed, state, closers=[state.close], linger=linger)
     dynamodb = _dynamodb_store(store, settings)
     wait = max(0.5, settings.feed_poll_interval)  # one read per interval per subscription
     if settings.router_feed == "streams":
         feed = _streams_feed(settings, dynamodb)
-        return RouterParts.on(feed, state, poll_timeout=wait)
+        return RouterParts.on(feed, state, poll_timeout=wait, linger=linger)
     if settings.router_feed == "kinesis":
         feed = _kinesis_feed(settings, dynamodb)
-        return RouterParts.on(feed, state, poll_timeout=wait)
-    return RouterParts.on(_queue_feed(settings), state)
+        return RouterParts.on(feed, state, poll_timeout=wait, linger=linger)
+    return RouterParts.on(_queue_feed(settings), state, linger=linger)
 
 
 def router_state(settings: Settings, store: EventStore) -> SqliteRouterState | DynamoDBRouterState:

@@ -157,6 +157,9 @@ class RouterParts:
     closers: list[Callable[[], None]] = field(default_factory=list)
     poll_timeout: float = 0.5
     """How long a subscription's poll waits for events before it looks again."""
+    linger: float = 0.0
+    """After a batch smaller than a full one, how long a subscription waits before its
+    next poll (``EVENTFOLD_ROUTER_LINGER``)."""
 
     @classmethod
     def on(
@@ -166,9 +169,10 @@ class RouterParts:
         *,
         closers: Sequence[Callable[[], None]] = (),
         poll_timeout: float = 0.5,
+        linger: float = 0.0,
     ) -> RouterParts:
         """The parts with one adapter serving the three ports."""
-        return cls(feed, state, state, state, list(closers), poll_timeout)
+        return cls(feed, state, state, state, list(closers), poll_timeout, linger)
 
     def close(self) -> None:
         self.feed.wake()
@@ -203,6 +207,7 @@ def start_router(
         parking=parts.parking,
         observer=telemetry,
         poll_timeout=parts.poll_timeout,
+        linger=parts.linger,
     )
     worker.start()
     stop_jobs = start_jobs(jobs)
