@@ -216,3 +216,33 @@ def test_stop_returns_promptly_while_runners_wait_for_events(
     worker.start()
     worker.stop(timeout=30)
     assert not worker.running
+
+
+def test_a_busy_subscription_lingers_after_a_small_batch_but_not_after_a_full_one(
+    tmp_path: Path, store: SqliteEventStore, state: SqliteRouterState
+) -> None:
+    fill(store, {"a-1": 3})
+    target = SqliteTarget(tmp_path / "t.db")
+    stop = threading.Event()
+    runner = SubscriptionRunner(
+        Subscription("rows", target, batch_size=2),
+        SqliteFeed(store),
+        store,
+        checkpoints=state,
+        versions=state,
+        parking=state,
+        stop=stop,
+        linger=3600,
+    )
+    assert runner.step(timeout=0) == 2  # a full batch: the next poll follows at once
+    stepped: list[int] = []
+    small = threading.Thread(target=lambda: stepped.append(runner.step(timeout=0)))
+    small.start()
+    eventually("all three applied", lambda: target.by_stream() == {"a-1": [1, 2, 3]})
+    small.join(0.2)
+    assert small.is_alive()  # delivered, and now waiting for more
+    assert stepped == []
+    assert state.checkpoint("rows") == "3"  # the work done is recorded before the wait
+    stop.set()  # a stop ends the wait at once
+    small.join(10)
+    assert not small.is_alive()
