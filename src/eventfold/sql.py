@@ -53,6 +53,10 @@ tells (one line per table/column) where the migrated tables differ from a projec
 MetaData, for a test. ``projection.create_tables()`` makes a scratch schema (tests, benches).
 """
 
+from eventfold.entry.extras import require_extra
+
+require_extra("eventfold.sql", "sql")
+
 from eventfold.adapters.projections.engine import create_engine, sqlite_url, write_transaction
 from eventfold.adapters.projections.ledger import SqlEffectsLedger, effects_table
 from eventfold.adapters.projections.migrate import (

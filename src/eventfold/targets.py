@@ -24,9 +24,13 @@ SMTP server writing ``.eml`` files, to see what an ``SmtpMailer`` sends (develop
 See :mod:`eventfold.core.reactions.reaction` for the exact crash window.
 """
 
+from eventfold.entry.extras import require_extra
+
+require_extra("eventfold.targets", "http")
+
 from eventfold.adapters.targets.mail_folder import MailFolder
 from eventfold.adapters.targets.mail_sink import MailSink, mail_sink_runner, start_mail_sink
-from eventfold.adapters.targets.smtp import SmtpMailer, message_id
+from eventfold.adapters.targets.smtp import SmtpMailer
 from eventfold.adapters.targets.webhook import (
     IDEMPOTENCY_KEY_HEADER,
     WebhookSender,
@@ -66,7 +70,6 @@ __all__ = [
     "idempotency_key",
     "json_payload",
     "mail_sink_runner",
-    "message_id",
     "start_mail_sink",
     "webhook_target",
 ]

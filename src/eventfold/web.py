@@ -21,6 +21,10 @@ A service's periodic :class:`Job` values (``Service.jobs``) run where the router
 names its own period, and :func:`job_seconds` is the configured one (EVENTFOLD_JOB_SECONDS).
 """
 
+from eventfold.entry.extras import require_extra
+
+require_extra("eventfold.web", "http")
+
 from eventfold.entry.context_reads import (
     job_seconds,
     mail_sender,

@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from eventfold import to_plain
+from eventfold.testing import to_plain
 from reservations.domain import (
     EVENT_TYPES,
     ReservationAccepted,

@@ -13,8 +13,9 @@ from typing import Any
 from sqlalchemy import Engine, select
 
 from eventfold import CommandHandler, EventCodec, RecordedEvent, SqliteEventStore
+from eventfold.core.router.router import Router
 from eventfold.errors import RuleViolated, StreamNotFound
-from eventfold.router import MemoryRouterState, Router
+from eventfold.router import MemoryRouterState
 from eventfold.sql import create_engine, sqlite_url
 from reservations import app
 from reservations.domain import (

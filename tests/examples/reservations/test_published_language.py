@@ -23,15 +23,15 @@ from eventfold import (
     SqliteEventStore,
     StreamWrite,
     UnknownEventType,
-    to_plain,
 )
-from eventfold.adapters.codecs.schema_gate import compile_protos, summarize
 from eventfold.adapters.router_state.sqlite import SqliteRouterState
 from eventfold.codecs import ProtobufCodec, encode_outbound, outbound_text
 from eventfold.core.router.router import Router
+from eventfold.devtools.schema_gate import compile_protos, summarize
 from eventfold.domain.events import CONTENT_TYPE
 from eventfold.entry.cli.streams import codecs_by_category, payload_json
 from eventfold.router import Subscription
+from eventfold.testing import to_plain
 from reservations.app import JSON_CODEC, make_handler, request_reservation, set_stock_level
 from reservations.domain import EVENT_TYPES, RequestReservation, SetStockLevel
 from reservations.proto.eventfold.reservations.v1 import events_pb2

@@ -12,6 +12,7 @@ from aiosmtpd.controller import Controller
 from sqlalchemy import Engine
 
 from eventfold import DeliveryFailed, RecordedEvent
+from eventfold.adapters.targets.smtp import message_id
 from eventfold.sql import SqlEffectsLedger, migrate
 from eventfold.targets import (
     Email,
@@ -19,7 +20,6 @@ from eventfold.targets import (
     Reaction,
     SmtpMailer,
     mail_sink_runner,
-    message_id,
     start_mail_sink,
 )
 from tests.contracts.target import CODEC, Observed, TargetContract, Tick, ticks
