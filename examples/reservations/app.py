@@ -36,23 +36,25 @@ from eventfold import (
     entity_id_of,
 )
 from reservations import policy
-from reservations.domain import (
-    EVENT_TYPES,
+from reservations.domain.events import EVENT_TYPES
+from reservations.domain.reservation import (
     Canceler,
     CancelReservation,
     CompletePickup,
     ExpireReservation,
-    HandOverStock,
-    HoldStock,
     RejectReservation,
-    ReleaseStock,
     RequestReservation,
     Reservation,
     SecureStock,
-    SetStockLevel,
     Status,
-    Stock,
     reservation,
+)
+from reservations.domain.stock import (
+    HandOverStock,
+    HoldStock,
+    ReleaseStock,
+    SetStockLevel,
+    Stock,
     stock,
     stock_entity_id,
 )

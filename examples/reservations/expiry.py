@@ -29,8 +29,7 @@ from eventfold import (
 )
 from eventfold.web import Job, ServiceContext, job_seconds, query_engine
 from reservations import app
-from reservations.domain import ExpireReservation
-from reservations.domain.reservation import HOLDING
+from reservations.domain.reservation import HOLDING, ExpireReservation
 from reservations.http import Clock, utc_now
 from reservations.projection import naive, reservations
 

@@ -15,15 +15,15 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 from eventfold import CommandHandler
 from eventfold.web import CommandOrigin, JsonInt, store_runner
 from reservations import app
-from reservations.domain import (
+from reservations.domain.reservation import (
     CancelReservation,
     CompletePickup,
     ExpireReservation,
     RejectReservation,
     RequestReservation,
     SecureStock,
-    SetStockLevel,
 )
+from reservations.domain.stock import SetStockLevel
 
 Clock = Callable[[], datetime]
 """Reads the time; routes put it on commands so deciding stays pure."""

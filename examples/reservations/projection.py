@@ -39,18 +39,15 @@ from eventfold import EventCodec, RecordedEvent
 from eventfold.router import EventFilter, Subscription
 from eventfold.sql import ProjectionHandler, Rows, SqlProjection, versions_table
 from eventfold.web import ServiceContext, query_engine
-from reservations.domain import (
+from reservations.domain.reservation import (
     ReservationAccepted,
     ReservationCanceled,
     ReservationExpired,
     ReservationPickedUp,
     ReservationRejected,
-    StockHandedOver,
-    StockLevelSet,
-    StockReleased,
-    StockReserved,
     StockSecured,
 )
+from reservations.domain.stock import StockHandedOver, StockLevelSet, StockReleased, StockReserved
 
 NAME = "reservations_view"
 """The projection's (and its subscription's) name: keys its versions and checkpoint."""

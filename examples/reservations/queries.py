@@ -56,7 +56,7 @@ from eventfold.web import (
 )
 from reservations import policy
 from reservations.app import reservation_stream, stock_stream
-from reservations.domain import Status
+from reservations.domain.reservation import Status
 from reservations.http import ID_MAX, ID_PATTERN, PathId
 from reservations.projection import aware, naive, query_model, reservations, stock_levels
 

@@ -21,24 +21,142 @@ from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 
 from eventfold import Decider, RuleViolated, Validation, invalid
-from reservations.domain.commands import (
-    CancelReservation,
-    CompletePickup,
-    ExpireReservation,
-    RejectReservation,
-    RequestReservation,
-    ReservationCommand,
-    SecureStock,
+
+# -- commands (each carries ``now``: the caller reads the clock, deciding never does) --
+
+
+class Canceler(StrEnum):
+    """Who may cancel a reservation."""
+
+    CUSTOMER = "customer"
+    STAFF = "staff"
+    SUPPORT = "support"
+
+
+@dataclass(frozen=True, slots=True)
+class RequestReservation:
+    reservation_id: str
+    customer_id: str
+    store_id: str
+    sku: str
+    quantity: int
+    now: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class SecureStock:
+    reservation_id: str
+    now: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class RejectReservation:
+    reservation_id: str
+    reason: str
+    now: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class CancelReservation:
+    reservation_id: str
+    canceled_by: Canceler
+    reason: str
+    now: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class CompletePickup:
+    reservation_id: str
+    now: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class ExpireReservation:
+    reservation_id: str
+    now: datetime
+
+
+ReservationCommand = (
+    RequestReservation
+    | SecureStock
+    | RejectReservation
+    | CancelReservation
+    | CompletePickup
+    | ExpireReservation
 )
-from reservations.domain.events import (
-    ReservationAccepted,
-    ReservationCanceled,
-    ReservationEvent,
-    ReservationExpired,
-    ReservationPickedUp,
-    ReservationRejected,
-    StockSecured,
+
+
+# -- events: what happened to it (its part of the published language) ----------------------
+
+
+@dataclass(frozen=True, slots=True)
+class ReservationAccepted:
+    """A customer's reservation was accepted and its units are held (the seed's OrderAccepted)."""
+
+    reservation_id: str
+    customer_id: str
+    store_id: str
+    sku: str
+    quantity: int
+    accepted_at: datetime
+    hold_until: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class StockSecured:
+    """Store staff put the units aside; the customer can come and pick them up."""
+
+    reservation_id: str
+    secured_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class ReservationRejected:
+    """Store staff could not serve the reservation; its units are released."""
+
+    reservation_id: str
+    reason: str
+    rejected_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class ReservationCanceled:
+    """The customer, store staff or support canceled (the seed's OrderCanceled)."""
+
+    reservation_id: str
+    canceled_by: str
+    reason: str
+    canceled_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class ReservationPickedUp:
+    """The customer collected the units; they leave the store's stock."""
+
+    reservation_id: str
+    picked_up_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class ReservationExpired:
+    """The hold deadline passed without a pickup; the units are released."""
+
+    reservation_id: str
+    expired_at: datetime
+
+
+ReservationEvent = (
+    ReservationAccepted
+    | StockSecured
+    | ReservationRejected
+    | ReservationCanceled
+    | ReservationPickedUp
+    | ReservationExpired
 )
+
+
+# -- the decider ---------------------------------------------------------------------------
+
 
 HOLD_PERIOD = timedelta(days=7)
 """How long an accepted reservation holds its units before it may be expired."""

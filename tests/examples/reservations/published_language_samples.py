@@ -16,19 +16,16 @@ from pathlib import Path
 from typing import Any
 
 from eventfold.testing import to_plain
-from reservations.domain import (
-    EVENT_TYPES,
+from reservations.domain.events import EVENT_TYPES
+from reservations.domain.reservation import (
     ReservationAccepted,
     ReservationCanceled,
     ReservationExpired,
     ReservationPickedUp,
     ReservationRejected,
-    StockHandedOver,
-    StockLevelSet,
-    StockReleased,
-    StockReserved,
     StockSecured,
 )
+from reservations.domain.stock import StockHandedOver, StockLevelSet, StockReleased, StockReserved
 from reservations.published_language import PROTOBUF_CODEC
 
 FIXTURE = Path(__file__).parents[2] / "fixtures" / "reservations" / "stored_events.json"

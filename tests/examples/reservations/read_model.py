@@ -18,7 +18,7 @@ from eventfold.errors import RuleViolated, StreamNotFound
 from eventfold.router import MemoryRouterState
 from eventfold.sql import create_engine, sqlite_url
 from reservations import app
-from reservations.domain import (
+from reservations.domain.reservation import (
     HOLD_PERIOD,
     Canceler,
     CancelReservation,
@@ -28,9 +28,9 @@ from reservations.domain import (
     RequestReservation,
     ReservationAccepted,
     SecureStock,
-    SetStockLevel,
     StockSecured,
 )
+from reservations.domain.stock import SetStockLevel
 from reservations.projection import projection, reservations, stock_levels, subscription, versions
 
 STORE = "s1"

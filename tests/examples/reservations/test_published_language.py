@@ -33,7 +33,9 @@ from eventfold.entry.cli.streams import codecs_by_category, payload_json
 from eventfold.router import Subscription
 from eventfold.testing import to_plain
 from reservations.app import JSON_CODEC, make_handler, request_reservation, set_stock_level
-from reservations.domain import EVENT_TYPES, RequestReservation, SetStockLevel
+from reservations.domain.events import EVENT_TYPES
+from reservations.domain.reservation import RequestReservation
+from reservations.domain.stock import SetStockLevel
 from reservations.proto.eventfold.reservations.v1 import events_pb2
 from reservations.published_language import MESSAGE_TYPE, PROTO_ROOT, PROTOBUF_CODEC
 from reservations.service import service

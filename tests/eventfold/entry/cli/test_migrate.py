@@ -18,7 +18,8 @@ from eventfold.entry.cli.main import app
 from eventfold.sql import create_engine, schema_differences, sqlite_url
 from reservations import app as reservations_app
 from reservations import projection
-from reservations.domain import RequestReservation, SetStockLevel
+from reservations.domain.reservation import RequestReservation
+from reservations.domain.stock import SetStockLevel
 from reservations.published_language import PROTOBUF_CODEC
 from restaurant import projection as restaurant_view
 from tests.eventfold.adapters.projections.backends import mysql_url
