@@ -22,6 +22,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
+from pydantic import BaseModel
 from sqlalchemy import (
     BigInteger,
     Column,
@@ -91,6 +92,25 @@ stock_levels = Table(
 )
 
 versions = versions_table(NAME, metadata)
+
+
+class Reservation(BaseModel):
+    """A row of ``reservations`` as the query API answers it (times with their zone):
+    beside its table, so a column is added in one place."""
+
+    reservation_id: str
+    customer_id: str
+    store_id: str
+    sku: str
+    quantity: int
+    status: str
+    accepted_at: datetime
+    hold_until: datetime
+    secured_at: datetime | None
+    closed_at: datetime | None
+    closed_by: str | None
+    reason: str | None
+    version: int
 
 
 def naive(moment: datetime) -> datetime:

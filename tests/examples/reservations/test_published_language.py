@@ -45,6 +45,7 @@ from tests.eventfold.adapters.codecs.protos import load_messages
 from tests.examples.reservations.published_language_samples import (
     SAMPLES,
     load_fixtures,
+    published_names,
     registered_names,
 )
 from tests.sqlite_support import sqlite_store
@@ -59,12 +60,15 @@ def recorded(
     return RecordedEvent(stream_id, version, data.type, data.data, data.schema, {}, AT)
 
 
-def test_every_event_has_a_sample_and_a_stored_fixture() -> None:
+def test_every_event_has_a_sample_and_every_published_one_a_stored_fixture() -> None:
     sampled = {type(s).__name__ for s in SAMPLES}
     stored = {(e["type"], e["schema"]) for e in load_fixtures()}
-    current = {(entry.name, entry.schema) for entry in EVENT_TYPES}
+    published = published_names()
+    current = {(entry.name, entry.schema) for entry in EVENT_TYPES if entry.name in published}
 
-    assert registered_names() <= sampled, "add a sample of the new event to SAMPLES"
+    assert registered_names() <= sampled
+    assert published <= registered_names(), "an event of the baseline is no longer registered"
+    assert {"ReservationAccepted", "StockLevelSet"} <= published  # the baseline was read
     assert current <= stored, f"record fixtures of the current schemas: {RECORDER}"
 
 
