@@ -41,6 +41,7 @@ from eventfold.router import EventFilter, Subscription
 from eventfold.sql import ProjectionHandler, Rows, SqlProjection, versions_table
 from eventfold.web import ServiceContext, query_engine
 from reservations.domain.reservation import (
+    HoldExtended,
     ReservationAccepted,
     ReservationCanceled,
     ReservationExpired,
@@ -72,6 +73,7 @@ reservations = Table(
     Column("closed_at", Timestamp, nullable=True),
     Column("closed_by", String(16), nullable=True),
     Column("reason", String(600), nullable=True),
+    Column("extended_at", Timestamp, nullable=True),
     Column("version", BigInteger, nullable=False),
     Index("ix_reservations_customer", "customer_id", "accepted_at", "reservation_id"),
     Index("ix_reservations_store", "store_id", "status", "accepted_at", "reservation_id"),
@@ -110,6 +112,7 @@ class Reservation(BaseModel):
     closed_at: datetime | None
     closed_by: str | None
     reason: str | None
+    extended_at: datetime | None
     version: int
 
 
@@ -144,6 +147,7 @@ def on_accepted(rows: Rows, event: ReservationAccepted, recorded: RecordedEvent)
             "closed_at": None,
             "closed_by": None,
             "reason": None,
+            "extended_at": None,
             "version": recorded.version,
         },
     )
@@ -203,6 +207,16 @@ def on_expired(rows: Rows, event: ReservationExpired, recorded: RecordedEvent) -
     )
 
 
+def on_hold_extended(rows: Rows, event: HoldExtended, recorded: RecordedEvent) -> None:
+    _moved(
+        rows,
+        event.reservation_id,
+        recorded,
+        hold_until=naive(event.hold_until),
+        extended_at=naive(event.extended_at),
+    )
+
+
 # -- stock -------------------------------------------------------------------------------------
 
 
@@ -251,6 +265,7 @@ HANDLERS: dict[type, ProjectionHandler] = {
     ReservationCanceled: on_canceled,
     ReservationPickedUp: on_picked_up,
     ReservationExpired: on_expired,
+    HoldExtended: on_hold_extended,
     StockLevelSet: on_level_set,
     StockReserved: on_reserved,
     StockReleased: on_released,

@@ -76,6 +76,16 @@ class ExpireReservation:
     now: datetime
 
 
+@dataclass(frozen=True, slots=True)
+class ExtendHold:
+    """Give the customer ``days`` more to pick up (from the deadline, or from now if it
+    passed already)."""
+
+    reservation_id: str
+    days: int
+    now: datetime
+
+
 ReservationCommand = (
     RequestReservation
     | SecureStock
@@ -83,6 +93,7 @@ ReservationCommand = (
     | CancelReservation
     | CompletePickup
     | ExpireReservation
+    | ExtendHold
 )
 
 
@@ -145,6 +156,15 @@ class ReservationExpired:
     expired_at: datetime
 
 
+@dataclass(frozen=True, slots=True)
+class HoldExtended:
+    """The customer got more time: the units are held until ``hold_until``."""
+
+    reservation_id: str
+    hold_until: datetime
+    extended_at: datetime
+
+
 ReservationEvent = (
     ReservationAccepted
     | StockSecured
@@ -152,6 +172,7 @@ ReservationEvent = (
     | ReservationCanceled
     | ReservationPickedUp
     | ReservationExpired
+    | HoldExtended
 )
 
 
@@ -162,6 +183,8 @@ HOLD_PERIOD = timedelta(days=7)
 """How long an accepted reservation holds its units before it may be expired."""
 
 MAX_QUANTITY = 99
+MAX_EXTENSION_DAYS = 14
+"""The most days one extension may add."""
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
@@ -216,6 +239,8 @@ def evolve(state: Reservation, event: ReservationEvent) -> Reservation:
             return replace(state, status=Status.PICKED_UP)
         case ReservationExpired():
             return replace(state, status=Status.EXPIRED)
+        case HoldExtended():
+            return replace(state, hold_until=event.hold_until)
 
 
 def _refuse(state: Reservation, reservation_id: str, action: str) -> RuleViolated:
@@ -295,6 +320,14 @@ def decide(command: ReservationCommand, state: Reservation) -> Sequence[Reservat
             return [ReservationExpired(state.reservation_id, command.now)]
         case ExpireReservation():
             raise _refuse(state, command.reservation_id, "expired")
+        case ExtendHold() if not 1 <= command.days <= MAX_EXTENSION_DAYS:
+            raise invalid(f"must be between 1 and {MAX_EXTENSION_DAYS}", path="days")
+        case ExtendHold() if state.holds_stock:
+            start = max(state.hold_until, command.now)
+            until = start + timedelta(days=command.days)
+            return [HoldExtended(state.reservation_id, until, command.now)]
+        case ExtendHold():
+            raise _refuse(state, command.reservation_id, "extended")
 
 
 reservation: Decider[ReservationCommand, Reservation, ReservationEvent] = Decider(
