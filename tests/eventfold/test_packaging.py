@@ -14,6 +14,7 @@ from __future__ import annotations
 import importlib.metadata
 import json
 import re
+import shutil
 import subprocess
 import sys
 import tomllib
@@ -213,3 +214,34 @@ def test_the_core_wheel_runs_a_decider_in_a_clean_venv_without_any_integration(
 def _missing(user: str, extra: str) -> str:
     modules = ", ".join(sorted(set(EXTRAS[extra])))
     return f"{user} needs {modules}, which is not installed: pip install 'eventfold[{extra}]'"
+
+
+@pytest.mark.slow
+def test_the_reference_services_build_as_their_own_project(tmp_path: Path) -> None:
+    """examples/ builds a wheel of its own: the three services, their generated protobuf
+    modules (its build hook), their eventfold.services entry points, eventfold[all]."""
+    # A copy: the build hook writes the *_pb2 modules beside the .proto files, and other
+    # tests (and the processes they start) import the checkout's.
+    project = tmp_path / "examples"
+    shutil.copytree(
+        ROOT / "examples", project, ignore=shutil.ignore_patterns("__pycache__", "*_pb2.py*")
+    )
+    subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "--no-build-isolation",
+         "--wheel-dir", str(tmp_path / "dist"), str(project)],
+        check=True,
+    )  # fmt: skip
+    (wheel,) = (tmp_path / "dist").glob("eventfold_examples-*.whl")
+    with zipfile.ZipFile(wheel) as archive:
+        names = archive.namelist()
+        info = next(n.split("/")[0] for n in names if n.endswith(".dist-info/METADATA"))
+        metadata = archive.read(f"{info}/METADATA").decode()
+        entry_points = archive.read(f"{info}/entry_points.txt").decode()
+
+    assert {name.split("/")[0] for name in names} == {"reservations", "restaurant", "catalog", info}
+    assert "reservations/proto/eventfold/reservations/v1/events_pb2.py" in names
+    assert "reservations/migrations/versions/reservations0001_query_tables.py" in names
+    assert "Requires-Dist: eventfold[all]" in metadata
+    assert "[eventfold.services]" in entry_points
+    for service in ("reservations", "restaurant", "catalog"):
+        assert f"{service} = {service}.service:service" in entry_points
