@@ -1,4 +1,4 @@
-"""The public face of eventfold's codecs.
+"""The public face of eventfold's codecs (the ``[protobuf]`` extra).
 
 ``JsonCodec`` (domain kit, stdlib only) and ``ProtobufCodec`` (the published language in
 Protocol Buffers) both implement :class:`EventCodec`. The SQS/SNS targets call

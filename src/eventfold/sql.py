@@ -1,5 +1,6 @@
 """eventfold's SQL facade: query models (projections) and the effects ledger, on SQLite
-(the embedded default: the event store's own file) or MySQL/MariaDB.
+(the embedded default: the event store's own file) or MySQL/MariaDB (the ``[sql]`` extra;
+``[mysql]`` for MySQL).
 
 Declaring a projection — plain tables, plain handler functions, one line of bookkeeping::
 

@@ -1,4 +1,4 @@
-"""eventfold's web facade: what a service needs to publish HTTP routes.
+"""eventfold's web facade: what a service needs to publish HTTP routes (the ``[http]`` extra).
 
 Reference services import from here (and from ``eventfold``), never from
 ``eventfold.entry``. A service is a :class:`Service` whose ``routes`` factory gets the
