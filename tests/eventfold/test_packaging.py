@@ -213,7 +213,7 @@ def test_the_core_wheel_runs_a_decider_in_a_clean_venv_without_any_integration(
 
 def _missing(user: str, extra: str) -> str:
     modules = ", ".join(sorted(set(EXTRAS[extra])))
-    return f"{user} needs {modules}, which is not installed: pip install 'eventfold[{extra}]'"
+    return f"{user} needs {modules}, not installed here: pip install 'eventfold[{extra}]'"
 
 
 @pytest.mark.slow

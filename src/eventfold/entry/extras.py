@@ -55,7 +55,7 @@ def require_extra(user: str, *extras: str) -> None:
     if missing:
         wanted = ",".join(extras)
         raise ImportError(
-            f"{user} needs {', '.join(sorted(set(missing)))}, which is not installed: "
+            f"{user} needs {', '.join(sorted(set(missing)))}, not installed here: "
             f"pip install 'eventfold[{wanted}]'",
             name=missing[0],
         )
