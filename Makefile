@@ -7,10 +7,12 @@ PORT   ?= 8000
 
 .PHONY: run test lint fmt bench install clean proto
 
-$(STAMP): pyproject.toml
+# eventfold (the toolkit, every extra) and the reference services (examples/, a project of
+# their own), both editable, in one resolution.
+$(STAMP): pyproject.toml examples/pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[dev,bench]'
+	$(BIN)/pip install --quiet -e '.[dev,bench]' -e ./examples
 	touch $(STAMP)
 
 install: $(STAMP)
@@ -18,9 +20,10 @@ install: $(STAMP)
 run: $(STAMP)
 	PORT=$(PORT) $(BIN)/eventfold run
 
-# The *_pb2.py modules of the .proto files (pip install runs the same hatch_build.py hook).
+# The *_pb2.py modules of the examples' .proto files (installing examples/ runs the same
+# examples/hatch_build.py hook).
 proto: $(STAMP)
-	$(BIN)/python hatch_build.py
+	$(BIN)/python examples/hatch_build.py
 
 lint: $(STAMP) proto
 	$(BIN)/eventfold schema check examples/*/proto

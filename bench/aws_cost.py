@@ -68,14 +68,14 @@ from eventfold.entry.service import installed_services  # noqa: E402
 from eventfold.entry.settings import load_settings, open_store  # noqa: E402
 from eventfold.entry.worker import HeadOfFeed, subscriptions_of  # noqa: E402
 from reservations import app  # noqa: E402
-from reservations.domain import (  # noqa: E402
+from reservations.domain.reservation import (  # noqa: E402
     Canceler,
     CancelReservation,
     CompletePickup,
     RequestReservation,
     SecureStock,
-    SetStockLevel,
 )
+from reservations.domain.stock import SetStockLevel  # noqa: E402
 from reservations.published_language import PROTOBUF_CODEC  # noqa: E402
 
 KB, READ_UNIT = 1024, 4096

@@ -42,7 +42,7 @@ from eventfold.adapters.targets.smtp import SmtpMailer
 from eventfold.entry.service import ServiceContext
 from eventfold.router import Subscription, Worker
 from eventfold.sql import create_engine, sqlite_url
-from reservations.domain import ReservationAccepted, StockSecured
+from reservations.domain.reservation import ReservationAccepted, StockSecured
 from reservations.published_language import PROTOBUF_CODEC
 from reservations.reactions import (
     INVENTORY_WEBHOOK,

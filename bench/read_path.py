@@ -42,13 +42,8 @@ from eventfold.adapters.router_state.sqlite import SqliteRouterState
 from eventfold.router import MemoryRouterState, Worker, rebuild
 from eventfold.sql import SqlProjection, create_engine, sqlite_url
 from reservations.app import JSON_CODEC, make_handler, request_reservation, set_stock_level
-from reservations.domain import (
-    RequestReservation,
-    ReservationAccepted,
-    SetStockLevel,
-    StockReserved,
-    StockSecured,
-)
+from reservations.domain.reservation import RequestReservation, ReservationAccepted, StockSecured
+from reservations.domain.stock import SetStockLevel, StockReserved
 from reservations.projection import projection, subscription
 from reservations.published_language import PROTOBUF_CODEC
 

@@ -47,7 +47,7 @@ from eventsourcing.persistence import IntegrityError
 
 from eventfold import ConcurrencyConflict, SqliteEventStore
 from reservations.app import make_handler, set_stock_level
-from reservations.domain import SetStockLevel
+from reservations.domain.stock import SetStockLevel
 from reservations.published_language import PROTOBUF_CODEC
 
 RESULTS = Path(__file__).parent / "results"

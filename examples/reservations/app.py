@@ -36,23 +36,26 @@ from eventfold import (
     entity_id_of,
 )
 from reservations import policy
-from reservations.domain import (
-    EVENT_TYPES,
+from reservations.domain.events import EVENT_TYPES
+from reservations.domain.reservation import (
     Canceler,
     CancelReservation,
     CompletePickup,
     ExpireReservation,
-    HandOverStock,
-    HoldStock,
     RejectReservation,
-    ReleaseStock,
     RequestReservation,
     Reservation,
+    ReservationCommand,
     SecureStock,
-    SetStockLevel,
     Status,
-    Stock,
     reservation,
+)
+from reservations.domain.stock import (
+    HandOverStock,
+    HoldStock,
+    ReleaseStock,
+    SetStockLevel,
+    Stock,
     stock,
     stock_entity_id,
 )
@@ -128,9 +131,8 @@ def _placed(outcome: Outcome[None]) -> Placed:
     raise AssertionError(f"commit {outcome.commit} wrote no reservation")  # pragma: no cover
 
 
-Transition = (
-    SecureStock | RejectReservation | CancelReservation | CompletePickup | ExpireReservation
-)
+Transition = ReservationCommand
+"""A command on an existing reservation (the decider refuses a request for one)."""
 
 
 def _transition(
@@ -165,11 +167,18 @@ def _as_is(command: Transition) -> Callable[[Reservation], Transition]:
     return lambda _: command
 
 
+def change_reservation(
+    handler: CommandHandler, command: Transition, origin: Origin, rule: policy.Rule
+) -> int:
+    """Decide a command that changes the reservation alone (no stock moves), once ``rule``
+    let the caller act on its current state. Returns the reservation's version. A route
+    for such a command calls this with its rule; no function of its own is needed."""
+    return _transition(handler, command.reservation_id, _as_is(command), None, origin, rule)
+
+
 def secure_stock(handler: CommandHandler, command: SecureStock, origin: Origin = Origin()) -> int:
     """Store staff put the units aside. Returns the reservation's version."""
-    return _transition(
-        handler, command.reservation_id, _as_is(command), None, origin, policy.staff_of_store
-    )
+    return change_reservation(handler, command, origin, policy.staff_of_store)
 
 
 def reject_reservation(

@@ -25,13 +25,11 @@ from eventfold import (
     Origin,
     RuleViolated,
     StoreError,
-    fingerprint,
     service_actor,
 )
 from eventfold.web import Job, ServiceContext, job_seconds, query_engine
 from reservations import app
-from reservations.domain import ExpireReservation
-from reservations.domain.reservation import HOLDING
+from reservations.domain.reservation import HOLDING, ExpireReservation
 from reservations.http import Clock, utc_now
 from reservations.projection import naive, reservations
 
@@ -70,10 +68,10 @@ def expire_due(handler: CommandHandler, engine: Engine, now: datetime) -> list[s
     for reservation_id in due_reservations(engine, now):
         command = ExpireReservation(reservation_id, now)
         try:
+            # Every sweep sends the same command under this id; the digest tells it from
+            # another command that took the id.
             origin = Origin(
-                EXPIRY_ACTOR,
-                command_id=f"expire-{reservation_id}",
-                request_digest=fingerprint("expire", reservation_id),
+                EXPIRY_ACTOR, command_id=f"expire-{reservation_id}", request_digest=JOB_NAME
             )
             app.expire_reservation(handler, command, origin)
         except RuleViolated as refused:  # moved on since the query model saw it

@@ -14,16 +14,18 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from eventfold import CommandHandler
 from eventfold.web import CommandOrigin, JsonInt, store_runner
-from reservations import app
-from reservations.domain import (
+from reservations import app, policy
+from reservations.domain.reservation import (
+    MAX_EXTENSION_DAYS,
     CancelReservation,
     CompletePickup,
     ExpireReservation,
+    ExtendHold,
     RejectReservation,
     RequestReservation,
     SecureStock,
-    SetStockLevel,
 )
+from reservations.domain.stock import SetStockLevel
 
 Clock = Callable[[], datetime]
 """Reads the time; routes put it on commands so deciding stays pure."""
@@ -61,6 +63,10 @@ class ReservationRequest(Strict):
 
 class Rejection(Strict):
     reason: Reason
+
+
+class Extension(Strict):
+    days: JsonInt = Field(ge=1, le=MAX_EXTENSION_DAYS, description="days added to the hold")
 
 
 class Cancellation(Strict):
@@ -142,6 +148,13 @@ def router(handler: CommandHandler, *, clock: Clock = utc_now) -> APIRouter:
         """The customer collected the units (recorded by staff of the store)."""
         command = CompletePickup(reservation_id, clock())
         return Version(version=await run(app.complete_pickup, handler, command, origin))
+
+    @routes.post("/reservations/{reservation_id}/extend", response_model=Version)
+    async def extend(reservation_id: PathId, body: Extension, origin: CommandOrigin) -> Version:
+        """Staff of the store give the customer more time to pick up."""
+        command = ExtendHold(reservation_id, body.days, clock())
+        rule = policy.staff_of_store
+        return Version(version=await run(app.change_reservation, handler, command, origin, rule))
 
     @routes.post("/reservations/{reservation_id}/expire", response_model=Version)
     async def expire(reservation_id: PathId, origin: CommandOrigin) -> Version:

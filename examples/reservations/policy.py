@@ -31,7 +31,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from eventfold import Actor, Forbidden, StreamNotFound
-from reservations.domain import Canceler, Reservation, reservation
+from reservations.domain.reservation import Canceler, Reservation, reservation
 
 CUSTOMER = "customer"
 STAFF = "staff"

@@ -22,6 +22,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
+from pydantic import BaseModel
 from sqlalchemy import (
     BigInteger,
     Column,
@@ -39,18 +40,16 @@ from eventfold import EventCodec, RecordedEvent
 from eventfold.router import EventFilter, Subscription
 from eventfold.sql import ProjectionHandler, Rows, SqlProjection, versions_table
 from eventfold.web import ServiceContext, query_engine
-from reservations.domain import (
+from reservations.domain.reservation import (
+    HoldExtended,
     ReservationAccepted,
     ReservationCanceled,
     ReservationExpired,
     ReservationPickedUp,
     ReservationRejected,
-    StockHandedOver,
-    StockLevelSet,
-    StockReleased,
-    StockReserved,
     StockSecured,
 )
+from reservations.domain.stock import StockHandedOver, StockLevelSet, StockReleased, StockReserved
 
 NAME = "reservations_view"
 """The projection's (and its subscription's) name: keys its versions and checkpoint."""
@@ -74,6 +73,7 @@ reservations = Table(
     Column("closed_at", Timestamp, nullable=True),
     Column("closed_by", String(16), nullable=True),
     Column("reason", String(600), nullable=True),
+    Column("extended_at", Timestamp, nullable=True),
     Column("version", BigInteger, nullable=False),
     Index("ix_reservations_customer", "customer_id", "accepted_at", "reservation_id"),
     Index("ix_reservations_store", "store_id", "status", "accepted_at", "reservation_id"),
@@ -94,6 +94,26 @@ stock_levels = Table(
 )
 
 versions = versions_table(NAME, metadata)
+
+
+class Reservation(BaseModel):
+    """A row of ``reservations`` as the query API answers it (times with their zone):
+    beside its table, so a column is added in one place."""
+
+    reservation_id: str
+    customer_id: str
+    store_id: str
+    sku: str
+    quantity: int
+    status: str
+    accepted_at: datetime
+    hold_until: datetime
+    secured_at: datetime | None
+    closed_at: datetime | None
+    closed_by: str | None
+    reason: str | None
+    extended_at: datetime | None
+    version: int
 
 
 def naive(moment: datetime) -> datetime:
@@ -127,6 +147,7 @@ def on_accepted(rows: Rows, event: ReservationAccepted, recorded: RecordedEvent)
             "closed_at": None,
             "closed_by": None,
             "reason": None,
+            "extended_at": None,
             "version": recorded.version,
         },
     )
@@ -186,6 +207,16 @@ def on_expired(rows: Rows, event: ReservationExpired, recorded: RecordedEvent) -
     )
 
 
+def on_hold_extended(rows: Rows, event: HoldExtended, recorded: RecordedEvent) -> None:
+    _moved(
+        rows,
+        event.reservation_id,
+        recorded,
+        hold_until=naive(event.hold_until),
+        extended_at=naive(event.extended_at),
+    )
+
+
 # -- stock -------------------------------------------------------------------------------------
 
 
@@ -234,6 +265,7 @@ HANDLERS: dict[type, ProjectionHandler] = {
     ReservationCanceled: on_canceled,
     ReservationPickedUp: on_picked_up,
     ReservationExpired: on_expired,
+    HoldExtended: on_hold_extended,
     StockLevelSet: on_level_set,
     StockReserved: on_reserved,
     StockReleased: on_released,

@@ -56,9 +56,16 @@ from eventfold.web import (
 )
 from reservations import policy
 from reservations.app import reservation_stream, stock_stream
-from reservations.domain import Status
+from reservations.domain.reservation import Status
 from reservations.http import ID_MAX, ID_PATTERN, PathId
-from reservations.projection import aware, naive, query_model, reservations, stock_levels
+from reservations.projection import (
+    Reservation,
+    aware,
+    naive,
+    query_model,
+    reservations,
+    stock_levels,
+)
 
 LIMIT_DEFAULT = 50
 LIMIT_MAX = 200
@@ -71,22 +78,6 @@ CURSOR_PATTERN = r"^[A-Za-z0-9_-]+$"
 STATUSES = tuple(s.value for s in Status if s is not Status.NEW)
 
 Order = Literal["asc", "desc"]
-
-
-class Reservation(BaseModel):
-    reservation_id: str
-    customer_id: str
-    store_id: str
-    sku: str
-    quantity: int
-    status: str
-    accepted_at: datetime
-    hold_until: datetime
-    secured_at: datetime | None
-    closed_at: datetime | None
-    closed_by: str | None
-    reason: str | None
-    version: int
 
 
 class ReservationPage(BaseModel):
@@ -247,10 +238,9 @@ class ReservationQueries:
 
 
 def _reservation(row: Any) -> Reservation:
-    values = dict(row)
-    for name in ("accepted_at", "hold_until", "secured_at", "closed_at"):
-        if values[name] is not None:
-            values[name] = aware(values[name])
+    values: dict[str, Any] = {
+        name: aware(value) if isinstance(value, datetime) else value for name, value in row.items()
+    }
     return Reservation(**values)
 
 

@@ -43,7 +43,7 @@ from eventfold.targets import (
 )
 from eventfold.web import ServiceContext, mail_sender, query_engine, webhook_url
 from reservations.app import make_handler, reservation_of
-from reservations.domain import ReservationAccepted, StockSecured
+from reservations.domain.reservation import ReservationAccepted, StockSecured
 
 CUSTOMER_MAIL_DOMAIN = "customers.example"
 STAFF_WEBHOOK = "reservations-staff"

@@ -7,10 +7,10 @@ from the layers below.
 """
 
 from eventfold.adapters.store.sqlite import SqliteEventStore
-from eventfold.core.app.handler import CommandHandler, Outcome, Session, fingerprint
+from eventfold.core.app.handler import CommandHandler, Outcome, Session
 from eventfold.core.app.origin import Actor, Origin, service_actor
 from eventfold.core.ports import Commit, EventStore, Snapshot, StreamWrite
-from eventfold.domain.codecs import EventCodec, JsonCodec, from_plain, to_plain
+from eventfold.domain.codecs import EventCodec, JsonCodec
 from eventfold.domain.decider import Decider, category_of, entity_id_of
 from eventfold.domain.events import EventData, EventTypes, RecordedEvent, Upcaster
 from eventfold.domain.validation import Validation, invalid
@@ -78,9 +78,6 @@ __all__ = [
     "VersionNotFound",
     "category_of",
     "entity_id_of",
-    "fingerprint",
-    "from_plain",
     "invalid",
     "service_actor",
-    "to_plain",
 ]

@@ -10,7 +10,19 @@ policies), or :func:`message_target` from one setting value. Store and router st
 (the HTTP app behind API Gateway, payload 2.0 and 1.0) and :func:`jobs_handler` (the
 services' periodic jobs, invoked by a schedule), or all of them built from the settings by
 :func:`lambda_entry_points`.
+
+The store, feeds and targets need the ``[aws]`` extra; the Lambda entry points also need
+``[lambda]`` (mangum, the HTTP app): they are imported on first use, so a service that only
+keeps its events in DynamoDB does not install a web framework.
 """
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from eventfold.entry.extras import require_extra
+
+require_extra("eventfold.aws", "aws")
 
 from eventfold.adapters.aws.clients import dynamodb_client, sns_client, sqs_client
 from eventfold.adapters.aws.compose import kinesis_feed, message_target, queue_feed
@@ -23,15 +35,44 @@ from eventfold.adapters.aws.router_state import DynamoDBRouterState
 from eventfold.adapters.aws.sns_target import sns_target
 from eventfold.adapters.aws.sqs_feed import SqsFeed
 from eventfold.adapters.aws.sqs_target import sqs_target
-from eventfold.entry.aws_lambda import (
-    BadProxyEvent,
-    LambdaHandler,
-    RouterHandlers,
-    http_handler,
-    jobs_handler,
-    router_handlers,
+
+if TYPE_CHECKING:
+    from eventfold.entry.aws_lambda import (
+        BadProxyEvent,
+        LambdaHandler,
+        RouterHandlers,
+        http_handler,
+        jobs_handler,
+        router_handlers,
+    )
+    from eventfold.entry.composition import LambdaEntryPoints, lambda_entry_points
+
+_LAMBDA_NAMES = frozenset(
+    {
+        "BadProxyEvent",
+        "LambdaHandler",
+        "RouterHandlers",
+        "http_handler",
+        "jobs_handler",
+        "router_handlers",
+        "LambdaEntryPoints",
+        "lambda_entry_points",
+    }
 )
-from eventfold.entry.composition import LambdaEntryPoints, lambda_entry_points
+
+
+def __getattr__(name: str) -> object:
+    """The Lambda entry points, imported when first asked for (PEP 562): they need the
+    ``[lambda]`` extra, which the store, feeds and targets above do not."""
+    if name not in _LAMBDA_NAMES:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    require_extra(f"eventfold.aws.{name}", "lambda")
+    from eventfold.entry import aws_lambda, composition
+
+    home = composition if name in {"LambdaEntryPoints", "lambda_entry_points"} else aws_lambda
+    value: object = getattr(home, name)
+    return value
+
 
 __all__ = [
     "BadProxyEvent",

@@ -1,4 +1,4 @@
-"""The public face of eventfold's codecs.
+"""The public face of eventfold's codecs (the ``[protobuf]`` extra).
 
 ``JsonCodec`` (domain kit, stdlib only) and ``ProtobufCodec`` (the published language in
 Protocol Buffers) both implement :class:`EventCodec`. The SQS/SNS targets call
@@ -7,19 +7,20 @@ the body bytes and the content type that says which (``eventfold.targets.webhook
 sends its own JSON envelope unless given an ``encode``).
 """
 
+from eventfold.entry.extras import require_extra
+
+require_extra("eventfold.codecs", "protobuf")
+
 from eventfold.adapters.codecs.outbound import (
     OutboundFormat,
     PublishesEnvelopes,
     encode_outbound,
-    outbound_format,
     outbound_text,
-    snake_case,
 )
 from eventfold.adapters.codecs.protobuf import (
     PROTOBUF_CONTENT_TYPE,
     EnvelopeFields,
     ProtobufCodec,
-    message_to_plain,
 )
 from eventfold.domain.codecs import JSON_CONTENT_TYPE, EventCodec, JsonCodec
 
@@ -33,8 +34,5 @@ __all__ = [
     "ProtobufCodec",
     "PublishesEnvelopes",
     "encode_outbound",
-    "message_to_plain",
-    "outbound_format",
     "outbound_text",
-    "snake_case",
 ]

@@ -179,3 +179,26 @@ class NotYetVisible(EventfoldError):
 
 class ConfigurationError(EventfoldError):
     """Settings that cannot work. The message says which setting and how to fix it."""
+
+
+__all__ = [
+    "CodecError",
+    "ConcurrencyConflict",
+    "ConfigurationError",
+    "DeliveryFailed",
+    "EventfoldError",
+    "Forbidden",
+    "IdempotencyKeyReused",
+    "InvalidCommand",
+    "Issue",
+    "IssuerUnavailable",
+    "NotYetVisible",
+    "RuleViolated",
+    "StoreError",
+    "StoreLimitExceeded",
+    "StoreUnavailable",
+    "StreamNotFound",
+    "Unauthenticated",
+    "UnknownEventType",
+    "VersionNotFound",
+]

@@ -27,14 +27,12 @@ from eventfold.core.router.ports import (
     TracksVersions,
 )
 from eventfold.core.router.rebuild import rebuild
-from eventfold.core.router.router import Delivery, Router, Stopping
 from eventfold.core.router.worker import SubscriptionRunner, Worker
 
 __all__ = [
     "BEGINNING",
     "AppliedVersions",
     "Checkpoints",
-    "Delivery",
     "EventFilter",
     "Feed",
     "FeedBatch",
@@ -46,9 +44,7 @@ __all__ = [
     "RebuildSession",
     "Rebuildable",
     "RetryPolicy",
-    "Router",
     "RouterObserver",
-    "Stopping",
     "Subscription",
     "SubscriptionRunner",
     "Target",

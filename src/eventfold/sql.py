@@ -1,5 +1,6 @@
 """eventfold's SQL facade: query models (projections) and the effects ledger, on SQLite
-(the embedded default: the event store's own file) or MySQL/MariaDB.
+(the embedded default: the event store's own file) or MySQL/MariaDB (the ``[sql]`` extra;
+``[mysql]`` for MySQL).
 
 Declaring a projection — plain tables, plain handler functions, one line of bookkeeping::
 
@@ -52,6 +53,10 @@ table), and returns the revisions it applied. A service names its folder in
 tells (one line per table/column) where the migrated tables differ from a projection's
 MetaData, for a test. ``projection.create_tables()`` makes a scratch schema (tests, benches).
 """
+
+from eventfold.entry.extras import require_extra
+
+require_extra("eventfold.sql", "sql")
 
 from eventfold.adapters.projections.engine import create_engine, sqlite_url, write_transaction
 from eventfold.adapters.projections.ledger import SqlEffectsLedger, effects_table

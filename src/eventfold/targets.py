@@ -1,4 +1,5 @@
-"""eventfold's facade for side effects: reactions, e-mail and webhooks.
+"""eventfold's facade for side effects: reactions, e-mail and webhooks (the ``[http]``
+extra: httpx for webhooks, aiosmtpd for the development mail sink).
 
 A reaction turns events into effects with plain functions; each effect is performed once
 (an effects ledger keyed by ``<stream>:<version>/<effect key>``) however often the event is
@@ -24,9 +25,13 @@ SMTP server writing ``.eml`` files, to see what an ``SmtpMailer`` sends (develop
 See :mod:`eventfold.core.reactions.reaction` for the exact crash window.
 """
 
+from eventfold.entry.extras import require_extra
+
+require_extra("eventfold.targets", "http")
+
 from eventfold.adapters.targets.mail_folder import MailFolder
 from eventfold.adapters.targets.mail_sink import MailSink, mail_sink_runner, start_mail_sink
-from eventfold.adapters.targets.smtp import SmtpMailer, message_id
+from eventfold.adapters.targets.smtp import SmtpMailer
 from eventfold.adapters.targets.webhook import (
     IDEMPOTENCY_KEY_HEADER,
     WebhookSender,
@@ -66,7 +71,6 @@ __all__ = [
     "idempotency_key",
     "json_payload",
     "mail_sink_runner",
-    "message_id",
     "start_mail_sink",
     "webhook_target",
 ]

@@ -1,13 +1,19 @@
-"""Test helpers shipped with eventfold: given/when/then for deciders, and bearer tokens for
-HTTP tests (:class:`TokenIssuer`)."""
+"""Test helpers shipped with eventfold: given/when/then for deciders, :func:`to_plain` (the
+plain-data view of an event or command, for assertions), and bearer tokens for HTTP tests
+(:class:`TokenIssuer`, which needs the ``[http]`` extra; the rest is stdlib only)."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
+from eventfold.domain.codecs import to_plain
 from eventfold.domain.testing import DeciderSpec, spec
-from eventfold.entry.http.callers import Authentication, LocalSigningKey
+from eventfold.entry.extras import require_extra
+
+if TYPE_CHECKING:
+    from eventfold.entry.http.callers import Authentication, LocalSigningKey
 
 
 class TokenIssuer:
@@ -17,11 +23,17 @@ class TokenIssuer:
     issuer per test session."""
 
     def __init__(self, key: LocalSigningKey | None = None) -> None:
+        require_extra("eventfold.testing.TokenIssuer", "http")
+        from eventfold.entry.http.callers import Authentication, LocalSigningKey
+
         self.key = key or LocalSigningKey.generate()
-        self.authentication = Authentication(self.key.verifier())
+        self.authentication: Authentication = Authentication(self.key.verifier())
 
     @classmethod
     def of_home(cls, home: Path) -> TokenIssuer:
+        require_extra("eventfold.testing.TokenIssuer", "http")
+        from eventfold.entry.http.callers import LocalSigningKey
+
         return cls(LocalSigningKey.in_home(home))
 
     def token(self, subject: str, *roles: str, stores: Iterable[str] = (), ttl: int = 3600) -> str:
@@ -32,4 +44,4 @@ class TokenIssuer:
         return {"Authorization": f"Bearer {self.token(subject, *roles, stores=stores)}"}
 
 
-__all__ = ["DeciderSpec", "TokenIssuer", "spec"]
+__all__ = ["DeciderSpec", "TokenIssuer", "spec", "to_plain"]

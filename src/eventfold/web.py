@@ -1,4 +1,4 @@
-"""eventfold's web facade: what a service needs to publish HTTP routes.
+"""eventfold's web facade: what a service needs to publish HTTP routes (the ``[http]`` extra).
 
 Reference services import from here (and from ``eventfold``), never from
 ``eventfold.entry``. A service is a :class:`Service` whose ``routes`` factory gets the
@@ -20,6 +20,10 @@ that engine, as the entry points do at startup; a test composing a context calls
 A service's periodic :class:`Job` values (``Service.jobs``) run where the router runs; a job
 names its own period, and :func:`job_seconds` is the configured one (EVENTFOLD_JOB_SECONDS).
 """
+
+from eventfold.entry.extras import require_extra
+
+require_extra("eventfold.web", "http")
 
 from eventfold.entry.context_reads import (
     job_seconds,

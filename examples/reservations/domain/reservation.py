@@ -21,29 +21,170 @@ from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 
 from eventfold import Decider, RuleViolated, Validation, invalid
-from reservations.domain.commands import (
-    CancelReservation,
-    CompletePickup,
-    ExpireReservation,
-    RejectReservation,
-    RequestReservation,
-    ReservationCommand,
-    SecureStock,
+
+# -- commands (each carries ``now``: the caller reads the clock, deciding never does) --
+
+
+class Canceler(StrEnum):
+    """Who may cancel a reservation."""
+
+    CUSTOMER = "customer"
+    STAFF = "staff"
+    SUPPORT = "support"
+
+
+@dataclass(frozen=True, slots=True)
+class RequestReservation:
+    reservation_id: str
+    customer_id: str
+    store_id: str
+    sku: str
+    quantity: int
+    now: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class SecureStock:
+    reservation_id: str
+    now: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class RejectReservation:
+    reservation_id: str
+    reason: str
+    now: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class CancelReservation:
+    reservation_id: str
+    canceled_by: Canceler
+    reason: str
+    now: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class CompletePickup:
+    reservation_id: str
+    now: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class ExpireReservation:
+    reservation_id: str
+    now: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class ExtendHold:
+    """Give the customer ``days`` more to pick up (from the deadline, or from now if it
+    passed already)."""
+
+    reservation_id: str
+    days: int
+    now: datetime
+
+
+ReservationCommand = (
+    RequestReservation
+    | SecureStock
+    | RejectReservation
+    | CancelReservation
+    | CompletePickup
+    | ExpireReservation
+    | ExtendHold
 )
-from reservations.domain.events import (
-    ReservationAccepted,
-    ReservationCanceled,
-    ReservationEvent,
-    ReservationExpired,
-    ReservationPickedUp,
-    ReservationRejected,
-    StockSecured,
+
+
+# -- events: what happened to it (its part of the published language) ----------------------
+
+
+@dataclass(frozen=True, slots=True)
+class ReservationAccepted:
+    """A customer's reservation was accepted and its units are held (the seed's OrderAccepted)."""
+
+    reservation_id: str
+    customer_id: str
+    store_id: str
+    sku: str
+    quantity: int
+    accepted_at: datetime
+    hold_until: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class StockSecured:
+    """Store staff put the units aside; the customer can come and pick them up."""
+
+    reservation_id: str
+    secured_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class ReservationRejected:
+    """Store staff could not serve the reservation; its units are released."""
+
+    reservation_id: str
+    reason: str
+    rejected_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class ReservationCanceled:
+    """The customer, store staff or support canceled (the seed's OrderCanceled)."""
+
+    reservation_id: str
+    canceled_by: str
+    reason: str
+    canceled_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class ReservationPickedUp:
+    """The customer collected the units; they leave the store's stock."""
+
+    reservation_id: str
+    picked_up_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class ReservationExpired:
+    """The hold deadline passed without a pickup; the units are released."""
+
+    reservation_id: str
+    expired_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class HoldExtended:
+    """The customer got more time: the units are held until ``hold_until``."""
+
+    reservation_id: str
+    hold_until: datetime
+    extended_at: datetime
+
+
+ReservationEvent = (
+    ReservationAccepted
+    | StockSecured
+    | ReservationRejected
+    | ReservationCanceled
+    | ReservationPickedUp
+    | ReservationExpired
+    | HoldExtended
 )
+
+
+# -- the decider ---------------------------------------------------------------------------
+
 
 HOLD_PERIOD = timedelta(days=7)
 """How long an accepted reservation holds its units before it may be expired."""
 
 MAX_QUANTITY = 99
+MAX_EXTENSION_DAYS = 14
+"""The most days one extension may add."""
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
@@ -98,6 +239,8 @@ def evolve(state: Reservation, event: ReservationEvent) -> Reservation:
             return replace(state, status=Status.PICKED_UP)
         case ReservationExpired():
             return replace(state, status=Status.EXPIRED)
+        case HoldExtended():
+            return replace(state, hold_until=event.hold_until)
 
 
 def _refuse(state: Reservation, reservation_id: str, action: str) -> RuleViolated:
@@ -177,6 +320,14 @@ def decide(command: ReservationCommand, state: Reservation) -> Sequence[Reservat
             return [ReservationExpired(state.reservation_id, command.now)]
         case ExpireReservation():
             raise _refuse(state, command.reservation_id, "expired")
+        case ExtendHold() if not 1 <= command.days <= MAX_EXTENSION_DAYS:
+            raise invalid(f"must be between 1 and {MAX_EXTENSION_DAYS}", path="days")
+        case ExtendHold() if state.holds_stock:
+            start = max(state.hold_until, command.now)
+            until = start + timedelta(days=command.days)
+            return [HoldExtended(state.reservation_id, until, command.now)]
+        case ExtendHold():
+            raise _refuse(state, command.reservation_id, "extended")
 
 
 reservation: Decider[ReservationCommand, Reservation, ReservationEvent] = Decider(

@@ -40,22 +40,105 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
+from datetime import datetime
 
 from eventfold import Decider, RuleViolated, invalid
-from reservations.domain.commands import (
-    HandOverStock,
-    HoldStock,
-    ReleaseStock,
-    SetStockLevel,
-    StockCommand,
-)
-from reservations.domain.events import (
-    StockEvent,
-    StockHandedOver,
-    StockLevelSet,
-    StockReleased,
-    StockReserved,
-)
+
+# -- commands ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class SetStockLevel:
+    """The store's inventory feed: ``on_hand`` units are physically in the store."""
+
+    store_id: str
+    sku: str
+    on_hand: int
+    now: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class HoldStock:
+    """Hold ``quantity`` units for a reservation."""
+
+    store_id: str
+    sku: str
+    reservation_id: str
+    quantity: int
+
+
+@dataclass(frozen=True, slots=True)
+class ReleaseStock:
+    """Give a reservation's held units back (it was rejected, canceled or expired).
+
+    ``quantity`` is the reservation's, read from its state in the same session as its
+    transition (the stock keeps counters, not a list of holds)."""
+
+    reservation_id: str
+    quantity: int
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class HandOverStock:
+    """A reservation's held units were picked up and leave the store (``quantity`` is the
+    reservation's, as for :class:`ReleaseStock`)."""
+
+    reservation_id: str
+    quantity: int
+
+
+StockCommand = SetStockLevel | HoldStock | ReleaseStock | HandOverStock
+
+
+# -- events --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class StockLevelSet:
+    """The store's inventory feed reported how many units are on hand."""
+
+    store_id: str
+    sku: str
+    on_hand: int
+    set_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class StockReserved:
+    """Units were held for a reservation: they stay on hand but are no longer available."""
+
+    store_id: str
+    sku: str
+    reservation_id: str
+    quantity: int
+
+
+@dataclass(frozen=True, slots=True)
+class StockReleased:
+    """A reservation's hold ended without a pickup; its units are available again."""
+
+    store_id: str
+    sku: str
+    reservation_id: str
+    quantity: int
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class StockHandedOver:
+    """A reservation's units were picked up: they leave the store's stock."""
+
+    store_id: str
+    sku: str
+    reservation_id: str
+    quantity: int
+
+
+StockEvent = StockLevelSet | StockReserved | StockReleased | StockHandedOver
+
+
+# -- the decider ---------------------------------------------------------------------------
 
 
 @dataclass(frozen=True, slots=True)

@@ -12,8 +12,14 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from eventfold import CodecError, EventTypes, JsonCodec, RecordedEvent, from_plain, to_plain
-from eventfold.domain.codecs import JSON_CONTENT_TYPE, decode_state, encode_state
+from eventfold import CodecError, EventTypes, JsonCodec, RecordedEvent
+from eventfold.domain.codecs import (
+    JSON_CONTENT_TYPE,
+    decode_state,
+    encode_state,
+    from_plain,
+    to_plain,
+)
 from eventfold.domain.events import CONTENT_TYPE
 from tests.contracts.event_codec import AT, EventCodecContract
 from tests.eventfold.domain import counter

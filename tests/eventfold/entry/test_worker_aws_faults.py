@@ -29,14 +29,14 @@ from eventfold.adapters.targets.smtp import IDEMPOTENCY_HEADER
 from eventfold.entry.settings import load_settings, open_store
 from eventfold.sql import create_engine
 from reservations import app
-from reservations.domain import (
+from reservations.domain.reservation import (
     Canceler,
     CancelReservation,
     CompletePickup,
     RequestReservation,
     SecureStock,
-    SetStockLevel,
 )
+from reservations.domain.stock import SetStockLevel
 from reservations.projection import reservations, stock_levels
 from reservations.published_language import PROTOBUF_CODEC
 from tests.aws_support.moto_server import MotoAws

@@ -2,40 +2,42 @@
 
 tests/fixtures/reservations/stored_events.json keeps, per event type and schema, the bytes
 the service stored when that schema was current, with the event as it was meant then. The
-fixtures are never rewritten: a new event type or schema gets a new entry with
+fixtures are never rewritten: a new event type or schema gets a new entry when it is
+published (recorded in the schema gate's baseline, ``eventfold schema update-baseline``) with
 
     .venv/bin/python -m tests.examples.reservations.published_language_samples
+
+An event without a hand-written sample below gets one made from its field types
+(:func:`sample_of`), so a new event is round-tripped from the moment it is registered.
 """
 
 from __future__ import annotations
 
 import base64
+import dataclasses
 import json
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, get_type_hints
 
-from eventfold import to_plain
-from reservations.domain import (
-    EVENT_TYPES,
+from eventfold.testing import to_plain
+from reservations.domain.events import EVENT_TYPES
+from reservations.domain.reservation import (
     ReservationAccepted,
     ReservationCanceled,
     ReservationExpired,
     ReservationPickedUp,
     ReservationRejected,
-    StockHandedOver,
-    StockLevelSet,
-    StockReleased,
-    StockReserved,
     StockSecured,
 )
-from reservations.published_language import PROTOBUF_CODEC
+from reservations.domain.stock import StockHandedOver, StockLevelSet, StockReleased, StockReserved
+from reservations.published_language import PROTO_ROOT, PROTOBUF_CODEC
 
 FIXTURE = Path(__file__).parents[2] / "fixtures" / "reservations" / "stored_events.json"
 AT = datetime(2026, 11, 22, 9, 30, 15, 250000, tzinfo=UTC)
 LATER = datetime(2026, 11, 25, 9, 30, 15, tzinfo=UTC)
 
-SAMPLES: tuple[object, ...] = (
+WRITTEN: tuple[object, ...] = (
     ReservationAccepted("r-1", "c-7", "shibuya", "SKU-123", 2, AT, LATER),
     StockSecured("r-1", AT),
     ReservationRejected("r-1", "damaged in the store", AT),
@@ -47,6 +49,33 @@ SAMPLES: tuple[object, ...] = (
     StockReleased("shibuya", "SKU-123", "r-1", 2, "expired"),
     StockHandedOver("shibuya", "SKU-123", "r-1", 2),
 )
+
+
+FIELD_SAMPLES: dict[object, object] = {str: "x-1", int: 2, datetime: AT}
+"""A value per field type: the service's events carry only these (see domain/events.py)."""
+
+
+def sample_of(cls: type) -> object:
+    """An instance of the event class ``cls``, one sample value per field type."""
+    types = get_type_hints(cls)
+    return cls(**{f.name: FIELD_SAMPLES[types[f.name]] for f in dataclasses.fields(cls)})
+
+
+SAMPLES: tuple[object, ...] = WRITTEN + tuple(
+    sample_of(entry.cls)
+    for entry in EVENT_TYPES
+    if entry.name not in {type(sample).__name__ for sample in WRITTEN}
+)
+
+BASELINE = PROTO_ROOT / "baseline" / "descriptors.json"
+
+
+def published_names() -> set[str]:
+    """The events in the published language's baseline: the ``body`` cases of the
+    envelope when the baseline was last recorded."""
+    messages = json.loads(BASELINE.read_text())["messages"]
+    fields = messages[PROTOBUF_CODEC.message_type]["fields"].values()
+    return {f["type"].rsplit(".", 1)[-1] for f in fields if f["oneof"] == "body"}
 
 
 def load_fixtures() -> list[dict[str, Any]]:

@@ -13,11 +13,12 @@ from typing import Any
 from sqlalchemy import Engine, select
 
 from eventfold import CommandHandler, EventCodec, RecordedEvent, SqliteEventStore
+from eventfold.core.router.router import Router
 from eventfold.errors import RuleViolated, StreamNotFound
-from eventfold.router import MemoryRouterState, Router
+from eventfold.router import MemoryRouterState
 from eventfold.sql import create_engine, sqlite_url
 from reservations import app
-from reservations.domain import (
+from reservations.domain.reservation import (
     HOLD_PERIOD,
     Canceler,
     CancelReservation,
@@ -27,9 +28,9 @@ from reservations.domain import (
     RequestReservation,
     ReservationAccepted,
     SecureStock,
-    SetStockLevel,
     StockSecured,
 )
+from reservations.domain.stock import SetStockLevel
 from reservations.projection import projection, reservations, stock_levels, subscription, versions
 
 STORE = "s1"

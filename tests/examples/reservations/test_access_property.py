@@ -23,7 +23,8 @@ from eventfold.testing import TokenIssuer
 from eventfold.web import ServiceContext, create_app, migrate_query_model
 from reservations import app
 from reservations.app import reservation_stream
-from reservations.domain import RequestReservation, SetStockLevel
+from reservations.domain.reservation import RequestReservation
+from reservations.domain.stock import SetStockLevel
 from reservations.projection import query_model
 from reservations.published_language import PROTOBUF_CODEC
 from reservations.service import service

@@ -28,7 +28,7 @@ from reservations.app import (
     stock_of,
     stock_stream,
 )
-from reservations.domain import (
+from reservations.domain.reservation import (
     HOLD_PERIOD,
     Canceler,
     CancelReservation,
@@ -37,10 +37,8 @@ from reservations.domain import (
     RejectReservation,
     RequestReservation,
     SecureStock,
-    SetStockLevel,
-    Stock,
-    StockReleased,
 )
+from reservations.domain.stock import SetStockLevel, Stock, StockReleased
 
 NOW = datetime(2026, 11, 1, 10, 0, tzinfo=UTC)
 STOCK = stock_stream("s1", "sku1")

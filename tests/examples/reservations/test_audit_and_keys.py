@@ -16,7 +16,7 @@ from eventfold.entry.http.callers import authenticated, public
 from eventfold.testing import TokenIssuer
 from eventfold.web import ServiceContext, create_app, installed_services, migrate_query_model
 from reservations.app import make_handler, reservation_stream
-from reservations.domain import HOLD_PERIOD
+from reservations.domain.reservation import HOLD_PERIOD
 from reservations.expiry import expire_due
 from reservations.projection import query_model
 from reservations.published_language import PROTOBUF_CODEC

@@ -24,15 +24,14 @@ from reservations.app import (
     stock_of,
     stock_stream,
 )
-from reservations.domain import (
+from reservations.domain.reservation import (
     HOLD_PERIOD,
     Canceler,
     CancelReservation,
     ExpireReservation,
     RequestReservation,
-    SetStockLevel,
-    StockReserved,
 )
+from reservations.domain.stock import SetStockLevel, StockReserved
 
 NOW = datetime(2026, 11, 1, 10, 0, tzinfo=UTC)
 STOCK_UNITS = 20

@@ -11,14 +11,14 @@ from eventfold import CommandHandler, Origin, SqliteEventStore, StoreUnavailable
 from eventfold.sql import SqlProjection
 from eventfold.web import ServiceContext, migrate_query_model, query_engine
 from reservations import app
-from reservations.domain import (
+from reservations.domain.reservation import (
     HOLD_PERIOD,
     Canceler,
     CancelReservation,
     RequestReservation,
     SecureStock,
-    SetStockLevel,
 )
+from reservations.domain.stock import SetStockLevel
 from reservations.expiry import JOB_NAME, due_query, due_reservations, expiry_job
 from reservations.projection import query_model, reservations
 from reservations.published_language import PROTOBUF_CODEC

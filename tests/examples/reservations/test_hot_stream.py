@@ -17,7 +17,8 @@ from reservations.app import (
     stock_of,
     stock_stream,
 )
-from reservations.domain import RequestReservation, SetStockLevel
+from reservations.domain.reservation import RequestReservation
+from reservations.domain.stock import SetStockLevel
 
 NOW = datetime(2026, 11, 1, 10, 0, tzinfo=UTC)
 CLIENTS = 16

@@ -13,7 +13,7 @@ from eventfold import SqliteEventStore
 from eventfold.testing import TokenIssuer
 from eventfold.web import Service, ServiceContext, create_app
 from reservations.app import make_handler, reservation_of, reservation_stream, stock_of
-from reservations.domain import HOLD_PERIOD
+from reservations.domain.reservation import HOLD_PERIOD
 from reservations.http import router
 from reservations.service import service
 from tests.examples.callers import every_role

@@ -11,6 +11,4 @@ from tests.examples.migrations import assert_migrations_make_exactly
 
 
 def test_the_migrations_make_exactly_the_declared_tables(engine: Engine) -> None:
-    assert_migrations_make_exactly(
-        engine, service, metadata, ["reservations0001", "reservations0002"]
-    )
+    assert_migrations_make_exactly(engine, service, metadata)

@@ -14,8 +14,8 @@ from hypothesis import strategies as st
 
 from eventfold import RecordedEvent, SqliteEventStore
 from eventfold.adapters.router_state.sqlite import SqliteRouterState
+from eventfold.core.router.router import Router
 from eventfold.errors import RuleViolated, StreamNotFound
-from eventfold.router import Router
 from eventfold.sql import create_engine, sqlite_url
 from reservations import app
 from reservations.projection import projection, subscription

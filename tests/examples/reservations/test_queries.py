@@ -15,14 +15,14 @@ from sqlalchemy import Engine
 from eventfold import CommandHandler, SqliteEventStore
 from eventfold.sql import SqlProjection
 from reservations import app
-from reservations.domain import (
+from reservations.domain.reservation import (
     Canceler,
     CancelReservation,
     CompletePickup,
     RequestReservation,
     SecureStock,
-    SetStockLevel,
 )
+from reservations.domain.stock import SetStockLevel
 from reservations.projection import query_model
 from reservations.published_language import PROTOBUF_CODEC
 from reservations.service import service

@@ -8,7 +8,7 @@ import pytest
 
 from eventfold import InvalidCommand, RuleViolated
 from eventfold.testing import spec
-from reservations.domain import (
+from reservations.domain.reservation import (
     HOLD_PERIOD,
     Canceler,
     CancelReservation,

@@ -12,7 +12,7 @@ import pytest
 
 from eventfold import InvalidCommand, RuleViolated
 from eventfold.testing import spec
-from reservations.domain import (
+from reservations.domain.stock import (
     HandOverStock,
     HoldStock,
     ReleaseStock,

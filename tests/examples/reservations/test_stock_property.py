@@ -32,7 +32,7 @@ from eventfold import (
     category_of,
 )
 from reservations import app
-from reservations.domain import (
+from reservations.domain.reservation import (
     HOLD_PERIOD,
     Canceler,
     CancelReservation,
@@ -41,12 +41,10 @@ from reservations.domain import (
     RejectReservation,
     RequestReservation,
     SecureStock,
-    SetStockLevel,
     Status,
-    Stock,
     reservation,
-    stock,
 )
+from reservations.domain.stock import SetStockLevel, Stock, stock
 
 NOW = datetime(2026, 11, 1, 10, 0, tzinfo=UTC)
 SKUS = ("sku1", "sku2")

@@ -30,18 +30,16 @@ from reservations.app import (
     stock_of,
     stock_stream,
 )
-from reservations.domain import (
+from reservations.domain.reservation import (
     Canceler,
     CancelReservation,
     CompletePickup,
     RequestReservation,
     SecureStock,
-    SetStockLevel,
     Status,
-    Stock,
     reservation,
-    stock,
 )
+from reservations.domain.stock import SetStockLevel, Stock, stock
 from reservations.published_language import PROTOBUF_CODEC
 from tests.examples.reservations.published_language_samples import load_fixtures
 

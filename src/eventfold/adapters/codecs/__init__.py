@@ -1,1 +1,1 @@
-"""Event codecs backed by SDKs: Protocol Buffers, the outbound formats, the schema gate."""
+"""Event codecs backed by SDKs: Protocol Buffers and the outbound formats."""

@@ -4,7 +4,7 @@
 committed baseline (``<root>/baseline/descriptors.json``); every break is printed naming the
 field, and the command exits 1. ``update-baseline`` records the current files: the explicit,
 reviewed step an intentional break needs. The work is in
-:mod:`eventfold.adapters.codecs.schema_gate`.
+:mod:`eventfold.devtools.schema_gate`.
 """
 
 from __future__ import annotations
@@ -12,8 +12,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import typer
-
-from eventfold.adapters.codecs.schema_gate import check, write_baseline
 
 app = typer.Typer(
     name="schema",
@@ -29,6 +27,8 @@ ROOTS = typer.Argument(
 @app.command("check")
 def check_command(roots: list[Path] = ROOTS) -> None:
     """Fail when a .proto file breaks its committed baseline."""
+    from eventfold.devtools.schema_gate import check  # a dev-time tool: loaded when called
+
     failed = False
     for root in roots:
         report = check(root)
@@ -53,6 +53,8 @@ def check_command(roots: list[Path] = ROOTS) -> None:
 @app.command("update-baseline")
 def update_baseline_command(roots: list[Path] = ROOTS) -> None:
     """Record the current .proto files as the baseline (commit the file it writes)."""
+    from eventfold.devtools.schema_gate import write_baseline
+
     for root in roots:
         typer.echo(f"wrote {write_baseline(root)}")
 

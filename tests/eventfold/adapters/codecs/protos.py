@@ -9,7 +9,7 @@ from google.protobuf import descriptor_pool, message_factory, timestamp_pb2
 from google.protobuf.descriptor_pb2 import FileDescriptorProto
 from google.protobuf.message import Message
 
-from eventfold.adapters.codecs.schema_gate import compile_protos
+from eventfold.devtools.schema_gate import compile_protos
 
 FIXTURES = Path(__file__).parents[3] / "fixtures" / "protobuf"
 

@@ -9,14 +9,13 @@ from datetime import UTC, datetime
 import pytest
 
 from eventfold import ConfigurationError, RecordedEvent
+from eventfold.adapters.codecs.outbound import outbound_format, snake_case
 from eventfold.codecs import (
     JsonCodec,
     OutboundFormat,
     ProtobufCodec,
     encode_outbound,
-    outbound_format,
     outbound_text,
-    snake_case,
 )
 from tests.eventfold.adapters.codecs.test_protobuf import (
     ENVELOPE,

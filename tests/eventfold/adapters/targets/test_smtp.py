@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 from sqlalchemy import Engine
 
 from eventfold import DeliveryFailed, RecordedEvent
-from eventfold.adapters.targets.smtp import _UNFOLDED, _text
+from eventfold.adapters.targets.smtp import _UNFOLDED, _text, message_id
 from eventfold.sql import SqlEffectsLedger, migrate
 from eventfold.targets import (
     Email,
@@ -22,7 +22,6 @@ from eventfold.targets import (
     Reaction,
     SmtpMailer,
     mail_sink_runner,
-    message_id,
     start_mail_sink,
 )
 from tests.contracts.target import CODEC, Observed, TargetContract, Tick, ticks

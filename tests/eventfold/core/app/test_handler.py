@@ -22,8 +22,8 @@ from eventfold import (
     Session,
     SqliteEventStore,
     StreamNotFound,
-    fingerprint,
 )
+from eventfold.core.app.handler import fingerprint
 from tests.eventfold.domain.counter import Add, Added, Counter, Reset, WasReset, codec, counter
 from tests.sqlite_support import sqlite_store
 

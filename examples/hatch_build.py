@@ -1,11 +1,13 @@
-"""Generates the Python modules of every published-language ``.proto`` file.
+"""Generates the Python modules of the reference services' published-language ``.proto``
+files.
 
-Hatchling runs :class:`ProtobufBuildHook` on every build (``pip install -e .``, wheels,
-sdists): each ``examples/<service>/proto`` folder is compiled with grpcio-tools (from PyPI,
-listed in ``[build-system] requires``; no system ``protoc``) into ``*_pb2.py`` / ``*_pb2.pyi``
-beside the ``.proto`` files. The generated files are never committed (``.gitignore``); a
-wheel includes them as build artifacts. ``python hatch_build.py`` (``make proto``) runs the
-same generation in a development checkout.
+Hatchling runs :class:`ProtobufBuildHook` on every build of the examples project
+(``pip install -e examples``, wheels, sdists): each ``<service>/proto`` folder beside this
+file is compiled with grpcio-tools (from PyPI, listed in ``[build-system] requires``; no
+system ``protoc``) into ``*_pb2.py`` / ``*_pb2.pyi`` beside the ``.proto`` files. The
+generated files are never committed (``.gitignore``); a wheel includes them as build
+artifacts. ``python examples/hatch_build.py`` (``make proto``) runs the same generation in a
+development checkout. The eventfold toolkit itself has no build hook.
 """
 
 from __future__ import annotations
@@ -15,18 +17,18 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parent
-PROTO_ROOTS = "examples/*/proto"
+PROTO_ROOTS = "*/proto"
 SKIP_DIRS = {"baseline"}
 
 try:
     from hatchling.builders.hooks.plugin.interface import BuildHookInterface
-except ModuleNotFoundError:  # `python hatch_build.py` in a venv without hatchling
+except ModuleNotFoundError:  # `python examples/hatch_build.py` in a venv without hatchling
     BuildHookInterface = object  # type: ignore[assignment,misc]
 
 
 def proto_files(root: Path) -> list[Path]:
     """Every ``.proto`` under ``root`` except the committed baselines (the same selection
-    as ``eventfold.adapters.codecs.schema_gate.proto_files``, copied: a build hook cannot
+    as ``eventfold.devtools.schema_gate.proto_files``, copied: a build hook cannot
     import the package it builds)."""
     return sorted(
         path

@@ -9,11 +9,11 @@ import pytest
 from typer.testing import CliRunner
 
 from eventfold import ConfigurationError
-from eventfold.adapters.codecs.schema_gate import check, compare, write_baseline
+from eventfold.devtools.schema_gate import check, compare, write_baseline
 from eventfold.entry.cli.main import app as eventfold
 from eventfold.entry.cli.schema import app
 
-REPO = Path(__file__).parents[4]
+REPO = Path(__file__).parents[3]
 RESERVATIONS = REPO / "examples" / "reservations" / "proto"
 EVENTS = Path("eventfold/reservations/v1/events.proto")
 
