@@ -15,7 +15,7 @@ from rich.text import Text
 
 from eventfold.domain.codecs import EventCodec
 from eventfold.domain.events import ACTOR, ACTOR_ROLES, IDEMPOTENCY_KEY, RecordedEvent
-from eventfold.entry.cli.common import cli_context, fail, require_home
+from eventfold.entry.cli.common import cli_context, fail, flag, require_home
 from eventfold.entry.service import Service
 from eventfold.entry.settings import open_store
 from eventfold.errors import CodecError
@@ -66,7 +66,7 @@ def actor_of(event: RecordedEvent) -> str:
 def events(
     ctx: typer.Context,
     stream: str = typer.Argument(help="The stream id, '<category>-<entity id>'."),
-    json_lines: bool = typer.Option(
+    json_lines: bool = flag(
         False, "--json", help="One JSON object per event and line, for scripts."
     ),
 ) -> None:
