@@ -57,7 +57,7 @@ def home(tmp_path: Path) -> Path:
             parking=parts.parking,
             sleep=lambda _: None,
         )
-        router.deliver(context.store.read_all(0))
+        router.deliver(list(context.store.scan()))
         assert parts.parking.parked_streams(staff.name) == {STREAM}
         parts.close()
     return tmp_path

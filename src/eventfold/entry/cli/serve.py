@@ -23,6 +23,7 @@ from prometheus_client import CollectorRegistry
 from eventfold.entry.cli.common import cli_context
 from eventfold.entry.composition import http_app, http_authentication, service_context
 from eventfold.entry.context_reads import migrate_query_model
+from eventfold.entry.http.metrics import HttpMetrics
 from eventfold.entry.processes import Child, Supervisor, eventfold_command, exit_with_parent
 from eventfold.entry.settings import Settings
 from eventfold.entry.telemetry import RemoteMetrics
@@ -156,13 +157,15 @@ def serve_http(
     registry = CollectorRegistry()
     if router_metrics:
         registry.register(RemoteMetrics(router_metrics))
-    with service_context(settings) as context:
+    http_metrics = HttpMetrics(registry)
+    with service_context(settings, command_outcomes=http_metrics.command) as context:
         app = http_app(
             settings,
             services,
             context,
             router_metrics_url=router_metrics or None,
             metrics=registry,
+            http_metrics=http_metrics,
         )
         sock = socket.socket(fileno=fd)
         config = uvicorn.Config(
