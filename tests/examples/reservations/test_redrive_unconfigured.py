@@ -97,6 +97,8 @@ def test_a_redrive_without_the_webhook_setting_sends_nothing_and_marks_nothing_d
     [error] = [line for line in result.stderr.splitlines() if line.startswith("error:")]
     assert "EVENTFOLD_WEBHOOKS" in error
     assert "reservations_staff" in error
+    # the CLI logs as the servers do: the warning naming the missing setting is printed
+    assert "EVENTFOLD_WEBHOOKS=reservations-staff=" in result.stderr
     assert not any(status == "done" for _, status in staff_effects(home))
     listed = eventfold(home, "parked", "list", "--json")
     assert STREAM in listed.stdout
