@@ -192,7 +192,9 @@ def rebuild(
             def advance(count: int) -> None:
                 done[0] += count
                 rate = done[0] / max(time.perf_counter() - started, 1e-9)
-                progress.update(task, advance=count, rate=f"{rate:,.0f}")
+                # Events committed since the count was taken: the bar grows, never overshoots.
+                grown = max(total or 0, done[0])
+                progress.update(task, advance=count, total=grown, rate=f"{rate:,.0f}")
 
             applied = rebuild_projection(sub, store, ops.parts.checkpoints, progress=advance)
         seconds = time.perf_counter() - started
@@ -207,10 +209,21 @@ def tail(
     from_start: bool = flag(False, "--from-start", help="Begin with the first event."),
     follow: bool = flag(True, "--follow/--no-follow", help="Wait for new events."),
     limit: int = typer.Option(0, "--limit", min=0, help="Stop after this many events (0: no)."),
-    category: list[str] = typer.Option([], "--category", help="Only these stream categories."),
+    category: list[str] = typer.Option(
+        [], "--category", help="Only these stream categories (repeat, or a,b)."
+    ),
 ) -> None:
     """Print events as they are committed (one JSON object per line)."""
+    wanted = {c.strip() for given in category for c in given.split(",") if c.strip()}
     with operations(ctx, read_only=True) as ops:
+        owned = {c for s in ops.services for c in s.categories}
+        if wanted - owned:  # not an error: a category may have no service here
+            unowned = ", ".join(sorted(wanted - owned))
+            typer.echo(
+                f"note: no installed service owns {unowned} (known: "
+                f"{', '.join(sorted(owned)) or 'none'}); only events of such streams match",
+                err=True,
+            )
         feed = ops.parts.feed
         codecs = codecs_by_category(ops.services)
         checkpoint = BEGINNING if from_start else feed.head()
@@ -219,7 +232,7 @@ def tail(
             while True:
                 batch = feed.poll(checkpoint, limit=500, timeout=1.0 if follow else 0.0)
                 for event in batch.events:
-                    if category and event.category not in category:
+                    if wanted and event.category not in wanted:
                         continue
                     typer.echo(json.dumps(as_record(event, payload_json(event, codecs))))
                     printed += 1

@@ -69,6 +69,7 @@ def events(
     json_lines: bool = flag(
         False, "--json", help="One JSON object per event and line, for scripts."
     ),
+    limit: int = typer.Option(0, "--limit", min=0, help="Only the latest N events (0: all)."),
 ) -> None:
     """Print the events of STREAM: version, type, time recorded, who sent the command
     (roles, subject, Idempotency-Key) and payload."""
@@ -84,6 +85,8 @@ def events(
             "('<category>-<entity id>', e.g. the stream named in a command's response) "
             "and EVENTFOLD_HOME"
         )
+    if limit:
+        recorded = recorded[-limit:]
     records = [as_record(e, payload_json(e, codecs)) for e in recorded]
     if json_lines:
         for record in records:
