@@ -36,6 +36,7 @@ from eventfold.adapters.router_state.sqlite import SqliteRouterState
 from eventfold.adapters.store.sqlite import SqliteEventStore
 from eventfold.adapters.targets.mail_folder import MailFolder
 from eventfold.adapters.targets.smtp import SmtpMailer
+from eventfold.core.app.handler import OutcomeCounter
 from eventfold.core.ports import EventStore
 from eventfold.core.reactions.effects import EffectPerformer
 from eventfold.entry.context_reads import query_engine
@@ -47,6 +48,7 @@ from eventfold.entry.http.callers import (
     LocalSigningKey,
     jwks_verifier,
 )
+from eventfold.entry.http.metrics import HttpMetrics
 from eventfold.entry.read_side import read_side_database
 from eventfold.entry.service import Service, ServiceContext
 from eventfold.entry.settings import Settings, open_store
@@ -72,14 +74,19 @@ if TYPE_CHECKING:
 
 # -- the services' context ------------------------------------------------------------------
 @contextmanager
-def service_context(settings: Settings) -> Iterator[ServiceContext]:
+def service_context(
+    settings: Settings, *, command_outcomes: OutcomeCounter | None = None
+) -> Iterator[ServiceContext]:
     """The configured event store (closed when the block ends) in the context the settings
-    describe: what every entry point running the services builds them with."""
+    describe: what every entry point running the services builds them with.
+    ``command_outcomes``: where the services' command handlers count how commands end."""
     with open_store(settings) as store:
-        yield context_on(store, settings)
+        yield context_on(store, settings, command_outcomes=command_outcomes)
 
 
-def context_on(store: EventStore, settings: Settings) -> ServiceContext:
+def context_on(
+    store: EventStore, settings: Settings, *, command_outcomes: OutcomeCounter | None = None
+) -> ServiceContext:
     """The context of the settings around an event store that is already open."""
     return ServiceContext(
         store,
@@ -88,6 +95,7 @@ def context_on(store: EventStore, settings: Settings) -> ServiceContext:
         webhook_urls=dict(settings.webhooks),
         read_wait=settings.read_wait,
         job_seconds=settings.job_seconds,
+        command_outcomes=command_outcomes,
     )
 
 
@@ -108,6 +116,7 @@ def http_app(
     *,
     router_metrics_url: str | None = None,
     metrics: CollectorRegistry | None = None,
+    http_metrics: HttpMetrics | None = None,
 ) -> FastAPI:
     """The services' HTTP app as the settings configure it: who may call
     (:func:`http_authentication`), what ``/readyz`` asks (:func:`readiness_checks`) and
@@ -118,6 +127,7 @@ def http_app(
         authentication=http_authentication(settings),
         readiness=readiness_checks(context, router_metrics_url),
         metrics=metrics,
+        http_metrics=http_metrics,
         max_body_bytes=settings.max_body_bytes,
     )
 
@@ -203,7 +213,13 @@ def _opener(settings: Settings, store: EventStore) -> Callable[[], RouterParts]:
 
 def router_parts(settings: Settings, store: EventStore) -> RouterParts:
     """The feed ``settings.router_feed`` names and the router state beside the store
-    (:func:`router_state`)."""
+    (:func:`router_state`), with the settings' outage policy."""
+    parts = _feed_and_state(settings, store)
+    parts.outages = settings.outages
+    return parts
+
+
+def _feed_and_state(settings: Settings, store: EventStore) -> RouterParts:
     state = router_state(settings, store)
     linger = settings.router_linger
     if isinstance(store, SqliteEventStore):

@@ -26,6 +26,7 @@ from eventfold.core.router.ports import (
     Feed,
     FeedBatch,
     Lag,
+    OutagePolicy,
     ParkingLot,
     Subscription,
 )
@@ -160,6 +161,8 @@ class RouterParts:
     linger: float = 0.0
     """After a batch smaller than a full one, how long a subscription waits before its
     next poll (``EVENTFOLD_ROUTER_LINGER``)."""
+    outages: OutagePolicy = field(default_factory=OutagePolicy)
+    """How the worker rides out a target's outage (from the settings)."""
 
     @classmethod
     def on(
@@ -208,6 +211,7 @@ def start_router(
         observer=telemetry,
         poll_timeout=parts.poll_timeout,
         linger=parts.linger,
+        outages=parts.outages,
     )
     worker.start()
     stop_jobs = start_jobs(jobs)
