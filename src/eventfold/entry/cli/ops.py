@@ -6,8 +6,6 @@ import json
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
-from typing import NoReturn
 
 import structlog
 import typer
@@ -16,64 +14,24 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from eventfold.core.redaction import redact
-from eventfold.core.router.observer import RouterObserver
-from eventfold.core.router.ports import BEGINNING, Subscription
+from eventfold.core.router.ports import BEGINNING
 from eventfold.core.router.rebuild import rebuild as rebuild_projection
-from eventfold.core.router.router import Router
 from eventfold.entry.cli.common import cli_context, fail, require_home
-from eventfold.entry.cli.streams import as_record, codecs_by_category, payload_json
+from eventfold.entry.cli.streams import as_record, payload_json
 from eventfold.entry.composition import route_until_signalled, router_parts, service_context
 from eventfold.entry.context_reads import migrate_query_model
+from eventfold.entry.operations import Operations, operations_on
 from eventfold.entry.processes import exit_with_parent
-from eventfold.entry.service import Service, ServiceContext
 from eventfold.entry.telemetry import Telemetry
-from eventfold.entry.worker import RouterParts, subscriptions_of
+from eventfold.entry.worker import subscriptions_of
 
 log = structlog.stdlib.get_logger("eventfold.worker")
 
 parked_app = typer.Typer(help="Streams parked for a subscription: list, show, redrive, skip.")
 
 
-@dataclass
-class Ops:
-    """What an operations command works on."""
-
-    services: list[Service]
-    context: ServiceContext
-    parts: RouterParts
-    subscriptions: dict[str, Subscription]
-
-    def subscription(self, name: str) -> Subscription:
-        if name not in self.subscriptions:
-            known = ", ".join(sorted(self.subscriptions)) or "none"
-            fail(f"no subscription named {name!r}; known: {known} (see `eventfold subscriptions`)")
-        return self.subscriptions[name]
-
-    def router(self, subscription: Subscription, observer: RouterObserver | None = None) -> Router:
-        """A router for an operator's redrive or skip of one of ``subscription``'s streams."""
-        return Router(
-            subscription,
-            self.context.store,
-            versions=self.parts.versions,
-            parking=self.parts.parking,
-            observer=observer,
-        )
-
-    def parked_subscription(self, name: str, stream: str) -> Subscription:
-        """The subscription ``name``, once ``stream`` is known to be parked for it."""
-        subscription = self.subscription(name)
-        if stream not in self.parts.parking.parked_streams(name):
-            not_parked(name, stream)
-        return subscription
-
-
-def not_parked(subscription: str, stream: str) -> NoReturn:
-    fail(f"{stream} is not parked for {subscription} (see `eventfold parked list`)")
-
-
 @contextmanager
-def operations(ctx: typer.Context, *, read_only: bool = False) -> Iterator[Ops]:
+def operations(ctx: typer.Context, *, read_only: bool = False) -> Iterator[Operations]:
     """The parts an operations command works on, in an existing home (a mistyped
     EVENTFOLD_HOME is refused, not made); ``read_only`` commands never migrate."""
     cli = cli_context(ctx)
@@ -85,8 +43,7 @@ def operations(ctx: typer.Context, *, read_only: bool = False) -> Iterator[Ops]:
             migrate_query_model(services, context)
         parts = router_parts(settings, context.store)
         try:
-            found = subscriptions_of(services, context)
-            yield Ops(services, context, parts, {s.name: s for s in found})
+            yield operations_on(services, context, parts)
         finally:
             parts.close()
 
@@ -130,18 +87,11 @@ def subscriptions(ctx: typer.Context) -> None:
     """Each subscription's position, lag (events, seconds) and parked streams."""
     with operations(ctx, read_only=True) as ops:
         table = Table("subscription", "target", "position", "lag events", "lag s", "parked")
-        for name, sub in sorted(ops.subscriptions.items()):
-            checkpoint = ops.parts.checkpoints.checkpoint(name)
-            lag = ops.parts.feed.lag(checkpoint)
-            parked = len(ops.parts.parking.parked_streams(name))
-            seconds = "?" if lag.seconds is None else f"{lag.seconds:.1f}"
+        for status in ops.statuses():
+            seconds = "?" if status.lag_seconds is None else f"{status.lag_seconds:.1f}"
+            events = "?" if status.lag_events is None else str(status.lag_events)
             table.add_row(
-                name,
-                sub.target.name,
-                checkpoint or "start",
-                str(lag.events),
-                seconds,
-                str(parked),
+                status.name, status.target, status.position, events, seconds, str(status.parked)
             )
         Console(soft_wrap=True).print(table)
 
@@ -153,9 +103,7 @@ def parked_list(
 ) -> None:
     """Every parked stream: subscription, stream, versions waiting, since when, why."""
     with operations(ctx, read_only=True) as ops:
-        if subscription is not None:
-            ops.subscription(subscription)
-        found = ops.parts.parking.list_parked(subscription)
+        found = ops.parked(subscription)
         if not found:
             typer.echo("no parked streams")
             return
@@ -167,7 +115,7 @@ def parked_list(
                 f"{p.first_version}..{p.last_version}",
                 str(p.count),
                 p.parked_at.isoformat(timespec="seconds"),
-                redact(p.reason),  # reasons stored before they were redacted
+                p.reason,
             )
         Console(soft_wrap=True).print(table)
 
@@ -180,16 +128,10 @@ def parked_show(
 ) -> None:
     """The reason and the waiting events of a parked stream (one JSON object per line)."""
     with operations(ctx, read_only=True) as ops:
-        ops.subscription(subscription)
-        parked = [p for p in ops.parts.parking.list_parked(subscription) if p.stream_id == stream]
-        if not parked:
-            not_parked(subscription, stream)
-        typer.echo(
-            f"{stream} parked for {subscription} since {parked[0].parked_at}: "
-            + redact(parked[0].reason)
-        )
-        codecs = codecs_by_category(ops.services)
-        for event in ops.parts.parking.parked_events(subscription, stream):
+        parked = ops.parked_stream(subscription, stream)
+        typer.echo(f"{stream} parked for {subscription} since {parked.parked_at}: {parked.reason}")
+        codecs = ops.codecs()
+        for event in ops.parked_events(subscription, stream):
             typer.echo(json.dumps(as_record(event, payload_json(event, codecs))))
 
 
@@ -201,15 +143,11 @@ def parked_redrive(
 ) -> None:
     """Re-apply the waiting events in order, then unpark the stream."""
     with operations(ctx) as ops:
-        sub = ops.parked_subscription(subscription, stream)
-        router = ops.router(sub, observer=Telemetry())
-        report = router.redrive(stream)
-        if report.parked:
-            still = ops.parts.parking.list_parked(subscription)
-            reasons = [redact(p.reason) for p in still if p.stream_id == stream] or ["unknown"]
+        report = ops.redrive(subscription, stream, observer=Telemetry())
+        if not report.unparked:
             fail(
-                f"{stream} failed again at version {report.parked[0][1]} and stays parked "
-                f"({reasons[0]}); fix the cause, then redrive again or skip it"
+                f"{stream} failed again at version {report.failed_version} and stays parked "
+                f"({report.reason}); fix the cause, then redrive again or skip it"
             )
         typer.echo(
             f"redrove {stream} for {subscription}: {report.applied} applied, "
@@ -231,8 +169,7 @@ def parked_skip(
             "add --yes to confirm"
         )
     with operations(ctx) as ops:
-        sub = ops.parked_subscription(subscription, stream)
-        skipped = ops.router(sub).skip(stream)
+        skipped = ops.skip(subscription, stream)
         typer.echo(f"skipped {skipped} events of {stream} for {subscription}; unparked")
 
 
@@ -280,7 +217,7 @@ def tail(
     """Print events as they are committed (one JSON object per line)."""
     with operations(ctx, read_only=True) as ops:
         feed = ops.parts.feed
-        codecs = codecs_by_category(ops.services)
+        codecs = ops.codecs()
         checkpoint = BEGINNING if from_start else feed.head()
         printed = 0
         try:
