@@ -163,6 +163,7 @@ def serve_http(
             context,
             router_metrics_url=router_metrics or None,
             metrics=registry,
+            console=True,
         )
         sock = socket.socket(fileno=fd)
         config = uvicorn.Config(
