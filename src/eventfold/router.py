@@ -3,9 +3,12 @@
 A service's ``subscriptions`` factory returns :class:`Subscription` values naming a
 :class:`Target`; the worker (``eventfold worker``, or ``eventfold run`` in-process) routes
 events to them. Feeds and targets for other backends implement the same ports.
-:func:`wait_until_applied` gives query routes read-your-writes over a version-tracking target.
+:func:`wait_until_applied` gives query routes read-your-writes over a version-tracking target;
+:func:`audit` lists the streams a subscription is behind the event store on, :func:`heal`
+catches them up through the router.
 """
 
+from eventfold.core.router.audit import StreamBehind, audit, heal
 from eventfold.core.router.freshness import applied_version, wait_until_applied
 from eventfold.core.router.memory import MemoryRouterState
 from eventfold.core.router.observer import NullObserver, RouterObserver
@@ -49,12 +52,15 @@ __all__ = [
     "Router",
     "RouterObserver",
     "Stopping",
+    "StreamBehind",
     "Subscription",
     "SubscriptionRunner",
     "Target",
     "TracksVersions",
     "Worker",
     "applied_version",
+    "audit",
+    "heal",
     "rebuild",
     "wait_until_applied",
 ]

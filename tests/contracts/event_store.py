@@ -152,6 +152,15 @@ class EventStoreContract:
             seen.setdefault(recorded.stream_id, []).append(recorded.version)
         assert seen == {"order-1": [1, 2, 3], "order-2": [1], "order-3": [1]}
 
+    def test_stream_versions_lists_every_stream_once_at_its_version(
+        self, store: EventStore
+    ) -> None:
+        assert list(store.stream_versions()) == []
+        store.append(write("order-1", 0, event(1), event(2)), command_id="cmd-9")
+        store.append(write("order-2", 0, event(1)))
+        store.append(write("order-1", 2, event(3)))
+        assert sorted(store.stream_versions()) == [("order-1", 3), ("order-2", 1)]
+
     def test_concurrent_writers_never_leave_gaps(self, store: EventStore) -> None:
         writers, appends_each = 4, 5
         errors: list[BaseException] = []

@@ -94,3 +94,8 @@ class EventStore(Protocol):
         """Every event in the store once; each stream's events in version order.
         What rebuilds read, independent of any change stream's retention."""
         ...
+
+    def stream_versions(self) -> Iterator[tuple[str, int]]:
+        """Every stream once, with its current version (from the state rows; order
+        unspecified). What ``eventfold audit`` compares the read side with."""
+        ...

@@ -232,7 +232,13 @@ def _opener(settings: Settings, store: EventStore) -> Callable[[], RouterParts]:
 
 def router_parts(settings: Settings, store: EventStore) -> RouterParts:
     """The feed ``settings.router_feed`` names and the router state beside the store
-    (:func:`router_state`)."""
+    (:func:`router_state`), with the settings' outage policy."""
+    parts = _feed_and_state(settings, store)
+    parts.outages = settings.outages
+    return parts
+
+
+def _feed_and_state(settings: Settings, store: EventStore) -> RouterParts:
     state = router_state(settings, store)
     if isinstance(store, SqliteEventStore):
         assert isinstance(state, SqliteRouterState)

@@ -20,6 +20,7 @@ from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, Settings
 
 from eventfold.adapters.store.sqlite import SqliteEventStore
 from eventfold.core.ports import EventStore
+from eventfold.core.router.ports import OutagePolicy
 from eventfold.errors import ConfigurationError
 
 StoreKind = Literal["sqlite", "dynamodb"]
@@ -96,6 +97,14 @@ HINTS: Mapping[str, str] = {
     "caller, e.g. sub",
     "EVENTFOLD_JWT_STORES_CLAIM": "set EVENTFOLD_JWT_STORES_CLAIM to the claim listing a member "
     "of staff's stores, e.g. stores or custom:stores",
+    "EVENTFOLD_PARK_AFTER": "set EVENTFOLD_PARK_AFTER to the seconds (0 to 86400) a failing "
+    "stream is retried before it parks, e.g. 300",
+    "EVENTFOLD_RETRY_FIRST_DELAY": "set EVENTFOLD_RETRY_FIRST_DELAY to the seconds (0 to 3600) "
+    "before a failing stream's first retry, e.g. 0.5",
+    "EVENTFOLD_RETRY_MAX_DELAY": "set EVENTFOLD_RETRY_MAX_DELAY to the longest wait in seconds "
+    "(0 to 3600) between two retries of a failing stream, e.g. 30",
+    "EVENTFOLD_RETRY_PARKED_EVERY": "set EVENTFOLD_RETRY_PARKED_EVERY to the seconds (0 to "
+    "86400) between two automatic redrives of the parked streams, e.g. 600, or 0 for never",
     "EVENTFOLD_MAX_BODY_BYTES": "set EVENTFOLD_MAX_BODY_BYTES to the largest request body "
     "accepted, in bytes (1024 to 1073741824), e.g. 65536; a larger one is answered 413",
 }
@@ -207,6 +216,23 @@ class Settings(BaseSettings):
         default="stores", min_length=1, validation_alias="EVENTFOLD_JWT_STORES_CLAIM"
     )
     """The claim listing the stores a member of staff works for (e.g. ``custom:stores``)."""
+    park_after: float = Field(
+        default=300.0, ge=0, le=86400, validation_alias="EVENTFOLD_PARK_AFTER"
+    )
+    """How long the router keeps retrying a failing stream (while the others flow) before
+    it parks it: a partner's deploy or a failover shorter than this parks nothing."""
+    retry_first_delay: float = Field(
+        default=0.5, ge=0, le=3600, validation_alias="EVENTFOLD_RETRY_FIRST_DELAY"
+    )
+    retry_max_delay: float = Field(
+        default=30.0, ge=0, le=3600, validation_alias="EVENTFOLD_RETRY_MAX_DELAY"
+    )
+    """The retries' delay doubles from retry_first_delay up to this (with full jitter)."""
+    retry_parked_every: float = Field(
+        default=600.0, ge=0, le=86400, validation_alias="EVENTFOLD_RETRY_PARKED_EVERY"
+    )
+    """How often the router redrives the parked streams by itself (until they go through or
+    an operator skips them); 0: only operators redrive."""
     max_body_bytes: int = Field(
         default=DEFAULT_MAX_BODY_BYTES,
         ge=1024,
@@ -272,6 +298,16 @@ class Settings(BaseSettings):
         if self.workers is not None:
             return self.workers
         return max(1, len(os.sched_getaffinity(0)))
+
+    @property
+    def outages(self) -> OutagePolicy:
+        """How the router rides out a target's outage (EVENTFOLD_PARK_AFTER, EVENTFOLD_RETRY_*)."""
+        return OutagePolicy(
+            park_after=self.park_after,
+            first_delay=self.retry_first_delay,
+            max_delay=self.retry_max_delay,
+            retry_parked_every=self.retry_parked_every,
+        )
 
     @property
     def mail_folder(self) -> Path:

@@ -26,6 +26,7 @@ from eventfold.core.router.ports import (
     Feed,
     FeedBatch,
     Lag,
+    OutagePolicy,
     ParkingLot,
     Subscription,
 )
@@ -157,6 +158,8 @@ class RouterParts:
     closers: list[Callable[[], None]] = field(default_factory=list)
     poll_timeout: float = 0.5
     """How long a subscription's poll waits for events before it looks again."""
+    outages: OutagePolicy = field(default_factory=OutagePolicy)
+    """How the worker rides out a target's outage (from the settings)."""
 
     @classmethod
     def on(
@@ -203,6 +206,7 @@ def start_router(
         parking=parts.parking,
         observer=telemetry,
         poll_timeout=parts.poll_timeout,
+        outages=parts.outages,
     )
     worker.start()
     stop_jobs = start_jobs(jobs)

@@ -16,7 +16,7 @@ import uuid
 from collections.abc import Callable, Generator, Iterator, Sequence
 from datetime import UTC, datetime
 from functools import partial
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from botocore.exceptions import ClientError
 
@@ -49,6 +49,9 @@ if TYPE_CHECKING:
 _Owner = tuple[str, StreamWrite | None]  # ("state" | "event" | "command", its write)
 _NAMES = {"#v": "version"}
 _SCAN_DONE = object()
+_T = TypeVar("_T")
+_PagesOf = Callable[[int, int, threading.Event], Iterator[list[_T]]]
+"""Scans one segment of a table: (segment, total segments, stop) -> pages of results."""
 
 
 def _now() -> str:
@@ -276,6 +279,16 @@ class DynamoDBEventStore:
         sort-key (version) order, so each stream's events come out in version order; that
         is checked, and a violation is a StoreError rather than a silent misorder.
         """
+        return self._parallel_scan(self._event_pages)
+
+    def stream_versions(self) -> Generator[tuple[str, int], None, None]:
+        """A parallel scan of the state table (``scan_segments`` threads), reading only
+        each item's key and version; command-id items are left out."""
+        return self._parallel_scan(self._version_pages)
+
+    def _parallel_scan(self, pages_of: _PagesOf[_T]) -> Generator[_T, None, None]:
+        """What ``pages_of(segment, total, stop)`` yields for every segment, each segment
+        scanned by its own thread."""
         segments = self.scan_segments
         pages: queue.Queue[object] = queue.Queue(maxsize=2 * segments)
         stop = threading.Event()
@@ -290,7 +303,7 @@ class DynamoDBEventStore:
 
         def worker(segment: int) -> None:
             try:
-                for page in self._scan_segment(segment, segments, stop):
+                for page in pages_of(segment, segments, stop):
                     put(page)
             except BaseException as error:  # handed to the consuming thread
                 put(error)
@@ -318,24 +331,34 @@ class DynamoDBEventStore:
             for thread in threads:
                 thread.join(timeout=5)
 
-    def _scan_segment(
-        self, segment: int, total: int, stop: threading.Event
-    ) -> Iterator[list[RecordedEvent]]:
+    def _scan_pages(
+        self, table: str, segment: int, total: int, stop: threading.Event, **extra: Any
+    ) -> Iterator[list[dict[str, Any]]]:
         start_key: dict[str, Any] | None = None
-        last: tuple[str, int] | None = None
         while not stop.is_set():
             request: dict[str, Any] = {
-                "TableName": self.tables.events,
+                "TableName": table,
                 "Segment": segment,
                 "TotalSegments": total,
                 "ConsistentRead": True,
+                **extra,
             }
             if self.page_size is not None:
                 request["Limit"] = self.page_size
             if start_key is not None:
                 request["ExclusiveStartKey"] = start_key
             page = call_aws(partial(self.client.scan, **request), self.backoff, "scan")
-            events = [event_of(item) for item in page.get("Items", [])]
+            yield page.get("Items", [])
+            start_key = page.get("LastEvaluatedKey")
+            if start_key is None:
+                return
+
+    def _event_pages(
+        self, segment: int, total: int, stop: threading.Event
+    ) -> Iterator[list[RecordedEvent]]:
+        last: tuple[str, int] | None = None
+        for items in self._scan_pages(self.tables.events, segment, total, stop):
+            events = [event_of(item) for item in items]
             for event in events:
                 if last is not None and last[0] == event.stream_id and event.version <= last[1]:
                     raise StoreError(
@@ -343,6 +366,21 @@ class DynamoDBEventStore:
                     )
                 last = (event.stream_id, event.version)
             yield events
-            start_key = page.get("LastEvaluatedKey")
-            if start_key is None:
-                return
+
+    def _version_pages(
+        self, segment: int, total: int, stop: threading.Event
+    ) -> Iterator[list[tuple[str, int]]]:
+        pages = self._scan_pages(
+            self.tables.state,
+            segment,
+            total,
+            stop,
+            ProjectionExpression="stream_id, #v",
+            ExpressionAttributeNames=_NAMES,
+        )
+        for items in pages:
+            yield [
+                (item["stream_id"]["S"], version_of(item))
+                for item in items
+                if not item["stream_id"]["S"].startswith(RESERVED_PREFIX)
+            ]

@@ -505,6 +505,23 @@ class SqliteEventStore:
             yield from batch
             after = batch[-1].position or after
 
+    def stream_versions(self) -> Iterator[tuple[str, int]]:
+        after = ""
+        while True:
+            rows = (
+                self._conn()
+                .execute(
+                    "SELECT stream_id, version FROM states WHERE stream_id > ? "
+                    "ORDER BY stream_id LIMIT 5000",
+                    (after,),
+                )
+                .fetchall()
+            )
+            if not rows:
+                return
+            yield from ((str(s), int(v)) for s, v in rows)
+            after = rows[-1][0]
+
     # -- beyond the port: the global order the SQLite feed tails ----------------------------
     def read_all(self, after_position: int = 0, limit: int = 1000) -> list[RecordedEvent]:
         rows = (

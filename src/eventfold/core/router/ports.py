@@ -185,6 +185,35 @@ class RetryPolicy:
 
 
 @dataclass(frozen=True, slots=True)
+class OutagePolicy:
+    """How a long-running worker rides out a target's outage (a partner's deploy, a
+    database failover) without holding up other streams or parking at once.
+
+    A stream whose target fails with a retryable error is SET ASIDE: its events, and later
+    ones of the same stream, wait in memory while other streams flow; it is tried again
+    after a delay that doubles from ``first_delay`` up to ``max_delay`` (full jitter), and
+    PARKS once ``park_after`` seconds have passed since its first failure. The worker's
+    checkpoint stays before the events set aside until they are done or parked, so a
+    crash replays them rather than losing them. Parked streams are then redriven every
+    ``retry_parked_every`` seconds (0: never) until they go through or an operator skips
+    them. Without a policy (a Lambda invocation, an operator's redrive) the router retries
+    in place (:class:`RetryPolicy`) and parks when that fails."""
+
+    park_after: float = 300.0
+    first_delay: float = 0.5
+    max_delay: float = 30.0
+    retry_parked_every: float = 600.0
+
+    def __post_init__(self) -> None:
+        if min(self.park_after, self.first_delay, self.max_delay, self.retry_parked_every) < 0:
+            raise ValueError("OutagePolicy durations must not be negative")
+
+    def delay(self, attempt: int) -> float:
+        """The longest wait before retry number ``attempt`` (1: the first retry)."""
+        return min(self.max_delay, self.first_delay * 2.0 ** min(attempt - 1, 60))
+
+
+@dataclass(frozen=True, slots=True)
 class EventFilter:
     """Which events a subscription wants; an empty field matches everything.
 

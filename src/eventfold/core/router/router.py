@@ -5,6 +5,9 @@ version <= last -> duplicate, skipped; == last + 1 -> applied; > last + 1 -> a g
 by reading the missing versions back from the event store and applying them first. A
 failing stream is retried with exponential backoff + jitter, then PARKED: it and every later
 event of that stream wait in the :class:`ParkingLot`, in order, while other streams flow.
+With an :class:`OutagePolicy` (the long-running worker) the retries do not block: the
+failing stream is set aside in memory and retried by :meth:`Router.retry_due` when its time
+comes, while other streams flow; it parks only once the policy's window has passed.
 Where the last versions come from is chosen once per router (``versions.py``): the target
 keeps them, or the router does in :class:`AppliedVersions`.
 
@@ -24,7 +27,7 @@ from dataclasses import dataclass, field
 from eventfold.core.ports import EventStore
 from eventfold.core.redaction import redact
 from eventfold.core.router.observer import NullObserver, RouterObserver
-from eventfold.core.router.ports import AppliedVersions, ParkingLot, Subscription
+from eventfold.core.router.ports import AppliedVersions, OutagePolicy, ParkingLot, Subscription
 from eventfold.core.router.versions import PlannedByTarget, VersionKeeping, keep_versions
 from eventfold.domain.events import CORRELATION_ID, RecordedEvent
 from eventfold.errors import CodecError, DeliveryFailed
@@ -46,12 +49,37 @@ class Stopping(Exception):
 @dataclass
 class Delivery:
     """What one :meth:`Router.deliver` did. ``parked`` lists (stream id, version) of every
-    event parked by this call; nothing delivered is ever silently dropped."""
+    event parked by this call; nothing delivered is ever silently dropped. ``set_aside``:
+    the streams whose events this call left waiting in memory for a retry (an
+    :class:`OutagePolicy`); ``resolved``: streams set aside before that are now done or
+    parked (:meth:`Router.retry_due`)."""
 
     applied: int = 0
     duplicates: int = 0
     healed: int = 0
     parked: list[tuple[str, int]] = field(default_factory=list)
+    set_aside: list[str] = field(default_factory=list)
+    resolved: list[str] = field(default_factory=list)
+
+    def add(self, other: Delivery) -> None:
+        self.applied += other.applied
+        self.duplicates += other.duplicates
+        self.healed += other.healed
+        self.parked.extend(other.parked)
+        self.set_aside.extend(other.set_aside)
+        self.resolved.extend(other.resolved)
+
+
+@dataclass
+class _SetAside:
+    """A failing stream waiting for its next try: its events by version, when it first
+    failed, how many tries failed, when the next is due (clock seconds) and the last error."""
+
+    events: dict[int, RecordedEvent]
+    first_failure: float
+    attempts: int
+    due: float
+    reason: str
 
 
 def is_retryable(error: BaseException) -> bool:
@@ -84,6 +112,8 @@ class Router:
         observer: RouterObserver | None = None,
         sleep: Sleep = time.sleep,
         jitter: Callable[[], float] = random.random,
+        outages: OutagePolicy | None = None,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.subscription = subscription
         self.name = subscription.name
@@ -93,6 +123,9 @@ class Router:
         self.observer: RouterObserver = observer or NullObserver()
         self._sleep = sleep
         self._jitter = jitter
+        self.outages = outages
+        self._clock = clock
+        self._set_aside: dict[str, _SetAside] = {}
         keeping = keep_versions(self.name, self.target, versions)
         self.keeping: VersionKeeping = keeping
         # The one thing a keeping changes in how a batch goes: planned in the target's
@@ -100,8 +133,10 @@ class Router:
         self._planner = keeping if isinstance(keeping, PlannedByTarget) else None
 
     def forget(self) -> None:
-        """Drop every cached version (after someone else moved the checkpoint)."""
+        """Drop every cached version and every stream set aside (after someone else moved
+        the checkpoint: the feed delivers their events again from there)."""
         self.keeping.forget_all()
+        self._set_aside.clear()
 
     # -- delivering -----------------------------------------------------------------------
     def deliver(self, events: Iterable[RecordedEvent]) -> Delivery:
@@ -117,6 +152,11 @@ class Router:
         if repeated:
             report.duplicates += repeated
             self.observer.duplicates(self.name, repeated)
+        for stream_id in self._set_aside.keys() & by_stream.keys():
+            held = self._set_aside[stream_id].events
+            for event in by_stream.pop(stream_id):
+                held.setdefault(event.version, event)
+            report.set_aside.append(stream_id)
         if not by_stream:
             return report
         parked = self.parking.parked_streams(self.name)
@@ -180,7 +220,7 @@ class Router:
     ) -> None:
         for stream_id in dict.fromkeys(e.stream_id for e in chunk):
             failed.add(stream_id)
-            self._deliver_stream(stream_id, plans[stream_id], report)
+            self._deliver_stream(stream_id, plans[stream_id], report, defer=True)
 
     def _apply_planned(
         self, planner: PlannedByTarget, by_stream: dict[str, list[RecordedEvent]], report: Delivery
@@ -260,10 +300,21 @@ class Router:
 
     # -- one stream, when a batch failed ----------------------------------------------------
     def _deliver_stream(
-        self, stream_id: str, events: Sequence[RecordedEvent], report: Delivery
+        self,
+        stream_id: str,
+        events: Sequence[RecordedEvent],
+        report: Delivery,
+        *,
+        defer: bool = False,
+        before: _SetAside | None = None,
+        attempts: int | None = None,
     ) -> None:
-        """Apply one stream's events one at a time with retries; park from the failing one."""
+        """Apply one stream's events one at a time with retries; park from the failing one.
+        ``defer`` (with an outage policy): set the stream aside instead of retrying in
+        place; ``before``: how it was set aside until now; ``attempts``: in-place tries
+        (default: the subscription's retry policy)."""
         retry = self.subscription.retry
+        tries = retry.attempts if attempts is None else attempts
         attempt = 0
         while True:
             last = self._last_version(stream_id)
@@ -283,7 +334,13 @@ class Router:
                 last = self._last_version(stream_id)
                 remaining = [e for e in events if e.version > last]
                 version = remaining[0].version if remaining else last
-                if not is_retryable(error) or attempt >= retry.attempts:
+                if not is_retryable(error):
+                    self._park(stream_id, remaining, describe(error), report)
+                    return
+                if defer and self.outages is not None:
+                    self._set_stream_aside(stream_id, remaining, describe(error), report, before)
+                    return
+                if attempt >= tries:
                     self._park(stream_id, remaining, describe(error), report)
                     return
                 self.observer.retrying(
@@ -296,6 +353,58 @@ class Router:
                 )
                 ceiling = min(retry.max_delay, retry.base_delay * 2 ** (attempt - 1))
                 self._sleep(ceiling * self._jitter())
+
+    def _set_stream_aside(
+        self,
+        stream_id: str,
+        events: Sequence[RecordedEvent],
+        reason: str,
+        report: Delivery,
+        before: _SetAside | None,
+    ) -> None:
+        """Keep a failing stream's events in memory for a later try, or park it once the
+        outage policy's window since its first failure has passed."""
+        assert self.outages is not None
+        now = self._clock()
+        first = now if before is None else before.first_failure
+        attempt = 1 if before is None else before.attempts + 1
+        if now - first >= self.outages.park_after:
+            self._park(stream_id, events, reason, report)
+            return
+        due = now + self.outages.delay(attempt) * self._jitter()
+        self.keeping.flush()
+        self.keeping.forget(stream_id)
+        self._set_aside[stream_id] = _SetAside(
+            {e.version: e for e in events}, first, attempt, due, reason
+        )
+        report.set_aside.append(stream_id)
+        version = events[0].version if events else 0
+        self.observer.retrying(
+            self.name, stream_id, version, attempt, reason, correlation_id=_correlation_id(events)
+        )
+
+    def retry_due(self) -> Delivery:
+        """Try again each stream set aside whose time has come (its events, and those that
+        arrived for it meanwhile, in order). ``resolved`` lists the streams now done or
+        parked; the others are set aside again with a longer delay."""
+        report = Delivery()
+        now = self._clock()
+        for stream_id, aside in list(self._set_aside.items()):
+            if aside.due > now:
+                continue
+            del self._set_aside[stream_id]
+            self.keeping.forget(stream_id)
+            waiting = [aside.events[v] for v in sorted(aside.events)]
+            plan = self._plan(stream_id, waiting, self._last_version(stream_id), report)
+            self._deliver_stream(stream_id, plan, report, defer=True, before=aside)
+            if stream_id not in self._set_aside:
+                report.resolved.append(stream_id)
+        self.keeping.flush()
+        return report
+
+    def next_retry(self) -> float | None:
+        """When (clock seconds) the next stream set aside is due; None: none is."""
+        return min((a.due for a in self._set_aside.values()), default=None)
 
     def _park(
         self, stream_id: str, events: Sequence[RecordedEvent], reason: str, report: Delivery
@@ -315,9 +424,10 @@ class Router:
         self.keeping.applied(events)
 
     # -- operators ---------------------------------------------------------------------------
-    def redrive(self, stream_id: str) -> Delivery:
+    def redrive(self, stream_id: str, *, attempts: int | None = None) -> Delivery:
         """Re-apply a parked stream's events in order, then unpark it. If it fails again it
-        stays parked (the report says so); events parked meanwhile are redriven too."""
+        stays parked (the report says so); events parked meanwhile are redriven too.
+        ``attempts``: tries in place (default: the subscription's retry policy)."""
         report = Delivery()
         while True:
             waiting = self.parking.parked_events(self.name, stream_id)
@@ -328,7 +438,7 @@ class Router:
             last = self._last_version(stream_id)
             plan = self._plan(stream_id, waiting, last, report)
             before = len(report.parked)
-            self._deliver_stream(stream_id, plan, report)
+            self._deliver_stream(stream_id, plan, report, attempts=attempts)
             self.keeping.flush()
             if len(report.parked) > before:
                 return report

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from eventfold.core.ports import EventStore
 from eventfold.core.router.observer import NullObserver, RouterObserver
@@ -13,6 +13,7 @@ from eventfold.core.router.ports import (
     AppliedVersions,
     Checkpoints,
     Feed,
+    OutagePolicy,
     ParkingLot,
     Subscription,
 )
@@ -22,7 +23,13 @@ from eventfold.core.router.router import Router, Stopping, describe
 class SubscriptionRunner:
     """Polls the feed from the subscription's checkpoint, routes each batch, then (and only
     then) acks it and advances the checkpoint. ``versions`` and ``parking``: the router's
-    (:class:`Router`)."""
+    (:class:`Router`).
+
+    ``outages``: a failing stream is set aside and retried between polls, never blocking
+    the others (:class:`OutagePolicy`). While a stream is set aside, the stored checkpoint
+    stays at the start of the batch that brought its first waiting event (the poll goes on
+    from further ahead) and a queue-like feed's batches holding its events are not acked,
+    so a crash replays them; parked streams are redriven on the policy's slow schedule."""
 
     def __init__(
         self,
@@ -39,6 +46,8 @@ class SubscriptionRunner:
         lag_every: float = 1.0,
         error_backoff: float = 0.5,
         checkpoint_every: float = 1.0,
+        outages: OutagePolicy | None = None,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.subscription = subscription
         self.feed = feed
@@ -52,7 +61,12 @@ class SubscriptionRunner:
             parking=parking,
             observer=self.observer,
             sleep=self._sleep,
+            outages=OutagePolicy() if outages is None else outages,
+            clock=clock,
         )
+        self.outages = self.router.outages
+        self.parking = parking
+        self._clock = clock
         self.poll_timeout = poll_timeout
         self.lag_every = lag_every
         self.error_backoff = error_backoff
@@ -61,6 +75,11 @@ class SubscriptionRunner:
         self._saved_at = 0.0
         self.checkpoint_every = checkpoint_every
         self._lag_due = 0.0
+        self._batches = 0
+        # stream set aside -> (number, start checkpoint) of the batch of its first event
+        self._held: dict[str, tuple[int, str]] = {}
+        every = self.outages.retry_parked_every if self.outages else 0.0
+        self._parked_retry_due = clock() + every if every else None
 
     def _sleep(self, seconds: float) -> None:
         if self.stop_event.wait(seconds):
@@ -70,17 +89,28 @@ class SubscriptionRunner:
         """One poll and its delivery. Returns how many events the feed gave (0: idle)."""
         name = self.subscription.name
         wait = self.poll_timeout if timeout is None else timeout
-        batch = self.feed.poll(self.checkpoint, limit=self.subscription.batch_size, timeout=wait)
+        self._retry()
+        due = self.router.next_retry()
+        if due is not None:  # wake up for the next retry, not after the whole poll timeout
+            wait = min(wait, max(0.0, due - self._clock()))
+        start = self.checkpoint
+        batch = self.feed.poll(start, limit=self.subscription.batch_size, timeout=wait)
         delivered = None
         if batch.events:
+            self._batches += 1
             delivered = self.router.deliver(batch.events)
-            self.feed.ack(batch)
+            for stream_id in delivered.set_aside:
+                self._held.setdefault(stream_id, (self._batches, start))
+            if not (delivered.set_aside and batch.receipts):
+                self.feed.ack(batch)  # a queue redelivers the rest after its visibility timeout
         now = time.monotonic()
         if batch.checkpoint != self.checkpoint:
             # Work the target did (or parked) is recorded at once. A batch that gave the
             # target nothing (all filtered out or already applied) only moves the checkpoint,
             # which may then wait a little: a restart re-reads those events and skips them.
-            untouched = delivered is not None and not delivered.applied and not delivered.parked
+            untouched = delivered is not None and not (
+                delivered.applied or delivered.parked or delivered.set_aside
+            )
             if untouched and now < self._saved_at + self.checkpoint_every:
                 self.checkpoint = batch.checkpoint
             else:
@@ -93,10 +123,33 @@ class SubscriptionRunner:
             self.observer.lag(name, self.feed.lag(self.checkpoint))
         return len(batch.events)
 
+    def _retry(self) -> None:
+        """Try the streams set aside whose time has come, and now and then the parked ones;
+        release the checkpoint held back for the streams no longer set aside."""
+        report = self.router.retry_due()
+        for stream_id in report.resolved:
+            self._held.pop(stream_id, None)
+        if report.resolved and self.checkpoint != self._saved:
+            self._save(self.checkpoint, time.monotonic())
+        if self._parked_retry_due is None or self._clock() < self._parked_retry_due:
+            return
+        assert self.outages is not None
+        self._parked_retry_due = self._clock() + self.outages.retry_parked_every
+        for stream_id in sorted(self.parking.parked_streams(self.subscription.name)):
+            if self.stop_event.is_set():
+                return
+            self.router.redrive(stream_id, attempts=1)  # stays parked if it fails again
+
     def _save(self, checkpoint: str, now: float) -> None:
+        """Move on to ``checkpoint``; store it, or where the streams set aside hold it."""
         name = self.subscription.name
-        if self.checkpoints.advance(name, self._saved, checkpoint):
-            self.checkpoint = self._saved = checkpoint
+        self.checkpoint = checkpoint
+        wanted = min(self._held.values())[1] if self._held else checkpoint
+        if wanted == self._saved:
+            self._saved_at = now
+            return
+        if self.checkpoints.advance(name, self._saved, wanted):
+            self._saved = wanted
         else:  # someone else moved it: resume from there
             self._resume_from(self.checkpoints.checkpoint(name))
         self._saved_at = now
@@ -111,6 +164,7 @@ class SubscriptionRunner:
     def _resume_from(self, stored: str) -> None:
         """Continue from a checkpoint someone else stored; cached versions may be stale."""
         self.checkpoint = self._saved = stored
+        self._held.clear()
         self.router.forget()
 
     def run(self) -> None:
@@ -145,6 +199,7 @@ class Worker:
         parking: ParkingLot,
         observer: RouterObserver | None = None,
         poll_timeout: float = 0.5,
+        outages: OutagePolicy | None = None,
     ) -> None:
         names = [s.name for s in subscriptions]
         duplicated = sorted({n for n in names if names.count(n) > 1})
@@ -163,6 +218,7 @@ class Worker:
                 observer=observer,
                 stop=self._stop,
                 poll_timeout=poll_timeout,
+                outages=outages,
             )
             for s in subscriptions
         ]

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import typer
 
-from eventfold.entry.cli import aws, console, migrate, ops, schema, serve, streams, tokens
+from eventfold.entry.cli import audit, aws, console, migrate, ops, schema, serve, streams, tokens
 from eventfold.entry.cli.common import CliContext, OneLineErrors
 from eventfold.entry.logs import configure_logging_from
 
@@ -46,6 +46,7 @@ app.add_typer(aws.app, name="aws")
 app.add_typer(schema.app, name="schema")
 app.command("migrate")(migrate.migrate)
 ops.register(app)
+app.command("audit")(audit.audit_command)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -11,11 +11,11 @@ import pytest
 from eventfold import SqliteEventStore
 from eventfold.adapters.feeds.sqlite import SqliteFeed
 from eventfold.adapters.router_state.sqlite import SqliteRouterState
-from eventfold.core.router.ports import EventFilter, RetryPolicy, Subscription
+from eventfold.core.router.ports import EventFilter, OutagePolicy, RetryPolicy, Subscription
 from eventfold.core.router.router import Stopping
 from eventfold.core.router.worker import SubscriptionRunner, Worker
 from eventfold.domain.events import RecordedEvent
-from tests.eventfold.core.router.targets import SqliteTarget, fill
+from tests.eventfold.core.router.targets import SqliteTarget, fill, fill_more
 from tests.waiting import eventually
 
 
@@ -33,7 +33,103 @@ class GatedTarget(SqliteTarget):
         super().apply(events)
 
 
-def test_the_checkpoint_advances_only_after_the_batch_is_done(
+class Partner:
+    """Fails the events of the streams in ``down`` (the partner is unreachable for them)."""
+
+    def __init__(self, down: set[str]) -> None:
+        self.down = down
+
+    def __call__(self, event: RecordedEvent) -> None:
+        if event.stream_id in self.down:
+            raise RuntimeError("partner unreachable")
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def outage_runner(
+    target: SqliteTarget,
+    store: SqliteEventStore,
+    state: SqliteRouterState,
+    clock: Clock,
+    **policy: float,
+) -> SubscriptionRunner:
+    return SubscriptionRunner(
+        Subscription("rows", target),
+        SqliteFeed(store),
+        store,
+        checkpoints=state,
+        versions=state,
+        parking=state,
+        checkpoint_every=0.0,
+        outages=OutagePolicy(**{"first_delay": 1.0, "max_delay": 1.0, **policy}),
+        clock=clock,
+    )
+
+
+def test_a_failing_stream_is_set_aside_without_holding_up_others_nor_the_checkpoint_past_it(
+    tmp_path: Path, store: SqliteEventStore, state: SqliteRouterState
+) -> None:
+    fill(store, {"a-1": 2, "b-1": 1})  # positions: a-1:1, b-1:1, a-1:2
+    target = SqliteTarget(tmp_path / "t.db")
+    partner = Partner({"a-1"})
+    target.faults.append(partner)
+    clock = Clock()
+    runner = outage_runner(target, store, state, clock, park_after=60)
+
+    assert runner.step(timeout=0) == 3
+    assert target.by_stream() == {"b-1": [1]}  # b-1 flowed; nothing slept
+    assert state.parked_streams("rows") == set()
+    assert state.checkpoint("rows") == ""  # a crash now replays a-1's events
+    fill_more(store, "a-1", 2, 1)
+    assert runner.step(timeout=0) == 1  # a-1:3 waits behind the others, not yet due
+    assert target.by_stream() == {"b-1": [1]}
+    assert state.checkpoint("rows") == ""
+
+    partner.down.clear()  # the partner is back
+    clock.now = 5.0
+    runner.step(timeout=0)
+
+    assert target.by_stream() == {"b-1": [1], "a-1": [1, 2, 3]}
+    assert state.checkpoint("rows") == "4"
+    assert state.parked_streams("rows") == set()
+
+
+def test_a_stream_parks_once_the_outage_outlasts_the_window_then_is_redriven_on_schedule(
+    tmp_path: Path, store: SqliteEventStore, state: SqliteRouterState
+) -> None:
+    fill(store, {"a-1": 2, "b-1": 1})
+    target = SqliteTarget(tmp_path / "t.db")
+    partner = Partner({"a-1"})
+    target.faults.append(partner)
+    clock = Clock()
+    runner = outage_runner(target, store, state, clock, park_after=10, retry_parked_every=100)
+
+    runner.step(timeout=0)
+    clock.now = 5.0
+    runner.step(timeout=0)  # retried, failed again: still set aside
+    assert state.parked_streams("rows") == set()
+    clock.now = 11.0
+    runner.step(timeout=0)  # the window has passed: parked, the checkpoint moves on
+    assert state.parked_streams("rows") == {"a-1"}
+    assert state.checkpoint("rows") == "3"
+
+    clock.now = 50.0
+    runner.step(timeout=0)  # not yet time to retry the parked ones
+    assert state.parked_streams("rows") == {"a-1"}
+    partner.down.clear()
+    clock.now = 101.0
+    runner.step(timeout=0)
+    assert state.parked_streams("rows") == set()
+    assert target.by_stream() == {"b-1": [1], "a-1": [1, 2]}
+
+
+def test_a_stop_interrupts_an_in_place_retry_and_abandons_the_batch(
     tmp_path: Path, store: SqliteEventStore, state: SqliteRouterState
 ) -> None:
     fill(store, {"a-1": 3})
@@ -49,15 +145,16 @@ def test_the_checkpoint_advances_only_after_the_batch_is_done(
         versions=state,
         parking=state,
         stop=stop,
+        outages=OutagePolicy(park_after=0, retry_parked_every=1),
     )
-    stop.set()  # the retry's backoff is interrupted: the batch is abandoned
+    runner.step(timeout=0)
+    assert state.parked_streams("rows") == {"a-1"}
+    stop.set()  # the parked stream's redrive retries in place: its backoff is interrupted
     with pytest.raises(Stopping):
-        runner.step(timeout=0)
-    assert state.checkpoint("rows") == ""
+        runner.router.redrive("a-1")
     target.faults.clear()
     stop.clear()
-    assert runner.step(timeout=0) == 3
-    assert state.checkpoint("rows") == "3"
+    runner.router.redrive("a-1")
     assert target.by_stream() == {"a-1": [1, 2, 3]}
 
 
@@ -70,12 +167,13 @@ def test_parked_events_count_as_done(
         lambda e: (_ for _ in ()).throw(RuntimeError("x")) if e.stream_id == "a-1" else None
     )
     runner = SubscriptionRunner(
-        Subscription("rows", target, retry=RetryPolicy(1)),
+        Subscription("rows", target),
         SqliteFeed(store),
         store,
         checkpoints=state,
         versions=state,
         parking=state,
+        outages=OutagePolicy(park_after=0),
     )
     runner.step(timeout=0)
     assert state.checkpoint("rows") == "3"
