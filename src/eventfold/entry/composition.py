@@ -136,6 +136,25 @@ def http_app(
     return app
 
 
+def console_app(
+    settings: Settings, services: Sequence[Service], context: ServiceContext
+) -> FastAPI:
+    """The operator console alone (``eventfold console``): ``/console``, ``/healthz`` and
+    ``/readyz``, on the router state the settings name, no service routes."""
+    state, runner = console_parts(settings, services, context)
+    app = create_app(
+        [],
+        context,
+        authentication=http_authentication(settings),
+        readiness=readiness_checks(context),
+        runners=[runner],
+        title="eventfold console",
+        max_body_bytes=settings.max_body_bytes,
+    )
+    mount_console(app, state)
+    return app
+
+
 def console_parts(
     settings: Settings,
     services: Sequence[Service],

@@ -1,5 +1,6 @@
 """What an operator does to the router, shared by the ``eventfold`` operations commands and
-the operator console: each subscription's status, parked streams, redrive and skip.
+the operator console: each subscription's status, parked streams, redrive and skip, the
+audit against the event store and its heal.
 
 Both front ends call these functions; neither holds logic of its own about parking. A
 mistake (an unknown subscription, a stream that is not parked) is an
@@ -12,9 +13,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from eventfold.core.redaction import redact
+from eventfold.core.router.audit import StreamBehind, audit, heal
 from eventfold.core.router.observer import RouterObserver
 from eventfold.core.router.ports import BEGINNING, ParkedStream, Subscription
-from eventfold.core.router.router import Router
+from eventfold.core.router.router import Delivery, Router
 from eventfold.domain.codecs import EventCodec
 from eventfold.domain.events import RecordedEvent
 from eventfold.entry.service import Service, ServiceContext
@@ -159,6 +161,21 @@ class Operations:
         returns how many were skipped."""
         sub = self.parked_subscription(subscription, stream)
         return self.router(sub).skip(stream)
+
+    def audit(self, subscription: str) -> list[StreamBehind]:
+        """The streams ``subscription`` is behind on compared with the event store."""
+        sub = self.subscription(subscription)
+        parts = self.parts
+        return audit(sub, self.context.store, versions=parts.versions, parking=parts.parking)
+
+    def heal(
+        self, subscription: str, observer: RouterObserver | None = None
+    ) -> tuple[list[StreamBehind], Delivery]:
+        """Audit ``subscription`` and replay what it misses through the router (parked
+        streams are left to a redrive); returns what was behind and what the router did."""
+        behind = self.audit(subscription)
+        sub = self.subscription(subscription)
+        return behind, heal(self.router(sub, observer=observer), behind)
 
 
 def not_parked(subscription: str, stream: str) -> OperationRefused:

@@ -8,10 +8,8 @@ import uvicorn
 
 from eventfold.entry.cli.common import cli_context, require_home
 from eventfold.entry.cli.serve import listening_socket
-from eventfold.entry.composition import console_parts, http_authentication, service_context
-from eventfold.entry.console import mount_console
+from eventfold.entry.composition import console_app, service_context
 from eventfold.entry.context_reads import migrate_query_model
-from eventfold.entry.http import create_app
 
 
 def console(
@@ -31,16 +29,7 @@ def console(
     services = cli.services()
     with service_context(settings) as context:
         migrate_query_model(services, context)  # a redrive writes the query model
-        state, runner = console_parts(settings, services, context)
-        app = create_app(
-            [],
-            context,
-            authentication=http_authentication(settings),
-            runners=[runner],
-            title="eventfold console",
-            max_body_bytes=settings.max_body_bytes,
-        )
-        mount_console(app, state)
+        app = console_app(settings, services, context)
         sock = listening_socket(settings)
         typer.echo(f"operator console on {settings.url}/console (Ctrl-C stops it)", err=True)
         config = uvicorn.Config(app, log_config=None, log_level=None, access_log=False)

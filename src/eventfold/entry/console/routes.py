@@ -245,6 +245,58 @@ def console_routes(state: ConsoleState) -> APIRouter:
             return page(request, "message.html", session, status=404, message=str(exc))
         return page(request, "parked_stream.html", session, **values)
 
+    # -- the audit against the event store ----------------------------------------------------
+    def audited(subscription: str, results: list[str], errors: list[str]) -> dict[str, Any]:
+        ops = state.ops()
+        behind = ops.audit(subscription) if subscription else None
+        return {
+            "subscriptions": sorted(ops.subscriptions),
+            "subscription": subscription,
+            "behind": behind,
+            "results": results,
+            "errors": errors,
+        }
+
+    @router.get("/audit")
+    async def audit_page(
+        request: Request,
+        session: Session,
+        subscription: Annotated[str, Query(max_length=100)] = "",
+    ) -> Any:
+        try:
+            values = await run(lambda: audited(subscription, [], []))
+        except OperationRefused as exc:
+            refused = [str(exc)]
+            values = await run(lambda: audited("", [], refused))
+        return page(request, "audit.html", session, **values)
+
+    @router.post("/audit/heal")
+    async def audit_heal(
+        request: Request, session: Action, subscription: Annotated[str, Form(max_length=100)]
+    ) -> Any:
+        def heal() -> dict[str, Any]:
+            ops = state.ops()
+            try:
+                behind, report = ops.heal(subscription)
+            except OperationRefused as exc:
+                return audited("", [], [str(exc)])
+            results, errors = [], []
+            parked = sum(1 for b in behind if b.parked)
+            message = (
+                f"healed {subscription}: {report.applied} events applied, "
+                f"{report.duplicates} already applied"
+            )
+            if parked:
+                message += f"; {parked} parked streams left to a redrive"
+            results.append(f"{message} (CLI: eventfold audit {subscription} --heal)")
+            if report.parked:
+                streams = ", ".join(sorted({stream for stream, _ in report.parked}))
+                errors.append(f"these streams failed and parked: {streams}")
+            return audited(subscription, results, errors)
+
+        values = await run(heal)
+        return page(request, "_audit.html", session, **values)
+
     # -- a stream's timeline ----------------------------------------------------------------
     @router.get("/streams")
     async def stream_timeline(

@@ -15,6 +15,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from eventfold.adapters.projections.ledger import effects_table
 from eventfold.adapters.projections.projection import VERSIONS_SUFFIX, SqlProjection
 from eventfold.domain.codecs import EventCodec
+from eventfold.domain.decider import category_of, entity_id_of
 from eventfold.domain.events import (
     ACTOR,
     ACTOR_ROLES,
@@ -97,11 +98,6 @@ def event_view(event: RecordedEvent, codecs: Mapping[str, EventCodec]) -> EventV
     )
 
 
-def entity_id(stream_id: str) -> str:
-    """The entity part of a ``<category>-<entity id>`` stream id."""
-    return stream_id.split("-", 1)[1] if "-" in stream_id else stream_id
-
-
 def timeline(ops: Operations, stream_id: str) -> Timeline:
     """The stream's events, the query-model rows its projections keep for it and the
     effects its events caused."""
@@ -115,7 +111,7 @@ def projection_rows(ops: Operations, stream_id: str) -> list[ProjectionRows]:
     and the rows of its tables whose primary key holds the stream's entity id or the stream
     id (the usual way a projection keys an entity's rows; rows keyed otherwise, such as
     aggregates over many streams, are not found)."""
-    category = stream_id.split("-", 1)[0]
+    category = category_of(stream_id)
     found = []
     for name, sub in sorted(ops.subscriptions.items()):
         target = sub.target
@@ -154,7 +150,7 @@ def entity_key(table: Table, stream_id: str) -> ColumnElement[bool] | None:
     to the entity id (or the stream id), or a primary key of n columns equal to the n
     ``/``-separated parts of the entity id (``stock-shibuya/tea-01`` -> store, sku)."""
     key = list(table.primary_key.columns)
-    entity = entity_id(stream_id)
+    entity = entity_id_of(stream_id)
     if len(key) == 1:
         return key[0].in_(sorted({entity, stream_id}))
     parts = entity.split("/")

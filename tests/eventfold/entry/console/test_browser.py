@@ -92,6 +92,11 @@ def running(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Running]:
         EVENTFOLD_SERVICES="reservations",
         EVENTFOLD_WORKERS="1",
         EVENTFOLD_LOG_LEVEL="warning",
+        # Park after a second of failed retries; only the operator redrives (the test's).
+        EVENTFOLD_PARK_AFTER="1",
+        EVENTFOLD_RETRY_FIRST_DELAY="0.1",
+        EVENTFOLD_RETRY_MAX_DELAY="0.2",
+        EVENTFOLD_RETRY_PARKED_EVERY="0",
         EVENTFOLD_WEBHOOKS=f"reservations-staff={hooks}/staff,"
         f"reservations-inventory={hooks}/inventory",
     )
@@ -221,3 +226,15 @@ def test_a_streams_timeline_shows_its_events_rows_and_effects(
     staff_notice = page.locator(f'tr[data-effect="{stream}:1/staff_notice"]')
     expect(staff_notice.locator('[data-field="state"]')).to_have_text("done", timeout=WAIT_MS)
     page.screenshot(path=running.shots / "timeline.png", full_page=True)
+
+
+def test_the_audit_shows_the_stream_still_parked_for_the_other_partner(
+    page: Page, running: Running, reservation: str
+) -> None:
+    page.get_by_role("link", name="Audit").click()
+    page.get_by_label("Subscription").select_option("reservations_inventory")
+    page.get_by_role("button", name="Audit").click()
+    row = page.locator(f'tr[data-stream="reservation-{reservation}"]')
+    expect(row.locator('[data-field="behind"]')).to_have_text("1")
+    expect(row).to_contain_text("parked")
+    page.screenshot(path=running.shots / "audit.png", full_page=True)
