@@ -89,7 +89,6 @@ def running(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Running]:
     env.update(
         PORT=str(port),
         EVENTFOLD_HOME=str(home),
-        EVENTFOLD_SERVICES="reservations",
         EVENTFOLD_WORKERS="1",
         EVENTFOLD_LOG_LEVEL="warning",
         # Park after a second of failed retries; only the operator redrives (the test's).
