@@ -5,13 +5,23 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from catalog.domain import EVENT_TYPES, catalog_item, register_item
-from eventfold import CommandHandler, EventCodec, EventStore, JsonCodec, Origin, entity_id_of
+from eventfold import (
+    CommandHandler,
+    EventCodec,
+    EventStore,
+    JsonCodec,
+    Origin,
+    OutcomeCounter,
+    entity_id_of,
+)
 
 JSON_CODEC = JsonCodec(EVENT_TYPES)
 
 
-def make_handler(store: EventStore, codec: EventCodec = JSON_CODEC) -> CommandHandler:
-    return CommandHandler(store, codec)
+def make_handler(
+    store: EventStore, codec: EventCodec = JSON_CODEC, *, outcomes: OutcomeCounter | None = None
+) -> CommandHandler:
+    return CommandHandler(store, codec, outcomes=outcomes)
 
 
 def item_stream(item_id: str) -> str:

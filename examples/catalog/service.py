@@ -16,7 +16,7 @@ from eventfold.web import Service, ServiceContext
 
 
 def routes(context: ServiceContext) -> APIRouter:
-    commands = router(make_handler(context.store, JSON_CODEC))
+    commands = router(make_handler(context.store, JSON_CODEC, outcomes=context.command_outcomes))
     commands.include_router(query_routes(context, JSON_CODEC))
     return commands
 

@@ -30,6 +30,7 @@ from eventfold import (
     JsonCodec,
     Origin,
     Outcome,
+    OutcomeCounter,
     Session,
     StreamNotFound,
     category_of,
@@ -67,10 +68,15 @@ ConcurrencyConflict (409) and may retry."""
 
 
 def make_handler(
-    store: EventStore, codec: EventCodec = JSON_CODEC, *, attempts: int = ATTEMPTS
+    store: EventStore,
+    codec: EventCodec = JSON_CODEC,
+    *,
+    attempts: int = ATTEMPTS,
+    outcomes: OutcomeCounter | None = None,
 ) -> CommandHandler:
-    """The service's command handler on ``store``."""
-    return CommandHandler(store, codec, attempts=attempts)
+    """The service's command handler on ``store`` (``outcomes``: the entry point's count
+    of how commands ended)."""
+    return CommandHandler(store, codec, attempts=attempts, outcomes=outcomes)
 
 
 def reservation_stream(reservation_id: str) -> str:

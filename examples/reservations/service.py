@@ -19,7 +19,9 @@ from reservations.reactions import reaction_subscriptions
 
 
 def routes(context: ServiceContext) -> APIRouter:
-    commands = router(make_handler(context.store, PROTOBUF_CODEC))
+    commands = router(
+        make_handler(context.store, PROTOBUF_CODEC, outcomes=context.command_outcomes)
+    )
     commands.include_router(query_routes(context, PROTOBUF_CODEC))
     return commands
 

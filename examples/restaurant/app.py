@@ -16,6 +16,7 @@ from eventfold import (
     EventStore,
     JsonCodec,
     Origin,
+    OutcomeCounter,
     entity_id_of,
 )
 from restaurant.domain import (
@@ -30,8 +31,10 @@ from restaurant.domain import (
 JSON_CODEC = JsonCodec(EVENT_TYPES)
 
 
-def make_handler(store: EventStore, codec: EventCodec = JSON_CODEC) -> CommandHandler:
-    return CommandHandler(store, codec)
+def make_handler(
+    store: EventStore, codec: EventCodec = JSON_CODEC, *, outcomes: OutcomeCounter | None = None
+) -> CommandHandler:
+    return CommandHandler(store, codec, outcomes=outcomes)
 
 
 def restaurant_stream(restaurant_id: str) -> str:

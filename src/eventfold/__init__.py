@@ -7,7 +7,13 @@ from the layers below.
 """
 
 from eventfold.adapters.store.sqlite import SqliteEventStore
-from eventfold.core.app.handler import CommandHandler, Outcome, Session, fingerprint
+from eventfold.core.app.handler import (
+    CommandHandler,
+    Outcome,
+    OutcomeCounter,
+    Session,
+    fingerprint,
+)
 from eventfold.core.app.origin import Actor, Origin, service_actor
 from eventfold.core.ports import Commit, EventStore, Snapshot, StreamWrite
 from eventfold.domain.codecs import EventCodec, JsonCodec, from_plain, to_plain
@@ -61,6 +67,7 @@ __all__ = [
     "NotYetVisible",
     "Origin",
     "Outcome",
+    "OutcomeCounter",
     "RecordedEvent",
     "RuleViolated",
     "Session",

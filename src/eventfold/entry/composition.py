@@ -36,6 +36,7 @@ from eventfold.adapters.router_state.sqlite import SqliteRouterState
 from eventfold.adapters.store.sqlite import SqliteEventStore
 from eventfold.adapters.targets.mail_folder import MailFolder
 from eventfold.adapters.targets.smtp import SmtpMailer
+from eventfold.core.app.handler import OutcomeCounter
 from eventfold.core.ports import EventStore
 from eventfold.core.reactions.effects import EffectPerformer
 from eventfold.entry.console import ConsoleState, console_runner, mount_console
@@ -50,6 +51,7 @@ from eventfold.entry.http.callers import (
     LocalSigningKey,
     jwks_verifier,
 )
+from eventfold.entry.http.metrics import HttpMetrics
 from eventfold.entry.read_side import read_side_database
 from eventfold.entry.service import Service, ServiceContext
 from eventfold.entry.settings import Settings, open_store
@@ -75,14 +77,19 @@ if TYPE_CHECKING:
 
 # -- the services' context ------------------------------------------------------------------
 @contextmanager
-def service_context(settings: Settings) -> Iterator[ServiceContext]:
+def service_context(
+    settings: Settings, *, command_outcomes: OutcomeCounter | None = None
+) -> Iterator[ServiceContext]:
     """The configured event store (closed when the block ends) in the context the settings
-    describe: what every entry point running the services builds them with."""
+    describe: what every entry point running the services builds them with.
+    ``command_outcomes``: where the services' command handlers count how commands end."""
     with open_store(settings) as store:
-        yield context_on(store, settings)
+        yield context_on(store, settings, command_outcomes=command_outcomes)
 
 
-def context_on(store: EventStore, settings: Settings) -> ServiceContext:
+def context_on(
+    store: EventStore, settings: Settings, *, command_outcomes: OutcomeCounter | None = None
+) -> ServiceContext:
     """The context of the settings around an event store that is already open."""
     return ServiceContext(
         store,
@@ -91,6 +98,7 @@ def context_on(store: EventStore, settings: Settings) -> ServiceContext:
         webhook_urls=dict(settings.webhooks),
         read_wait=settings.read_wait,
         job_seconds=settings.job_seconds,
+        command_outcomes=command_outcomes,
     )
 
 
@@ -111,6 +119,7 @@ def http_app(
     *,
     router_metrics_url: str | None = None,
     metrics: CollectorRegistry | None = None,
+    http_metrics: HttpMetrics | None = None,
     console: bool = False,
 ) -> FastAPI:
     """The services' HTTP app as the settings configure it: who may call
@@ -128,6 +137,7 @@ def http_app(
         authentication=http_authentication(settings),
         readiness=readiness_checks(context, router_metrics_url),
         metrics=metrics,
+        http_metrics=http_metrics,
         max_body_bytes=settings.max_body_bytes,
         runners=runners,
     )

@@ -10,7 +10,8 @@ mistake (an unknown subscription, a stream that is not parked) is an
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
+from typing import Any
 
 from eventfold.core.redaction import redact
 from eventfold.core.router.audit import StreamBehind, audit, heal
@@ -35,6 +36,7 @@ class SubscriptionStatus:
     name: str
     target: str
     position: str
+    """The feed checkpoint it resumes from ("": the beginning)."""
     lag_events: int | None
     lag_seconds: float | None
     parked: int
@@ -69,6 +71,12 @@ class Operations:
     def subscription(self, name: str) -> Subscription:
         if name not in self.subscriptions:
             known = ", ".join(sorted(self.subscriptions)) or "none"
+            if self.parts.parking.list_parked(name):
+                raise OperationRefused(
+                    f"subscription {name!r} has parked streams but does not run with these "
+                    "settings (a warning above names the missing setting, e.g. "
+                    f"EVENTFOLD_WEBHOOKS); nothing was sent or marked done; running: {known}"
+                )
             raise OperationRefused(
                 f"no subscription named {name!r}; known: {known} (see `eventfold subscriptions`)"
             )
@@ -102,7 +110,7 @@ class Operations:
                 SubscriptionStatus(
                     name,
                     sub.target.name,
-                    checkpoint or "start",
+                    checkpoint,
                     lag.events,
                     lag.seconds,
                     len(self.parts.parking.parked_streams(name)),
@@ -119,6 +127,22 @@ class Operations:
         (reasons stored before they were redacted may hold secrets)."""
         if subscription is not None:
             self.subscription(subscription)
+        return self.parked_anywhere(subscription)
+
+    def select_parked(
+        self, subscription: str | None = None, reason: str | None = None
+    ) -> list[ParkedStream]:
+        """The parked streams of one subscription (None: of all, including subscriptions
+        that do not run with these settings) whose reason contains ``reason`` (any case)."""
+        if subscription is not None and subscription not in self.subscriptions:
+            self.subscription(subscription)  # says why it is unknown or not running
+        found = self.parked_anywhere(subscription)
+        if reason is not None:
+            found = [p for p in found if reason.lower() in p.reason.lower()]
+        return found
+
+    def parked_anywhere(self, subscription: str | None = None) -> list[ParkedStream]:
+        """Like :meth:`parked`, without checking the subscription runs here."""
         return [_redacted(p) for p in self.parts.parking.list_parked(subscription)]
 
     def parked_stream(self, subscription: str, stream: str) -> ParkedStream:
@@ -206,3 +230,9 @@ def operations_on(
     """:class:`Operations` on router parts that are already open (their owner closes them)."""
     found = subscriptions_of(services, context)
     return Operations(services, context, parts, {s.name: s for s in found})
+
+
+def as_dict(status: SubscriptionStatus) -> dict[str, Any]:
+    """A subscription's status as JSON data (``eventfold subscriptions --json``)."""
+    record = asdict(status)
+    return {"subscription": record.pop("name"), **record}

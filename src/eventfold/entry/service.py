@@ -17,6 +17,7 @@ from typing import Any, Generic, TypeVar
 from fastapi import APIRouter
 from sqlalchemy import Engine
 
+from eventfold.core.app.handler import OutcomeCounter
 from eventfold.core.ports import EventStore
 from eventfold.core.reactions.effects import EffectPerformer
 from eventfold.domain.codecs import EventCodec
@@ -64,6 +65,9 @@ class ServiceContext:
     """How long a read with ``min_version`` waits for the query model, in seconds."""
     job_seconds: float = DEFAULT_JOB_SECONDS
     """How often the services' periodic jobs run, in seconds (EVENTFOLD_JOB_SECONDS)."""
+    command_outcomes: OutcomeCounter | None = None
+    """Counts how the commands of the services' HTTP routes end (the ``/metrics`` of the
+    HTTP entry point); a service passes it to its :class:`CommandHandler`."""
     _embedded_engine: _Once[Engine] = field(
         default_factory=_Once, init=False, repr=False, compare=False
     )

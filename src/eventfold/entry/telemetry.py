@@ -140,7 +140,14 @@ class Telemetry:
         self.duplicates_total.labels(subscription).inc(count)
 
     def gap_healed(
-        self, subscription: str, stream_id: str, last_applied: int, received: int, fetched: int
+        self,
+        subscription: str,
+        stream_id: str,
+        last_applied: int,
+        received: int,
+        fetched: int,
+        *,
+        correlation_id: str | None = None,
     ) -> None:
         self.gaps_total.labels(subscription).inc()
         self.healed_total.labels(subscription).inc(fetched)
@@ -151,6 +158,7 @@ class Telemetry:
             last_applied=last_applied,
             received=received,
             fetched=fetched,
+            correlation_id=correlation_id,
         )
 
     def retrying(

@@ -35,7 +35,14 @@ from eventfold.domain.events import (
     CORRELATION_ID,
     IDEMPOTENCY_KEY,
 )
-from eventfold.errors import ConcurrencyConflict, IdempotencyKeyReused, StreamNotFound
+from eventfold.errors import (
+    ConcurrencyConflict,
+    Forbidden,
+    IdempotencyKeyReused,
+    InvalidCommand,
+    RuleViolated,
+    StreamNotFound,
+)
 
 C = TypeVar("C")
 S = TypeVar("S")
@@ -43,6 +50,22 @@ E = TypeVar("E")
 R = TypeVar("R")
 
 DEFAULT_ATTEMPTS = 8
+
+OutcomeCounter = Callable[[str], None]
+"""Told how each command handled by a handler ended: ``committed`` (events appended, or
+nothing to append), ``duplicate`` (its command id had committed before: that commit is the
+answer), ``refused`` (a rule, the command's own validity, a missing stream or a reused
+Idempotency-Key), ``conflict`` (a version conflict not resolved by deciding again) or
+``failed`` (anything else, e.g. the store unavailable). The HTTP entry point counts them
+as a Prometheus metric."""
+
+REFUSALS = (InvalidCommand, RuleViolated, StreamNotFound, IdempotencyKeyReused, Forbidden)
+
+
+def _ignore(_: str) -> None:
+    pass
+
+
 ANONYMOUS = Origin()
 """No command id, no actor: an in-process command run once."""
 
@@ -246,6 +269,7 @@ class CommandHandler:
         cache: StateCache | None = None,
         take_turns: bool = True,
         turn_timeout: float = DEFAULT_TURN_TIMEOUT,
+        outcomes: OutcomeCounter | None = None,
     ) -> None:
         if attempts < 1:
             raise ValueError("attempts must be at least 1")
@@ -257,6 +281,7 @@ class CommandHandler:
         self.turn_timeout = turn_timeout
         self._stats = HandlerStats()
         self._stats_lock = threading.Lock()
+        self._outcome = outcomes or _ignore
 
     @property
     def stats(self) -> HandlerStats:
@@ -277,8 +302,24 @@ class CommandHandler:
         already committed returns that commit (``duplicate=True``) without running ``work``
         again; when both carry a request digest and they differ, the id was reused for
         another command: IdempotencyKeyReused. This is the one place that comparison is
-        made (stores only return the earlier commit).
+        made (stores only return the earlier commit). How it ended is told to the
+        handler's :data:`OutcomeCounter`.
         """
+        try:
+            outcome = self._run(work, origin)
+        except ConcurrencyConflict:
+            self._outcome("conflict")
+            raise
+        except REFUSALS:
+            self._outcome("refused")
+            raise
+        except Exception:
+            self._outcome("failed")
+            raise
+        self._outcome("duplicate" if outcome.commit.duplicate else "committed")
+        return outcome
+
+    def _run(self, work: Callable[[Session], R], origin: Origin) -> Outcome[R]:
         command_id = origin.command_id
         digest = origin.request_digest if command_id is not None else ""
         metadata = self._metadata(origin)

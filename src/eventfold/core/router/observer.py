@@ -25,10 +25,18 @@ class RouterObserver(Protocol):
         ...
 
     def gap_healed(
-        self, subscription: str, stream_id: str, last_applied: int, received: int, fetched: int
+        self,
+        subscription: str,
+        stream_id: str,
+        last_applied: int,
+        received: int,
+        fetched: int,
+        *,
+        correlation_id: str | None = None,
     ) -> None:
         """``received`` arrived while ``last_applied`` was the last applied version;
-        ``fetched`` missing events were read back from the event store."""
+        ``fetched`` missing events were read back from the event store. ``correlation_id``:
+        the received event's (its command's id)."""
         ...
 
     def retrying(
@@ -76,7 +84,14 @@ class NullObserver:
         pass
 
     def gap_healed(
-        self, subscription: str, stream_id: str, last_applied: int, received: int, fetched: int
+        self,
+        subscription: str,
+        stream_id: str,
+        last_applied: int,
+        received: int,
+        fetched: int,
+        *,
+        correlation_id: str | None = None,
     ) -> None:
         pass
 

@@ -295,7 +295,14 @@ class Router:
         healed = self.store.read(stream_id, last, limit=top - last)
         fetched = len(healed) - len(fresh)
         report.healed += fetched
-        self.observer.gap_healed(self.name, stream_id, last, fresh[0].version, fetched)
+        self.observer.gap_healed(
+            self.name,
+            stream_id,
+            last,
+            fresh[0].version,
+            fetched,
+            correlation_id=_correlation_id(fresh),
+        )
         return healed
 
     # -- one stream, when a batch failed ----------------------------------------------------

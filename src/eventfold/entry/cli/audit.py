@@ -10,7 +10,7 @@ from rich.console import Console
 from rich.table import Table
 
 from eventfold.core.router.audit import StreamBehind, audit, heal
-from eventfold.entry.cli.common import fail
+from eventfold.entry.cli.common import fail, flag
 from eventfold.entry.cli.ops import operations
 from eventfold.entry.telemetry import Telemetry
 
@@ -38,10 +38,10 @@ def _age(since: datetime) -> str:
 def audit_command(
     ctx: typer.Context,
     projection: str = typer.Argument(help="The subscription to compare with the event store."),
-    heal_them: bool = typer.Option(
+    heal_them: bool = flag(
         False, "--heal", help="Replay what is missing through the router (parked streams: redrive)."
     ),
-    json_lines: bool = typer.Option(
+    json_lines: bool = flag(
         False, "--json", help="One JSON object per stream behind and line, for scripts."
     ),
 ) -> None:

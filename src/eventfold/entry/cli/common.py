@@ -69,6 +69,12 @@ def require_home(settings: Settings) -> None:
         )
 
 
+def flag(default: bool, *names: str, help: str) -> Any:
+    """A boolean option (``--json``, ``--yes``): shown in ``--help`` as taking no value
+    (typer's rich help otherwise prints a ``<bool>`` type beside it)."""
+    return typer.Option(default, *names, help=help, metavar="")
+
+
 def cli_context(ctx: typer.Context) -> CliContext:
     obj = ctx.find_root().obj
     if not isinstance(obj, CliContext):  # pragma: no cover - the root callback sets it

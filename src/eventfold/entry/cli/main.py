@@ -8,8 +8,19 @@ from __future__ import annotations
 
 import typer
 
-from eventfold.entry.cli import audit, aws, console, migrate, ops, schema, serve, streams, tokens
-from eventfold.entry.cli.common import CliContext, OneLineErrors
+from eventfold.entry.cli import (
+    audit,
+    aws,
+    console,
+    migrate,
+    ops,
+    parked,
+    schema,
+    serve,
+    streams,
+    tokens,
+)
+from eventfold.entry.cli.common import CliContext, OneLineErrors, flag
 from eventfold.entry.logs import configure_logging_from
 
 app = typer.Typer(
@@ -25,9 +36,7 @@ app = typer.Typer(
 @app.callback()
 def root(
     ctx: typer.Context,
-    traceback: bool = typer.Option(
-        False, "--traceback", help="Show the traceback of an unexpected error."
-    ),
+    traceback: bool = flag(False, "--traceback", help="Show the traceback of an unexpected error."),
 ) -> None:
     """Settings come from the environment (PORT, EVENTFOLD_HOME, ...); see README.md."""
     if not isinstance(ctx.obj, CliContext):
@@ -46,6 +55,7 @@ app.add_typer(aws.app, name="aws")
 app.add_typer(schema.app, name="schema")
 app.command("migrate")(migrate.migrate)
 ops.register(app)
+app.add_typer(parked.app, name="parked")
 app.command("audit")(audit.audit_command)
 
 

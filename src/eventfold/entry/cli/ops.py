@@ -16,18 +16,16 @@ from rich.table import Table
 
 from eventfold.core.router.ports import BEGINNING
 from eventfold.core.router.rebuild import rebuild as rebuild_projection
-from eventfold.entry.cli.common import cli_context, fail, require_home
+from eventfold.entry.cli.common import cli_context, flag, require_home
 from eventfold.entry.cli.streams import as_record, payload_json
 from eventfold.entry.composition import route_until_signalled, router_parts, service_context
 from eventfold.entry.context_reads import migrate_query_model
-from eventfold.entry.operations import Operations, operations_on
+from eventfold.entry.operations import Operations, as_dict, operations_on
 from eventfold.entry.processes import exit_with_parent
 from eventfold.entry.telemetry import Telemetry
 from eventfold.entry.worker import subscriptions_of
 
 log = structlog.stdlib.get_logger("eventfold.worker")
-
-parked_app = typer.Typer(help="Streams parked for a subscription: list, show, redrive, skip.")
 
 
 @contextmanager
@@ -83,94 +81,31 @@ def worker(
     log.info("stopped")
 
 
-def subscriptions(ctx: typer.Context) -> None:
+def subscriptions(
+    ctx: typer.Context,
+    json_lines: bool = flag(
+        False, "--json", help="One JSON object per subscription and line, for scripts."
+    ),
+) -> None:
     """Each subscription's position, lag (events, seconds) and parked streams."""
     with operations(ctx, read_only=True) as ops:
         table = Table("subscription", "target", "position", "lag events", "lag s", "parked")
+        for column in table.columns[:3]:
+            column.no_wrap = True  # names and positions are never cut
         for status in ops.statuses():
-            seconds = "?" if status.lag_seconds is None else f"{status.lag_seconds:.1f}"
-            events = "?" if status.lag_events is None else str(status.lag_events)
+            if json_lines:
+                typer.echo(json.dumps(as_dict(status)))
+                continue
             table.add_row(
-                status.name, status.target, status.position, events, seconds, str(status.parked)
+                status.name,
+                status.target,
+                status.position or "start",
+                "?" if status.lag_events is None else str(status.lag_events),
+                "?" if status.lag_seconds is None else f"{status.lag_seconds:.1f}",
+                str(status.parked),
             )
-        Console(soft_wrap=True).print(table)
-
-
-@parked_app.command("list")
-def parked_list(
-    ctx: typer.Context,
-    subscription: str = typer.Argument(None, help="Only this subscription's parked streams."),
-) -> None:
-    """Every parked stream: subscription, stream, versions waiting, since when, why."""
-    with operations(ctx, read_only=True) as ops:
-        found = ops.parked(subscription)
-        if not found:
-            typer.echo("no parked streams")
-            return
-        table = Table("subscription", "stream", "versions", "waiting", "parked at", "reason")
-        for p in found:
-            table.add_row(
-                p.subscription,
-                p.stream_id,
-                f"{p.first_version}..{p.last_version}",
-                str(p.count),
-                p.parked_at.isoformat(timespec="seconds"),
-                p.reason,
-            )
-        Console(soft_wrap=True).print(table)
-
-
-@parked_app.command("show")
-def parked_show(
-    ctx: typer.Context,
-    subscription: str = typer.Argument(help="The subscription."),
-    stream: str = typer.Argument(help="The parked stream id."),
-) -> None:
-    """The reason and the waiting events of a parked stream (one JSON object per line)."""
-    with operations(ctx, read_only=True) as ops:
-        parked = ops.parked_stream(subscription, stream)
-        typer.echo(f"{stream} parked for {subscription} since {parked.parked_at}: {parked.reason}")
-        codecs = ops.codecs()
-        for event in ops.parked_events(subscription, stream):
-            typer.echo(json.dumps(as_record(event, payload_json(event, codecs))))
-
-
-@parked_app.command("redrive")
-def parked_redrive(
-    ctx: typer.Context,
-    subscription: str = typer.Argument(help="The subscription."),
-    stream: str = typer.Argument(help="The parked stream id."),
-) -> None:
-    """Re-apply the waiting events in order, then unpark the stream."""
-    with operations(ctx) as ops:
-        report = ops.redrive(subscription, stream, observer=Telemetry())
-        if not report.unparked:
-            fail(
-                f"{stream} failed again at version {report.failed_version} and stays parked "
-                f"({report.reason}); fix the cause, then redrive again or skip it"
-            )
-        typer.echo(
-            f"redrove {stream} for {subscription}: {report.applied} applied, "
-            f"{report.duplicates} already applied; unparked"
-        )
-
-
-@parked_app.command("skip")
-def parked_skip(
-    ctx: typer.Context,
-    subscription: str = typer.Argument(help="The subscription."),
-    stream: str = typer.Argument(help="The parked stream id."),
-    yes: bool = typer.Option(False, "--yes", help="Really skip (the events are never applied)."),
-) -> None:
-    """Give up on the waiting events: mark them handled without applying them, unpark."""
-    if not yes:
-        fail(
-            "skipping means these events are never applied for this subscription; "
-            "add --yes to confirm"
-        )
-    with operations(ctx) as ops:
-        skipped = ops.skip(subscription, stream)
-        typer.echo(f"skipped {skipped} events of {stream} for {subscription}; unparked")
+        if not json_lines:
+            Console(soft_wrap=True).print(table)
 
 
 def rebuild(
@@ -197,7 +132,9 @@ def rebuild(
             def advance(count: int) -> None:
                 done[0] += count
                 rate = done[0] / max(time.perf_counter() - started, 1e-9)
-                progress.update(task, advance=count, rate=f"{rate:,.0f}")
+                # Events committed since the count was taken: the bar grows, never overshoots.
+                grown = max(total or 0, done[0])
+                progress.update(task, advance=count, total=grown, rate=f"{rate:,.0f}")
 
             applied = rebuild_projection(sub, store, ops.parts.checkpoints, progress=advance)
         seconds = time.perf_counter() - started
@@ -209,13 +146,24 @@ def rebuild(
 
 def tail(
     ctx: typer.Context,
-    from_start: bool = typer.Option(False, "--from-start", help="Begin with the first event."),
-    follow: bool = typer.Option(True, "--follow/--no-follow", help="Wait for new events."),
+    from_start: bool = flag(False, "--from-start", help="Begin with the first event."),
+    follow: bool = flag(True, "--follow/--no-follow", help="Wait for new events."),
     limit: int = typer.Option(0, "--limit", min=0, help="Stop after this many events (0: no)."),
-    category: list[str] = typer.Option([], "--category", help="Only these stream categories."),
+    category: list[str] = typer.Option(
+        [], "--category", help="Only these stream categories (repeat, or a,b)."
+    ),
 ) -> None:
     """Print events as they are committed (one JSON object per line)."""
+    wanted = {c.strip() for given in category for c in given.split(",") if c.strip()}
     with operations(ctx, read_only=True) as ops:
+        owned = {c for s in ops.services for c in s.categories}
+        if wanted - owned:  # not an error: a category may have no service here
+            unowned = ", ".join(sorted(wanted - owned))
+            typer.echo(
+                f"note: no installed service owns {unowned} (known: "
+                f"{', '.join(sorted(owned)) or 'none'}); only events of such streams match",
+                err=True,
+            )
         feed = ops.parts.feed
         codecs = ops.codecs()
         checkpoint = BEGINNING if from_start else feed.head()
@@ -224,7 +172,7 @@ def tail(
             while True:
                 batch = feed.poll(checkpoint, limit=500, timeout=1.0 if follow else 0.0)
                 for event in batch.events:
-                    if category and event.category not in category:
+                    if wanted and event.category not in wanted:
                         continue
                     typer.echo(json.dumps(as_record(event, payload_json(event, codecs))))
                     printed += 1
@@ -241,6 +189,5 @@ def register(app: typer.Typer) -> None:
     """Add the operations commands to the ``eventfold`` command."""
     app.command("worker")(worker)
     app.command("subscriptions")(subscriptions)
-    app.add_typer(parked_app, name="parked")
     app.command("rebuild")(rebuild)
     app.command("tail")(tail)

@@ -12,21 +12,28 @@ from __future__ import annotations
 import os
 import signal
 import socket
+import tempfile
 from collections.abc import Mapping
+from pathlib import Path
 from types import FrameType
 
 import structlog
 import typer
 import uvicorn
 from prometheus_client import CollectorRegistry
+from prometheus_client.multiprocess import MultiProcessCollector
 
 from eventfold.entry.cli.common import cli_context
 from eventfold.entry.composition import http_app, http_authentication, service_context
 from eventfold.entry.context_reads import migrate_query_model
+from eventfold.entry.http.metrics import HttpMetrics
 from eventfold.entry.processes import Child, Supervisor, eventfold_command, exit_with_parent
 from eventfold.entry.settings import Settings
 from eventfold.entry.telemetry import RemoteMetrics
 from eventfold.errors import ConfigurationError
+
+MULTIPROCESS_DIR = "PROMETHEUS_MULTIPROC_DIR"
+"""prometheus_client's variable naming the folder where processes share their metrics."""
 
 log = structlog.stdlib.get_logger("eventfold.run")
 
@@ -63,10 +70,13 @@ def children(
     listening_fd: int,
     metrics_port: int,
     environ: Mapping[str, str] | None = None,
+    http_metrics_dir: Path | None = None,
 ) -> list[Child]:
     """The processes ``eventfold run`` keeps running: the router (unless
     EVENTFOLD_ROUTER=off) and ``settings.http_processes`` HTTP processes, with ``environ``
-    (default: this process's)."""
+    (default: this process's). ``http_metrics_dir``: the folder where the HTTP processes
+    keep their request and command metrics, so that ``/metrics`` on any of them adds up
+    all of them (prometheus_client's multiprocess mode)."""
     parent = str(os.getpid())
     found = []
     if settings.router:
@@ -88,8 +98,12 @@ def children(
     http = ["serve-http", "--fd", str(listening_fd), "--parent-pid", parent]
     if settings.router:
         http += ["--router-metrics", f"http://127.0.0.1:{metrics_port}/metrics"]
+    http_env = environ
+    if http_metrics_dir is not None:
+        http_env = {**(os.environ if environ is None else environ)}
+        http_env[MULTIPROCESS_DIR] = str(http_metrics_dir)
     for n in range(1, settings.http_processes + 1):
-        found.append(Child(f"http-{n}", eventfold_command(*http), (listening_fd,), environ))
+        found.append(Child(f"http-{n}", eventfold_command(*http), (listening_fd,), http_env))
     return found
 
 
@@ -110,8 +124,11 @@ def run(ctx: typer.Context) -> None:
         applied = migrate_query_model(services, context)  # once, before any child starts
     http_authentication(settings)  # the local signing key exists before any child starts
     sock = listening_socket(settings)
+    shared = tempfile.TemporaryDirectory(prefix="eventfold-http-metrics-")
     try:
-        processes = children(settings, sock.fileno(), free_loopback_port())
+        processes = children(
+            settings, sock.fileno(), free_loopback_port(), http_metrics_dir=Path(shared.name)
+        )
         log.info(
             "serving",
             services=[s.name for s in services],
@@ -134,6 +151,7 @@ def run(ctx: typer.Context) -> None:
         code = Supervisor(processes, log.warning).run()
     finally:
         sock.close()
+        shared.cleanup()
     log.info("stopped")
     if code:
         raise typer.Exit(code)
@@ -156,13 +174,20 @@ def serve_http(
     registry = CollectorRegistry()
     if router_metrics:
         registry.register(RemoteMetrics(router_metrics))
-    with service_context(settings) as context:
+    shared = cli.environ.get(MULTIPROCESS_DIR)
+    if shared:  # `eventfold run`'s HTTP processes: each adds to the files in this folder
+        http_metrics = HttpMetrics(None)
+        MultiProcessCollector(registry, path=shared)  # type: ignore[no-untyped-call]
+    else:
+        http_metrics = HttpMetrics(registry)
+    with service_context(settings, command_outcomes=http_metrics.command) as context:
         app = http_app(
             settings,
             services,
             context,
             router_metrics_url=router_metrics or None,
             metrics=registry,
+            http_metrics=http_metrics,
             console=True,
         )
         sock = socket.socket(fileno=fd)

@@ -15,7 +15,7 @@ from rich.text import Text
 
 from eventfold.domain.codecs import EventCodec
 from eventfold.domain.events import ACTOR, ACTOR_ROLES, IDEMPOTENCY_KEY, RecordedEvent
-from eventfold.entry.cli.common import cli_context, fail, require_home
+from eventfold.entry.cli.common import cli_context, fail, flag, require_home
 from eventfold.entry.operations import codecs_by_category
 from eventfold.entry.settings import open_store
 from eventfold.errors import CodecError
@@ -62,9 +62,10 @@ def actor_of(event: RecordedEvent) -> str:
 def events(
     ctx: typer.Context,
     stream: str = typer.Argument(help="The stream id, '<category>-<entity id>'."),
-    json_lines: bool = typer.Option(
+    json_lines: bool = flag(
         False, "--json", help="One JSON object per event and line, for scripts."
     ),
+    limit: int = typer.Option(0, "--limit", min=0, help="Only the latest N events (0: all)."),
 ) -> None:
     """Print the events of STREAM: version, type, time recorded, who sent the command
     (roles, subject, Idempotency-Key) and payload."""
@@ -80,6 +81,8 @@ def events(
             "('<category>-<entity id>', e.g. the stream named in a command's response) "
             "and EVENTFOLD_HOME"
         )
+    if limit:
+        recorded = recorded[-limit:]
     records = [as_record(e, payload_json(e, codecs)) for e in recorded]
     if json_lines:
         for record in records:

@@ -15,7 +15,9 @@ from starlette.exceptions import HTTPException
 
 from eventfold.core.redaction import redact
 from eventfold.entry.http.callers import PUBLIC, Authentication, Caller, require_role
+from eventfold.entry.http.docs import add_offline_docs
 from eventfold.entry.http.limits import BodyLimit
+from eventfold.entry.http.metrics import HttpMetrics, RequestMetrics
 from eventfold.entry.http.problems import (
     PROBLEM_JSON,
     PROBLEM_TYPE_PREFIX,
@@ -69,17 +71,21 @@ def create_app(
     readiness: Mapping[str, ReadinessCheck] | None = None,
     title: str = "eventfold",
     metrics: CollectorRegistry | None = None,
+    http_metrics: HttpMetrics | None = None,
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
 ) -> FastAPI:
     """The HTTP entry point: each service's routes (tagged with its name), ``GET /healthz``,
-    OpenAPI at ``/docs``, and every error answered as ``application/problem+json``.
+    OpenAPI with Swagger UI at ``/docs`` and ReDoc at ``/redoc`` (served from the installed
+    package, no CDN), and every error answered as ``application/problem+json``.
 
     ``authentication`` tells who calls (see :mod:`eventfold.entry.http.callers`); there is
     no way to leave it out. ``runners`` start with the app and stop with it (see
     :data:`BackgroundRunner`). ``metrics``: served as ``GET /metrics`` in the Prometheus
-    text format, to the ``operator`` role. ``readiness``: the checks ``GET /readyz`` runs,
-    by name (see :data:`ReadinessCheck`). ``max_body_bytes``: a larger request body is a
-    413 problem, refused before it is read.
+    text format, to the ``operator`` role, with the requests' and the commands' own
+    (``http_metrics``; made in ``metrics`` when not given; the services' command handlers
+    count into it through ``context.command_outcomes``). ``readiness``: the checks
+    ``GET /readyz`` runs, by name (see :data:`ReadinessCheck`). ``max_body_bytes``: a larger
+    request body is a 413 problem, refused before it is read.
     """
     names = [s.name for s in services]
     app = FastAPI(
@@ -89,7 +95,10 @@ def create_app(
         openapi_tags=[{"name": s.name, "description": s.description} for s in services],
         lifespan=_lifespan(runners),
         responses=_PROBLEM_RESPONSE_DOC,
+        docs_url=None,  # served from the installed package instead (add_offline_docs)
+        redoc_url=None,
     )
+    add_offline_docs(app)
     app.state.authentication = authentication
     readiness = dict(readiness or {})
 
@@ -110,6 +119,8 @@ def create_app(
     app.add_exception_handler(HTTPException, on_http_error)
     app.add_middleware(UnexpectedErrors)
     app.add_middleware(BodyLimit, max_bytes=max_body_bytes)
+    if metrics is not None:
+        app.add_middleware(RequestMetrics, metrics=http_metrics or HttpMetrics(metrics))
     app.add_middleware(RequestLogContext)  # outermost: its ids are on the lines above too
 
     @app.get("/healthz", tags=["health"], dependencies=[PUBLIC])
@@ -151,7 +162,8 @@ def create_app(
 
         @app.get("/metrics", tags=["health"], include_in_schema=False)
         def prometheus_metrics(caller: Caller) -> Response:
-            """The router's metrics (lag, freshness, gaps, retries, parked streams), for the
+            """The router's metrics (lag, freshness, gaps, retries, parked streams) and the
+            HTTP requests' and commands' (rate, latency, outcome), for the
             ``operator`` role. Collected in a worker thread: collectors may ask another
             process (the router process's metrics) or the router state (DynamoDB)."""
             require_role(caller, "operator")

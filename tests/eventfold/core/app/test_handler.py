@@ -309,3 +309,21 @@ def test_a_command_id_taken_meanwhile_leaves_no_unwritten_state_in_the_cache(
     snapshot = store.load("counter-1")
     assert snapshot is not None
     assert snapshot.state == b'{"total":6,"limit":100}'
+
+
+def test_each_command_outcome_is_counted(store: SqliteEventStore) -> None:
+    outcomes: list[str] = []
+    handler = CommandHandler(store, codec, outcomes=outcomes.append)
+    handler.execute(counter, "counter-1", Add(99), Origin(command_id="c-1"))
+    handler.execute(counter, "counter-1", Add(99), Origin(command_id="c-1"))
+    with pytest.raises(RuleViolated):
+        handler.execute(counter, "counter-1", Add(2))
+    with pytest.raises(ConcurrencyConflict):
+        handler.execute(counter, "counter-1", Add(1), expected_version=0)
+
+    def broken(_: Session) -> None:
+        raise RuntimeError("the store went away")
+
+    with pytest.raises(RuntimeError):
+        handler.run(broken)
+    assert outcomes == ["committed", "duplicate", "refused", "conflict", "failed"]

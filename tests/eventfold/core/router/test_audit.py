@@ -6,12 +6,15 @@ from pathlib import Path
 
 import pytest
 
-from eventfold import DeliveryFailed, SqliteEventStore
+from eventfold import DeliveryFailed, EventData, SqliteEventStore, StreamWrite
+from eventfold.adapters.aws.router_state import DynamoDBRouterState
 from eventfold.adapters.router_state.sqlite import SqliteRouterState
 from eventfold.core.router.audit import audit, heal
 from eventfold.core.router.ports import EventFilter, RetryPolicy, Subscription
 from eventfold.core.router.router import Router
 from eventfold.domain.events import RecordedEvent
+from tests.aws_support.moto_server import MotoAws
+from tests.eventfold.adapters.aws.test_dynamodb_store import make_store
 from tests.eventfold.core.router.targets import (
     PlanningSqliteTarget,
     SqliteTarget,
@@ -90,3 +93,29 @@ def test_a_parked_stream_is_listed_as_parked_and_heal_leaves_it_to_redrive(
     assert (item.stream_id, item.behind, item.parked) == ("a-1", 2, True)
     assert heal(router, [item]).applied == 0
     assert state.parked_streams("rows") == {"a-1"}
+
+
+@pytest.mark.aws
+def test_on_dynamodb_the_audit_reads_the_state_table_and_heals(
+    aws: MotoAws, tmp_path: Path
+) -> None:
+    store = make_store(aws, page_size=2, scan_segments=3)  # the scan pages, in parallel
+    state = DynamoDBRouterState(store.client, store.tables)
+    for stream_id, count in {"a-1": 2, "a-2": 1, "a-3": 3}.items():
+        for version in range(1, count + 1):
+            data = EventData("Happened", b"{}")
+            store.append(StreamWrite(stream_id, version - 1, [data], b"{}", "t/1"))
+    store.append(
+        StreamWrite("a-4", 0, [EventData("Happened", b"{}")], b"{}", "t/1"), command_id="c"
+    )
+    target = TrackingSqliteTarget(tmp_path / "rows.db")
+    subscription = Subscription("rows", target)
+    router = Router(subscription, store, versions=state, parking=state)
+    lost = {"a-1:2", "a-3:2", "a-3:3"}
+    router.deliver([e for e in store.scan() if e.key not in lost])
+
+    behind = audit(subscription, store, versions=state, parking=state)
+
+    assert [(b.stream_id, b.behind) for b in behind] == [("a-1", 1), ("a-3", 2)]
+    heal(router, behind)
+    assert audit(subscription, store, versions=state, parking=state) == []

@@ -31,9 +31,17 @@ class Seen(NullObserver):
         self.correlation_ids: list[str | None] = []
 
     def gap_healed(
-        self, subscription: str, stream_id: str, last_applied: int, received: int, fetched: int
+        self,
+        subscription: str,
+        stream_id: str,
+        last_applied: int,
+        received: int,
+        fetched: int,
+        *,
+        correlation_id: str | None = None,
     ) -> None:
         self.gaps.append((stream_id, last_applied, received, fetched))
+        self.correlation_ids.append(correlation_id)
 
     def parked(
         self,
@@ -386,3 +394,16 @@ def test_a_planning_target_that_cannot_read_its_versions_fails_the_delivery(
     with pytest.raises(DeliveryFailed, match="down"):
         router.deliver(events_of(store))
     assert state.parked_streams("rows") == set()
+
+
+def test_a_healed_gap_names_the_received_events_correlation_id(
+    target: SqliteTarget, store: SqliteEventStore, state: SqliteRouterState
+) -> None:
+    first = EventData("Happened", b'{"v":1}', metadata={CORRELATION_ID: "cmd-1"})
+    second = EventData("Happened", b'{"v":2}', metadata={CORRELATION_ID: "cmd-2"})
+    store.append(StreamWrite("a-1", 0, [first], b"{}", "t/1"))
+    store.append(StreamWrite("a-1", 1, [second], b"{}", "t/1"))
+    router, seen = make_router(target, store, state)
+    router.deliver(events_of(store)[1:])  # version 1 never came: read back
+    assert seen.gaps == [("a-1", 0, 2, 1)]
+    assert seen.correlation_ids == ["cmd-2"]

@@ -70,6 +70,12 @@ def test_events_as_json_lines_decoded_by_the_owning_service(home: Path) -> None:
     assert all(r["stream_id"] == "counter-a" and r["recorded_at"] for r in records)
 
 
+def test_events_limit_keeps_the_latest(home: Path) -> None:
+    result = invoke(home, "events", "counter-a", "--json", "--limit", "1")
+    assert result.exit_code == 0, result.output
+    assert [json.loads(line)["version"] for line in result.stdout.splitlines()] == [2]
+
+
 def test_events_as_a_table(home: Path) -> None:
     result = invoke(home, "events", "counter-a")
     assert result.exit_code == 0, result.output

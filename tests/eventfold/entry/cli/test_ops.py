@@ -133,6 +133,13 @@ def test_tail_prints_events_as_json_lines(home: Path) -> None:
     assert keys == [("probe-1", 1), ("probe-2", 1), ("probe-1", 2), ("probe-2", 2), ("probe-1", 3)]
 
 
+def test_tail_takes_categories_separated_by_commas_and_names_unowned_ones(home: Path) -> None:
+    result = invoke(home, "tail", "--from-start", "--no-follow", "--category", "other,probe")
+    assert result.exit_code == 0, result.output
+    assert len(result.stdout.splitlines()) == 5
+    assert "no installed service owns other" in result.stderr
+
+
 def test_tail_stops_after_limit(home: Path) -> None:
     result = invoke(home, "tail", "--from-start", "--limit", "2")
     assert result.exit_code == 0, result.output

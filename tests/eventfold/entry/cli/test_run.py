@@ -150,3 +150,18 @@ def test_eventfold_router_decides_whether_run_starts_a_router_process(
     http = [c for c in started if c.name.startswith("http")]
     assert all(c.pass_fds == (7,) for c in http)
     assert all("--fd" in c.argv and "7" in c.argv for c in http)
+
+
+def test_metrics_of_every_http_process_add_up_on_each_scrape(
+    server: tuple[subprocess.Popen[str], str, Path],
+) -> None:
+    _, url, home = server  # EVENTFOLD_WORKERS unset: one HTTP process per CPU
+    for _ in range(6):
+        assert httpx.get(f"{url}/no-such-route").status_code == 404
+    operator = TokenIssuer.of_home(home).headers("ops", "operator")
+    wanted = 'eventfold_http_requests_total{method="GET",route="unmatched",status="404"} 6.0'
+    for _ in range(4):  # whichever process answers the scrape
+        metrics = httpx.get(f"{url}/metrics", headers=operator)
+        assert metrics.status_code == 200, metrics.text
+        assert wanted in metrics.text
+        assert 'eventfold_commands_total{outcome="committed"} 0.0' in metrics.text

@@ -1,0 +1,83 @@
+"""The HTTP entry point's own metrics: requests by route and status, their latency, and
+commands by outcome (Prometheus, in the registry ``/metrics`` serves).
+
+Routes are labelled by their template (``/reservations/{reservation_id}``), never by the
+path asked for (one series per reservation would grow without bound); a request no route
+matched is labelled ``unmatched``.
+"""
+
+from __future__ import annotations
+
+import time
+
+from prometheus_client import CollectorRegistry, Counter, Histogram
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10)
+COMMAND_OUTCOMES = ("committed", "duplicate", "refused", "conflict", "failed")
+
+
+class HttpMetrics:
+    """``eventfold_http_requests_total{method,route,status}``,
+    ``eventfold_http_request_duration_seconds{method,route}`` and
+    ``eventfold_commands_total{outcome}``; :meth:`command` is the services' command
+    handlers' :data:`~eventfold.core.app.handler.OutcomeCounter`."""
+
+    def __init__(self, registry: CollectorRegistry | None) -> None:
+        self.requests = Counter(
+            "eventfold_http_requests",
+            "HTTP requests answered, by method, route template and status.",
+            ["method", "route", "status"],
+            registry=registry,
+        )
+        self.latency = Histogram(
+            "eventfold_http_request_duration_seconds",
+            "Time from a request's arrival to the end of its answer, by route template.",
+            ["method", "route"],
+            buckets=LATENCY_BUCKETS,
+            registry=registry,
+        )
+        self.commands = Counter(
+            "eventfold_commands",
+            "Commands handled, by outcome: committed, duplicate (an Idempotency-Key's "
+            "earlier commit answered), refused (a rule, invalid, not found), conflict, failed.",
+            ["outcome"],
+            registry=registry,
+        )
+        for outcome in COMMAND_OUTCOMES:  # every outcome shows from the start, at 0
+            self.commands.labels(outcome)
+
+    def command(self, outcome: str) -> None:
+        self.commands.labels(outcome).inc()
+
+    def request(self, method: str, route: str, status: int, seconds: float) -> None:
+        self.requests.labels(method, route, str(status)).inc()
+        self.latency.labels(method, route).observe(seconds)
+
+
+class RequestMetrics:
+    """ASGI middleware counting every HTTP request into :class:`HttpMetrics`."""
+
+    def __init__(self, app: ASGIApp, metrics: HttpMetrics) -> None:
+        self.app = app
+        self.metrics = metrics
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        status = 500  # what the client sees when the app fails before answering
+
+        async def answer(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = int(message["status"])
+            await send(message)
+
+        try:
+            await self.app(scope, receive, answer)
+        finally:
+            # The router put the matched route in the scope; its path is the template.
+            route = getattr(scope.get("route"), "path", None) or "unmatched"
+            self.metrics.request(scope["method"], route, status, time.perf_counter() - started)
