@@ -169,7 +169,7 @@ def console_routes(state: ConsoleState) -> APIRouter:
     # -- parked streams ---------------------------------------------------------------------
     def parked_page_values(results: list[str], errors: list[str]) -> dict[str, Any]:
         ops = state.ops()
-        return {"parked": ops.parked(), "results": results, "errors": errors}
+        return {"parked": ops.parked_anywhere(), "results": results, "errors": errors}
 
     @router.get("/parked")
     async def parked(request: Request, session: Session) -> Any:
@@ -179,11 +179,14 @@ def console_routes(state: ConsoleState) -> APIRouter:
     def act(
         selected: list[str], everything: bool, one: Callable[[Operations, str, str], str]
     ) -> dict[str, Any]:
+        """Act on the ticked streams, or on every parked stream (the selection of
+        ``eventfold parked redrive|skip --all``); a stream of a subscription that does not
+        run here is left parked, saying why."""
         ops = state.ops()
-        pairs = [(p.subscription, p.stream_id) for p in ops.parked()] if everything else []
-        for item in selected:
-            subscription, _, stream = item.partition(" ")
-            pairs.append((subscription, stream))
+        if everything:
+            pairs = [(p.subscription, p.stream_id) for p in ops.select_parked()]
+        else:
+            pairs = [(item.partition(" ")[0], item.partition(" ")[2]) for item in selected]
         results, errors = [], []
         if not pairs:
             errors.append("nothing selected: tick the streams to act on, or use the all button")

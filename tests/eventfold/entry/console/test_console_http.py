@@ -235,3 +235,19 @@ def test_eventfold_console_refuses_a_folder_that_is_not_a_home(tmp_path: Path) -
     assert result.exit_code == 1
     assert "no event store at" in result.stderr
     assert not (tmp_path / "typo").exists()
+
+
+def test_redrive_all_leaves_a_subscription_that_does_not_run_here_parked(
+    client: TestClient, home: Path
+) -> None:
+    store = SqliteEventStore(home / "eventfold.db")
+    state = SqliteRouterState(store.path)
+    state.park("partner_hook", "probe-2", store.read("probe-2"), "DeliveryFailed: 503")
+    state.close()
+    store.close()
+    csrf = sign_in(client, home)
+    assert 'data-subscription="partner_hook"' in client.get("/console/parked").text
+    done = client.post("/console/parked/redrive", data={"all": "true", "csrf": csrf}).text
+    assert "redrove probe-1 for probe-rows" in done
+    assert "subscription &#39;partner_hook&#39; has parked streams but does not run" in done
+    assert 'data-subscription="partner_hook"' in done  # still parked, nothing sent
