@@ -8,6 +8,7 @@ composition root passes that runner to :func:`~eventfold.entry.http.create_app`.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Sequence
 from urllib.parse import quote
 
@@ -19,11 +20,17 @@ from eventfold.entry.console.history import (
     FreshnessReader,
     History,
     Sampler,
+    log,
 )
-from eventfold.entry.console.routes import ConsoleState, console_routes
+from eventfold.entry.console.routes import ConsoleState, console_routes, console_templates
 from eventfold.entry.console.session import PATH, NeedsLogin
 from eventfold.entry.http import BackgroundRunner, StopRunner
-from eventfold.entry.operations import operations_on
+from eventfold.entry.operations import (
+    OperationRefused,
+    Operations,
+    SubscriptionStatus,
+    operations_on,
+)
 from eventfold.entry.service import Service, ServiceContext
 from eventfold.entry.worker import RouterParts
 
@@ -41,20 +48,42 @@ def console_runner(
     starts sampling; the stop it returns ends the sampling and closes the router state."""
 
     def start() -> StopRunner:
-        parts = open_parts()
-        ops = operations_on(list(services), context, parts)
-        state.operations = ops
-        sampler = Sampler(
-            state.history,
-            lambda: (ops.statuses(), ops.committed_events()),
-            freshness,
-        )
-        stop_sampling = sampler.start()
+        opened: list[RouterParts] = []
+        lock = threading.Lock()
+
+        def connect() -> Operations:
+            """The console's operations, opening the router state on first use (again
+            after a failure: the console must never keep the API from starting)."""
+            with lock:
+                if state.operations is None:
+                    parts = open_parts()
+                    try:
+                        ops = operations_on(list(services), context, parts)
+                    except BaseException:
+                        parts.close()
+                        raise
+                    opened.append(parts)
+                    state.operations = ops
+                return state.operations
+
+        state.connect = connect
+        try:
+            connect()
+        except Exception:
+            log.exception("the console cannot open the router state yet; it retries")
+
+        def read() -> tuple[list[SubscriptionStatus], int | None]:
+            ops = connect()
+            return ops.statuses(), ops.committed_events()
+
+        stop_sampling = Sampler(state.history, read, freshness).start()
 
         def stop() -> None:
             stop_sampling()
+            state.connect = None
             state.operations = None
-            parts.close()
+            for parts in opened:
+                parts.close()
 
         return stop
 
@@ -73,7 +102,16 @@ def mount_console(app: FastAPI, state: ConsoleState) -> None:
             return Response(status_code=200, headers={"HX-Redirect": target})
         return RedirectResponse(target, status_code=303)
 
+    templates = console_templates()
+
+    async def on_refused(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, OperationRefused)
+        return templates.TemplateResponse(
+            request, "message.html", {"session": None, "message": str(exc)}, status_code=503
+        )
+
     app.add_exception_handler(NeedsLogin, on_needs_login)
+    app.add_exception_handler(OperationRefused, on_refused)
     app.include_router(console_routes(state))
 
 

@@ -144,11 +144,15 @@ class Sampler:
         self._thread.join(5)
 
     def _run(self) -> None:
+        failing = ""
         while True:
             try:
                 self.sample()
-            except Exception:  # the store may be briefly unavailable: sample again later
-                log.exception("console sample failed")
+                failing = ""
+            except Exception as exc:  # the store may be briefly unavailable: sample later
+                if str(exc) != failing:  # once per distinct failure, not every interval
+                    log.exception("console sample failed; sampling again")
+                failing = str(exc)
             if self._stopping.wait(self.history.interval):
                 return
 

@@ -76,21 +76,37 @@ class ConsoleState:
 
     history: History
     operations: Operations | None = None
+    connect: Callable[[], Operations] | None = None
+    """Opens the router state when :attr:`operations` is not there yet (set by the runner)."""
 
     def ops(self) -> Operations:
-        if self.operations is None:
-            raise OperationRefused("the console is starting; reload in a moment")
-        return self.operations
+        if self.operations is not None:
+            return self.operations
+        if self.connect is None:
+            raise OperationRefused("the console has not started; reload in a moment")
+        try:
+            return self.connect()
+        except Exception as exc:
+            raise OperationRefused(
+                f"the console cannot read the router state ({type(exc).__name__}: {exc}); "
+                "reload in a moment"
+            ) from exc
+
+
+def console_templates() -> Jinja2Templates:
+    """The console's templates (autoescaped), with the names every page uses."""
+    templates = Jinja2Templates(directory=HERE / "templates")
+    templates.env.globals.update(
+        csrf_field=CSRF_FIELD, csrf_header=CSRF_HEADER, poll_seconds=POLL_SECONDS
+    )
+    return templates
 
 
 def console_routes(state: ConsoleState) -> APIRouter:
     """The console's routes, every one either for a signed-in operator or public (the
     login form and the static files)."""
     router = APIRouter(prefix=PATH, include_in_schema=False)
-    templates = Jinja2Templates(directory=HERE / "templates")
-    templates.env.globals.update(
-        csrf_field=CSRF_FIELD, csrf_header=CSRF_HEADER, poll_seconds=POLL_SECONDS
-    )
+    templates = console_templates()
 
     def page(request: Request, name: str, session: Any, status: int = 200, **values: Any) -> Any:
         return templates.TemplateResponse(

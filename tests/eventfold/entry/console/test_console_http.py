@@ -20,12 +20,15 @@ from eventfold.core.router.ports import Subscription
 from eventfold.core.router.router import Router
 from eventfold.entry.cli.common import CliContext
 from eventfold.entry.cli.main import app as cli
-from eventfold.entry.composition import console_app, service_context
-from eventfold.entry.console import new_state
+from eventfold.entry.composition import console_app, router_parts, service_context
+from eventfold.entry.console import console_runner, mount_console, new_state
 from eventfold.entry.console.routes import console_routes
 from eventfold.entry.console.session import COOKIE, console_session
+from eventfold.entry.http import create_app
 from eventfold.entry.http.callers import public
 from eventfold.entry.settings import load_settings
+from eventfold.entry.worker import RouterParts
+from eventfold.errors import StoreUnavailable
 from eventfold.testing import TokenIssuer
 from tests.eventfold.core.router.targets import RebuildableSqliteTarget, fill
 from tests.eventfold.entry.router_probe import PROBE_DB, probe_service
@@ -251,3 +254,29 @@ def test_redrive_all_leaves_a_subscription_that_does_not_run_here_parked(
     assert "redrove probe-1 for probe-rows" in done
     assert "subscription &#39;partner_hook&#39; has parked streams but does not run" in done
     assert 'data-subscription="partner_hook"' in done  # still parked, nothing sent
+
+
+def test_a_router_state_that_cannot_be_opened_yet_does_not_stop_the_app(
+    home: Path, token_issuer: TokenIssuer
+) -> None:
+    settings = load_settings({"EVENTFOLD_HOME": str(home)})
+    attempts: list[int] = []
+
+    def flaky_parts() -> RouterParts:
+        attempts.append(1)
+        if len(attempts) == 1:
+            raise StoreUnavailable("the router state is not reachable")
+        return router_parts(settings, context.store)
+
+    with service_context(settings) as context:
+        state = new_state()
+        runner = console_runner(state, [probe_service(home)], context, flaky_parts)
+        app = create_app([], context, authentication=token_issuer.authentication, runners=[runner])
+        mount_console(app, state)
+        with TestClient(app, base_url=ORIGIN, follow_redirects=False) as client:
+            token = token_issuer.token("ops-1", "operator")
+            client.cookies.set(COOKIE, token)
+            page = client.get("/console/parked")  # opens it now: the second attempt
+            assert page.status_code == 200, page.text
+            assert 'data-stream="probe-1"' in page.text
+    assert len(attempts) >= 2
