@@ -17,6 +17,7 @@ from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import FileResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 
+from eventfold.core.redaction import redact
 from eventfold.entry.console.history import History, Sample, sparkline
 from eventfold.entry.console.session import (
     COOKIE,
@@ -88,7 +89,8 @@ class ConsoleState:
             return self.connect()
         except Exception as exc:
             raise OperationRefused(
-                f"the console cannot read the router state ({type(exc).__name__}: {exc}); "
+                f"the console cannot read the router state ({type(exc).__name__}: "
+                f"{redact(str(exc))}); "
                 "reload in a moment"
             ) from exc
 
