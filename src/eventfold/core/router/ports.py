@@ -172,8 +172,10 @@ class RebuildSession(Target, Protocol):
 # -- subscriptions -----------------------------------------------------------------------
 @dataclass(frozen=True, slots=True)
 class RetryPolicy:
-    """Exponential backoff with full jitter: attempt n waits ``uniform(0, min(max_delay,
-    base_delay * 2**(n-1)))`` seconds. After ``attempts`` failed attempts the stream parks."""
+    """Retries in place, for a router without an :class:`OutagePolicy` (a Lambda
+    invocation, an operator's redrive): exponential backoff with full jitter, attempt n
+    waits ``uniform(0, min(max_delay, base_delay * 2**(n-1)))`` seconds. After
+    ``attempts`` failed attempts the stream parks."""
 
     attempts: int = 5
     base_delay: float = 0.05
