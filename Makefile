@@ -5,7 +5,9 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 PORT   ?= 8000
 
-.PHONY: run test lint fmt bench install clean proto
+CHROMIUM ?= /usr/bin/chromium
+
+.PHONY: run test lint fmt bench install clean proto browser screenshots
 
 # eventfold (the toolkit, every extra) and the reference services (examples/, a project of
 # their own), both editable, in one resolution.
@@ -37,8 +39,22 @@ fmt: $(STAMP)
 	$(BIN)/ruff check --fix src examples tests bench
 	$(BIN)/ruff format src examples tests bench
 
-test: $(STAMP) lint
+test: $(STAMP) lint browser
 	$(BIN)/pytest -n 2 --dist loadgroup
+
+# The browser tests drive Debian's Chromium (Playwright's own browser downloads are not
+# used): installed once with apt-get (as root, or with sudo) when it is missing.
+browser:
+	@test -x $(CHROMIUM) || { \
+	  echo "installing Debian's chromium for the browser tests (apt-get)"; \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends \
+	    chromium fonts-dejavu-core >/dev/null; }
+
+# The console's screenshots in docs/console/ (shown in the README), from the browser tests.
+screenshots: $(STAMP) browser
+	EVENTFOLD_SCREENSHOTS=docs/console $(BIN)/pytest -q tests/eventfold/entry/console/test_browser.py
 
 # Figures are printed and written to bench/results/*.json. Run on a quiet machine.
 bench: $(STAMP)

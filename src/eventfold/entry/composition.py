@@ -39,6 +39,9 @@ from eventfold.adapters.targets.smtp import SmtpMailer
 from eventfold.core.app.handler import OutcomeCounter
 from eventfold.core.ports import EventStore
 from eventfold.core.reactions.effects import EffectPerformer
+from eventfold.entry.console import ConsoleState, console_runner, mount_console
+from eventfold.entry.console import new_state as new_console_state
+from eventfold.entry.console.history import router_freshness
 from eventfold.entry.context_reads import query_engine
 from eventfold.entry.http import BackgroundRunner, create_app
 from eventfold.entry.http.app import ReadinessCheck
@@ -117,11 +120,18 @@ def http_app(
     router_metrics_url: str | None = None,
     metrics: CollectorRegistry | None = None,
     http_metrics: HttpMetrics | None = None,
+    console: bool = False,
 ) -> FastAPI:
     """The services' HTTP app as the settings configure it: who may call
     (:func:`http_authentication`), what ``/readyz`` asks (:func:`readiness_checks`) and
-    the largest request body (EVENTFOLD_MAX_BODY_BYTES)."""
-    return create_app(
+    the largest request body (EVENTFOLD_MAX_BODY_BYTES). ``console``: also serve the
+    operator console at ``/console`` (:func:`console_parts`)."""
+    runners: list[BackgroundRunner] = []
+    state = None
+    if console:
+        state, runner = console_parts(settings, services, context, router_metrics_url)
+        runners.append(runner)
+    app = create_app(
         services,
         context,
         authentication=http_authentication(settings),
@@ -129,7 +139,45 @@ def http_app(
         metrics=metrics,
         http_metrics=http_metrics,
         max_body_bytes=settings.max_body_bytes,
+        runners=runners,
     )
+    if state is not None:
+        mount_console(app, state)
+    return app
+
+
+def console_app(
+    settings: Settings, services: Sequence[Service], context: ServiceContext
+) -> FastAPI:
+    """The operator console alone (``eventfold console``): ``/console``, ``/healthz`` and
+    ``/readyz``, on the router state the settings name, no service routes."""
+    state, runner = console_parts(settings, services, context)
+    app = create_app(
+        [],
+        context,
+        authentication=http_authentication(settings),
+        readiness=readiness_checks(context),
+        runners=[runner],
+        title="eventfold console",
+        max_body_bytes=settings.max_body_bytes,
+    )
+    mount_console(app, state)
+    return app
+
+
+def console_parts(
+    settings: Settings,
+    services: Sequence[Service],
+    context: ServiceContext,
+    router_metrics_url: str | None = None,
+) -> tuple[ConsoleState, BackgroundRunner]:
+    """The operator console's state and the runner that opens the router state the
+    settings name for it (freshness comes from the router process's metrics, when the
+    console runs beside one)."""
+    state = new_console_state()
+    freshness = router_freshness(router_metrics_url) if router_metrics_url else dict
+    runner = console_runner(state, services, context, _opener(settings, context.store), freshness)
+    return state, runner
 
 
 def http_authentication(settings: Settings) -> Authentication:

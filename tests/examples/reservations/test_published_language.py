@@ -29,7 +29,8 @@ from eventfold.codecs import ProtobufCodec, encode_outbound, outbound_text
 from eventfold.core.router.router import Router
 from eventfold.devtools.schema_gate import compile_protos, summarize
 from eventfold.domain.events import CONTENT_TYPE
-from eventfold.entry.cli.streams import codecs_by_category, payload_json
+from eventfold.entry.cli.streams import payload_json
+from eventfold.entry.operations import codecs_by_category
 from eventfold.router import Subscription
 from eventfold.testing import to_plain
 from reservations.app import JSON_CODEC, make_handler, request_reservation, set_stock_level

@@ -8,7 +8,18 @@ from __future__ import annotations
 
 import typer
 
-from eventfold.entry.cli import audit, aws, migrate, ops, parked, schema, serve, streams, tokens
+from eventfold.entry.cli import (
+    audit,
+    aws,
+    console,
+    migrate,
+    ops,
+    parked,
+    schema,
+    serve,
+    streams,
+    tokens,
+)
 from eventfold.entry.cli.common import CliContext, OneLineErrors, flag
 from eventfold.entry.logs import configure_logging_from
 
@@ -38,6 +49,7 @@ def root(
 app.command("run")(serve.run)
 app.command("serve-http", hidden=True)(serve.serve_http)
 app.command("events")(streams.events)
+app.command("console")(console.console)
 app.command("token")(tokens.token)
 app.add_typer(aws.app, name="aws")
 app.add_typer(schema.app, name="schema")

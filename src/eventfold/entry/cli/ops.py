@@ -6,8 +6,6 @@ import json
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
-from typing import NoReturn
 
 import structlog
 import typer
@@ -16,67 +14,22 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from eventfold.core.router.observer import RouterObserver
-from eventfold.core.router.ports import BEGINNING, Subscription
+from eventfold.core.router.ports import BEGINNING
 from eventfold.core.router.rebuild import rebuild as rebuild_projection
-from eventfold.core.router.router import Router
-from eventfold.entry.cli.common import cli_context, fail, flag, require_home
-from eventfold.entry.cli.streams import as_record, codecs_by_category, payload_json
+from eventfold.entry.cli.common import cli_context, flag, require_home
+from eventfold.entry.cli.streams import as_record, payload_json
 from eventfold.entry.composition import route_until_signalled, router_parts, service_context
 from eventfold.entry.context_reads import migrate_query_model
+from eventfold.entry.operations import Operations, as_dict, operations_on
 from eventfold.entry.processes import exit_with_parent
-from eventfold.entry.service import Service, ServiceContext
 from eventfold.entry.telemetry import Telemetry
-from eventfold.entry.worker import RouterParts, subscriptions_of
+from eventfold.entry.worker import subscriptions_of
 
 log = structlog.stdlib.get_logger("eventfold.worker")
 
 
-@dataclass
-class Ops:
-    """What an operations command works on."""
-
-    services: list[Service]
-    context: ServiceContext
-    parts: RouterParts
-    subscriptions: dict[str, Subscription]
-
-    def subscription(self, name: str) -> Subscription:
-        if name not in self.subscriptions:
-            known = ", ".join(sorted(self.subscriptions)) or "none"
-            if self.parts.parking.list_parked(name):
-                fail(
-                    f"subscription {name!r} has parked streams but does not run with these "
-                    "settings (a warning above names the missing setting, e.g. "
-                    f"EVENTFOLD_WEBHOOKS); nothing was sent or marked done; running: {known}"
-                )
-            fail(f"no subscription named {name!r}; known: {known} (see `eventfold subscriptions`)")
-        return self.subscriptions[name]
-
-    def router(self, subscription: Subscription, observer: RouterObserver | None = None) -> Router:
-        """A router for an operator's redrive or skip of one of ``subscription``'s streams."""
-        return Router(
-            subscription,
-            self.context.store,
-            versions=self.parts.versions,
-            parking=self.parts.parking,
-            observer=observer,
-        )
-
-    def parked_subscription(self, name: str, stream: str) -> Subscription:
-        """The subscription ``name``, once ``stream`` is known to be parked for it."""
-        subscription = self.subscription(name)
-        if stream not in self.parts.parking.parked_streams(name):
-            not_parked(name, stream)
-        return subscription
-
-
-def not_parked(subscription: str, stream: str) -> NoReturn:
-    fail(f"{stream} is not parked for {subscription} (see `eventfold parked list`)")
-
-
 @contextmanager
-def operations(ctx: typer.Context, *, read_only: bool = False) -> Iterator[Ops]:
+def operations(ctx: typer.Context, *, read_only: bool = False) -> Iterator[Operations]:
     """The parts an operations command works on, in an existing home (a mistyped
     EVENTFOLD_HOME is refused, not made); ``read_only`` commands never migrate."""
     cli = cli_context(ctx)
@@ -88,8 +41,7 @@ def operations(ctx: typer.Context, *, read_only: bool = False) -> Iterator[Ops]:
             migrate_query_model(services, context)
         parts = router_parts(settings, context.store)
         try:
-            found = subscriptions_of(services, context)
-            yield Ops(services, context, parts, {s.name: s for s in found})
+            yield operations_on(services, context, parts)
         finally:
             parts.close()
 
@@ -140,29 +92,17 @@ def subscriptions(
         table = Table("subscription", "target", "position", "lag events", "lag s", "parked")
         for column in table.columns[:3]:
             column.no_wrap = True  # names and positions are never cut
-        for name, sub in sorted(ops.subscriptions.items()):
-            checkpoint = ops.parts.checkpoints.checkpoint(name)
-            lag = ops.parts.feed.lag(checkpoint)
-            parked = len(ops.parts.parking.parked_streams(name))
+        for status in ops.statuses():
             if json_lines:
-                record = {
-                    "subscription": name,
-                    "target": sub.target.name,
-                    "position": checkpoint,
-                    "lag_events": lag.events,
-                    "lag_seconds": lag.seconds,
-                    "parked": parked,
-                }
-                typer.echo(json.dumps(record))
+                typer.echo(json.dumps(as_dict(status)))
                 continue
-            seconds = "?" if lag.seconds is None else f"{lag.seconds:.1f}"
             table.add_row(
-                name,
-                sub.target.name,
-                checkpoint or "start",
-                "?" if lag.events is None else str(lag.events),
-                seconds,
-                str(parked),
+                status.name,
+                status.target,
+                status.position or "start",
+                "?" if status.lag_events is None else str(status.lag_events),
+                "?" if status.lag_seconds is None else f"{status.lag_seconds:.1f}",
+                str(status.parked),
             )
         if not json_lines:
             Console(soft_wrap=True).print(table)
@@ -225,7 +165,7 @@ def tail(
                 err=True,
             )
         feed = ops.parts.feed
-        codecs = codecs_by_category(ops.services)
+        codecs = ops.codecs()
         checkpoint = BEGINNING if from_start else feed.head()
         printed = 0
         try:

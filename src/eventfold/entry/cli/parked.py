@@ -16,11 +16,11 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from eventfold.core.redaction import redact
 from eventfold.core.router.ports import ParkedStream
 from eventfold.entry.cli.common import fail, flag
-from eventfold.entry.cli.ops import Ops, not_parked, operations
-from eventfold.entry.cli.streams import as_record, codecs_by_category, payload_json
+from eventfold.entry.cli.ops import operations
+from eventfold.entry.cli.streams import as_record, payload_json
+from eventfold.entry.operations import Operations
 from eventfold.entry.telemetry import Telemetry
 
 app = typer.Typer(help="Streams parked for a subscription: list, show, redrive, skip.")
@@ -36,7 +36,7 @@ def parked_record(parked: ParkedStream) -> dict[str, object]:
         "last_version": parked.last_version,
         "waiting": parked.count,
         "parked_at": parked.parked_at.isoformat(),
-        "reason": redact(parked.reason),  # reasons stored before they were redacted
+        "reason": parked.reason,  # redacted by Operations (reasons stored before were not)
     }
 
 
@@ -48,9 +48,7 @@ def parked_list(
 ) -> None:
     """Every parked stream: subscription, stream, versions waiting, since when, why."""
     with operations(ctx, read_only=True) as ops:
-        if subscription is not None:
-            ops.subscription(subscription)
-        found = ops.parts.parking.list_parked(subscription)
+        found = ops.parked(subscription)
         if json_lines:
             for parked in found:
                 typer.echo(json.dumps(parked_record(parked)))
@@ -83,16 +81,10 @@ def parked_show(
 ) -> None:
     """The reason and the waiting events of a parked stream (one JSON object per line)."""
     with operations(ctx, read_only=True) as ops:
-        ops.subscription(subscription)
-        parked = [p for p in ops.parts.parking.list_parked(subscription) if p.stream_id == stream]
-        if not parked:
-            not_parked(subscription, stream)
-        typer.echo(
-            f"{stream} parked for {subscription} since {parked[0].parked_at}: "
-            + redact(parked[0].reason)
-        )
-        codecs = codecs_by_category(ops.services)
-        for event in ops.parts.parking.parked_events(subscription, stream):
+        parked = ops.parked_stream(subscription, stream)
+        typer.echo(f"{stream} parked for {subscription} since {parked.parked_at}: {parked.reason}")
+        codecs = ops.codecs()
+        for event in ops.parked_events(subscription, stream):
             typer.echo(json.dumps(as_record(event, payload_json(event, codecs))))
 
 
@@ -108,7 +100,7 @@ REASON_OPTION = typer.Option(
 
 
 def _selected(
-    ops: Ops,
+    ops: Operations,
     subscription: str | None,
     stream: str | None,
     everything: bool,
@@ -127,26 +119,17 @@ def _selected(
     if single:
         if subscription is None or stream is None:
             fail(f"name the stream too (SUBSCRIPTION STREAM), or use --subscription {subscription}")
-        ops.subscription(subscription)
-        found = [p for p in ops.parts.parking.list_parked(subscription) if p.stream_id == stream]
-        if not found:
-            not_parked(subscription, stream)
-        return found
+        return [ops.parked_stream(subscription, stream)]
     if not chosen:
         fail(
             "name a stream (SUBSCRIPTION STREAM) or choose --all, --subscription S or --reason TEXT"
         )
     if everything and (of_subscription is not None or reason is not None):
         fail("--all selects every parked stream: leave out --subscription and --reason")
-    if of_subscription is not None and of_subscription not in ops.subscriptions:
-        ops.subscription(of_subscription)  # says why it is unknown or not running
-    found = ops.parts.parking.list_parked(of_subscription)
-    if reason is not None:
-        found = [p for p in found if reason.lower() in redact(p.reason).lower()]
-    return found
+    return ops.select_parked(of_subscription, reason)
 
 
-def _not_running(ops: Ops, selected: list[ParkedStream]) -> list[ParkedStream]:
+def _not_running(ops: Operations, selected: list[ParkedStream]) -> list[ParkedStream]:
     return [p for p in selected if p.subscription not in ops.subscriptions]
 
 
@@ -180,15 +163,12 @@ def parked_redrive(
         for parked in selected:
             if parked.subscription not in ops.subscriptions:
                 continue
-            router = ops.router(ops.subscriptions[parked.subscription], observer=telemetry)
-            report = router.redrive(parked.stream_id)
+            report = ops.redrive(parked.subscription, parked.stream_id, observer=telemetry)
             applied += report.applied
-            if report.parked:
-                still = ops.parts.parking.list_parked(parked.subscription)
-                why = [redact(p.reason) for p in still if p.stream_id == parked.stream_id]
+            if not report.unparked:
                 failed.append(
                     f"{parked.subscription} {parked.stream_id} at version "
-                    f"{report.parked[0][1]} ({(why or ['unknown'])[0]})"
+                    f"{report.failed_version} ({report.reason})"
                 )
             else:
                 typer.echo(
@@ -230,8 +210,7 @@ def parked_skip(
         for parked in selected:
             if parked.subscription not in ops.subscriptions:
                 continue
-            router = ops.router(ops.subscriptions[parked.subscription])
-            skipped = router.skip(parked.stream_id)
+            skipped = ops.skip(parked.subscription, parked.stream_id)
             typer.echo(
                 f"skipped {skipped} events of {parked.stream_id} for {parked.subscription}; "
                 "unparked"

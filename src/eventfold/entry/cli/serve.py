@@ -188,6 +188,7 @@ def serve_http(
             router_metrics_url=router_metrics or None,
             metrics=registry,
             http_metrics=http_metrics,
+            console=True,
         )
         sock = socket.socket(fileno=fd)
         config = uvicorn.Config(

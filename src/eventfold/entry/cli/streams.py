@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from datetime import UTC
 from typing import Any
 
@@ -16,13 +16,9 @@ from rich.text import Text
 from eventfold.domain.codecs import EventCodec
 from eventfold.domain.events import ACTOR, ACTOR_ROLES, IDEMPOTENCY_KEY, RecordedEvent
 from eventfold.entry.cli.common import cli_context, fail, flag, require_home
-from eventfold.entry.service import Service
+from eventfold.entry.operations import codecs_by_category
 from eventfold.entry.settings import open_store
 from eventfold.errors import CodecError
-
-
-def codecs_by_category(services: Sequence[Service]) -> dict[str, EventCodec]:
-    return {category: s.codec for s in services for category in s.categories}
 
 
 def payload_json(event: RecordedEvent, codecs: Mapping[str, EventCodec]) -> Any:
