@@ -40,9 +40,10 @@ def translated(template: dict[str, Any], parameters: dict[str, str], region: str
     def no_managed_policies() -> dict[str, str]:
         raise AssertionError("the template's roles name no managed policy")
 
-    return translator.translate(
+    plain: dict[str, Any] = translator.translate(
         template, parameter_values=dict(parameters), get_managed_policy_map=no_managed_policies
     )
+    return plain
 
 
 @dataclass

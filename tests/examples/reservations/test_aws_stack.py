@@ -19,6 +19,7 @@ from typing import Any
 
 import pytest
 
+from eventfold.adapters.aws.dynamodb_store import DynamoDBEventStore
 from eventfold.entry.composition import LambdaEntryPoints, lambda_entry_points, service_context
 from eventfold.entry.context_reads import migrate_query_model
 from eventfold.entry.service import installed_services
@@ -118,9 +119,7 @@ def test_the_stack_runs_the_flow_and_each_role_allows_exactly_what_its_function_
         },
     )
     assert stack.skipped == SKIPPED_BY_MOTO
-    functions = {
-        kind: stack.outputs[f"{kind}FunctionName"] for kind in ("Http", "Router", "Jobs")
-    }
+    functions = {kind: stack.outputs[f"{kind}FunctionName"] for kind in ("Http", "Router", "Jobs")}
     lambdas = aws.client("lambda")
     # the event source mapping as CloudFormation gets it (moto cannot run one: sam_stack.py)
     assert "RouterKinesisFunctionEvents" in stack.left_out  # Feed=kinesis: its condition
@@ -168,10 +167,12 @@ def test_the_stack_runs_the_flow_and_each_role_allows_exactly_what_its_function_
     calls: dict[str, AwsCalls] = {}
     for kind, function in functions.items():
         containers[kind] = lambda_entry_points(load_settings(environ(function)), services)
+        store = containers[kind].context.store
+        assert isinstance(store, DynamoDBEventStore)
         calls[kind] = AwsCalls(table_arn)
-        calls[kind].watch(containers[kind].context.store.client)  # the router state's too
+        calls[kind].watch(store.client)  # the router state's too: one client per container
         # the container's start checked the tables before a test could watch its client
-        containers[kind].context.store.verify()
+        store.verify()
 
     api = Gateway(containers["Http"])
     stream = EventsStream(aws, stack.outputs["EventsStreamArn"])

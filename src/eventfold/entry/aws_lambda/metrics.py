@@ -12,18 +12,16 @@ Metrics (namespace ``POWERTOOLS_METRICS_NAMESPACE``, default ``eventfold``; dime
 ``service`` = ``POWERTOOLS_SERVICE_NAME``, default ``eventfold-router``), named after the
 worker's Prometheus series:
 
-| metric | unit | the worker's series |
-|---|---|---|
-| ``AppliedEvents`` | Count | ``eventfold_router_applied_events`` |
-| ``DuplicateEvents`` | Count | ``eventfold_router_duplicate_events`` |
-| ``GapsHealed`` | Count | ``eventfold_router_gaps_healed`` (a version arrived before one below it: out of order) |
-| ``HealedEvents`` | Count | ``eventfold_router_healed_events`` (read back from the event store) |
-| ``Retries`` | Count | ``eventfold_router_retries`` |
-| ``Parks`` | Count | ``eventfold_router_parks`` |
-| ``Failures`` | Count | ``eventfold_router_failures`` |
-| ``LagEvents`` / ``LagSeconds`` | Count / Seconds | ``eventfold_router_lag_events`` / ``_seconds`` (the invocation's batch) |
-| ``FreshnessSeconds`` | Seconds | ``eventfold_router_freshness_seconds`` (one value per applied event) |
-| ``ParkedStreams`` | Count | ``eventfold_router_parked_streams`` (all subscriptions) |
+- ``AppliedEvents``, ``DuplicateEvents``, ``Retries``, ``Parks``, ``Failures`` (Count): the
+  worker's ``eventfold_router_applied_events``, ``_duplicate_events``, ``_retries``,
+  ``_parks``, ``_failures``;
+- ``GapsHealed`` (Count, ``eventfold_router_gaps_healed``): a version arrived before one
+  below it — out of order — and ``HealedEvents`` (Count, ``_healed_events``): the events
+  read back from the event store to heal them;
+- ``LagEvents`` / ``LagSeconds`` (``_lag_events`` / ``_lag_seconds``): the invocation's
+  batch, its size and the age of its oldest event;
+- ``FreshnessSeconds`` (``_freshness_seconds``): one value per applied event;
+- ``ParkedStreams`` (Count, ``_parked_streams``): all subscriptions together.
 
 Logging stays structlog's (:mod:`eventfold.entry.logs`): the lines about gaps, retries and
 parks are written by the same :class:`~eventfold.entry.telemetry.Telemetry` observer as in
