@@ -11,7 +11,7 @@ installed services and their dependencies, built for the functions' architecture
    for that platform (no source builds, so no compiler for the wrong CPU);
 3. :func:`write_reproducible_zip` zips the directory: entries sorted, every timestamp
    1980-01-01, fixed permissions, no ``__pycache__`` and no pip ``direct_url.json`` (it
-   names the temporary build folder). The same sources and the same resolved versions give
+   names the temporary build folder; its line in the wheel's ``RECORD`` goes too). The same sources and the same resolved versions give
    the same bytes, so ``sam deploy`` sees no change and uploads nothing.
 
 Pin the dependencies (``--constraint``) for builds that must also resolve the same versions.
@@ -113,9 +113,7 @@ def write_reproducible_zip(source: Path, output: Path) -> None:
         (
             path
             for path in source.rglob("*")
-            if path.is_file()
-            and path.name not in LEFT_OUT_FILES
-            and not LEFT_OUT_DIRS & set(path.relative_to(source).parts)
+            if path.is_file() and not _left_out(path.relative_to(source).as_posix())
         ),
         key=lambda path: path.relative_to(source).as_posix(),
     )
@@ -127,4 +125,19 @@ def write_reproducible_zip(source: Path, output: Path) -> None:
             mode = 0o755 if path.stat().st_mode & 0o111 else 0o644
             entry.external_attr = (0o100000 | mode) << 16  # a regular file
             entry.create_system = 3  # Unix, so the mode counts
-            archive.writestr(entry, path.read_bytes(), compresslevel=9)
+            archive.writestr(entry, _contents(path), compresslevel=9)
+
+
+def _left_out(relative: str) -> bool:
+    parts = relative.split("/")
+    return parts[-1] in LEFT_OUT_FILES or bool(LEFT_OUT_DIRS & set(parts))
+
+
+def _contents(path: Path) -> bytes:
+    """The file's bytes; a wheel's RECORD without the lines of the files left out (pip's
+    ``direct_url.json`` has a hash per build folder)."""
+    data = path.read_bytes()
+    if path.name != "RECORD" or not path.parent.name.endswith(".dist-info"):
+        return data
+    lines = data.decode().splitlines(keepends=True)
+    return "".join(line for line in lines if not _left_out(line.split(",", 1)[0])).encode()

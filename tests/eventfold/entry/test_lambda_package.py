@@ -23,6 +23,7 @@ FILES = {
     "eventfold/entry/aws_lambda/functions.py": b"def http(): ...\n",
     "eventfold-0.1.0.dist-info/entry_points.txt": b"[eventfold.services]\n",
     "bin/tool": b"#!/bin/sh\n",
+    "eventfold-0.1.0.dist-info/RECORD": b"eventfold/__init__.py,sha256=abc,12\n",
 }
 
 
@@ -42,7 +43,11 @@ def test_the_same_files_give_the_same_bytes(tmp_path: Path) -> None:
     second = tree(tmp_path / "b", names[::-1], 1_800_000_000)  # other order, other times
     (second / "eventfold/__pycache__").mkdir()
     (second / "eventfold/__pycache__/__init__.cpython-311.pyc").write_bytes(b"\x00compiled")
-    (second / "eventfold-0.1.0.dist-info/direct_url.json").write_text('{"url": "file:///tmp/x"}')
+    for root, folder in ((first, "/tmp/a"), (second, "/tmp/b")):  # pip's, per build folder
+        url = f'{{"url": "file://{folder}"}}'
+        (root / "eventfold-0.1.0.dist-info/direct_url.json").write_text(url)
+        with (root / "eventfold-0.1.0.dist-info/RECORD").open("a") as record:
+            record.write(f"eventfold-0.1.0.dist-info/direct_url.json,sha256={folder},{len(url)}\n")
 
     write_reproducible_zip(first, tmp_path / "a.zip")
     write_reproducible_zip(second, tmp_path / "b.zip")
@@ -56,6 +61,8 @@ def test_the_same_files_give_the_same_bytes(tmp_path: Path) -> None:
         assert modes["bin/tool"] == 0o755
         assert modes["eventfold/__init__.py"] == 0o644
         assert archive.read("eventfold/__init__.py") == FILES["eventfold/__init__.py"]
+        record = "eventfold-0.1.0.dist-info/RECORD"
+        assert archive.read(record) == FILES[record]
 
 
 @pytest.mark.parametrize(
