@@ -11,8 +11,9 @@ installed services and their dependencies, built for the functions' architecture
    for that platform (no source builds, so no compiler for the wrong CPU);
 3. :func:`write_reproducible_zip` zips the directory: entries sorted, every timestamp
    1980-01-01, fixed permissions, no ``__pycache__`` and no pip ``direct_url.json`` (it
-   names the temporary build folder; its line in the wheel's ``RECORD`` goes too). The same sources and the same resolved versions give
-   the same bytes, so ``sam deploy`` sees no change and uploads nothing.
+   names the temporary build folder; its line in the wheel's ``RECORD`` goes too). The
+   same sources and the same resolved versions give the same bytes, so ``sam deploy``
+   sees no change and uploads nothing.
 
 Pin the dependencies (``--constraint``) for builds that must also resolve the same versions.
 """

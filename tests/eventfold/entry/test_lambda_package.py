@@ -46,8 +46,8 @@ def test_the_same_files_give_the_same_bytes(tmp_path: Path) -> None:
     for root, folder in ((first, "/tmp/a"), (second, "/tmp/b")):  # pip's, per build folder
         url = f'{{"url": "file://{folder}"}}'
         (root / "eventfold-0.1.0.dist-info/direct_url.json").write_text(url)
-        with (root / "eventfold-0.1.0.dist-info/RECORD").open("a") as record:
-            record.write(f"eventfold-0.1.0.dist-info/direct_url.json,sha256={folder},{len(url)}\n")
+        with (root / "eventfold-0.1.0.dist-info/RECORD").open("a") as lines:
+            lines.write(f"eventfold-0.1.0.dist-info/direct_url.json,sha256={folder},{len(url)}\n")
 
     write_reproducible_zip(first, tmp_path / "a.zip")
     write_reproducible_zip(second, tmp_path / "b.zip")
