@@ -7,6 +7,7 @@ jobs function's expiry sweep, on the resources the stack's outputs name.
 Every AWS call each function's handlers make is recorded (botocore's event hooks on the
 clients the handlers built) and compared with the ``handler`` policy of that function's
 role as the stack created it: no call without a permission, no permission without a call.
+With ``Feed=kinesis`` the stack makes the Kinesis stream with the retention asked for.
 """
 
 from __future__ import annotations
@@ -209,3 +210,38 @@ def test_the_stack_runs_the_flow_and_each_role_allows_exactly_what_its_function_
         allowed = granted(policies)
         assert calls[kind].grants - allowed == set(), f"{kind}: calls without a permission"
         assert allowed - calls[kind].grants == set(), f"{kind}: permissions without a call"
+
+
+@pytest.mark.filterwarnings("ignore:Tried to parse AWS:UserWarning")  # moto: SKIPPED_BY_MOTO
+def test_the_kinesis_feed_makes_a_stream_with_the_retention_asked_for(aws: MotoAws) -> None:
+    subnet, group = network(aws)
+    stack = deploy(
+        aws,
+        "shop",
+        {
+            "TablePrefix": "shop-",
+            "Feed": "kinesis",
+            "KinesisShards": "2",
+            "KinesisRetentionHours": "72",
+            "JwtIssuer": "https://issuer.example",
+            "JwtAudience": "eventfold",
+            "JwtJwksUrl": "https://issuer.example/.well-known/jwks.json",
+            "QueryHost": "127.0.0.1",
+            "QuerySecretArn": "arn:aws:secretsmanager:us-east-1:123456789012:secret:query",
+            "SubnetIds": subnet,
+            "SecurityGroupIds": group,
+        },
+    )
+    summary = aws.client("kinesis").describe_stream_summary(StreamName="shop-events")
+    described = summary["StreamDescriptionSummary"]
+    assert described["StreamARN"] == stack.outputs["EventsKinesisStreamArn"]
+    assert (described["RetentionPeriodHours"], described["OpenShardCount"]) == (72, 2)
+    assert "EventsStreamArn" not in stack.outputs
+    router = aws.client("lambda").get_function_configuration(
+        FunctionName=stack.outputs["RouterFunctionName"]
+    )
+    assert router["Handler"] == "eventfold.entry.aws_lambda.functions.kinesis"
+    assert router["Environment"]["Variables"]["EVENTFOLD_FEED"] == "kinesis"
+    mapping = stack.left_out["RouterKinesisFunctionEvents"]["Properties"]
+    assert mapping["EventSourceArn"] == {"Fn::GetAtt": ["EventsKinesisStream", "Arn"]}
+    assert mapping["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
