@@ -34,6 +34,7 @@ lint: $(STAMP) proto
 	$(BIN)/mypy
 	$(BIN)/mypy bench
 	$(BIN)/lint-imports
+	$(BIN)/cfn-lint --include-checks I -- deploy/aws/template.yaml
 
 fmt: $(STAMP)
 	$(BIN)/ruff check --fix src examples tests bench

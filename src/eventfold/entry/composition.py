@@ -324,11 +324,19 @@ class LambdaEntryPoints:
 def lambda_entry_points(settings: Settings, services: Sequence[Service]) -> LambdaEntryPoints:
     """The Lambda handlers as the settings configure them: the event store, the context
     (:func:`context_on`), the router state beside the store (:func:`router_state`; only
-    the events table's changes are events), the HTTP app (:func:`http_app`) and the jobs.
+    the events table's changes are events) with the router's metrics as EMF lines
+    (:class:`~eventfold.entry.aws_lambda.metrics.LambdaMetrics`, flushed after each
+    invocation), the HTTP app (:func:`http_app`) and the jobs.
 
     The store stays open for the container's life: a Lambda container has no shutdown to
     close it in. Migrations are a deploy step (``eventfold migrate``), not run here."""
-    from eventfold.entry.aws_lambda import http_handler, jobs_handler, router_handlers
+    from eventfold.entry.aws_lambda import (
+        RouterHandlers,
+        http_handler,
+        jobs_handler,
+        router_handlers,
+    )
+    from eventfold.entry.aws_lambda.metrics import LambdaMetrics
 
     store = ExitStack().enter_context(open_store(settings))  # never closed, see above
     context = context_on(store, settings)
@@ -336,14 +344,22 @@ def lambda_entry_points(settings: Settings, services: Sequence[Service]) -> Lamb
     events_table = None
     if not isinstance(store, SqliteEventStore):
         events_table = _dynamodb_store(store, settings).tables.events
+    subscriptions = subscriptions_of(services, context)
+    metrics = LambdaMetrics(state, [s.name for s in subscriptions], also=Telemetry())
+    router = router_handlers(
+        subscriptions,
+        store,
+        versions=state,
+        parking=state,
+        events_table=events_table,
+        observer=metrics,
+    )
     return LambdaEntryPoints(
         context,
-        router_handlers(
-            subscriptions_of(services, context),
-            store,
-            versions=state,
-            parking=state,
-            events_table=events_table,
+        RouterHandlers(
+            metrics.published(router.dynamodb_stream),
+            metrics.published(router.kinesis),
+            metrics.published(router.sqs),
         ),
         http_handler(http_app(settings, services, context), access_log=settings.access_log),
         jobs_handler(jobs_of(services, context)),

@@ -34,7 +34,7 @@ EXTRAS: dict[str, tuple[str, ...]] = {
     ),
     "cli": ("fastapi", "sqlalchemy", "typer", "rich"),
     "aws": ("boto3", "structlog"),
-    "lambda": ("boto3", "fastapi", "sqlalchemy", "mangum"),
+    "lambda": ("boto3", "fastapi", "sqlalchemy", "mangum", "aws_lambda_powertools"),
 }
 """Per extra, the top-level modules its packages provide (import names, not PyPI names)."""
 

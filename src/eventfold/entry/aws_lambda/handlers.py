@@ -32,6 +32,7 @@ import binascii
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 import structlog
@@ -44,7 +45,7 @@ from eventfold.adapters.aws.change_records import (
 from eventfold.adapters.aws.messages import event_of_message, lambda_sqs_attributes, unwrap_sns
 from eventfold.core.ports import EventStore
 from eventfold.core.router.observer import RouterObserver
-from eventfold.core.router.ports import AppliedVersions, ParkingLot, Subscription
+from eventfold.core.router.ports import AppliedVersions, Lag, ParkingLot, Subscription
 from eventfold.core.router.router import Router, Sleep, Stopping, describe
 from eventfold.domain.events import RecordedEvent
 from eventfold.entry.aws_lambda.invocations import (
@@ -104,6 +105,8 @@ def router_handlers(
         sleep = deadline_sleep(context, reserve_seconds)
         done = True
         for subscription in subscriptions:
+            if observer is not None:
+                observer.lag(subscription.name, batch_lag(events))
             router = Router(
                 subscription,
                 store,
@@ -122,6 +125,8 @@ def router_handlers(
                 )
                 done = False
             except Exception as error:
+                if observer is not None:
+                    observer.failed(subscription.name, describe(error))
                 log.exception(
                     "batch not done; Lambda retries it",
                     subscription=subscription.name,
@@ -144,6 +149,14 @@ def router_handlers(
     return RouterHandlers(
         logged_invocations(dynamodb_stream), logged_invocations(kinesis), logged_invocations(sqs)
     )
+
+
+def batch_lag(events: Sequence[RecordedEvent]) -> Lag:
+    """What an invocation knows of its subscription's lag: the events of its batch, the
+    oldest of them committed this long ago (the event source mapping's IteratorAge says
+    how far the shard is behind)."""
+    oldest = min(event.recorded_at for event in events)
+    return Lag(events=len(events), seconds=max(0.0, (datetime.now(UTC) - oldest).total_seconds()))
 
 
 def deadline_sleep(context: Any, reserve_seconds: float) -> Sleep:

@@ -7,7 +7,9 @@ EVENTFOLD_AWS_ENDPOINT_URL) and prints one line per resource.
 
 from __future__ import annotations
 
+import subprocess
 from enum import StrEnum
+from pathlib import Path
 
 import typer
 
@@ -15,7 +17,8 @@ from eventfold.entry.cli.common import cli_context, fail
 
 app = typer.Typer(
     name="aws",
-    help="Set up eventfold's AWS resources (DynamoDB tables, Kinesis stream).",
+    help="Set up eventfold's AWS resources (DynamoDB tables, Kinesis stream); build the "
+    "Lambda artifact.",
     no_args_is_help=True,
 )
 
@@ -94,3 +97,45 @@ def create_tables_command(
         typer.echo(f"{resource.status:<8} {resource.kind} {resource.name}")
         if resource.note:
             typer.echo(f"         {resource.note}")
+
+
+class ArchitectureOption(StrEnum):
+    arm64 = "arm64"
+    x86_64 = "x86_64"
+
+
+@app.command("package")
+def package_command(
+    architecture: ArchitectureOption = typer.Option(
+        ArchitectureOption.arm64,
+        "--architecture",
+        case_sensitive=False,
+        help="The functions' architecture (the template's Architecture parameter).",
+    ),
+    output: Path = typer.Option(
+        Path("dist/aws/lambda.zip"), "--output", help="Where to write the artifact."
+    ),
+    source: Path = typer.Option(
+        Path("."), "--source", help="The project to package (its pyproject.toml's folder)."
+    ),
+    constraints: Path | None = typer.Option(
+        None, "--constraint", help="A pip constraints file pinning the dependencies."
+    ),
+) -> None:
+    """Build the Lambda artifact (eventfold, the services, their dependencies) as one zip
+    with sorted entries and fixed timestamps."""
+    from eventfold.entry.lambda_package import PackageRequest, build_package
+
+    if not (source / "pyproject.toml").is_file():
+        fail(f"{source} has no pyproject.toml: pass --source with the project's folder")
+    if constraints is not None and not constraints.is_file():
+        fail(f"no constraints file {constraints}: pass an existing --constraint file")
+    request = PackageRequest(source, output, architecture.value, constraints=constraints)
+    try:
+        built = build_package(request)
+    except subprocess.CalledProcessError as failed:
+        fail(
+            f"pip failed ({failed.returncode}): see its output above; it needs PyPI (or a "
+            "--constraint naming versions with wheels for this platform)"
+        )
+    typer.echo(f"wrote {built} ({built.stat().st_size} bytes, {architecture.value})")
