@@ -118,9 +118,12 @@ def executions(aws: MotoAws, state_machine_arn: str) -> list[dict[str, Any]]:
 
 
 def started_by_stream(aws: MotoAws, state_machine_arn: str) -> dict[str, list[int]]:
-    """Per stream, the versions whose execution exists (ascending), from the inputs."""
+    """Per stream, the versions whose execution exists (ascending), from the inputs (an
+    execution whose input is no event envelope is not counted)."""
     streams: dict[str, list[int]] = {}
     for execution in executions(aws, state_machine_arn):
         envelope = json.loads(execution["input"])
+        if "stream_id" not in envelope:
+            continue
         streams.setdefault(envelope["stream_id"], []).append(envelope["version"])
     return {stream: sorted(versions) for stream, versions in streams.items()}

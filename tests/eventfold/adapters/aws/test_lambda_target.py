@@ -190,4 +190,3 @@ def test_an_oversized_payload_parks_instead_of_invoking(aws: MotoAws) -> None:
         lambda_target(client, function, CODEC).apply([big])
     assert failed.value.retryable is False
     assert sent.requests == []
-
