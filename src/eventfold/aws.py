@@ -5,14 +5,14 @@ fine), :class:`SqsFeed` (a queue the SQS/SNS targets fill). Targets: :func:`sqs_
 :func:`sns_target` (standard or FIFO; JSON or protobuf bodies with attributes for filter
 policies), or :func:`message_target` from one setting value; :func:`lambda_target` (one
 asynchronous invocation per event, consumed by ``router_handlers(...).lambda_invocation``)
-and :func:`step_functions_target` (one execution per event, named after stream and version). Store and router state:
-:class:`DynamoDBEventStore`, :class:`DynamoDBRouterState` (tables named by
-:class:`TableNames`, client from :func:`dynamodb_client`). Lambda: :func:`router_handlers`
-(DynamoDB Streams, Kinesis and SQS events, an EventBridge Pipe's batches, another
-function's invocations; partial batch responses), :func:`http_handler`
-(the HTTP app behind API Gateway, payload 2.0 and 1.0) and :func:`jobs_handler` (the
-services' periodic jobs, invoked by a schedule), or all of them built from the settings by
-:func:`lambda_entry_points`.
+and :func:`step_functions_target` (one execution per event, named after stream and
+version). Store and router state: :class:`DynamoDBEventStore`,
+:class:`DynamoDBRouterState` (tables named by :class:`TableNames`, client from
+:func:`dynamodb_client`). Lambda: :func:`router_handlers` (DynamoDB Streams, Kinesis and
+SQS events, an EventBridge Pipe's batches, another function's invocations; partial batch
+responses), :func:`http_handler` (the HTTP app behind API Gateway, payload 2.0 and 1.0)
+and :func:`jobs_handler` (the services' periodic jobs, invoked by a schedule), or all of
+them built from the settings by :func:`lambda_entry_points`.
 """
 
 from eventfold.adapters.aws.clients import (

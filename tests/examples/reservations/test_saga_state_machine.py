@@ -14,9 +14,8 @@ from cfnlint.api import lint_all
 
 from tests.aws_support.moto_server import MotoAws
 
-DEFINITION = (
-    Path(__file__).parents[3] / "examples" / "reservations" / "stepfunctions" / "reservation_saga.asl.json"
-)
+EXAMPLES = Path(__file__).parents[3] / "examples"
+DEFINITION = EXAMPLES / "reservations" / "stepfunctions" / "reservation_saga.asl.json"
 SUBSTITUTIONS = {
     "PartnerUrl": "https://inventory.example",
     "PartnerConnectionArn": "arn:aws:events:us-east-1:123456789012:connection/inventory/1",

@@ -178,4 +178,3 @@ def step_functions_target(
     return StepFunctionsTarget(
         client, state_machine_arn, codec, name=name, only=only, backoff=backoff
     )
-

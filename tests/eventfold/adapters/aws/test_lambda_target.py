@@ -25,7 +25,7 @@ from eventfold.entry.aws_lambda import router_handlers
 from eventfold.errors import CodecError
 from eventfold.targets import MemoryEffectsLedger, Reaction
 from tests.aws_support.moto_server import MotoAws
-from tests.contracts.target import CODEC, TargetContract, Tick, Unhandled, recorded, ticks
+from tests.contracts.target import CODEC, TargetContract, Tick, Unhandled, recorded
 from tests.eventfold.adapters.aws.invocation_support import create_function, recording_lambda_client
 from tests.eventfold.adapters.aws.messaging_support import happened_codec
 from tests.eventfold.core.router.targets import SqliteTarget, TrackingSqliteTarget, fill
