@@ -21,10 +21,10 @@ from eventfold import (
 )
 from restaurant.domain import (
     EVENT_TYPES,
-    AddItem,
+    AddItems,
     CreateRestaurant,
     ItemAdded,
-    RemoveItem,
+    RemoveItems,
     restaurant,
 )
 
@@ -48,8 +48,8 @@ class Created:
 
 
 @dataclass(frozen=True, slots=True)
-class AddedItem:
-    item_id: str
+class AddedItems:
+    item_ids: tuple[str, ...]
     version: int
 
 
@@ -63,15 +63,16 @@ def create_restaurant(
     return Created(entity_id_of(committed), version)
 
 
-def add_item(
+def add_items(
     handler: CommandHandler,
     restaurant_id: str,
-    command: AddItem,
+    command: AddItems,
     origin: Origin = Origin(),
     *,
     expected_version: int,
-) -> AddedItem:
-    """Add an item to the menu the client saw at ``expected_version``."""
+) -> AddedItems:
+    """Add a batch of items to the menu the client saw at ``expected_version``: one
+    command, one append (an ItemAdded per item), all or nothing."""
     stream_id = restaurant_stream(restaurant_id)
     outcome = handler.execute(
         restaurant,
@@ -82,32 +83,35 @@ def add_item(
         must_exist=True,
     )
     version = outcome.commit.versions[stream_id]
-    return AddedItem(_added_item_id(handler, outcome.commit, stream_id, command), version)
+    return AddedItems(_added_item_ids(handler, outcome.commit, stream_id, command), version)
 
 
-def _added_item_id(
-    handler: CommandHandler, commit: Commit, stream_id: str, command: AddItem
-) -> str:
+def _added_item_ids(
+    handler: CommandHandler, commit: Commit, stream_id: str, command: AddItems
+) -> tuple[str, ...]:
     if not commit.duplicate:
-        return command.item_id
-    # A retry: the item id is the one the first attempt committed, read back from its event.
-    version = commit.versions[stream_id]
-    (recorded,) = handler.store.read(stream_id, after_version=version - 1, limit=1)
-    event = handler.codec.decode(recorded)
-    if not isinstance(event, ItemAdded):  # pragma: no cover - the key's fingerprint matched
-        raise AssertionError(f"{recorded.key} is not an ItemAdded")
-    return event.item_id
+        return tuple(item.item_id for item in command.items)
+    # A retry: the ids are the ones the first attempt committed, read back from its events
+    # (the batch's events end at the committed version).
+    last = commit.versions[stream_id]
+    count = len(command.items)
+    recorded = handler.store.read(stream_id, after_version=last - count, limit=count)
+    events = [handler.codec.decode(r) for r in recorded]
+    if not all(isinstance(e, ItemAdded) for e in events):  # pragma: no cover - fingerprint
+        raise AssertionError(f"{stream_id} up to {last} is not this batch of ItemAdded")
+    return tuple(e.item_id for e in events if isinstance(e, ItemAdded))
 
 
-def remove_item(
+def remove_items(
     handler: CommandHandler,
     restaurant_id: str,
-    command: RemoveItem,
+    command: RemoveItems,
     origin: Origin = Origin(),
     *,
     expected_version: int,
 ) -> int:
-    """Take an item off the menu the client saw at ``expected_version``."""
+    """Take a batch of items off the menu the client saw at ``expected_version``: one
+    command, one append (an ItemRemoved per item), all or nothing."""
     stream_id = restaurant_stream(restaurant_id)
     outcome = handler.execute(
         restaurant,

@@ -34,7 +34,7 @@ class CreateRestaurant:
 
 
 @dataclass(frozen=True, slots=True)
-class AddItem:
+class NewItem:
     item_id: str
     name: str
     price: int
@@ -42,11 +42,20 @@ class AddItem:
 
 
 @dataclass(frozen=True, slots=True)
-class RemoveItem:
-    item_id: str
+class AddItems:
+    """Add a batch of items to the menu: all of them, in one append, or none."""
+
+    items: tuple[NewItem, ...]
 
 
-RestaurantCommand = CreateRestaurant | AddItem | RemoveItem
+@dataclass(frozen=True, slots=True)
+class RemoveItems:
+    """Take a batch of items off the menu: all of them, in one append, or none."""
+
+    item_ids: tuple[str, ...]
+
+
+RestaurantCommand = CreateRestaurant | AddItems | RemoveItems
 
 # -- events ------------------------------------------------------------------------------------
 
@@ -118,11 +127,11 @@ def evolve(state: Restaurant, event: RestaurantEvent) -> Restaurant:
 # -- decide ------------------------------------------------------------------------------------
 
 
-def _check_name(check: Validation, name: str) -> None:
-    if check.check(bool(name.strip()), "name", "must not be blank"):
-        check.check(len(name) <= NAME_MAX, "name", f"must be at most {NAME_MAX} characters")
+def _check_name(check: Validation, name: str, path: str = "name") -> None:
+    if check.check(bool(name.strip()), path, "must not be blank"):
+        check.check(len(name) <= NAME_MAX, path, f"must be at most {NAME_MAX} characters")
         printable = re.search(f"[{UNPRINTABLE}]", name) is None  # a NUL was accepted
-        check.check(printable, "name", "must not contain control characters", "control_characters")
+        check.check(printable, path, "must not contain control characters", "control_characters")
 
 
 def _create(command: CreateRestaurant, state: Restaurant) -> list[RestaurantEvent]:
@@ -136,34 +145,69 @@ def _create(command: CreateRestaurant, state: Restaurant) -> list[RestaurantEven
     return [RestaurantCreated(command.restaurant_id, command.name.strip())]
 
 
-def _add(command: AddItem, state: Restaurant) -> list[RestaurantEvent]:
+def _add(command: AddItems, state: Restaurant) -> list[RestaurantEvent]:
+    """Every item is checked, and every issue of every item is reported at once (path
+    ``items.<n>.<field>``), against the menu and against the other items of the batch."""
     check = Validation()
-    _check_name(check, command.name)
-    check.check(command.price >= 1, "price", "must be at least 1")
-    check.check(command.price <= PRICE_MAX, "price", f"must be at most {PRICE_MAX}")
+    check.check(bool(command.items), "items", "must list at least one item", "empty")
+    names = {i.name for i in state.items}
+    ids = {i.item_id for i in state.items}
+    for n, item in enumerate(command.items):
+        at = f"items.{n}"
+        _check_name(check, item.name, f"{at}.name")
+        check.check(item.price >= 1, f"{at}.price", "must be at least 1")
+        check.check(item.price <= PRICE_MAX, f"{at}.price", f"must be at most {PRICE_MAX}")
+        name = item.name.strip()
+        if name and not check.check(
+            name not in names,
+            f"{at}.name",
+            f"the menu already has an item named {name!r}",
+            "duplicate",
+        ):
+            continue
+        check.check(item.item_id not in ids, f"{at}.item_id", "is already on the menu", "duplicate")
+        names.add(name)
+        ids.add(item.item_id)
+    room = MENU_MAX - len(state.items)
+    check.check(
+        len(command.items) <= room,
+        "items",
+        f"a menu has at most {MENU_MAX} items; {room} more fit",
+        "menu_full",
+    )
     check.raise_if_invalid()
-    name = command.name.strip()
-    if state.item(command.item_id) is not None:
-        raise RuleViolated(f"item {command.item_id} is already on the menu", code="duplicate")
-    if any(i.name == name for i in state.items):
-        raise RuleViolated(f"the menu already has an item named {name!r}", code="duplicate")
-    if len(state.items) >= MENU_MAX:
-        raise RuleViolated(f"a menu has at most {MENU_MAX} items", code="menu_full")
-    return [ItemAdded(command.item_id, name, command.price)]
+    return [ItemAdded(i.item_id, i.name.strip(), i.price) for i in command.items]
+
+
+def _remove(command: RemoveItems, state: Restaurant) -> list[RestaurantEvent]:
+    """Every id must be on the menu, once; every issue is reported at once."""
+    check = Validation()
+    check.check(bool(command.item_ids), "item_ids", "must list at least one item", "empty")
+    seen: set[str] = set()
+    for n, item_id in enumerate(command.item_ids):
+        at = f"item_ids.{n}"
+        if check.check(item_id not in seen, at, f"item {item_id} is listed twice", "duplicate"):
+            check.check(
+                state.item(item_id) is not None,
+                at,
+                f"item {item_id} is not on the menu",
+                "no_such_item",
+            )
+        seen.add(item_id)
+    check.raise_if_invalid()
+    return [ItemRemoved(item_id) for item_id in command.item_ids]
 
 
 def decide(command: RestaurantCommand, state: Restaurant) -> Sequence[RestaurantEvent]:
     match command:
         case CreateRestaurant():
             return _create(command, state)
-        case AddItem() | RemoveItem() if not state.exists:
+        case AddItems() | RemoveItems() if not state.exists:
             raise RuleViolated("the restaurant does not exist", code="not_found")
-        case AddItem():
+        case AddItems():
             return _add(command, state)
-        case RemoveItem() if state.item(command.item_id) is None:
-            raise RuleViolated(f"item {command.item_id} is not on the menu", code="no_such_item")
-        case RemoveItem():
-            return [ItemRemoved(command.item_id)]
+        case RemoveItems():
+            return _remove(command, state)
 
 
 restaurant: Decider[RestaurantCommand, Restaurant, RestaurantEvent] = Decider(

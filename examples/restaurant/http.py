@@ -1,24 +1,29 @@
-"""The restaurant service's command API. Menu edits send the version the client read:
-``expected_version`` in the body (POST) or the query string (DELETE); a stale one is 409."""
+"""The restaurant service's command API, as seed 000 draws it. Menu edits come in batches
+and send the restaurant's version the client read, ``aggregate_version``; a stale one is
+409. ``POST /restaurants/{id}/items`` ``{aggregate_version, items: [{name, price}, …]}`` and
+``DELETE /restaurants/{id}/items`` ``{aggregate_version, item_ids: […]}`` are each one
+command and one append: every item is checked and every issue comes back in one 422."""
 
 from __future__ import annotations
 
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Query, status
+from fastapi import APIRouter, Path, status
 from pydantic import BaseModel, ConfigDict, Field
 
 from eventfold import CommandHandler, Origin
 from eventfold.web import CommandOrigin, JsonInt, require_role
 from restaurant import app
 from restaurant.domain import (
+    MENU_MAX,
     NAME_MAX,
     NAME_PATTERN,
     PRICE_MAX,
-    AddItem,
+    AddItems,
     CreateRestaurant,
-    RemoveItem,
+    NewItem,
+    RemoveItems,
 )
 
 ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]*$"
@@ -43,12 +48,26 @@ class NewRestaurant(Strict):
     name: Name
 
 
-class NewItem(Strict):
+ItemId = Annotated[str, Field(min_length=1, max_length=64, pattern=ID_PATTERN)]
+
+
+class Item(Strict):
     name: Name
     price: JsonInt = Field(ge=1, le=PRICE_MAX, description="in yen")
-    expected_version: JsonInt = Field(
-        ge=0, le=VERSION_MAX, description="the restaurant's version the client read before editing"
+
+
+class ItemsToAdd(Strict):
+    aggregate_version: JsonInt = Field(
+        ge=0, le=VERSION_MAX, description="the restaurant's version the client read"
     )
+    items: list[Item] = Field(min_length=1, max_length=MENU_MAX)
+
+
+class ItemsToRemove(Strict):
+    aggregate_version: JsonInt = Field(
+        ge=0, le=VERSION_MAX, description="the restaurant's version the client read"
+    )
+    item_ids: list[ItemId] = Field(min_length=1, max_length=MENU_MAX)
 
 
 class CreatedRestaurant(BaseModel):
@@ -56,8 +75,8 @@ class CreatedRestaurant(BaseModel):
     version: int
 
 
-class AddedItem(BaseModel):
-    item_id: str
+class AddedItems(BaseModel):
+    item_ids: list[str]
     version: int
 
 
@@ -92,30 +111,33 @@ def router(handler: CommandHandler) -> APIRouter:
     @routes.post(
         "/restaurants/{restaurant_id}/items",
         status_code=status.HTTP_201_CREATED,
-        response_model=AddedItem,
+        response_model=AddedItems,
     )
-    def add_item(restaurant_id: PathId, body: NewItem, origin: CommandOrigin) -> AddedItem:
-        """Add an item (restaurant staff; 404: no such restaurant; 409: the menu changed
-        since ``expected_version``, reload it)."""
+    def add_items(restaurant_id: PathId, body: ItemsToAdd, origin: CommandOrigin) -> AddedItems:
+        """Add a batch of items, all or none (restaurant staff; 404: no such restaurant;
+        409: the menu changed since ``aggregate_version``, reload it; 422: every issue)."""
         may_write(origin)
-        command = AddItem(uuid.uuid4().hex, body.name, body.price)
-        added = app.add_item(
-            handler, restaurant_id, command, origin, expected_version=body.expected_version
+        items = tuple(NewItem(uuid.uuid4().hex, i.name, i.price) for i in body.items)
+        added = app.add_items(
+            handler,
+            restaurant_id,
+            AddItems(items),
+            origin,
+            expected_version=body.aggregate_version,
         )
-        return AddedItem(item_id=added.item_id, version=added.version)
+        return AddedItems(item_ids=list(added.item_ids), version=added.version)
 
-    @routes.delete("/restaurants/{restaurant_id}/items/{item_id}", response_model=Version)
-    def remove_item(
-        restaurant_id: PathId,
-        item_id: PathId,
-        expected_version: Annotated[int, Query(ge=0, le=VERSION_MAX)],
-        origin: CommandOrigin,
-    ) -> Version:
-        """Take an item off the menu (restaurant staff; 409: stale ``expected_version`` or
-        no such item)."""
+    @routes.delete("/restaurants/{restaurant_id}/items", response_model=Version)
+    def remove_items(restaurant_id: PathId, body: ItemsToRemove, origin: CommandOrigin) -> Version:
+        """Take a batch of items off the menu, all or none (restaurant staff; 409: stale
+        ``aggregate_version``; 422: an id not on the menu, or listed twice — every one)."""
         may_write(origin)
-        version = app.remove_item(
-            handler, restaurant_id, RemoveItem(item_id), origin, expected_version=expected_version
+        version = app.remove_items(
+            handler,
+            restaurant_id,
+            RemoveItems(tuple(body.item_ids)),
+            origin,
+            expected_version=body.aggregate_version,
         )
         return Version(version=version)
 

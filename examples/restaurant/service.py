@@ -12,6 +12,7 @@ from eventfold.web import Service, ServiceContext
 from restaurant.app import JSON_CODEC, make_handler
 from restaurant.http import router
 from restaurant.projection import query_model, subscription
+from restaurant.publishing import menu_publishing
 from restaurant.queries import query_routes
 
 
@@ -22,7 +23,11 @@ def routes(context: ServiceContext) -> APIRouter:
 
 
 def subscriptions(context: ServiceContext) -> Sequence[Subscription]:
-    return [subscription(query_model(context, JSON_CODEC))]
+    """The query model, and the menu-publishing webhook when it is configured: the router
+    fans every menu change out to both."""
+    publishing = menu_publishing(context, JSON_CODEC)
+    view = subscription(query_model(context, JSON_CODEC))
+    return [view] if publishing is None else [view, publishing]
 
 
 service = Service(

@@ -16,6 +16,7 @@ clients get ``endpoint_url`` and dummy credentials exactly as a deployment would
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
 import urllib.request
@@ -61,6 +62,11 @@ class MotoAws:
     def reset(self) -> None:
         """Forget every table, stream and queue."""
         self._post("/moto-api/reset", b"")
+
+    def configure(self, config: dict[str, Any]) -> None:
+        """Set moto's behaviour for the server's life (``POST /moto-api/config``), e.g.
+        ``{"lambda": {"use_docker": False}}``: Invoke answers without running the code."""
+        self._post("/moto-api/config", json.dumps(config).encode())
 
     def _post(self, path: str, body: bytes) -> None:
         request = urllib.request.Request(self.endpoint_url + path, data=body, method="POST")

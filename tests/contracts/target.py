@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -43,12 +43,16 @@ CODEC = JsonCodec(TYPES)
 Observed = Callable[[], dict[str, list[int]]]
 
 
+RECORDED_AT = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
+
+
 def recorded(stream: str, version: int, event: object) -> RecordedEvent:
-    """``event`` encoded with :data:`CODEC` as version ``version`` of ``stream``."""
+    """``event`` encoded with :data:`CODEC` as version ``version`` of ``stream``. The same
+    stream and version give the same event each time (a redelivery is byte for byte the
+    event delivered before, recorded_at included)."""
     data = CODEC.encode(event)
-    return RecordedEvent(
-        stream, version, data.type, data.data, data.schema, {}, datetime.now(UTC), None
-    )
+    at = RECORDED_AT + timedelta(seconds=version)
+    return RecordedEvent(stream, version, data.type, data.data, data.schema, {}, at, None)
 
 
 def tick(stream: str, version: int) -> RecordedEvent:

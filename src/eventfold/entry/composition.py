@@ -314,7 +314,8 @@ class LambdaEntryPoints:
 
     context: ServiceContext
     router: RouterHandlers
-    """The router's handlers (DynamoDB Streams, Kinesis, SQS) on the router state."""
+    """The router's handlers (DynamoDB Streams, Kinesis, SQS, Pipes, Lambda invocations) on
+    the router state."""
     http: LambdaHandler
     """The HTTP app behind API Gateway (no background runners: the router is its own)."""
     jobs: LambdaHandler

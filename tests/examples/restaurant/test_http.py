@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
@@ -30,39 +31,78 @@ def opened(client: TestClient) -> str:
     return rid
 
 
-def test_a_menu_is_edited_with_the_version_the_client_saw(client: TestClient) -> None:
+def add(client: TestClient, rid: str, version: int, *items: dict[str, Any], **kw: Any) -> Any:
+    body = {"aggregate_version": version, "items": list(items)}
+    return client.post(f"/restaurants/{rid}/items", json=body, **kw)
+
+
+def remove(client: TestClient, rid: str, version: int, *item_ids: str) -> Any:
+    body = {"aggregate_version": version, "item_ids": list(item_ids)}
+    return client.request("DELETE", f"/restaurants/{rid}/items", json=body)
+
+
+RAMEN = {"name": "Ramen", "price": 900}
+GYOZA = {"name": "Gyoza", "price": 500}
+
+
+def test_a_menu_is_edited_in_batches_with_the_version_the_client_saw(
+    client: TestClient, store: SqliteEventStore
+) -> None:
     rid = opened(client)
-    added = client.post(
-        f"/restaurants/{rid}/items", json={"name": "Ramen", "price": 900, "expected_version": 1}
-    )
-    assert added.status_code == 201
-    item_id = added.json()["item_id"]
-    assert added.json() == {"item_id": item_id, "version": 2}
-    removed = client.delete(f"/restaurants/{rid}/items/{item_id}", params={"expected_version": 2})
-    assert removed.json() == {"version": 3}
+    added = add(client, rid, 1, RAMEN, GYOZA)
+    assert added.status_code == 201, added.text
+    item_ids = added.json()["item_ids"]
+    assert added.json() == {"item_ids": item_ids, "version": 3}
+    assert len(set(item_ids)) == 2
+    removed = remove(client, rid, 3, *item_ids)
+    assert removed.status_code == 200, removed.text
+    assert removed.json() == {"version": 5}
+    types = [e.type for e in store.read(f"restaurant-{rid}")]
+    assert types == ["RestaurantCreated", "ItemAdded", "ItemAdded", "ItemRemoved", "ItemRemoved"]
 
 
 def test_a_stale_version_is_409(client: TestClient) -> None:
     rid = opened(client)
-    item = {"name": "Ramen", "price": 900, "expected_version": 1}
-    client.post(f"/restaurants/{rid}/items", json=item)
-    stale = {"name": "Gyoza", "price": 500, "expected_version": 1}
-    body = problem(client.post(f"/restaurants/{rid}/items", json=stale), 409)
+    add(client, rid, 1, RAMEN)
+    body = problem(add(client, rid, 1, GYOZA), 409)
     assert (body["expected_version"], body["actual_version"]) == (1, 2)
-    problem(client.delete(f"/restaurants/{rid}/items/x", params={"expected_version": 1}), 409)
+    problem(remove(client, rid, 1, "x"), 409)
 
 
 def test_an_unknown_restaurant_is_404(client: TestClient) -> None:
-    item = {"name": "Ramen", "price": 900, "expected_version": 1}
-    problem(client.post("/restaurants/nope/items", json=item), 404)
+    problem(add(client, "nope", 1, RAMEN), 404)
+    problem(remove(client, "nope", 1, "x"), 404)
 
 
-def test_every_domain_issue_is_listed(client: TestClient, store: SqliteEventStore) -> None:
+def test_every_issue_of_every_item_is_listed(client: TestClient, store: SqliteEventStore) -> None:
     rid = opened(client)
-    item = {"name": " ", "price": 0, "expected_version": 1}
-    body = problem(client.post(f"/restaurants/{rid}/items", json=item), 422)
-    assert [i["path"] for i in body["issues"]] == ["body.name", "body.price"]
-    assert store.head_position() == 1
+    # what the schema states (name, price) is checked for every item before the command
+    bad = [{"name": " ", "price": 0}, RAMEN, {"name": "Udon", "price": 2_000_000}]
+    body = problem(add(client, rid, 1, *bad), 422)
+    assert [i["path"] for i in body["issues"]] == [
+        "body.items.0.name",
+        "body.items.0.price",
+        "body.items.2.price",
+    ]
+    # the menu's own rules (no name twice), by the decider, for every item
+    add(client, rid, 1, RAMEN)
+    body = problem(add(client, rid, 2, GYOZA, RAMEN, GYOZA), 422)
+    assert [(i["path"], i["code"]) for i in body["issues"]] == [
+        ("items.1.name", "duplicate"),
+        ("items.2.name", "duplicate"),
+    ]
+    assert store.head_position() == 2  # nothing of a refused batch was appended
+
+
+def test_every_id_not_on_the_menu_is_listed(client: TestClient, store: SqliteEventStore) -> None:
+    rid = opened(client)
+    (ramen,) = add(client, rid, 1, RAMEN).json()["item_ids"]
+    body = problem(remove(client, rid, 2, "nope", ramen, "gone"), 422)
+    assert [(i["path"], i["code"]) for i in body["issues"]] == [
+        ("item_ids.0", "no_such_item"),
+        ("item_ids.2", "no_such_item"),
+    ]
+    assert store.head_position() == 2
 
 
 @pytest.mark.parametrize("name", ["Ra\x00men", "\x07", "a\u202eb", "\u200b"])
@@ -71,28 +111,29 @@ def test_a_name_with_control_characters_is_422(client: TestClient, name: str) ->
     body = problem(client.post("/restaurants", json={"name": name}), 422)
     assert [i["path"] for i in body["issues"]] == ["body.name"]
     rid = opened(client)
-    item = {"name": name, "price": 900, "expected_version": 1}
-    body = problem(client.post(f"/restaurants/{rid}/items", json=item), 422)
-    assert [i["path"] for i in body["issues"]] == ["body.name"]
+    body = problem(add(client, rid, 1, RAMEN, {"name": name, "price": 900}), 422)
+    assert [i["path"] for i in body["issues"]] == ["body.items.1.name"]
 
 
-def test_wrong_types_and_a_missing_version_are_422(client: TestClient) -> None:
+def test_wrong_types_empty_batches_and_a_missing_version_are_422(client: TestClient) -> None:
     rid = opened(client)
-    body = problem(client.post(f"/restaurants/{rid}/items", json={"name": 1, "price": "9"}), 422)
-    assert {i["path"] for i in body["issues"]} == {
-        "body.name",
-        "body.price",
-        "body.expected_version",
+    response = client.post(f"/restaurants/{rid}/items", json={"items": [{"name": 1, "price": "9"}]})
+    assert {i["path"] for i in problem(response, 422)["issues"]} == {
+        "body.items.0.name",
+        "body.items.0.price",
+        "body.aggregate_version",
     }
-    problem(client.delete(f"/restaurants/{rid}/items/x"), 422)
+    assert [i["path"] for i in problem(add(client, rid, 1), 422)["issues"]] == ["body.items"]
+    assert [i["path"] for i in problem(remove(client, rid, 1), 422)["issues"]] == ["body.item_ids"]
+    no_body = client.request("DELETE", f"/restaurants/{rid}/items")
+    problem(no_body, 422)
 
 
-def test_a_retried_add_returns_the_same_item(client: TestClient) -> None:
+def test_a_retried_add_returns_the_same_items(client: TestClient) -> None:
     rid = opened(client)
-    item = {"name": "Ramen", "price": 900, "expected_version": 1}
     headers = {"Idempotency-Key": "add-ramen"}
-    first = client.post(f"/restaurants/{rid}/items", json=item, headers=headers)
-    again = client.post(f"/restaurants/{rid}/items", json=item, headers=headers)
+    first = add(client, rid, 1, RAMEN, GYOZA, headers=headers)
+    again = add(client, rid, 1, RAMEN, GYOZA, headers=headers)
     assert first.status_code == again.status_code == 201
     assert again.json() == first.json()
 

@@ -7,7 +7,7 @@ from sqlalchemy import Engine
 from eventfold import SqliteEventStore
 from restaurant import app
 from restaurant.app import JSON_CODEC
-from restaurant.domain import AddItem, CreateRestaurant, RemoveItem
+from restaurant.domain import AddItems, CreateRestaurant, NewItem, RemoveItems
 from restaurant.projection import query_model
 from restaurant.service import service
 from tests.examples.query_api import serve_queries
@@ -22,9 +22,9 @@ def test_restaurants_and_menus_come_from_the_query_tables(
 
     app.create_restaurant(handler, CreateRestaurant("sushi", "Sushi Ichiban"))
     app.create_restaurant(handler, CreateRestaurant("curry", "Curry House"))
-    app.add_item(handler, "sushi", AddItem("i1", "Tuna", 300), expected_version=1)
-    app.add_item(handler, "sushi", AddItem("i2", "Eel", 500), expected_version=2)
-    app.remove_item(handler, "sushi", RemoveItem("i1"), expected_version=3)
+    app.add_items(handler, "sushi", AddItems((NewItem("i1", "Tuna", 300),)), expected_version=1)
+    app.add_items(handler, "sushi", AddItems((NewItem("i2", "Eel", 500),)), expected_version=2)
+    app.remove_items(handler, "sushi", RemoveItems(("i1",)), expected_version=3)
     early = client.get("/restaurants/sushi/items?min_version=4")
     view.apply(store.read_all(0, limit=1000))
 

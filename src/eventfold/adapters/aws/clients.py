@@ -19,8 +19,10 @@ if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
     from mypy_boto3_dynamodbstreams import DynamoDBStreamsClient
     from mypy_boto3_kinesis import KinesisClient
+    from mypy_boto3_lambda import LambdaClient
     from mypy_boto3_sns import SNSClient
     from mypy_boto3_sqs import SQSClient
+    from mypy_boto3_stepfunctions import SFNClient
 
 SDK_CONFIG = Config(
     retries={"mode": "standard", "total_max_attempts": 1},  # max_attempts counts retries
@@ -83,3 +85,15 @@ def sqs_client(*, region: str | None = None, endpoint_url: str | None = None) ->
 def sns_client(*, region: str | None = None, endpoint_url: str | None = None) -> SNSClient:
     """An SNS client; ``endpoint_url`` points it at an emulator (None: real AWS)."""
     return cast("SNSClient", aws_client("sns", region=region, endpoint_url=endpoint_url))
+
+
+def lambda_client(*, region: str | None = None, endpoint_url: str | None = None) -> LambdaClient:
+    """A Lambda client; ``endpoint_url`` points it at an emulator (None: real AWS)."""
+    return cast("LambdaClient", aws_client("lambda", region=region, endpoint_url=endpoint_url))
+
+
+def step_functions_client(
+    *, region: str | None = None, endpoint_url: str | None = None
+) -> SFNClient:
+    """A Step Functions client; ``endpoint_url`` points it at an emulator (None: real AWS)."""
+    return cast("SFNClient", aws_client("stepfunctions", region=region, endpoint_url=endpoint_url))

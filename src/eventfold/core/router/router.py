@@ -159,12 +159,9 @@ class Router:
             report.set_aside.append(stream_id)
         if not by_stream:
             return report
-        parked = self.parking.parked_streams(self.name)
-        for stream_id in parked & by_stream.keys():
-            self.keeping.forget(stream_id)
-            waiting = by_stream.pop(stream_id)
-            self.parking.park(self.name, stream_id, waiting, WAITING_BEHIND)
-            report.parked.extend((stream_id, e.version) for e in waiting)
+        parked = self.parking.parked_streams(self.name) & by_stream.keys()
+        if parked:
+            self._wait_behind(parked, by_stream, report)
         matches = self.subscription.filter.matches
         planned = None
         # A batch that cannot fit one target batch is planned outside (planning twice would
@@ -186,6 +183,26 @@ class Router:
                 self.keeping.passed_over(stream_id, plan[-1].version)
         self.keeping.flush()
         return report
+
+    def _wait_behind(
+        self, parked: set[str], by_stream: dict[str, list[RecordedEvent]], report: Delivery
+    ) -> None:
+        """The events of parked streams join the parking lot, behind the parked ones, except
+        those applied before the stream parked: a late duplicate (a queue or an async
+        invocation delivers out of order) is skipped, not parked a second time."""
+        for stream_id in parked:
+            self.keeping.forget(stream_id)
+        lasts = self.keeping.last_versions(parked)
+        for stream_id in parked:
+            self.keeping.forget(stream_id)  # a parked stream keeps nothing cached
+            waiting = by_stream.pop(stream_id)
+            fresh = [e for e in waiting if e.version > lasts.get(stream_id, 0)]
+            if len(fresh) < len(waiting):
+                report.duplicates += len(waiting) - len(fresh)
+                self.observer.duplicates(self.name, len(waiting) - len(fresh))
+            if fresh:
+                self.parking.park(self.name, stream_id, fresh, WAITING_BEHIND)
+                report.parked.extend((stream_id, e.version) for e in fresh)
 
     def _wanted(self, plans: dict[str, list[RecordedEvent]]) -> list[RecordedEvent]:
         matches = self.subscription.filter.matches

@@ -1,6 +1,7 @@
-"""Lambda entry points for the event router: DynamoDB Streams, Kinesis and SQS events.
+"""Lambda entry points for the event router: DynamoDB Streams, Kinesis and SQS events, an
+EventBridge Pipe's batches, and invocations from another function's Lambda target.
 
-One factory, :func:`router_handlers`, builds the three handlers from the same
+One factory, :func:`router_handlers`, builds the handlers from the same
 subscriptions, event store and router state (its applied versions and parking lot, often
 one adapter); a user's handler module wires them once::
 
@@ -23,12 +24,25 @@ Records that are not events: removals and other tables' changes are done at once
 record that is no event item is logged and skipped (the store stays the truth, a later
 event heals over it); an SQS message that carries no event is reported failed, so the
 queue's redrive policy moves it to the dead-letter queue.
+
+``pipe``: the Lambda target of an EventBridge Pipe whose source is the DynamoDB stream, a
+Kinesis stream or an SQS queue. A Pipe hands a bare JSON array of the source's records
+(:mod:`eventfold.entry.aws_lambda.records`) and honours the same partial batch response,
+keyed by ``eventID`` (streams) or ``messageId`` (SQS) — "For Lambda and Step Functions
+targets, you can also specify a partial failure by returning a payload with a defined
+structure" (https://docs.aws.amazon.com/eventbridge/latest/userguide/eb-pipes-batching-concurrency.html#pipes-partial-batch-failure).
+Everything else is the path above: the same routers, versions, gap healing and parking.
+
+``lambda_invocation``: the consumer side of :func:`eventfold.aws.lambda_target` (one
+asynchronous invocation per event). The event goes through the same routers, so a duplicate
+is skipped by version, an invocation that overtook an earlier one heals the gap from the
+event store, and reactions perform each effect once (their effects ledger). Work not done
+RAISES, so Lambda retries the invocation (twice, then its on-failure destination); a parked
+stream is done.
 """
 
 from __future__ import annotations
 
-import base64
-import binascii
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -37,12 +51,7 @@ from typing import Any
 
 import structlog
 
-from eventfold.adapters.aws.change_records import (
-    event_of_change,
-    kinesis_change,
-    table_of_stream_arn,
-)
-from eventfold.adapters.aws.messages import event_of_message, lambda_sqs_attributes, unwrap_sns
+from eventfold.adapters.aws.lambda_target import event_of_invocation
 from eventfold.core.ports import EventStore
 from eventfold.core.router.observer import RouterObserver
 from eventfold.core.router.ports import AppliedVersions, Lag, ParkingLot, Subscription
@@ -50,16 +59,21 @@ from eventfold.core.router.router import Router, Sleep, Stopping, describe
 from eventfold.domain.events import RecordedEvent
 from eventfold.entry.aws_lambda.invocations import (
     LambdaHandler,
+    PipeHandler,
     configure_lambda_logging,
     logged_invocations,
 )
-from eventfold.errors import CodecError, StoreError
+from eventfold.entry.aws_lambda.records import (
+    Converted,
+    dynamodb_stream_events,
+    kinesis_events,
+    lambda_records,
+    pipe_events,
+    sqs_events,
+)
+from eventfold.errors import CodecError, DeliveryFailed
 
 log = structlog.stdlib.get_logger(__name__)
-
-Converted = tuple[list[tuple[str, RecordedEvent]], list[str]]
-"""(item identifier, event) for each record that carries an event; identifiers of records
-that are failed already."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,6 +83,10 @@ class RouterHandlers:
     dynamodb_stream: LambdaHandler
     kinesis: LambdaHandler
     sqs: LambdaHandler
+    pipe: PipeHandler
+    """An EventBridge Pipe's Lambda target: a bare array of records of any of the three."""
+    lambda_invocation: LambdaHandler
+    """The consumer of :func:`eventfold.aws.lambda_target`'s asynchronous invocations."""
 
 
 def router_handlers(
@@ -137,17 +155,36 @@ def router_handlers(
         return done
 
     def dynamodb_stream(event: Mapping[str, Any], context: Any) -> dict[str, Any]:
-        return route(dynamodb_stream_events(event, events_table), context)
+        return route(dynamodb_stream_events(lambda_records(event), events_table), context)
 
     def kinesis(event: Mapping[str, Any], context: Any) -> dict[str, Any]:
-        return route(kinesis_events(event, events_table), context)
+        return route(kinesis_events(lambda_records(event), events_table), context)
 
     def sqs(event: Mapping[str, Any], context: Any) -> dict[str, Any]:
-        return route(sqs_events(event), context)
+        return route(sqs_events(lambda_records(event)), context)
+
+    def pipe(records: Sequence[Mapping[str, Any]], context: Any) -> dict[str, Any]:
+        return route(pipe_events(records, events_table), context)
+
+    def lambda_invocation(payload: Mapping[str, Any], context: Any) -> dict[str, Any]:
+        try:
+            event = event_of_invocation(payload)
+        except CodecError as unreadable:
+            # raised, not answered: Lambda retries it twice, then the function's
+            # on-failure destination / dead-letter queue keeps it
+            log.warning("invocation carries no event", error=str(unreadable))
+            raise
+        if not _deliver_all([event], context):
+            raise DeliveryFailed(f"{event.key} not done; Lambda retries the invocation")
+        return {"done": event.key}
 
     configure_lambda_logging()
     return RouterHandlers(
-        logged_invocations(dynamodb_stream), logged_invocations(kinesis), logged_invocations(sqs)
+        logged_invocations(dynamodb_stream),
+        logged_invocations(kinesis),
+        logged_invocations(sqs),
+        logged_invocations(pipe),
+        logged_invocations(lambda_invocation),
     )
 
 
@@ -170,69 +207,3 @@ def deadline_sleep(context: Any, reserve_seconds: float) -> Sleep:
         time.sleep(seconds)
 
     return sleep
-
-
-# -- records -> events ---------------------------------------------------------------------
-def _records(event: Mapping[str, Any]) -> list[Mapping[str, Any]]:
-    records = event.get("Records")
-    if not isinstance(records, list):
-        raise ValueError("not a Lambda batch event: no 'Records' list")
-    return records
-
-
-def dynamodb_stream_events(event: Mapping[str, Any], events_table: str | None) -> Converted:
-    """A DynamoDB Streams event's records; item identifier = ``dynamodb.SequenceNumber``."""
-    items: list[tuple[str, RecordedEvent]] = []
-    for record in _records(event):
-        identifier = str(record.get("dynamodb", {}).get("SequenceNumber", ""))
-        table = table_of_stream_arn(str(record.get("eventSourceARN", "")))
-        try:
-            recorded = event_of_change(record, events_table, table=table)
-        except StoreError as bad:
-            log.warning(
-                "skipping stream record: not an event item",
-                sequence_number=identifier,
-                error=str(bad),
-            )
-            continue
-        if recorded is not None:
-            items.append((identifier, recorded))
-    return items, []
-
-
-def kinesis_events(event: Mapping[str, Any], events_table: str | None) -> Converted:
-    """A Kinesis event's records (Kinesis Data Streams for DynamoDB format); item
-    identifier = ``kinesis.sequenceNumber``."""
-    items: list[tuple[str, RecordedEvent]] = []
-    for record in _records(event):
-        kinesis = record.get("kinesis", {})
-        identifier = str(kinesis.get("sequenceNumber", ""))
-        try:
-            data = base64.b64decode(kinesis.get("data", ""), validate=True)
-            recorded = event_of_change(kinesis_change(data), events_table)
-        except (StoreError, binascii.Error, ValueError) as bad:
-            log.warning(
-                "skipping Kinesis record: not an event item",
-                sequence_number=identifier,
-                error=str(bad),
-            )
-            continue
-        if recorded is not None:
-            items.append((identifier, recorded))
-    return items, []
-
-
-def sqs_events(event: Mapping[str, Any]) -> Converted:
-    """An SQS event's messages (from the SQS / SNS targets); item identifier =
-    ``messageId``. Messages that carry no event are failed at once."""
-    items: list[tuple[str, RecordedEvent]] = []
-    failed: list[str] = []
-    for record in _records(event):
-        identifier = str(record.get("messageId", ""))
-        body, attributes = unwrap_sns(str(record.get("body", "")), lambda_sqs_attributes(record))
-        try:
-            items.append((identifier, event_of_message(body, attributes)))
-        except CodecError as unreadable:
-            log.warning("message carries no event", message_id=identifier, error=str(unreadable))
-            failed.append(identifier)
-    return items, failed

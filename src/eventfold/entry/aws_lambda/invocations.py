@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import functools
 import os
-from collections.abc import Callable, Mapping
-from typing import Any
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, TypeVar
 
 import structlog
 
@@ -14,6 +14,9 @@ from eventfold.entry.logs import configure_logging_from
 
 LambdaHandler = Callable[[Mapping[str, Any], Any], dict[str, Any]]
 """``handler(event, context) -> response``, as the Lambda Python runtime calls it."""
+PipeHandler = Callable[[Sequence[Mapping[str, Any]], Any], dict[str, Any]]
+"""A handler an EventBridge Pipe calls: its event is a bare JSON array of records."""
+Event = TypeVar("Event")
 
 
 def configure_lambda_logging() -> None:
@@ -23,11 +26,13 @@ def configure_lambda_logging() -> None:
     configure_logging_from(os.environ, exclusive="AWS_LAMBDA_FUNCTION_NAME" in os.environ)
 
 
-def logged_invocations(handler: LambdaHandler) -> LambdaHandler:
+def logged_invocations(
+    handler: Callable[[Event, Any], dict[str, Any]],
+) -> Callable[[Event, Any], dict[str, Any]]:
     """``handler``, with the invocation's ``aws_request_id`` on every line it logs."""
 
     @functools.wraps(handler)
-    def handle(event: Mapping[str, Any], context: Any) -> dict[str, Any]:
+    def handle(event: Event, context: Any) -> dict[str, Any]:
         request_id = getattr(context, "aws_request_id", None)
         if request_id is None:
             return handler(event, context)

@@ -225,6 +225,21 @@ def test_later_events_of_a_parked_stream_wait_in_order(
     assert parked.reason == "RuntimeError: boom"  # the first reason, not WAITING_BEHIND
 
 
+def test_a_late_duplicate_of_an_applied_event_does_not_join_the_parked_ones(
+    target: SqliteTarget, store: SqliteEventStore, state: SqliteRouterState
+) -> None:
+    """Out of order (a standard queue, async invocations): version 1 comes again after
+    version 2 parked the stream; it was applied, so it is a duplicate, not parked."""
+    fill(store, {"a-1": 3})
+    target.faults.append(fail_on("a-1", 2, RuntimeError("boom")))
+    router, _ = make_router(target, store, state, retry=RetryPolicy(1))
+    router.deliver(events_of(store)[:2])
+    assert target.by_stream() == {"a-1": [1]}
+    report = router.deliver(events_of(store)[:1] + events_of(store)[2:])
+    assert report.duplicates == 1
+    assert [e.version for e in state.parked_events("rows", "a-1")] == [2, 3]
+
+
 @pytest.mark.parametrize(
     "error",
     [DeliveryFailed("rejected", retryable=False), CodecError("bad payload")],
