@@ -1,4 +1,4 @@
-"""Test helpers shipped with eventfold: given/when/then for deciders, and bearer tokens for
+"""Test helpers shipped with eventfold: given/when/then for deciders and workflows, and bearer tokens for
 HTTP tests (:class:`TokenIssuer`)."""
 
 from __future__ import annotations
@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from pathlib import Path
 
-from eventfold.domain.testing import DeciderSpec, spec
+from eventfold.domain.testing import DeciderSpec, WorkflowSpec, spec, workflow_spec
 from eventfold.entry.http.callers import Authentication, LocalSigningKey
 
 
@@ -32,4 +32,4 @@ class TokenIssuer:
         return {"Authorization": f"Bearer {self.token(subject, *roles, stores=stores)}"}
 
 
-__all__ = ["DeciderSpec", "TokenIssuer", "spec"]
+__all__ = ["DeciderSpec", "TokenIssuer", "WorkflowSpec", "spec", "workflow_spec"]

@@ -1,0 +1,100 @@
+"""The partner-hold saga, in process, through the real runner and router: each path once."""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from eventfold.workflows import Status, StepCompleted
+from reservations import app
+from reservations.domain import (
+    CancelReservation,
+    Canceler,
+    CompletePickup,
+    RequestReservation,
+    SecureStock,
+    SetStockLevel,
+    Status as ReservationStatus,
+)
+from reservations.domain.partner_hold import RELEASE_HOLD, WITHDRAW
+from reservations.partner_stub import Switches
+from tests.examples.reservations.saga_world import T0, SagaWorld, later, saga_world
+
+
+@pytest.fixture
+def world(tmp_path: Path) -> Iterator[SagaWorld]:
+    with saga_world(tmp_path) as running:
+        app.set_stock_level(running.handler, SetStockLevel("s1", "sku-1", 5, T0))
+        yield running
+
+
+def reserve(world: SagaWorld, rid: str, quantity: int = 2) -> None:
+    command = RequestReservation(rid, "c-1", "s1", "sku-1", quantity, world.now)
+    app.request_reservation(world.handler, command)
+
+
+def live_holds(world: SagaWorld) -> list[str]:
+    return [h.hold_id for h in world.partner.holds.values() if h.status == "held"]
+
+
+def test_a_refused_hold_rejects_the_reservation_releases_its_stock_and_mails(
+    world: SagaWorld,
+) -> None:
+    world.partner.switches = Switches(refuse="sold out")
+    reserve(world, "r1")
+    world.deliver(random.Random(1))
+    assert app.reservation_of(world.handler, "r1").status is ReservationStatus.REJECTED
+    assert app.stock_of(world.handler, "s1", "sku-1").held == 0
+    instance = world.instance("r1")
+    assert (instance.status, instance.outcome) == (
+        Status.COMPENSATED,
+        "the partner refused the hold: sold out",
+    )
+    assert [(m.reservation_id, m.reason) for _, m in world.mails] == [("r1", "sold out")]
+    assert live_holds(world) == []
+
+
+def test_a_canceled_reservation_releases_the_partner_hold_once(world: SagaWorld) -> None:
+    reserve(world, "r1")
+    world.deliver(random.Random(1))
+    assert len(live_holds(world)) == 1
+    cancel = CancelReservation("r1", Canceler.CUSTOMER, "changed my mind", world.now)
+    app.cancel_reservation(world.handler, cancel)
+    world.deliver(random.Random(2))
+    world.deliver(random.Random(3))
+    assert live_holds(world) == []
+    deletes = [c for c in world.partner.calls if c.method == "DELETE" and not c.replay]
+    assert len(deletes) == 1
+    assert world.instance("r1").status is Status.COMPENSATED
+
+
+def test_pickup_confirms_the_hold_and_owes_nothing(world: SagaWorld) -> None:
+    reserve(world, "r1")
+    world.deliver(random.Random(1))
+    app.secure_stock(world.handler, SecureStock("r1", world.now))
+    app.complete_pickup(world.handler, CompletePickup("r1", world.now))
+    world.deliver(random.Random(2))
+    assert [h.status for h in world.partner.holds.values()] == ["confirmed"]
+    assert world.instance("r1").status is Status.COMPLETED
+
+
+def test_an_unsecured_reservation_expires_at_the_deadline_compensating_in_reverse(
+    world: SagaWorld,
+) -> None:
+    reserve(world, "r1")
+    world.deliver(random.Random(1))
+    world.now = later()
+    world.fire_deadlines()
+    world.deliver(random.Random(2))
+    assert app.reservation_of(world.handler, "r1").status is ReservationStatus.EXPIRED
+    assert app.stock_of(world.handler, "s1", "sku-1").held == 0
+    assert live_holds(world) == []
+    compensations = [
+        e.step for e in world.instance_events("r1") if isinstance(e, StepCompleted) and e.compensation
+    ]
+    assert compensations == [RELEASE_HOLD, WITHDRAW]
+    world.fire_deadlines()  # once: a second sweep finds nothing due
+    assert world.instance("r1").status is Status.COMPENSATED
