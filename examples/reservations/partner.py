@@ -41,9 +41,7 @@ class PartnerClient:
     ) -> httpx.Response:
         shown = f"partner {method} {path}"
         try:
-            response = self.http.request(
-                method, path, json=body, headers={"Idempotency-Key": key}
-            )
+            response = self.http.request(method, path, json=body, headers={"Idempotency-Key": key})
         except httpx.HTTPError as exc:
             raise DeliveryFailed(f"{shown}: {type(exc).__name__}: {exc}") from None
         status = response.status_code

@@ -114,7 +114,8 @@ def partner_app(state: PartnerState | None = None) -> FastAPI:
                 return 400, {"title": "an Idempotency-Key header is required", "status": 400}
             if key in partner.answers:
                 status, body = partner.answers[key]
-                partner.calls.append(CallRecord(method, path, key, status, True, _hold_of(path, body)))
+                hold = _hold_of(path, body)
+                partner.calls.append(CallRecord(method, path, key, status, True, hold))
                 return status, body
             if partner.switches.fail:
                 partner.calls.append(CallRecord(method, path, key, 503))

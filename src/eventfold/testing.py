@@ -1,5 +1,5 @@
-"""Test helpers shipped with eventfold: given/when/then for deciders and workflows, and bearer tokens for
-HTTP tests (:class:`TokenIssuer`)."""
+"""Test helpers shipped with eventfold: given/when/then for deciders and workflows, and
+bearer tokens for HTTP tests (:class:`TokenIssuer`)."""
 
 from __future__ import annotations
 

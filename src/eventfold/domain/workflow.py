@@ -242,7 +242,10 @@ InstanceCommand = Observe | Settle | ReachDeadline
 
 
 def planned(action: Send | Call, compensation: bool = False) -> PlannedStep:
-    kind, payload = ("send", action.command) if isinstance(action, Send) else ("call", action.request)
+    if isinstance(action, Send):
+        kind, payload = "send", action.command
+    else:
+        kind, payload = "call", action.request
     return PlannedStep(action.key, kind, type(payload).__name__, to_plain(payload), compensation)
 
 

@@ -129,10 +129,9 @@ class SagaWorld:
     def start(self) -> None:
         """A new worker: new runner, new router, on the stored state."""
         store = CrashingStore(self.store, self.faults)
-        handler = CommandHandler(store, WorkflowCodec(PROTOBUF_CODEC), attempts=app.ATTEMPTS)  # type: ignore[arg-type]
+        handler = CommandHandler(store, WorkflowCodec(PROTOBUF_CODEC), attempts=app.ATTEMPTS)
         performers = {
-            cls: crashing(perform, self.faults)
-            for cls, perform in self.client.performers().items()
+            cls: crashing(perform, self.faults) for cls, perform in self.client.performers().items()
         }
         performers[MailHoldRefused] = crashing(self._mail, self.faults)
         self.runner = WorkflowRunner(
@@ -222,9 +221,11 @@ class SagaWorld:
 def saga_world(folder: Path, seed: int = 0) -> Iterator[SagaWorld]:
     """A fresh world in ``folder`` (tables made directly: migrations are tested elsewhere)."""
     partner = PartnerState()
-    with served(partner_app(partner)) as (host, port):
-        with fresh_world(folder, partner, f"http://{host}:{port}", seed) as world:
-            yield world
+    with (
+        served(partner_app(partner)) as (host, port),
+        fresh_world(folder, partner, f"http://{host}:{port}", seed) as world,
+    ):
+        yield world
 
 
 @contextmanager

@@ -11,12 +11,14 @@ import pytest
 from eventfold.workflows import Status, StepCompleted
 from reservations import app
 from reservations.domain import (
-    CancelReservation,
     Canceler,
+    CancelReservation,
     CompletePickup,
     RequestReservation,
     SecureStock,
     SetStockLevel,
+)
+from reservations.domain import (
     Status as ReservationStatus,
 )
 from reservations.domain.partner_hold import RELEASE_HOLD, WITHDRAW
@@ -92,9 +94,8 @@ def test_an_unsecured_reservation_expires_at_the_deadline_compensating_in_revers
     assert app.reservation_of(world.handler, "r1").status is ReservationStatus.EXPIRED
     assert app.stock_of(world.handler, "s1", "sku-1").held == 0
     assert live_holds(world) == []
-    compensations = [
-        e.step for e in world.instance_events("r1") if isinstance(e, StepCompleted) and e.compensation
-    ]
+    events = world.instance_events("r1")
+    compensations = [e.step for e in events if isinstance(e, StepCompleted) and e.compensation]
     assert compensations == [RELEASE_HOLD, WITHDRAW]
     world.fire_deadlines()  # once: a second sweep finds nothing due
     assert world.instance("r1").status is Status.COMPENSATED
