@@ -7,7 +7,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from structlog.testing import capture_logs
 
+from eventfold import SqliteEventStore
+from eventfold.web import ServiceContext, migrate_query_model
 from eventfold.workflows import Status, StepCompleted
 from reservations import app
 from reservations.domain import (
@@ -23,6 +26,9 @@ from reservations.domain import (
 )
 from reservations.domain.partner_hold import RELEASE_HOLD, WITHDRAW
 from reservations.partner_stub import Switches
+from reservations.published_language import PROTOBUF_CODEC
+from reservations.saga import JOB_NAME, PARTNER_WEBHOOK, SUBSCRIPTION, saga_jobs, saga_subscriptions
+from reservations.service import service
 from tests.examples.reservations.saga_world import T0, SagaWorld, later, saga_world
 
 
@@ -99,3 +105,48 @@ def test_an_unsecured_reservation_expires_at_the_deadline_compensating_in_revers
     assert compensations == [RELEASE_HOLD, WITHDRAW]
     world.fire_deadlines()  # once: a second sweep finds nothing due
     assert world.instance("r1").status is Status.COMPENSATED
+
+
+def test_a_failing_compensation_parks_the_instance_until_redriven(world: SagaWorld) -> None:
+    reserve(world, "r1")
+    world.deliver(random.Random(1))
+    world.partner.switches = Switches(fail=True)
+    cancel = CancelReservation("r1", Canceler.CUSTOMER, "changed my mind", world.now)
+    app.cancel_reservation(world.handler, cancel)
+    world.deliver(random.Random(2))
+    # The instance is parked: its own stream and the reservation's (both drive it).
+    parked = world.router_state.list_parked()
+    assert {p.stream_id for p in parked} == {"reservation-r1", "partnerhold-r1"}
+    assert all("503" in p.reason for p in parked)
+    attempts = len([c for c in world.partner.calls if c.method == "DELETE"])
+    world.deliver(random.Random(3))  # later deliveries wait behind: nothing loops
+    assert len([c for c in world.partner.calls if c.method == "DELETE"]) == attempts
+    assert world.instance("r1").status is Status.COMPENSATING
+
+    world.partner.switches = Switches()
+    world.redrive_parked()
+    assert world.router_state.list_parked() == []
+    assert live_holds(world) == []
+    assert world.instance("r1").status is Status.COMPENSATED
+    stream = "partnerhold-r1"
+    assert world.ledger.status("partnerhold", f"{stream}/{RELEASE_HOLD}") == ("done", attempts + 1)
+    released = [c for c in world.partner.calls if c.method == "DELETE" and c.status == 204]
+    assert len(released) == 1
+
+
+def test_without_the_partner_s_url_the_saga_does_not_run_and_says_which_setting(
+    store: SqliteEventStore,
+) -> None:
+    context = ServiceContext(store)
+    with capture_logs() as logs:
+        assert saga_subscriptions(context, PROTOBUF_CODEC) == []
+        assert saga_jobs(context, PROTOBUF_CODEC) == []
+    assert {line["fix"] for line in logs} == {
+        "set EVENTFOLD_WEBHOOKS=reservations-partner=https://…"
+    }
+    configured = ServiceContext(store, webhook_urls={PARTNER_WEBHOOK: "http://127.0.0.1:9"})
+    migrate_query_model([service], configured)
+    [subscription] = saga_subscriptions(configured, PROTOBUF_CODEC)
+    assert subscription.name == SUBSCRIPTION
+    assert subscription.filter.categories == {"reservation", "partnerhold"}
+    assert [job.name for job in saga_jobs(configured, PROTOBUF_CODEC)] == [JOB_NAME]
