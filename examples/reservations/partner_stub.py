@@ -7,12 +7,13 @@
     GET    /holds               every hold and its status
     GET    /calls               its own record of every call (method, path, key, status,
                                 whether it was a replay of an earlier key)
-    PUT    /switches            {"refuse": "sold out" | null, "fail": bool, "slow": seconds}
+    PUT    /switches            {"refuse": "sold out" | null, "fail": bool, "slow": seconds,
+                                 "sold_out": [SKUs]}
     POST   /reset               forget everything (tests)
 
 Every write needs an ``Idempotency-Key`` header: a key seen before gets the first answer
 again and changes nothing (recorded with ``replay: true``). Switches: ``refuse`` answers new
-holds 409 with that reason, ``fail`` answers every write 503 (nothing changes), ``slow``
+holds 409 with that reason (``sold_out``: new holds of those SKUs), ``fail`` answers every write 503 (nothing changes), ``slow``
 waits that long before answering.
 
 Run it on its own: ``python -m reservations.partner_stub --port 8100`` and start the service
@@ -40,6 +41,8 @@ class Switches:
     refuse: str | None = None
     fail: bool = False
     slow: float = 0.0
+    sold_out: tuple[str, ...] = ()
+    """SKUs it refuses to hold ("sold out"), whatever ``refuse`` says."""
 
 
 @dataclass
@@ -83,6 +86,7 @@ class SwitchesBody(BaseModel):
     refuse: str | None = None
     fail: bool = False
     slow: float = 0.0
+    sold_out: tuple[str, ...] = ()
 
 
 def _answer(status: int, body: dict[str, Any] | None) -> Response:
@@ -129,8 +133,9 @@ def partner_app(state: PartnerState | None = None) -> FastAPI:
     @app.post("/holds")
     def place(body: HoldRequest, idempotency_key: str | None = Header(None)) -> Response:
         def change() -> tuple[int, dict[str, Any] | None]:
-            if partner.switches.refuse:
-                reason = partner.switches.refuse
+            sold_out = body.sku in partner.switches.sold_out
+            if partner.switches.refuse or sold_out:
+                reason = "sold out" if sold_out else str(partner.switches.refuse)
                 return 409, {"title": reason, "status": 409, "detail": reason}
             hold_id = f"h-{uuid.uuid4().hex[:12]}"
             partner.holds[hold_id] = Hold(hold_id, body.reservation_id, body.quantity)
@@ -175,7 +180,7 @@ def partner_app(state: PartnerState | None = None) -> FastAPI:
     @app.put("/switches")
     def switches(body: SwitchesBody) -> dict[str, Any]:
         with partner.lock:
-            partner.switches = Switches(body.refuse, body.fail, body.slow)
+            partner.switches = Switches(body.refuse, body.fail, body.slow, body.sold_out)
             return asdict(partner.switches)
 
     @app.post("/reset", status_code=204)

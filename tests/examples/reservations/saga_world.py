@@ -47,17 +47,30 @@ class Crash(BaseException):
     """The worker died here (kill -9): nothing after this point ran."""
 
 
+POINTS = (
+    "before append",
+    "after append",
+    "before call",
+    "after call",
+    "before ledger settle",
+)
+"""Where a worker can die (each a window the runner must survive)."""
+
+
 @dataclass
 class Faults:
-    """Where the next crashes happen: each call of :meth:`point` crashes with probability
-    ``rate`` while ``left`` crashes remain."""
+    """Where the next crashes happen: each time the runner passes the ``aim`` point (any
+    point when None) it crashes with probability ``rate``, while ``left`` crashes remain."""
 
     rng: random.Random
     rate: float = 0.0
     left: int = 0
+    aim: str | None = None
     seen: list[str] = field(default_factory=list)
 
     def point(self, where: str) -> None:
+        if self.aim not in (None, where):
+            return
         if self.left > 0 and self.rng.random() < self.rate:
             self.left -= 1
             self.seen.append(where)

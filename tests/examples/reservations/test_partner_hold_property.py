@@ -56,7 +56,13 @@ from reservations.domain.partner_hold import (
 )
 from reservations.partner_stub import PartnerState, Switches, partner_app
 from tests.eventfold.entry.http.live import served
-from tests.examples.reservations.saga_world import T0, SagaWorld, fresh_world, later
+from tests.examples.reservations.saga_world import (
+    POINTS,
+    T0,
+    SagaWorld,
+    fresh_world,
+    later,
+)
 
 EXAMPLES = int(os.environ.get("EVENTFOLD_SAGA_EXAMPLES", "100"))
 RESERVATIONS = 3
@@ -70,7 +76,7 @@ operation = st.one_of(
     st.tuples(st.just("deliver"), st.integers(0, 2**16)),
     st.tuples(st.just("deliver"), st.integers(0, 2**16)),
     st.tuples(st.just("time"), st.just(0)),
-    st.tuples(st.just("crash"), st.integers(1, 3)),
+    st.tuples(st.just("crash"), st.integers(0, 3 * len(POINTS))),
 )
 
 
@@ -110,8 +116,10 @@ def run(world: SagaWorld, op: str, arg: int) -> None:
     elif op == "time":
         world.now = later()
         world.fire_deadlines()
-    elif op == "crash":
-        world.faults.left, world.faults.rate = arg, 0.3
+    elif op == "crash":  # 1 to 3 crashes, aimed at one point or at any
+        aims = (None, *POINTS)
+        world.faults.left, world.faults.rate = 1 + arg % 3, 0.5
+        world.faults.aim = aims[arg // 3 % len(aims)]
 
 
 def check(world: SagaWorld) -> None:

@@ -150,3 +150,23 @@ def test_without_the_partner_s_url_the_saga_does_not_run_and_says_which_setting(
     assert subscription.name == SUBSCRIPTION
     assert subscription.filter.categories == {"reservation", "partnerhold"}
     assert [job.name for job in saga_jobs(configured, PROTOBUF_CODEC)] == [JOB_NAME]
+
+
+def test_a_hold_placed_after_the_deadline_failed_the_saga_is_released_first(
+    world: SagaWorld,
+) -> None:
+    world.partner.switches = Switches(fail=True)
+    reserve(world, "r1")
+    world.deliver(random.Random(1))  # place_hold fails: parked
+    world.now = later()
+    world.fire_deadlines()  # fails the saga while place_hold still waits
+    assert world.instance("r1").status is Status.COMPENSATING
+    world.partner.switches = Switches()
+    world.redrive_parked()
+    world.deliver(random.Random(2))
+    assert world.router_state.list_parked() == []
+    assert [h.status for h in world.partner.holds.values()] == ["released"]
+    assert app.reservation_of(world.handler, "r1").status is ReservationStatus.EXPIRED
+    events = world.instance_events("r1")
+    compensations = [e.step for e in events if isinstance(e, StepCompleted) and e.compensation]
+    assert compensations == [RELEASE_HOLD, WITHDRAW]
