@@ -13,8 +13,8 @@
 
 Every write needs an ``Idempotency-Key`` header: a key seen before gets the first answer
 again and changes nothing (recorded with ``replay: true``). Switches: ``refuse`` answers new
-holds 409 with that reason (``sold_out``: new holds of those SKUs), ``fail`` answers every write 503 (nothing changes), ``slow``
-waits that long before answering.
+holds 409 with that reason (``sold_out``: new holds of those SKUs, "sold out"), ``fail``
+answers every write 503 (nothing changes), ``slow`` waits that long before answering.
 
 Run it on its own: ``python -m reservations.partner_stub --port 8100`` and start the service
 with ``EVENTFOLD_WEBHOOKS=reservations-partner=http://127.0.0.1:8100``.

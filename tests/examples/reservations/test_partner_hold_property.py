@@ -77,6 +77,7 @@ operation = st.one_of(
     st.tuples(st.just("deliver"), st.integers(0, 2**16)),
     st.tuples(st.just("time"), st.just(0)),
     st.tuples(st.just("crash"), st.integers(0, 3 * len(POINTS))),
+    st.tuples(st.just("crash"), st.integers(0, 3 * len(POINTS))),
 )
 
 

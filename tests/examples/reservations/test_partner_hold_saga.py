@@ -29,7 +29,7 @@ from reservations.partner_stub import Switches
 from reservations.published_language import PROTOBUF_CODEC
 from reservations.saga import JOB_NAME, PARTNER_WEBHOOK, SUBSCRIPTION, saga_jobs, saga_subscriptions
 from reservations.service import service
-from tests.examples.reservations.saga_world import T0, SagaWorld, later, saga_world
+from tests.examples.reservations.saga_world import POINTS, T0, SagaWorld, later, saga_world
 
 
 @pytest.fixture
@@ -170,3 +170,25 @@ def test_a_hold_placed_after_the_deadline_failed_the_saga_is_released_first(
     events = world.instance_events("r1")
     compensations = [e.step for e in events if isinstance(e, StepCompleted) and e.compensation]
     assert compensations == [RELEASE_HOLD, WITHDRAW]
+
+
+@pytest.mark.parametrize("point", POINTS)
+def test_a_worker_dying_in_any_window_places_one_hold_and_settles_its_ledger(
+    world: SagaWorld, point: str
+) -> None:
+    reserve(world, "r1")
+    world.faults.left, world.faults.rate, world.faults.aim = 1, 1.0, point
+    world.deliver(random.Random(1))
+    assert world.faults.seen == [point]  # it died there, and was restarted
+    world.deliver(random.Random(2))
+    cancel = CancelReservation("r1", Canceler.CUSTOMER, "changed my mind", world.now)
+    app.cancel_reservation(world.handler, cancel)
+    world.faults.left = 1
+    world.deliver(random.Random(3))
+    world.settle_down(random.Random(4))
+    assert [h.status for h in world.partner.holds.values()] == ["released"]
+    for step in ("place_hold", RELEASE_HOLD):
+        assert world.ledger.status("partnerhold", f"partnerhold-r1/{step}") is not None
+        assert world.ledger.status("partnerhold", f"partnerhold-r1/{step}")[0] == "done"  # type: ignore[index]
+    settled = [e.step for e in world.instance_events("r1") if isinstance(e, StepCompleted)]
+    assert sorted(settled) == sorted(["place_hold", RELEASE_HOLD])

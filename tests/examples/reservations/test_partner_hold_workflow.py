@@ -40,24 +40,27 @@ UNTIL = T0 + timedelta(days=7)
 accepted = ReservationAccepted("r1", "c-1", "s1", "sku-1", 2, T0, UNTIL)
 held = StepCompleted("place_hold", {"hold_id": "h-1"}, T0)
 saga = workflow_spec(partner_hold)
+NOT_HELD = "the partner could not hold the units"
+REFUSED = "the partner refused: sold out"
 
 
 def test_an_accepted_reservation_asks_the_partner_for_a_hold_and_sets_the_deadline() -> None:
     saga.when(accepted).then(
-        Owe(Send("withdraw_reservation", WithdrawReservation("r1", "the partner could not hold the units", EPOCH))),
+        Owe(Send("withdraw_reservation", WithdrawReservation("r1", NOT_HELD, EPOCH))),
         Call("place_hold", PlaceHold("r1", "s1", "sku-1", 2, UNTIL)),
         SetDeadline("secure_by", UNTIL),
     )
 
 
 def test_a_hold_is_owed_back_once_the_partner_holds() -> None:
-    state = saga.given(accepted).when(held).then(Owe(Call("release_hold", ReleaseHold("h-1", "r1"))))
+    release = Owe(Call("release_hold", ReleaseHold("h-1", "r1")))
+    state = saga.given(accepted).when(held).then(release)
     assert state.hold_id == "h-1"
 
 
 def test_a_refusal_withdraws_the_reservation_and_mails_the_customer() -> None:
     saga.given(accepted).when(StepRefused("place_hold", "sold out", T0)).then(
-        Owe(Send("withdraw_reservation", WithdrawReservation("r1", "the partner refused: sold out", T0))),
+        Owe(Send("withdraw_reservation", WithdrawReservation("r1", REFUSED, T0))),
         Fail("the partner refused the hold: sold out"),
         Call("mail_refused", MailHoldRefused("c-1", "r1", "sold out")),
     )

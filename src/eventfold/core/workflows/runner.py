@@ -99,9 +99,10 @@ class WorkflowCodec:
         self.content_type = inner.content_type
         self.types = inner.types.including(INSTANCE_EVENTS)
         self._json = JsonCodec(INSTANCE_EVENTS)
+        self._own = frozenset(t.cls for t in INSTANCE_EVENTS)
 
     def encode(self, event: object, metadata: Mapping[str, str] | None = None) -> Any:
-        if type(event) in {t.cls for t in INSTANCE_EVENTS}:
+        if type(event) in self._own:
             return self._json.encode(event, metadata)
         return self.inner.encode(event, metadata)
 
