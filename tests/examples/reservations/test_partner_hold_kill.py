@@ -53,6 +53,7 @@ RESERVATIONS = 40
 KILLS = 5
 SEED = 20261205
 SOLD_OUT = "sku-gone"
+CALLS = {"place_hold", "release_hold", "confirm_hold", "mail_refused"}
 
 
 def workload(handler: CommandHandler, chance: random.Random) -> dict[str, str]:
@@ -133,7 +134,7 @@ def test_a_worker_killed_mid_saga_leaves_every_hold_right(tmp_path: Path) -> Non
         why = f"{rid} {what} {reservation.status} {instance}"
         settled = Counter(e.step for e in events if isinstance(e, StepCompleted | StepRefused))
         assert all(n == 1 for n in settled.values()), why
-        for step in settled:
+        for step in set(settled) & CALLS:
             status = ledger.status(CATEGORY, f"{CATEGORY}-{rid}/{step}")
             assert status is not None, why
             assert status[0] == "done", why
