@@ -72,8 +72,9 @@ class ClearDeadline:
 @dataclass(frozen=True, slots=True)
 class Owe:
     """From now on, ``action`` undoes something that succeeded. Owing a key again replaces
-    the action in its place; owed after a failure, it runs before every compensation still
-    waiting (it undoes a later step)."""
+    the action in its place (after a failure too, while it has not run; once run, owing it
+    again changes nothing); newly owed after a failure, it runs before every compensation
+    still waiting (it undoes a later step)."""
 
     action: Send | Call
 
@@ -284,9 +285,13 @@ def _advance(inst: Instance, actions: Sequence[Action], state: Plain) -> Workflo
                     owed[at] = step
             case Owe() if status is Status.COMPENSATING:
                 step = planned(action.action, compensation=True)
-                unique(step.key)
-                first = next((i for i, s in enumerate(pending) if s.compensation), len(pending))
-                pending.insert(first, step)
+                waiting = next((i for i, s in enumerate(pending) if s.key == step.key), None)
+                if waiting is not None and pending[waiting].compensation:
+                    pending[waiting] = step  # not run yet: owed anew, in its place
+                elif step.key not in inst.steps_run:  # run already: nothing more is owed
+                    unique(step.key)
+                    first = next((i for i, s in enumerate(pending) if s.compensation), None)
+                    pending.insert(len(pending) if first is None else first, step)
             case Forgive():
                 owed = [s for s in owed if s.key != action.key]
             case Fail() if status is Status.RUNNING:

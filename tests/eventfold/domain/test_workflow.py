@@ -204,3 +204,19 @@ def test_workflow_spec_checks_the_actions_of_one_event() -> None:
     assert state.charged
     with pytest.raises(AssertionError, match="expected actions"):
         workflow_spec(trip).given(Ordered("o1", T0)).when(Shipped("o1")).then()
+
+
+def test_owing_a_waiting_compensation_again_after_the_failure_replaces_it() -> None:
+    inst, _ = run(started(), ReachDeadline("ship_by", T0 + timedelta(days=2)))
+    assert [s.key for s in inst.pending] == ["reserve", "charge", "unreserve"]
+    again = replace(trip, react=lambda s, e: [Owe(Send("unreserve", Unreserve("o2")))])
+    decider2 = instance_decider(again)
+    events = list(decider2.decide(Settle("charge", T0, refusal="no"), inst))
+    after = decider2.fold_events(events, inst)
+    assert [(s.key, s.data) for s in after.pending] == [
+        ("reserve", {"order_id": "o1"}),
+        ("unreserve", {"order_id": "o2"}),
+    ]
+    done = decider2.fold_events(decider2.decide(Settle("unreserve", T0), after), after)
+    once_more = list(decider2.decide(Settle("reserve", T0), done))
+    assert decider2.fold_events(once_more, done).pending == ()  # run once: not owed again
