@@ -60,6 +60,7 @@ from reservations.domain.stock import (
     stock,
     stock_entity_id,
 )
+from reservations.domain.partner_hold import WithdrawReservation
 
 JSON_CODEC = JsonCodec(EVENT_TYPES)
 
@@ -141,22 +142,21 @@ Transition = ReservationCommand
 """A command on an existing reservation (the decider refuses a request for one)."""
 
 
-def _transition(
-    handler: CommandHandler,
+def _transition_work(
     reservation_id: str,
     command_for: Callable[[Reservation], Transition],
     follow_up: Callable[[Reservation], ReleaseStock | HandOverStock] | None,
-    origin: Origin,
+    actor: Actor | None,
     rule: policy.Rule,
-) -> int:
+) -> Callable[[Session], None]:
     stream_id = reservation_stream(reservation_id)
 
     def work(session: Session) -> None:
         current, version = session.state(reservation, stream_id)
         if version == 0:
             raise StreamNotFound(stream_id)
-        if origin.actor is not None:
-            policy.enforce(rule, origin.actor, current)
+        if actor is not None:
+            policy.enforce(rule, actor, current)
         session.execute(reservation, stream_id, command_for(current))
         # The reservation decider only lets a holding reservation (accepted, secured) end,
         # once: its state says which stock it holds and how many units to give back.
@@ -165,8 +165,50 @@ def _transition(
             stock_id = stock_stream(after.store_id, after.sku)
             session.execute(stock, stock_id, follow_up(after), must_exist=True)
 
+    return work
+
+
+def _transition(
+    handler: CommandHandler,
+    reservation_id: str,
+    command_for: Callable[[Reservation], Transition],
+    follow_up: Callable[[Reservation], ReleaseStock | HandOverStock] | None,
+    origin: Origin,
+    rule: policy.Rule,
+) -> int:
+    work = _transition_work(reservation_id, command_for, follow_up, origin.actor, rule)
     outcome = handler.run(work, origin)
-    return outcome.commit.versions[stream_id]
+    return outcome.commit.versions[reservation_stream(reservation_id)]
+
+
+def _releasing(reason: str) -> Callable[[Reservation], ReleaseStock]:
+    return lambda held: ReleaseStock(held.reservation_id, held.quantity, reason)
+
+
+def in_session(session: Session, command: object) -> None:
+    """Decide a command the partner-hold saga sends, in the runner's session (its
+    ``Dispatch``): the reservation's and the stock's events then commit in the same append
+    as the saga's progress. The saga acts as the service: no caller policy applies."""
+    match command:
+        case WithdrawReservation(reservation_id=rid, reason=reason, now=now):
+
+            def withdrawn(held: Reservation) -> Transition:
+                if held.status is Status.SECURED:
+                    return CancelReservation(rid, Canceler.SUPPORT, reason, now)
+                return RejectReservation(rid, reason, now)
+
+            def release(held: Reservation) -> ReleaseStock:
+                ended = "canceled by support" if held.status is Status.CANCELED else "rejected"
+                return ReleaseStock(held.reservation_id, held.quantity, f"{ended}: {reason}")
+
+            _transition_work(rid, withdrawn, release, None, policy.may_expire)(session)
+        case ExpireReservation(reservation_id=rid):
+            expire = _transition_work(
+                rid, _as_is(command), _releasing("expired"), None, policy.may_expire
+            )
+            expire(session)
+        case _:
+            raise TypeError(f"the reservation service does not take {type(command).__name__}")
 
 
 def _as_is(command: Transition) -> Callable[[Reservation], Transition]:
@@ -249,11 +291,13 @@ def expire_reservation(
 ) -> int:
     """The hold deadline passed: the reservation expires and its units are released."""
 
-    def release(held: Reservation) -> ReleaseStock:
-        return ReleaseStock(held.reservation_id, held.quantity, "expired")
-
     return _transition(
-        handler, command.reservation_id, _as_is(command), release, origin, policy.may_expire
+        handler,
+        command.reservation_id,
+        _as_is(command),
+        _releasing("expired"),
+        origin,
+        policy.may_expire,
     )
 
 

@@ -16,6 +16,7 @@ from reservations.projection import query_model, subscription
 from reservations.published_language import PROTOBUF_CODEC
 from reservations.queries import query_routes
 from reservations.reactions import reaction_subscriptions
+from reservations.saga import saga_jobs, saga_subscriptions
 
 
 def routes(context: ServiceContext) -> APIRouter:
@@ -28,11 +29,15 @@ def routes(context: ServiceContext) -> APIRouter:
 
 def subscriptions(context: ServiceContext) -> Sequence[Subscription]:
     view = subscription(query_model(context, PROTOBUF_CODEC))
-    return [view, *reaction_subscriptions(context, PROTOBUF_CODEC)]
+    return [
+        view,
+        *reaction_subscriptions(context, PROTOBUF_CODEC),
+        *saga_subscriptions(context, PROTOBUF_CODEC),
+    ]
 
 
 def jobs(context: ServiceContext) -> Sequence[Job]:
-    return [expiry_job(context, PROTOBUF_CODEC)]
+    return [expiry_job(context, PROTOBUF_CODEC), *saga_jobs(context, PROTOBUF_CODEC)]
 
 
 service = Service(

@@ -162,6 +162,11 @@ class DeliveryFailed(EventfoldError):
         super().__init__(message)
 
 
+class CallRefused(EventfoldError):
+    """Another system answered a workflow's call with a business "no" (sold out, unknown
+    item): retrying cannot change it, and the workflow decides what follows."""
+
+
 class NotYetVisible(EventfoldError):
     """A read asked to see at least ``wanted`` of a stream (read-your-writes), but the query
     model still shows ``visible`` after waiting the allowed time. Retrying soon helps."""

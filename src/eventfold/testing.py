@@ -1,6 +1,7 @@
-"""Test helpers shipped with eventfold: given/when/then for deciders, :func:`to_plain` (the
-plain-data view of an event or command, for assertions), and bearer tokens for HTTP tests
-(:class:`TokenIssuer`, which needs the ``[http]`` extra; the rest is stdlib only)."""
+"""Test helpers shipped with eventfold: given/when/then for deciders and workflows,
+:func:`to_plain` (the plain-data view of an event or command, for assertions), and bearer
+tokens for HTTP tests (:class:`TokenIssuer`, which needs the ``[http]`` extra; the rest is
+stdlib only)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from eventfold.domain.codecs import to_plain
-from eventfold.domain.testing import DeciderSpec, spec
+from eventfold.domain.testing import DeciderSpec, WorkflowSpec, spec, workflow_spec
 from eventfold.entry.extras import require_extra
 
 if TYPE_CHECKING:
@@ -44,4 +45,4 @@ class TokenIssuer:
         return {"Authorization": f"Bearer {self.token(subject, *roles, stores=stores)}"}
 
 
-__all__ = ["DeciderSpec", "TokenIssuer", "spec", "to_plain"]
+__all__ = ["DeciderSpec", "TokenIssuer", "WorkflowSpec", "spec", "to_plain", "workflow_spec"]

@@ -112,6 +112,13 @@ class EventTypes:
         except KeyError:
             raise CodecError(f"{type(event).__name__} is not a registered event type") from None
 
+    def name_of(self, cls: type) -> str:
+        """The name ``cls`` is stored under."""
+        try:
+            return self._by_class[cls].name
+        except KeyError:
+            raise CodecError(f"{cls.__name__} is not a registered event type") from None
+
     def named(self, name: str) -> EventType:
         try:
             return self._by_name[name]
@@ -131,6 +138,19 @@ class EventTypes:
             if upcaster is not None:
                 payload = upcaster(payload)
         return entry, payload
+
+    def including(self, other: EventTypes) -> EventTypes:
+        """A registry of this one's types and ``other``'s (names and aliases kept); a name
+        both register for different classes is a ValueError."""
+        merged = EventTypes()
+        for source in (self, other):
+            for key, entry in source._by_name.items():
+                known = merged._by_name.get(key)
+                if known is not None and known.cls is not entry.cls:
+                    raise ValueError(f"event type name {key!r} is registered twice")
+                merged._by_name[key] = entry
+            merged._by_class.update(source._by_class)
+        return merged
 
     def __iter__(self) -> Iterator[EventType]:
         return iter(list(self._by_class.values()))

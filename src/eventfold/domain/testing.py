@@ -2,6 +2,7 @@
 
 spec(reservation).given(ReservationAccepted(...)).when(SecureStock(...)).then(StockSecured(...))
 spec(reservation).given().when(SecureStock(...)).raises(RuleViolated, "not accepted")
+workflow_spec(partner_hold).given(accepted).when(refused).then(Owe(...), Fail(...), ...)
 """
 
 from __future__ import annotations
@@ -9,9 +10,11 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from functools import reduce
 from typing import Generic, TypeVar
 
 from eventfold.domain.decider import Decider
+from eventfold.domain.workflow import Action, Workflow
 
 C = TypeVar("C")
 S = TypeVar("S")
@@ -62,3 +65,43 @@ class DeciderSpec(Generic[C, S, E]):
 
 def spec(decider: Decider[C, S, E]) -> DeciderSpec[C, S, E]:
     return DeciderSpec(decider)
+
+
+@dataclass
+class WorkflowSpec(Generic[S]):
+    """Given / when / then for a workflow's pure part: the events it saw (``given``), one
+    more (``when``), and the actions its ``react`` returns for it (``then``)::
+
+        workflow_spec(partner_hold).given(accepted).when(refused).then(Owe(...), Fail(...))
+    """
+
+    workflow: Workflow[S]
+    history: list[object] = field(default_factory=list)
+    event: object | None = None
+
+    def given(self, *events: object) -> WorkflowSpec[S]:
+        return WorkflowSpec(self.workflow, [*self.history, *events])
+
+    def when(self, event: object) -> WorkflowSpec[S]:
+        return WorkflowSpec(self.workflow, self.history, event)
+
+    @property
+    def state(self) -> S:
+        return reduce(self.workflow.evolve, self.history, self.workflow.initial_state)
+
+    def then(self, *expected: Action) -> S:
+        """Assert ``react`` answers the event with exactly ``expected``; returns the state
+        after the event."""
+        if self.event is None:
+            raise AssertionError("call .when(event) before .then(...)")
+        after = self.workflow.evolve(self.state, self.event)
+        produced = list(self.workflow.react(after, self.event))
+        if produced != list(expected):
+            raise AssertionError(
+                f"expected actions {list(expected)!r}\n     got actions {produced!r}"
+            )
+        return after
+
+
+def workflow_spec(workflow: Workflow[S]) -> WorkflowSpec[S]:
+    return WorkflowSpec(workflow)

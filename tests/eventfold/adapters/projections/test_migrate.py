@@ -73,10 +73,13 @@ def test_a_fresh_database_gets_eventfold_tables_and_a_rerun_is_a_no_op(engine: E
     second = migrate(engine)
 
     assert first == [
-        AppliedRevision("eventfold", "ef0001", "eventfold: the effects ledger of reactions.")
+        AppliedRevision("eventfold", "ef0001", "eventfold: the effects ledger of reactions."),
+        AppliedRevision("eventfold", "ef0002", "eventfold: the deadlines of workflow instances."),
     ]
     assert second == []
-    assert {"eventfold_effects", "eventfold_schema_version"} <= tables(engine)
+    assert {"eventfold_effects", "eventfold_deadlines", "eventfold_schema_version"} <= tables(
+        engine
+    )
 
 
 def test_each_service_branch_has_its_own_version_table(engine: Engine, tmp_path: Path) -> None:
@@ -84,13 +87,14 @@ def test_each_service_branch_has_its_own_version_table(engine: Engine, tmp_path:
 
     assert [(a.branch, a.revision) for a in applied] == [
         ("eventfold", "ef0001"),
+        ("eventfold", "ef0002"),
         ("alpha", "alpha0001"),
     ]
-    assert str(applied[1]) == "alpha: alpha0001 alpha0001 of alpha_migrations"
+    assert str(applied[2]) == "alpha: alpha0001 alpha0001 of alpha_migrations"
     assert {"alpha_rows", "eventfold_schema_version_alpha"} <= tables(engine)
     with engine.connect() as conn:
         own = conn.execute(text("SELECT version_num FROM eventfold_schema_version")).all()
-    assert own == [("ef0001",)]
+    assert own == [("ef0002",)]
 
 
 def test_services_migrated_separately_then_together_in_any_order(
@@ -98,7 +102,7 @@ def test_services_migrated_separately_then_together_in_any_order(
 ) -> None:
     alpha, beta = service_folder(tmp_path, "alpha"), service_folder(tmp_path, "beta")
 
-    assert ids(migrate(engine, beta)) == ["ef0001", "beta0001"]
+    assert ids(migrate(engine, beta)) == ["ef0001", "ef0002", "beta0001"]
     assert ids(migrate(engine)) == []  # a database with branches it does not know
     assert ids(migrate(engine, alpha)) == ["alpha0001"]
     assert ids(migrate(engine, alpha, beta)) == []
@@ -143,7 +147,7 @@ def test_processes_migrating_together_apply_each_revision_once(
         other.dispose()
 
     assert errors == []
-    assert sorted(results) == [[], [], ["ef0001", "alpha0001"]]
+    assert sorted(results) == [[], [], ["ef0001", "ef0002", "alpha0001"]]
 
 
 def test_a_failing_revision_leaves_nothing_half_done_on_sqlite(tmp_path: Path) -> None:
@@ -180,7 +184,7 @@ def test_two_folders_with_one_label_are_a_configuration_error(
     revision_file(second, "other0001", "pass", label="alpha")
     with pytest.raises(ConfigurationError, match="both use the branch label 'alpha'"):
         migrate(engine, first, second)
-    assert ids(migrate(engine, first, first)) == ["ef0001", "alpha0001"]
+    assert ids(migrate(engine, first, first)) == ["ef0001", "ef0002", "alpha0001"]
 
 
 def test_a_revision_depending_on_another_folder_is_a_configuration_error(

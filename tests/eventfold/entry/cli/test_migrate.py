@@ -69,7 +69,7 @@ def test_migrate_applies_every_service_once_then_reports_up_to_date(home: Home) 
     first = home.applied()
     second = home.invoke("migrate")
 
-    assert first == sorted(["ef0001", "catalog0001", *RESERVATIONS, "restaurant0001"])
+    assert first == sorted(["ef0001", "ef0002", "catalog0001", *RESERVATIONS, "restaurant0001"])
     assert "up to date, nothing to apply" in second
     assert "applied" not in second.replace("nothing to apply", "")
     for metadata in (projection.metadata, catalog_view.metadata, restaurant_view.metadata):
@@ -77,7 +77,7 @@ def test_migrate_applies_every_service_once_then_reports_up_to_date(home: Home) 
 
 
 def test_services_migrated_separately_then_together(home: Home) -> None:
-    assert home.applied(EVENTFOLD_SERVICES="catalog") == ["catalog0001", "ef0001"]
+    assert home.applied(EVENTFOLD_SERVICES="catalog") == ["catalog0001", "ef0001", "ef0002"]
     assert home.applied(EVENTFOLD_SERVICES="restaurant") == ["restaurant0001"]
     assert home.applied() == RESERVATIONS
     assert home.applied(EVENTFOLD_SERVICES="catalog") == []

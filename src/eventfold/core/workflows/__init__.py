@@ -1,0 +1,1 @@
+"""Workflows (process managers, sagas): the runner, written once for every definition."""
