@@ -38,6 +38,7 @@ from eventfold import (
 )
 from reservations import policy
 from reservations.domain.events import EVENT_TYPES
+from reservations.domain.partner_hold import WithdrawReservation
 from reservations.domain.reservation import (
     Canceler,
     CancelReservation,
@@ -60,7 +61,6 @@ from reservations.domain.stock import (
     stock,
     stock_entity_id,
 )
-from reservations.domain.partner_hold import WithdrawReservation
 
 JSON_CODEC = JsonCodec(EVENT_TYPES)
 

@@ -36,8 +36,9 @@ from eventfold.workflows import (
     StepRefused,
     Workflow,
 )
-from reservations.domain.commands import ExpireReservation
-from reservations.domain.events import (
+from reservations.domain.reservation import (
+    EPOCH,
+    ExpireReservation,
     ReservationAccepted,
     ReservationCanceled,
     ReservationExpired,
@@ -45,7 +46,6 @@ from reservations.domain.events import (
     ReservationRejected,
     StockSecured,
 )
-from reservations.domain.reservation import EPOCH
 
 CATEGORY = "partnerhold"
 SECURE_BY = "secure_by"

@@ -361,6 +361,8 @@ def lambda_entry_points(settings: Settings, services: Sequence[Service]) -> Lamb
             metrics.published(router.dynamodb_stream),
             metrics.published(router.kinesis),
             metrics.published(router.sqs),
+            metrics.published(router.pipe),
+            metrics.published(router.lambda_invocation),
         ),
         http_handler(http_app(settings, services, context), access_log=settings.access_log),
         jobs_handler(jobs_of(services, context)),

@@ -22,7 +22,8 @@ from typing import Any
 from sqlalchemy import Engine
 
 from eventfold import CommandHandler, RecordedEvent, SqliteEventStore
-from eventfold.router import MemoryRouterState, RetryPolicy, Router, Subscription
+from eventfold.core.router.router import Router
+from eventfold.router import MemoryRouterState, RetryPolicy, Subscription
 from eventfold.sql import SqlEffectsLedger, create_engine, effects_table, sqlite_url
 from eventfold.workflows import (
     CallPerformer,

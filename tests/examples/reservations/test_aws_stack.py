@@ -26,7 +26,8 @@ from eventfold.entry.context_reads import migrate_query_model
 from eventfold.entry.service import installed_services
 from eventfold.entry.settings import load_settings
 from reservations import app
-from reservations.domain import HOLD_PERIOD, RequestReservation, SetStockLevel
+from reservations.domain.reservation import HOLD_PERIOD, RequestReservation
+from reservations.domain.stock import SetStockLevel
 from reservations.published_language import PROTOBUF_CODEC
 from tests.aws_support.aws_calls import AwsCalls, granted
 from tests.aws_support.moto_server import MotoAws

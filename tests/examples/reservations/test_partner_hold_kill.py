@@ -30,16 +30,16 @@ from eventfold.workflows import (
     instance_decider,
 )
 from reservations import app
-from reservations.domain import (
+from reservations.domain.partner_hold import CATEGORY, partner_hold
+from reservations.domain.reservation import (
     Canceler,
     CancelReservation,
     CompletePickup,
     RequestReservation,
     SecureStock,
-    SetStockLevel,
 )
-from reservations.domain import Status as Res
-from reservations.domain.partner_hold import CATEGORY, partner_hold
+from reservations.domain.reservation import Status as Res
+from reservations.domain.stock import SetStockLevel
 from reservations.partner_stub import PartnerState, Switches, partner_app
 from reservations.published_language import PROTOBUF_CODEC
 from reservations.saga import SUBSCRIPTION

@@ -31,21 +31,11 @@ import pytest
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
-from eventfold import EventfoldError, Origin, fingerprint
+from eventfold import EventfoldError, Origin
+from eventfold.core.app.handler import fingerprint
 from eventfold.router import MemoryRouterState
 from eventfold.workflows import Status, StepCompleted, StepRefused
 from reservations import app
-from reservations.domain import (
-    Canceler,
-    CancelReservation,
-    CompletePickup,
-    ExpireReservation,
-    RejectReservation,
-    RequestReservation,
-    SecureStock,
-    SetStockLevel,
-)
-from reservations.domain import Status as Res
 from reservations.domain.partner_hold import (
     CATEGORY,
     CONFIRM_HOLD,
@@ -54,6 +44,17 @@ from reservations.domain.partner_hold import (
     RELEASE_HOLD,
     WITHDRAW,
 )
+from reservations.domain.reservation import (
+    Canceler,
+    CancelReservation,
+    CompletePickup,
+    ExpireReservation,
+    RejectReservation,
+    RequestReservation,
+    SecureStock,
+)
+from reservations.domain.reservation import Status as Res
+from reservations.domain.stock import SetStockLevel
 from reservations.partner_stub import PartnerState, Switches, partner_app
 from tests.eventfold.entry.http.live import served
 from tests.examples.reservations.saga_world import (

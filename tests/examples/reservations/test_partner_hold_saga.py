@@ -13,18 +13,16 @@ from eventfold import SqliteEventStore
 from eventfold.web import ServiceContext, migrate_query_model
 from eventfold.workflows import Status, StepCompleted
 from reservations import app
-from reservations.domain import (
+from reservations.domain.partner_hold import RELEASE_HOLD, WITHDRAW
+from reservations.domain.reservation import (
     Canceler,
     CancelReservation,
     CompletePickup,
     RequestReservation,
     SecureStock,
-    SetStockLevel,
 )
-from reservations.domain import (
-    Status as ReservationStatus,
-)
-from reservations.domain.partner_hold import RELEASE_HOLD, WITHDRAW
+from reservations.domain.reservation import Status as ReservationStatus
+from reservations.domain.stock import SetStockLevel
 from reservations.partner_stub import Switches
 from reservations.published_language import PROTOBUF_CODEC
 from reservations.saga import JOB_NAME, PARTNER_WEBHOOK, SUBSCRIPTION, saga_jobs, saga_subscriptions

@@ -18,13 +18,6 @@ from eventfold.workflows import (
     StepCompleted,
     StepRefused,
 )
-from reservations.domain import (
-    ExpireReservation,
-    ReservationAccepted,
-    ReservationCanceled,
-    ReservationPickedUp,
-    StockSecured,
-)
 from reservations.domain.partner_hold import (
     ConfirmHold,
     MailHoldRefused,
@@ -33,7 +26,14 @@ from reservations.domain.partner_hold import (
     WithdrawReservation,
     partner_hold,
 )
-from reservations.domain.reservation import EPOCH
+from reservations.domain.reservation import (
+    EPOCH,
+    ExpireReservation,
+    ReservationAccepted,
+    ReservationCanceled,
+    ReservationPickedUp,
+    StockSecured,
+)
 
 T0 = datetime(2026, 12, 1, 9, tzinfo=UTC)
 UNTIL = T0 + timedelta(days=7)

@@ -22,7 +22,8 @@ from eventfold.entry.settings import load_settings
 from eventfold.entry.worker import subscriptions_of
 from eventfold.web import migrate_query_model, query_engine
 from reservations import app as reservations
-from reservations.domain import RequestReservation, SetStockLevel
+from reservations.domain.reservation import RequestReservation
+from reservations.domain.stock import SetStockLevel
 from reservations.published_language import PROTOBUF_CODEC
 from reservations.service import service
 from tests.eventfold.adapters.targets.servers import WebhookReceiver

@@ -8,7 +8,8 @@ from sqlalchemy import text
 from structlog.testing import capture_logs
 
 from eventfold import SqliteEventStore
-from eventfold.router import MemoryRouterState, Router
+from eventfold.core.router.router import Router
+from eventfold.router import MemoryRouterState
 from eventfold.web import ServiceContext, migrate_query_model
 from restaurant import app
 from restaurant.domain import AddItems, CreateRestaurant, NewItem, RemoveItems

@@ -35,14 +35,16 @@ import os
 import threading
 from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from aws_lambda_powertools.metrics import EphemeralMetrics, MetricUnit
 
 from eventfold.core.router.observer import RouterObserver
 from eventfold.core.router.ports import Lag, ParkingLot
 from eventfold.domain.events import RecordedEvent
-from eventfold.entry.aws_lambda.invocations import LambdaHandler
+
+Event = TypeVar("Event")
+"""What a Lambda handler is given: a mapping, or an EventBridge Pipe's array."""
 
 DEFAULT_NAMESPACE = "eventfold"
 DEFAULT_SERVICE = "eventfold-router"
@@ -79,12 +81,14 @@ class LambdaMetrics:
         with self._lock:
             self._metrics.add_metric(name=name, unit=unit, value=value)
 
-    def published(self, handler: LambdaHandler) -> LambdaHandler:
+    def published(
+        self, handler: Callable[[Event, Any], dict[str, Any]]
+    ) -> Callable[[Event, Any], dict[str, Any]]:
         """``handler``, flushing this invocation's metrics (and the parked streams) as one
         EMF line on stdout when it ends, also when it raised."""
 
         @functools.wraps(handler)
-        def handle(event: Mapping[str, Any], context: Any) -> dict[str, Any]:
+        def handle(event: Event, context: Any) -> dict[str, Any]:
             try:
                 return handler(event, context)
             finally:
@@ -120,7 +124,14 @@ class LambdaMetrics:
             self.also.duplicates(subscription, count)
 
     def gap_healed(
-        self, subscription: str, stream_id: str, last_applied: int, received: int, fetched: int
+        self,
+        subscription: str,
+        stream_id: str,
+        last_applied: int,
+        received: int,
+        fetched: int,
+        *,
+        correlation_id: str | None = None,
     ) -> None:
         self._add("GapsHealed", MetricUnit.Count, 1)
         self._add("HealedEvents", MetricUnit.Count, fetched)
