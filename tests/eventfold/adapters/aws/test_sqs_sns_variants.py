@@ -28,7 +28,14 @@ from eventfold.adapters.aws.sqs_target import sqs_target
 from eventfold.adapters.aws.step_functions_target import execution_name, step_functions_target
 from eventfold.adapters.feeds.sqlite import SqliteFeed
 from eventfold.adapters.router_state.sqlite import SqliteRouterState
-from eventfold.core.router.ports import BEGINNING, Feed, RetryPolicy, Subscription, Target
+from eventfold.core.router.ports import (
+    BEGINNING,
+    Feed,
+    OutagePolicy,
+    RetryPolicy,
+    Subscription,
+    Target,
+)
 from eventfold.core.router.router import Router
 from eventfold.core.router.worker import SubscriptionRunner
 from eventfold.entry.aws_lambda import router_handlers
@@ -71,6 +78,7 @@ def run_until_idle(
         versions=state,
         parking=state,
         poll_timeout=0.5,
+        outages=OutagePolicy(park_after=0),  # park once the in-place retries failed
     )
     while runner.step():
         pass
