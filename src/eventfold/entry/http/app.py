@@ -132,7 +132,10 @@ def create_app(
     async def healthz_head() -> Response:
         return Response()
 
-    @app.api_route("/readyz", methods=["GET", "HEAD"], tags=["health"], dependencies=[PUBLIC])
+    # GET and HEAD as two routes, HEAD out of the schema: one route with both methods gave
+    # both operations the same operationId in /openapi.json (FastAPI warned of it).
+    @app.head("/readyz", include_in_schema=False, dependencies=[PUBLIC])
+    @app.get("/readyz", tags=["health"], dependencies=[PUBLIC])
     async def readyz(request: Request) -> Response:
         """Readiness: every dependency answers (200), else 503 problem+json naming each one
         that does not (for a load balancer or an orchestrator to hold traffic back)."""
