@@ -10,7 +10,6 @@ from __future__ import annotations
 import email
 import json
 import os
-import signal
 import subprocess
 import sys
 import threading
@@ -24,6 +23,7 @@ from typing import Any
 import httpx
 import pytest
 
+from tests.eventfold_run import eventfold_run
 from tests.loopback import free_port
 from tests.waiting import eventually
 
@@ -83,34 +83,10 @@ def running(tmp_path: Path) -> Iterator[Running]:
         EVENTFOLD_WEBHOOKS=f"reservations-staff={hooks}/staff,"
         f"reservations-inventory={hooks}/inventory",
     )
-    process = subprocess.Popen(
-        [str(EVENTFOLD), "run"],
-        env=env,
-        cwd=tmp_path,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    url = f"http://127.0.0.1:{port}"
-
-    def healthy() -> bool:
-        if process.poll() is not None:
-            pytest.fail(f"eventfold run exited: {process.communicate()[1]}")
-        try:
-            return httpx.get(f"{url}/healthz", timeout=1).status_code == 200
-        except httpx.TransportError:
-            return False
-
     try:
-        eventually("eventfold run to answer /healthz", healthy)
-        yield Running(url, home / "mail", calls, env)
+        with eventfold_run(EVENTFOLD, env, tmp_path) as url:
+            yield Running(url, home / "mail", calls, env)
     finally:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.communicate(timeout=20)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.communicate()
         partner.shutdown()
 
 

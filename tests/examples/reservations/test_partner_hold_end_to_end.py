@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import email
 import os
-import signal
 import subprocess
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -21,6 +20,7 @@ import pytest
 
 from reservations.partner_stub import PartnerState, Switches, partner_app
 from tests.eventfold.entry.http.live import served
+from tests.eventfold_run import eventfold_run
 from tests.examples.reservations.test_end_to_end import EVENTFOLD
 from tests.loopback import free_port
 from tests.waiting import eventually
@@ -55,34 +55,8 @@ def running(tmp_path: Path) -> Iterator[Served]:
             EVENTFOLD_LOG_LEVEL="warning",
             EVENTFOLD_WEBHOOKS=f"reservations-partner=http://{host}:{partner_port}",
         )
-        process = subprocess.Popen(
-            [str(EVENTFOLD), "run"],
-            env=env,
-            cwd=tmp_path,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        url = f"http://127.0.0.1:{port}"
-
-        def healthy() -> bool:
-            if process.poll() is not None:
-                pytest.fail(f"eventfold run exited: {process.communicate()[1]}")
-            try:
-                return httpx.get(f"{url}/healthz", timeout=1).status_code == 200
-            except httpx.TransportError:
-                return False
-
-        try:
-            eventually("eventfold run to answer /healthz", healthy)
+        with eventfold_run(EVENTFOLD, env, tmp_path) as url:
             yield Served(url, home / "mail", env, partner)
-        finally:
-            process.send_signal(signal.SIGTERM)
-            try:
-                process.communicate(timeout=20)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.communicate()
 
 
 def test_a_refused_hold_rejects_releases_and_mails_and_a_cancel_leaves_no_hold(
