@@ -11,6 +11,7 @@ prints, from ``/proc/<pid>/stat`` of each child of the supervisor:
 - the router process: CPU ms per completed reservation (projection, e-mail, two webhooks).
 
     .venv/bin/python bench/cpu_cost.py [--count 3000] [--workers 1] [--profile DIR]
+        [--env EVENTFOLD_ROUTER_LINGER=0.1 ...]
 """
 
 from __future__ import annotations
@@ -96,7 +97,14 @@ def main() -> int:
     parser.add_argument("--count", type=int, default=3000)
     parser.add_argument("--clients", type=int, default=8)
     parser.add_argument("--workers", type=int, default=1, help="EVENTFOLD_WORKERS")
-    parser.add_argument("--profile", type=Path, help="py-spy raw profiles of each child here")
+    parser.add_argument("--profile", type=Path, help="py-spy raw GIL profiles of each child here")
+    parser.add_argument(
+        "--env",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="a setting for the service (repeatable), e.g. EVENTFOLD_ROUTER_LINGER=0.1",
+    )
     parser.add_argument("--out", type=Path, default=RESULTS / "cpu_cost.json")
     args = parser.parse_args()
     count = args.count // args.clients * args.clients
@@ -120,6 +128,7 @@ def main() -> int:
             "EVENTFOLD_HOME": str(home),
             "EVENTFOLD_WORKERS": str(args.workers),
             "EVENTFOLD_WEBHOOKS": ",".join(f"{w}={hooks_base}/{w}" for w in WEBHOOKS),
+            **dict(setting.split("=", 1) for setting in args.env),
         }
         service = processes.start("service", [str(eventfold), "run"], service_env, root / "s.log")
         base = f"http://127.0.0.1:{port}"
@@ -143,6 +152,8 @@ def main() -> int:
             args.profile.mkdir(parents=True, exist_ok=True)
             for pid, name in kids.items():
                 out = args.profile / f"{name}-{pid}.txt"
+                # GIL samples: where the Python-level CPU goes (py-spy's on-CPU mode counts
+                # threads blocked in some system calls as busy).
                 spy = ["py-spy", "record", "-p", str(pid), "-r", "200", "--gil", "-f", "raw"]
                 quiet = subprocess.DEVNULL
                 spies.append(subprocess.Popen([*spy, "-o", str(out)], stdout=quiet, stderr=quiet))
@@ -168,6 +179,7 @@ def main() -> int:
         result: dict[str, Any] = {
             "count": count,
             "workers": args.workers,
+            "env": args.env,
             "send_seconds": round(seconds, 2),
             "http_cpu_ms_per_command": round(http_ms, 3),
             "router_cpu_ms_per_reservation": round(router_ms * 1000 / count, 3),

@@ -41,7 +41,7 @@ from eventfold.adapters.router_state.sqlite import SqliteRouterState
 from eventfold.adapters.targets.smtp import SmtpMailer
 from eventfold.entry.service import ServiceContext
 from eventfold.router import Subscription, Worker
-from eventfold.sql import create_engine, sqlite_url
+from eventfold.sql import create_engine, migrate, sqlite_url
 from reservations.domain.reservation import ReservationAccepted, StockSecured
 from reservations.published_language import PROTOBUF_CODEC
 from reservations.reactions import (
@@ -181,9 +181,11 @@ def drain(
     store = SqliteEventStore(folder / "eventfold.db", durability="normal")
     fill(store, events, prefix)
     base = f"http://127.0.0.1:{webhook_port}"
+    engine = create_engine(sqlite_url(store.path), write_gate=store.write_gate)
+    migrate(engine)  # the effects ledger's table
     context = ServiceContext(
         store,
-        query_engine=create_engine(sqlite_url(store.path), write_gate=store.write_gate),
+        query_engine=engine,
         send_email=SmtpMailer("127.0.0.1", smtp_port),
         webhook_urls={STAFF_WEBHOOK: base + "/staff", INVENTORY_WEBHOOK: base + "/inv"},
     )

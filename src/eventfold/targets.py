@@ -1,5 +1,5 @@
 """eventfold's facade for side effects: reactions, e-mail and webhooks (the ``[http]``
-extra: httpx for webhooks, aiosmtpd for the development mail sink).
+extra: httptools parses the partners' answers, aiosmtpd runs the development mail sink).
 
 A reaction turns events into effects with plain functions; each effect is performed once
 (an effects ledger keyed by ``<stream>:<version>/<effect key>``) however often the event is

@@ -25,6 +25,7 @@ EXTRAS: dict[str, tuple[str, ...]] = {
         "pydantic_settings",
         "jwt",
         "httpx",
+        "httptools",
         "structlog",
         "prometheus_client",
         "aiosmtpd",

@@ -1,7 +1,10 @@
 from __future__ import annotations
 
+import re
+import socket
 import threading
-from collections.abc import Collection, Iterator, Mapping
+import time
+from collections.abc import Callable, Collection, Iterator, Mapping
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
@@ -229,3 +232,144 @@ def test_a_connection_the_partner_closed_while_idle_is_replaced(ledger: SqlEffec
     assert answered == [f"partner/tick-a:{v}/webhook" for v in (1, 2, 3)]
     statuses = [ledger.status("partner", f"tick-a:{v}/webhook") for v in (1, 2, 3)]
     assert [status[0] if status else None for status in statuses] == ["done"] * 3
+
+
+class RawPartner:
+    """A partner answering every request with the bytes ``answer`` gives, written on the
+    socket as they are: the responses a polite test server would not send. A tuple of
+    byte strings is written in parts, 50 ms apart (separate reads for the sender)."""
+
+    def __init__(
+        self, answer: Callable[[int], bytes | tuple[bytes, ...]], *, close_after: bool = False
+    ) -> None:
+        self.answer = answer
+        self.close_after = close_after
+        self.requests: list[bytes] = []
+        self.connections = 0
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.url = f"http://127.0.0.1:{self.listener.getsockname()[1]}/hook"
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    def _serve(self) -> None:
+        while True:
+            try:
+                conn, _ = self.listener.accept()
+            except OSError:
+                return
+            self.connections += 1
+            threading.Thread(target=self._talk, args=(conn,), daemon=True).start()
+
+    def _talk(self, conn: socket.socket) -> None:
+        with conn:
+            pending = b""
+            while True:
+                head, _, rest = pending.partition(b"\r\n\r\n")
+                if not _:
+                    data = conn.recv(65536)
+                    if not data:
+                        return
+                    pending += data
+                    continue
+                length = int(re.search(rb"(?i)content-length: *(\d+)", head)[1])  # type: ignore[index]
+                while len(rest) < length:
+                    rest += conn.recv(65536)
+                self.requests.append(head + b"\r\n\r\n" + rest[:length])
+                pending = rest[length:]
+                answer = self.answer(len(self.requests))
+                for number, part in enumerate((answer,) if isinstance(answer, bytes) else answer):
+                    if number:
+                        time.sleep(0.05)
+                    conn.sendall(part)
+                if self.close_after:
+                    return
+
+    def close(self) -> None:
+        self.listener.close()
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [
+        b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nok\r\n0\r\n\r\n",
+        b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 201 Created\r\nContent-Length: 2\r\n\r\nok",
+        b"HTTP/1.1 204 No Content\r\n\r\n",
+    ],
+    ids=["chunked", "interim-100", "no-body"],
+)
+def test_responses_framed_every_legal_way_are_read_on_one_connection(answer: bytes) -> None:
+    partner = RawPartner(lambda _: answer)
+    sender = WebhookSender(partner.url, timeout=2)
+    try:
+        for n in range(3):
+            sender(WebhookCall("k", b'{"n":%d}' % n, "application/json"), f"key-{n}")
+    finally:
+        sender.close()
+        partner.close()
+    assert [r.rsplit(b"\r\n\r\n", 1)[1] for r in partner.requests] == [
+        b'{"n":0}',
+        b'{"n":1}',
+        b'{"n":2}',
+    ]
+    assert partner.connections == 1
+
+
+def test_a_body_that_runs_until_close_and_a_connection_close_answer_are_read() -> None:
+    answers = [
+        b"HTTP/1.1 200 OK\r\n\r\nread until the partner closes",
+        b"HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 2\r\n\r\nok",
+    ]
+    partner = RawPartner(lambda n: answers[(n - 1) % 2], close_after=True)
+    sender = WebhookSender(partner.url, timeout=2)
+    try:
+        for n in range(4):
+            sender(WebhookCall("k", b"{}", "application/json"), f"key-{n}")
+    finally:
+        sender.close()
+        partner.close()
+    assert len(partner.requests) == 4  # each answered once: no resend
+    assert partner.connections == 4
+
+
+def test_garbage_instead_of_http_is_a_retryable_failure() -> None:
+    partner = RawPartner(lambda _: b"SMTP ready\r\n\r\n", close_after=True)
+    sender = WebhookSender(partner.url, timeout=2)
+    try:
+        with pytest.raises(DeliveryFailed) as failure:
+            sender(WebhookCall("k", b"{}", "application/json"), "key-1")
+    finally:
+        sender.close()
+        partner.close()
+    assert failure.value.retryable
+
+
+def test_a_header_that_would_split_the_request_is_refused_before_sending() -> None:
+    partner = RawPartner(lambda _: b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n")
+    sender = WebhookSender(partner.url, timeout=2)
+    smuggled = WebhookCall("k", b"{}", "application/json", headers={"X-A": "1\r\nX-B: 2"})
+    try:
+        with pytest.raises(DeliveryFailed, match="X-A"):
+            sender(smuggled, "key-1")
+        sender(WebhookCall("k", b"{}", "application/json"), "key-2")
+    finally:
+        sender.close()
+        partner.close()
+    assert len(partner.requests) == 1
+    assert b"X-B" not in partner.requests[0]
+    assert b"Host: 127.0.0.1:" in partner.requests[0]
+
+
+def test_an_interim_answer_is_not_taken_for_the_answer() -> None:
+    partner = RawPartner(
+        lambda _: (
+            b"HTTP/1.1 100 Continue\r\n\r\n",
+            b"HTTP/1.1 503 Busy\r\nContent-Length: 4\r\n\r\nbusy",
+        )
+    )
+    sender = WebhookSender(partner.url, timeout=2)
+    try:
+        with pytest.raises(DeliveryFailed, match="503: busy") as failure:
+            sender(WebhookCall("k", b"{}", "application/json"), "key-1")
+    finally:
+        sender.close()
+        partner.close()
+    assert failure.value.retryable
