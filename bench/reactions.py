@@ -36,8 +36,8 @@ from pathlib import Path
 from typing import Any
 
 from eventfold import SqliteEventStore, StreamWrite
-from eventfold.adapters.feeds.sqlite import SqliteFeed
-from eventfold.adapters.router_state.sqlite import SqliteRouterState
+from eventfold.adapters.sqlite.feed import SqliteFeed
+from eventfold.adapters.sqlite.router_state import SqliteRouterState
 from eventfold.adapters.targets.smtp import SmtpMailer
 from eventfold.entry.service import ServiceContext
 from eventfold.router import Subscription, Worker

@@ -24,7 +24,7 @@ from eventfold import (
     StreamWrite,
     UnknownEventType,
 )
-from eventfold.adapters.router_state.sqlite import SqliteRouterState
+from eventfold.adapters.sqlite.router_state import SqliteRouterState
 from eventfold.codecs import ProtobufCodec, encode_outbound, outbound_text
 from eventfold.core.router.router import Router
 from eventfold.devtools.schema_gate import compile_protos, summarize

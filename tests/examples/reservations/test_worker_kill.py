@@ -20,8 +20,8 @@ import pytest
 from sqlalchemy import select
 
 from eventfold import SqliteEventStore
-from eventfold.adapters.feeds.sqlite import SqliteFeed
-from eventfold.adapters.router_state.sqlite import SqliteRouterState
+from eventfold.adapters.sqlite.feed import SqliteFeed
+from eventfold.adapters.sqlite.router_state import SqliteRouterState
 from eventfold.adapters.targets.mail_sink import start_mail_sink
 from eventfold.adapters.targets.smtp import IDEMPOTENCY_HEADER
 from eventfold.sql import create_engine, effects_table, sqlite_url

@@ -22,7 +22,7 @@ from sqlalchemy import create_engine as sa_create_engine
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
-from eventfold.adapters.store.sqlite import FileWriteGate, WriteGate, use_wal
+from eventfold.adapters.sqlite.plumbing import FileWriteGate, WriteGate, use_wal
 from eventfold.errors import ConfigurationError
 
 _WRITE_OPTION = "eventfold_write"

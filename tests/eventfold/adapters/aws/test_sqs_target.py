@@ -22,7 +22,7 @@ from eventfold.adapters.aws.messages import (
 from eventfold.adapters.aws.outbound_target import MessageTarget, partial_failure
 from eventfold.adapters.aws.sqs_feed import message_event
 from eventfold.adapters.aws.sqs_target import sqs_target
-from eventfold.adapters.router_state.sqlite import SqliteRouterState
+from eventfold.adapters.sqlite.router_state import SqliteRouterState
 from eventfold.codecs import ProtobufCodec
 from eventfold.core.router.ports import RetryPolicy, Subscription
 from eventfold.core.router.router import Router

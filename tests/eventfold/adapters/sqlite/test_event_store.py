@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from eventfold import ConcurrencyConflict, ConfigurationError, SqliteEventStore
-from eventfold.adapters.store.sqlite import FileWriteGate, connect
+from eventfold import ConcurrencyConflict, SqliteEventStore
+from eventfold.adapters.sqlite.plumbing import FileWriteGate
 from tests.contracts.event_store import EventStoreContract, event, write
 
 
@@ -59,48 +59,6 @@ def test_the_file_survives_reopening(tmp_path: Path) -> None:
     assert again.find_commit("c1") is not None
 
 
-@pytest.mark.parametrize(("durability", "expected"), [("full", 2), ("normal", 1), ("off", 0)])
-def test_durability_sets_the_synchronous_pragma(
-    tmp_path: Path, durability: str, expected: int
-) -> None:
-    conn = connect(tmp_path / "x.db", durability)  # type: ignore[arg-type]
-    assert conn.execute("PRAGMA synchronous").fetchone()[0] == expected
-    assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
-
-
-def test_connections_opening_a_new_file_together_all_get_wal(tmp_path: Path) -> None:
-    # Switching a new file to WAL needs a lock SQLite's busy handler does not wait for:
-    # without connect's retry, about one file in ten fails here with "database is locked".
-    errors: list[BaseException] = []
-
-    def open_together(path: Path, barrier: threading.Barrier) -> None:
-        barrier.wait()
-        try:
-            conn = connect(path)
-            assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
-            conn.close()
-        except BaseException as exc:  # reported by the assert below
-            errors.append(exc)
-
-    for n in range(40):
-        barrier = threading.Barrier(4)
-        threads = [
-            threading.Thread(target=open_together, args=(tmp_path / f"{n}.db", barrier))
-            for _ in range(4)
-        ]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join()
-
-    assert errors == []
-
-
-def test_an_unknown_durability_is_a_configuration_error(tmp_path: Path) -> None:
-    with pytest.raises(ConfigurationError, match="EVENTFOLD_DURABILITY"):
-        connect(tmp_path / "x.db", "sometimes")  # type: ignore[arg-type]
-
-
 def test_writers_sharing_a_gate_queue_on_it(tmp_path: Path) -> None:
     gate = threading.RLock()
     store = SqliteEventStore(tmp_path / "events.db", write_gate=gate)
@@ -148,7 +106,7 @@ def test_appends_queued_behind_the_gate_commit_together_each_on_its_own(
 
 HOLD_THE_GATE = """
 import sys
-from eventfold.adapters.store.sqlite import FileWriteGate
+from eventfold.adapters.sqlite.plumbing import FileWriteGate
 with FileWriteGate.for_file(sys.argv[1]):
     print("held", flush=True)
     sys.stdin.readline()

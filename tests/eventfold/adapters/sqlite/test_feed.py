@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from eventfold import EventData, RecordedEvent, SqliteEventStore, StreamWrite
-from eventfold.adapters.feeds.sqlite import SqliteFeed, position_of
+from eventfold.adapters.sqlite.feed import SqliteFeed, position_of
 from eventfold.errors import ConfigurationError
 from tests.contracts.feed import FeedContract, Publish
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from eventfold.adapters.router_state.sqlite import SqliteRouterState
+from eventfold.adapters.sqlite.router_state import SqliteRouterState
 from tests.contracts.applied_versions import AppliedVersionsContract
 from tests.contracts.checkpoints import CheckpointsContract
 from tests.contracts.parking_lot import ParkingLotContract, recorded

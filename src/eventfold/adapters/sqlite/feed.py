@@ -13,7 +13,7 @@ import threading
 import time
 from datetime import UTC, datetime
 
-from eventfold.adapters.store.sqlite import SqliteEventStore
+from eventfold.adapters.sqlite.event_store import SqliteEventStore
 from eventfold.core.router.ports import BEGINNING, FeedBatch, Lag
 from eventfold.errors import ConfigurationError
 

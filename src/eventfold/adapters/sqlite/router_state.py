@@ -16,7 +16,7 @@ from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 
-from eventfold.adapters.store.sqlite import (
+from eventfold.adapters.sqlite.plumbing import (
     EVENT_COLUMNS,
     Durability,
     FileWriteGate,
