@@ -30,7 +30,7 @@ from fastapi import FastAPI
 from prometheus_client import CollectorRegistry
 from sqlalchemy import text
 
-from eventfold.adapters.projections.engine import create_engine
+from eventfold.adapters.sql.engine import create_engine
 from eventfold.adapters.sqlite.event_store import SqliteEventStore
 from eventfold.adapters.sqlite.feed import SqliteFeed
 from eventfold.adapters.sqlite.router_state import SqliteRouterState

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 
 from sqlalchemy import Engine
 
-from eventfold.adapters.projections.migrate import AppliedRevision, migrate
+from eventfold.adapters.sql.migrate import AppliedRevision, migrate
 from eventfold.adapters.targets.smtp import SmtpMailer
 from eventfold.core.reactions.effects import EffectPerformer
 from eventfold.core.router.ports import TracksVersions

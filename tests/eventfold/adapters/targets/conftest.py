@@ -1,3 +1,3 @@
-from tests.eventfold.adapters.projections.backends import engine, mysql_url
+from tests.eventfold.adapters.sql.backends import engine, mysql_url
 
 __all__ = ["engine", "mysql_url"]

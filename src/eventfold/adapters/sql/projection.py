@@ -47,10 +47,10 @@ from sqlalchemy import (
 )
 from sqlalchemy.exc import SQLAlchemyError
 
-from eventfold.adapters.projections.bulk import BulkWriter
-from eventfold.adapters.projections.engine import write_transaction
-from eventfold.adapters.projections.rows import Rows
-from eventfold.adapters.projections.shadow import (
+from eventfold.adapters.sql.bulk import BulkWriter
+from eventfold.adapters.sql.engine import write_transaction
+from eventfold.adapters.sql.rows import Rows
+from eventfold.adapters.sql.shadow import (
     MAX_TABLE_NAME,
     create_shadows,
     drop_shadows,

@@ -21,7 +21,7 @@ from collections.abc import Mapping, Sequence
 
 from sqlalchemy import Connection, Engine, MetaData, Table, text
 
-from eventfold.adapters.projections.engine import write_transaction
+from eventfold.adapters.sql.engine import write_transaction
 
 SHADOW_SUFFIX = "__shadow"
 OLD_SUFFIX = "__old"

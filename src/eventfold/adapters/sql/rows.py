@@ -22,7 +22,7 @@ from typing import Any
 from sqlalchemy import Connection, Executable, Table
 from sqlalchemy.engine import CursorResult
 
-from eventfold.adapters.projections.bulk import KEY_PREFIX, BulkWriter
+from eventfold.adapters.sql.bulk import KEY_PREFIX, BulkWriter
 
 Row = Mapping[str, Any]
 Key = tuple[Any, ...]

@@ -1,5 +1,5 @@
 """The effects ledger of reactions in SQL: table ``eventfold_effects`` (created by
-:func:`eventfold.adapters.projections.migrate.migrate`), one row per (reaction, effect key).
+:func:`eventfold.adapters.sql.migrate.migrate`), one row per (reaction, effect key).
 A reaction's batch costs one read (:meth:`SqlEffectsLedger.done`) and two committed
 transactions, whatever its size: :meth:`~SqlEffectsLedger.claim` BEFORE the effects are
 performed and :meth:`~SqlEffectsLedger.settle` right AFTER (see
@@ -30,8 +30,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.exc import SQLAlchemyError
 
-from eventfold.adapters.projections.bulk import upsert_statement
-from eventfold.adapters.projections.engine import write_transaction
+from eventfold.adapters.sql.bulk import upsert_statement
+from eventfold.adapters.sql.engine import write_transaction
 from eventfold.errors import DeliveryFailed
 
 PENDING = "pending"

@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 from sqlalchemy import Column, DateTime, Engine, MetaData, String, Table, delete, insert, select
 from sqlalchemy.exc import SQLAlchemyError
 
-from eventfold.adapters.projections.engine import write_transaction
+from eventfold.adapters.sql.engine import write_transaction
 from eventfold.errors import DeliveryFailed
 
 _metadata = MetaData()

@@ -1,5 +1,5 @@
 """Alembic environment of eventfold's migrations: always online, on the connection that
-:func:`eventfold.adapters.projections.migrate.migrate` passes in ``config.attributes``,
+:func:`eventfold.adapters.sql.migrate.migrate` passes in ``config.attributes``,
 with the version table of the branch being upgraded, reporting each applied revision."""
 
 from collections.abc import Collection, Mapping
@@ -9,7 +9,7 @@ from alembic import context
 from alembic.runtime.migration import MigrationContext, MigrationInfo
 from alembic.script import Script
 
-from eventfold.adapters.projections.migrate import EVENTFOLD_BRANCH, VERSION_TABLE, AppliedRevision
+from eventfold.adapters.sql.migrate import EVENTFOLD_BRANCH, VERSION_TABLE, AppliedRevision
 
 attributes = context.config.attributes
 connection = attributes["connection"]

@@ -44,7 +44,7 @@ from sqlalchemy import Connection, Engine, MetaData, text
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.types import TypeEngine
 
-from eventfold.adapters.projections.engine import write_transaction
+from eventfold.adapters.sql.engine import write_transaction
 from eventfold.errors import ConfigurationError, StoreUnavailable
 
 MIGRATIONS = Path(__file__).parent / "migrations"

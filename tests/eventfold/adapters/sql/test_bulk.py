@@ -6,7 +6,7 @@ import pytest
 from sqlalchemy import DateTime
 from sqlalchemy.dialects import sqlite
 
-from eventfold.adapters.projections.bulk import _processor
+from eventfold.adapters.sql.bulk import _processor
 
 
 @pytest.mark.parametrize(

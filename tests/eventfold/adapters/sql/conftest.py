@@ -1,0 +1,3 @@
+from tests.eventfold.adapters.sql.backends import engine, mysql_url
+
+__all__ = ["engine", "mysql_url"]
