@@ -23,9 +23,9 @@ from sqlalchemy import Engine, func, select
 from eventfold.adapters.aws.clients import dynamodb_client
 from eventfold.adapters.aws.dynamodb_items import TableNames
 from eventfold.adapters.aws.tables import create_tables
+from eventfold.adapters.mail.mail_sink import MailSink, start_mail_sink
+from eventfold.adapters.mail.smtp import IDEMPOTENCY_HEADER
 from eventfold.adapters.sql.ledger import effects_table
-from eventfold.adapters.targets.mail_sink import MailSink, start_mail_sink
-from eventfold.adapters.targets.smtp import IDEMPOTENCY_HEADER
 from eventfold.entry.settings import load_settings, open_store
 from eventfold.sql import create_engine
 from reservations import app

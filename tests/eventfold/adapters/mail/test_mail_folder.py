@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from eventfold.adapters.targets.mail_folder import MailFolder
+from eventfold.adapters.mail.mail_folder import MailFolder
 from eventfold.core.reactions.effects import Email
 from eventfold.errors import DeliveryFailed
 

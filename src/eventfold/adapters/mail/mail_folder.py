@@ -17,7 +17,7 @@ import hashlib
 import os
 from pathlib import Path
 
-from eventfold.adapters.targets.smtp import SmtpMailer
+from eventfold.adapters.mail.smtp import SmtpMailer
 from eventfold.core.reactions.effects import Email
 from eventfold.errors import DeliveryFailed
 

@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 from sqlalchemy import Engine
 
 from eventfold import DeliveryFailed, RecordedEvent
-from eventfold.adapters.targets.smtp import _UNFOLDED, _text, message_id
+from eventfold.adapters.mail.smtp import _UNFOLDED, _text, message_id
 from eventfold.sql import SqlEffectsLedger, migrate
 from eventfold.targets import (
     Email,

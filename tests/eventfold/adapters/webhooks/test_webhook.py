@@ -12,7 +12,7 @@ from eventfold import DeliveryFailed
 from eventfold.sql import SqlEffectsLedger, migrate
 from eventfold.targets import WebhookCall, WebhookSender, webhook_target
 from tests.contracts.target import CODEC, Observed, TargetContract, Tick, ticks
-from tests.eventfold.adapters.targets.servers import WebhookReceiver, receiver
+from tests.eventfold.adapters.webhooks.servers import WebhookReceiver, receiver
 from tests.loopback import free_port
 
 __all__ = ["receiver"]
