@@ -42,7 +42,7 @@ from reservations.published_language import MESSAGE_TYPE, PROTO_ROOT, PROTOBUF_C
 from reservations.service import service
 from tests.contracts.event_codec import EventCodecContract
 from tests.contracts.event_codec import recorded as contract_recorded
-from tests.eventfold.adapters.codecs.protos import load_messages
+from tests.eventfold.adapters.protobuf.protos import load_messages
 from tests.examples.reservations.published_language_samples import (
     SAMPLES,
     load_fixtures,

@@ -34,7 +34,7 @@ from tests.eventfold.adapters.aws.messaging_support import (
     happened_codec,
     receive_all,
 )
-from tests.eventfold.adapters.codecs.test_protobuf import ENVELOPE, OrderCanceled, codec
+from tests.eventfold.adapters.protobuf.test_codec import ENVELOPE, OrderCanceled, codec
 from tests.eventfold.core.router.targets import fill
 
 pytestmark = pytest.mark.aws

@@ -23,7 +23,7 @@ from typing import Any, Protocol, runtime_checkable
 
 from google.protobuf.message import Message
 
-from eventfold.adapters.codecs.protobuf import PROTOBUF_CONTENT_TYPE
+from eventfold.adapters.protobuf.codec import PROTOBUF_CONTENT_TYPE
 from eventfold.domain.codecs import JSON_CONTENT_TYPE, EventCodec, to_plain
 from eventfold.domain.events import RecordedEvent
 from eventfold.errors import ConfigurationError

@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 import pytest
 
 from eventfold import ConfigurationError, RecordedEvent
-from eventfold.adapters.codecs.outbound import outbound_format, snake_case
+from eventfold.adapters.protobuf.outbound import outbound_format, snake_case
 from eventfold.codecs import (
     JsonCodec,
     OutboundFormat,
@@ -17,7 +17,7 @@ from eventfold.codecs import (
     encode_outbound,
     outbound_text,
 )
-from tests.eventfold.adapters.codecs.test_protobuf import (
+from tests.eventfold.adapters.protobuf.test_codec import (
     ENVELOPE,
     OrderCanceled,
     codec,

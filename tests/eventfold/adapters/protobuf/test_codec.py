@@ -19,7 +19,7 @@ from eventfold.codecs import (
     ProtobufCodec,
 )
 from tests.contracts.event_codec import EventCodecContract
-from tests.eventfold.adapters.codecs.protos import FIXTURES, load_messages
+from tests.eventfold.adapters.protobuf.protos import FIXTURES, load_messages
 
 MESSAGES = load_messages(FIXTURES / "orders")
 ENVELOPE = MESSAGES["testing.orders.v1.OrderEvent"]

@@ -19,7 +19,7 @@ import pytest
 from eventfold import CodecError, EventTypes, RecordedEvent, UnknownEventType
 from eventfold.codecs import EnvelopeFields, ProtobufCodec, encode_outbound
 from tests.contracts.event_codec import EventCodecContract
-from tests.eventfold.adapters.codecs.protos import FIXTURES, load_messages
+from tests.eventfold.adapters.protobuf.protos import FIXTURES, load_messages
 
 V1 = load_messages(FIXTURES / "evolution" / "v1")
 V2 = load_messages(FIXTURES / "evolution" / "v2")
