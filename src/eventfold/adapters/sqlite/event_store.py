@@ -23,8 +23,7 @@ from pathlib import Path
 from eventfold.adapters.sqlite.plumbing import (
     EVENT_COLUMNS,
     Durability,
-    FileWriteGate,
-    ThreadConnections,
+    SqliteFile,
     WriteGate,
     rows_to_events,
 )
@@ -136,7 +135,7 @@ def _store_error(exc: BaseException) -> BaseException:
     return exc
 
 
-class SqliteEventStore:
+class SqliteEventStore(SqliteFile):
     """The EventStore port on one SQLite file. Safe to share between threads: each thread
     gets its own connection."""
 
@@ -147,23 +146,13 @@ class SqliteEventStore:
         durability: Durability = "full",
         write_gate: WriteGate | None = None,
     ) -> None:
-        self.path = Path(path)
-        self.durability: Durability = durability
-        self.write_gate: WriteGate = write_gate or FileWriteGate.for_file(self.path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._connections = ThreadConnections(self.path, durability)
+        super().__init__(path, durability=durability, write_gate=write_gate)
         self._listeners: list[CommitListener] = []
         self._queue: list[_Append] = []
         self._queue_lock = threading.Lock()
         self._conn().executescript(SCHEMA)
 
-    # -- connections -------------------------------------------------------------------
-    def _conn(self) -> sqlite3.Connection:
-        return self._connections.get()
-
-    def close(self) -> None:
-        self._connections.close()
-
+    # -- commit listeners (connections: SqliteFile) ------------------------------------
     def add_commit_listener(self, listener: CommitListener) -> None:
         self._listeners.append(listener)
 

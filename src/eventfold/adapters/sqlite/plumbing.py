@@ -169,6 +169,31 @@ class ThreadConnections:
         self._local = threading.local()
 
 
+class SqliteFile:
+    """What an adapter on one SQLite file starts from: the file (its folder made), the
+    durability of its connections, the write gate its writers queue on (by default the
+    file's :class:`FileWriteGate`) and one connection per thread (:meth:`_conn`)."""
+
+    def __init__(
+        self,
+        path: Path | str,
+        *,
+        durability: Durability = "full",
+        write_gate: WriteGate | None = None,
+    ) -> None:
+        self.path = Path(path)
+        self.durability: Durability = durability
+        self.write_gate: WriteGate = write_gate or FileWriteGate.for_file(self.path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._connections = ThreadConnections(self.path, durability)
+
+    def _conn(self) -> sqlite3.Connection:
+        return self._connections.get()
+
+    def close(self) -> None:
+        self._connections.close()
+
+
 EVENT_COLUMNS = "stream_id, version, type, data, schema, metadata, recorded_at, position"
 
 

@@ -19,8 +19,7 @@ from pathlib import Path
 from eventfold.adapters.sqlite.plumbing import (
     EVENT_COLUMNS,
     Durability,
-    FileWriteGate,
-    ThreadConnections,
+    SqliteFile,
     WriteGate,
     rows_to_events,
 )
@@ -68,7 +67,7 @@ def _now() -> str:
     return datetime.now(UTC).isoformat()
 
 
-class SqliteRouterState:
+class SqliteRouterState(SqliteFile):
     """The Checkpoints, AppliedVersions and ParkingLot ports on a SQLite file."""
 
     def __init__(
@@ -78,21 +77,11 @@ class SqliteRouterState:
         durability: Durability = "full",
         write_gate: WriteGate | None = None,
     ) -> None:
-        self.path = Path(path)
-        self.durability: Durability = durability
-        self.write_gate: WriteGate = write_gate or FileWriteGate.for_file(self.path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._connections = ThreadConnections(self.path, durability)
+        super().__init__(path, durability=durability, write_gate=write_gate)
         with self._write() as conn:
             for statement in SCHEMA.split(";"):
                 if statement.strip():
                     conn.execute(statement)
-
-    def _conn(self) -> sqlite3.Connection:
-        return self._connections.get()
-
-    def close(self) -> None:
-        self._connections.close()
 
     @contextmanager
     def _write(self) -> Iterator[sqlite3.Connection]:
