@@ -59,7 +59,7 @@ from eventfold import Origin  # noqa: E402
 from eventfold.adapters.aws.clients import dynamodb_client  # noqa: E402
 from eventfold.adapters.aws.dynamodb_items import TableNames, item_size  # noqa: E402
 from eventfold.adapters.aws.tables import create_tables  # noqa: E402
-from eventfold.adapters.targets.mail_sink import start_mail_sink  # noqa: E402
+from eventfold.adapters.mail.mail_sink import start_mail_sink  # noqa: E402
 from eventfold.core.router.rebuild import rebuild  # noqa: E402
 from eventfold.core.router.worker import SubscriptionRunner  # noqa: E402
 from eventfold.entry.composition import context_on, router_parts  # noqa: E402

@@ -5,7 +5,7 @@ drain a backlog (``reservations_mail``, ``reservations_staff``, ``reservations_i
 written straight to a SQLite event store; then each subscription, alone, drains them as the
 worker does (SQLite feed, SQLite router state and effects ledger in the store's file, one
 write gate): e-mails go over SMTP to the local aiosmtpd sink
-(:mod:`eventfold.adapters.targets.mail_sink`), webhooks over HTTP to a minimal keep-alive
+(:mod:`eventfold.adapters.mail.mail_sink`), webhooks over HTTP to a minimal keep-alive
 receiver. Sink and receiver run in their own processes so that they do not share the
 reactions' GIL. Last, all three drain a fresh backlog together (one thread each, like
 ``eventfold worker``). Every effect is checked to have arrived exactly once. Besides
@@ -36,9 +36,9 @@ from pathlib import Path
 from typing import Any
 
 from eventfold import SqliteEventStore, StreamWrite
-from eventfold.adapters.feeds.sqlite import SqliteFeed
-from eventfold.adapters.router_state.sqlite import SqliteRouterState
-from eventfold.adapters.targets.smtp import SmtpMailer
+from eventfold.adapters.mail.smtp import SmtpMailer
+from eventfold.adapters.sqlite.feed import SqliteFeed
+from eventfold.adapters.sqlite.router_state import SqliteRouterState
 from eventfold.entry.service import ServiceContext
 from eventfold.router import Subscription, Worker
 from eventfold.sql import create_engine, migrate, sqlite_url
@@ -110,7 +110,7 @@ asyncio.run(main())
 
 SINK = r"""
 import sys, time
-from eventfold.adapters.targets.mail_sink import start_mail_sink
+from eventfold.adapters.mail.mail_sink import start_mail_sink
 sink = start_mail_sink(sys.argv[1], "127.0.0.1", int(sys.argv[2]))
 print("ready", flush=True)
 while True:

@@ -37,8 +37,8 @@ import pymysql
 from sqlalchemy import Engine
 
 from eventfold import EventCodec, RecordedEvent, SqliteEventStore, StreamWrite
-from eventfold.adapters.feeds.sqlite import SqliteFeed
-from eventfold.adapters.router_state.sqlite import SqliteRouterState
+from eventfold.adapters.sqlite.feed import SqliteFeed
+from eventfold.adapters.sqlite.router_state import SqliteRouterState
 from eventfold.router import MemoryRouterState, Worker, rebuild
 from eventfold.sql import SqlProjection, create_engine, sqlite_url
 from reservations.app import JSON_CODEC, make_handler, request_reservation, set_stock_level

@@ -6,7 +6,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from eventfold import SqliteEventStore
-from eventfold.adapters.store.sqlite import Durability
+from eventfold.adapters.sqlite.plumbing import Durability
 
 
 def sqlite_store(folder: Path, durability: Durability) -> Iterator[SqliteEventStore]:

@@ -6,7 +6,7 @@ other facades (``eventfold.router``, ``eventfold.web``, ``eventfold.sql``,
 from the layers below.
 """
 
-from eventfold.adapters.store.sqlite import SqliteEventStore
+from eventfold.adapters.sqlite.event_store import SqliteEventStore
 from eventfold.core.app.handler import CommandHandler, Outcome, OutcomeCounter, Session
 from eventfold.core.app.origin import Actor, Origin, service_actor
 from eventfold.core.ports import Commit, EventStore, Snapshot, StreamWrite

@@ -11,16 +11,16 @@ from eventfold.entry.extras import require_extra
 
 require_extra("eventfold.codecs", "protobuf")
 
-from eventfold.adapters.codecs.outbound import (
+from eventfold.adapters.protobuf.codec import (
+    PROTOBUF_CONTENT_TYPE,
+    EnvelopeFields,
+    ProtobufCodec,
+)
+from eventfold.adapters.protobuf.outbound import (
     OutboundFormat,
     PublishesEnvelopes,
     encode_outbound,
     outbound_text,
-)
-from eventfold.adapters.codecs.protobuf import (
-    PROTOBUF_CONTENT_TYPE,
-    EnvelopeFields,
-    ProtobufCodec,
 )
 from eventfold.domain.codecs import JSON_CONTENT_TYPE, EventCodec, JsonCodec
 

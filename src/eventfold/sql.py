@@ -58,21 +58,21 @@ from eventfold.entry.extras import require_extra
 
 require_extra("eventfold.sql", "sql")
 
-from eventfold.adapters.projections.engine import create_engine, sqlite_url, write_transaction
-from eventfold.adapters.projections.ledger import SqlEffectsLedger, effects_table
-from eventfold.adapters.projections.migrate import (
+from eventfold.adapters.sql.engine import create_engine, sqlite_url, write_transaction
+from eventfold.adapters.sql.ledger import SqlEffectsLedger, effects_table
+from eventfold.adapters.sql.migrate import (
     AppliedRevision,
     alembic_config,
     migrate,
     schema_differences,
 )
-from eventfold.adapters.projections.projection import (
+from eventfold.adapters.sql.projection import (
     ProjectionHandler,
     SqlProjection,
     SqlRebuild,
     versions_table,
 )
-from eventfold.adapters.projections.rows import Rows
+from eventfold.adapters.sql.rows import Rows
 
 __all__ = [
     "AppliedRevision",

@@ -29,10 +29,10 @@ from eventfold.entry.extras import require_extra
 
 require_extra("eventfold.targets", "http")
 
-from eventfold.adapters.targets.mail_folder import MailFolder
-from eventfold.adapters.targets.mail_sink import MailSink, mail_sink_runner, start_mail_sink
-from eventfold.adapters.targets.smtp import SmtpMailer
-from eventfold.adapters.targets.webhook import (
+from eventfold.adapters.mail.mail_folder import MailFolder
+from eventfold.adapters.mail.mail_sink import MailSink, mail_sink_runner, start_mail_sink
+from eventfold.adapters.mail.smtp import SmtpMailer
+from eventfold.adapters.webhooks.webhook import (
     IDEMPOTENCY_KEY_HEADER,
     WebhookSender,
     json_payload,

@@ -10,7 +10,7 @@ deadlines wait in a :class:`SqlDeadlineIndex` (or :class:`MemoryDeadlineIndex` i
 and fire through :meth:`WorkflowRunner.fire_due`, run as a periodic job.
 """
 
-from eventfold.adapters.projections.deadlines import SqlDeadlineIndex, deadlines_table
+from eventfold.adapters.sql.deadlines import SqlDeadlineIndex, deadlines_table
 from eventfold.core.workflows.deadlines import DeadlineIndex, MemoryDeadlineIndex
 from eventfold.core.workflows.runner import (
     REFUSALS,

@@ -8,7 +8,7 @@ from typing import Any
 
 from samtranslator.yaml_helper import yaml_parse
 
-from eventfold.adapters.router_state.sqlite import SqliteRouterState
+from eventfold.adapters.sqlite.router_state import SqliteRouterState
 from eventfold.entry.aws_lambda.metrics import LambdaMetrics
 from tests.aws_support.sam_stack import TEMPLATE
 

@@ -12,7 +12,7 @@ from sqlalchemy import Engine
 
 from eventfold import SqliteEventStore
 from eventfold.sql import create_engine
-from tests.eventfold.adapters.projections.backends import engine, mysql_url
+from tests.eventfold.adapters.sql.backends import engine, mysql_url
 from tests.sqlite_support import sqlite_store
 
 __all__ = ["engine", "mysql_url", "query_engine", "store"]

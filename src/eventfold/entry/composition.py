@@ -30,12 +30,12 @@ from fastapi import FastAPI
 from prometheus_client import CollectorRegistry
 from sqlalchemy import text
 
-from eventfold.adapters.feeds.sqlite import SqliteFeed
-from eventfold.adapters.projections.engine import create_engine
-from eventfold.adapters.router_state.sqlite import SqliteRouterState
-from eventfold.adapters.store.sqlite import SqliteEventStore
-from eventfold.adapters.targets.mail_folder import MailFolder
-from eventfold.adapters.targets.smtp import SmtpMailer
+from eventfold.adapters.mail.mail_folder import MailFolder
+from eventfold.adapters.mail.smtp import SmtpMailer
+from eventfold.adapters.sql.engine import create_engine
+from eventfold.adapters.sqlite.event_store import SqliteEventStore
+from eventfold.adapters.sqlite.feed import SqliteFeed
+from eventfold.adapters.sqlite.router_state import SqliteRouterState
 from eventfold.core.app.handler import OutcomeCounter
 from eventfold.core.ports import EventStore
 from eventfold.core.reactions.effects import EffectPerformer

@@ -13,8 +13,8 @@ from collections.abc import Sequence
 
 from sqlalchemy import Engine
 
-from eventfold.adapters.projections.migrate import AppliedRevision, migrate
-from eventfold.adapters.targets.smtp import SmtpMailer
+from eventfold.adapters.mail.smtp import SmtpMailer
+from eventfold.adapters.sql.migrate import AppliedRevision, migrate
 from eventfold.core.reactions.effects import EffectPerformer
 from eventfold.core.router.ports import TracksVersions
 from eventfold.entry.http.reads import QueryRunner, ReadYourWrites, query_runner, store_runner

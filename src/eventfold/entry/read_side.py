@@ -9,8 +9,8 @@ from pathlib import Path
 
 from sqlalchemy import Engine
 
-from eventfold.adapters.projections.engine import create_engine, sqlite_url
-from eventfold.adapters.store.sqlite import SqliteEventStore
+from eventfold.adapters.sql.engine import create_engine, sqlite_url
+from eventfold.adapters.sqlite.event_store import SqliteEventStore
 from eventfold.core.ports import EventStore
 from eventfold.errors import ConfigurationError
 

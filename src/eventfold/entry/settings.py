@@ -18,7 +18,7 @@ from typing import Any, Literal
 from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
-from eventfold.adapters.store.sqlite import SqliteEventStore
+from eventfold.adapters.sqlite.event_store import SqliteEventStore
 from eventfold.core.ports import EventStore
 from eventfold.core.router.ports import OutagePolicy
 from eventfold.errors import ConfigurationError

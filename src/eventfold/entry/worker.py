@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Protocol
 
 import structlog
 
-from eventfold.adapters.router_state.sqlite import SqliteRouterState
+from eventfold.adapters.sqlite.router_state import SqliteRouterState
 from eventfold.core.router.ports import (
     BEGINNING,
     AppliedVersions,

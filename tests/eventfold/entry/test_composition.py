@@ -9,7 +9,7 @@ import pytest
 from fastapi import APIRouter
 
 from eventfold import EventTypes, JsonCodec, SqliteEventStore
-from eventfold.adapters.targets.mail_folder import MailFolder
+from eventfold.adapters.mail.mail_folder import MailFolder
 from eventfold.entry.composition import lambda_entry_points, service_context
 from eventfold.entry.context_reads import job_seconds, query_engine, read_wait_seconds, webhook_url
 from eventfold.entry.service import Job, Service, ServiceContext

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from eventfold import SqliteEventStore
-from eventfold.adapters.router_state.sqlite import SqliteRouterState
+from eventfold.adapters.sqlite.router_state import SqliteRouterState
 from eventfold.entry.context_reads import query_engine
 from eventfold.entry.read_side import read_side_database
 from eventfold.entry.service import ServiceContext

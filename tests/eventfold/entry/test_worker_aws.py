@@ -19,7 +19,7 @@ from eventfold.adapters.aws.router_state import DynamoDBRouterState
 from eventfold.adapters.aws.sqs_feed import SqsFeed
 from eventfold.adapters.aws.streams_feed import DynamoDBStreamsFeed
 from eventfold.adapters.aws.tables import FeedKind, create_tables
-from eventfold.adapters.router_state.sqlite import SqliteRouterState
+from eventfold.adapters.sqlite.router_state import SqliteRouterState
 from eventfold.core.ports import EventStore
 from eventfold.core.router.ports import BEGINNING
 from eventfold.entry.cli.common import CliContext

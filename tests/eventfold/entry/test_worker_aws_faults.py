@@ -23,9 +23,9 @@ from sqlalchemy import Engine, func, select
 from eventfold.adapters.aws.clients import dynamodb_client
 from eventfold.adapters.aws.dynamodb_items import TableNames
 from eventfold.adapters.aws.tables import create_tables
-from eventfold.adapters.projections.ledger import effects_table
-from eventfold.adapters.targets.mail_sink import MailSink, start_mail_sink
-from eventfold.adapters.targets.smtp import IDEMPOTENCY_HEADER
+from eventfold.adapters.mail.mail_sink import MailSink, start_mail_sink
+from eventfold.adapters.mail.smtp import IDEMPOTENCY_HEADER
+from eventfold.adapters.sql.ledger import effects_table
 from eventfold.entry.settings import load_settings, open_store
 from eventfold.sql import create_engine
 from reservations import app
@@ -40,7 +40,7 @@ from reservations.domain.stock import SetStockLevel
 from reservations.projection import reservations, stock_levels
 from reservations.published_language import PROTOBUF_CODEC
 from tests.aws_support.moto_server import MotoAws
-from tests.eventfold.adapters.projections.backends import mysql_url  # noqa: F401 (fixture)
+from tests.eventfold.adapters.sql.backends import mysql_url  # noqa: F401 (fixture)
 from tests.loopback import free_port
 from tests.waiting import eventually
 from tests.worker_process import start_worker

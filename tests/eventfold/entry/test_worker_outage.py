@@ -20,8 +20,8 @@ import pytest
 from sqlalchemy import create_engine
 
 from eventfold import SqliteEventStore, StreamWrite
-from eventfold.adapters.feeds.sqlite import SqliteFeed
-from eventfold.adapters.router_state.sqlite import SqliteRouterState
+from eventfold.adapters.sqlite.feed import SqliteFeed
+from eventfold.adapters.sqlite.router_state import SqliteRouterState
 from eventfold.core.router.observer import NullObserver
 from eventfold.core.router.ports import Subscription
 from eventfold.core.router.worker import Worker

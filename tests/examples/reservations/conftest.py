@@ -7,7 +7,7 @@ import pytest
 
 from eventfold import CommandHandler, SqliteEventStore
 from reservations.app import make_handler
-from tests.eventfold.adapters.targets.servers import receiver
+from tests.eventfold.adapters.webhooks.servers import receiver
 
 __all__ = ["handler", "receiver"]
 

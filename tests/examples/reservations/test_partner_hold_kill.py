@@ -18,8 +18,8 @@ from pathlib import Path
 import pytest
 
 from eventfold import CommandHandler, Session, SqliteEventStore
-from eventfold.adapters.feeds.sqlite import SqliteFeed
-from eventfold.adapters.router_state.sqlite import SqliteRouterState
+from eventfold.adapters.sqlite.feed import SqliteFeed
+from eventfold.adapters.sqlite.router_state import SqliteRouterState
 from eventfold.sql import SqlEffectsLedger, create_engine, sqlite_url
 from eventfold.workflows import (
     Instance,

@@ -13,7 +13,7 @@ from hypothesis import event, given, settings
 from hypothesis import strategies as st
 
 from eventfold import RecordedEvent, SqliteEventStore
-from eventfold.adapters.router_state.sqlite import SqliteRouterState
+from eventfold.adapters.sqlite.router_state import SqliteRouterState
 from eventfold.core.router.router import Router
 from eventfold.errors import RuleViolated, StreamNotFound
 from eventfold.sql import create_engine, sqlite_url

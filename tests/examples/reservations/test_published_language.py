@@ -24,7 +24,7 @@ from eventfold import (
     StreamWrite,
     UnknownEventType,
 )
-from eventfold.adapters.router_state.sqlite import SqliteRouterState
+from eventfold.adapters.sqlite.router_state import SqliteRouterState
 from eventfold.codecs import ProtobufCodec, encode_outbound, outbound_text
 from eventfold.core.router.router import Router
 from eventfold.devtools.schema_gate import compile_protos, summarize
@@ -42,7 +42,7 @@ from reservations.published_language import MESSAGE_TYPE, PROTO_ROOT, PROTOBUF_C
 from reservations.service import service
 from tests.contracts.event_codec import EventCodecContract
 from tests.contracts.event_codec import recorded as contract_recorded
-from tests.eventfold.adapters.codecs.protos import load_messages
+from tests.eventfold.adapters.protobuf.protos import load_messages
 from tests.examples.reservations.published_language_samples import (
     SAMPLES,
     load_fixtures,

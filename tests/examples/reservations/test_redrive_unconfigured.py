@@ -26,7 +26,7 @@ from reservations.domain.reservation import RequestReservation
 from reservations.domain.stock import SetStockLevel
 from reservations.published_language import PROTOBUF_CODEC
 from reservations.service import service
-from tests.eventfold.adapters.targets.servers import WebhookReceiver
+from tests.eventfold.adapters.webhooks.servers import WebhookReceiver
 from tests.loopback import free_port
 
 T0 = datetime(2026, 11, 1, 10, 0, tzinfo=UTC)

@@ -20,13 +20,13 @@ import pytest
 from sqlalchemy import select
 
 from eventfold import SqliteEventStore
-from eventfold.adapters.feeds.sqlite import SqliteFeed
-from eventfold.adapters.router_state.sqlite import SqliteRouterState
-from eventfold.adapters.targets.mail_sink import start_mail_sink
-from eventfold.adapters.targets.smtp import IDEMPOTENCY_HEADER
+from eventfold.adapters.mail.mail_sink import start_mail_sink
+from eventfold.adapters.mail.smtp import IDEMPOTENCY_HEADER
+from eventfold.adapters.sqlite.feed import SqliteFeed
+from eventfold.adapters.sqlite.router_state import SqliteRouterState
 from eventfold.sql import create_engine, effects_table, sqlite_url
 from reservations.published_language import PROTOBUF_CODEC
-from tests.eventfold.adapters.targets.servers import WebhookReceiver
+from tests.eventfold.adapters.webhooks.servers import WebhookReceiver
 from tests.examples.reservations.read_model import (
     ReadModel,
     all_events,

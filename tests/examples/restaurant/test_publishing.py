@@ -15,7 +15,7 @@ from restaurant import app
 from restaurant.domain import AddItems, CreateRestaurant, NewItem, RemoveItems
 from restaurant.publishing import MENU_WEBHOOK
 from restaurant.service import service
-from tests.eventfold.adapters.targets.servers import WebhookReceiver, receiver
+from tests.eventfold.adapters.webhooks.servers import WebhookReceiver, receiver
 
 __all__ = ["receiver"]
 

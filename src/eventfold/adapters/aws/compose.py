@@ -12,7 +12,7 @@ from eventfold.adapters.aws.outbound_target import MessageTarget
 from eventfold.adapters.aws.sns_target import sns_target
 from eventfold.adapters.aws.sqs_feed import SqsFeed
 from eventfold.adapters.aws.sqs_target import sqs_target
-from eventfold.adapters.codecs.outbound import OutboundFormat
+from eventfold.adapters.protobuf.outbound import OutboundFormat
 from eventfold.domain.codecs import EventCodec
 from eventfold.errors import ConfigurationError
 

@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Any
 from eventfold.adapters.aws.errors import Backoff
 from eventfold.adapters.aws.messages import event_of_message, outbound_message
 from eventfold.adapters.aws.service_calls import call_service
-from eventfold.adapters.codecs.outbound import OutboundFormat, outbound_format
+from eventfold.adapters.protobuf.outbound import OutboundFormat, outbound_format
 from eventfold.domain.codecs import EventCodec
 from eventfold.domain.events import RecordedEvent
 from eventfold.errors import CodecError, DeliveryFailed, EventfoldError, UnknownEventType

@@ -35,13 +35,13 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from eventfold.adapters.codecs.outbound import (
+from eventfold.adapters.protobuf.codec import PROTOBUF_CONTENT_TYPE
+from eventfold.adapters.protobuf.outbound import (
     OutboundFormat,
     encode_outbound,
     outbound_text,
     snake_case,
 )
-from eventfold.adapters.codecs.protobuf import PROTOBUF_CONTENT_TYPE
 from eventfold.domain.codecs import JSON_CONTENT_TYPE, EventCodec
 from eventfold.domain.events import CONTENT_TYPE, RecordedEvent
 from eventfold.errors import CodecError

@@ -16,7 +16,7 @@ from eventfold.adapters.aws.messages import (
     outbound_message,
 )
 from eventfold.adapters.aws.service_calls import call_service
-from eventfold.adapters.codecs.outbound import OutboundFormat, outbound_format
+from eventfold.adapters.protobuf.outbound import OutboundFormat, outbound_format
 from eventfold.domain.codecs import EventCodec
 from eventfold.domain.events import RecordedEvent
 from eventfold.errors import DeliveryFailed, EventfoldError

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING
 
 from eventfold.adapters.aws.errors import Backoff
 from eventfold.adapters.aws.outbound_target import BatchApi, MessageTarget, batch_target
-from eventfold.adapters.codecs.outbound import OutboundFormat
+from eventfold.adapters.protobuf.outbound import OutboundFormat
 from eventfold.domain.codecs import EventCodec
 
 if TYPE_CHECKING:

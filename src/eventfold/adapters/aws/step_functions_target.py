@@ -3,7 +3,7 @@
 The seed's variant "Pipes -> Step Functions": a workflow with parallel steps, retries and
 compensation runs in Step Functions instead of in the service. The router calls
 StartExecution once per event of the chosen types, with the event's JSON envelope (the body
-the SQS target sends, :mod:`eventfold.adapters.codecs.outbound`: ``stream_id``, ``version``,
+the SQS target sends, :mod:`eventfold.adapters.protobuf.outbound`: ``stream_id``, ``version``,
 ``recorded_at``, ``metadata`` and the event under its snake_case type name) as the input.
 
 Exactly one execution per event, however often the router delivers it: the execution's name
@@ -32,7 +32,7 @@ from botocore.exceptions import ClientError
 from eventfold.adapters.aws.errors import Backoff, error_code
 from eventfold.adapters.aws.lambda_target import sent_events, wanted_types
 from eventfold.adapters.aws.service_calls import call_service
-from eventfold.adapters.codecs.outbound import OutboundFormat, encode_outbound
+from eventfold.adapters.protobuf.outbound import OutboundFormat, encode_outbound
 from eventfold.domain.codecs import EventCodec
 from eventfold.domain.events import RecordedEvent
 from eventfold.errors import DeliveryFailed, EventfoldError

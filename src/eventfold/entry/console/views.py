@@ -12,8 +12,8 @@ from typing import Any
 from sqlalchemy import ColumnElement, Engine, Table, and_, select
 from sqlalchemy.exc import SQLAlchemyError
 
-from eventfold.adapters.projections.ledger import effects_table
-from eventfold.adapters.projections.projection import VERSIONS_SUFFIX, SqlProjection
+from eventfold.adapters.sql.ledger import effects_table
+from eventfold.adapters.sql.projection import VERSIONS_SUFFIX, SqlProjection
 from eventfold.domain.codecs import EventCodec
 from eventfold.domain.decider import category_of, entity_id_of
 from eventfold.domain.events import (

@@ -39,7 +39,7 @@ from typing import ParamSpec, TypeVar
 from anyio import to_thread
 from sqlalchemy import Engine
 
-from eventfold.adapters.store.sqlite import SqliteEventStore
+from eventfold.adapters.sqlite.event_store import SqliteEventStore
 from eventfold.core.ports import EventStore
 from eventfold.core.router.ports import TracksVersions
 from eventfold.errors import NotYetVisible, StreamNotFound, VersionNotFound

@@ -13,7 +13,7 @@ import pytest
 
 from eventfold import SqliteEventStore
 from eventfold.adapters.aws.kinesis_feed import KinesisFeed
-from eventfold.adapters.router_state.sqlite import SqliteRouterState
+from eventfold.adapters.sqlite.router_state import SqliteRouterState
 from eventfold.core.router.ports import BEGINNING, Subscription
 from eventfold.core.router.router import Delivery, Router
 from eventfold.domain.events import RecordedEvent

@@ -18,8 +18,8 @@ from eventfold.adapters.aws.lambda_target import (
     invocation_payload,
     lambda_target,
 )
-from eventfold.adapters.codecs.outbound import OutboundFormat
-from eventfold.adapters.router_state.sqlite import SqliteRouterState
+from eventfold.adapters.protobuf.outbound import OutboundFormat
+from eventfold.adapters.sqlite.router_state import SqliteRouterState
 from eventfold.core.router.ports import Subscription
 from eventfold.entry.aws_lambda import router_handlers
 from eventfold.errors import CodecError

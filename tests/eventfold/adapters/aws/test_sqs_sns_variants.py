@@ -26,8 +26,8 @@ from eventfold.adapters.aws.sns_target import sns_target
 from eventfold.adapters.aws.sqs_feed import SqsFeed
 from eventfold.adapters.aws.sqs_target import sqs_target
 from eventfold.adapters.aws.step_functions_target import execution_name, step_functions_target
-from eventfold.adapters.feeds.sqlite import SqliteFeed
-from eventfold.adapters.router_state.sqlite import SqliteRouterState
+from eventfold.adapters.sqlite.feed import SqliteFeed
+from eventfold.adapters.sqlite.router_state import SqliteRouterState
 from eventfold.core.router.ports import (
     BEGINNING,
     Feed,

@@ -22,7 +22,7 @@ from eventfold.adapters.aws.messages import (
 from eventfold.adapters.aws.outbound_target import MessageTarget, partial_failure
 from eventfold.adapters.aws.sqs_feed import message_event
 from eventfold.adapters.aws.sqs_target import sqs_target
-from eventfold.adapters.router_state.sqlite import SqliteRouterState
+from eventfold.adapters.sqlite.router_state import SqliteRouterState
 from eventfold.codecs import ProtobufCodec
 from eventfold.core.router.ports import RetryPolicy, Subscription
 from eventfold.core.router.router import Router
@@ -34,7 +34,7 @@ from tests.eventfold.adapters.aws.messaging_support import (
     happened_codec,
     receive_all,
 )
-from tests.eventfold.adapters.codecs.test_protobuf import ENVELOPE, OrderCanceled, codec
+from tests.eventfold.adapters.protobuf.test_codec import ENVELOPE, OrderCanceled, codec
 from tests.eventfold.core.router.targets import fill
 
 pytestmark = pytest.mark.aws

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 import pytest
 
 from eventfold import SqliteEventStore
-from eventfold.adapters.router_state.sqlite import SqliteRouterState
+from eventfold.adapters.sqlite.router_state import SqliteRouterState
 
 
 @pytest.fixture

@@ -8,7 +8,7 @@ import pytest
 
 from eventfold import DeliveryFailed, EventData, SqliteEventStore, StreamWrite
 from eventfold.adapters.aws.router_state import DynamoDBRouterState
-from eventfold.adapters.router_state.sqlite import SqliteRouterState
+from eventfold.adapters.sqlite.router_state import SqliteRouterState
 from eventfold.core.router.audit import audit, heal
 from eventfold.core.router.ports import EventFilter, RetryPolicy, Subscription
 from eventfold.core.router.router import Router

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from eventfold import DeliveryFailed, RecordedEvent, SqliteEventStore
-from eventfold.adapters.router_state.sqlite import SqliteRouterState
+from eventfold.adapters.sqlite.router_state import SqliteRouterState
 from eventfold.core.router.ports import EventFilter, Subscription
 from eventfold.core.router.rebuild import rebuild
 from tests.eventfold.core.router.targets import RebuildableSqliteTarget, ShadowTarget, fill

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from eventfold import CodecError, DeliveryFailed, EventData, SqliteEventStore, StreamWrite
-from eventfold.adapters.router_state.sqlite import SqliteRouterState
+from eventfold.adapters.sqlite.router_state import SqliteRouterState
 from eventfold.core.router.observer import NullObserver
 from eventfold.core.router.ports import EventFilter, RetryPolicy, Subscription
 from eventfold.core.router.router import Router

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from eventfold import SqliteEventStore
-from eventfold.adapters.feeds.sqlite import SqliteFeed
-from eventfold.adapters.router_state.sqlite import SqliteRouterState
+from eventfold.adapters.sqlite.feed import SqliteFeed
+from eventfold.adapters.sqlite.router_state import SqliteRouterState
 from eventfold.core.router.ports import EventFilter, OutagePolicy, RetryPolicy, Subscription
 from eventfold.core.router.router import Stopping
 from eventfold.core.router.worker import SubscriptionRunner, Worker

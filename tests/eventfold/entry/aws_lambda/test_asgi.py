@@ -14,7 +14,7 @@ import pytest
 from fastapi import Cookie, FastAPI, Header, Query, Request, Response
 
 from eventfold import SqliteEventStore
-from eventfold.adapters.router_state.sqlite import SqliteRouterState
+from eventfold.adapters.sqlite.router_state import SqliteRouterState
 from eventfold.entry.aws_lambda import BadProxyEvent, http_handler, router_handlers
 from eventfold.entry.http.callers import Authentication, ClaimNames
 from eventfold.errors import Unauthenticated

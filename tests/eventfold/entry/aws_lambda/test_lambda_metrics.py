@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from eventfold import SqliteEventStore
-from eventfold.adapters.router_state.sqlite import SqliteRouterState
+from eventfold.adapters.sqlite.router_state import SqliteRouterState
 from eventfold.core.router.ports import RetryPolicy, Subscription
 from eventfold.domain.events import RecordedEvent
 from eventfold.entry.aws_lambda import router_handlers

@@ -12,7 +12,7 @@ import pytest
 
 from eventfold import SqliteEventStore
 from eventfold.adapters.aws.sqs_target import sqs_target
-from eventfold.adapters.router_state.sqlite import SqliteRouterState
+from eventfold.adapters.sqlite.router_state import SqliteRouterState
 from eventfold.core.router.ports import Subscription
 from eventfold.domain.events import RecordedEvent
 from eventfold.entry.aws_lambda import router_handlers

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from eventfold import SqliteEventStore
-from eventfold.adapters.router_state.sqlite import SqliteRouterState
+from eventfold.adapters.sqlite.router_state import SqliteRouterState
 from eventfold.core.router.ports import Subscription
 from eventfold.core.router.router import Router
 from tests.eventfold.core.router.targets import RebuildableSqliteTarget, fill

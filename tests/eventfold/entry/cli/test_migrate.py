@@ -23,7 +23,7 @@ from reservations.domain.stock import SetStockLevel
 from reservations.published_language import PROTOBUF_CODEC
 from reservations.service import service as reservations_service
 from restaurant import projection as restaurant_view
-from tests.eventfold.adapters.projections.backends import mysql_url
+from tests.eventfold.adapters.sql.backends import mysql_url
 from tests.examples.migrations import revisions_in
 
 __all__ = ["mysql_url"]

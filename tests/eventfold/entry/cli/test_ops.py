@@ -11,7 +11,7 @@ import pytest
 from typer.testing import CliRunner
 
 from eventfold import DeliveryFailed, SqliteEventStore
-from eventfold.adapters.router_state.sqlite import SqliteRouterState
+from eventfold.adapters.sqlite.router_state import SqliteRouterState
 from eventfold.core.router.ports import Subscription
 from eventfold.core.router.router import Router
 from eventfold.entry.cli.common import CliContext

@@ -1,1 +1,0 @@
-"""Event codecs backed by SDKs: Protocol Buffers and the outbound formats."""

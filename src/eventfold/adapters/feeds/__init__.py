@@ -1,1 +1,0 @@
-"""Feeds: sources of committed events for the router."""

@@ -1,0 +1,2 @@
+"""E-mail: the SMTP mailer (an effect performer), the local mail folder (``.eml`` files) and
+the development SMTP sink (aiosmtpd)."""

@@ -1,0 +1,51 @@
+"""Local e-mail for development (``make run``): every message is written as an ``.eml``
+file into a folder (``EVENTFOLD_HOME/mail/``), without any SMTP server in between.
+
+The file is named after the message's ``Message-ID`` (derived from the effects-ledger key),
+so the rare re-delivery after a crash writes the same file again instead of a second one:
+the folder drops duplicates the way a receiving server drops a Message-ID it has seen.
+Written aside and renamed, so a reader never sees half a message.
+
+Why no SMTP sink any more: it was a second port nobody chose (a restart after kill -9 on a
+random PORT failed when PORT + 25 was taken) and the SMTP exchange cost the router process
+and the sink a fifth of their CPU under load (docs/performance.md).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from pathlib import Path
+
+from eventfold.adapters.mail.smtp import SmtpMailer
+from eventfold.core.reactions.effects import Email
+from eventfold.errors import DeliveryFailed
+
+
+class MailFolder:
+    """Performs :class:`Email` effects by writing ``<digest of the key>.eml`` files into
+    ``folder`` (created on first use), rendered exactly as :class:`SmtpMailer` sends them."""
+
+    def __init__(self, folder: Path | str, *, sender: str = "eventfold@localhost") -> None:
+        self.folder = Path(folder)
+        self._renderer = SmtpMailer(sender=sender)
+        self._made = False  # the folder exists (checked once, not per message)
+
+    def __call__(self, email: Email, idempotency_key: str) -> None:
+        name = hashlib.sha256(idempotency_key.encode()).hexdigest()[:32] + ".eml"
+        final = self.folder / name
+        try:
+            if final.exists():
+                return  # delivered before a crash: the same message, once
+            if not self._made:
+                self.folder.mkdir(parents=True, exist_ok=True)
+                self._made = True
+            partial = self.folder / f".{name}.{os.getpid()}.part"
+            partial.write_bytes(self._renderer.render(email, idempotency_key))
+            os.replace(partial, final)
+        except OSError as exc:
+            raise DeliveryFailed(f"mail folder {self.folder}: {exc}") from exc
+
+    def messages(self) -> list[Path]:
+        """The ``.eml`` files written so far, oldest first."""
+        return sorted(self.folder.glob("*.eml"), key=lambda p: (p.stat().st_mtime_ns, p.name))

@@ -1,1 +1,0 @@
-"""Where the router keeps checkpoints, applied versions and parked streams."""

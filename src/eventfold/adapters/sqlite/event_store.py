@@ -1,0 +1,365 @@
+"""The embedded event store: one SQLite file in WAL mode.
+
+Tables: ``events`` (global ``position`` + unique ``(stream_id, version)``), ``states`` (one
+snapshot row per stream, the optimistic lock) and ``commands`` (one row per command id, for
+idempotent retries). An append writes all three in one ``BEGIN IMMEDIATE`` transaction;
+appends that queued behind it on the write gate share that transaction (group commit: one
+fsync), each in its own savepoint, so one append's conflict never undoes another's.
+SQLite has a single writer, so positions are handed out in commit order: a feed tailing by
+position never sees a lower position commit after a higher one.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import sqlite3
+import threading
+import time
+from collections.abc import Callable, Iterator, Mapping
+from datetime import UTC, datetime
+from pathlib import Path
+
+from eventfold.adapters.sqlite.plumbing import (
+    EVENT_COLUMNS,
+    Durability,
+    SqliteFile,
+    WriteGate,
+    rows_to_events,
+)
+from eventfold.core.ports import Commit, Snapshot, StreamWrite
+from eventfold.domain.events import RecordedEvent
+from eventfold.errors import (
+    ConcurrencyConflict,
+    StoreError,
+    StoreUnavailable,
+)
+
+_Executor = sqlite3.Connection | sqlite3.Cursor
+"""What runs the statements of an append: the group's cursor (or a connection)."""
+CommitListener = Callable[[], None]
+"""Called (with no arguments) after every successful append, in the appending thread."""
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS events (
+    position    INTEGER PRIMARY KEY AUTOINCREMENT,
+    stream_id   TEXT    NOT NULL,
+    version     INTEGER NOT NULL,
+    type        TEXT    NOT NULL,
+    schema      INTEGER NOT NULL,
+    data        BLOB    NOT NULL,
+    metadata    TEXT    NOT NULL,
+    recorded_at TEXT    NOT NULL,
+    UNIQUE (stream_id, version)
+);
+CREATE TABLE IF NOT EXISTS states (
+    stream_id TEXT PRIMARY KEY,
+    version   INTEGER NOT NULL,
+    state     BLOB    NOT NULL,
+    fold      TEXT    NOT NULL
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS commands (
+    command_id  TEXT PRIMARY KEY,
+    fingerprint TEXT NOT NULL,
+    versions    TEXT NOT NULL,
+    recorded_at TEXT NOT NULL
+) WITHOUT ROWID;
+"""
+
+_INSERT_EVENT = (
+    "INSERT INTO events (stream_id, version, type, schema, data, metadata, recorded_at)"
+    " VALUES (?, ?, ?, ?, ?, ?, ?)"
+)
+
+
+class _UtcClock:
+    """The time now as ISO 8601 text in UTC, with microseconds.
+
+    ``datetime.isoformat`` costs more than a whole INSERT; here the date and time of day
+    are formatted once per second and only the microseconds per call."""
+
+    def __init__(self) -> None:
+        self._second: tuple[int, str] = (-1, "")  # one tuple: threads swap it atomically
+
+    def __call__(self) -> str:
+        second, micros = divmod(time.time_ns() // 1000, 1_000_000)
+        known = self._second
+        if known[0] != second:
+            text = datetime.fromtimestamp(second, UTC).strftime("%Y-%m-%dT%H:%M:%S")
+            known = self._second = (second, text)
+        return f"{known[1]}.{micros:06d}+00:00"
+
+
+_now = _UtcClock()
+
+
+class _Append:
+    """One append waiting for (or done by) a group commit."""
+
+    __slots__ = ("command_id", "done", "earlier", "error", "fingerprint", "writes")
+
+    def __init__(
+        self, writes: tuple[StreamWrite, ...], command_id: str | None, fingerprint: str
+    ) -> None:
+        self.writes = writes
+        self.command_id = command_id
+        self.fingerprint = fingerprint
+        self.earlier: Commit | None = None
+        self.error: BaseException | None = None
+        self.done = False
+
+
+def _versions(writes: tuple[StreamWrite, ...]) -> dict[str, int]:
+    return {w.stream_id: w.expected_version + len(w.events) for w in writes}
+
+
+def _metadata_text(metadata: Mapping[str, str]) -> str:
+    try:
+        return _metadata_json(tuple(metadata.items()))
+    except TypeError:  # a value that cannot be a cache key (loosely typed caller)
+        return json.dumps(dict(metadata))
+
+
+@functools.lru_cache(maxsize=256)
+def _metadata_json(items: tuple[tuple[str, str], ...]) -> str:
+    # Commands without a command id all carry the same metadata: encode it once.
+    return json.dumps(dict(items))
+
+
+def _store_error(exc: BaseException) -> BaseException:
+    """The error tree's version of what a write raised."""
+    if isinstance(exc, sqlite3.OperationalError):
+        return StoreUnavailable(f"event store write failed: {exc}")
+    if isinstance(exc, sqlite3.Error):
+        return StoreError(f"event store write failed: {exc}")
+    return exc
+
+
+class SqliteEventStore(SqliteFile):
+    """The EventStore port on one SQLite file. Safe to share between threads: each thread
+    gets its own connection."""
+
+    def __init__(
+        self,
+        path: Path | str,
+        *,
+        durability: Durability = "full",
+        write_gate: WriteGate | None = None,
+    ) -> None:
+        super().__init__(path, durability=durability, write_gate=write_gate)
+        self._listeners: list[CommitListener] = []
+        self._queue: list[_Append] = []
+        self._queue_lock = threading.Lock()
+        self._conn().executescript(SCHEMA)
+
+    # -- commit listeners (connections: SqliteFile) ------------------------------------
+    def add_commit_listener(self, listener: CommitListener) -> None:
+        self._listeners.append(listener)
+
+    # -- the port ----------------------------------------------------------------------
+    def append(
+        self, *writes: StreamWrite, command_id: str | None = None, fingerprint: str = ""
+    ) -> Commit:
+        if not writes:
+            raise ValueError("append needs at least one stream write")
+        request = _Append(writes, command_id, fingerprint)
+        with self._queue_lock:
+            self._queue.append(request)
+        with self.write_gate:
+            # Group commit: whoever holds the gate commits every append queued meanwhile in
+            # one transaction (one fsync), each in its own savepoint.
+            if not request.done:
+                with self._queue_lock:
+                    group, self._queue = self._queue, []
+                self._commit_group(self._conn(), group)
+        if request.error is not None:
+            raise request.error
+        if request.earlier is not None:
+            # A duplicate: the earlier commit, whose fingerprint the handler compares.
+            earlier = request.earlier
+            return Commit(command_id, earlier.versions, True, earlier.fingerprint)
+        for listener in self._listeners:
+            listener()
+        return Commit(command_id, _versions(writes), False, fingerprint)
+
+    def _commit_group(self, conn: sqlite3.Connection, group: list[_Append]) -> None:
+        now = _now()
+        alone = len(group) == 1
+        cur = conn.cursor()  # one cursor for the whole group: conn.execute makes one a call
+        try:
+            try:
+                cur.execute("BEGIN IMMEDIATE")
+            except sqlite3.OperationalError as exc:
+                raise StoreUnavailable(f"event store busy: {exc}") from exc
+            for request in group:
+                if not alone:
+                    cur.execute("SAVEPOINT one_append")
+                try:
+                    self._write_append(cur, request, now)
+                except (ConcurrencyConflict, sqlite3.IntegrityError) as exc:
+                    if alone:
+                        raise
+                    cur.execute("ROLLBACK TO one_append")
+                    request.error = _store_error(exc)
+                if not alone:
+                    cur.execute("RELEASE one_append")
+            cur.execute("COMMIT")
+        except BaseException as exc:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            error = _store_error(exc)
+            for request in group:
+                request.error = error
+                request.earlier = None
+            if not isinstance(exc, Exception):
+                raise  # KeyboardInterrupt and the like: the queued appends fail with it
+        finally:
+            for request in group:
+                request.done = True
+
+    def _write_append(self, conn: _Executor, request: _Append, now: str) -> None:
+        if request.command_id is not None:
+            earlier = self._commit_row(conn, request.command_id)
+            if earlier is not None:
+                request.earlier = earlier
+                return
+        for write in request.writes:
+            self._write_stream(conn, write, now)
+        if request.command_id is not None:
+            conn.execute(
+                "INSERT INTO commands VALUES (?, ?, ?, ?)",
+                (
+                    request.command_id,
+                    request.fingerprint,
+                    json.dumps(_versions(request.writes)),
+                    now,
+                ),
+            )
+
+    def _write_stream(self, conn: _Executor, write: StreamWrite, now: str) -> None:
+        if write.expected_version == 0:
+            cursor = conn.execute(
+                "INSERT INTO states VALUES (?, ?, ?, ?) ON CONFLICT (stream_id) DO NOTHING",
+                (write.stream_id, write.new_version, write.state, write.fold),
+            )
+        else:
+            cursor = conn.execute(
+                "UPDATE states SET version = ?, state = ?, fold = ? "
+                "WHERE stream_id = ? AND version = ?",
+                (
+                    write.new_version,
+                    write.state,
+                    write.fold,
+                    write.stream_id,
+                    write.expected_version,
+                ),
+            )
+        if cursor.rowcount != 1:
+            row = conn.execute(
+                "SELECT version FROM states WHERE stream_id = ?", (write.stream_id,)
+            ).fetchone()
+            raise ConcurrencyConflict(
+                write.stream_id, write.expected_version, int(row[0]) if row else 0
+            )
+        events = write.events
+        if len(events) == 1:
+            e = events[0]
+            conn.execute(
+                _INSERT_EVENT,
+                (
+                    write.stream_id,
+                    write.expected_version + 1,
+                    e.type,
+                    e.schema,
+                    e.data,
+                    _metadata_text(e.metadata),
+                    now,
+                ),
+            )
+            return
+        texts: dict[int, str] = {}  # the events of one command share their metadata
+        rows = []
+        for i, e in enumerate(events, start=1):
+            text = texts.get(id(e.metadata))
+            if text is None:
+                text = texts[id(e.metadata)] = _metadata_text(e.metadata)
+            rows.append(
+                (write.stream_id, write.expected_version + i, e.type, e.schema, e.data, text, now)
+            )
+        conn.executemany(_INSERT_EVENT, rows)
+
+    @staticmethod
+    def _commit_row(conn: _Executor, command_id: str) -> Commit | None:
+        row = conn.execute(
+            "SELECT fingerprint, versions FROM commands WHERE command_id = ?", (command_id,)
+        ).fetchone()
+        if row is None:
+            return None
+        return Commit(command_id, json.loads(row[1]), True, row[0])
+
+    def load(self, stream_id: str) -> Snapshot | None:
+        row = (
+            self._conn()
+            .execute("SELECT version, state, fold FROM states WHERE stream_id = ?", (stream_id,))
+            .fetchone()
+        )
+        return None if row is None else Snapshot(int(row[0]), bytes(row[1]), str(row[2]))
+
+    def read(
+        self, stream_id: str, after_version: int = 0, limit: int | None = None
+    ) -> list[RecordedEvent]:
+        rows = (
+            self._conn()
+            .execute(
+                f"SELECT {EVENT_COLUMNS} FROM events WHERE stream_id = ? AND version > ? "
+                "ORDER BY version LIMIT ?",
+                (stream_id, after_version, -1 if limit is None else limit),
+            )
+            .fetchall()
+        )
+        return rows_to_events(rows)
+
+    def find_commit(self, command_id: str) -> Commit | None:
+        return self._commit_row(self._conn(), command_id)
+
+    def scan(self) -> Iterator[RecordedEvent]:
+        after = 0
+        while True:
+            batch = self.read_all(after, 5000)
+            if not batch:
+                return
+            yield from batch
+            after = batch[-1].position or after
+
+    def stream_versions(self) -> Iterator[tuple[str, int]]:
+        after = ""
+        while True:
+            rows = (
+                self._conn()
+                .execute(
+                    "SELECT stream_id, version FROM states WHERE stream_id > ? "
+                    "ORDER BY stream_id LIMIT 5000",
+                    (after,),
+                )
+                .fetchall()
+            )
+            if not rows:
+                return
+            yield from ((str(s), int(v)) for s, v in rows)
+            after = rows[-1][0]
+
+    # -- beyond the port: the global order the SQLite feed tails ----------------------------
+    def read_all(self, after_position: int = 0, limit: int = 1000) -> list[RecordedEvent]:
+        rows = (
+            self._conn()
+            .execute(
+                f"SELECT {EVENT_COLUMNS} FROM events WHERE position > ? ORDER BY position LIMIT ?",
+                (after_position, limit),
+            )
+            .fetchall()
+        )
+        return rows_to_events(rows)
+
+    def head_position(self) -> int:
+        row = self._conn().execute("SELECT MAX(position) FROM events").fetchone()
+        return int(row[0] or 0)

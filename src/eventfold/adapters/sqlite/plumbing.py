@@ -1,0 +1,216 @@
+"""What every SQLite adapter shares: opening a file with eventfold's pragmas (WAL, the
+durability asked for, a busy timeout), one connection per thread, the write gate all writers
+of one file queue on (in this process and in others), and the event row format that the
+event store's ``events`` table and the router's parked events share.
+
+Used by the event store, the router state and the SQL query model's SQLite engine
+(``eventfold.adapters.sql.engine``); none of them imports another for these.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import sqlite3
+import threading
+import time
+import weakref
+from datetime import datetime
+from pathlib import Path
+from types import TracebackType
+from typing import Any, ClassVar, Literal, Protocol
+
+from eventfold.domain.events import RecordedEvent
+from eventfold.errors import ConfigurationError
+
+Durability = Literal["full", "normal", "off"]
+
+
+class WriteGate(Protocol):
+    """What writers of one SQLite file hold while they write: a re-entrant lock (a
+    ``threading.RLock``, or the :class:`FileWriteGate` every writer of a file shares)."""
+
+    def __enter__(self) -> object: ...
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+        /,
+    ) -> object: ...
+
+
+class FileWriteGate:
+    """Serialises every writer of one SQLite file, in this process and in others.
+
+    SQLite lets one writer in at a time; a writer that finds the file locked sleeps in
+    steps of 1, 2, 5 … 100 ms (its busy handler) before trying again, which turns a 1 ms
+    wait into tens of milliseconds (measured: two processes on one file, p99 over 1 s).
+    Writers queue here instead: threads of this process on a re-entrant lock, processes on
+    an exclusive ``flock`` of ``<file>.lock``, which the kernel hands to the next waiter the
+    moment it is released (and releases by itself when a holder dies, even by kill -9).
+    They take SQLite's own write lock only once it is free.
+
+    One gate per file and process (:meth:`for_file`): a second ``flock`` of the same file
+    from this process would wait for the first, so a thread nesting two writers of one
+    file would wait for itself."""
+
+    _opened: ClassVar[weakref.WeakValueDictionary[Path, FileWriteGate]] = (
+        weakref.WeakValueDictionary()
+    )
+    _opening: ClassVar[threading.Lock] = threading.Lock()
+
+    def __init__(self, lock_path: Path) -> None:
+        self.lock_path = lock_path
+        self._lock = threading.RLock()
+        self._depth = 0
+        self._fd = os.open(lock_path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+        self._finalizer = weakref.finalize(self, os.close, self._fd)
+
+    @classmethod
+    def for_file(cls, database: Path | str) -> FileWriteGate:
+        """The gate of the SQLite file ``database`` in this process."""
+        path = Path(database).resolve()
+        with cls._opening:
+            gate = cls._opened.get(path)
+            if gate is None:
+                path.parent.mkdir(parents=True, exist_ok=True)
+                gate = cls._opened[path] = cls(path.with_name(path.name + ".lock"))
+            return gate
+
+    def __enter__(self) -> FileWriteGate:
+        self._lock.acquire()
+        if self._depth == 0:
+            try:
+                fcntl.flock(self._fd, fcntl.LOCK_EX)
+            except BaseException:
+                self._lock.release()
+                raise
+        self._depth += 1
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+        /,
+    ) -> None:
+        self._depth -= 1
+        if self._depth == 0:
+            fcntl.flock(self._fd, fcntl.LOCK_UN)
+        self._lock.release()
+
+
+def connect(path: Path | str, durability: Durability = "full") -> sqlite3.Connection:
+    """A connection with eventfold's pragmas: WAL, the durability asked for, a busy timeout.
+
+    ``full`` (the default) fsyncs the WAL on every commit: a committed command survives a
+    power cut. ``normal`` may lose the last commits on power loss (never on a crash).
+    """
+    if durability not in ("full", "normal", "off"):
+        raise ConfigurationError(
+            f"durability {durability!r} is not one of full, normal, off (EVENTFOLD_DURABILITY)"
+        )
+    conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=30)
+    use_wal(conn)
+    conn.execute(f"PRAGMA synchronous={durability.upper()}")
+    conn.execute("PRAGMA foreign_keys=ON")
+    return conn
+
+
+def use_wal(conn: sqlite3.Connection, wait_seconds: float = 30) -> None:
+    """Put the file in WAL mode, waiting while other connections open it at the same time.
+
+    Switching a new file to WAL needs its exclusive lock, and SQLite does not call the busy
+    handler for that lock (it could deadlock), so connections opening a new file together
+    would fail with "database is locked"; this retries instead.
+    """
+    deadline = time.monotonic() + wait_seconds
+    pause = 0.001
+    while True:
+        try:
+            conn.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+        time.sleep(pause)
+        pause = min(pause * 2, 0.05)
+
+
+class ThreadConnections:
+    """One connection per thread to one SQLite file (sqlite3 connections must not be used
+    by two threads at once), all closed together."""
+
+    def __init__(self, path: Path, durability: Durability) -> None:
+        self.path = path
+        self.durability: Durability = durability
+        self._local = threading.local()
+        self._opened: list[sqlite3.Connection] = []
+        self._lock = threading.Lock()
+
+    def get(self) -> sqlite3.Connection:
+        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = connect(self.path, self.durability)
+            self._local.conn = conn
+            with self._lock:
+                self._opened.append(conn)
+        return conn
+
+    def close(self) -> None:
+        with self._lock:
+            for conn in self._opened:
+                conn.close()
+            self._opened.clear()
+        self._local = threading.local()
+
+
+class SqliteFile:
+    """What an adapter on one SQLite file starts from: the file (its folder made), the
+    durability of its connections, the write gate its writers queue on (by default the
+    file's :class:`FileWriteGate`) and one connection per thread (:meth:`_conn`)."""
+
+    def __init__(
+        self,
+        path: Path | str,
+        *,
+        durability: Durability = "full",
+        write_gate: WriteGate | None = None,
+    ) -> None:
+        self.path = Path(path)
+        self.durability: Durability = durability
+        self.write_gate: WriteGate = write_gate or FileWriteGate.for_file(self.path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._connections = ThreadConnections(self.path, durability)
+
+    def _conn(self) -> sqlite3.Connection:
+        return self._connections.get()
+
+    def close(self) -> None:
+        self._connections.close()
+
+
+EVENT_COLUMNS = "stream_id, version, type, data, schema, metadata, recorded_at, position"
+
+
+def rows_to_events(rows: list[Any]) -> list[RecordedEvent]:
+    """Rows of ``EVENT_COLUMNS`` as events. The events of one commit share their metadata
+    text and time: each distinct one is parsed once (the parsed mappings are read-only)."""
+    metadata: dict[str, Any] = {}
+    times: dict[str, datetime] = {}
+    events = []
+    for stream_id, version, type_, data, schema, meta, recorded_at, position in rows:
+        parsed = metadata.get(meta)
+        if parsed is None:
+            parsed = metadata[meta] = json.loads(meta)
+        moment = times.get(recorded_at)
+        if moment is None:
+            moment = times[recorded_at] = datetime.fromisoformat(recorded_at)
+        events.append(
+            RecordedEvent(stream_id, version, type_, data, schema, parsed, moment, position)
+        )
+    return events

@@ -1,1 +1,0 @@
-"""Targets and effect performers that leave the process: HTTP webhooks and SMTP e-mail."""

@@ -1,0 +1,161 @@
+from __future__ import annotations
+
+import subprocess
+import sys
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from eventfold import ConcurrencyConflict, SqliteEventStore
+from eventfold.adapters.sqlite.plumbing import FileWriteGate
+from tests.contracts.event_store import EventStoreContract, event, write
+
+
+class TestSqliteEventStore(EventStoreContract):
+    @pytest.fixture
+    def store(self, tmp_path: Path) -> Iterator[SqliteEventStore]:
+        store = SqliteEventStore(tmp_path / "events.db")
+        yield store
+        store.close()
+
+
+def test_positions_follow_commit_order(tmp_path: Path) -> None:
+    store = SqliteEventStore(tmp_path / "events.db")
+    store.append(write("a-1", 0, event(1), event(2)))
+    store.append(write("b-1", 0, event(1)))
+    store.append(write("a-1", 2, event(3)))
+    recorded = store.read_all()
+    assert [(e.stream_id, e.version) for e in recorded] == [
+        ("a-1", 1),
+        ("a-1", 2),
+        ("b-1", 1),
+        ("a-1", 3),
+    ]
+    assert [e.position for e in recorded] == [1, 2, 3, 4]
+    assert [e.version for e in store.read_all(after_position=2, limit=1)] == [1]
+    assert store.head_position() == 4
+
+
+def test_commit_listeners_hear_every_commit_but_not_failures(tmp_path: Path) -> None:
+    store = SqliteEventStore(tmp_path / "events.db")
+    heard: list[int] = []
+    store.add_commit_listener(lambda: heard.append(store.head_position()))
+    store.append(write("a-1", 0, event(1)))
+    with pytest.raises(Exception, match="expected version"):
+        store.append(write("a-1", 0, event(2)))
+    store.append(write("a-1", 1, event(2)))
+    assert heard == [1, 2]
+
+
+def test_the_file_survives_reopening(tmp_path: Path) -> None:
+    path = tmp_path / "events.db"
+    first = SqliteEventStore(path)
+    first.append(write("a-1", 0, event(1)), command_id="c1")
+    first.close()
+    again = SqliteEventStore(path)
+    assert [e.version for e in again.read("a-1")] == [1]
+    assert again.find_commit("c1") is not None
+
+
+def test_writers_sharing_a_gate_queue_on_it(tmp_path: Path) -> None:
+    gate = threading.RLock()
+    store = SqliteEventStore(tmp_path / "events.db", write_gate=gate)
+    gate.acquire()  # another writer of this process holds the file
+    writer = threading.Thread(target=lambda: store.append(write("a-1", 0, event(1))))
+    writer.start()
+    writer.join(timeout=0.3)
+    assert writer.is_alive()
+    assert store.read("a-1") == []
+    gate.release()
+    writer.join(timeout=30)
+    assert [e.version for e in store.read("a-1")] == [1]
+
+
+def test_appends_queued_behind_the_gate_commit_together_each_on_its_own(
+    tmp_path: Path,
+) -> None:
+    gate = threading.RLock()
+    store = SqliteEventStore(tmp_path / "events.db", write_gate=gate)
+    store.append(write("taken-1", 0, event(1)))
+    outcomes: dict[str, object] = {}
+
+    def append(stream: str) -> None:
+        try:
+            outcomes[stream] = store.append(write(stream, 0, event(1)), command_id=stream)
+        except ConcurrencyConflict as exc:
+            outcomes[stream] = exc
+
+    gate.acquire()
+    writers = [threading.Thread(target=append, args=(s,)) for s in ("a-1", "taken-1", "b-1", "c-1")]
+    for writer in writers:
+        writer.start()
+    while len(store._queue) < len(writers):  # every append waits in the group
+        threading.Event().wait(0.01)
+    gate.release()
+    for writer in writers:
+        writer.join(timeout=30)
+    assert isinstance(outcomes["taken-1"], ConcurrencyConflict)
+    recorded = [e.stream_id for e in store.read_all()]
+    assert recorded[0] == "taken-1"
+    assert sorted(recorded[1:]) == ["a-1", "b-1", "c-1"]
+    assert store.find_commit("taken-1") is None
+    assert all(store.find_commit(s) is not None for s in ("a-1", "b-1", "c-1"))
+
+
+HOLD_THE_GATE = """
+import sys
+from eventfold.adapters.sqlite.plumbing import FileWriteGate
+with FileWriteGate.for_file(sys.argv[1]):
+    print("held", flush=True)
+    sys.stdin.readline()
+"""
+
+
+def gate_holder(database: Path) -> subprocess.Popen[str]:
+    """Another process holding the file's write gate until it reads a line (or dies)."""
+    holder = subprocess.Popen(
+        [sys.executable, "-c", HOLD_THE_GATE, str(database)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert holder.stdout is not None
+    assert holder.stdout.readline().strip() == "held"
+    return holder
+
+
+@pytest.mark.parametrize("holder_ends", ["releases", "is killed"])
+def test_writers_in_other_processes_queue_on_the_file_gate(
+    tmp_path: Path, holder_ends: str
+) -> None:
+    database = tmp_path / "events.db"
+    store = SqliteEventStore(database)
+    holder = gate_holder(database)
+    writer = threading.Thread(target=lambda: store.append(write("a-1", 0, event(1))))
+    writer.start()
+    writer.join(timeout=0.3)
+    assert writer.is_alive()  # waits in the kernel for the other process's flock
+    assert store.read("a-1") == []
+    if holder_ends == "releases":
+        holder.communicate("go\n", timeout=30)
+    else:  # the kernel drops a dead process's flock: kill -9 never leaves the file locked
+        holder.kill()
+        holder.wait(30)
+    writer.join(timeout=30)
+    assert [e.version for e in store.read("a-1")] == [1]
+    store.close()
+
+
+def test_one_gate_per_file_and_process(tmp_path: Path) -> None:
+    first = FileWriteGate.for_file(tmp_path / "a.db")
+    assert FileWriteGate.for_file(tmp_path / "." / "a.db") is first
+    assert FileWriteGate.for_file(tmp_path / "b.db") is not first
+    store = SqliteEventStore(tmp_path / "a.db")
+    try:
+        assert store.write_gate is first
+        with first, first:  # re-entrant: a thread nesting two writers of a file writes
+            store.append(write("a-1", 0, event(1)))
+    finally:
+        store.close()
