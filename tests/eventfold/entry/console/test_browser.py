@@ -175,6 +175,11 @@ def test_the_console_loads_with_every_subscription(page: Page, running: Running)
 def test_a_failing_partner_parks_a_stream(page: Page, running: Running, reservation: str) -> None:
     staff = page.locator('tr[data-subscription="reservations_staff"] [data-field="parked"]')
     expect(staff).to_have_text("1 (1 events)", timeout=WAIT_MS)  # the table polls: live
+    # The inventory partner refuses too; its stream must be parked before the next test
+    # lets the partners answer again (the audit below expects it still parked), and each
+    # subscription parks on its own clock (EVENTFOLD_PARK_AFTER of retries).
+    inventory = page.locator('tr[data-subscription="reservations_inventory"] [data-field="parked"]')
+    expect(inventory).to_have_text("1 (1 events)", timeout=WAIT_MS)
     view = page.locator('tr[data-subscription="reservations_view"] [data-field="lag-events"]')
     expect(view).to_have_text("0")
     page.screenshot(path=running.shots / "subscriptions.png", full_page=True)
