@@ -940,6 +940,17 @@ def settled(count: Callable[[], int], quiet: float = 0.5, bound: float = 10.0) -
     return value
 
 
+def settings_of(pairs: list[str]) -> dict[str, str]:
+    """``--env KEY=VALUE`` options as a mapping (a pair without ``=`` is refused)."""
+    settings: dict[str, str] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise SystemExit(f"--env {pair!r}: write it as KEY=VALUE, e.g. EVENTFOLD_WORKERS=1")
+        settings[key] = value
+    return settings
+
+
 def mint_token(eventfold: Path, env: dict[str, str]) -> str:
     """``Bearer <token>`` of one caller who reserves (customer), works at both stores
     (staff: the staff list, every reservation readable) and sets stock (inventory), minted
@@ -983,6 +994,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--fill-seconds", type=float, default=90.0, help="bound on the fill")
     parser.add_argument("--drain-timeout", type=float, default=300.0)
     parser.add_argument("--generator", choices=("auto", "wrk", "python"), default="auto")
+    parser.add_argument(
+        "--env",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="a setting for the service (repeatable), e.g. EVENTFOLD_WORKERS=1; default: none",
+    )
     parser.add_argument("--out", type=Path, default=RESULTS / "pipeline.json")
     args = parser.parse_args(argv)
     args.load_at_start = os.getloadavg()
@@ -991,6 +1009,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         args.holds = min(args.holds, 100)
         args.fill_seconds = min(args.fill_seconds, 5.0)
         args.drain_timeout = min(args.drain_timeout, 120.0)
+    settings_of(args.env)  # a malformed --env fails before anything starts
     kind = args.generator
     if kind == "auto":
         kind = "wrk" if shutil.which("wrk") else "python"
@@ -1044,8 +1063,9 @@ def run(
         "PORT": str(port),
         "EVENTFOLD_HOME": str(home),
         "EVENTFOLD_WEBHOOKS": ",".join(f"{w}={hooks_base}/{w}" for w in WEBHOOKS),
+        **settings_of(args.env),
     }
-    say(f"service: {eventfold} run on port {port}, EVENTFOLD_HOME={home}")
+    say(f"service: {eventfold} run on port {port}, EVENTFOLD_HOME={home} {' '.join(args.env)}")
     service_log = tmp / "service.log"
     service = processes.start("service", [str(eventfold), "run"], service_env, service_log)
     base = f"http://127.0.0.1:{port}"
@@ -1141,6 +1161,7 @@ def run(
     }
     checks["reads"] = checks["read_one"] and checks["read_list"]
     result = {
+        "settings": args.env,
         "machine": {
             "cpus": os.cpu_count(),
             "python": platform.python_version(),
@@ -1221,7 +1242,8 @@ def print_table(
         f"the same generator drove the no-op ceiling at "
         f"{result['generator']['ceiling_over_accepted']:.1f}x the accepted rate"
     )
-    print(f"ceiling: {result['ceiling']['stack']}\n")
+    print(f"ceiling: {result['ceiling']['stack']}")
+    print(f"service settings: {' '.join(result['settings']) or 'defaults'}\n")
     header = f"{'figure':<22} {'per s':>9} {'p50 ms':>8} {'p99 ms':>8} {'non-2xx':>8} {'t/o':>5}"
     print(header + f" {'x ceiling':>10}  target")
     rows: list[tuple[str, Load, str]] = [
