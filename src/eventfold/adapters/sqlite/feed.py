@@ -5,17 +5,30 @@ Low latency without busy polling: commits made in this process wake waiting read
 HTTP processes) are picked up by a poll every ``poll_interval`` (20 ms: one indexed read a
 poll, about 1 % of a core for six idle subscriptions). The checkpoint is the last position
 read, as a string.
+
+The subscriptions of one worker read the same events at about the same time, so the feed
+keeps the last events it read (``window``, default 2,000) and serves a poll from them when
+they cover its position: one SQLite read and one decoding of the rows per batch instead of
+one per subscription (six subscriptions draining 20,000 events: 40 -> 14 us of CPU per
+event). This is sound because a position, once read, never gains an earlier neighbour: the
+store has one writer at a time and numbers events in commit order, so the events a read
+returned after position ``p`` are all there will ever be between ``p`` and the last of them.
 """
 
 from __future__ import annotations
 
 import threading
 import time
+from bisect import bisect_right
 from datetime import UTC, datetime
+from operator import attrgetter
 
 from eventfold.adapters.sqlite.event_store import SqliteEventStore
 from eventfold.core.router.ports import BEGINNING, FeedBatch, Lag
+from eventfold.domain.events import RecordedEvent
 from eventfold.errors import ConfigurationError
+
+_position = attrgetter("position")
 
 
 def position_of(checkpoint: str) -> int:
@@ -37,11 +50,21 @@ class SqliteFeed:
     """The Feed port over a :class:`SqliteEventStore`. Thread-safe."""
 
     def __init__(
-        self, store: SqliteEventStore, *, poll_interval: float = 0.02, name: str = "sqlite"
+        self,
+        store: SqliteEventStore,
+        *,
+        poll_interval: float = 0.02,
+        name: str = "sqlite",
+        window: int = 2000,
     ) -> None:
         self.store = store
         self.name = name
         self.poll_interval = poll_interval
+        self.window = window
+        # Every event with _window_after < position <= the last one's, in order.
+        self._window_lock = threading.Lock()
+        self._window_after = 0
+        self._window_events: list[RecordedEvent] = []
         self._changed = threading.Condition()
         self._commits = 0
         self._wakes = 0
@@ -65,7 +88,7 @@ class SqliteFeed:
         while True:
             with self._changed:
                 commits = self._commits
-            events = self.store.read_all(after, limit)
+            events = self._read(after, limit)
             if events:
                 return FeedBatch(events, str(events[-1].position))
             remaining = deadline - time.monotonic()
@@ -76,6 +99,33 @@ class SqliteFeed:
                     self._changed.wait(min(remaining, self.poll_interval))
                 if self._wakes != wakes:
                     return FeedBatch((), checkpoint)
+
+    def _read(self, after: int, limit: int) -> list[RecordedEvent]:
+        """Up to ``limit`` events after position ``after``: from the window when it covers
+        ``after`` (perhaps fewer than the store has: the next poll reads on), else from the
+        store, extending the window when they follow on from it."""
+        with self._window_lock:
+            cached = self._window_events
+            if cached and self._window_after <= after < cached[-1].position:
+                first = bisect_right(cached, after, key=_position)
+                return cached[first : first + limit]
+        events = self.store.read_all(after, limit)
+        if not events or self.window <= 0:
+            return events
+        with self._window_lock:
+            cached = self._window_events
+            end = cached[-1].position if cached else self._window_after
+            if after == end:  # the next events after the window's: it grows
+                cached.extend(events)
+            elif after > end:  # ahead of the window: it starts over from here
+                self._window_after = after
+                cached = self._window_events = events.copy()
+            # (A reader behind the window leaves it as it is, to the readers at the head.)
+            excess = len(cached) - self.window
+            if excess > 0:
+                self._window_after = cached[excess - 1].position
+                del cached[:excess]
+        return events
 
     def ack(self, batch: FeedBatch) -> None:
         """A log: nothing to acknowledge."""

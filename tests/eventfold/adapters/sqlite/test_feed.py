@@ -5,9 +5,12 @@ import time
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, example, given, settings
+from hypothesis import strategies as st
 
 from eventfold import EventData, RecordedEvent, SqliteEventStore, StreamWrite
 from eventfold.adapters.sqlite.feed import SqliteFeed, position_of
+from eventfold.core.router.ports import BEGINNING
 from eventfold.errors import ConfigurationError
 from tests.contracts.feed import FeedContract, Publish
 
@@ -68,3 +71,83 @@ def test_commits_from_another_process_are_seen_by_polling(
 def test_a_bad_checkpoint_is_a_clear_error(bad: str) -> None:
     with pytest.raises(ConfigurationError, match="not a SQLite feed position"):
         position_of(bad)
+
+
+def _commit(store: SqliteEventStore, stream_id: str, count: int) -> None:
+    snapshot = store.load(stream_id)
+    version = snapshot.version if snapshot else 0
+    events = [EventData("Happened", b"%d" % (version + n)) for n in range(count)]
+    store.append(StreamWrite(stream_id, version, events, b"{}", "t/1"))
+
+
+Step = tuple[str, int, int]  # ("commit", stream number, count) or ("poll", reader, limit)
+
+
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@example(  # a reader behind the window must leave it as it is
+    window=2,
+    steps=[("commit", 0, 4), ("poll", 0, 2), ("poll", 0, 2), ("poll", 1, 2), ("poll", 2, 1)],
+)
+@given(
+    window=st.integers(min_value=1, max_value=6),
+    steps=st.lists(
+        st.one_of(
+            st.tuples(st.just("commit"), st.integers(0, 2), st.integers(1, 4)),
+            st.tuples(st.just("poll"), st.integers(0, 3), st.integers(1, 5)),
+        ),
+        max_size=40,
+    ),
+)
+def test_readers_sharing_the_window_see_what_the_store_holds(
+    tmp_path_factory: pytest.TempPathFactory, window: int, steps: list[Step]
+) -> None:
+    store = SqliteEventStore(tmp_path_factory.mktemp("window") / "events.db")
+    feed = SqliteFeed(store, poll_interval=0.01, window=window)
+    checkpoints = [BEGINNING] * 4
+    seen: list[list[tuple[int, bytes]]] = [[] for _ in checkpoints]
+
+    def poll(reader: int, limit: int) -> int:
+        batch = feed.poll(checkpoints[reader], limit=limit, timeout=0)
+        expected = store.read_all(position_of(checkpoints[reader]), limit)
+        got = [(e.position, e.data) for e in batch.events]
+        # From the window a poll may give fewer than the store holds, never others.
+        assert got == [(e.position, e.data) for e in expected][: len(got)]
+        assert bool(got) == bool(expected)
+        seen[reader] += got
+        checkpoints[reader] = batch.checkpoint
+        return len(got)
+
+    for action, number, amount in steps:
+        if action == "commit":
+            _commit(store, f"s-{number}", amount)
+        else:
+            poll(number, amount)
+    for reader in range(len(checkpoints)):
+        while poll(reader, 1000):
+            pass
+    everything = [(e.position, e.data) for e in store.read_all(0, 10_000)]
+    for reader in seen:
+        assert reader == everything
+    store.close()
+
+
+def test_a_reader_following_another_is_served_from_the_window(
+    store: SqliteEventStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _commit(store, "s-1", 10)
+    feed = SqliteFeed(store, window=100)
+    reads: list[int] = []
+    read_all = store.read_all
+
+    def counted(after: int, limit: int = 1000) -> list[RecordedEvent]:
+        reads.append(after)
+        return read_all(after, limit)
+
+    monkeypatch.setattr(store, "read_all", counted)
+    leader = feed.poll(BEGINNING, limit=10, timeout=0)
+    followers = [feed.poll(BEGINNING, limit=4, timeout=0) for _ in range(5)]
+    assert reads == [0]  # one store read for six subscriptions
+    assert [e.position for e in followers[0].events] == [e.position for e in leader.events][:4]
+    _commit(store, "s-1", 2)
+    assert len(feed.poll(leader.checkpoint, timeout=0).events) == 2  # new commits: the store
+    assert reads == [0, 10]
