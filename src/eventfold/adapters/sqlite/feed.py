@@ -21,14 +21,15 @@ import threading
 import time
 from bisect import bisect_right
 from datetime import UTC, datetime
-from operator import attrgetter
 
 from eventfold.adapters.sqlite.event_store import SqliteEventStore
 from eventfold.core.router.ports import BEGINNING, FeedBatch, Lag
 from eventfold.domain.events import RecordedEvent
 from eventfold.errors import ConfigurationError
 
-_position = attrgetter("position")
+
+def _position(event: RecordedEvent) -> int:
+    return event.position or 0  # the store's events always have one
 
 
 def position_of(checkpoint: str) -> int:
@@ -106,7 +107,7 @@ class SqliteFeed:
         store, extending the window when they follow on from it."""
         with self._window_lock:
             cached = self._window_events
-            if cached and self._window_after <= after < cached[-1].position:
+            if cached and self._window_after <= after < _position(cached[-1]):
                 first = bisect_right(cached, after, key=_position)
                 return cached[first : first + limit]
         events = self.store.read_all(after, limit)
@@ -114,7 +115,7 @@ class SqliteFeed:
             return events
         with self._window_lock:
             cached = self._window_events
-            end = cached[-1].position if cached else self._window_after
+            end = _position(cached[-1]) if cached else self._window_after
             if after == end:  # the next events after the window's: it grows
                 cached.extend(events)
             elif after > end:  # ahead of the window: it starts over from here
@@ -123,7 +124,7 @@ class SqliteFeed:
             # (A reader behind the window leaves it as it is, to the readers at the head.)
             excess = len(cached) - self.window
             if excess > 0:
-                self._window_after = cached[excess - 1].position
+                self._window_after = _position(cached[excess - 1])
                 del cached[:excess]
         return events
 

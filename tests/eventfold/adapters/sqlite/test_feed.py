@@ -104,7 +104,7 @@ def test_readers_sharing_the_window_see_what_the_store_holds(
     store = SqliteEventStore(tmp_path_factory.mktemp("window") / "events.db")
     feed = SqliteFeed(store, poll_interval=0.01, window=window)
     checkpoints = [BEGINNING] * 4
-    seen: list[list[tuple[int, bytes]]] = [[] for _ in checkpoints]
+    seen: list[list[tuple[int | None, bytes]]] = [[] for _ in checkpoints]
 
     def poll(reader: int, limit: int) -> int:
         batch = feed.poll(checkpoints[reader], limit=limit, timeout=0)
@@ -126,8 +126,8 @@ def test_readers_sharing_the_window_see_what_the_store_holds(
         while poll(reader, 1000):
             pass
     everything = [(e.position, e.data) for e in store.read_all(0, 10_000)]
-    for reader in seen:
-        assert reader == everything
+    for events in seen:
+        assert events == everything
     store.close()
 
 
