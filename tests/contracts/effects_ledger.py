@@ -56,10 +56,11 @@ class EffectsLedgerContract:
     def test_claiming_a_done_effect_changes_nothing(
         self, ledger: EffectsLedger, status: Status
     ) -> None:
-        ledger.claim("mails", ["a:1/x"])
+        assert ledger.claim("mails", ["a:1/x"]) == set()
         ledger.settle("mails", ["a:1/x"])
-        ledger.claim("mails", ["a:1/x"])
+        assert ledger.claim("mails", ["a:1/x", "a:2/x", "a:1/x"]) == {"a:1/x"}  # said, kept
         assert status("mails", "a:1/x") == ("done", 1)
+        assert status("mails", "a:2/x") == ("pending", 1)
         assert ledger.done("mails", ["a:1/x"]) == {"a:1/x"}
 
     def test_a_failure_keeps_the_effect_pending(

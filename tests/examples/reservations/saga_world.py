@@ -103,8 +103,8 @@ class CrashingLedger:
     def done(self, reaction: str, keys: Any) -> set[str]:
         return self._ledger.done(reaction, keys)
 
-    def claim(self, reaction: str, keys: Any) -> None:
-        self._ledger.claim(reaction, keys)
+    def claim(self, reaction: str, keys: Any) -> set[str]:
+        return self._ledger.claim(reaction, keys)
 
     def settle(self, reaction: str, done: Any, failed: Any = None, released: Any = ()) -> None:
         self._faults.point("before ledger settle")

@@ -1,8 +1,8 @@
 """The effects ledger of reactions in SQL: table ``eventfold_effects`` (created by
 :func:`eventfold.adapters.sql.migrate.migrate`), one row per (reaction, effect key).
-A reaction's batch costs one read (:meth:`SqlEffectsLedger.done`) and two committed
-transactions, whatever its size: :meth:`~SqlEffectsLedger.claim` BEFORE the effects are
-performed and :meth:`~SqlEffectsLedger.settle` right AFTER (see
+A reaction's batch costs two committed transactions, whatever its size:
+:meth:`~SqlEffectsLedger.claim` BEFORE the effects are performed (it also says which are
+done already) and :meth:`~SqlEffectsLedger.settle` right AFTER (see
 :mod:`eventfold.core.reactions.reaction`)."""
 
 from __future__ import annotations
@@ -106,14 +106,16 @@ class SqlEffectsLedger:
             raise DeliveryFailed(f"effects ledger unavailable: {exc}") from exc
         return found
 
-    def claim(self, reaction: str, keys: Collection[str]) -> None:
+    def claim(self, reaction: str, keys: Collection[str]) -> set[str]:
+        done: set[str] = set()
         if not keys:
-            return
+            return done
         now = _now()
         with self._writing() as conn:
             for chunk in _chunks(keys):
                 rows = conn.execute(self._known, {"r": reaction, "keys": chunk})
                 known = {str(key): str(status) for key, status in rows}
+                done.update(key for key, status in known.items() if status == DONE)
                 new = [
                     {
                         "reaction": reaction,
@@ -130,6 +132,7 @@ class SqlEffectsLedger:
                 again = [key for key, status in known.items() if status == PENDING]
                 if again:
                     conn.execute(self._bump, {"r": reaction, "keys": again})
+        return done
 
     def settle(
         self,

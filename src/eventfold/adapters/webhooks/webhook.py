@@ -151,6 +151,7 @@ class WebhookSender:
         self._every: list[_Connection] = []  # to close them all
         self._lock = threading.Lock()
         self._tls: ssl.SSLContext | None = None
+        self._routes: dict[str, tuple[SplitResult, str, str, str | None]] = {}
 
     def __call__(self, call: WebhookCall, idempotency_key: str) -> None:
         url = call.url or self.url
@@ -165,7 +166,7 @@ class WebhookSender:
             IDEMPOTENCY_KEY_HEADER: idempotency_key,
         }
         try:
-            status, text = self._post(urlsplit(url), call.body, headers)
+            status, text = self._post(url, call.body, headers)
         except TimeoutError as exc:
             raise DeliveryFailed(redact(f"webhook {redact(url)}: timed out ({exc})")) from None
         except (OSError, httptools.HttpParserError, ValueError) as exc:
@@ -182,19 +183,15 @@ class WebhookSender:
             raise DeliveryFailed(detail)
         raise DeliveryFailed(detail, retryable=False)
 
-    def _post(self, url: SplitResult, body: bytes, headers: dict[str, str]) -> tuple[int, str]:
-        if url.scheme not in ("http", "https") or not url.hostname:
-            raise ValueError(f"not an http(s) URL: {url.scheme}://{url.netloc}")
-        if url.username is not None:  # user:password@ in the URL: HTTP basic auth
-            pair = f"{unquote(url.username)}:{unquote(url.password or '')}".encode()
-            headers = {"Authorization": f"Basic {base64.b64encode(pair).decode()}", **headers}
-        target = (url.path or "/") + (f"?{url.query}" if url.query else "")
-        origin = f"{url.scheme}://{url.hostname}:{url.port}"
+    def _post(self, url: str, body: bytes, headers: dict[str, str]) -> tuple[int, str]:
+        split, origin, target, auth = self._route(url)
+        if auth is not None:
+            headers = {"Authorization": auth, **headers}
         for attempt in (1, 2):
             conn = self._connections.open.get(origin)
             reused = conn is not None
             if conn is None:
-                conn = self._connect(url)
+                conn = self._connect(split)
                 self._connections.open[origin] = conn
             try:
                 status, answer, keep = conn.post(target, body, headers)
@@ -212,6 +209,26 @@ class WebhookSender:
                 self._drop(origin)
             return status, answer.decode("utf-8", "replace")
         raise AssertionError("unreachable")
+
+    def _route(self, url: str) -> tuple[SplitResult, str, str, str | None]:
+        """(parts, origin, request target, basic auth header) of a URL, worked out once:
+        the parsing properties of a SplitResult (hostname, port...) parse the URL again
+        on every access."""
+        known = self._routes.get(url)
+        if known is not None:
+            return known
+        split = urlsplit(url)
+        if split.scheme not in ("http", "https") or not split.hostname:
+            raise ValueError(f"not an http(s) URL: {split.scheme}://{split.netloc}")
+        auth = None
+        if split.username is not None:  # user:password@ in the URL: HTTP basic auth
+            pair = f"{unquote(split.username)}:{unquote(split.password or '')}".encode()
+            auth = f"Basic {base64.b64encode(pair).decode()}"
+        target = (split.path or "/") + (f"?{split.query}" if split.query else "")
+        route = (split, f"{split.scheme}://{split.hostname}:{split.port}", target, auth)
+        if len(self._routes) < 1000:  # the partners' URLs: a handful
+            self._routes[url] = route
+        return route
 
     def _connect(self, url: SplitResult) -> _Connection:
         if url.scheme == "https" and self._tls is None:

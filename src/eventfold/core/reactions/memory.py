@@ -25,14 +25,18 @@ class MemoryEffectsLedger:
         with self._lock:
             return {k for k in keys if (row := self._rows.get((reaction, k))) and row.done}
 
-    def claim(self, reaction: str, keys: Collection[str]) -> None:
+    def claim(self, reaction: str, keys: Collection[str]) -> set[str]:
+        done: set[str] = set()
         with self._lock:
             for key in dict.fromkeys(keys):
                 row = self._rows.get((reaction, key))
                 if row is None:
                     self._rows[reaction, key] = _Row(done=False, attempts=1)
-                elif not row.done:
+                elif row.done:
+                    done.add(key)
+                else:
                     row.attempts += 1
+        return done
 
     def settle(
         self,

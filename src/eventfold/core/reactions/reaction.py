@@ -62,10 +62,11 @@ class EffectsLedger(Protocol):
         """Those of ``keys`` whose effect is done (one read, however many keys)."""
         ...
 
-    def claim(self, reaction: str, keys: Collection[str]) -> None:
+    def claim(self, reaction: str, keys: Collection[str]) -> set[str]:
         """Record, in one committed transaction, that these effects are about to be
         performed: a ``pending`` row each, or one more attempt on a pending row. A key
-        already done is left as it is."""
+        already done is left as it is; those keys are returned (so that a batch costs no
+        separate :meth:`done` read)."""
         ...
 
     def settle(
@@ -138,15 +139,12 @@ class Reaction:
         planned = [(key, effect) for event in events for key, effect in self._effects_of(event)]
         if not planned:
             return
-        done = self.ledger.done(self.name, [key for key, _ in planned])
-        todo = [
-            _Todo(key, effect, self._performer_of(effect))
-            for key, effect in planned
-            if key not in done
-        ]
+        # Every effect's performer is known before anything is claimed.
+        every = [_Todo(key, effect, self._performer_of(effect)) for key, effect in planned]
+        done = self.ledger.claim(self.name, [t.key for t in every])
+        todo = [t for t in every if t.key not in done]
         if not todo:
             return
-        self.ledger.claim(self.name, [t.key for t in todo])
         outcome = self._perform(todo)
         if outcome.failed is None:
             self.ledger.settle(self.name, outcome.performed)

@@ -226,10 +226,9 @@ class WorkflowRunner:
                 retryable=False,
             )
         key = f"{stream}/{step.key}"
-        if self.ledger.done(self.name, [key]):
+        if self.ledger.claim(self.name, [key]):
             # Done in the ledger means the answer was recorded first: the read lags.
             raise DeliveryFailed(f"workflow {self.name}: {key} is done but not yet visible")
-        self.ledger.claim(self.name, [key])
         try:
             answer = perform(request, idempotency_key(self.name, key))
         except CallRefused as refused:
