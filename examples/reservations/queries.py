@@ -41,7 +41,7 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, HTTPException, Query
 from fastapi.exceptions import RequestValidationError
 from pydantic import AwareDatetime, BaseModel, BeforeValidator
-from sqlalchemy import ColumnElement, and_, bindparam, or_, select
+from sqlalchemy import ColumnElement, DateTime, and_, bindparam, or_, select
 
 from eventfold import EventCodec
 from eventfold.sql import SqlProjection
@@ -227,8 +227,9 @@ class ReservationQueries:
         ordering = [k.asc() for k in keys] if order == "asc" else [k.desc() for k in keys]
         query = select(t).where(*conditions).order_by(*ordering).limit(params.limit + 1)
         with self.engine.connect() as conn:
-            rows = conn.execute(query).mappings().all()
-        items = [_reservation(r) for r in rows[: params.limit]]
+            result = conn.execute(query)
+            names, rows = tuple(result.keys()), result.all()
+        items = _reservations(names, rows[: params.limit])
         more = len(rows) > params.limit
         last = items[-1] if items and more else None
         cursor = Cursor(last.accepted_at, last.reservation_id).encode() if last else None
@@ -241,6 +242,24 @@ _ONE_RESERVATION = select(reservations).where(reservations.c.reservation_id == b
 _ONE_STOCK = select(stock_levels).where(
     stock_levels.c.store_id == bindparam("store_id"), stock_levels.c.sku == bindparam("sku")
 )
+
+
+_TIMES = frozenset(c.name for c in reservations.columns if isinstance(c.type, DateTime))
+
+
+def _reservations(names: Sequence[str], rows: Sequence[Any]) -> list[Reservation]:
+    """Rows of ``reservations`` (columns ``names``) as the API's models; the times get
+    their zone back. Column positions are looked at once, not per row (a page of 50 rows
+    spent a third of its CPU turning each row into a dict by name)."""
+    times = [i for i, name in enumerate(names) if name in _TIMES]
+    items = []
+    for row in rows:
+        values = list(row)
+        for i in times:
+            if values[i] is not None:
+                values[i] = aware(values[i])
+        items.append(Reservation(**dict(zip(names, values, strict=True))))
+    return items
 
 
 def _reservation(row: Any) -> Reservation:
