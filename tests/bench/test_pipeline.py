@@ -5,10 +5,12 @@ loaded (the suite runs on 2 cores beside other work)."""
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -55,3 +57,36 @@ def test_quick_run_reports_every_section_and_exactly_once(tmp_path: Path) -> Non
     assert hot["invariant"]["ok"]
     assert hot["invariant"]["held"] >= hot["open_holds"]  # later commits may add holds
     assert set(result["targets"]) >= {"accepted", "completed", "hot", "reads", "exactly_once"}
+
+
+def _bench_module() -> Any:
+    if "pipeline_bench" not in sys.modules:
+        spec = importlib.util.spec_from_file_location("pipeline_bench", BENCH)
+        assert spec is not None
+        assert spec.loader is not None
+        module = importlib.util.module_from_spec(spec)
+        sys.modules["pipeline_bench"] = module  # dataclasses look their module up there
+        spec.loader.exec_module(module)
+    return sys.modules["pipeline_bench"]
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        b"From: a@example.com\r\nSubject: Reservation r-1.x received\r\n\r\nbody Reservation no",
+        b"From: a@example.com\nSubject: Reservation r-1.x received\n\nbody",
+        # encoded (non-ASCII text beside it): the email package decodes it
+        b"Subject: =?utf-8?q?=C3=A9_Reservation_r-1=2Ex_received?=\r\n\r\nbody",
+        # folded over two lines
+        b"Subject: Your Reservation\r\n r-1.x received\r\n\r\nbody",
+    ],
+)
+def test_the_reservation_id_is_read_from_any_subject(raw: bytes) -> None:
+    found = _bench_module().subject_rid(raw)
+    assert found is not None
+    assert found.group(1) == "r-1.x"
+
+
+def test_a_subject_without_a_reservation_is_not_read_from_the_body() -> None:
+    raw = b"Subject: hello\r\n\r\nReservation r-2 received"
+    assert _bench_module().subject_rid(raw) is None
