@@ -26,6 +26,7 @@ from eventfold.adapters.sqlite.plumbing import (
     SqliteFile,
     WriteGate,
     rows_to_events,
+    sync_wal,
 )
 from eventfold.core.ports import Commit, Snapshot, StreamWrite
 from eventfold.domain.events import RecordedEvent
@@ -146,7 +147,19 @@ class SqliteEventStore(SqliteFile):
         durability: Durability = "full",
         write_gate: WriteGate | None = None,
     ) -> None:
-        super().__init__(path, durability=durability, write_gate=write_gate)
+        # "full": the commit itself skips the fsync (synchronous=NORMAL) and append fsyncs
+        # the WAL once the write gate is released, before it returns. The fsync then no
+        # longer holds every other writer of the file: measured 1.10-1.14x commands/s and
+        # p99 68 -> 51 ms (bench/pipeline.py, four alternating pairs). An appended commit
+        # is still on disk before its caller hears of it; readers of the file may see it
+        # up to one fsync earlier (SqliteFeed syncs before it hands events on).
+        self.syncs_wal = durability == "full"
+        super().__init__(
+            path,
+            durability=durability,
+            write_gate=write_gate,
+            connection_durability="normal" if self.syncs_wal else durability,
+        )
         self._listeners: list[CommitListener] = []
         self._queue: list[_Append] = []
         self._queue_lock = threading.Lock()
@@ -167,13 +180,15 @@ class SqliteEventStore(SqliteFile):
             self._queue.append(request)
         with self.write_gate:
             # Group commit: whoever holds the gate commits every append queued meanwhile in
-            # one transaction (one fsync), each in its own savepoint.
+            # one transaction, each in its own savepoint.
             if not request.done:
                 with self._queue_lock:
                     group, self._queue = self._queue, []
                 self._commit_group(self._conn(), group)
         if request.error is not None:
             raise request.error
+        if self.syncs_wal:
+            self.make_durable()
         if request.earlier is not None:
             # A duplicate: the earlier commit, whose fingerprint the handler compares.
             earlier = request.earlier
@@ -181,6 +196,11 @@ class SqliteEventStore(SqliteFile):
         for listener in self._listeners:
             listener()
         return Commit(command_id, _versions(writes), False, fingerprint)
+
+    def make_durable(self) -> None:
+        """Put every commit visible now on disk (with durability "full"; else nothing)."""
+        if self.syncs_wal:
+            sync_wal(self.path)
 
     def _commit_group(self, conn: sqlite3.Connection, group: list[_Append]) -> None:
         now = _now()

@@ -111,7 +111,12 @@ class SqliteFeed:
                 first = bisect_right(cached, after, key=_position)
                 return cached[first : first + limit]
         events = self.store.read_all(after, limit)
-        if not events or self.window <= 0:
+        if not events:
+            return events
+        # A commit is visible to readers up to one fsync before it is on disk (see
+        # SqliteEventStore.syncs_wal): no event reaches a target before it is.
+        self.store.make_durable()
+        if self.window <= 0:
             return events
         with self._window_lock:
             cached = self._window_events

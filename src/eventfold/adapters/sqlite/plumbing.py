@@ -169,10 +169,29 @@ class ThreadConnections:
         self._local = threading.local()
 
 
+def sync_wal(database: Path) -> None:
+    """fsync the WAL of ``database``: every commit written to it so far is then on disk.
+
+    A commit at ``synchronous=NORMAL`` is written to the WAL without an fsync; this makes
+    it durable afterwards, outside the write lock. Frames are only ever overwritten after a
+    checkpoint has copied them into the database file and synced it, and the WAL is only
+    deleted after such a checkpoint: no WAL, nothing left to sync."""
+    try:
+        fd = os.open(f"{database}-wal", os.O_RDONLY | os.O_CLOEXEC)
+    except FileNotFoundError:
+        return
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
 class SqliteFile:
     """What an adapter on one SQLite file starts from: the file (its folder made), the
     durability of its connections, the write gate its writers queue on (by default the
-    file's :class:`FileWriteGate`) and one connection per thread (:meth:`_conn`)."""
+    file's :class:`FileWriteGate`) and one connection per thread (:meth:`_conn`).
+    ``connection_durability``: the connections' own ``synchronous``, when the adapter
+    makes its commits durable itself (default: ``durability``)."""
 
     def __init__(
         self,
@@ -180,12 +199,13 @@ class SqliteFile:
         *,
         durability: Durability = "full",
         write_gate: WriteGate | None = None,
+        connection_durability: Durability | None = None,
     ) -> None:
         self.path = Path(path)
         self.durability: Durability = durability
         self.write_gate: WriteGate = write_gate or FileWriteGate.for_file(self.path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._connections = ThreadConnections(self.path, durability)
+        self._connections = ThreadConnections(self.path, connection_durability or durability)
 
     def _conn(self) -> sqlite3.Connection:
         return self._connections.get()

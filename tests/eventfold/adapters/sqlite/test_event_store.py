@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import threading
@@ -9,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from eventfold import ConcurrencyConflict, SqliteEventStore
-from eventfold.adapters.sqlite.plumbing import FileWriteGate
+from eventfold.adapters.sqlite.plumbing import Durability, FileWriteGate
 from tests.contracts.event_store import EventStoreContract, event, write
 
 
@@ -106,7 +107,7 @@ def test_appends_queued_behind_the_gate_commit_together_each_on_its_own(
 
 HOLD_THE_GATE = """
 import sys
-from eventfold.adapters.sqlite.plumbing import FileWriteGate
+from eventfold.adapters.sqlite.plumbing import Durability, FileWriteGate
 with FileWriteGate.for_file(sys.argv[1]):
     print("held", flush=True)
     sys.stdin.readline()
@@ -159,3 +160,65 @@ def test_one_gate_per_file_and_process(tmp_path: Path) -> None:
             store.append(write("a-1", 0, event(1)))
     finally:
         store.close()
+
+
+class _Gate:
+    """A write gate that says whether it is held (the store's writers queue on it)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.RLock()
+        self.held = False
+
+    def __enter__(self) -> _Gate:
+        self._lock.acquire()
+        self.held = True
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.held = False
+        self._lock.release()
+
+
+def _wal_syncs(monkeypatch: pytest.MonkeyPatch, gate: _Gate | None = None) -> list[bool]:
+    """Each fsync of a ``-wal`` file from now on, as whether the gate was held then."""
+    syncs: list[bool] = []
+    real_fsync = os.fsync
+
+    def fsync(fd: int) -> None:
+        if os.readlink(f"/proc/self/fd/{fd}").endswith("-wal"):
+            syncs.append(gate.held if gate else False)
+        real_fsync(fd)
+
+    monkeypatch.setattr(os, "fsync", fsync)
+    return syncs
+
+
+@pytest.mark.skipif(not Path("/proc/self/fd").is_dir(), reason="reads fds from /proc")
+def test_a_full_durability_append_syncs_the_wal_outside_the_write_gate(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    gate = _Gate()
+    store = SqliteEventStore(tmp_path / "events.db", write_gate=gate)
+    # The commit itself does not fsync (NORMAL = 1); append does, once the gate is free.
+    assert store._conn().execute("PRAGMA synchronous").fetchone()[0] == 1
+    syncs = _wal_syncs(monkeypatch, gate)
+    store.append(write("a-1", 0, event(1)))
+    assert syncs == [False]
+    store.append(write("a-1", 1, event(2)), command_id="c-1")
+    store.append(write("a-1", 1, event(2)), command_id="c-1")  # a duplicate: synced too
+    assert syncs == [False, False, False]
+    with pytest.raises(ConcurrencyConflict):
+        store.append(write("a-1", 0, event(1)))
+    assert len(syncs) == 3  # nothing was committed
+    store.close()
+
+
+@pytest.mark.parametrize("durability", ["normal", "off"])
+def test_lesser_durability_never_syncs(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, durability: Durability
+) -> None:
+    store = SqliteEventStore(tmp_path / "events.db", durability=durability)
+    syncs = _wal_syncs(monkeypatch)
+    store.append(write("a-1", 0, event(1)))
+    assert syncs == []
+    store.close()

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import os
 import threading
 import time
 from pathlib import Path
@@ -151,3 +152,31 @@ def test_a_reader_following_another_is_served_from_the_window(
     _commit(store, "s-1", 2)
     assert len(feed.poll(leader.checkpoint, timeout=0).events) == 2  # new commits: the store
     assert reads == [0, 10]
+
+
+@pytest.mark.skipif(not Path("/proc/self/fd").is_dir(), reason="reads fds from /proc")
+def test_events_read_from_the_store_are_on_disk_before_they_are_handed_on(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Another process's commit is visible before its append has synced the WAL: the feed
+    syncs it before a target acts on it (and only when it read from the store)."""
+    store = SqliteEventStore(tmp_path / "events.db")
+    _commit(store, "s-1", 2)
+    feed = SqliteFeed(store, poll_interval=0.01)
+    handed_on = False
+    syncs_before_handing_on: list[int] = []
+    real_fsync = os.fsync
+
+    def fsync(fd: int) -> None:
+        if os.readlink(f"/proc/self/fd/{fd}").endswith("-wal") and not handed_on:
+            syncs_before_handing_on.append(fd)
+        real_fsync(fd)
+
+    monkeypatch.setattr(os, "fsync", fsync)
+    batch = feed.poll(BEGINNING, timeout=0)
+    handed_on = True
+    assert len(batch.events) == 2
+    assert len(syncs_before_handing_on) == 1
+    assert not feed.poll(batch.checkpoint, timeout=0).events
+    assert len(syncs_before_handing_on) == 1  # nothing read: nothing to sync
+    store.close()
