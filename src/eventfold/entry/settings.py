@@ -124,8 +124,9 @@ class Settings(BaseSettings):
     durability: Literal["full", "normal", "off"] = Field(
         default="full", validation_alias="EVENTFOLD_DURABILITY"
     )
-    """SQLite ``synchronous``: full fsyncs every commit; normal may lose the last commits
-    on power loss (never on a crash); off is for throwaway data only."""
+    """full: every commit is on disk before it is acknowledged (the event store fsyncs its
+    WAL right after the write lock is released); normal may lose the last commits on power
+    loss (never on a crash); off is for throwaway data only."""
     store: StoreKind = Field(default="sqlite", validation_alias="EVENTFOLD_STORE")
     table_prefix: str = Field(
         default="eventfold-",
