@@ -1,9 +1,13 @@
-"""The SQLite event store the test fixtures open: one file in the test's folder."""
+"""The SQLite event store the test fixtures open (one file in the test's folder), and a
+record of the fsyncs of its WAL."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import os
+from collections.abc import Callable, Iterator
 from pathlib import Path
+
+import pytest
 
 from eventfold import SqliteEventStore
 from eventfold.adapters.sqlite.plumbing import Durability
@@ -15,3 +19,25 @@ def sqlite_store(folder: Path, durability: Durability) -> Iterator[SqliteEventSt
     store = SqliteEventStore(folder / "events.db", durability=durability)
     yield store
     store.close()
+
+
+needs_proc_fds = pytest.mark.skipif(
+    not Path("/proc/self/fd").is_dir(), reason="names file descriptors through /proc"
+)
+
+
+def wal_syncs(
+    monkeypatch: pytest.MonkeyPatch, gate_held: Callable[[], bool] = lambda: False
+) -> list[bool]:
+    """Each fsync of a ``-wal`` file from now on, as whether ``gate_held()`` said the
+    write gate was held at that moment (use with :data:`needs_proc_fds`)."""
+    syncs: list[bool] = []
+    real_fsync = os.fsync
+
+    def fsync(fd: int) -> None:
+        if os.readlink(f"/proc/self/fd/{fd}").endswith("-wal"):
+            syncs.append(gate_held())
+        real_fsync(fd)
+
+    monkeypatch.setattr(os, "fsync", fsync)
+    return syncs

@@ -153,12 +153,11 @@ class SqliteEventStore(SqliteFile):
         # p99 68 -> 51 ms (bench/pipeline.py, four alternating pairs). An appended commit
         # is still on disk before its caller hears of it; readers of the file may see it
         # up to one fsync earlier (SqliteFeed syncs before it hands events on).
-        self.syncs_wal = durability == "full"
         super().__init__(
             path,
             durability=durability,
             write_gate=write_gate,
-            connection_durability="normal" if self.syncs_wal else durability,
+            connection_durability="normal" if durability == "full" else durability,
         )
         self._listeners: list[CommitListener] = []
         self._queue: list[_Append] = []
@@ -187,8 +186,7 @@ class SqliteEventStore(SqliteFile):
                 self._commit_group(self._conn(), group)
         if request.error is not None:
             raise request.error
-        if self.syncs_wal:
-            self.make_durable()
+        self.make_durable()
         if request.earlier is not None:
             # A duplicate: the earlier commit, whose fingerprint the handler compares.
             earlier = request.earlier
@@ -199,7 +197,7 @@ class SqliteEventStore(SqliteFile):
 
     def make_durable(self) -> None:
         """Put every commit visible now on disk (with durability "full"; else nothing)."""
-        if self.syncs_wal:
+        if self.durability == "full":
             sync_wal(self.path)
 
     def _commit_group(self, conn: sqlite3.Connection, group: list[_Append]) -> None:

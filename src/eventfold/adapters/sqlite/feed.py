@@ -114,7 +114,7 @@ class SqliteFeed:
         if not events:
             return events
         # A commit is visible to readers up to one fsync before it is on disk (see
-        # SqliteEventStore.syncs_wal): no event reaches a target before it is.
+        # SqliteEventStore.make_durable): no event reaches a target before it is.
         self.store.make_durable()
         if self.window <= 0:
             return events

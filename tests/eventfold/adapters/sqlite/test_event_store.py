@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 import threading
@@ -12,6 +11,7 @@ import pytest
 from eventfold import ConcurrencyConflict, SqliteEventStore
 from eventfold.adapters.sqlite.plumbing import Durability, FileWriteGate
 from tests.contracts.event_store import EventStoreContract, event, write
+from tests.sqlite_support import needs_proc_fds, wal_syncs
 
 
 class TestSqliteEventStore(EventStoreContract):
@@ -179,21 +179,7 @@ class _Gate:
         self._lock.release()
 
 
-def _wal_syncs(monkeypatch: pytest.MonkeyPatch, gate: _Gate | None = None) -> list[bool]:
-    """Each fsync of a ``-wal`` file from now on, as whether the gate was held then."""
-    syncs: list[bool] = []
-    real_fsync = os.fsync
-
-    def fsync(fd: int) -> None:
-        if os.readlink(f"/proc/self/fd/{fd}").endswith("-wal"):
-            syncs.append(gate.held if gate else False)
-        real_fsync(fd)
-
-    monkeypatch.setattr(os, "fsync", fsync)
-    return syncs
-
-
-@pytest.mark.skipif(not Path("/proc/self/fd").is_dir(), reason="reads fds from /proc")
+@needs_proc_fds
 def test_a_full_durability_append_syncs_the_wal_outside_the_write_gate(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -201,7 +187,7 @@ def test_a_full_durability_append_syncs_the_wal_outside_the_write_gate(
     store = SqliteEventStore(tmp_path / "events.db", write_gate=gate)
     # The commit itself does not fsync (NORMAL = 1); append does, once the gate is free.
     assert store._conn().execute("PRAGMA synchronous").fetchone()[0] == 1
-    syncs = _wal_syncs(monkeypatch, gate)
+    syncs = wal_syncs(monkeypatch, lambda: gate.held)
     store.append(write("a-1", 0, event(1)))
     assert syncs == [False]
     store.append(write("a-1", 1, event(2)), command_id="c-1")
@@ -213,12 +199,13 @@ def test_a_full_durability_append_syncs_the_wal_outside_the_write_gate(
     store.close()
 
 
+@needs_proc_fds
 @pytest.mark.parametrize("durability", ["normal", "off"])
 def test_lesser_durability_never_syncs(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, durability: Durability
 ) -> None:
     store = SqliteEventStore(tmp_path / "events.db", durability=durability)
-    syncs = _wal_syncs(monkeypatch)
+    syncs = wal_syncs(monkeypatch)
     store.append(write("a-1", 0, event(1)))
     assert syncs == []
     store.close()

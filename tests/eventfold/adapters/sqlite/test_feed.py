@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-import os
 import threading
 import time
 from pathlib import Path
@@ -14,6 +13,7 @@ from eventfold.adapters.sqlite.feed import SqliteFeed, position_of
 from eventfold.core.router.ports import BEGINNING
 from eventfold.errors import ConfigurationError
 from tests.contracts.feed import FeedContract, Publish
+from tests.sqlite_support import needs_proc_fds, wal_syncs
 
 
 class TestSqliteFeed(FeedContract):
@@ -154,7 +154,7 @@ def test_a_reader_following_another_is_served_from_the_window(
     assert reads == [0, 10]
 
 
-@pytest.mark.skipif(not Path("/proc/self/fd").is_dir(), reason="reads fds from /proc")
+@needs_proc_fds
 def test_events_read_from_the_store_are_on_disk_before_they_are_handed_on(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -163,20 +163,10 @@ def test_events_read_from_the_store_are_on_disk_before_they_are_handed_on(
     store = SqliteEventStore(tmp_path / "events.db")
     _commit(store, "s-1", 2)
     feed = SqliteFeed(store, poll_interval=0.01)
-    handed_on = False
-    syncs_before_handing_on: list[int] = []
-    real_fsync = os.fsync
-
-    def fsync(fd: int) -> None:
-        if os.readlink(f"/proc/self/fd/{fd}").endswith("-wal") and not handed_on:
-            syncs_before_handing_on.append(fd)
-        real_fsync(fd)
-
-    monkeypatch.setattr(os, "fsync", fsync)
+    syncs = wal_syncs(monkeypatch)
     batch = feed.poll(BEGINNING, timeout=0)
-    handed_on = True
     assert len(batch.events) == 2
-    assert len(syncs_before_handing_on) == 1
+    assert len(syncs) == 1
     assert not feed.poll(batch.checkpoint, timeout=0).events
-    assert len(syncs_before_handing_on) == 1  # nothing read: nothing to sync
+    assert len(syncs) == 1  # nothing read: nothing to sync
     store.close()
