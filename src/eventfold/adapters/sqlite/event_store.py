@@ -17,6 +17,8 @@ import sqlite3
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -110,6 +112,14 @@ class _Append:
         self.done = False
 
 
+@dataclass(slots=True)
+class DeferredSync:
+    """What :meth:`SqliteEventStore.deferred_sync` tells its caller: ``needed`` once an
+    append in its block committed without its fsync."""
+
+    needed: bool = False
+
+
 def _versions(writes: tuple[StreamWrite, ...]) -> dict[str, int]:
     return {w.stream_id: w.expected_version + len(w.events) for w in writes}
 
@@ -160,6 +170,7 @@ class SqliteEventStore(SqliteFile):
             connection_durability="normal" if durability == "full" else durability,
         )
         self._listeners: list[CommitListener] = []
+        self._deferring = threading.local()  # .sync: this thread's DeferredSync, if any
         self._queue: list[_Append] = []
         self._queue_lock = threading.Lock()
         self._conn().executescript(SCHEMA)
@@ -186,7 +197,11 @@ class SqliteEventStore(SqliteFile):
                 self._commit_group(self._conn(), group)
         if request.error is not None:
             raise request.error
-        self.make_durable()
+        deferred: DeferredSync | None = getattr(self._deferring, "sync", None)
+        if deferred is None:
+            self.make_durable()
+        elif self.durability == "full":
+            deferred.needed = True
         if request.earlier is not None:
             # A duplicate: the earlier commit, whose fingerprint the handler compares.
             earlier = request.earlier
@@ -199,6 +214,24 @@ class SqliteEventStore(SqliteFile):
         """Put every commit visible now on disk (with durability "full"; else nothing)."""
         if self.durability == "full":
             sync_wal(self.path)
+
+    @contextmanager
+    def deferred_sync(self) -> Iterator[DeferredSync]:
+        """Appends made by this thread inside the block return before their fsync.
+
+        The caller then owes them one: when the block's :class:`DeferredSync` says
+        ``needed``, it calls :meth:`make_durable` (or shares one call with other such
+        blocks, as the HTTP entry point's command runner does) before anyone hears of the
+        commits. Nests; other threads' appends are not affected."""
+        deferred = DeferredSync()
+        outer = getattr(self._deferring, "sync", None)
+        self._deferring.sync = deferred
+        try:
+            yield deferred
+        finally:
+            self._deferring.sync = outer
+            if outer is not None and deferred.needed:
+                outer.needed = True
 
     def _commit_group(self, conn: sqlite3.Connection, group: list[_Append]) -> None:
         now = _now()

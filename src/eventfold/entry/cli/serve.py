@@ -27,7 +27,13 @@ from eventfold.entry.cli.common import cli_context
 from eventfold.entry.composition import http_app, http_authentication, service_context
 from eventfold.entry.context_reads import migrate_query_model
 from eventfold.entry.http.metrics import HttpMetrics
-from eventfold.entry.processes import Child, Supervisor, eventfold_command, exit_with_parent
+from eventfold.entry.processes import (
+    Child,
+    Supervisor,
+    eventfold_command,
+    exit_with_parent,
+    freeze_startup_heap,
+)
 from eventfold.entry.settings import Settings
 from eventfold.entry.telemetry import RemoteMetrics
 from eventfold.errors import ConfigurationError
@@ -204,6 +210,7 @@ def serve_http(
         # uvicorn shuts down gracefully on SIGINT/SIGTERM, then re-raises the signal to the
         # handler that was there before it: make SIGTERM, like Ctrl-C, end in a clean exit.
         previous = signal.signal(signal.SIGTERM, _interrupt)
+        freeze_startup_heap()
         try:
             uvicorn.Server(config).run(sockets=[sock])
         except KeyboardInterrupt:

@@ -209,3 +209,36 @@ def test_lesser_durability_never_syncs(
     store.append(write("a-1", 0, event(1)))
     assert syncs == []
     store.close()
+
+
+@needs_proc_fds
+def test_appends_in_a_deferred_sync_block_leave_their_fsync_to_the_caller(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store = SqliteEventStore(tmp_path / "events.db")
+    syncs = wal_syncs(monkeypatch)
+    with store.deferred_sync() as outer:
+        store.read("a-1")
+        assert not outer.needed  # a read owes no fsync
+        with store.deferred_sync() as inner:
+            store.append(write("a-1", 0, event(1)))
+        assert inner.needed
+        assert outer.needed  # the inner block's debt is the outer's too
+        store.append(write("a-1", 1, event(2)))
+    assert syncs == []
+    other = threading.Thread(target=lambda: store.append(write("b-1", 0, event(1))))
+    with store.deferred_sync():
+        other.start()  # another thread's append is not deferred
+        other.join()
+    assert syncs == [False]
+    store.append(write("a-1", 2, event(3)))  # after the block: synced again
+    assert syncs == [False, False]
+    store.close()
+
+
+def test_a_deferred_sync_is_needed_only_with_full_durability(tmp_path: Path) -> None:
+    store = SqliteEventStore(tmp_path / "events.db", durability="normal")
+    with store.deferred_sync() as deferred:
+        store.append(write("a-1", 0, event(1)))
+    assert not deferred.needed
+    store.close()

@@ -1,0 +1,130 @@
+"""Commands on the embedded store answer once their commit is on disk, sharing fsyncs:
+GroupSync (a scripted sync) and InlineCommands (a real SQLite store, its WAL fsyncs
+recorded)."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from pathlib import Path
+
+import pytest
+
+from eventfold import SqliteEventStore
+from eventfold.entry.http.reads import GroupSync, InlineCommands, store_runner
+from tests.contracts.event_store import event, write
+from tests.sqlite_support import needs_proc_fds, wal_syncs
+
+
+class CountingSync:
+    """A sync that records, at each run, how many callers had asked by then."""
+
+    def __init__(self, asked: list[int]) -> None:
+        self.asked = asked
+        self.seen: list[int] = []
+        self.fail_next = False
+
+    def __call__(self) -> None:
+        self.seen.append(len(self.asked))
+        if self.fail_next:
+            self.fail_next = False
+            raise OSError("disk gone")
+
+
+def test_callers_in_one_turn_of_the_loop_share_one_sync_run_after_all_asked() -> None:
+    async def scenario() -> None:
+        asked: list[int] = []
+        sync = CountingSync(asked)
+        group = GroupSync(sync)
+
+        async def command(number: int) -> None:
+            asked.append(number)  # its commit, done before it asks
+            await group()
+
+        await asyncio.gather(*(command(n) for n in range(5)))
+        assert sync.seen == [5]  # one run, after every caller of the turn committed
+        await command(5)  # a later turn: a run of its own
+        assert sync.seen == [5, 6]
+        assert group.runs == 2
+
+    asyncio.run(scenario())
+
+
+def test_a_failed_sync_fails_its_group_only() -> None:
+    async def scenario() -> None:
+        sync = CountingSync([])
+        sync.fail_next = True
+        group = GroupSync(sync)
+        failed = await asyncio.gather(group(), group(), return_exceptions=True)
+        assert [type(e) for e in failed] == [OSError, OSError]
+        await group()  # the next group syncs as usual
+        assert len(sync.seen) == 2
+
+    asyncio.run(scenario())
+
+
+def test_a_cancelled_caller_does_not_cancel_the_others_sync() -> None:
+    async def scenario() -> None:
+        sync = CountingSync([])
+        group = GroupSync(sync)
+        a, b = asyncio.create_task(group()), asyncio.create_task(group())
+        await asyncio.sleep(0)  # both are waiting for the run
+        a.cancel()
+        await b
+        assert a.cancelled()
+        assert len(sync.seen) == 1
+
+    asyncio.run(scenario())
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> SqliteEventStore:
+    return SqliteEventStore(tmp_path / "events.db")
+
+
+def test_the_embedded_store_gets_the_durable_inline_runner(store: SqliteEventStore) -> None:
+    assert isinstance(store_runner(store), InlineCommands)
+    store.close()
+
+
+@needs_proc_fds
+def test_a_call_that_appended_returns_after_an_fsync_begun_after_its_commit(
+    store: SqliteEventStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    syncs = wal_syncs(monkeypatch)
+    run = InlineCommands(store)
+    loop_thread: list[int] = []
+
+    def append_on_the_loop(version: int) -> int:
+        loop_thread.append(threading.get_ident())
+        store.append(write("a-1", version, event(version + 1)))
+        assert syncs == []  # the commit itself did not fsync, the runner does after it
+        return version + 1
+
+    async def scenario() -> None:
+        assert await run(append_on_the_loop, 0) == 1
+        assert syncs == [False]
+        assert await run(store.read, "a-1") != []
+        assert syncs == [False]  # reads owe nothing
+        assert loop_thread == [threading.get_ident()]  # inline: no worker thread
+
+    asyncio.run(scenario())
+    store.append(write("a-1", 1, event(2)))  # outside the runner: synced by append itself
+    assert syncs == [False, False]
+    store.close()
+
+
+@needs_proc_fds
+def test_a_call_that_failed_after_it_appended_is_still_made_durable(
+    store: SqliteEventStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    syncs = wal_syncs(monkeypatch)
+
+    def append_then_fail() -> None:
+        store.append(write("a-1", 0, event(1)))
+        raise RuntimeError("after the commit")
+
+    with pytest.raises(RuntimeError, match="after the commit"):
+        asyncio.run(InlineCommands(store)(append_then_fail))
+    assert syncs == [False]
+    store.close()
