@@ -333,8 +333,15 @@ def test_a_busy_subscription_lingers_after_a_small_batch_but_not_after_a_full_on
         linger=3600,
     )
     assert runner.step(timeout=0) == 2  # a full batch: the next poll follows at once
-    stepped: list[int] = []
-    small = threading.Thread(target=lambda: stepped.append(runner.step(timeout=0)))
+    stepped: list[int | str] = []
+
+    def step_once() -> None:
+        try:
+            stepped.append(runner.step(timeout=0))
+        except Stopping:
+            stepped.append("stopped")
+
+    small = threading.Thread(target=step_once)
     small.start()
     eventually("all three applied", lambda: target.by_stream() == {"a-1": [1, 2, 3]})
     small.join(0.2)
@@ -344,3 +351,4 @@ def test_a_busy_subscription_lingers_after_a_small_batch_but_not_after_a_full_on
     stop.set()  # a stop ends the wait at once
     small.join(10)
     assert not small.is_alive()
+    assert stepped == ["stopped"]

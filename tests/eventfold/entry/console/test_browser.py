@@ -1,9 +1,12 @@
 """The operator console in a real browser (headless Chromium via Playwright) against
 ``eventfold run`` as a user starts it, with a partner webhook that refuses, then works.
 
-The tests share one server and one browser (module scope) and run in order on one xdist
-worker: the parked stream the second test sees is the one the third redrives. Every wait
-is Playwright's auto-waiting ``expect`` (the subscriptions table polls every 2 s).
+The tests share one server and one browser (module scope). The operator's story (a stream
+parks, the audit shows it, a redrive settles it, the timeline shows the effect done) is one
+test whose steps run in order: separate tests sharing that state broke when pytest-xdist ran
+the last of them on the other worker, against a fresh server (seen in the full suite: the
+audit found the stream not parked yet). Every wait is Playwright's auto-waiting ``expect``
+(the subscriptions table polls every 2 s).
 
 ``EVENTFOLD_SCREENSHOTS=docs/console`` (``make screenshots``) writes each page's
 screenshot there, for the README; otherwise into the test's temporary folder.
@@ -32,6 +35,7 @@ from tests.eventfold.entry.console.browser import chromium
 from tests.loopback import free_port
 from tests.waiting import eventually
 
+# One worker, to share the server and the browser (a cost, not a correctness need).
 pytestmark = pytest.mark.xdist_group("console-browser")
 
 EVENTFOLD = Path(sys.executable).parent / "eventfold"
@@ -172,7 +176,7 @@ def test_the_console_loads_with_every_subscription(page: Page, running: Running)
     expect(page.locator("svg.spark").first).to_be_visible()
 
 
-def test_a_failing_partner_parks_a_stream(page: Page, running: Running, reservation: str) -> None:
+def a_failing_partner_parks_a_stream(page: Page, running: Running, reservation: str) -> None:
     staff = page.locator('tr[data-subscription="reservations_staff"] [data-field="parked"]')
     expect(staff).to_have_text("1 (1 events)", timeout=WAIT_MS)  # the table polls: live
     # The inventory partner refuses too; its stream must be parked before the next test
@@ -195,7 +199,7 @@ def test_a_failing_partner_parks_a_stream(page: Page, running: Running, reservat
     page.screenshot(path=running.shots / "parked-stream.png", full_page=True)
 
 
-def test_redrive_brings_the_lag_to_zero_once_the_partner_works(
+def redrive_brings_the_lag_to_zero_once_the_partner_works(
     page: Page, running: Running, reservation: str
 ) -> None:
     running.refusing[0] = False
@@ -215,7 +219,7 @@ def test_redrive_brings_the_lag_to_zero_once_the_partner_works(
     expect(staff.locator('[data-field="lag-events"]')).to_have_text("0")
 
 
-def test_a_streams_timeline_shows_its_events_rows_and_effects(
+def a_streams_timeline_shows_its_events_rows_and_effects(
     page: Page, running: Running, reservation: str
 ) -> None:
     stream = f"reservation-{reservation}"
@@ -240,7 +244,7 @@ def test_a_streams_timeline_shows_its_events_rows_and_effects(
     page.screenshot(path=running.shots / "timeline.png", full_page=True)
 
 
-def test_the_audit_shows_the_stream_still_parked_for_the_other_partner(
+def the_audit_shows_the_stream_still_parked_for_the_other_partner(
     page: Page, running: Running, reservation: str
 ) -> None:
     page.get_by_role("link", name="Audit").click()
@@ -250,3 +254,12 @@ def test_the_audit_shows_the_stream_still_parked_for_the_other_partner(
     expect(row.locator('[data-field="behind"]')).to_have_text("1")
     expect(row).to_contain_text("parked")
     page.screenshot(path=running.shots / "audit.png", full_page=True)
+
+
+def test_an_operator_finds_a_parked_stream_redrives_it_and_audits_the_rest(
+    page: Page, running: Running, reservation: str
+) -> None:
+    a_failing_partner_parks_a_stream(page, running, reservation)
+    redrive_brings_the_lag_to_zero_once_the_partner_works(page, running, reservation)
+    a_streams_timeline_shows_its_events_rows_and_effects(page, running, reservation)
+    the_audit_shows_the_stream_still_parked_for_the_other_partner(page, running, reservation)
