@@ -14,6 +14,7 @@ from sqlalchemy import select
 from catalog.app import item_stream
 from catalog.projection import catalog_items, query_model
 from eventfold import EventCodec
+from eventfold.sql import one_statement_reads
 from eventfold.web import PUBLIC, ServiceContext, query_runner, read_your_writes
 
 MAX_OFFSET = 100_000
@@ -35,7 +36,9 @@ class CatalogPage(BaseModel):
 
 def query_routes(context: ServiceContext, codec: EventCodec) -> APIRouter:
     view = query_model(context, codec)
-    engine, waiting, run = view.engine, read_your_writes(context, view), query_runner(view.engine)
+    # Each read below is one statement: no transaction around it on SQLite.
+    engine, waiting = one_statement_reads(view.engine), read_your_writes(context, view)
+    run = query_runner(view.engine)
     t = catalog_items
     routes = APIRouter(dependencies=[PUBLIC])  # every read is public (see the policy)
 

@@ -44,7 +44,7 @@ from pydantic import AwareDatetime, BaseModel, BeforeValidator
 from sqlalchemy import ColumnElement, DateTime, and_, bindparam, or_, select
 
 from eventfold import EventCodec
-from eventfold.sql import SqlProjection
+from eventfold.sql import SqlProjection, one_statement_reads
 from eventfold.web import (
     PUBLIC,
     Caller,
@@ -170,12 +170,13 @@ def utc(moment: datetime | None) -> datetime | None:
 
 
 class ReservationQueries:
-    """Reads the query model; waits for a stream version first when asked to."""
+    """Reads the query model; waits for a stream version first when asked to. Each read
+    is one statement (no transaction around it on SQLite: ``one_statement_reads``)."""
 
     def __init__(
         self, view: SqlProjection, waiting: ReadYourWrites, run: QueryRunner | None = None
     ) -> None:
-        self.engine = view.engine
+        self.engine = one_statement_reads(view.engine)
         self.view = view
         self.waiting = waiting
         self.run = run or query_runner(view.engine)

@@ -58,7 +58,12 @@ from eventfold.entry.extras import require_extra
 
 require_extra("eventfold.sql", "sql")
 
-from eventfold.adapters.sql.engine import create_engine, sqlite_url, write_transaction
+from eventfold.adapters.sql.engine import (
+    create_engine,
+    one_statement_reads,
+    sqlite_url,
+    write_transaction,
+)
 from eventfold.adapters.sql.ledger import SqlEffectsLedger, effects_table
 from eventfold.adapters.sql.migrate import (
     AppliedRevision,
@@ -85,6 +90,7 @@ __all__ = [
     "create_engine",
     "effects_table",
     "migrate",
+    "one_statement_reads",
     "schema_differences",
     "sqlite_url",
     "versions_table",

@@ -100,6 +100,7 @@ EXPORTED: dict[str, list[str]] = {
         "create_engine",
         "effects_table",
         "migrate",
+        "one_statement_reads",
         "schema_differences",
         "sqlite_url",
         "versions_table",
