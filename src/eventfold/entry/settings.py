@@ -125,7 +125,8 @@ class Settings(BaseSettings):
         default="full", validation_alias="EVENTFOLD_DURABILITY"
     )
     """full: every commit is on disk before it is acknowledged (the event store fsyncs its
-    WAL right after the write lock is released); normal may lose the last commits on power
+    WAL right after the write lock is released; an HTTP process, once for the commands of
+    one event-loop turn, before answering them); normal may lose the last commits on power
     loss (never on a crash); off is for throwaway data only."""
     store: StoreKind = Field(default="sqlite", validation_alias="EVENTFOLD_STORE")
     table_prefix: str = Field(
