@@ -8,7 +8,11 @@ waited for a core. This bench starts the service as ``bench/pipeline.py`` does (
 prints, from ``/proc/<pid>/stat`` of each child of the supervisor:
 
 - HTTP processes: user + system CPU ms per accepted command;
-- the router process: CPU ms per completed reservation (projection, e-mail, two webhooks).
+- the router process: CPU ms per completed reservation (projection, e-mail, two webhooks);
+
+each also split into user and system time, with the bytes it wrote to disk and its write
+system calls (``/proc/<pid>/io``; a commit writes whole pages to the WAL, one call each
+for a frame's header and page).
 
     .venv/bin/python bench/cpu_cost.py [--count 3000] [--workers 1] [--profile DIR]
         [--env EVENTFOLD_ROUTER_LINGER=0.1 ...]
@@ -25,6 +29,7 @@ import sys
 import tempfile
 import threading
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -61,9 +66,31 @@ def children(pid: int) -> list[int]:
     return found
 
 
-def cpu_seconds(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
-    return (int(fields[11]) + int(fields[12])) / TICKS  # utime + stime
+@dataclass(frozen=True)
+class Usage:
+    """What a process has used so far: CPU seconds (user, system), bytes it caused to be
+    written to disk, write system calls."""
+
+    user: float
+    system: float
+    disk_writes: int
+    write_calls: int
+
+    @classmethod
+    def of(cls, pid: int) -> Usage:
+        fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+        io = dict(line.split(": ") for line in Path(f"/proc/{pid}/io").read_text().splitlines())
+        user, system = int(fields[11]) / TICKS, int(fields[12]) / TICKS  # utime, stime
+        return cls(user, system, int(io["write_bytes"]), int(io["syscw"]))
+
+    def per(self, earlier: Usage, count: int) -> dict[str, float]:
+        """This minus ``earlier``, per unit of ``count``."""
+        return {
+            "user_ms": round((self.user - earlier.user) * 1000 / count, 3),
+            "system_ms": round((self.system - earlier.system) * 1000 / count, 3),
+            "disk_write_kib": round((self.disk_writes - earlier.disk_writes) / 1024 / count, 1),
+            "write_calls": round((self.write_calls - earlier.write_calls) / count, 1),
+        }
 
 
 def role(pid: int) -> str:
@@ -146,7 +173,7 @@ def main() -> int:
                 break
             time.sleep(0.2)
         kids = {pid: role(pid) for pid in children(service.pid)}
-        before = {pid: cpu_seconds(pid) for pid in kids}
+        before = {pid: Usage.of(pid) for pid in kids}
         spies: list[subprocess.Popen[bytes]] = []
         if args.profile:
             args.profile.mkdir(parents=True, exist_ok=True)
@@ -159,7 +186,7 @@ def main() -> int:
                 spies.append(subprocess.Popen([*spy, "-o", str(out)], stdout=quiet, stderr=quiet))
         say(f"sending {count} reservations with {args.clients} clients to {kids}")
         seconds = send(base, auth, count, args.clients)
-        http_after = {pid: cpu_seconds(pid) for pid, r in kids.items() if r == "http"}
+        http_after = {pid: Usage.of(pid) for pid, r in kids.items() if r == "http"}
         target_mail = len(SKUS) * 4 + count
         deadline = time.monotonic() + 600
         while time.monotonic() < deadline:
@@ -170,19 +197,25 @@ def main() -> int:
             time.sleep(0.2)
         else:
             raise SystemExit("the router did not deliver every effect within 600 s")
-        after = {pid: cpu_seconds(pid) for pid in kids}
+        after = {pid: Usage.of(pid) for pid in kids}
         for running in spies:
             running.send_signal(signal.SIGINT)
             running.wait(30)
-        http_ms = sum(http_after[p] - before[p] for p in http_after) * 1000 / count
-        router_ms = sum(after[p] - before[p] for p, r in kids.items() if r == "router")
+        http = [u.per(before[p], count) for p, u in http_after.items()]
+        router = [after[p].per(before[p], count) for p, r in kids.items() if r == "router"]
         result: dict[str, Any] = {
             "count": count,
             "workers": args.workers,
             "env": args.env,
             "send_seconds": round(seconds, 2),
-            "http_cpu_ms_per_command": round(http_ms, 3),
-            "router_cpu_ms_per_reservation": round(router_ms * 1000 / count, 3),
+            "http_cpu_ms_per_command": round(sum(u["user_ms"] + u["system_ms"] for u in http), 3),
+            "router_cpu_ms_per_reservation": round(
+                sum(u["user_ms"] + u["system_ms"] for u in router), 3
+            ),
+            "http_per_command": {key: round(sum(u[key] for u in http), 3) for key in http[0]},
+            "router_per_reservation": (
+                {key: round(sum(u[key] for u in router), 3) for key in router[0]} if router else {}
+            ),
         }
         print(json.dumps(result, indent=2))
         args.out.parent.mkdir(parents=True, exist_ok=True)
