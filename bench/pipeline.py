@@ -268,6 +268,21 @@ def serve_hooks(port: int) -> None:
         asyncio.run(main())
 
 
+def file_cost_us(folder: Path, count: int = 500) -> float:
+    """CPU microseconds to make one small file in ``folder`` (kept until the run's folder is
+    deleted). The local mail sink makes one per e-mail. On ext4 without a journal (this
+    project's CI machine) the kernel scans past every inode freed in the last 30 s or so
+    when it makes a file: 15 us on a quiet file system, 100-260 us after a test run or
+    another bench deleted thousands of files, which moved the router's CPU per reservation
+    from 0.35 to 0.55-0.70 ms (perf: ext4's recently_deleted)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    started = time.process_time()
+    for n in range(count):
+        with open(folder / f"probe-{n}.eml", "wb") as file:
+            file.write(b"x" * 2000)
+    return round((time.process_time() - started) * 1e6 / count, 1)
+
+
 def ceiling_stack() -> tuple[str, str]:
     loop = "uvloop" if importlib.util.find_spec("uvloop") else "asyncio"
     http_impl = "httptools" if importlib.util.find_spec("httptools") else "h11"
@@ -1054,6 +1069,11 @@ def run(
     env = {k: v for k, v in os.environ.items() if not k.startswith("EVENTFOLD_")}
     env.pop("PORT", None)
     gen = Generator(kind, args.connections, tmp)
+    args.file_cost_us = file_cost_us(tmp / "probe")
+    say(
+        f"making a small file here costs {args.file_cost_us} us of CPU "
+        "(the mail sink makes one per e-mail)"
+    )
     home = tmp / "home"
     auth = mint_token(eventfold, {**env, "EVENTFOLD_HOME": str(home)})
     post = Work(STORE, SKUS, authorization=auth)
@@ -1185,6 +1205,7 @@ def run(
             "python": platform.python_version(),
             "load_average_at_start": args.load_at_start,
             "load_average_at_end": os.getloadavg(),
+            "file_cost_us": args.file_cost_us,
         },
         "generator": {
             "kind": gen.runs[0].generator,
@@ -1251,6 +1272,9 @@ def print_table(
     cpus, load = result["machine"]["cpus"], result["machine"]["load_average_at_start"]
     busy = " (BUSY: other work shares the cores; ratios are noisy)" if load[0] > cpus / 2 else ""
     print(f"\nmachine: {cpus} cpus, load average at start {load[0]:.2f}{busy}")
+    files = result["machine"]["file_cost_us"]
+    slow = " (SLOW: recently freed inodes; the router pays it per e-mail)" if files > 50 else ""
+    print(f"making a file: {files} us of CPU{slow}")
     print(f"load generator: {result['generator']['kind']}; headroom: ", end="")
     print(
         ", ".join(f"{x['run']} {x['busy']:.0%} busy" for x in result["generator"]["runs"])

@@ -39,6 +39,7 @@ def test_quick_run_reports_every_section_and_exactly_once(tmp_path: Path) -> Non
         assert load["ok_rate"] > 0
         assert load["p99_ms"] >= load["p50_ms"] > 0
     assert result["ceiling"]["statuses"].keys() == {"201"}, "the no-op must accept the bodies"
+    assert result["machine"]["file_cost_us"] > 0
 
     completed = result["completed"]
     assert completed["committed"] >= completed["accepted_201"] > 0
