@@ -2,10 +2,11 @@
 ``eventfold run`` as a user starts it, with a partner webhook that refuses, then works.
 
 The tests share one server and one browser (module scope). The operator's story (a stream
-parks, the audit shows it, a redrive settles it, the timeline shows the effect done) is one
-test whose steps run in order: separate tests sharing that state broke when pytest-xdist ran
-the last of them on the other worker, against a fresh server (seen in the full suite: the
-audit found the stream not parked yet). Every wait is Playwright's auto-waiting ``expect``
+parks for both partners, a redrive settles one, the timeline shows its effect done, the
+audit shows the other still parked) is one test whose steps run in order: separate tests
+sharing that state broke when pytest-xdist ran the last of them on the other worker,
+against a fresh server (seen in the full suite: the audit found the stream not parked
+yet). Every wait is Playwright's auto-waiting ``expect``
 (the subscriptions table polls every 2 s).
 
 ``EVENTFOLD_SCREENSHOTS=docs/console`` (``make screenshots``) writes each page's
