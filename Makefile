@@ -62,6 +62,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/write_path.py
 	$(BIN)/python bench/read_path.py
 	$(BIN)/python bench/aws_cost.py
+	$(BIN)/python bench/dependency_cost.py
 	$(BIN)/python bench/pipeline.py
 
 clean:
