@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from fastapi.dependencies.models import Dependant
-from fastapi.routing import APIRoute
+from fastapi.routing import APIRoute, iter_route_contexts
 from fastapi.testclient import TestClient
 
 from eventfold import SqliteEventStore
@@ -91,14 +91,19 @@ def test_every_route_has_a_caller_or_is_public(
     app = create_app(
         installed_services(), ServiceContext(store), authentication=token_issuer.authentication
     )
-    unmarked = []
-    for route in app.routes:
-        if not isinstance(route, APIRoute):
-            continue  # /docs, /openapi.json: public by design
+    unmarked, checked = [], []
+    # Every route, those of included routers too (with their routers' dependencies):
+    # app.routes alone holds the services' routers as a few opaque entries.
+    for route in iter_route_contexts(app.routes):
+        if not isinstance(route.original_route, APIRoute):
+            continue  # /openapi.json, the console's static files: public by design
+        name = f"{sorted(route.methods or ())} {route.path}"
+        checked.append(name)
         calls = {d.call for d in _dependencies(route.dependant)}
         if authenticated not in calls and public not in calls:
-            unmarked.append(f"{sorted(route.methods or ())} {route.path}")
+            unmarked.append(name)
     assert unmarked == []
+    assert "['POST'] /reservations" in checked  # the services' routes were walked
 
 
 def _dependencies(dependant: Dependant) -> list[Dependant]:
