@@ -50,7 +50,8 @@ from eventfold.entry.http import (
     require_role,
 )
 from eventfold.entry.http.inputs import JsonInt
-from eventfold.entry.http.reads import QueryRunner, ReadYourWrites, query_runner, store_runner
+from eventfold.entry.http.reads import ReadYourWrites
+from eventfold.entry.http.runners import QueryRunner, query_runner, store_runner
 from eventfold.entry.service import (
     Job,
     JobsFactory,

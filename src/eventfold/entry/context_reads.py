@@ -17,7 +17,8 @@ from eventfold.adapters.mail.smtp import SmtpMailer
 from eventfold.adapters.sql.migrate import AppliedRevision, migrate
 from eventfold.core.reactions.effects import EffectPerformer
 from eventfold.core.router.ports import TracksVersions
-from eventfold.entry.http.reads import QueryRunner, ReadYourWrites, query_runner, store_runner
+from eventfold.entry.http.reads import ReadYourWrites
+from eventfold.entry.http.runners import QueryRunner, query_runner, store_runner
 from eventfold.entry.service import Service, ServiceContext
 
 DEFAULT_SMTP = ("127.0.0.1", 8025)

@@ -6,14 +6,15 @@ from __future__ import annotations
 
 import asyncio
 import threading
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from eventfold import SqliteEventStore
-from eventfold.entry.http.reads import GroupSync, InlineCommands, store_runner
+from eventfold.entry.http.runners import GroupSync, InlineCommands, store_runner
 from tests.contracts.event_store import event, write
-from tests.sqlite_support import needs_proc_fds, wal_syncs
+from tests.sqlite_support import needs_proc_fds, sqlite_store, wal_syncs
 
 
 class CountingSync:
@@ -78,20 +79,24 @@ def test_a_cancelled_caller_does_not_cancel_the_others_sync() -> None:
 
 
 @pytest.fixture
-def store(tmp_path: Path) -> SqliteEventStore:
-    return SqliteEventStore(tmp_path / "events.db")
+def store(tmp_path: Path) -> Iterator[SqliteEventStore]:
+    yield from sqlite_store(tmp_path, "full")
+
+
+@pytest.fixture
+def syncs(monkeypatch: pytest.MonkeyPatch) -> list[bool]:
+    """The WAL fsyncs from now on (see :func:`wal_syncs`)."""
+    return wal_syncs(monkeypatch)
 
 
 def test_the_embedded_store_gets_the_durable_inline_runner(store: SqliteEventStore) -> None:
     assert isinstance(store_runner(store), InlineCommands)
-    store.close()
 
 
 @needs_proc_fds
 def test_a_call_that_appended_returns_after_an_fsync_begun_after_its_commit(
-    store: SqliteEventStore, monkeypatch: pytest.MonkeyPatch
+    store: SqliteEventStore, syncs: list[bool]
 ) -> None:
-    syncs = wal_syncs(monkeypatch)
     run = InlineCommands(store)
     loop_thread: list[int] = []
 
@@ -111,15 +116,12 @@ def test_a_call_that_appended_returns_after_an_fsync_begun_after_its_commit(
     asyncio.run(scenario())
     store.append(write("a-1", 1, event(2)))  # outside the runner: synced by append itself
     assert syncs == [False, False]
-    store.close()
 
 
 @needs_proc_fds
 def test_a_call_that_failed_after_it_appended_is_still_made_durable(
-    store: SqliteEventStore, monkeypatch: pytest.MonkeyPatch
+    store: SqliteEventStore, syncs: list[bool]
 ) -> None:
-    syncs = wal_syncs(monkeypatch)
-
     def append_then_fail() -> None:
         store.append(write("a-1", 0, event(1)))
         raise RuntimeError("after the commit")
@@ -127,4 +129,3 @@ def test_a_call_that_failed_after_it_appended_is_still_made_durable(
     with pytest.raises(RuntimeError, match="after the commit"):
         asyncio.run(InlineCommands(store)(append_then_fail))
     assert syncs == [False]
-    store.close()
