@@ -93,6 +93,12 @@ class Usage:
         }
 
 
+def summed(parts: list[dict[str, float]]) -> dict[str, float]:
+    """The figures of several processes (of one role) added up; zeros when there are none."""
+    keys = ("user_ms", "system_ms", "disk_write_kib", "write_calls")
+    return {key: round(sum(part[key] for part in parts), 3) for key in keys}
+
+
 def role(pid: int) -> str:
     argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
     return "router" if b"worker" in argv else "http"
@@ -201,21 +207,17 @@ def main() -> int:
         for running in spies:
             running.send_signal(signal.SIGINT)
             running.wait(30)
-        http = [u.per(before[p], count) for p, u in http_after.items()]
-        router = [after[p].per(before[p], count) for p, r in kids.items() if r == "router"]
+        http = summed([u.per(before[p], count) for p, u in http_after.items()])
+        router = summed([after[p].per(before[p], count) for p, r in kids.items() if r == "router"])
         result: dict[str, Any] = {
             "count": count,
             "workers": args.workers,
             "env": args.env,
             "send_seconds": round(seconds, 2),
-            "http_cpu_ms_per_command": round(sum(u["user_ms"] + u["system_ms"] for u in http), 3),
-            "router_cpu_ms_per_reservation": round(
-                sum(u["user_ms"] + u["system_ms"] for u in router), 3
-            ),
-            "http_per_command": {key: round(sum(u[key] for u in http), 3) for key in http[0]},
-            "router_per_reservation": (
-                {key: round(sum(u[key] for u in router), 3) for key in router[0]} if router else {}
-            ),
+            "http_cpu_ms_per_command": round(http["user_ms"] + http["system_ms"], 3),
+            "router_cpu_ms_per_reservation": round(router["user_ms"] + router["system_ms"], 3),
+            "http_per_command": http,
+            "router_per_reservation": router,
         }
         print(json.dumps(result, indent=2))
         args.out.parent.mkdir(parents=True, exist_ok=True)

@@ -25,13 +25,14 @@ import json
 import statistics
 import time
 from collections.abc import MutableMapping
+from pathlib import Path
 from typing import Annotated, Any
 
 from fastapi import Depends, FastAPI, Header, Request, Security
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel
 
-from pipeline import RESULTS
+RESULTS = Path(__file__).parent / "results"
 
 
 class Body(BaseModel):

@@ -96,7 +96,7 @@ def test_every_route_has_a_caller_or_is_public(
     # app.routes alone holds the services' routers as a few opaque entries.
     for route in iter_route_contexts(app.routes):
         if not isinstance(route.original_route, APIRoute):
-            continue  # /openapi.json, the console's static files: public by design
+            continue  # /openapi.json and the docs' assets: public by design
         name = f"{sorted(route.methods or ())} {route.path}"
         checked.append(name)
         calls = {d.call for d in _dependencies(route.dependant)}
