@@ -89,10 +89,18 @@ class Api:
     def call(self, caller: str, method: str, path: str, body: Any = None) -> httpx.Response:
         return self.http.request(method, path, json=body, headers=self.headers(caller))
 
-    def reservation(self, store: str = "s1") -> str:
-        """A fresh reservation of customer c1 at ``store``."""
+    def stock(self, store: str = "s1") -> None:
+        """Plenty of sku1 at ``store``, in the query model too (a test may run on a pytest-xdist
+        worker, with its own server, where no earlier test stocked it)."""
         stocked = self.call("inventory", "PUT", f"/stores/{store}/stock/sku1", {"on_hand": 10**6})
         assert stocked.status_code == 200, stocked.text
+        version = stocked.json()["version"]
+        seen = self.call(ANONYMOUS, "GET", f"/stores/{store}/stock/sku1?min_version={version}")
+        assert seen.status_code == 200, seen.text
+
+    def reservation(self, store: str = "s1") -> str:
+        """A fresh reservation of customer c1 at ``store``."""
+        self.stock(store)
         body = {"store_id": store, "sku": "sku1", "quantity": 1}
         placed = self.call("owner", "POST", "/reservations", body)
         assert placed.status_code == 201, placed.text
@@ -221,6 +229,7 @@ OTHER_ROUTES: list[tuple[str, str, Any, dict[str, str]]] = [
 def test_every_role_gets_what_the_policy_says(
     api: Api, method: str, path: str, body: Any, wanted: dict[str, str]
 ) -> None:
+    api.stock()
     got = {}
     for caller in EVERYONE:
         url = path.replace("{rid}", api.reservation()) if "{rid}" in path else path
