@@ -44,15 +44,27 @@ class HttpMetrics:
             ["outcome"],
             registry=registry,
         )
-        for outcome in COMMAND_OUTCOMES:  # every outcome shows from the start, at 0
-            self.commands.labels(outcome)
+        # Each labelled series, looked up once: labels() costs more than the increment.
+        # The keys are bounded (route templates, statuses, outcomes), never paths.
+        self._outcomes = {outcome: self.commands.labels(outcome) for outcome in COMMAND_OUTCOMES}
+        self._series: dict[tuple[str, str, int], tuple[Counter, Histogram]] = {}
 
     def command(self, outcome: str) -> None:
-        self.commands.labels(outcome).inc()
+        series = self._outcomes.get(outcome)
+        if series is None:
+            series = self._outcomes[outcome] = self.commands.labels(outcome)
+        series.inc()
 
     def request(self, method: str, route: str, status: int, seconds: float) -> None:
-        self.requests.labels(method, route, str(status)).inc()
-        self.latency.labels(method, route).observe(seconds)
+        key = (method, route, status)
+        series = self._series.get(key)
+        if series is None:
+            series = self._series[key] = (
+                self.requests.labels(method, route, str(status)),
+                self.latency.labels(method, route),
+            )
+        series[0].inc()
+        series[1].observe(seconds)
 
 
 class RequestMetrics:

