@@ -38,32 +38,19 @@ from pipeline import (
     RESULTS,
     SKUS,
     STORE,
+    TICKS,
     WEBHOOKS,
     Http,
     MailFolder,
     Processes,
     Receiver,
+    children,
     free_port,
     mint_token,
+    role,
     say,
     wait_healthy,
 )
-
-TICKS = os.sysconf("SC_CLK_TCK")
-
-
-def children(pid: int) -> list[int]:
-    found: list[int] = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            stat = (entry / "stat").read_text()
-        except OSError:
-            continue
-        if int(stat.rpartition(")")[2].split()[1]) == pid:
-            found.append(int(entry.name))
-    return found
 
 
 @dataclass(frozen=True)
@@ -97,11 +84,6 @@ def summed(parts: list[dict[str, float]]) -> dict[str, float]:
     """The figures of several processes (of one role) added up; zeros when there are none."""
     keys = ("user_ms", "system_ms", "disk_write_kib", "write_calls")
     return {key: round(sum(part[key] for part in parts), 3) for key in keys}
-
-
-def role(pid: int) -> str:
-    argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
-    return "router" if b"worker" in argv else "http"
 
 
 def send(base: str, auth: str, count: int, clients: int) -> float:

@@ -347,6 +347,7 @@ class Load:
     generator_busy: float  # of its threads/processes: cpu / (wall * workers)
     started_at: float = 0.0  # wall clock
     stopped_at: float = 0.0
+    service_cores: dict[str, float] = field(default_factory=dict)  # per process of the service
 
 
 @dataclass
@@ -643,6 +644,7 @@ class Generator:
     connections: int
     folder: Path
     runs: list[Load] = field(default_factory=list)
+    watched: int | None = None  # the service's pid: its processes' CPU is taken per load
 
     def run(
         self,
@@ -656,16 +658,70 @@ class Generator:
     ) -> Load:
         conns = connections or self.connections
         say(f"{name}: {conns} connections for {seconds:g} s ({self.kind})")
+        before = service_cpu(self.watched) if self.watched else {}
         if self.kind == "wrk":
             load = run_wrk(name, base, work, conns, seconds, self.folder, stop_when)
         else:
             load = run_python(name, base, work, conns, seconds, stop_when)
+        if self.watched:
+            after = service_cpu(self.watched)
+            load.service_cores = {
+                role: round((cpu - before.get(role, 0.0)) / max(load.seconds, 0.001), 2)
+                for role, cpu in after.items()
+            }
         self.runs.append(load)
         say(
             f"{name}: {load.rate:,.0f} req/s ({load.ok_rate:,.0f} 2xx/s), p50 {load.p50_ms} ms, "
             f"p99 {load.p99_ms} ms, statuses {load.statuses}, timeouts {load.timeouts}"
         )
         return load
+
+
+# -- the service's processes ----------------------------------------------------------------
+
+TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def children(pid: int) -> list[int]:
+    """The processes whose parent is ``pid``."""
+    found: list[int] = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue
+        if int(stat.rpartition(")")[2].split()[1]) == pid:
+            found.append(int(entry.name))
+    return found
+
+
+def role(pid: int) -> str:
+    """What a child of ``eventfold run`` is: the router or an HTTP process."""
+    argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+    return "router" if b"worker" in argv else "http"
+
+
+def service_cpu(supervisor: int) -> dict[str, float]:
+    """CPU seconds (user + system) each child of ``eventfold run`` has used, by role
+    (``http-1``, ``http-2`` … in pid order; ``router``). A child that is gone is left out.
+
+    Printed per load: one listening socket shared by the HTTP processes does not spread
+    connections evenly, and whether one process or both served a load moves its figure."""
+    used: dict[str, float] = {}
+    https = 0
+    for pid in sorted(children(supervisor)):
+        try:
+            name = role(pid)
+            fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+        except OSError:
+            continue
+        if name == "http":
+            https += 1
+            name = f"http-{https}"
+        used[name] = (int(fields[11]) + int(fields[12])) / TICKS  # utime + stime
+    return used
 
 
 # -- the service's files ---------------------------------------------------------------------
@@ -1108,6 +1164,7 @@ def run(
     service = processes.start("service", [str(eventfold), "run"], service_env, service_log)
     base = f"http://127.0.0.1:{port}"
     wait_healthy(base, service, service_log, "/healthz")
+    gen.watched = service.pid
     db = home / "eventfold.db"
     client = Http(base, authorization=auth)
     for sku in [*SKUS]:
@@ -1167,6 +1224,7 @@ def run(
     client.close()
     invariant = stock_invariant(eventfold, service_env, hot_stream)
     say(f"hot: invariant over {invariant['versions']} versions: {verdict(invariant['ok'])}")
+    gen.watched = None
     processes.stop(service)
     processes.stop(hooks)
 
@@ -1285,7 +1343,12 @@ def print_table(
         f"{result['generator']['ceiling_over_accepted']:.1f}x the accepted rate"
     )
     print(f"ceiling: {result['ceiling']['stack']}")
-    print(f"service settings: {' '.join(result['settings']) or 'defaults'}\n")
+    print(f"service settings: {' '.join(result['settings']) or 'defaults'}")
+    print("cores used by the service's processes during each load:")
+    for load in (accepted, one, staff, hot):
+        shares = ", ".join(f"{k} {v:.2f}" for k, v in load.service_cores.items())
+        print(f"  {load.name:<16} {shares}")
+    print()
     header = f"{'figure':<22} {'per s':>9} {'p50 ms':>8} {'p99 ms':>8} {'non-2xx':>8} {'t/o':>5}"
     print(header + f" {'x ceiling':>10}  target")
     rows: list[tuple[str, Load, str]] = [
