@@ -38,13 +38,13 @@ from pipeline import (
     RESULTS,
     SKUS,
     STORE,
-    TICKS,
     WEBHOOKS,
     Http,
     MailFolder,
     Processes,
     Receiver,
     children,
+    cpu_times,
     free_port,
     mint_token,
     role,
@@ -65,9 +65,8 @@ class Usage:
 
     @classmethod
     def of(cls, pid: int) -> Usage:
-        fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
         io = dict(line.split(": ") for line in Path(f"/proc/{pid}/io").read_text().splitlines())
-        user, system = int(fields[11]) / TICKS, int(fields[12]) / TICKS  # utime, stime
+        user, system = cpu_times(pid)
         return cls(user, system, int(io["write_bytes"]), int(io["syscw"]))
 
     def per(self, earlier: Usage, count: int) -> dict[str, float]:

@@ -21,7 +21,9 @@ Phases, in one run:
    version) replayed from the stock stream's events.
 
 Load: wrk (Debian's package) when on PATH, else a multi-process http.client generator; the
-bench says which, and whether the generator had CPU headroom. Exits non-zero when an effect
+bench says which, and whether the generator had CPU headroom. Each load of the service also
+reports the cores each of its processes used (which HTTP process served it is up to the
+kernel; see docs/performance.md). Exits non-zero when an effect
 is missing after the drain timeout, an effect was duplicated or the stock invariant broke.
 Prints a table (and progress on stderr) and writes bench/results/pipeline.json.
 
@@ -697,6 +699,12 @@ def children(pid: int) -> list[int]:
     return found
 
 
+def cpu_times(pid: int) -> tuple[float, float]:
+    """The CPU seconds ``pid`` has used so far: (user, system), from ``/proc/<pid>/stat``."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    return int(fields[11]) / TICKS, int(fields[12]) / TICKS  # utime, stime
+
+
 def role(pid: int) -> str:
     """What a child of ``eventfold run`` is: the router or an HTTP process."""
     argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
@@ -713,14 +721,13 @@ def service_cpu(supervisor: int) -> dict[str, float]:
     https = 0
     for pid in sorted(children(supervisor)):
         try:
-            name = role(pid)
-            fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+            name, cpu = role(pid), sum(cpu_times(pid))
         except OSError:
             continue
         if name == "http":
             https += 1
             name = f"http-{https}"
-        used[name] = (int(fields[11]) + int(fields[12])) / TICKS  # utime + stime
+        used[name] = cpu
     return used
 
 

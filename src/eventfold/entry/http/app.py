@@ -98,7 +98,7 @@ def create_app(
         docs_url=None,  # served from the installed package instead (add_offline_docs)
         redoc_url=None,
         # FastAPI's own OpenTelemetry hooks asked the global providers on every request
-        # (3 % of a command's CPU); eventfold's metrics and logs are its own (/metrics).
+        # (1.5-3 % of a command's CPU); eventfold's metrics and logs are its own (/metrics).
         telemetry={"tracing": False, "metrics": False, "logs": False},
     )
     add_offline_docs(app)

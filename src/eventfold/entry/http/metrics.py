@@ -50,10 +50,8 @@ class HttpMetrics:
         self._series: dict[tuple[str, str, int], tuple[Counter, Histogram]] = {}
 
     def command(self, outcome: str) -> None:
-        series = self._outcomes.get(outcome)
-        if series is None:
-            series = self._outcomes[outcome] = self.commands.labels(outcome)
-        series.inc()
+        # The handlers count COMMAND_OUTCOMES only; another outcome gets its series anyway.
+        (self._outcomes.get(outcome) or self.commands.labels(outcome)).inc()
 
     def request(self, method: str, route: str, status: int, seconds: float) -> None:
         key = (method, route, status)

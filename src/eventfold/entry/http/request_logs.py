@@ -38,7 +38,7 @@ class RequestLogContext:
             if gateway_id:
                 fields["request_id"] = gateway_id
         # bind/reset rather than bound_contextvars(): the same, without a generator-based
-        # context manager around every request (2.5 us of its 4.6).
+        # context manager around every request (4.6 -> 1.9 us a request).
         tokens = structlog.contextvars.bind_contextvars(**fields)
         try:
             await self.app(scope, receive, send)
