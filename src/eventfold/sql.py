@@ -66,6 +66,7 @@ from eventfold.adapters.sql.engine import (
     sqlite_url,
     write_transaction,
 )
+from eventfold.adapters.sql.json_rows import json_array, json_row
 from eventfold.adapters.sql.ledger import SqlEffectsLedger, effects_table
 from eventfold.adapters.sql.migrate import (
     AppliedRevision,
@@ -91,6 +92,8 @@ __all__ = [
     "alembic_config",
     "create_engine",
     "effects_table",
+    "json_array",
+    "json_row",
     "migrate",
     "one_statement_reads",
     "schema_differences",

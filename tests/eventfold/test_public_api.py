@@ -99,6 +99,8 @@ EXPORTED: dict[str, list[str]] = {
         "alembic_config",
         "create_engine",
         "effects_table",
+        "json_array",
+        "json_row",
         "migrate",
         "one_statement_reads",
         "schema_differences",
