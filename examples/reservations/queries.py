@@ -41,7 +41,7 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, HTTPException, Query, Response
 from fastapi.exceptions import RequestValidationError
 from pydantic import AwareDatetime, BaseModel, BeforeValidator
-from sqlalchemy import ColumnElement, and_, bindparam, or_, select
+from sqlalchemy import BindParameter, ColumnElement, Select, and_, bindparam, or_, select
 
 from eventfold import EventCodec
 from eventfold.sql import SqlProjection, json_array, json_row, one_statement_reads
@@ -187,6 +187,7 @@ class ReservationQueries:
         self._one = select(self._row, t.c.customer_id, t.c.store_id).where(
             t.c.reservation_id == bindparam("id")
         )
+        self._pages: dict[tuple[tuple[str, ...], Order, bool], Select[Any]] = {}
         self.waiting = waiting
         self.run = run or query_runner(view.engine)
 
@@ -216,35 +217,63 @@ class ReservationQueries:
             version=row.version,
         )
 
-    def page(self, where: Sequence[ColumnElement[bool]], order: Order, params: ListParams) -> bytes:
-        """One page of reservations matching ``where``, by (accepted_at, id) in ``order``:
-        a :class:`ReservationPage` as JSON."""
-        t = reservations
-        conditions = list(where)
+    def page(self, filters: Filters, order: Order, params: ListParams) -> bytes:
+        """One page of reservations matching ``filters`` (each a column of
+        :data:`FILTERS` and its value), by (accepted_at, id) in ``order``: a
+        :class:`ReservationPage` as JSON."""
+        values: dict[str, Any] = {**filters, "limit": params.limit + 1}
         if params.cursor is not None:
-            at, rid = params.cursor.accepted_at, params.cursor.reservation_id
-            if order == "asc":
-                after = or_(
-                    t.c.accepted_at > at, and_(t.c.accepted_at == at, t.c.reservation_id > rid)
-                )
-            else:
-                after = or_(
-                    t.c.accepted_at < at, and_(t.c.accepted_at == at, t.c.reservation_id < rid)
-                )
-            conditions.append(after)
-        keys = (t.c.accepted_at, t.c.reservation_id)
-        ordering = [k.asc() for k in keys] if order == "asc" else [k.desc() for k in keys]
-        query = (
-            select(self._row, *keys).where(*conditions).order_by(*ordering).limit(params.limit + 1)
-        )
+            values["at"] = params.cursor.accepted_at
+            values["rid"] = params.cursor.reservation_id
+        query = self._page_query(tuple(filters), order, params.cursor is not None)
         with self.engine.connect() as conn:
-            rows = conn.execute(query).all()
+            rows = conn.execute(query, values).all()
         shown = rows[: params.limit]
         cursor = None
         if shown and len(rows) > params.limit:
             cursor = Cursor(shown[-1][1], shown[-1][2]).encode()
         items = json_array([row[0] for row in shown])
         return f'{{"items":{items},"next_cursor":{json.dumps(cursor)}}}'.encode()
+
+    def _page_query(self, filters: tuple[str, ...], order: Order, after: bool) -> Select[Any]:
+        """The statement of a page's shape, built once (building it per request cost a
+        third of a page's CPU in SQLAlchemy: 0.32 -> 0.21 ms in-process)."""
+        shape = (filters, order, after)
+        query = self._pages.get(shape)
+        if query is not None:
+            return query
+        t = reservations
+        conditions = [FILTERS[name] for name in filters]
+        if after:
+            at: BindParameter[datetime] = bindparam("at")
+            rid: BindParameter[str] = bindparam("rid")
+            if order == "asc":
+                later = or_(
+                    t.c.accepted_at > at, and_(t.c.accepted_at == at, t.c.reservation_id > rid)
+                )
+            else:
+                later = or_(
+                    t.c.accepted_at < at, and_(t.c.accepted_at == at, t.c.reservation_id < rid)
+                )
+            conditions.append(later)
+        keys = (t.c.accepted_at, t.c.reservation_id)
+        ordering = [k.asc() for k in keys] if order == "asc" else [k.desc() for k in keys]
+        query = select(self._row, *keys).where(*conditions).order_by(*ordering)
+        query = self._pages[shape] = query.limit(bindparam("limit"))
+        return query
+
+
+FILTERS: dict[str, ColumnElement[bool]] = {
+    "customer_id": reservations.c.customer_id == bindparam("customer_id"),
+    "store_id": reservations.c.store_id == bindparam("store_id"),
+    "status": reservations.c.status == bindparam("status"),
+    "since": reservations.c.accepted_at >= bindparam("since"),
+    "until": reservations.c.accepted_at < bindparam("until"),
+}
+"""What a page can be filtered by: name -> condition on the parameter of that name."""
+
+Filters = dict[str, Any]
+"""Names of :data:`FILTERS` and their values (naive UTC times for since/until)."""
 
 
 # Built once (building the expression per request was a fifth of a read's CPU).
@@ -340,15 +369,12 @@ Until = Annotated[
 def router(queries: ReservationQueries) -> APIRouter:
     """The query routes on ``queries``."""
     routes = APIRouter()
-    t = reservations
     query = queries.run
 
-    async def listing(
-        where: list[ColumnElement[bool]], order: Order, params: ListParams
-    ) -> Response:
+    async def listing(filters: Filters, order: Order, params: ListParams) -> Response:
         if params.wait_for is not None:
             await queries.wait(reservation_stream(params.wait_for), params.min_version)
-        return _json(await query(queries.page, where, order, params))
+        return _json(await query(queries.page, filters, order, params))
 
     @routes.get("/reservations/{reservation_id}", response_model=Reservation)
     async def get_reservation(
@@ -374,7 +400,7 @@ def router(queries: ReservationQueries) -> APIRouter:
         """A customer's reservations, newest first (ZOZOTOWN): to that customer and support."""
         policy.may_list_customer(caller, customer_id)
         params = _list_params(limit, cursor, wait_for, min_version)
-        return await listing([t.c.customer_id == customer_id], "desc", params)
+        return await listing({"customer_id": customer_id}, "desc", params)
 
     @routes.get("/stores/{store_id}/reservations", response_model=ReservationPage)
     async def store_reservations(
@@ -390,8 +416,7 @@ def router(queries: ReservationQueries) -> APIRouter:
         have to secure (status ``accepted``) (FAANS): to staff of the store and support."""
         policy.may_list_store(caller, store_id)
         params = _list_params(limit, cursor, wait_for, min_version)
-        where = [t.c.store_id == store_id, t.c.status == (status or "accepted")]
-        return await listing(where, "asc", params)
+        return await listing({"store_id": store_id, "status": status or "accepted"}, "asc", params)
 
     @routes.get("/backoffice/reservations", response_model=ReservationPage)
     async def search_reservations(
@@ -410,19 +435,15 @@ def router(queries: ReservationQueries) -> APIRouter:
         to support only."""
         policy.may_search(caller)
         params = _list_params(limit, cursor, wait_for, min_version)
-        where: list[ColumnElement[bool]] = []
-        if customer_id is not None:
-            where.append(t.c.customer_id == customer_id)
-        if store_id is not None:
-            where.append(t.c.store_id == store_id)
-        if status is not None:
-            where.append(t.c.status == status)
-        since, until = utc(from_), utc(to)
-        if since is not None:
-            where.append(t.c.accepted_at >= since)
-        if until is not None:
-            where.append(t.c.accepted_at < until)
-        return await listing(where, "desc", params)
+        given = {
+            "customer_id": customer_id,
+            "store_id": store_id,
+            "status": status,
+            "since": utc(from_),
+            "until": utc(to),
+        }
+        filters = {name: value for name, value in given.items() if value is not None}
+        return await listing(filters, "desc", params)
 
     @routes.get("/stores/{store_id}/stock/{sku}", response_model=StockLevel, dependencies=[PUBLIC])
     async def stock_level(
