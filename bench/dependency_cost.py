@@ -6,12 +6,15 @@ answers the same small object; only what the route depends on differs. The ASGI 
 called directly, so the figures are CPU microseconds per request of FastAPI alone (routing,
 body validation, dependencies, the response), the median of ``--rounds``:
 
-- ``eventfold``: the shape of ``CommandOrigin`` (an origin depending on the caller, which
-  depends on an ``HTTPBearer`` security scheme; the ``Idempotency-Key`` as a ``Header``);
+- ``chained``: the shape ``CommandOrigin`` had until 2026-12-06 (an origin depending on
+  the caller, which depends on an ``HTTPBearer`` security scheme; the ``Idempotency-Key``
+  as a ``Header``);
 - ``no-middle``: the origin takes the security scheme and the header itself;
-- ``header-only``: one dependency with the ``Header`` parameter, reading the token itself;
-- ``flat``: one dependency reading both headers itself (no OpenAPI security, no header
-  docs: what it would take to keep those is the open question);
+- ``header-only``: one dependency with the ``Header`` parameter, reading the token itself:
+  the shape ``CommandOrigin`` has now (the OpenAPI document declares the bearer scheme
+  without a ``Security`` dependency: ``callers.document_callers``);
+- ``flat``: one dependency reading both headers itself (the header's checks would then
+  no longer be listed with the body's in one 422);
 - ``body-only``: no dependency at all.
 
     .venv/bin/python bench/dependency_cost.py [--requests 5000] [--rounds 3]
@@ -70,7 +73,7 @@ async def origin_flat(request: Request) -> Any:
 def app() -> FastAPI:
     made = FastAPI()
 
-    @made.post("/eventfold", status_code=201)
+    @made.post("/chained", status_code=201)
     async def full(body: Body, o: Annotated[Any, Depends(origin)]) -> dict[str, int]:
         return {"ok": 1}
 
@@ -96,7 +99,7 @@ def app() -> FastAPI:
 
 
 PAYLOAD = b'{"store_id": "s1", "sku": "tea-01", "quantity": 1}'
-SHAPES = ("eventfold", "no-middle", "header-only", "flat", "body-only")
+SHAPES = ("chained", "no-middle", "header-only", "flat", "body-only")
 
 
 def scope(path: str) -> dict[str, Any]:

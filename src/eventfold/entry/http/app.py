@@ -14,7 +14,13 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_l
 from starlette.exceptions import HTTPException
 
 from eventfold.core.redaction import redact
-from eventfold.entry.http.callers import PUBLIC, Authentication, Caller, require_role
+from eventfold.entry.http.callers import (
+    PUBLIC,
+    Authentication,
+    Caller,
+    document_callers,
+    require_role,
+)
 from eventfold.entry.http.docs import add_offline_docs
 from eventfold.entry.http.limits import BodyLimit
 from eventfold.entry.http.metrics import HttpMetrics, RequestMetrics
@@ -102,6 +108,7 @@ def create_app(
         telemetry={"tracing": False, "metrics": False, "logs": False},
     )
     add_offline_docs(app)
+    document_callers(app)
     app.state.authentication = authentication
     readiness = dict(readiness or {})
 

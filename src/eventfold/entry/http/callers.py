@@ -28,8 +28,11 @@ from typing import Annotated, Any
 import jwt
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
-from fastapi import Depends, Header, Request, Security
-from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from fastapi import Depends, FastAPI, Header, Request
+from fastapi.dependencies.models import Dependant
+from fastapi.encoders import jsonable_encoder
+from fastapi.routing import APIRoute, iter_route_contexts
+from fastapi.security import HTTPBearer
 
 from eventfold.core.app.handler import fingerprint
 from eventfold.core.app.origin import Actor, Origin, client_command_id
@@ -282,20 +285,33 @@ def _gateway_claims(scope: Mapping[str, Any]) -> Mapping[str, Any] | None:
     return claims if isinstance(claims, Mapping) and claims else None
 
 
-_bearer = HTTPBearer(
+BEARER = HTTPBearer(
     auto_error=False,
     scheme_name="bearer",
     bearerFormat="JWT",
     description="A JWT from the issuer (locally: `eventfold token --role ROLE --subject ID`).",
 )
+"""The security scheme routes that take a caller declare in the OpenAPI document
+(:func:`document_callers`). Not a dependency: solved as one, with the route's caller
+depending on it, it cost 18 us of each request (bench/dependency_cost.py); the token is
+read from the header as it reads it (:func:`bearer_token`)."""
 
 
-async def authenticated(
-    request: Request,
-    credentials: Annotated[HTTPAuthorizationCredentials | None, Security(_bearer)],
-) -> Actor:
+def bearer_token(scope: Mapping[str, Any]) -> str | None:
+    """The token of the request's ``Authorization: Bearer <token>`` header, read as
+    FastAPI's ``HTTPBearer`` reads it (the first such header; another scheme, or none:
+    None)."""
+    for name, value in scope.get("headers", ()):
+        if name == b"authorization":
+            scheme, _, token = value.decode("latin-1").partition(" ")
+            token = token.strip()
+            return token if scheme.lower() == "bearer" and token else None
+    return None
+
+
+async def authenticated(request: Request) -> Actor:
     authentication: Authentication = request.app.state.authentication
-    return authentication.actor(request.scope, credentials.credentials if credentials else None)
+    return authentication.actor(request.scope, bearer_token(request.scope))
 
 
 Caller = Annotated[Actor, Depends(authenticated)]
@@ -332,10 +348,12 @@ IdempotencyKey = Annotated[
 """A route parameter: the optional ``Idempotency-Key`` header."""
 
 
-async def command_origin(request: Request, actor: Caller, key: IdempotencyKey = None) -> Origin:
-    """The :class:`Origin` of a command route's request: the caller, and with an
+async def command_origin(request: Request, key: IdempotencyKey = None) -> Origin:
+    """The :class:`Origin` of a command route's request: the caller (as :data:`Caller`
+    gives it; asked here, not as a sub-dependency, which cost 7 us a command), and with an
     Idempotency-Key the command id scoped to that caller and operation, plus a digest of
     what was sent (method, path, body) to tell a retry from a reuse of the key."""
+    actor = await authenticated(request)
     if key is None:
         return Origin(actor)
     route = request.scope.get("route")
@@ -363,3 +381,41 @@ def _canonical(body: bytes) -> Any:
 CommandOrigin = Annotated[Origin, Depends(command_origin)]
 """A command route's parameter: who sends the command and its idempotency (see
 :func:`command_origin`)."""
+
+
+CALLER_DEPENDENCIES = (authenticated, command_origin)
+"""The dependencies that authenticate: a route depending on one of them takes a caller."""
+
+
+def takes_caller(dependant: Dependant) -> bool:
+    """Whether a route (its ``dependant``) authenticates its caller, at any depth."""
+    return any(
+        sub.call in CALLER_DEPENDENCIES or takes_caller(sub) for sub in dependant.dependencies
+    )
+
+
+def document_callers(app: FastAPI) -> None:
+    """Declare :data:`BEARER` in ``app``'s OpenAPI document, and as the security of every
+    operation whose route takes a caller (what FastAPI writes for a ``Security``
+    dependency, which these routes no longer solve per request)."""
+    generate = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        schema = generate()  # FastAPI's, cached by it: the changes below are idempotent
+        scheme = jsonable_encoder(BEARER.model, by_alias=True, exclude_none=True)
+        secured = False
+        for route in iter_route_contexts(app.routes):
+            if not isinstance(route.original_route, APIRoute) or not takes_caller(route.dependant):
+                continue
+            operations = schema.get("paths", {}).get(route.path_format or "", {})
+            for method in route.methods or ():
+                operation = operations.get(method.lower())
+                if operation is not None:
+                    operation["security"] = [{BEARER.scheme_name: []}]
+                    secured = True
+        if secured:
+            components = schema.setdefault("components", {})
+            components.setdefault("securitySchemes", {})[BEARER.scheme_name] = scheme
+        return schema
+
+    app.openapi = openapi  # type: ignore[method-assign]  # FastAPI's documented way

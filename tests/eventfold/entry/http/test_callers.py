@@ -3,6 +3,7 @@ verified claims, and the local key pair."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import threading
 import time
@@ -14,14 +15,21 @@ from typing import Any
 import jwt
 import pytest
 from cryptography.hazmat.primitives.asymmetric import ec
+from fastapi import Request
+from fastapi.security import HTTPBearer
+from hypothesis import given
+from hypothesis import strategies as st
 
-from eventfold import Actor, IssuerUnavailable, Unauthenticated
+from eventfold import Actor, IssuerUnavailable, SqliteEventStore, Unauthenticated
 from eventfold.entry.http.callers import (
     Authentication,
     ClaimNames,
     LocalSigningKey,
+    bearer_token,
     jwks_verifier,
 )
+from eventfold.testing import TokenIssuer
+from eventfold.web import ServiceContext, create_app, installed_services
 
 ISSUER = "https://issuer.example"
 AUDIENCE = "reservations-api"
@@ -200,3 +208,39 @@ def test_a_verified_token_is_remembered_until_it_expires() -> None:
     now[0] += 120  # past its expiry (on the cache's clock): verified again
     authentication.actor_of_token(token)
     assert len(calls) == 2
+
+
+# -- the token from the header, and the OpenAPI document ----------------------------------
+
+
+header_values = st.lists(
+    st.sampled_from(["Bearer", "bearer", "BEARER", "Basic", " ", "  ", "x", ".", "\t"]), max_size=5
+).map("".join)
+
+
+@given(values=st.lists(header_values, max_size=2))
+def test_the_token_is_read_as_fastapis_http_bearer_reads_it(values: list[str]) -> None:
+    headers = [(b"authorization", v.encode("latin-1")) for v in values]
+    scope = {"type": "http", "headers": [(b"host", b"x"), *headers]}
+    theirs = asyncio.run(HTTPBearer(auto_error=False)(Request(scope)))
+    assert bearer_token(scope) == (theirs.credentials if theirs else None)
+
+
+def test_the_openapi_document_declares_the_bearer_scheme_where_a_caller_is_taken(
+    store: SqliteEventStore,
+) -> None:
+    issuer = TokenIssuer()
+    app = create_app(
+        installed_services(), ServiceContext(store), authentication=issuer.authentication
+    )
+    schema = app.openapi()
+    paths = schema["paths"]
+    assert paths["/reservations"]["post"]["security"] == [{"bearer": []}]  # CommandOrigin
+    assert paths["/reservations/{reservation_id}"]["get"]["security"] == [{"bearer": []}]
+    assert "security" not in paths["/healthz"]["get"]  # public
+    assert "security" not in paths["/stores/{store_id}/stock/{sku}"]["get"]  # public
+    key = [p for p in paths["/reservations"]["post"]["parameters"] if p["in"] == "header"]
+    assert [p["name"] for p in key] == ["Idempotency-Key"]
+    scheme = schema["components"]["securitySchemes"]["bearer"]
+    assert (scheme["type"], scheme["scheme"], scheme["bearerFormat"]) == ("http", "bearer", "JWT")
+    assert app.openapi() == schema  # a second call changes nothing
