@@ -41,10 +41,10 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, HTTPException, Query, Response
 from fastapi.exceptions import RequestValidationError
 from pydantic import AwareDatetime, BaseModel, BeforeValidator
-from sqlalchemy import BindParameter, ColumnElement, Select, and_, bindparam, or_, select
+from sqlalchemy import BindParameter, ColumnElement, and_, bindparam, or_, select
 
 from eventfold import EventCodec
-from eventfold.sql import SqlProjection, json_array, json_row, one_statement_reads
+from eventfold.sql import PreparedRead, SqlProjection, json_array, json_row, one_statement_reads
 from eventfold.web import (
     PUBLIC,
     Caller,
@@ -184,10 +184,11 @@ class ReservationQueries:
         self._row = json_row(
             [t.c[name] for name in Reservation.model_fields], view.engine.dialect.name
         )
-        self._one = select(self._row, t.c.customer_id, t.c.store_id).where(
+        one = select(self._row, t.c.customer_id, t.c.store_id).where(
             t.c.reservation_id == bindparam("id")
         )
-        self._pages: dict[tuple[tuple[str, ...], Order, bool], Select[Any]] = {}
+        self._one = PreparedRead(one, self.engine)
+        self._pages: dict[tuple[tuple[str, ...], Order, bool], PreparedRead] = {}
         self.waiting = waiting
         self.run = run or query_runner(view.engine)
 
@@ -198,9 +199,8 @@ class ReservationQueries:
         await self.waiting.wait(stream_id, min_version)
 
     def reservation(self, reservation_id: str) -> FoundReservation | None:
-        with self.engine.connect() as conn:
-            row = conn.execute(self._one, {"id": reservation_id}).first()
-        return None if row is None else FoundReservation(row[0].encode(), row[1], row[2])
+        rows = self._one.rows({"id": reservation_id})
+        return FoundReservation(rows[0][0].encode(), rows[0][1], rows[0][2]) if rows else None
 
     def stock(self, store_id: str, sku: str) -> StockLevel | None:
         with self.engine.connect() as conn:
@@ -225,23 +225,22 @@ class ReservationQueries:
         if params.cursor is not None:
             values["at"] = params.cursor.accepted_at
             values["rid"] = params.cursor.reservation_id
-        query = self._page_query(tuple(filters), order, params.cursor is not None)
-        with self.engine.connect() as conn:
-            rows = conn.execute(query, values).all()
+        rows = self._page_query(tuple(filters), order, params.cursor is not None).rows(values)
         shown = rows[: params.limit]
         cursor = None
         if shown and len(rows) > params.limit:
-            cursor = Cursor(shown[-1][1], shown[-1][2]).encode()
+            cursor = Cursor(_stored_time(shown[-1][1]), shown[-1][2]).encode()
         items = json_array([row[0] for row in shown])
         return f'{{"items":{items},"next_cursor":{json.dumps(cursor)}}}'.encode()
 
-    def _page_query(self, filters: tuple[str, ...], order: Order, after: bool) -> Select[Any]:
-        """The statement of a page's shape, built once (building it per request cost a
-        third of a page's CPU in SQLAlchemy: 0.32 -> 0.21 ms in-process)."""
+    def _page_query(self, filters: tuple[str, ...], order: Order, after: bool) -> PreparedRead:
+        """The statement of a page's shape, built and compiled once (building it per
+        request cost a third of a page's CPU in SQLAlchemy: 0.32 -> 0.21 ms in-process;
+        running it on the driver's cursor, 0.13)."""
         shape = (filters, order, after)
-        query = self._pages.get(shape)
-        if query is not None:
-            return query
+        known = self._pages.get(shape)
+        if known is not None:
+            return known
         t = reservations
         conditions = [FILTERS[name] for name in filters]
         if after:
@@ -259,8 +258,8 @@ class ReservationQueries:
         keys = (t.c.accepted_at, t.c.reservation_id)
         ordering = [k.asc() for k in keys] if order == "asc" else [k.desc() for k in keys]
         query = select(self._row, *keys).where(*conditions).order_by(*ordering)
-        query = self._pages[shape] = query.limit(bindparam("limit"))
-        return query
+        prepared = self._pages[shape] = PreparedRead(query.limit(bindparam("limit")), self.engine)
+        return prepared
 
 
 FILTERS: dict[str, ColumnElement[bool]] = {
@@ -290,6 +289,11 @@ class FoundReservation:
     json: bytes
     customer_id: str
     store_id: str
+
+
+def _stored_time(value: datetime | str) -> datetime:
+    """A DATETIME column as the driver gives it: SQLite's text, MySQL's ``datetime``."""
+    return datetime.fromisoformat(value) if isinstance(value, str) else value
 
 
 def _json(body: bytes) -> Response:

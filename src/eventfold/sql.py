@@ -74,6 +74,7 @@ from eventfold.adapters.sql.migrate import (
     migrate,
     schema_differences,
 )
+from eventfold.adapters.sql.prepared import PreparedRead
 from eventfold.adapters.sql.projection import (
     ProjectionHandler,
     SqlProjection,
@@ -84,6 +85,7 @@ from eventfold.adapters.sql.rows import Rows
 
 __all__ = [
     "AppliedRevision",
+    "PreparedRead",
     "ProjectionHandler",
     "Rows",
     "SqlEffectsLedger",

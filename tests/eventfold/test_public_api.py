@@ -91,6 +91,7 @@ EXPORTED: dict[str, list[str]] = {
     ],
     "eventfold.sql": [
         "AppliedRevision",
+        "PreparedRead",
         "ProjectionHandler",
         "Rows",
         "SqlEffectsLedger",

@@ -6,7 +6,7 @@ import pytest
 from sqlalchemy import DateTime
 from sqlalchemy.dialects import sqlite
 
-from eventfold.adapters.sql.bulk import _processor
+from eventfold.adapters.sql.bulk import bind_processor
 
 
 @pytest.mark.parametrize(
@@ -23,7 +23,7 @@ from eventfold.adapters.sql.bulk import _processor
 def test_the_fast_sqlite_datetime_writes_what_sqlalchemy_writes(value: datetime | None) -> None:
     dialect = sqlite.dialect()
     general = DateTime().dialect_impl(dialect).bind_processor(dialect)
-    fast = _processor(DateTime(), dialect)
+    fast = bind_processor(DateTime(), dialect)
     assert general is not None
     assert fast is not None
     assert fast(value) == general(value)
