@@ -4,14 +4,12 @@ every issue comes back at once as one 422 problem."""
 
 from __future__ import annotations
 
-import uuid
-
 from fastapi import APIRouter, status
 from pydantic import BaseModel, ConfigDict, Field
 
 from catalog import app
 from catalog.domain import NAME_MAX, NAME_PATTERN, PRICE_MAX
-from eventfold import CommandHandler
+from eventfold import CommandHandler, new_id
 from eventfold.web import CommandOrigin, JsonInt, require_role
 
 
@@ -46,7 +44,7 @@ def router(handler: CommandHandler) -> APIRouter:
         """Register an item (the inventory role, or an operator)."""
         assert origin.actor is not None  # a command route always has a caller
         require_role(origin.actor, *WRITERS)
-        registered = app.register(handler, uuid.uuid4().hex, body.name, body.price, origin)
+        registered = app.register(handler, new_id(), body.name, body.price, origin)
         return RegisteredItem(item_id=registered.item_id, version=registered.version)
 
     return routes

@@ -4,7 +4,6 @@ are (the app factory answers them as RFC 9457 problem+json)."""
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Annotated
@@ -12,7 +11,7 @@ from typing import Annotated
 from fastapi import APIRouter, Path, status
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
-from eventfold import CommandHandler
+from eventfold import CommandHandler, new_id
 from eventfold.web import CommandOrigin, JsonInt, store_runner
 from reservations import app, policy
 from reservations.domain.reservation import (
@@ -117,7 +116,7 @@ def router(handler: CommandHandler, *, clock: Clock = utc_now) -> APIRouter:
         assert origin.actor is not None  # a command route always has a caller
         customer_id = body.customer_id or origin.actor.subject
         command = RequestReservation(
-            uuid.uuid4().hex, customer_id, body.store_id, body.sku, body.quantity, clock()
+            new_id(), customer_id, body.store_id, body.sku, body.quantity, clock()
         )
         placed = await run(app.request_reservation, handler, command, origin)
         return Placed(reservation_id=placed.reservation_id, version=placed.version)

@@ -6,13 +6,12 @@ command and one append: every item is checked and every issue comes back in one 
 
 from __future__ import annotations
 
-import uuid
 from typing import Annotated
 
 from fastapi import APIRouter, Path, status
 from pydantic import BaseModel, ConfigDict, Field
 
-from eventfold import CommandHandler, Origin
+from eventfold import CommandHandler, Origin, new_id
 from eventfold.web import CommandOrigin, JsonInt, require_role
 from restaurant import app
 from restaurant.domain import (
@@ -104,7 +103,7 @@ def router(handler: CommandHandler) -> APIRouter:
     def create_restaurant(body: NewRestaurant, origin: CommandOrigin) -> CreatedRestaurant:
         """Open a restaurant (restaurant staff)."""
         may_write(origin)
-        command = CreateRestaurant(uuid.uuid4().hex, body.name)
+        command = CreateRestaurant(new_id(), body.name)
         created = app.create_restaurant(handler, command, origin)
         return CreatedRestaurant(restaurant_id=created.restaurant_id, version=created.version)
 
@@ -117,7 +116,7 @@ def router(handler: CommandHandler) -> APIRouter:
         """Add a batch of items, all or none (restaurant staff; 404: no such restaurant;
         409: the menu changed since ``aggregate_version``, reload it; 422: every issue)."""
         may_write(origin)
-        items = tuple(NewItem(uuid.uuid4().hex, i.name, i.price) for i in body.items)
+        items = tuple(NewItem(new_id(), i.name, i.price) for i in body.items)
         added = app.add_items(
             handler,
             restaurant_id,

@@ -13,6 +13,7 @@ from eventfold.core.ports import Commit, EventStore, Snapshot, StreamWrite
 from eventfold.domain.codecs import EventCodec, JsonCodec
 from eventfold.domain.decider import Decider, category_of, entity_id_of
 from eventfold.domain.events import EventData, EventTypes, RecordedEvent, Upcaster
+from eventfold.domain.ids import new_id
 from eventfold.domain.validation import Validation, invalid
 from eventfold.errors import (
     CodecError,
@@ -80,5 +81,6 @@ __all__ = [
     "category_of",
     "entity_id_of",
     "invalid",
+    "new_id",
     "service_actor",
 ]

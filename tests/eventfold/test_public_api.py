@@ -53,6 +53,7 @@ EXPORTED: dict[str, list[str]] = {
         "category_of",
         "entity_id_of",
         "invalid",
+        "new_id",
         "service_actor",
     ],
     "eventfold.web": [
