@@ -200,7 +200,10 @@ class ReservationQueries:
 
     def reservation(self, reservation_id: str) -> FoundReservation | None:
         rows = self._one.rows({"id": reservation_id})
-        return FoundReservation(rows[0][0].encode(), rows[0][1], rows[0][2]) if rows else None
+        if not rows:
+            return None
+        json_text, customer_id, store_id = rows[0]
+        return FoundReservation(json_text.encode(), customer_id, store_id)
 
     def stock(self, store_id: str, sku: str) -> StockLevel | None:
         with self.engine.connect() as conn:
@@ -229,8 +232,9 @@ class ReservationQueries:
         shown = rows[: params.limit]
         cursor = None
         if shown and len(rows) > params.limit:
-            cursor = Cursor(_stored_time(shown[-1][1]), shown[-1][2]).encode()
-        items = json_array([row[0] for row in shown])
+            _, accepted_at, reservation_id = shown[-1]
+            cursor = Cursor(_stored_time(accepted_at), reservation_id).encode()
+        items = json_array([json_text for json_text, _, _ in shown])
         return f'{{"items":{items},"next_cursor":{json.dumps(cursor)}}}'.encode()
 
     def _page_query(self, filters: tuple[str, ...], order: Order, after: bool) -> PreparedRead:

@@ -16,16 +16,16 @@ import time
 
 _VERSION = 7 << 76  # RFC 9562: the 4 bits after the 48-bit timestamp
 _VARIANT = 0b10 << 62
-_RANDOM = (1 << 80) - 1
+_MARKED = ~(0xF << 76) & ~(0b11 << 62)  # the version's and the variant's bits cleared
 
 
 def new_id() -> str:
     """A new id: a UUIDv7 (RFC 9562) as 32 lowercase hex digits, like ``uuid4().hex`` —
     the Unix time in milliseconds, then 74 random bits. Ids made in a later millisecond
-    sort after earlier ones; within one, in random order. 74 random bits keep an id
-    unguessable (and every read checks the caller's rights anyway); the time it was made
-    can be read off it (the API shows it as ``accepted_at`` already)."""
+    (by this machine's clock, which may step back when it is corrected) sort after
+    earlier ones; within one, in random order. 74 random bits keep an id unguessable (and
+    every read checks the caller's rights anyway); the time it was made can be read off it
+    (for a reservation the API shows it as ``accepted_at`` already)."""
     millis = time.time_ns() // 1_000_000
-    random = int.from_bytes(os.urandom(10), "big") & _RANDOM
-    random = random & ~(0xF << 76) & ~(0b11 << 62) | _VERSION | _VARIANT
-    return f"{(millis & ((1 << 48) - 1)) << 80 | random:032x}"
+    noise = int.from_bytes(os.urandom(10), "big") & _MARKED | _VERSION | _VARIANT
+    return f"{(millis & ((1 << 48) - 1)) << 80 | noise:032x}"

@@ -120,7 +120,7 @@ def _compile(
     return _Compiled(statement, direct, compiled.string, names, processed, dialect.positional)
 
 
-_SQLITE_DATETIME_FORMAT = (
+SQLITE_DATETIME_FORMAT = (
     "%(year)04d-%(month)02d-%(day)02d %(hour)02d:%(minute)02d:%(second)02d.%(microsecond)06d"
 )
 
@@ -133,7 +133,7 @@ def bind_processor(type_: Any, dialect: Dialect) -> Processor | None:
     if (
         processor is None
         or not isinstance(impl, sqlite.DATETIME)
-        or getattr(impl, "_storage_format", None) != _SQLITE_DATETIME_FORMAT
+        or getattr(impl, "_storage_format", None) != SQLITE_DATETIME_FORMAT
     ):
         return processor
     general = processor

@@ -7,7 +7,8 @@ The JSON is what the pydantic model of the row would dump: numbers and strings a
 are, NULL as ``null``, times (naive UTC, as query models store them) as RFC 3339 UTC,
 ``2026-05-10T09:00:00.250000Z`` (``.ffffff`` only when the microseconds are not zero) —
 what pydantic writes for an aware UTC datetime. A test holds the two equal on SQLite and
-MariaDB.
+MariaDB (MySQL 8 is accepted too, untested here: it orders an object's keys its own way,
+which JSON readers don't mind).
 """
 
 from __future__ import annotations
@@ -27,6 +28,8 @@ from sqlalchemy import (
     literal_column,
 )
 from sqlalchemy.dialects import mysql, sqlite
+
+from eventfold.adapters.sql.bulk import SQLITE_DATETIME_FORMAT as _SQLITE_TEXT
 
 _DIALECTS: dict[str, Callable[..., Dialect]] = {
     "sqlite": sqlite.dialect,
@@ -85,6 +88,9 @@ def _value(column: ColumnElement[Any], dialect: str) -> ColumnElement[Any]:
 def _rfc3339_utc(column: ColumnElement[Any], dialect: str) -> ColumnElement[Any]:
     if dialect == "sqlite":
         # stored as 'YYYY-MM-DD HH:MM:SS.ffffff' (SQLAlchemy's SQLite DATETIME text)
+        stored = column.type.dialect_impl(sqlite.dialect())
+        if getattr(stored, "_storage_format", _SQLITE_TEXT) != _SQLITE_TEXT:
+            raise ValueError(f"json_row: {column!r} is stored in its own format on SQLite")
         date, clock = func.substr(column, 1, 10), func.substr(column, 12, 8)
         whole = date.op("||")("T").op("||")(clock).op("||")("Z")
         fraction = date.op("||")("T").op("||")(func.substr(column, 12)).op("||")("Z")

@@ -15,6 +15,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from sqlalchemy import Engine, Select
+from sqlalchemy.exc import DBAPIError
 
 from eventfold.adapters.sql.bulk import Processor, bind_processor
 
@@ -24,21 +25,35 @@ class PreparedRead:
     named parameter values on a pooled connection's driver cursor.
 
     The values are the statement's bound parameters by name (what ``bindparam`` named
-    them), passed through the columns' bind processors as SQLAlchemy would (a time as
-    SQLite's text). The rows are the driver's tuples, as they come: no result processing
-    (on SQLite a DATETIME column is its stored text, on MySQL a ``datetime``). Select
-    values that need none (text, integers, :func:`~eventfold.adapters.sql.json_rows.json_row`).
-    """
+    them; values the statement carries itself, such as a literal in a WHERE or a LIMIT,
+    are bound as compiled), passed through the columns' bind processors as SQLAlchemy
+    would (a time as SQLite's text). The rows are the driver's tuples, as they come: no
+    result processing (on SQLite a DATETIME column is its stored text, on MySQL a
+    ``datetime``), so select values that need none (text, integers,
+    :func:`~eventfold.adapters.sql.json_rows.json_row`). A driver error is raised as
+    SQLAlchemy's ``DBAPIError`` (a lost connection is dropped from the pool). ValueError
+    for a statement whose SQL is only known at execution (an expanding ``IN``)."""
 
     def __init__(self, statement: Select[Any], engine: Engine) -> None:
         dialect = engine.dialect
         compiled = statement.compile(dialect=dialect)
+        if compiled.post_compile_params or compiled.literal_execute_params:
+            raise ValueError(
+                "PreparedRead: the statement has parameters rendered at execution (an "
+                "expanding IN or literal_execute); bind single values instead"
+            )
         self.engine = engine
         self.sql = compiled.string
-        names = compiled.positiontup if dialect.positional else list(compiled.binds)
-        self._names = tuple(names or ())
-        self._defaults = dict(compiled.params)  # those SQLAlchemy set itself (an OFFSET)
-        processors = (bind_processor(compiled.binds[name].type, dialect) for name in self._names)
+        # The names as rendered, in the order the driver takes them (SQLAlchemy's binds
+        # also hold internal keys of anonymous parameters, never rendered).
+        rendered = compiled.positiontup if dialect.positional else list(compiled.params)
+        self._names = tuple(rendered or ())
+        escaped = compiled.escaped_bind_names
+        self._keys = tuple(escaped.get(name, name) for name in self._names)
+        binds = [compiled.binds[name] for name in self._names]
+        self._required = frozenset(n for n, b in zip(self._names, binds, strict=True) if b.required)
+        self._bound = dict(compiled.params)  # the values the statement carries itself
+        processors = (bind_processor(bind.type, dialect) for bind in binds)
         self._processed: tuple[tuple[int, Processor], ...] = tuple(
             (i, p) for i, p in enumerate(processors) if p is not None
         )
@@ -50,14 +65,14 @@ class PreparedRead:
         for name in self._names:
             if name in params:
                 values.append(params[name])
-            elif self._defaults.get(name) is not None:  # one SQLAlchemy bound itself
-                values.append(self._defaults[name])
-            else:
+            elif name in self._required:
                 raise KeyError(f"no value for the statement's parameter {name!r}")
+            else:
+                values.append(self._bound[name])
         for index, process in self._processed:
             values[index] = process(values[index])
         arguments = (
-            tuple(values) if self._positional else dict(zip(self._names, values, strict=True))
+            tuple(values) if self._positional else dict(zip(self._keys, values, strict=True))
         )
         connection = self.engine.raw_connection()  # the pool's; closing returns it
         try:
@@ -67,5 +82,11 @@ class PreparedRead:
                 return list(cursor.fetchall())
             finally:
                 cursor.close()
+        except self.engine.dialect.loaded_dbapi.Error as exc:
+            if self.engine.dialect.is_disconnect(exc, connection.dbapi_connection, None):
+                connection.invalidate(exc)
+            raise DBAPIError.instance(
+                self.sql, arguments, exc, self.engine.dialect.loaded_dbapi.Error
+            ) from exc
         finally:
             connection.close()

@@ -351,12 +351,12 @@ IdempotencyKey = Annotated[
 """A route parameter: the optional ``Idempotency-Key`` header."""
 
 
-async def command_origin(request: Request, key: IdempotencyKey = None) -> Origin:
-    """The :class:`Origin` of a command route's request: the caller (as :data:`Caller`
-    gives it; asked here, not as a sub-dependency, which cost 7 us a command), and with an
+async def command_origin(request: Request, actor: Caller, key: IdempotencyKey = None) -> Origin:
+    """The :class:`Origin` of a command route's request: the caller, and with an
     Idempotency-Key the command id scoped to that caller and operation, plus a digest of
-    what was sent (method, path, body) to tell a retry from a reuse of the key."""
-    actor = await authenticated(request)
+    what was sent (method, path, body) to tell a retry from a reuse of the key. The caller
+    is a sub-dependency, so it is authenticated before the key's checks run: a request
+    without a valid token is a 401 whatever else is wrong with it."""
     if key is None:
         return Origin(actor)
     route = request.scope.get("route")
@@ -386,15 +386,9 @@ CommandOrigin = Annotated[Origin, Depends(command_origin)]
 :func:`command_origin`)."""
 
 
-CALLER_DEPENDENCIES = (authenticated, command_origin)
-"""The dependencies that authenticate: a route depending on one of them takes a caller."""
-
-
 def takes_caller(dependant: Dependant) -> bool:
     """Whether a route (its ``dependant``) authenticates its caller, at any depth."""
-    return any(
-        sub.call in CALLER_DEPENDENCIES or takes_caller(sub) for sub in dependant.dependencies
-    )
+    return any(sub.call is authenticated or takes_caller(sub) for sub in dependant.dependencies)
 
 
 def document_callers(app: FastAPI) -> None:
@@ -414,7 +408,10 @@ def document_callers(app: FastAPI) -> None:
             for method in route.methods or ():
                 operation = operations.get(method.lower())
                 if operation is not None:
-                    operation["security"] = [{BEARER.scheme_name: []}]
+                    wanted: dict[str, list[str]] = {BEARER.scheme_name: []}
+                    security = operation.setdefault("security", [])
+                    if wanted not in security:  # another scheme it declares stays
+                        security.append(wanted)
                     secured = True
         if secured:
             components = schema.setdefault("components", {})

@@ -18,8 +18,10 @@ from sqlalchemy import (
     bindparam,
     insert,
     select,
+    text,
 )
 from sqlalchemy.dialects import mysql
+from sqlalchemy.exc import DBAPIError
 
 from eventfold.sql import PreparedRead
 
@@ -70,3 +72,33 @@ def test_a_parameter_not_given_is_named(filled: Engine) -> None:
     query = select(items.c.id).where(items.c.owner == bindparam("owner"))
     with pytest.raises(KeyError, match="'owner'"):
         PreparedRead(query, filled).rows({})
+
+
+def test_values_the_statement_carries_itself_are_bound_as_compiled(filled: Engine) -> None:
+    query = (
+        select(items.c.id)
+        .where(items.c.owner == "bob", items.c.id > bindparam("above"))
+        .order_by(items.c.id)
+        .limit(2)
+        .offset(1)
+    )
+    with filled.connect() as conn:
+        expected = [tuple(row) for row in conn.execute(query, {"above": 3})]
+    assert (
+        PreparedRead(query, filled).rows({"above": 3}) == expected == [(6,), (8,)]
+    )  # bob: even ids
+
+
+def test_an_in_list_rendered_at_execution_is_refused(filled: Engine) -> None:
+    query = select(items.c.id).where(items.c.owner.in_(["ann", "bob"]))
+    with pytest.raises(ValueError, match="expanding IN"):
+        PreparedRead(query, filled)
+
+
+def test_a_driver_error_is_sqlalchemys(filled: Engine) -> None:
+    query = select(items.c.id).where(items.c.id == bindparam("id"))
+    prepared = PreparedRead(query, filled)
+    with filled.begin() as conn:
+        conn.execute(text("DROP TABLE prepared_items"))
+    with pytest.raises(DBAPIError):
+        prepared.rows({"id": 1})

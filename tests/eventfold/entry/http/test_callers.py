@@ -4,6 +4,7 @@ verified claims, and the local key pair."""
 from __future__ import annotations
 
 import asyncio
+import copy
 import json
 import threading
 import time
@@ -243,4 +244,4 @@ def test_the_openapi_document_declares_the_bearer_scheme_where_a_caller_is_taken
     assert [p["name"] for p in key] == ["Idempotency-Key"]
     scheme = schema["components"]["securitySchemes"]["bearer"]
     assert (scheme["type"], scheme["scheme"], scheme["bearerFormat"]) == ("http", "bearer", "JWT")
-    assert app.openapi() == schema  # a second call changes nothing
+    assert app.openapi() == copy.deepcopy(schema)  # a second call changes nothing

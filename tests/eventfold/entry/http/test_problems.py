@@ -78,6 +78,23 @@ def test_missing_fields_and_bad_query_and_header_are_reported_together(
     }
 
 
+@pytest.mark.parametrize("authorization", [None, "Bearer not-a-token", "Basic dXNlcg=="])
+def test_a_caller_without_a_valid_token_is_401_whatever_else_is_wrong(
+    client: TestClient, authorization: str | None
+) -> None:
+    headers = {"Idempotency-Key": ""}  # invalid too: authentication is checked first
+    if authorization is not None:
+        headers["Authorization"] = authorization
+    request = client.build_request(
+        "POST", "/counters/a/add?expected_version=abc", json={}, headers=headers
+    )
+    if authorization is None:
+        del request.headers["Authorization"]  # the client's default token
+    response = client.send(request)
+    problem(response, 401)
+    assert response.headers["www-authenticate"].startswith("Bearer")
+
+
 @pytest.mark.parametrize("raw", [b"{", b'{"amount": 1,}', b"\xff\xfe"])
 def test_malformed_json_is_a_422_problem_not_a_500(client: TestClient, raw: bytes) -> None:
     response = client.post(
