@@ -6,6 +6,7 @@ query model has seen; reads go through the service's HTTP routes."""
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -25,6 +26,7 @@ from reservations.domain.reservation import (
 from reservations.domain.stock import SetStockLevel
 from reservations.projection import query_model
 from reservations.published_language import PROTOBUF_CODEC
+from reservations.queries import StockLevel
 from reservations.service import service
 from tests.examples.problems import problem
 from tests.examples.query_api import serve_queries
@@ -215,6 +217,10 @@ def test_stock_shows_on_hand_held_and_available_with_its_version(world: World) -
     # stock stream: set 1, hold r1 2, hold r2 3, release r1 4, hand over r2 5
     expected = {"on_hand": 4, "held": 0, "available": 4, "version": 5}
     assert {k: got[k] for k in expected} == expected
+    # the whole body is the model's, as the model would write it (rendered by the database)
+    assert got == json.loads(StockLevel.model_validate(got).model_dump_json())
+    assert list(got) == list(StockLevel.model_fields)
+    assert (got["store_id"], got["sku"]) == ("s1", "k1")
     world.reserve("r3", "c2")
     world.catch_up()
     got = world.get("/stores/s1/stock/k1?min_version=6")
