@@ -14,7 +14,8 @@ applies them on its own); a test checks that the revisions make exactly these de
 ``eventfold rebuild reservations_view`` refills them through shadow tables and a swap.
 
 Times are stored as naive UTC (SQLite and MySQL ``DATETIME`` carry no zone; MySQL keeps
-microseconds, ``fsp=6``) and come back aware through :func:`aware`.
+microseconds, ``fsp=6``); the query API writes them as RFC 3339 UTC (``...Z``) straight
+from the database (:func:`eventfold.sql.json_row`).
 """
 
 from __future__ import annotations
@@ -121,11 +122,6 @@ def naive(moment: datetime) -> datetime:
     if moment.tzinfo is UTC:  # what the codecs decode: skip the conversion
         return moment.replace(tzinfo=None)
     return moment.astimezone(UTC).replace(tzinfo=None) if moment.tzinfo else moment
-
-
-def aware(moment: datetime) -> datetime:
-    """A stored (naive UTC) time with its zone back."""
-    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment
 
 
 # -- reservations ------------------------------------------------------------------------------

@@ -44,8 +44,12 @@ their shadow copies, which are swapped in atomically at the end.
 Reading (the query API): ``with engine.connect() as conn: conn.execute(select(...))``;
 a route whose reads are one statement each can use ``one_statement_reads(engine)``
 instead (on SQLite no transaction around the statement: 5-7 % of a one-row read's CPU).
-``projection.applied_versions([stream_id])`` tells whether version v of a stream is
-visible yet (read-your-writes).
+A hot read can leave the rows to the database and SQLAlchemy out of the request:
+``json_row(columns, dialect)`` renders each row as the JSON its pydantic model would dump
+(``json_array`` joins them), and ``PreparedRead(statement, engine).rows(params)`` runs a
+statement compiled once on the driver's cursor (the reservation service's pages: 0.52 ->
+0.13 ms of CPU each). ``projection.applied_versions([stream_id])`` tells whether version
+v of a stream is visible yet (read-your-writes).
 
 Schema: :func:`migrate` runs Alembic at startup, in code: eventfold's own tables (the
 effects ledger) and each folder of a service's own revisions (a branch of its own:
