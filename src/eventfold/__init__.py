@@ -8,12 +8,12 @@ from the layers below.
 
 from eventfold.adapters.sqlite.event_store import SqliteEventStore
 from eventfold.core.app.handler import CommandHandler, Outcome, OutcomeCounter, Session
+from eventfold.core.app.ids import new_id
 from eventfold.core.app.origin import Actor, Origin, service_actor
 from eventfold.core.ports import Commit, EventStore, Snapshot, StreamWrite
 from eventfold.domain.codecs import EventCodec, JsonCodec
 from eventfold.domain.decider import Decider, category_of, entity_id_of
 from eventfold.domain.events import EventData, EventTypes, RecordedEvent, Upcaster
-from eventfold.domain.ids import new_id
 from eventfold.domain.validation import Validation, invalid
 from eventfold.errors import (
     CodecError,
