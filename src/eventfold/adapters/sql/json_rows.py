@@ -29,7 +29,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects import mysql, sqlite
 
-from eventfold.adapters.sql.bulk import SQLITE_DATETIME_FORMAT as _SQLITE_TEXT
+from eventfold.adapters.sql.driver import SQLITE_DATETIME_FORMAT as _SQLITE_TEXT
 
 _DIALECTS: dict[str, Callable[..., Dialect]] = {
     "sqlite": sqlite.dialect,

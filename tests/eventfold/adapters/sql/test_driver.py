@@ -6,7 +6,7 @@ import pytest
 from sqlalchemy import DateTime
 from sqlalchemy.dialects import sqlite
 
-from eventfold.adapters.sql.bulk import bind_processor
+from eventfold.adapters.sql.driver import bind_processor
 
 
 @pytest.mark.parametrize(
