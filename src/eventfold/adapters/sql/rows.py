@@ -90,10 +90,7 @@ class Rows:
             if before.kind == "upsert" and len(before.values) == len(target.columns):
                 return dict(before.values)
             self.flush()
-        statement = self._bulk.select_by_key(target)
-        key_parameters = _bound_key(self._keys[table], pk)
-        found = self._connection.execute(statement, key_parameters).mappings().first()
-        return dict(found) if found is not None else None
+        return self._bulk.get(self._connection, target, _bound_key(self._keys[table], pk))
 
     @property
     def connection(self) -> Connection:

@@ -2,8 +2,24 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+from typing import Any
+
 import pytest
-from sqlalchemy import Column, Engine, Integer, MetaData, String, Table, insert, select
+from sqlalchemy import (
+    Boolean,
+    Column,
+    DateTime,
+    Engine,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    TypeDecorator,
+    insert,
+    select,
+)
+from sqlalchemy.exc import DBAPIError
 
 from eventfold.sql import Rows, write_transaction
 
@@ -83,3 +99,62 @@ def test_unknown_tables_and_missing_keys_are_named(db: Engine) -> None:
             rows.upsert("nope", {"id": "x"})
         with pytest.raises(KeyError, match="primary-key column 'id'"):
             rows.upsert("items", {"name": "x"})
+
+
+class Tagged(TypeDecorator[str]):
+    """A column type of the application's own: its result processing must still run."""
+
+    impl = String(30)
+    cache_ok = True
+
+    def process_bind_param(self, value: str | None, dialect: Any) -> str | None:
+        return None if value is None else f"tag:{value}"
+
+    def process_result_value(self, value: str | None, dialect: Any) -> str | None:
+        return None if value is None else value.removeprefix("tag:")
+
+
+typed = Table(
+    "typed",
+    metadata,
+    Column("store", String(20), primary_key=True),
+    Column("sku", String(20), primary_key=True),
+    Column("at", DateTime),
+    Column("open", Boolean),
+    Column("label", Tagged),
+    Column("qty", Integer),
+)
+
+
+def test_get_reads_values_as_sqlalchemy_would(db: Engine) -> None:
+    """Rows.get reads on the driver's cursor; its values must equal SQLAlchemy's own result
+    (times, booleans, a TypeDecorator), and a row that is not there is None."""
+    at = datetime(2026, 12, 6, 4, 5, 6)  # whole seconds: a plain MySQL DATETIME keeps no more
+    with write_transaction(db) as conn:
+        conn.execute(
+            insert(typed),
+            [
+                {"store": "s", "sku": "a", "at": at, "open": True, "label": "x", "qty": 3},
+                {"store": "s", "sku": "b", "at": None, "open": False, "label": None, "qty": None},
+            ],
+        )
+    with write_transaction(db) as conn:
+        rows = Rows(conn, {"typed": typed})
+        for sku in ("a", "b"):
+            expected = conn.execute(select(typed).where(typed.c.sku == sku)).mappings().one()
+            got = rows.get("typed", {"store": "s", "sku": sku})
+            assert got == dict(expected)
+            assert got is not None
+            assert type(got["open"]) is bool
+        assert rows.get("typed", {"store": "s", "sku": "zzz"}) is None
+        first = rows.get("typed", {"store": "s", "sku": "a"})
+        assert first is not None
+        assert first["at"] == at
+
+
+def test_a_driver_error_on_get_is_sqlalchemys(db: Engine) -> None:
+    with write_transaction(db) as conn:
+        conn.exec_driver_sql("DROP TABLE items")
+        rows = Rows(conn, TABLES)
+        with pytest.raises(DBAPIError):
+            rows.get("items", {"id": "old"})
