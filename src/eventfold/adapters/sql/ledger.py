@@ -7,9 +7,10 @@ done already) and :meth:`~SqlEffectsLedger.settle` right AFTER (see
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterator, Mapping
+from collections.abc import Collection, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
+from typing import Any
 
 from sqlalchemy import (
     Column,
@@ -31,6 +32,7 @@ from sqlalchemy import (
 from sqlalchemy.exc import SQLAlchemyError
 
 from eventfold.adapters.sql.bulk import upsert_statement
+from eventfold.adapters.sql.driver import DriverStatement
 from eventfold.adapters.sql.engine import write_transaction
 from eventfold.errors import DeliveryFailed
 
@@ -58,42 +60,55 @@ def _now() -> datetime:
 
 
 class SqlEffectsLedger:
-    """The EffectsLedger port on SQLAlchemy (SQLite or MySQL): a set-based statement per
-    step and up to 500 keys (each statement is built once)."""
+    """The EffectsLedger port on SQLAlchemy (SQLite or MySQL).
+
+    The writes of a batch are one ``executemany`` per step, of statements compiled once and
+    sent to the driver (:class:`~eventfold.adapters.sql.driver.DriverStatement`): a claim
+    bumps the keys already pending and inserts the new ones, and only when the two counts
+    leave some key unaccounted for (done before: a replay) does it read which are done.
+    Set-based statements with an expanding ``IN`` cost SQLAlchemy a compile of the
+    expansion per call, most of the ledger's CPU at the router's batch sizes."""
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
         t = effects_table
+        dialect = engine.dialect
         this_reaction = t.c.reaction == bindparam("r")
-        these_keys = t.c.effect_key.in_(bindparam("keys", expanding=True))
-        self._done = select(t.c.effect_key).where(this_reaction, t.c.status == DONE, these_keys)
-        self._known = select(t.c.effect_key, t.c.status).where(this_reaction, these_keys)
-        # new rows; one another process claimed meanwhile is left as it is
-        self._insert = upsert_statement(
-            engine.dialect.name, t, ("reaction", "effect_key"), ("reaction", "effect_key")
+        this_key = t.c.effect_key == bindparam("k")
+        pending = t.c.status == PENDING
+        self._done = select(t.c.effect_key).where(
+            this_reaction, t.c.status == DONE, t.c.effect_key.in_(bindparam("keys", expanding=True))
         )
-        self._bump = (
+        key = ("reaction", "effect_key")
+        # new rows (an insert that leaves an existing key as it is: one another process
+        # claimed meanwhile, or one done before)
+        self._insert = DriverStatement.compile(
+            upsert_statement(dialect.name, t, key, key),
+            dialect,
+            column_keys=[*key, "status", "attempts", "first_attempt_at"],
+        )
+        self._bump = DriverStatement.compile(
+            update(t).where(this_reaction, this_key, pending).values(attempts=t.c.attempts + 1),
+            dialect,
+        )
+        self._complete = DriverStatement.compile(
             update(t)
-            .where(this_reaction, these_keys, t.c.status == PENDING)
-            .values(attempts=t.c.attempts + 1)
+            .where(this_reaction, this_key)
+            .values(status=DONE, done_at=bindparam("at"), last_error=None),
+            dialect,
         )
-        self._complete = (
+        self._fail = DriverStatement.compile(
             update(t)
-            .where(this_reaction, these_keys)
-            .values(status=DONE, done_at=bindparam("at"), last_error=None)
+            .where(this_reaction, this_key, pending)
+            .values(last_error=bindparam("reason")),
+            dialect,
         )
-        self._fail = (
-            update(t)
-            .where(this_reaction, t.c.effect_key == bindparam("k"), t.c.status == PENDING)
-            .values(last_error=bindparam("reason"))
+        self._release = DriverStatement.compile(
+            update(t).where(this_reaction, this_key, pending).values(attempts=t.c.attempts - 1),
+            dialect,
         )
-        self._release = (
-            update(t)
-            .where(this_reaction, these_keys, t.c.status == PENDING)
-            .values(attempts=t.c.attempts - 1)
-        )
-        self._drop = delete(t).where(
-            this_reaction, these_keys, t.c.status == PENDING, t.c.attempts <= 0
+        self._drop = DriverStatement.compile(
+            delete(t).where(this_reaction, this_key, pending, t.c.attempts <= 0), dialect
         )
 
     def done(self, reaction: str, keys: Collection[str]) -> set[str]:
@@ -113,9 +128,7 @@ class SqlEffectsLedger:
         now = _now()
         with self._writing() as conn:
             for chunk in _chunks(keys):
-                rows = conn.execute(self._known, {"r": reaction, "keys": chunk})
-                known = {str(key): str(status) for key, status in rows}
-                done.update(key for key, status in known.items() if status == DONE)
+                bumped = _each(conn, self._bump, [{"r": reaction, "k": key} for key in chunk])
                 new = [
                     {
                         "reaction": reaction,
@@ -125,13 +138,10 @@ class SqlEffectsLedger:
                         "first_attempt_at": now,
                     }
                     for key in chunk
-                    if key not in known
                 ]
-                if new:
-                    conn.execute(self._insert, new)
-                again = [key for key, status in known.items() if status == PENDING]
-                if again:
-                    conn.execute(self._bump, {"r": reaction, "keys": again})
+                inserted = _each(conn, self._insert, new)
+                if bumped + inserted < len(chunk):  # the others are done
+                    done.update(conn.scalars(self._done, {"r": reaction, "keys": chunk}))
         return done
 
     def settle(
@@ -145,13 +155,16 @@ class SqlEffectsLedger:
             return
         with self._writing() as conn:
             now = _now()
-            for chunk in _chunks(done):
-                conn.execute(self._complete, {"r": reaction, "keys": chunk, "at": now})
-            for key, reason in (failed or {}).items():
-                conn.execute(self._fail, {"r": reaction, "k": key, "reason": reason[:2000]})
-            for chunk in _chunks(released):
-                conn.execute(self._release, {"r": reaction, "keys": chunk})
-                conn.execute(self._drop, {"r": reaction, "keys": chunk})
+            completed = [{"r": reaction, "k": key, "at": now} for key in dict.fromkeys(done)]
+            _each(conn, self._complete, completed)
+            reasons = [
+                {"r": reaction, "k": key, "reason": reason[:2000]}
+                for key, reason in (failed or {}).items()
+            ]
+            _each(conn, self._fail, reasons)
+            given_back = [{"r": reaction, "k": key} for key in dict.fromkeys(released)]
+            _each(conn, self._release, given_back)
+            _each(conn, self._drop, given_back)
 
     def status(self, reaction: str, key: str) -> tuple[str, int] | None:
         """(status, attempts) of one effect, for operators and tests."""
@@ -175,6 +188,14 @@ class SqlEffectsLedger:
                 yield conn
         except SQLAlchemyError as exc:
             raise DeliveryFailed(f"effects ledger unavailable: {exc}") from exc
+
+
+def _each(conn: Connection, statement: DriverStatement, rows: Sequence[Mapping[str, Any]]) -> int:
+    """Run ``statement`` once per row (one ``executemany``); how many rows it changed."""
+    if not rows:
+        return 0
+    result = conn.exec_driver_sql(statement.sql, [statement.arguments(row) for row in rows])
+    return int(result.rowcount)
 
 
 def _row(reaction: str, key: str) -> ColumnElement[bool]:
