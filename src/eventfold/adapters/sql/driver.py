@@ -9,13 +9,13 @@ literal in a WHERE, a LIMIT) are bound as compiled.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy.dialects import sqlite
-from sqlalchemy.engine import Dialect
+from sqlalchemy.engine import Connection, Dialect
 from sqlalchemy.sql import ClauseElement
 from sqlalchemy.sql.compiler import SQLCompiler
 
@@ -82,6 +82,14 @@ class DriverStatement:
         if self.positional:
             return tuple(ordered)
         return dict(zip(self.driver_keys, ordered, strict=True))
+
+    def executemany(self, conn: Connection, rows: Sequence[Mapping[str, Any]]) -> int:
+        """Run the statement once per row of named values on ``conn`` (one ``executemany``
+        through SQLAlchemy's driver-level call); how many rows it changed. No rows: 0."""
+        if not rows:
+            return 0
+        result = conn.exec_driver_sql(self.sql, [self.arguments(row) for row in rows])
+        return int(result.rowcount)
 
 
 def bind_processor(type_: Any, dialect: Dialect) -> Processor | None:

@@ -7,10 +7,9 @@ done already) and :meth:`~SqlEffectsLedger.settle` right AFTER (see
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterator, Mapping, Sequence
+from collections.abc import Collection, Iterator, Mapping
 from contextlib import contextmanager
 from datetime import UTC, datetime
-from typing import Any
 
 from sqlalchemy import (
     Column,
@@ -128,7 +127,7 @@ class SqlEffectsLedger:
         now = _now()
         with self._writing() as conn:
             for chunk in _chunks(keys):
-                bumped = _each(conn, self._bump, [{"r": reaction, "k": key} for key in chunk])
+                bumped = self._bump.executemany(conn, [{"r": reaction, "k": key} for key in chunk])
                 new = [
                     {
                         "reaction": reaction,
@@ -139,7 +138,7 @@ class SqlEffectsLedger:
                     }
                     for key in chunk
                 ]
-                inserted = _each(conn, self._insert, new)
+                inserted = self._insert.executemany(conn, new)
                 if bumped + inserted < len(chunk):  # the others are done
                     done.update(conn.scalars(self._done, {"r": reaction, "keys": chunk}))
         return done
@@ -156,15 +155,15 @@ class SqlEffectsLedger:
         with self._writing() as conn:
             now = _now()
             completed = [{"r": reaction, "k": key, "at": now} for key in dict.fromkeys(done)]
-            _each(conn, self._complete, completed)
+            self._complete.executemany(conn, completed)
             reasons = [
                 {"r": reaction, "k": key, "reason": reason[:2000]}
                 for key, reason in (failed or {}).items()
             ]
-            _each(conn, self._fail, reasons)
+            self._fail.executemany(conn, reasons)
             given_back = [{"r": reaction, "k": key} for key in dict.fromkeys(released)]
-            _each(conn, self._release, given_back)
-            _each(conn, self._drop, given_back)
+            self._release.executemany(conn, given_back)
+            self._drop.executemany(conn, given_back)
 
     def status(self, reaction: str, key: str) -> tuple[str, int] | None:
         """(status, attempts) of one effect, for operators and tests."""
@@ -188,14 +187,6 @@ class SqlEffectsLedger:
                 yield conn
         except SQLAlchemyError as exc:
             raise DeliveryFailed(f"effects ledger unavailable: {exc}") from exc
-
-
-def _each(conn: Connection, statement: DriverStatement, rows: Sequence[Mapping[str, Any]]) -> int:
-    """Run ``statement`` once per row (one ``executemany``); how many rows it changed."""
-    if not rows:
-        return 0
-    result = conn.exec_driver_sql(statement.sql, [statement.arguments(row) for row in rows])
-    return int(result.rowcount)
 
 
 def _row(reaction: str, key: str) -> ColumnElement[bool]:
