@@ -62,6 +62,7 @@ EXPORTED: dict[str, list[str]] = {
         "Caller",
         "ClaimNames",
         "CommandOrigin",
+        "CommandRoute",
         "IdempotencyKey",
         "Job",
         "JobsFactory",

@@ -13,6 +13,7 @@ from eventfold.entry.http.callers import (
     jwks_verifier,
     require_role,
 )
+from eventfold.entry.http.command_routes import CommandRoute
 
 __all__ = [
     "PUBLIC",
@@ -21,6 +22,7 @@ __all__ = [
     "Caller",
     "ClaimNames",
     "CommandOrigin",
+    "CommandRoute",
     "IdempotencyKey",
     "LocalSigningKey",
     "StopRunner",

@@ -1,0 +1,302 @@
+"""CommandRoute: the short path answers exactly as FastAPI's handler does, for every
+request, and is taken only where it covers the route's shape."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Annotated, Any
+
+import pytest
+from fastapi import APIRouter, Header, Request, status
+from fastapi import Path as PathParam
+from fastapi.routing import APIRoute
+from fastapi.testclient import TestClient
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from pydantic import BaseModel, ConfigDict, Field
+
+from eventfold import Actor, SqliteEventStore
+from eventfold.entry.http.callers import authenticated
+from eventfold.errors import RuleViolated
+from eventfold.testing import TokenIssuer
+from eventfold.web import (
+    Caller,
+    CommandOrigin,
+    CommandRoute,
+    JsonInt,
+    Service,
+    ServiceContext,
+    create_app,
+    installed_services,
+)
+from tests.examples.callers import shared_issuer
+
+Id = Annotated[str, PathParam(min_length=2, max_length=12, pattern=r"^[a-z0-9-]+$")]
+
+
+class Order(BaseModel):
+    model_config = ConfigDict(strict=True, extra="forbid")
+    sku: str = Field(min_length=1, max_length=10)
+    quantity: JsonInt = Field(ge=1, le=99)
+    note: str | None = None
+
+
+class Placed(BaseModel):
+    order_id: str
+    subject: str
+    sku: str
+    quantity: int
+    key: str | None
+
+
+class Version(BaseModel):
+    version: int
+
+
+def toy_routes(route_class: type[APIRoute]) -> APIRouter:
+    """Command routes of every shape the short path covers, answering what they were given
+    (and refusing quantity 13 as a conflict, so errors raised by a route are compared too)."""
+    routes = APIRouter(route_class=route_class)
+
+    @routes.post("/orders", status_code=status.HTTP_201_CREATED, response_model=Placed)
+    async def place(body: Order, origin: CommandOrigin) -> Placed:
+        if body.quantity == 13:
+            raise RuleViolated("thirteen is not sold here")
+        assert origin.actor is not None
+        return Placed(
+            order_id="o-1",
+            subject=origin.actor.subject,
+            sku=body.sku,
+            quantity=body.quantity,
+            key=origin.idempotency_key,
+        )
+
+    @routes.post("/orders/{order_id}/lines/{sku}", response_model=Version)
+    async def add_line(order_id: Id, sku: Id, body: Order, origin: CommandOrigin) -> Version:
+        return Version(version=len(order_id) + len(sku) + body.quantity)
+
+    @routes.post("/orders/{order_id}/close", response_model=Version)
+    async def close(order_id: Id, origin: CommandOrigin) -> Version:
+        return Version(version=len(order_id))
+
+    # Shapes it does not cover: FastAPI's handler only.
+    @routes.post("/orders/{order_id}/note", response_model=Version)
+    async def note(order_id: Id, actor: Caller, tag: Annotated[str, Header()]) -> Version:
+        return Version(version=len(tag))
+
+    @routes.post("/orders/{order_id}/raw", response_model=Version)
+    async def raw(order_id: Id, request: Request, origin: CommandOrigin) -> Version:
+        return Version(version=len(await request.body()))
+
+    return routes
+
+
+def toy_app(route_class: type[APIRoute], store: SqliteEventStore, issuer: TokenIssuer) -> Any:
+    service = Service(
+        name="toy",
+        codec=installed_services(["reservations"])[0].codec,
+        categories=("toy",),
+        routes=lambda context: toy_routes(route_class),
+    )
+    return create_app([service], ServiceContext(store), authentication=issuer.authentication)
+
+
+@pytest.fixture(scope="module")
+def clients(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[TestClient, TestClient]]:
+    issuer = shared_issuer()
+    store = SqliteEventStore(Path(tmp_path_factory.mktemp("toy")) / "events.db")
+    short = TestClient(toy_app(CommandRoute, store, issuer), raise_server_exceptions=False)
+    plain = TestClient(toy_app(APIRoute, store, issuer), raise_server_exceptions=False)
+    yield short, plain
+    short.close()
+    plain.close()
+
+
+def routes_of(app: Any) -> dict[str, APIRoute]:
+    found: dict[str, APIRoute] = {}
+    for route in app.router.routes:
+        original = getattr(route, "original_router", None)
+        for inner in original.routes if original is not None else [route]:
+            if isinstance(inner, APIRoute):
+                found[inner.path] = inner
+    return found
+
+
+def test_the_short_path_is_taken_only_where_it_covers_the_shape(
+    clients: tuple[TestClient, TestClient],
+) -> None:
+    short, _ = clients
+    routes = routes_of(short.app)
+    taken = {path for path, route in routes.items() if getattr(route, "short_path", False)}
+    assert taken == {"/orders", "/orders/{order_id}/lines/{sku}", "/orders/{order_id}/close"}
+
+
+def test_every_command_route_of_the_reservation_service_takes_it(
+    tmp_path: Path, token_issuer: TokenIssuer
+) -> None:
+    store = SqliteEventStore(tmp_path / "events.db")
+    app = create_app(
+        installed_services(["reservations"]),
+        ServiceContext(store),
+        authentication=token_issuer.authentication,
+    )
+    commands = [
+        route
+        for route in routes_of(app).values()
+        if isinstance(route, CommandRoute) and ({"POST", "PUT"} & (route.methods or set()))
+    ]
+    assert {r.path for r in commands} >= {"/reservations", "/stores/{store_id}/stock/{sku}"}
+    assert all(r.short_path for r in commands), [r.path for r in commands if not r.short_path]
+
+
+def answer(client: TestClient, path: str, body: Any, headers: dict[str, str]) -> tuple[Any, ...]:
+    content = body if isinstance(body, bytes) else json.dumps(body).encode()
+    response = client.post(path, content=content, headers=headers)
+    return response.status_code, response.headers.get("content-type"), response.content
+
+
+def headers_for(
+    issuer: TokenIssuer, auth: str, content_type: str | None, key: str | None
+) -> dict[str, str]:
+    headers: dict[str, str] = {}
+    if auth == "valid":
+        headers.update(issuer.headers("u-1", "customer"))
+    elif auth == "garbage":
+        headers["Authorization"] = "Bearer not-a-token"
+    elif auth == "basic":
+        headers["Authorization"] = "Basic dTpw"
+    if content_type is not None:
+        headers["Content-Type"] = content_type
+    if key is not None:
+        headers["Idempotency-Key"] = key
+    return headers
+
+
+json_values = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers(-5, 120)
+    | st.floats(allow_nan=False)
+    | st.text(max_size=12),
+    lambda inner: (
+        st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=5), inner, max_size=3)
+    ),
+    max_leaves=6,
+)
+order_like = st.fixed_dictionaries(
+    {
+        "sku": st.text(max_size=12) | st.integers(),
+        "quantity": st.integers(-2, 120) | st.floats(0, 120),
+    },
+    optional={"note": st.none() | st.text(max_size=4) | st.integers(), "extra": json_values},
+)
+
+
+valid_orders = st.fixed_dictionaries(
+    {"sku": st.text("abc-", min_size=1, max_size=10), "quantity": st.integers(1, 99)},
+    optional={"note": st.none() | st.text(max_size=4)},
+)
+
+VALID = {"sku": "a", "quantity": 2}
+CASES = [  # (path, body, auth, content type, Idempotency-Key): one per reason to fall back
+    ("/orders", VALID, "valid", "application/json", None),
+    ("/orders", {"sku": "a", "quantity": 13}, "valid", "application/json", None),
+    ("/orders", VALID, "valid", "application/json", "k-1"),
+    ("/orders", VALID, "valid", "application/json", ""),
+    ("/orders", VALID, "none", "application/json", None),
+    ("/orders", VALID, "garbage", "application/json", None),
+    ("/orders", VALID, "basic", "application/json", None),
+    ("/orders", VALID, "valid", "text/plain", None),
+    ("/orders", VALID, "valid", None, None),
+    ("/orders", VALID, "valid", "application/json; charset=utf-8", None),
+    ("/orders", {"sku": "a", "quantity": "2"}, "valid", "application/json", None),
+    ("/orders", {"sku": "a", "quantity": 2.0}, "valid", "application/json", None),
+    ("/orders", {**VALID, "extra": 1}, "valid", "application/json", None),
+    ("/orders", [VALID], "valid", "application/json", None),
+    ("/orders", b"{", "valid", "application/json", None),
+    ("/orders", b"", "valid", "application/json", None),
+    ("/orders", b"NaN", "valid", "application/json", None),
+    ("/orders", {"sku": "", "quantity": 0}, "none", "application/json", "x" * 201),
+    ("/orders/ab-1/lines/sku-9", VALID, "valid", "application/json", None),
+    ("/orders/A!/lines/sku-9", VALID, "valid", "application/json", None),
+    ("/orders/ab-1/lines/x", {"sku": 1}, "valid", "application/json", None),
+    ("/orders/ab/close", b"", "valid", None, None),
+    ("/orders/x/close", b"", "valid", None, None),
+    ("/orders/ab/close", b"", "none", None, None),
+    ("/orders/ab/note", b"", "valid", None, None),
+    ("/orders/ab-1/raw", VALID, "valid", "application/json", None),
+]
+
+
+@pytest.mark.parametrize(("path", "body", "auth", "content_type", "key"), CASES)
+def test_both_paths_answer_each_kind_of_request_the_same(
+    clients: tuple[TestClient, TestClient],
+    path: str,
+    body: Any,
+    auth: str,
+    content_type: str | None,
+    key: str | None,
+) -> None:
+    short, plain = clients
+    headers = headers_for(shared_issuer(), auth, content_type, key)
+    assert answer(short, path, body, headers) == answer(plain, path, body, headers)
+
+
+@settings(
+    max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    path=st.sampled_from(
+        ["/orders", "/orders/ab-1/lines/sku-9", "/orders/A!/lines/x", "/orders/ab/close"]
+    ),
+    body=valid_orders | order_like | json_values | st.sampled_from([b"", b"{", b"[1,]"]),
+    auth=st.sampled_from(["valid", "valid", "valid", "none", "garbage"]),
+    content_type=st.sampled_from(["application/json", "application/json", "text/plain", None]),
+    key=st.none() | st.sampled_from(["k-1", ""]),
+)
+def test_both_paths_answer_every_request_the_same(
+    clients: tuple[TestClient, TestClient],
+    path: str,
+    body: Any,
+    auth: str,
+    content_type: str | None,
+    key: str | None,
+) -> None:
+    short, plain = clients
+    headers = headers_for(shared_issuer(), auth, content_type, key)
+    assert answer(short, path, body, headers) == answer(plain, path, body, headers)
+
+
+def test_a_well_formed_command_is_answered_with_what_the_route_returned(
+    clients: tuple[TestClient, TestClient],
+) -> None:
+    short, _ = clients
+    headers = headers_for(shared_issuer(), "valid", "application/json", None)
+    status_code, content_type, content = answer(
+        short, "/orders", {"sku": "a", "quantity": 2}, headers
+    )
+    assert (status_code, content_type) == (201, "application/json")
+    assert json.loads(content) == {
+        "order_id": "o-1",
+        "subject": "u-1",
+        "sku": "a",
+        "quantity": 2,
+        "key": None,
+    }
+    status_code, _, content = answer(short, "/orders", {"sku": "a", "quantity": 13}, headers)
+    assert status_code == 409
+    assert b"thirteen" in content
+
+
+def test_a_dependency_override_is_honoured(tmp_path: Path) -> None:
+    """A test that overrides who calls gets FastAPI's handler, which applies the override."""
+    issuer = shared_issuer()
+    store = SqliteEventStore(tmp_path / "events.db")
+    app = toy_app(CommandRoute, store, issuer)
+    app.dependency_overrides[authenticated] = lambda: Actor.of("stand-in", {"customer"})
+    with TestClient(app) as client:
+        answered = client.post("/orders", json=VALID, headers=issuer.headers("u-1", "customer"))
+    assert answered.status_code == 201
+    assert answered.json()["subject"] == "stand-in"
