@@ -3,7 +3,9 @@ record of the fsyncs of its WAL."""
 
 from __future__ import annotations
 
+import contextlib
 import os
+import sqlite3
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -41,3 +43,10 @@ def wal_syncs(
 
     monkeypatch.setattr(os, "fsync", fsync)
     return syncs
+
+
+def committed(path: Path) -> list[tuple[str, int]]:
+    """The events another connection sees: what is committed."""
+    with contextlib.closing(sqlite3.connect(path)) as other:
+        rows = other.execute("SELECT stream_id, version FROM events ORDER BY position")
+        return [(str(s), int(v)) for s, v in rows]

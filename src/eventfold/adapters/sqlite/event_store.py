@@ -25,6 +25,7 @@ from pathlib import Path
 from eventfold.adapters.sqlite.plumbing import (
     EVENT_COLUMNS,
     Durability,
+    FileWriteGate,
     SqliteFile,
     WriteGate,
     rows_to_events,
@@ -112,12 +113,19 @@ class _Append:
         self.done = False
 
 
+ALONE_SECONDS = 1.0
+"""How long a thread's shared appends commit alone after it saw another writer's commit
+(see :meth:`SqliteEventStore.deferred_sync`)."""
+
+
 @dataclass(slots=True)
 class DeferredSync:
     """What :meth:`SqliteEventStore.deferred_sync` tells its caller: ``needed`` once an
-    append in its block committed without its fsync."""
+    append in its block was made without its commit's fsync (or, in a shared transaction,
+    without its commit: see :meth:`SqliteEventStore.deferred_sync`)."""
 
     needed: bool = False
+    shared: bool = False
 
 
 def _versions(writes: tuple[StreamWrite, ...]) -> dict[str, int]:
@@ -186,6 +194,14 @@ class SqliteEventStore(SqliteFile):
         if not writes:
             raise ValueError("append needs at least one stream write")
         request = _Append(writes, command_id, fingerprint)
+        deferred: DeferredSync | None = getattr(self._deferring, "sync", None)
+        if (
+            deferred is not None
+            and deferred.shared
+            and isinstance(self.write_gate, FileWriteGate)
+            and time.monotonic() >= getattr(self._deferring, "alone_until", 0.0)
+        ):
+            return self._append_shared(request, deferred)
         with self._queue_lock:
             self._queue.append(request)
         with self.write_gate:
@@ -197,7 +213,6 @@ class SqliteEventStore(SqliteFile):
                 self._commit_group(self._conn(), group)
         if request.error is not None:
             raise request.error
-        deferred: DeferredSync | None = getattr(self._deferring, "sync", None)
         if deferred is None:
             self.make_durable()
         elif self.durability == "full":
@@ -211,19 +226,38 @@ class SqliteEventStore(SqliteFile):
         return Commit(command_id, _versions(writes), False, fingerprint)
 
     def make_durable(self) -> None:
-        """Put every commit visible now on disk (with durability "full"; else nothing)."""
+        """Commit this thread's shared transaction, if it has one open (see
+        :meth:`deferred_sync`), then put every commit visible now on disk (with
+        durability "full"; else nothing)."""
+        if getattr(self._deferring, "open", False):
+            self._commit_shared()
         if self.durability == "full":
             sync_wal(self.path)
 
     @contextmanager
-    def deferred_sync(self) -> Iterator[DeferredSync]:
+    def deferred_sync(self, *, shared: bool = False) -> Iterator[DeferredSync]:
         """Appends made by this thread inside the block return before their fsync.
 
         The caller then owes them one: when the block's :class:`DeferredSync` says
         ``needed``, it calls :meth:`make_durable` (or shares one call with other such
         blocks, as the HTTP entry point's command runner does) before anyone hears of the
-        commits. Nests; other threads' appends are not affected."""
-        deferred = DeferredSync()
+        commits. Nests; other threads' appends are not affected.
+
+        ``shared``: the appends also leave their transaction open, and the next ones made
+        by this thread (in this block or another shared one) join it, each in its own
+        savepoint, until :meth:`make_durable` commits them all at once. Every commit writes
+        whole pages to the WAL, and the appends of one turn of an event loop touch mostly
+        the same pages (measured: 34 KiB and 15 write calls per append alone, 9 KiB and 4
+        in tens). The thread holds the write gate, so other writers of the file wait,
+        until that call: it must come soon, from this thread, and before anyone hears of
+        the appends. A conflict undoes only its own append.
+
+        Another process writing the same file would wait for each shared transaction as
+        a whole (measured with two HTTP processes taking commands: 0.9x the commands/s).
+        So when a shared transaction finds that another connection committed since this
+        thread's last one, it commits at once, and this thread's appends commit alone
+        for the next second (:data:`ALONE_SECONDS`)."""
+        deferred = DeferredSync(shared=shared)
         outer = getattr(self._deferring, "sync", None)
         self._deferring.sync = deferred
         try:
@@ -232,6 +266,72 @@ class SqliteEventStore(SqliteFile):
             self._deferring.sync = outer
             if outer is not None and deferred.needed:
                 outer.needed = True
+
+    def _append_shared(self, request: _Append, deferred: DeferredSync) -> Commit:
+        """``request`` in this thread's shared transaction (opened by the first one)."""
+        conn = self._conn()
+        gate = self.write_gate
+        assert isinstance(gate, FileWriteGate)
+        if not getattr(self._deferring, "open", False):
+            gate.__enter__()
+            try:
+                conn.execute("BEGIN IMMEDIATE")
+            except BaseException as exc:
+                gate.__exit__(None, None, None)
+                if isinstance(exc, sqlite3.OperationalError):
+                    raise StoreUnavailable(f"event store busy: {exc}") from exc
+                raise
+            self._deferring.open = True
+            gate.keep(self._commit_shared)
+            others = conn.execute("PRAGMA data_version").fetchone()[0]
+            if others != getattr(self._deferring, "data_version", others):
+                self._deferring.alone_until = time.monotonic() + ALONE_SECONDS
+        deferred.needed = True  # from here on the transaction must be ended by make_durable
+        cur = conn.cursor()
+        cur.execute("SAVEPOINT one_append")
+        try:
+            self._write_append(cur, request, _now())
+        except BaseException as exc:
+            cur.execute("ROLLBACK TO one_append")
+            cur.execute("RELEASE one_append")
+            mapped = _store_error(exc)
+            if mapped is exc:
+                raise
+            raise mapped from exc
+        cur.execute("RELEASE one_append")
+        if request.earlier is not None:
+            earlier = request.earlier
+            return Commit(request.command_id, earlier.versions, True, earlier.fingerprint)
+        self._deferring.appended = True
+        if time.monotonic() < getattr(self._deferring, "alone_until", 0.0):
+            self._commit_shared()  # another writer is about: do not make it wait
+        return Commit(request.command_id, _versions(request.writes), False, request.fingerprint)
+
+    def _commit_shared(self) -> None:
+        """Commit this thread's shared transaction and let the other writers in."""
+        if not getattr(self._deferring, "open", False):
+            return
+        conn = self._conn()
+        self._deferring.open = False
+        gate = self.write_gate
+        assert isinstance(gate, FileWriteGate)
+        gate.keep(None)
+        appended, self._deferring.appended = getattr(self._deferring, "appended", False), False
+        try:
+            conn.execute("COMMIT")
+            self._deferring.data_version = conn.execute("PRAGMA data_version").fetchone()[0]
+        except BaseException as exc:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            mapped = _store_error(exc)
+            if mapped is exc:
+                raise
+            raise mapped from exc
+        finally:
+            gate.__exit__(None, None, None)
+        if appended:
+            for listener in self._listeners:
+                listener()
 
     def _commit_group(self, conn: sqlite3.Connection, group: list[_Append]) -> None:
         now = _now()

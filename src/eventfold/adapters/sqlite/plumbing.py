@@ -16,6 +16,7 @@ import sqlite3
 import threading
 import time
 import weakref
+from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 from types import TracebackType
@@ -66,6 +67,8 @@ class FileWriteGate:
         self.lock_path = lock_path
         self._lock = threading.RLock()
         self._depth = 0
+        self._owner: int | None = None
+        self._before_reentry: Callable[[], None] | None = None
         self._fd = os.open(lock_path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
         self._finalizer = weakref.finalize(self, os.close, self._fd)
 
@@ -81,6 +84,9 @@ class FileWriteGate:
             return gate
 
     def __enter__(self) -> FileWriteGate:
+        before = self._before_reentry
+        if before is not None and self._owner == threading.get_ident():
+            before()  # the holder's own writer comes back: let it finish what it keeps open
         self._lock.acquire()
         if self._depth == 0:
             try:
@@ -88,8 +94,16 @@ class FileWriteGate:
             except BaseException:
                 self._lock.release()
                 raise
+            self._owner = threading.get_ident()
         self._depth += 1
         return self
+
+    def keep(self, before_reentry: Callable[[], None] | None) -> None:
+        """The holding thread keeps the gate beyond its block (an open transaction): when
+        that thread enters the gate again, ``before_reentry`` runs first (it ends the
+        transaction and leaves the gate), so another writer of the thread never finds the
+        file locked by its own thread. None clears it, as leaving the gate for good does."""
+        self._before_reentry = before_reentry
 
     def __exit__(
         self,
@@ -100,6 +114,8 @@ class FileWriteGate:
     ) -> None:
         self._depth -= 1
         if self._depth == 0:
+            self._owner = None
+            self._before_reentry = None
             fcntl.flock(self._fd, fcntl.LOCK_UN)
         self._lock.release()
 

@@ -11,7 +11,7 @@ import pytest
 from eventfold import ConcurrencyConflict, SqliteEventStore
 from eventfold.adapters.sqlite.plumbing import Durability, FileWriteGate
 from tests.contracts.event_store import EventStoreContract, event, write
-from tests.sqlite_support import needs_proc_fds, wal_syncs
+from tests.sqlite_support import committed, needs_proc_fds, wal_syncs
 
 
 class TestSqliteEventStore(EventStoreContract):
@@ -241,4 +241,97 @@ def test_a_deferred_sync_is_needed_only_with_full_durability(tmp_path: Path) -> 
     with store.deferred_sync() as deferred:
         store.append(write("a-1", 0, event(1)))
     assert not deferred.needed
+    store.close()
+
+
+# -- shared transactions (deferred_sync(shared=True)) -----------------------------------------
+
+
+@needs_proc_fds
+def test_shared_appends_commit_together_when_made_durable(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "events.db"
+    store = SqliteEventStore(path)
+    heard: list[int] = []
+    store.add_commit_listener(lambda: heard.append(len(committed(path))))
+    syncs = wal_syncs(monkeypatch)
+    with store.deferred_sync(shared=True) as first:
+        store.append(write("a-1", 0, event(1)))
+    with store.deferred_sync(shared=True) as second:
+        store.append(write("b-1", 0, event(1)))
+        with pytest.raises(ConcurrencyConflict):  # undoes only itself
+            store.append(write("a-1", 0, event(9)))
+        store.append(write("a-1", 1, event(2)))  # sees the first block's append
+    assert first.needed
+    assert second.needed
+    assert committed(path) == []  # nothing is committed before make_durable ...
+    assert heard == []
+    assert syncs == []
+    store.make_durable()
+    assert committed(path) == [("a-1", 1), ("b-1", 1), ("a-1", 2)]  # ... then all of it
+    assert heard == [3]  # once, after the commit
+    assert syncs == [False]
+    store.make_durable()  # nothing open: only the fsync
+    assert syncs == [False, False]
+    store.close()
+
+
+def test_another_thread_waits_for_the_shared_transaction(tmp_path: Path) -> None:
+    path = tmp_path / "events.db"
+    store = SqliteEventStore(path)
+    with store.deferred_sync(shared=True):
+        store.append(write("a-1", 0, event(1)))
+    writer = threading.Thread(target=lambda: store.append(write("b-1", 0, event(1))))
+    writer.start()
+    writer.join(timeout=0.3)
+    assert writer.is_alive()  # the gate is kept until make_durable
+    store.make_durable()
+    writer.join(timeout=30)
+    assert committed(path) == [("a-1", 1), ("b-1", 1)]
+    store.close()
+
+
+def test_a_writer_of_the_same_thread_ends_the_shared_transaction_first(tmp_path: Path) -> None:
+    """Another writer of the file on the holding thread (the same store outside a shared
+    block, or another store of the file) commits the shared appends first instead of
+    finding the file locked by its own thread."""
+    path = tmp_path / "events.db"
+    store = SqliteEventStore(path)
+    same_file = SqliteEventStore(path)
+    with store.deferred_sync(shared=True):
+        store.append(write("a-1", 0, event(1)))
+    store.append(write("b-1", 0, event(1)))
+    assert committed(path) == [("a-1", 1), ("b-1", 1)]
+    with store.deferred_sync(shared=True):
+        store.append(write("a-1", 1, event(2)))
+    same_file.append(write("c-1", 0, event(1)))
+    assert committed(path) == [("a-1", 1), ("b-1", 1), ("a-1", 2), ("c-1", 1)]
+    store.make_durable()  # nothing left open
+    same_file.close()
+    store.close()
+
+
+def test_shared_appends_commit_alone_for_a_while_after_another_writer_committed(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "events.db"
+    store = SqliteEventStore(path)
+    with store.deferred_sync(shared=True):
+        store.append(write("a-1", 0, event(1)))
+    store.make_durable()
+    with store.deferred_sync(shared=True):
+        store.append(write("a-1", 1, event(2)))
+    assert committed(path) == [("a-1", 1)]  # no other writer yet: kept open
+    store.make_durable()
+    other = threading.Thread(target=lambda: store.append(write("b-1", 0, event(1))))
+    other.start()  # another connection commits
+    other.join()
+    with store.deferred_sync(shared=True) as deferred:
+        store.append(write("a-1", 2, event(3)))
+        assert committed(path)[-1] == ("a-1", 3)  # committed at once
+        store.append(write("a-1", 3, event(4)))
+        assert committed(path)[-1] == ("a-1", 4)  # and the next ones too, for a while
+    assert deferred.needed  # their fsync is still the caller's
+    store.make_durable()
     store.close()

@@ -14,7 +14,7 @@ import pytest
 from eventfold import SqliteEventStore
 from eventfold.entry.http.runners import GroupSync, InlineCommands, store_runner
 from tests.contracts.event_store import event, write
-from tests.sqlite_support import needs_proc_fds, sqlite_store, wal_syncs
+from tests.sqlite_support import committed, needs_proc_fds, sqlite_store, wal_syncs
 
 
 class CountingSync:
@@ -129,3 +129,21 @@ def test_a_call_that_failed_after_it_appended_is_still_made_durable(
     with pytest.raises(RuntimeError, match="after the commit"):
         asyncio.run(InlineCommands(store)(append_then_fail))
     assert syncs == [False]
+
+
+def test_the_calls_of_one_turn_of_the_loop_commit_in_one_transaction(
+    store: SqliteEventStore,
+) -> None:
+    run = InlineCommands(store)
+    seen_while_running: list[list[tuple[str, int]]] = []
+
+    def append(stream: str) -> None:
+        store.append(write(stream, 0, event(1)))
+        seen_while_running.append(committed(store.path))
+
+    async def scenario() -> None:
+        await asyncio.gather(run(append, "a-1"), run(append, "b-1"), run(append, "c-1"))
+
+    asyncio.run(scenario())
+    assert seen_while_running == [[], [], []]  # none committed before the turn's end ...
+    assert committed(store.path) == [("a-1", 1), ("b-1", 1), ("c-1", 1)]  # ... all after
