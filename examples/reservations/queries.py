@@ -48,6 +48,7 @@ from eventfold.sql import PreparedRead, SqlProjection, json_array, json_row, one
 from eventfold.web import (
     PUBLIC,
     Caller,
+    FastPathRoute,
     QueryRunner,
     ReadYourWrites,
     ServiceContext,
@@ -367,7 +368,7 @@ Until = Annotated[
 
 def router(queries: ReservationQueries) -> APIRouter:
     """The query routes on ``queries``."""
-    routes = APIRouter()
+    routes = APIRouter(route_class=FastPathRoute)
     query = queries.run
 
     async def listing(filters: Filters, order: Order, params: ListParams) -> Response:

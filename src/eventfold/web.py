@@ -14,7 +14,7 @@ Who calls: a route takes a :data:`Caller` (the authenticated :class:`Actor`; 401
 valid bearer token) or is marked ``dependencies=[PUBLIC]``; a command route takes a
 :data:`CommandOrigin` (the caller plus its Idempotency-Key, scoped to that caller) and hands
 it to the command handler, which records it on every event; an ``async`` command route
-built with ``APIRouter(route_class=CommandRoute)`` answers well-formed requests on a short
+built with ``APIRouter(route_class=FastPathRoute)`` answers well-formed requests on a short
 path past FastAPI's dependency solving (errors still take FastAPI's own). The app's
 :class:`Authentication` comes from the composition root.
 :func:`migrate_query_model` applies the services' migrations (``Service.migrations``) on
@@ -43,7 +43,7 @@ from eventfold.entry.http import (
     Caller,
     ClaimNames,
     CommandOrigin,
-    CommandRoute,
+    FastPathRoute,
     IdempotencyKey,
     LocalSigningKey,
     StopRunner,
@@ -72,7 +72,7 @@ __all__ = [
     "Caller",
     "ClaimNames",
     "CommandOrigin",
-    "CommandRoute",
+    "FastPathRoute",
     "IdempotencyKey",
     "Job",
     "JobsFactory",

@@ -62,7 +62,7 @@ EXPORTED: dict[str, list[str]] = {
         "Caller",
         "ClaimNames",
         "CommandOrigin",
-        "CommandRoute",
+        "FastPathRoute",
         "IdempotencyKey",
         "Job",
         "JobsFactory",

@@ -13,7 +13,7 @@ from eventfold.entry.http.callers import (
     jwks_verifier,
     require_role,
 )
-from eventfold.entry.http.command_routes import CommandRoute
+from eventfold.entry.http.fast_path import FastPathRoute
 
 __all__ = [
     "PUBLIC",
@@ -22,7 +22,7 @@ __all__ = [
     "Caller",
     "ClaimNames",
     "CommandOrigin",
-    "CommandRoute",
+    "FastPathRoute",
     "IdempotencyKey",
     "LocalSigningKey",
     "StopRunner",

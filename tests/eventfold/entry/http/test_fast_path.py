@@ -1,4 +1,4 @@
-"""CommandRoute: the short path answers exactly as FastAPI's handler does, for every
+"""FastPathRoute: the fast path answers exactly as FastAPI's handler does, for every
 request, and is taken only where it covers the route's shape."""
 
 from __future__ import annotations
@@ -6,25 +6,27 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
+from urllib.parse import urlencode
 
 import pytest
-from fastapi import APIRouter, Header, Request, status
+from fastapi import APIRouter, Header, Query, Request, Response, status
 from fastapi import Path as PathParam
 from fastapi.routing import APIRoute
 from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from eventfold import Actor, SqliteEventStore
 from eventfold.entry.http.callers import authenticated
-from eventfold.errors import RuleViolated
+from eventfold.errors import RuleViolated, StreamNotFound
 from eventfold.testing import TokenIssuer
 from eventfold.web import (
+    PUBLIC,
     Caller,
     CommandOrigin,
-    CommandRoute,
+    FastPathRoute,
     JsonInt,
     Service,
     ServiceContext,
@@ -55,8 +57,17 @@ class Version(BaseModel):
     version: int
 
 
+class Page(BaseModel):
+    subject: str
+    store_id: str
+    status: str | None
+    limit: int
+    since: str | None
+    cursor: str | None
+
+
 def toy_routes(route_class: type[APIRoute]) -> APIRouter:
-    """Command routes of every shape the short path covers, answering what they were given
+    """Command routes of every shape the fast path covers, answering what they were given
     (and refusing quantity 13 as a conflict, so errors raised by a route are compared too)."""
     routes = APIRouter(route_class=route_class)
 
@@ -90,6 +101,40 @@ def toy_routes(route_class: type[APIRoute]) -> APIRouter:
     async def raw(order_id: Id, request: Request, origin: CommandOrigin) -> Version:
         return Version(version=len(await request.body()))
 
+    @routes.get("/orders/{order_id}/notes", response_model=Version)
+    async def notes(order_id: Id, tag: Annotated[list[str], Query()]) -> Version:
+        return Version(version=len(tag))
+
+    # Reads: the caller, path and query parameters (aliases, defaults, None), a Response.
+    @routes.get("/stores/{store_id}/orders", response_model=Page)
+    async def store_orders(
+        store_id: Id,
+        caller: Caller,
+        status: Annotated[Literal["open", "closed"] | None, Query()] = None,
+        limit: Annotated[JsonInt, Query(ge=1, le=200)] = 50,
+        since: Annotated[AwareDatetime | None, Query(alias="from")] = None,
+        cursor: Annotated[str | None, Query(max_length=8)] = None,
+    ) -> Response:
+        page = Page(
+            subject=caller.subject,
+            store_id=store_id,
+            status=status,
+            limit=limit,
+            since=since.isoformat() if since else None,
+            cursor=cursor,
+        )
+        return Response(page.model_dump_json(), media_type="application/json")
+
+    @routes.get("/stock/{sku}", response_model=Version, dependencies=[PUBLIC])
+    async def stock(sku: Id, min_version: Annotated[int | None, Query(ge=1)] = None) -> Version:
+        if sku == "gone":
+            raise StreamNotFound("stock-gone")
+        return Version(version=min_version or len(sku))
+
+    @routes.get("/stock/{sku}/count", response_model=Version, dependencies=[PUBLIC])
+    async def count(sku: Id, unit: Annotated[str, Query(min_length=1)]) -> Version:
+        return Version(version=len(unit))
+
     return routes
 
 
@@ -107,33 +152,45 @@ def toy_app(route_class: type[APIRoute], store: SqliteEventStore, issuer: TokenI
 def clients(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[TestClient, TestClient]]:
     issuer = shared_issuer()
     store = SqliteEventStore(Path(tmp_path_factory.mktemp("toy")) / "events.db")
-    short = TestClient(toy_app(CommandRoute, store, issuer), raise_server_exceptions=False)
+    short = TestClient(toy_app(FastPathRoute, store, issuer), raise_server_exceptions=False)
     plain = TestClient(toy_app(APIRoute, store, issuer), raise_server_exceptions=False)
     yield short, plain
     short.close()
     plain.close()
 
 
-def routes_of(app: Any) -> dict[str, APIRoute]:
-    found: dict[str, APIRoute] = {}
-    for route in app.router.routes:
-        original = getattr(route, "original_router", None)
-        for inner in original.routes if original is not None else [route]:
-            if isinstance(inner, APIRoute):
-                found[inner.path] = inner
+def routes_of(app: Any) -> list[APIRoute]:
+    """The app's routes, from every router included at any depth."""
+    found: list[APIRoute] = []
+
+    def visit(routes: list[Any]) -> None:
+        for route in routes:
+            original = getattr(route, "original_router", None)
+            if original is not None:
+                visit(original.routes)
+            elif isinstance(route, APIRoute):
+                found.append(route)
+
+    visit(app.router.routes)
     return found
 
 
-def test_the_short_path_is_taken_only_where_it_covers_the_shape(
+def test_the_fast_path_is_taken_only_where_it_covers_the_shape(
     clients: tuple[TestClient, TestClient],
 ) -> None:
     short, _ = clients
-    routes = routes_of(short.app)
-    taken = {path for path, route in routes.items() if getattr(route, "short_path", False)}
-    assert taken == {"/orders", "/orders/{order_id}/lines/{sku}", "/orders/{order_id}/close"}
+    taken = {route.path for route in routes_of(short.app) if getattr(route, "fast_path", False)}
+    assert taken == {
+        "/orders",
+        "/orders/{order_id}/lines/{sku}",
+        "/orders/{order_id}/close",
+        "/stores/{store_id}/orders",
+        "/stock/{sku}",
+        "/stock/{sku}/count",
+    }
 
 
-def test_every_command_route_of_the_reservation_service_takes_it(
+def test_every_route_of_the_reservation_service_takes_it(
     tmp_path: Path, token_issuer: TokenIssuer
 ) -> None:
     store = SqliteEventStore(tmp_path / "events.db")
@@ -142,18 +199,24 @@ def test_every_command_route_of_the_reservation_service_takes_it(
         ServiceContext(store),
         authentication=token_issuer.authentication,
     )
-    commands = [
-        route
-        for route in routes_of(app).values()
-        if isinstance(route, CommandRoute) and ({"POST", "PUT"} & (route.methods or set()))
-    ]
-    assert {r.path for r in commands} >= {"/reservations", "/stores/{store_id}/stock/{sku}"}
-    assert all(r.short_path for r in commands), [r.path for r in commands if not r.short_path]
+    routes = [route for route in routes_of(app) if isinstance(route, FastPathRoute)]
+    assert {r.path for r in routes} >= {
+        "/reservations",
+        "/stores/{store_id}/stock/{sku}",
+        "/reservations/{reservation_id}",
+        "/stores/{store_id}/reservations",
+        "/backoffice/reservations",
+    }
+    assert all(r.fast_path for r in routes), [r.path for r in routes if not r.fast_path]
 
 
 def answer(client: TestClient, path: str, body: Any, headers: dict[str, str]) -> tuple[Any, ...]:
-    content = body if isinstance(body, bytes) else json.dumps(body).encode()
-    response = client.post(path, content=content, headers=headers)
+    """POST ``body`` to ``path`` (GET when ``body`` is None): status, type and content."""
+    if body is None:
+        response = client.get(path, headers=headers)
+    else:
+        content = body if isinstance(body, bytes) else json.dumps(body).encode()
+        response = client.post(path, content=content, headers=headers)
     return response.status_code, response.headers.get("content-type"), response.content
 
 
@@ -200,6 +263,7 @@ valid_orders = st.fixed_dictionaries(
 )
 
 VALID = {"sku": "a", "quantity": 2}
+OK = ("valid", None, None)  # a valid token, no content type, no Idempotency-Key
 CASES = [  # (path, body, auth, content type, Idempotency-Key): one per reason to fall back
     ("/orders", VALID, "valid", "application/json", None),
     ("/orders", {"sku": "a", "quantity": 13}, "valid", "application/json", None),
@@ -227,6 +291,35 @@ CASES = [  # (path, body, auth, content type, Idempotency-Key): one per reason t
     ("/orders/ab/close", b"", "none", None, None),
     ("/orders/ab/note", b"", "valid", None, None),
     ("/orders/ab-1/raw", VALID, "valid", "application/json", None),
+    ("/orders/ab/notes?tag=x&tag=y", None, "valid", None, None),
+    ("/stores/s-1/orders", None, "valid", None, None),
+    ("/stores/s-1/orders", None, "none", None, None),
+    ("/stores/s-1/orders", None, "garbage", None, None),
+    ("/stores/s-1/orders", None, "valid", None, "k-1"),
+    ("/stores/S!/orders", None, "valid", None, None),
+    (
+        "/stores/s-1/orders?status=open&limit=3&from=2026-01-02T03:04:05Z&cursor=c",
+        None,
+        "valid",
+        None,
+        None,
+    ),
+    ("/stores/s-1/orders?status=shut", None, "valid", None, None),
+    ("/stores/s-1/orders?limit=0", None, "valid", None, None),
+    ("/stores/s-1/orders?limit=", None, "valid", None, None),
+    ("/stores/s-1/orders?limit=2.0&limit=7", None, "valid", None, None),
+    ("/stores/s-1/orders?from=yesterday", None, "valid", None, None),
+    ("/stores/s-1/orders?from=2026-01-02T03:04:05", None, "valid", None, None),
+    ("/stores/s-1/orders?cursor=123456789", None, "valid", None, None),
+    ("/stores/s-1/orders?unknown=1", None, "valid", None, None),
+    ("/stock/ab", None, "none", None, None),
+    ("/stock/ab?min_version=3", None, "garbage", None, None),
+    ("/stock/ab?min_version=0", None, "none", None, None),
+    ("/stock/gone", None, "none", None, None),
+    ("/stock/ab", None, "valid", None, None),
+    ("/stock/ab/count", None, "none", None, None),
+    ("/stock/ab/count?unit=", None, "none", None, None),
+    ("/stock/ab/count?unit=kg", None, "none", None, None),
 ]
 
 
@@ -269,6 +362,35 @@ def test_both_paths_answer_every_request_the_same(
     assert answer(short, path, body, headers) == answer(plain, path, body, headers)
 
 
+query_values = (
+    st.text(max_size=6)
+    | st.integers(-3, 300).map(str)
+    | st.sampled_from(
+        ["open", "closed", "2026-01-02T03:04:05Z", "2026-01-02T03:04:05+09:00", "1.0", ""]
+    )
+)
+
+
+@settings(
+    max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    store=st.sampled_from(["s-1", "s-2", "S!", "x"]),
+    query=st.lists(
+        st.tuples(st.sampled_from(["status", "limit", "from", "cursor", "other"]), query_values),
+        max_size=4,
+    ),
+    auth=st.sampled_from(["valid", "valid", "none", "garbage"]),
+)
+def test_both_paths_answer_every_read_the_same(
+    clients: tuple[TestClient, TestClient], store: str, query: list[tuple[str, str]], auth: str
+) -> None:
+    short, plain = clients
+    headers = headers_for(shared_issuer(), auth, None, None)
+    path = f"/stores/{store}/orders?{urlencode(query)}"
+    assert answer(short, path, None, headers) == answer(plain, path, None, headers)
+
+
 def test_a_well_formed_command_is_answered_with_what_the_route_returned(
     clients: tuple[TestClient, TestClient],
 ) -> None:
@@ -294,7 +416,7 @@ def test_a_dependency_override_is_honoured(tmp_path: Path) -> None:
     """A test that overrides who calls gets FastAPI's handler, which applies the override."""
     issuer = shared_issuer()
     store = SqliteEventStore(tmp_path / "events.db")
-    app = toy_app(CommandRoute, store, issuer)
+    app = toy_app(FastPathRoute, store, issuer)
     app.dependency_overrides[authenticated] = lambda: Actor.of("stand-in", {"customer"})
     with TestClient(app) as client:
         answered = client.post("/orders", json=VALID, headers=issuer.headers("u-1", "customer"))
