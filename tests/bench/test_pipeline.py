@@ -49,6 +49,8 @@ def test_quick_run_reports_every_section_and_exactly_once(tmp_path: Path) -> Non
     assert {"router", "http-1"} <= cores.keys(), cores
     assert sum(v for k, v in cores.items() if k.startswith("http")) > 0.05, cores
     assert result["machine"]["file_cost_us"] > 0
+    assert result["machine"]["settled_seconds"] == 0  # --quick does not wait for the disk
+    assert result["machine"]["file_cost_settled_us"] == result["machine"]["file_cost_us"]
 
     completed = result["completed"]
     assert completed["committed"] >= completed["accepted_201"] > 0
