@@ -285,7 +285,7 @@ def file_cost_us(folder: Path, count: int = 500) -> float:
     return round((time.process_time() - started) * 1e6 / count, 1)
 
 
-SLOW_FILE_US = 50.0
+SLOW_FILE_US = 100.0
 """Above this, making a file pays for recently freed inodes (see :func:`file_cost_us`)."""
 
 
