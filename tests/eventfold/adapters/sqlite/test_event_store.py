@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from eventfold import ConcurrencyConflict, SqliteEventStore
+from eventfold.adapters.sqlite import event_store as event_store_module
 from eventfold.adapters.sqlite.plumbing import Durability, FileWriteGate
 from tests.contracts.event_store import EventStoreContract, event, write
 from tests.sqlite_support import committed, needs_proc_fds, wal_syncs
@@ -313,8 +314,10 @@ def test_a_writer_of_the_same_thread_ends_the_shared_transaction_first(tmp_path:
 
 
 def test_shared_appends_commit_alone_for_a_while_after_another_writer_committed(
-    tmp_path: Path,
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    # "A while" long enough that a stalled CI machine cannot end it between two appends.
+    monkeypatch.setattr(event_store_module, "ALONE_SECONDS", 600.0)
     path = tmp_path / "events.db"
     store = SqliteEventStore(path)
     with store.deferred_sync(shared=True):
