@@ -21,6 +21,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import NoReturn
 
 from eventfold.adapters.sqlite.plumbing import (
     EVENT_COLUMNS,
@@ -118,6 +119,18 @@ ALONE_SECONDS = 1.0
 (see :meth:`SqliteEventStore.deferred_sync`)."""
 
 
+class _ThreadWrites(threading.local):
+    """What one thread's appends carry between calls: its :class:`DeferredSync` block, and
+    its shared transaction (see :meth:`SqliteEventStore.deferred_sync`)."""
+
+    def __init__(self) -> None:
+        self.sync: DeferredSync | None = None
+        self.open = False  # a shared transaction is open (and the write gate kept)
+        self.appended = False  # ... and holds appends, whose listeners run after its commit
+        self.alone_until = 0.0  # monotonic time: until then, shared appends commit alone
+        self.data_version: int | None = None  # PRAGMA data_version after the last commit
+
+
 @dataclass(slots=True)
 class DeferredSync:
     """What :meth:`SqliteEventStore.deferred_sync` tells its caller: ``needed`` once an
@@ -154,6 +167,14 @@ def _store_error(exc: BaseException) -> BaseException:
     return exc
 
 
+def _raise_store_error(exc: BaseException) -> NoReturn:
+    """Raise ``exc`` as the error tree has it (:func:`_store_error`), from ``exc``."""
+    mapped = _store_error(exc)
+    if mapped is exc:
+        raise exc
+    raise mapped from exc
+
+
 class SqliteEventStore(SqliteFile):
     """The EventStore port on one SQLite file. Safe to share between threads: each thread
     gets its own connection."""
@@ -178,7 +199,7 @@ class SqliteEventStore(SqliteFile):
             connection_durability="normal" if durability == "full" else durability,
         )
         self._listeners: list[CommitListener] = []
-        self._deferring = threading.local()  # .sync: this thread's DeferredSync, if any
+        self._deferring = _ThreadWrites()
         self._queue: list[_Append] = []
         self._queue_lock = threading.Lock()
         self._conn().executescript(SCHEMA)
@@ -194,12 +215,12 @@ class SqliteEventStore(SqliteFile):
         if not writes:
             raise ValueError("append needs at least one stream write")
         request = _Append(writes, command_id, fingerprint)
-        deferred: DeferredSync | None = getattr(self._deferring, "sync", None)
+        deferred = self._deferring.sync
         if (
             deferred is not None
             and deferred.shared
             and isinstance(self.write_gate, FileWriteGate)
-            and time.monotonic() >= getattr(self._deferring, "alone_until", 0.0)
+            and time.monotonic() >= self._deferring.alone_until
         ):
             return self._append_shared(request, deferred)
         with self._queue_lock:
@@ -229,8 +250,7 @@ class SqliteEventStore(SqliteFile):
         """Commit this thread's shared transaction, if it has one open (see
         :meth:`deferred_sync`), then put every commit visible now on disk (with
         durability "full"; else nothing)."""
-        if getattr(self._deferring, "open", False):
-            self._commit_shared()
+        self._commit_shared()
         if self.durability == "full":
             sync_wal(self.path)
 
@@ -256,9 +276,11 @@ class SqliteEventStore(SqliteFile):
         a whole (measured with two HTTP processes taking commands: 0.9x the commands/s).
         So when a shared transaction finds that another connection committed since this
         thread's last one, it commits at once, and this thread's appends commit alone
-        for the next second (:data:`ALONE_SECONDS`)."""
+        for the next second (:data:`ALONE_SECONDS`). Only with the file's own
+        :class:`FileWriteGate` (the default), which ends the transaction when its holding
+        thread writes the file again; with another gate, ``shared`` is ignored."""
         deferred = DeferredSync(shared=shared)
-        outer = getattr(self._deferring, "sync", None)
+        outer = self._deferring.sync
         self._deferring.sync = deferred
         try:
             yield deferred
@@ -272,7 +294,8 @@ class SqliteEventStore(SqliteFile):
         conn = self._conn()
         gate = self.write_gate
         assert isinstance(gate, FileWriteGate)
-        if not getattr(self._deferring, "open", False):
+        state = self._deferring
+        if not state.open:
             gate.__enter__()
             try:
                 conn.execute("BEGIN IMMEDIATE")
@@ -281,11 +304,11 @@ class SqliteEventStore(SqliteFile):
                 if isinstance(exc, sqlite3.OperationalError):
                     raise StoreUnavailable(f"event store busy: {exc}") from exc
                 raise
-            self._deferring.open = True
+            state.open = True
             gate.keep(self._commit_shared)
             others = conn.execute("PRAGMA data_version").fetchone()[0]
-            if others != getattr(self._deferring, "data_version", others):
-                self._deferring.alone_until = time.monotonic() + ALONE_SECONDS
+            if state.data_version is not None and others != state.data_version:
+                state.alone_until = time.monotonic() + ALONE_SECONDS
         deferred.needed = True  # from here on the transaction must be ended by make_durable
         cur = conn.cursor()
         cur.execute("SAVEPOINT one_append")
@@ -294,39 +317,35 @@ class SqliteEventStore(SqliteFile):
         except BaseException as exc:
             cur.execute("ROLLBACK TO one_append")
             cur.execute("RELEASE one_append")
-            mapped = _store_error(exc)
-            if mapped is exc:
-                raise
-            raise mapped from exc
+            _raise_store_error(exc)
         cur.execute("RELEASE one_append")
         if request.earlier is not None:
             earlier = request.earlier
             return Commit(request.command_id, earlier.versions, True, earlier.fingerprint)
-        self._deferring.appended = True
-        if time.monotonic() < getattr(self._deferring, "alone_until", 0.0):
+        state.appended = True
+        if time.monotonic() < state.alone_until:
             self._commit_shared()  # another writer is about: do not make it wait
         return Commit(request.command_id, _versions(request.writes), False, request.fingerprint)
 
     def _commit_shared(self) -> None:
-        """Commit this thread's shared transaction and let the other writers in."""
-        if not getattr(self._deferring, "open", False):
+        """Commit this thread's shared transaction, if it has one open, and let the other
+        writers in."""
+        state = self._deferring
+        if not state.open:
             return
         conn = self._conn()
-        self._deferring.open = False
         gate = self.write_gate
         assert isinstance(gate, FileWriteGate)
+        appended = state.appended
+        state.open = state.appended = False
         gate.keep(None)
-        appended, self._deferring.appended = getattr(self._deferring, "appended", False), False
         try:
             conn.execute("COMMIT")
-            self._deferring.data_version = conn.execute("PRAGMA data_version").fetchone()[0]
+            state.data_version = conn.execute("PRAGMA data_version").fetchone()[0]
         except BaseException as exc:
             if conn.in_transaction:
                 conn.execute("ROLLBACK")
-            mapped = _store_error(exc)
-            if mapped is exc:
-                raise
-            raise mapped from exc
+            _raise_store_error(exc)
         finally:
             gate.__exit__(None, None, None)
         if appended:
