@@ -13,9 +13,10 @@ e-mail performer from :func:`mail_sender` and partner URLs from :func:`webhook_u
 Who calls: a route takes a :data:`Caller` (the authenticated :class:`Actor`; 401 without a
 valid bearer token) or is marked ``dependencies=[PUBLIC]``; a command route takes a
 :data:`CommandOrigin` (the caller plus its Idempotency-Key, scoped to that caller) and hands
-it to the command handler, which records it on every event; an ``async`` command route
-built with ``APIRouter(route_class=FastPathRoute)`` answers well-formed requests on a short
-path past FastAPI's dependency solving (errors still take FastAPI's own). The app's
+it to the command handler, which records it on every event. An ``async`` route whose one
+dependency is one of those three, built with ``APIRouter(route_class=FastPathRoute)``,
+answers well-formed requests on a fast path past FastAPI's dependency solving (every
+error still takes FastAPI's own). The app's
 :class:`Authentication` comes from the composition root.
 :func:`migrate_query_model` applies the services' migrations (``Service.migrations``) on
 that engine, as the entry points do at startup; a test composing a context calls it too.

@@ -37,12 +37,20 @@ from fastapi.params import Body, Form
 from fastapi.routing import APIRoute
 
 from eventfold.core.app.origin import Origin
-from eventfold.entry.http.callers import Authentication, authenticated, command_origin, public
+from eventfold.entry.http.callers import (
+    IDEMPOTENCY_KEY_HEADER,
+    Authentication,
+    authenticated,
+    bearer_token,
+    command_origin,
+    public,
+)
 from eventfold.errors import EventfoldError
 
 Handler = Callable[[Request], Coroutine[Any, Any, Response]]
 
 _JSON = b"application/json"
+_IDEMPOTENCY_KEY = IDEMPOTENCY_KEY_HEADER.lower().encode("latin-1")  # as ASGI names headers
 _CALLERS = (command_origin, authenticated, public)
 
 
@@ -102,12 +110,8 @@ def _fast_path(route: Any, standard: Handler) -> Handler | None:
         info = body_field.field_info
         if not isinstance(info, Body) or isinstance(info, Form):
             return None
-    path_params = [
-        (field.validation_alias or field.alias, field) for field in dependant.path_params
-    ]
-    query_params = [
-        (field.validation_alias or field.alias, field) for field in dependant.query_params
-    ]
+    path_params = [(_alias(field), field) for field in dependant.path_params]
+    query_params = [(_alias(field), field) for field in dependant.query_params]
     response_field = route.response_field
     status_code = cast(int, route.status_code or 200)
     body_name = dependant.body_params[0].name if dependant.body_params else None
@@ -117,20 +121,16 @@ def _fast_path(route: Any, standard: Handler) -> Handler | None:
         scope = request.scope
         if request.app.dependency_overrides:
             return await standard(request)
-        token = None
         content_type = None
         for name, value in scope["headers"]:
-            if name == b"authorization":
-                if token is None:
-                    scheme, _, credentials = value.decode("latin-1").partition(" ")
-                    token = credentials.strip() if scheme.lower() == "bearer" else ""
-            elif name == b"content-type":
+            if name == b"content-type":
                 content_type = value
-            elif name == b"idempotency-key":
+            elif name == _IDEMPOTENCY_KEY:
                 return await standard(request)
         values: dict[str, Any] = {}
         if caller_kind is not public:
-            if not token:
+            token = bearer_token(scope)
+            if token is None:
                 return await standard(request)
             authentication: Authentication = request.app.state.authentication
             try:
