@@ -152,10 +152,10 @@ def toy_app(route_class: type[APIRoute], store: SqliteEventStore, issuer: TokenI
 def clients(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[TestClient, TestClient]]:
     issuer = shared_issuer()
     store = SqliteEventStore(Path(tmp_path_factory.mktemp("toy")) / "events.db")
-    short = TestClient(toy_app(FastPathRoute, store, issuer), raise_server_exceptions=False)
+    fast = TestClient(toy_app(FastPathRoute, store, issuer), raise_server_exceptions=False)
     plain = TestClient(toy_app(APIRoute, store, issuer), raise_server_exceptions=False)
-    yield short, plain
-    short.close()
+    yield fast, plain
+    fast.close()
     plain.close()
 
 
@@ -178,8 +178,8 @@ def routes_of(app: Any) -> list[APIRoute]:
 def test_the_fast_path_is_taken_only_where_it_covers_the_shape(
     clients: tuple[TestClient, TestClient],
 ) -> None:
-    short, _ = clients
-    taken = {route.path for route in routes_of(short.app) if getattr(route, "fast_path", False)}
+    fast, _ = clients
+    taken = {route.path for route in routes_of(fast.app) if getattr(route, "fast_path", False)}
     assert taken == {
         "/orders",
         "/orders/{order_id}/lines/{sku}",
@@ -323,6 +323,20 @@ CASES = [  # (path, body, auth, content type, Idempotency-Key): one per reason t
 ]
 
 
+def assert_answered_alike(
+    clients: tuple[TestClient, TestClient],
+    path: str,
+    body: Any,
+    auth: str,
+    content_type: str | None,
+    key: str | None,
+) -> None:
+    """The app with the fast path and the one without answer the request alike."""
+    fast, plain = clients
+    headers = headers_for(shared_issuer(), auth, content_type, key)
+    assert answer(fast, path, body, headers) == answer(plain, path, body, headers)
+
+
 @pytest.mark.parametrize(("path", "body", "auth", "content_type", "key"), CASES)
 def test_both_paths_answer_each_kind_of_request_the_same(
     clients: tuple[TestClient, TestClient],
@@ -332,9 +346,7 @@ def test_both_paths_answer_each_kind_of_request_the_same(
     content_type: str | None,
     key: str | None,
 ) -> None:
-    short, plain = clients
-    headers = headers_for(shared_issuer(), auth, content_type, key)
-    assert answer(short, path, body, headers) == answer(plain, path, body, headers)
+    assert_answered_alike(clients, path, body, auth, content_type, key)
 
 
 @settings(
@@ -357,9 +369,7 @@ def test_both_paths_answer_every_request_the_same(
     content_type: str | None,
     key: str | None,
 ) -> None:
-    short, plain = clients
-    headers = headers_for(shared_issuer(), auth, content_type, key)
-    assert answer(short, path, body, headers) == answer(plain, path, body, headers)
+    assert_answered_alike(clients, path, body, auth, content_type, key)
 
 
 query_values = (
@@ -385,19 +395,17 @@ query_values = (
 def test_both_paths_answer_every_read_the_same(
     clients: tuple[TestClient, TestClient], store: str, query: list[tuple[str, str]], auth: str
 ) -> None:
-    short, plain = clients
-    headers = headers_for(shared_issuer(), auth, None, None)
     path = f"/stores/{store}/orders?{urlencode(query)}"
-    assert answer(short, path, None, headers) == answer(plain, path, None, headers)
+    assert_answered_alike(clients, path, None, auth, None, None)
 
 
 def test_a_well_formed_command_is_answered_with_what_the_route_returned(
     clients: tuple[TestClient, TestClient],
 ) -> None:
-    short, _ = clients
+    fast, _ = clients
     headers = headers_for(shared_issuer(), "valid", "application/json", None)
     status_code, content_type, content = answer(
-        short, "/orders", {"sku": "a", "quantity": 2}, headers
+        fast, "/orders", {"sku": "a", "quantity": 2}, headers
     )
     assert (status_code, content_type) == (201, "application/json")
     assert json.loads(content) == {
@@ -407,7 +415,7 @@ def test_a_well_formed_command_is_answered_with_what_the_route_returned(
         "quantity": 2,
         "key": None,
     }
-    status_code, _, content = answer(short, "/orders", {"sku": "a", "quantity": 13}, headers)
+    status_code, _, content = answer(fast, "/orders", {"sku": "a", "quantity": 13}, headers)
     assert status_code == 409
     assert b"thirteen" in content
 
