@@ -273,10 +273,12 @@ def serve_hooks(port: int) -> None:
 def file_cost_us(folder: Path, count: int = 500) -> float:
     """CPU microseconds to make one small file in ``folder`` (kept until the run's folder is
     deleted). The local mail sink makes one per e-mail. On ext4 without a journal (this
-    project's CI machine) the kernel scans past every inode freed in the last 30 s or so
-    when it makes a file: 15 us on a quiet file system, 100-260 us after a test run or
-    another bench deleted thousands of files, which moved the router's CPU per reservation
-    from 0.35 to 0.55-0.70 ms (perf: ext4's recently_deleted), the accepted rate 2-4 %."""
+    project's CI machine) the kernel scans past every inode freed in the last minute (five,
+    while the inode's block is not yet written back) when it makes a file: 15-65 us on a
+    quiet file system (by machine), 100-860 us after a test run or another bench deleted
+    thousands of files, which moved the router's CPU per reservation from 0.35 to
+    0.55-0.70 ms (perf: ext4's recently_deleted) and let the mail reaction fall seconds
+    behind (see :func:`settle_file_system`)."""
     folder.mkdir(parents=True, exist_ok=True)
     started = time.process_time()
     for n in range(count):
@@ -289,20 +291,18 @@ SLOW_FILE_US = 100.0
 """Above this, making a file pays for recently freed inodes (see :func:`file_cost_us`)."""
 
 
-def settle_file_system(folder: Path, args: argparse.Namespace) -> float:
-    """Wait (at most ``args.settle`` seconds) until making a file costs no more than
-    :data:`SLOW_FILE_US`: right after another run deleted thousands of files, ext4 without a
-    journal scans them on every file made for a minute or more, and the router would pay
-    it per e-mail. The figures should describe the service, not the run before; the cost
-    at the start and after the wait are both in the JSON. Returns the seconds waited."""
+def settle_file_system(folder: Path, cost: float, bound: float) -> tuple[float, float]:
+    """Wait (at most ``bound`` seconds) until making a file costs no more than
+    :data:`SLOW_FILE_US` (it cost ``cost`` us just now): right after another run deleted
+    thousands of files, ext4 without a journal scans them on every file made for a minute
+    or more, and the router would pay it per e-mail. The figures should describe the
+    service, not the run before. Returns (the cost now, the seconds waited)."""
     started = time.monotonic()
-    cost = args.file_cost_us
-    while cost > SLOW_FILE_US and time.monotonic() - started < args.settle:
+    while cost > SLOW_FILE_US and time.monotonic() - started < bound:
         time.sleep(10)
         cost = file_cost_us(folder / f"{time.monotonic():.0f}")
         say(f"file system settling: a file costs {cost} us ({time.monotonic() - started:.0f} s)")
-    args.file_cost_settled_us = cost
-    return round(time.monotonic() - started, 1)
+    return cost, round(time.monotonic() - started, 1)
 
 
 def ceiling_stack() -> tuple[str, str]:
@@ -1212,7 +1212,9 @@ def run(
         f"making a small file here costs {args.file_cost_us} us of CPU "
         "(the mail sink makes one per e-mail)"
     )
-    args.settled_seconds = settle_file_system(tmp / "probe", args)
+    args.file_cost_settled_us, args.settled_seconds = settle_file_system(
+        tmp / "probe", args.file_cost_us, args.settle
+    )
     home = tmp / "home"
     auth = mint_token(eventfold, {**env, "EVENTFOLD_HOME": str(home)})
     post = Work(STORE, SKUS, authorization=auth)
@@ -1417,8 +1419,11 @@ def print_table(
     print(f"\nmachine: {cpus} cpus, load average at start {load[0]:.2f}{busy}")
     machine = result["machine"]
     files = machine["file_cost_settled_us"]
-    slow = " (SLOW: recently freed inodes; the router pays it per e-mail)"
-    slow = slow if files > SLOW_FILE_US else ""
+    slow = (
+        " (SLOW: recently freed inodes; the router pays it per e-mail)"
+        if files > SLOW_FILE_US
+        else ""
+    )
     waited = (
         f" after {machine['settled_seconds']:g} s (was {machine['file_cost_us']} us)"
         if machine["settled_seconds"]
