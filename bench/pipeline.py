@@ -1171,6 +1171,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         default=120.0,
         help="wait up to this many seconds for a quiet file system (0: don't)",
     )
+    parser.add_argument(
+        "--keep",
+        action="store_true",
+        help="leave the run's folder (the service's home, mail, logs) instead of deleting it: "
+        "to look into it, and so that back-to-back runs don't pay for the previous run's "
+        "mass delete (see --settle); delete the folders yourself afterwards",
+    )
     parser.add_argument("--out", type=Path, default=RESULTS / "pipeline.json")
     args = parser.parse_args(argv)
     args.load_at_start = os.getloadavg()
@@ -1191,12 +1198,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     eventfold = bin_dir / "eventfold"
     processes = Processes()
     previous = signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
-    tmp = tempfile.TemporaryDirectory(prefix="eventfold-pipeline-", ignore_cleanup_errors=True)
+    folder = Path(tempfile.mkdtemp(prefix="eventfold-pipeline-"))
     try:
-        return run(args, kind, Path(tmp.name), eventfold, processes)
+        return run(args, kind, folder, eventfold, processes)
     finally:
         processes.stop_all()  # first: the service writes into the folder until it stops
-        tmp.cleanup()
+        if args.keep:
+            say(f"kept {folder} (--keep)")
+        else:
+            shutil.rmtree(folder, ignore_errors=True)
         signal.signal(signal.SIGTERM, previous)
 
 
