@@ -358,6 +358,9 @@ class CommandHandler:
                     commit = self.store.append(*writes, command_id=command_id, fingerprint=digest)
                 except ConcurrencyConflict as conflict:
                     self.cache.forget(*session.stream_ids())
+                    # Turns keep this handler's own commands from racing: another writer
+                    # moved the stream, and will likely again (see StateCache.contested).
+                    self.cache.contested(conflict.stream_id)
                     conflicts += 1
                     if session.pinned(conflict.stream_id) or conflicts >= self.attempts:
                         raise

@@ -289,6 +289,17 @@ def test_a_stale_cache_costs_a_conflict_not_a_wrong_write(
     assert snapshot.state == b'{"total":3,"limit":100}'
 
 
+def test_a_stream_another_writer_moves_is_loaded_not_guessed(store: SqliteEventStore) -> None:
+    # Two HTTP processes taking commands for the same stock: each one's cached state is
+    # stale whenever the other wrote. After its first conflict, each loads the stream.
+    first, second = CommandHandler(store, codec), CommandHandler(store, codec)
+    for _ in range(6):
+        first.execute(counter, "counter-1", Add(1))
+        second.execute(counter, "counter-1", Add(1))
+    assert (first.stats.conflicts_retried, second.stats.conflicts_retried) == (1, 1)
+    assert replayed_counter(store) == Counter(12)
+
+
 def test_a_command_id_taken_meanwhile_leaves_no_unwritten_state_in_the_cache(
     handler: CommandHandler, store: SqliteEventStore
 ) -> None:
