@@ -21,6 +21,8 @@ from eventfold.adapters.mail.smtp import SmtpMailer
 from eventfold.core.reactions.effects import Email
 from eventfold.errors import DeliveryFailed
 
+_CREATE = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC
+
 
 class MailFolder:
     """Performs :class:`Email` effects by writing ``<digest of the key>.eml`` files into
@@ -44,8 +46,15 @@ class MailFolder:
                 self.folder.mkdir(parents=True, exist_ok=True)
                 self._made = True
             partial = f"{self._prefix}.{name}.{os.getpid()}.part"
-            with open(partial, "wb") as file:
-                file.write(self._renderer.render(email, idempotency_key))
+            # os.open/os.write, not open(): no buffered file object, and none of the fstat
+            # and ioctl calls it makes (65 -> 58 us of CPU a message: 8,000 files, 4 pairs).
+            fd = os.open(partial, _CREATE, 0o644)
+            try:
+                rest = memoryview(self._renderer.render(email, idempotency_key))
+                while rest:
+                    rest = rest[os.write(fd, rest) :]
+            finally:
+                os.close(fd)
             os.replace(partial, final)
         except OSError as exc:
             raise DeliveryFailed(f"mail folder {self.folder}: {exc}") from exc
