@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, NamedTuple
 from urllib.parse import urlencode
 
 import pytest
@@ -262,8 +262,19 @@ valid_orders = st.fixed_dictionaries(
     optional={"note": st.none() | st.text(max_size=4)},
 )
 
+
+class Sent(NamedTuple):
+    """One request: POSTed ``body`` (GET when None), the token (see :func:`headers_for`),
+    the Content-Type and the Idempotency-Key (None: no such header)."""
+
+    path: str
+    body: Any
+    auth: str
+    content_type: str | None = None
+    key: str | None = None
+
+
 VALID = {"sku": "a", "quantity": 2}
-OK = ("valid", None, None)  # a valid token, no content type, no Idempotency-Key
 CASES = [  # (path, body, auth, content type, Idempotency-Key): one per reason to fall back
     ("/orders", VALID, "valid", "application/json", None),
     ("/orders", {"sku": "a", "quantity": 13}, "valid", "application/json", None),
@@ -323,53 +334,40 @@ CASES = [  # (path, body, auth, content type, Idempotency-Key): one per reason t
 ]
 
 
-def assert_answered_alike(
-    clients: tuple[TestClient, TestClient],
-    path: str,
-    body: Any,
-    auth: str,
-    content_type: str | None,
-    key: str | None,
-) -> None:
+def assert_answered_alike(clients: tuple[TestClient, TestClient], sent: Sent) -> None:
     """The app with the fast path and the one without answer the request alike."""
     fast, plain = clients
-    headers = headers_for(shared_issuer(), auth, content_type, key)
-    assert answer(fast, path, body, headers) == answer(plain, path, body, headers)
+    headers = headers_for(shared_issuer(), sent.auth, sent.content_type, sent.key)
+    fast_answer = answer(fast, sent.path, sent.body, headers)
+    assert fast_answer == answer(plain, sent.path, sent.body, headers)
 
 
-@pytest.mark.parametrize(("path", "body", "auth", "content_type", "key"), CASES)
+@pytest.mark.parametrize("case", CASES, ids=lambda case: " ".join(map(str, case))[:80])
 def test_both_paths_answer_each_kind_of_request_the_same(
-    clients: tuple[TestClient, TestClient],
-    path: str,
-    body: Any,
-    auth: str,
-    content_type: str | None,
-    key: str | None,
+    clients: tuple[TestClient, TestClient], case: tuple[Any, ...]
 ) -> None:
-    assert_answered_alike(clients, path, body, auth, content_type, key)
+    assert_answered_alike(clients, Sent(*case))
 
 
 @settings(
     max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
 @given(
-    path=st.sampled_from(
-        ["/orders", "/orders/ab-1/lines/sku-9", "/orders/A!/lines/x", "/orders/ab/close"]
-    ),
-    body=valid_orders | order_like | json_values | st.sampled_from([b"", b"{", b"[1,]"]),
-    auth=st.sampled_from(["valid", "valid", "valid", "none", "garbage"]),
-    content_type=st.sampled_from(["application/json", "application/json", "text/plain", None]),
-    key=st.none() | st.sampled_from(["k-1", ""]),
+    sent=st.builds(
+        Sent,
+        path=st.sampled_from(
+            ["/orders", "/orders/ab-1/lines/sku-9", "/orders/A!/lines/x", "/orders/ab/close"]
+        ),
+        body=valid_orders | order_like | json_values | st.sampled_from([b"", b"{", b"[1,]"]),
+        auth=st.sampled_from(["valid", "valid", "valid", "none", "garbage"]),
+        content_type=st.sampled_from(["application/json", "application/json", "text/plain", None]),
+        key=st.none() | st.sampled_from(["k-1", ""]),
+    )
 )
 def test_both_paths_answer_every_request_the_same(
-    clients: tuple[TestClient, TestClient],
-    path: str,
-    body: Any,
-    auth: str,
-    content_type: str | None,
-    key: str | None,
+    clients: tuple[TestClient, TestClient], sent: Sent
 ) -> None:
-    assert_answered_alike(clients, path, body, auth, content_type, key)
+    assert_answered_alike(clients, sent)
 
 
 query_values = (
@@ -395,8 +393,7 @@ query_values = (
 def test_both_paths_answer_every_read_the_same(
     clients: tuple[TestClient, TestClient], store: str, query: list[tuple[str, str]], auth: str
 ) -> None:
-    path = f"/stores/{store}/orders?{urlencode(query)}"
-    assert_answered_alike(clients, path, None, auth, None, None)
+    assert_answered_alike(clients, Sent(f"/stores/{store}/orders?{urlencode(query)}", None, auth))
 
 
 def test_a_well_formed_command_is_answered_with_what_the_route_returned(
