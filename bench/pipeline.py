@@ -1424,10 +1424,10 @@ def print_table(
     c = ceiling.ok_rate
     comp = result["completed"]
     h = result["hot"]
-    cpus, load = result["machine"]["cpus"], result["machine"]["load_average_at_start"]
+    machine = result["machine"]
+    cpus, load = machine["cpus"], machine["load_average_at_start"]
     busy = " (BUSY: other work shares the cores; ratios are noisy)" if load[0] > cpus / 2 else ""
     print(f"\nmachine: {cpus} cpus, load average at start {load[0]:.2f}{busy}")
-    machine = result["machine"]
     files = machine["file_cost_settled_us"]
     slow = (
         " (SLOW: recently freed inodes; the router pays it per e-mail)"

@@ -166,7 +166,7 @@ COLLECTOR_THRESHOLDS = (10_000, 20, 20)
 """``gc.set_threshold`` of a long-running child (the default is 700, 10, 10)."""
 
 
-def freeze_startup_heap() -> None:
+def prepare_heap_for_serving() -> None:
     """Take every object alive now out of the garbage collector's full collections
     (``gc.freeze``), once a long-running child has started: its modules, app and models
     live as long as it does, and each full collection walked them all again. Measured in

@@ -21,7 +21,7 @@ from eventfold.entry.cli.streams import as_record, payload_json
 from eventfold.entry.composition import route_until_signalled, router_parts, service_context
 from eventfold.entry.context_reads import migrate_query_model
 from eventfold.entry.operations import Operations, as_dict, operations_on
-from eventfold.entry.processes import exit_with_parent, freeze_startup_heap
+from eventfold.entry.processes import exit_with_parent, prepare_heap_for_serving
 from eventfold.entry.telemetry import Telemetry
 from eventfold.entry.worker import subscriptions_of
 
@@ -73,7 +73,7 @@ def worker(
         names = [s.name for s in subscriptions_of(services, context)]
 
         def ready() -> None:
-            freeze_startup_heap()  # the router's parts are open: they live as long
+            prepare_heap_for_serving()  # the router's parts are open: they live as long
             log.info("routing to subscriptions", subscriptions=names)
 
         route_until_signalled(settings, services, context, telemetry, ready=ready)

@@ -32,7 +32,7 @@ from eventfold.entry.processes import (
     Supervisor,
     eventfold_command,
     exit_with_parent,
-    freeze_startup_heap,
+    prepare_heap_for_serving,
 )
 from eventfold.entry.settings import Settings
 from eventfold.entry.telemetry import RemoteMetrics
@@ -210,7 +210,7 @@ def serve_http(
         # uvicorn shuts down gracefully on SIGINT/SIGTERM, then re-raises the signal to the
         # handler that was there before it: make SIGTERM, like Ctrl-C, end in a clean exit.
         previous = signal.signal(signal.SIGTERM, _interrupt)
-        freeze_startup_heap()
+        prepare_heap_for_serving()
         try:
             uvicorn.Server(config).run(sockets=[sock])
         except KeyboardInterrupt:
