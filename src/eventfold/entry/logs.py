@@ -17,6 +17,8 @@ factories). Afterwards every line, whoever logs it, goes the same way:
   (``structlog.contextvars``: the HTTP edge binds the request's ids);
 - a traceback is part of its line (JSON: the ``exception`` field), so it has a timestamp too,
   and so do exceptions nobody caught (in the main thread or any other);
+- Python's warnings (a ``RuntimeWarning`` for a coroutine a stop interrupted before it ran,
+  say) are lines of the ``py.warnings`` logger, not raw text among the JSON lines;
 - JSON, one object per line, when stderr is not a terminal (a log collector, CloudWatch);
   coloured key=value lines when it is.
 """
@@ -144,6 +146,7 @@ def configure_logging(
     for library in CHATTY_LIBRARIES:
         chatty = logging.getLogger(library)
         chatty.setLevel(logging.NOTSET if threshold <= logging.DEBUG else logging.WARNING)
+    logging.captureWarnings(True)
     # Uncaught exceptions are logged too, unless someone else (a test runner, an error
     # tracker) hooked them already.
     if sys.excepthook in (sys.__excepthook__, _log_uncaught):

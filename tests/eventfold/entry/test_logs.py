@@ -146,3 +146,19 @@ def test_on_a_terminal_lines_are_for_people(monkeypatch: pytest.MonkeyPatch) -> 
     assert "stream parked" in line
     assert "s-1" in line
     assert re.search(r"\d{4}-\d\d-\d\dT\d\d:\d\d", line)  # the timestamp
+
+
+def test_a_python_warning_is_a_log_line_too() -> None:
+    """Not raw text among the JSON lines (a stop during uvicorn's start printed one)."""
+    code = (
+        "import warnings\n"
+        "from eventfold.entry.logs import configure_logging\n"
+        "configure_logging(json=True)\n"
+        "warnings.warn('coroutine never awaited', RuntimeWarning)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True
+    )
+    (line,) = json_lines(done.stderr)
+    assert (line["logger"], line["level"]) == ("py.warnings", "warning")
+    assert "RuntimeWarning: coroutine never awaited" in line["event"]
