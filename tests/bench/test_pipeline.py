@@ -150,4 +150,6 @@ def test_the_view_is_timed_while_the_drain_loop_is_busy(tmp_path: Path) -> None:
         server.shutdown()
     assert set(seen) == {"r0", "r1", "r2"}
     assert seen["r0"] - started < 1.0
-    assert shown_at <= seen["r1"] == seen["r2"] < shown_at + 0.5
+    # Each within 0.5 s, not at the same moment: a search already under way when both were
+    # shown may find r1 (asked after) but not r2 (asked before), and the next one finds r2.
+    assert all(shown_at <= seen[rid] < shown_at + 0.5 for rid in ("r1", "r2")), seen
