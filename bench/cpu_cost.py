@@ -23,6 +23,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -119,15 +120,21 @@ def main() -> int:
         metavar="KEY=VALUE",
         help="a setting for the service (repeatable), e.g. EVENTFOLD_ROUTER_LINGER=0.1",
     )
+    parser.add_argument(
+        "--keep",
+        action="store_true",
+        help="leave the run's folder instead of deleting it, so that back-to-back runs "
+        "don't pay for the previous run's mass delete (as bench/pipeline.py --keep)",
+    )
     parser.add_argument("--out", type=Path, default=RESULTS / "cpu_cost.json")
     args = parser.parse_args()
     count = args.count // args.clients * args.clients
     eventfold = Path(sys.executable).parent / "eventfold"
     processes = Processes()
-    tmp = tempfile.TemporaryDirectory(prefix="eventfold-cpu-", ignore_cleanup_errors=True)
+    folder = tempfile.mkdtemp(prefix="eventfold-cpu-")
     me = [sys.executable, str(Path(__file__).with_name("pipeline.py"))]
     try:
-        root = Path(tmp.name)
+        root = Path(folder)
         home = root / "home"
         env = {k: v for k, v in os.environ.items() if not k.startswith("EVENTFOLD_")}
         auth = mint_token(eventfold, {**env, "EVENTFOLD_HOME": str(home)})
@@ -206,7 +213,10 @@ def main() -> int:
         return 0
     finally:
         processes.stop_all()
-        tmp.cleanup()
+        if args.keep:
+            say(f"kept {folder} (--keep)")
+        else:
+            shutil.rmtree(folder, ignore_errors=True)
 
 
 if __name__ == "__main__":

@@ -64,8 +64,12 @@ def _when(moment: datetime) -> str:
     return moment.strftime("%Y-%m-%d %H:%M UTC")
 
 
+# Built once: json.dumps with options builds a new encoder on every call.
+_COMPACT_SORTED = json.JSONEncoder(sort_keys=True, separators=(",", ":"))
+
+
 def _json(payload: dict[str, object]) -> bytes:
-    return json.dumps(payload, sort_keys=True, separators=(",", ":")).encode()
+    return _COMPACT_SORTED.encode(payload).encode()
 
 
 # -- handlers: event -> effects ------------------------------------------------------------------

@@ -14,6 +14,7 @@ from __future__ import annotations
 import dataclasses
 import enum
 import json
+import threading
 import types
 import typing
 from collections.abc import Callable, Mapping
@@ -239,6 +240,36 @@ def _dumps(value: Any) -> bytes:
     return _COMPACT.encode(value).encode()
 
 
+class RecentDecodes:
+    """The events a codec decoded last, by the identity of their :class:`RecordedEvent`.
+
+    The subscriptions of a router process are handed the very same event objects (the
+    feed keeps the events it read for the others), so each is decoded once instead of once
+    per subscription. By identity, not by value: an entry keeps the event it was made for,
+    so a new object that reuses a freed one's ``id()`` never matches. The decoded event is
+    shared by every caller; events are plain immutable data (frozen dataclasses), which
+    handlers read and never change. Thread-safe; ``size`` entries at most, the oldest
+    dropped first."""
+
+    def __init__(self, size: int = 4096) -> None:
+        self.size = size
+        self._entries: dict[int, tuple[RecordedEvent, object]] = {}
+        self._lock = threading.Lock()
+
+    def decode(self, event: RecordedEvent, decode: Callable[[RecordedEvent], object]) -> object:
+        """``decode(event)``, or what it returned when this very object was decoded last."""
+        entry = self._entries.get(id(event))
+        if entry is not None and entry[0] is event:
+            return entry[1]
+        decoded = decode(event)  # a failure is not remembered: the next call raises again
+        with self._lock:
+            entries = self._entries
+            entries[id(event)] = (event, decoded)
+            if len(entries) > self.size:
+                del entries[next(iter(entries))]
+        return decoded
+
+
 class JsonCodec:
     """Events as compact UTF-8 JSON objects of their dataclass fields."""
 
@@ -246,12 +277,16 @@ class JsonCodec:
 
     def __init__(self, types: EventTypes) -> None:
         self.types = types
+        self._recent = RecentDecodes()
 
     def encode(self, event: object, metadata: Mapping[str, str] | None = None) -> EventData:
         entry = self.types.of(event)
         return EventData(entry.name, _dumps(to_plain(event)), entry.schema, dict(metadata or {}))
 
     def decode(self, event: RecordedEvent) -> object:
+        return self._recent.decode(event, self._decode)
+
+    def _decode(self, event: RecordedEvent) -> object:
         entry, payload = self.types.upcast(event.type, event.schema, self.to_json(event))
         return from_plain(entry.cls, payload)
 

@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 from eventfold import CodecError, EventTypes, JsonCodec, RecordedEvent
 from eventfold.domain.codecs import (
     JSON_CONTENT_TYPE,
+    RecentDecodes,
     decode_state,
     encode_state,
     from_plain,
@@ -152,3 +153,73 @@ class TestJsonCodec(EventCodecContract):
         metadata = {CONTENT_TYPE: JSON_CONTENT_TYPE}
         stored = RecordedEvent("counter-1", 1, "Added", b'{"by":3}', 1, metadata, AT)
         return [(stored, counter.Added(3))]
+
+
+# -- RecentDecodes: one decoding per recorded event object ---------------------------------
+
+
+def _json_codec(cls: type) -> JsonCodec:
+    types = EventTypes()
+    types.register(cls)
+    return JsonCodec(types)
+
+
+def _stored(codec: JsonCodec, event: object, version: int = 1) -> RecordedEvent:
+    data = codec.encode(event)
+    return RecordedEvent("order-o1", version, data.type, data.data, data.schema, {}, AT)
+
+
+def test_a_recorded_event_object_is_decoded_once_and_its_copy_again() -> None:
+    recent = RecentDecodes()
+    calls: list[RecordedEvent] = []
+
+    def decode(event: RecordedEvent) -> object:
+        calls.append(event)
+        return Line(event.stream_id, event.version)
+
+    event = _stored(_json_codec(Line), Line("a", 1))
+    first, again = recent.decode(event, decode), recent.decode(event, decode)
+    copy = replace(event)  # equal, but another object: never taken for the first one
+    assert (first is again, len(calls)) == (True, 1)
+    assert recent.decode(copy, decode) is not first
+    assert calls == [event, copy]
+
+
+def test_a_failed_decoding_is_not_remembered() -> None:
+    recent = RecentDecodes()
+    event = _stored(_json_codec(Line), Line("a", 1))
+    outcomes: list[object] = [CodecError("broken"), Line("a", 1)]
+
+    def decode(_: RecordedEvent) -> object:
+        outcome = outcomes.pop(0)
+        if isinstance(outcome, Exception):
+            raise outcome
+        return outcome
+
+    with pytest.raises(CodecError):
+        recent.decode(event, decode)
+    assert recent.decode(event, decode) == Line("a", 1)
+
+
+def test_recent_decodes_keep_at_most_their_size_dropping_the_oldest() -> None:
+    recent = RecentDecodes(size=2)
+    codec = _json_codec(Line)
+    events = [_stored(codec, Line("a", n), version=n) for n in (1, 2, 3)]
+    calls: list[int] = []
+
+    def decode(event: RecordedEvent) -> object:
+        calls.append(event.version)
+        return Line(event.stream_id, event.version)
+
+    for event in events:
+        recent.decode(event, decode)
+    for event in reversed(events):  # 3 and 2 are kept; 1 was dropped when 3 came
+        recent.decode(event, decode)
+    assert calls == [1, 2, 3, 1]
+
+
+def test_the_json_codec_hands_every_reader_of_an_event_the_same_decoding() -> None:
+    codec = _json_codec(Order)
+    event = _stored(codec, ORDER)
+    assert codec.decode(event) is codec.decode(event)
+    assert codec.decode(replace(event)) == ORDER

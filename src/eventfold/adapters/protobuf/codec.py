@@ -26,7 +26,13 @@ from google.protobuf import json_format
 from google.protobuf.descriptor import Descriptor, FieldDescriptor
 from google.protobuf.message import DecodeError, EncodeError, Message
 
-from eventfold.domain.codecs import JSON_CONTENT_TYPE, JsonCodec, from_plain, to_plain
+from eventfold.domain.codecs import (
+    JSON_CONTENT_TYPE,
+    JsonCodec,
+    RecentDecodes,
+    from_plain,
+    to_plain,
+)
 from eventfold.domain.events import (
     CONTENT_TYPE,
     EventData,
@@ -78,6 +84,7 @@ class ProtobufCodec:
         self.fields = envelope_fields or EnvelopeFields()
         self.message_type = envelope.DESCRIPTOR.full_name
         self._json = JsonCodec(types)  # reads what an older deployment stored as JSON
+        self._recent = RecentDecodes()
         self._case_of: dict[type, str] = {}
         # Events whose fields are all scalars or timestamps skip the plain-dict detour.
         self._direct: dict[type, tuple[tuple[str, bool], ...]] = {}
@@ -125,6 +132,9 @@ class ProtobufCodec:
         )
 
     def decode(self, event: RecordedEvent) -> object:
+        return self._recent.decode(event, self._decode)
+
+    def _decode(self, event: RecordedEvent) -> object:
         entry = self.types.named(event.type)
         plan = self._direct.get(entry.cls)
         if plan is not None and event.schema == entry.schema and not _stored_as_json(event):

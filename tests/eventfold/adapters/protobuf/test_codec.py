@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta, timezone
 from enum import StrEnum
 
@@ -284,3 +284,11 @@ class TestProtobufCodec(EventCodecContract):
     def older(self, codec: ProtobufCodec) -> list[tuple[RecordedEvent, object]]:
         stored = JsonCodec(codec.types).encode(ACCEPTED).data
         return [(recorded(stored, content_type=JSON_CONTENT_TYPE), ACCEPTED)]
+
+
+def test_every_reader_of_a_recorded_event_gets_the_same_decoding() -> None:
+    """The router's subscriptions are handed the same event objects: decoded once."""
+    subject = codec()
+    event = recorded(subject.encode(ACCEPTED).data)
+    assert subject.decode(event) is subject.decode(event)
+    assert subject.decode(replace(event)) == ACCEPTED
