@@ -9,15 +9,17 @@ from __future__ import annotations
 import threading
 import time
 import urllib.request
+from bisect import bisect_left
 from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
 import structlog
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
-from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client import CollectorRegistry, Counter, Gauge
+from prometheus_client.core import GaugeMetricFamily, HistogramMetricFamily, Metric
 from prometheus_client.parser import text_string_to_metric_families
 from prometheus_client.registry import Collector
+from prometheus_client.utils import floatToGoString
 
 from eventfold.core.router.ports import Lag, ParkingLot
 from eventfold.domain.events import RecordedEvent
@@ -43,6 +45,59 @@ class ParkedStreams(Collector):
         )
         for name in self.subscriptions:
             family.add_metric([name], len(self.parking.parked_streams(name)))
+        yield family
+
+
+class Freshness(Collector):
+    """``eventfold_router_freshness_seconds{subscription}``: seconds from an event's commit
+    to its target having applied it, as a Prometheus histogram.
+
+    Kept as plain counts and exported when scraped, because the router observes every event
+    of every subscription: ``prometheus_client``'s ``Histogram.observe`` takes a lock and
+    walks the buckets per value (2.6 us; four busy subscriptions and two events per
+    reservation made that 4 % of the router process's CPU), this takes one lock per batch."""
+
+    name = "eventfold_router_freshness_seconds"
+
+    def __init__(self, buckets: Sequence[float] = FRESHNESS_BUCKETS) -> None:
+        self.bounds = tuple(sorted(buckets))
+        self._counts: dict[str, list[int]] = {}  # per bucket, the last one +Inf
+        self._sums: dict[str, float] = {}
+        self._lock = threading.Lock()
+
+    def observe(self, subscription: str, seconds: Sequence[float]) -> None:
+        """Count each of ``seconds`` in its bucket (``le``: the first bound >= it)."""
+        if not seconds:  # as a Histogram never observed: no series yet
+            return
+        bounds = self.bounds
+        with self._lock:
+            counts = self._counts.get(subscription)
+            if counts is None:
+                counts = self._counts[subscription] = [0] * (len(bounds) + 1)
+                self._sums[subscription] = 0.0
+            total = self._sums[subscription]
+            for value in seconds:
+                counts[bisect_left(bounds, value)] += 1
+                total += value
+            self._sums[subscription] = total
+
+    def collect(self) -> Iterator[HistogramMetricFamily]:
+        family = HistogramMetricFamily(
+            self.name,
+            "From an event's commit to its target having applied it.",
+            labels=["subscription"],
+        )
+        with self._lock:
+            taken = [
+                (name, list(counts), self._sums[name]) for name, counts in self._counts.items()
+            ]
+        limits = [*map(floatToGoString, self.bounds), "+Inf"]
+        for name, counts, total in taken:
+            cumulative, buckets = 0, []
+            for limit, count in zip(limits, counts, strict=True):
+                cumulative += count
+                buckets.append((limit, float(cumulative)))
+            family.add_metric([name], buckets, total)
         yield family
 
 
@@ -116,13 +171,8 @@ class Telemetry:
             label,
             registry=r,
         )
-        self.freshness = Histogram(
-            "eventfold_router_freshness_seconds",
-            "From an event's commit to its target having applied it.",
-            label,
-            buckets=FRESHNESS_BUCKETS,
-            registry=r,
-        )
+        self.freshness = Freshness()
+        r.register(self.freshness)
 
     def watch_parked(self, parking: ParkingLot, subscriptions: Sequence[str]) -> None:
         """Also export how many streams are parked per subscription."""
@@ -132,9 +182,9 @@ class Telemetry:
     def applied(self, subscription: str, events: Sequence[RecordedEvent]) -> None:
         self.applied_total.labels(subscription).inc(len(events))
         now = self._clock()
-        histogram = self.freshness.labels(subscription)
-        for event in events:
-            histogram.observe(max(0.0, (now - event.recorded_at).total_seconds()))
+        self.freshness.observe(
+            subscription, [max(0.0, (now - e.recorded_at).total_seconds()) for e in events]
+        )
 
     def duplicates(self, subscription: str, count: int) -> None:
         self.duplicates_total.labels(subscription).inc(count)
