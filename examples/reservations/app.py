@@ -125,7 +125,7 @@ def request_reservation(
     hold = HoldStock(command.store_id, command.sku, command.reservation_id, command.quantity)
 
     def work(session: Session) -> None:
-        session.execute(reservation, reservation_stream(command.reservation_id), command)
+        session.execute(reservation, reservation_stream(command.reservation_id), command, new=True)
         session.execute(stock, stock_id, hold, must_exist=True)
 
     return _placed(handler.run(work, origin))

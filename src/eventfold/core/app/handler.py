@@ -116,6 +116,7 @@ class Session:
         self._turns = turns
         self._turn_timeout = turn_timeout
         self._held: list[str] = []
+        self._guessed_new: set[str] = set()
         self.turns_missed = 0
         """Streams whose turn this session did not get in time (it went on without)."""
 
@@ -125,7 +126,7 @@ class Session:
             while self._held:
                 self._turns.release(self._held.pop())
 
-    def _open(self, decider: Decider[Any, S, Any], stream_id: str) -> _Stream[S]:
+    def _open(self, decider: Decider[Any, S, Any], stream_id: str, new: bool = False) -> _Stream[S]:
         known = self._streams.get(stream_id)
         if known is not None:
             return known
@@ -135,6 +136,13 @@ class Session:
                 self._held.append(stream_id)
             else:
                 self.turns_missed += 1
+        if new and self._cache is not None:
+            # A guess, like a cached state: the append expects version 0 and conflicts if
+            # the stream exists after all; the command is then decided on what is stored.
+            guessed: _Stream[S] = _Stream(decider, stream_id, 0, decider.initial_state, True)
+            self._streams[stream_id] = guessed
+            self._guessed_new.add(stream_id)
+            return guessed
         hit = self._cache.get(stream_id, decider.fold_id) if self._cache else None
         if hit is not None:
             opened: _Stream[S] = _Stream(decider, stream_id, hit[0], hit[1], True)
@@ -169,14 +177,18 @@ class Session:
         *,
         expected_version: int | None = None,
         must_exist: bool = False,
+        new: bool = False,
     ) -> Sequence[E]:
         """Decide ``command`` on the stream; the events are committed with the session.
 
         ``expected_version``: the version the caller saw; a different one is a
         ConcurrencyConflict that is not retried. ``must_exist``: StreamNotFound if the
-        stream has no events.
+        stream has no events. ``new``: the stream's id was just made (a fresh reservation
+        id), so it is decided on the decider's initial state without reading the store
+        (one query less per command); should it exist after all, the append conflicts and
+        the command is decided again on the stored state.
         """
-        stream = self._open(decider, stream_id)
+        stream = self._open(decider, stream_id, new)
         if must_exist and stream.version == 0 and not stream.pending:
             raise StreamNotFound(stream_id)
         if expected_version is not None:
@@ -217,6 +229,10 @@ class Session:
 
     def versions(self) -> dict[str, int]:
         return {sid: s.current_version for sid, s in self._streams.items()}
+
+    def guessed_new(self, stream_id: str) -> bool:
+        """Whether this session decided on the stream as new without reading it."""
+        return stream_id in self._guessed_new
 
     def pinned(self, stream_id: str) -> bool:
         stream = self._streams.get(stream_id)
@@ -361,6 +377,8 @@ class CommandHandler:
                     # Turns keep this handler's own commands from racing: another writer
                     # moved the stream, and will likely again (see StateCache.contested).
                     self.cache.contested(conflict.stream_id)
+                    if session.guessed_new(conflict.stream_id):
+                        trust_cache = False  # not new after all: read it this time
                     conflicts += 1
                     if session.pinned(conflict.stream_id) or conflicts >= self.attempts:
                         raise

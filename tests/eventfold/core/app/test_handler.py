@@ -300,6 +300,28 @@ def test_a_stream_another_writer_moves_is_loaded_not_guessed(store: SqliteEventS
     assert replayed_counter(store) == Counter(12)
 
 
+def new_counter(session: Session) -> None:
+    session.execute(counter, "counter-1", Add(1), new=True)
+
+
+def test_a_stream_said_to_be_new_is_written_at_version_one(store: SqliteEventStore) -> None:
+    handler = CommandHandler(store, codec)
+    outcome = handler.run(new_counter)
+    assert (outcome.commit.versions, handler.stats.conflicts_retried) == ({"counter-1": 1}, 0)
+    assert replayed_counter(store) == Counter(1)
+
+
+def test_a_stream_said_to_be_new_that_exists_is_decided_again_on_what_is_stored(
+    store: SqliteEventStore,
+) -> None:
+    CommandHandler(store, codec).execute(counter, "counter-1", Add(5))
+    handler = CommandHandler(store, codec)
+    outcome = handler.run(new_counter)
+    # The guess (version 0) conflicted once; the retry read the stream instead of guessing.
+    assert (outcome.commit.versions, handler.stats.conflicts_retried) == ({"counter-1": 2}, 1)
+    assert replayed_counter(store) == Counter(6)
+
+
 def test_a_command_id_taken_meanwhile_leaves_no_unwritten_state_in_the_cache(
     handler: CommandHandler, store: SqliteEventStore
 ) -> None:
