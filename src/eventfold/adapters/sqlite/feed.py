@@ -64,6 +64,7 @@ class SqliteFeed:
         self.window = window
         # Every event with _window_after < position <= the last one's, in order.
         self._window_lock = threading.Lock()
+        self._reading = threading.Lock()
         self._window_after = 0
         self._window_events: list[RecordedEvent] = []
         self._changed = threading.Condition()
@@ -104,20 +105,36 @@ class SqliteFeed:
     def _read(self, after: int, limit: int) -> list[RecordedEvent]:
         """Up to ``limit`` events after position ``after``: from the window when it covers
         ``after`` (perhaps fewer than the store has: the next poll reads on), else from the
-        store, extending the window when they follow on from it."""
+        store, extending the window when they follow on from it. One store read at a time:
+        the subscriptions woken by the same commit would otherwise all read the same new
+        events, each getting objects of its own (read, and decoded, once per subscription);
+        those that wait find them in the window."""
+        cached = self._from_window(after, limit)
+        if cached is not None:
+            return cached
+        with self._reading:
+            cached = self._from_window(after, limit)
+            if cached is not None:
+                return cached
+            events = self.store.read_all(after, limit)
+            if not events:
+                return events
+            # A commit is visible to readers up to one fsync before it is on disk (see
+            # SqliteEventStore.make_durable): no event reaches a target before it is.
+            self.store.make_durable()
+            if self.window > 0:
+                self._extend_window(after, events)
+            return events
+
+    def _from_window(self, after: int, limit: int) -> list[RecordedEvent] | None:
         with self._window_lock:
             cached = self._window_events
             if cached and self._window_after <= after < _position(cached[-1]):
                 first = bisect_right(cached, after, key=_position)
                 return cached[first : first + limit]
-        events = self.store.read_all(after, limit)
-        if not events:
-            return events
-        # A commit is visible to readers up to one fsync before it is on disk (see
-        # SqliteEventStore.make_durable): no event reaches a target before it is.
-        self.store.make_durable()
-        if self.window <= 0:
-            return events
+        return None
+
+    def _extend_window(self, after: int, events: list[RecordedEvent]) -> None:
         with self._window_lock:
             cached = self._window_events
             end = _position(cached[-1]) if cached else self._window_after
@@ -131,7 +148,6 @@ class SqliteFeed:
             if excess > 0:
                 self._window_after = _position(cached[excess - 1])
                 del cached[:excess]
-        return events
 
     def ack(self, batch: FeedBatch) -> None:
         """A log: nothing to acknowledge."""

@@ -154,6 +154,39 @@ def test_a_reader_following_another_is_served_from_the_window(
     assert reads == [0, 10]
 
 
+def test_subscriptions_woken_by_one_commit_read_it_once_and_share_its_events(
+    store: SqliteEventStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The router's subscriptions poll the head together: one store read, the same event
+    objects for all (so each event is decoded once, see RecentDecodes)."""
+    _commit(store, "s-1", 3)
+    feed = SqliteFeed(store, window=100)
+    reads: list[int] = []
+    read_all = store.read_all
+
+    def slow(after: int, limit: int = 1000) -> list[RecordedEvent]:
+        reads.append(after)
+        time.sleep(0.05)  # the others arrive while this read is under way
+        return read_all(after, limit)
+
+    monkeypatch.setattr(store, "read_all", slow)
+    start = threading.Barrier(4)
+    batches: list[list[RecordedEvent]] = []
+
+    def subscription() -> None:
+        start.wait(timeout=10)
+        batches.append(list(feed.poll(BEGINNING, timeout=0).events))
+
+    threads = [threading.Thread(target=subscription) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=10)
+    assert reads == [0]
+    assert len(batches) == 4
+    assert all(all(a is b for a, b in zip(batch, batches[0], strict=True)) for batch in batches)
+
+
 @needs_proc_fds
 def test_events_read_from_the_store_are_on_disk_before_they_are_handed_on(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
