@@ -63,6 +63,16 @@ class EffectsLedgerContract:
         assert status("mails", "a:2/x") == ("pending", 1)
         assert ledger.done("mails", ["a:1/x"]) == {"a:1/x"}
 
+    def test_one_claim_of_done_pending_and_new_effects_tells_each_apart(
+        self, ledger: EffectsLedger, status: Status
+    ) -> None:
+        ledger.claim("mails", ["a:1/x", "a:2/x"])
+        ledger.settle("mails", ["a:1/x"])
+        assert ledger.claim("mails", ["a:3/x", "a:2/x", "a:1/x"]) == {"a:1/x"}
+        assert status("mails", "a:1/x") == ("done", 1)
+        assert status("mails", "a:2/x") == ("pending", 2)
+        assert status("mails", "a:3/x") == ("pending", 1)
+
     def test_a_failure_keeps_the_effect_pending(
         self, ledger: EffectsLedger, status: Status
     ) -> None:

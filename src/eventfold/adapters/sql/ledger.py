@@ -28,6 +28,7 @@ from sqlalchemy import (
     select,
     update,
 )
+from sqlalchemy.dialects import sqlite
 from sqlalchemy.exc import SQLAlchemyError
 
 from eventfold.adapters.sql.bulk import upsert_statement
@@ -63,8 +64,9 @@ class SqlEffectsLedger:
 
     The writes of a batch are one ``executemany`` per step, of statements compiled once and
     sent to the driver (:class:`~eventfold.adapters.sql.driver.DriverStatement`): a claim
-    bumps the keys already pending and inserts the new ones, and only when the two counts
-    leave some key unaccounted for (done before: a replay) does it read which are done.
+    inserts the new keys and bumps the ones already pending (one upsert on SQLite, an
+    update then an insert on MySQL), and only when the rows changed leave some key
+    unaccounted for (done before: a replay) does it read which are done.
     Set-based statements with an expanding ``IN`` cost SQLAlchemy a compile of the
     expansion per call, most of the ledger's CPU at the router's batch sizes."""
 
@@ -79,17 +81,34 @@ class SqlEffectsLedger:
             this_reaction, t.c.status == DONE, t.c.effect_key.in_(bindparam("keys", expanding=True))
         )
         key = ("reaction", "effect_key")
-        # new rows (an insert that leaves an existing key as it is: one another process
-        # claimed meanwhile, or one done before)
-        self._insert = DriverStatement.compile(
-            upsert_statement(dialect.name, t, key, key),
-            dialect,
-            column_keys=[*key, "status", "attempts", "first_attempt_at"],
-        )
-        self._bump = DriverStatement.compile(
-            update(t).where(this_reaction, this_key, pending).values(attempts=t.c.attempts + 1),
-            dialect,
-        )
+        columns = [*key, "status", "attempts", "first_attempt_at"]
+        # A claim's statements, each run over every key; the rows they change add up to the
+        # keys claimed (new or pending), so fewer means some were done before.
+        self._claims: tuple[DriverStatement, ...]
+        if dialect.name == "sqlite":
+            # One statement: a new row, or one more attempt on a pending one (a done row
+            # is left as it is).
+            upsert = sqlite.insert(t)
+            bump = upsert.on_conflict_do_update(
+                index_elements=list(key), set_={"attempts": t.c.attempts + 1}, where=pending
+            )
+            self._claims = (DriverStatement.compile(bump, dialect, column_keys=columns),)
+        else:
+            # MySQL counts an ON DUPLICATE KEY UPDATE as two rows changed, and a row left
+            # as it was as one: the pending rows are bumped first, then the new ones
+            # inserted (an existing key is left as it is: another process claimed it
+            # meanwhile, or it was done before).
+            self._claims = (
+                DriverStatement.compile(
+                    update(t)
+                    .where(this_reaction, this_key, pending)
+                    .values(attempts=t.c.attempts + 1),
+                    dialect,
+                ),
+                DriverStatement.compile(
+                    upsert_statement(dialect.name, t, key, key), dialect, column_keys=columns
+                ),
+            )
         self._complete = DriverStatement.compile(
             update(t)
             .where(this_reaction, this_key)
@@ -127,9 +146,10 @@ class SqlEffectsLedger:
         now = _now()
         with self._writing() as conn:
             for chunk in _chunks(keys):
-                bumped = self._bump.executemany(conn, [{"r": reaction, "k": key} for key in chunk])
-                new = [
+                rows = [
                     {
+                        "r": reaction,
+                        "k": key,
                         "reaction": reaction,
                         "effect_key": key,
                         "status": PENDING,
@@ -138,8 +158,8 @@ class SqlEffectsLedger:
                     }
                     for key in chunk
                 ]
-                inserted = self._insert.executemany(conn, new)
-                if bumped + inserted < len(chunk):  # the others are done
+                changed = sum(claim.executemany(conn, rows) for claim in self._claims)
+                if changed < len(chunk):  # the others are done
                     done.update(conn.scalars(self._done, {"r": reaction, "keys": chunk}))
         return done
 
