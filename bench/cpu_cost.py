@@ -128,6 +128,9 @@ def main() -> int:
     )
     parser.add_argument("--out", type=Path, default=RESULTS / "cpu_cost.json")
     args = parser.parse_args()
+    py_spy = shutil.which("py-spy") or shutil.which("py-spy", path=str(Path(sys.executable).parent))
+    if args.profile and py_spy is None:
+        raise SystemExit("--profile needs py-spy: .venv/bin/pip install py-spy")
     count = args.count // args.clients * args.clients
     eventfold = Path(sys.executable).parent / "eventfold"
     processes = Processes()
@@ -175,7 +178,7 @@ def main() -> int:
                 out = args.profile / f"{name}-{pid}.txt"
                 # GIL samples: where the Python-level CPU goes (py-spy's on-CPU mode counts
                 # threads blocked in some system calls as busy).
-                spy = ["py-spy", "record", "-p", str(pid), "-r", "200", "--gil", "-f", "raw"]
+                spy = [str(py_spy), "record", "-p", str(pid), "-r", "200", "--gil", "-f", "raw"]
                 quiet = subprocess.DEVNULL
                 spies.append(subprocess.Popen([*spy, "-o", str(out)], stdout=quiet, stderr=quiet))
         say(f"sending {count} reservations with {args.clients} clients to {kids}")
