@@ -73,7 +73,16 @@ ANONYMOUS = Origin()
 class _Stream(Generic[S]):
     """A stream as one session sees it: loaded version and state, plus what it decided."""
 
-    __slots__ = ("cached", "decider", "pending", "pinned", "state", "stream_id", "version")
+    __slots__ = (
+        "cached",
+        "decider",
+        "guessed_new",
+        "pending",
+        "pinned",
+        "state",
+        "stream_id",
+        "version",
+    )
 
     def __init__(
         self, decider: Decider[Any, S, Any], stream_id: str, version: int, state: S, cached: bool
@@ -83,6 +92,7 @@ class _Stream(Generic[S]):
         self.version = version
         self.state = state
         self.cached = cached
+        self.guessed_new = False  # decided on as new without a read (``execute(new=True)``)
         self.pinned = False
         self.pending: list[Any] = []
 
@@ -94,6 +104,9 @@ class _Stream(Generic[S]):
 
 class Session:
     """One attempt at a command: the streams it read and the events it decided.
+
+    ``cache``: where states are taken from before the store; None: every stream is read
+    from the store, and none is guessed new either (a retry after a wrong guess).
 
     ``turns``: the session takes each stream's turn before it first reads the stream (at
     most ``turn_timeout`` seconds of waiting, then it goes on without) and holds it until
@@ -116,7 +129,6 @@ class Session:
         self._turns = turns
         self._turn_timeout = turn_timeout
         self._held: list[str] = []
-        self._guessed_new: set[str] = set()
         self.turns_missed = 0
         """Streams whose turn this session did not get in time (it went on without)."""
 
@@ -140,8 +152,8 @@ class Session:
             # A guess, like a cached state: the append expects version 0 and conflicts if
             # the stream exists after all; the command is then decided on what is stored.
             guessed: _Stream[S] = _Stream(decider, stream_id, 0, decider.initial_state, True)
+            guessed.guessed_new = True
             self._streams[stream_id] = guessed
-            self._guessed_new.add(stream_id)
             return guessed
         hit = self._cache.get(stream_id, decider.fold_id) if self._cache else None
         if hit is not None:
@@ -232,7 +244,8 @@ class Session:
 
     def guessed_new(self, stream_id: str) -> bool:
         """Whether this session decided on the stream as new without reading it."""
-        return stream_id in self._guessed_new
+        stream = self._streams.get(stream_id)
+        return stream is not None and stream.guessed_new
 
     def pinned(self, stream_id: str) -> bool:
         stream = self._streams.get(stream_id)
