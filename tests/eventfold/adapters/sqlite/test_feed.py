@@ -132,19 +132,28 @@ def test_readers_sharing_the_window_see_what_the_store_holds(
     store.close()
 
 
-def test_a_reader_following_another_is_served_from_the_window(
-    store: SqliteEventStore, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    _commit(store, "s-1", 10)
-    feed = SqliteFeed(store, window=100)
+def store_reads(
+    store: SqliteEventStore, monkeypatch: pytest.MonkeyPatch, *, pause: float = 0.0
+) -> list[int]:
+    """The positions the store is read after from now on (each read ``pause`` s long)."""
     reads: list[int] = []
     read_all = store.read_all
 
     def counted(after: int, limit: int = 1000) -> list[RecordedEvent]:
         reads.append(after)
+        time.sleep(pause)
         return read_all(after, limit)
 
     monkeypatch.setattr(store, "read_all", counted)
+    return reads
+
+
+def test_a_reader_following_another_is_served_from_the_window(
+    store: SqliteEventStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _commit(store, "s-1", 10)
+    feed = SqliteFeed(store, window=100)
+    reads = store_reads(store, monkeypatch)
     leader = feed.poll(BEGINNING, limit=10, timeout=0)
     followers = [feed.poll(BEGINNING, limit=4, timeout=0) for _ in range(5)]
     assert reads == [0]  # one store read for six subscriptions
@@ -161,15 +170,7 @@ def test_subscriptions_woken_by_one_commit_read_it_once_and_share_its_events(
     objects for all (so each event is decoded once, see RecentDecodes)."""
     _commit(store, "s-1", 3)
     feed = SqliteFeed(store, window=100)
-    reads: list[int] = []
-    read_all = store.read_all
-
-    def slow(after: int, limit: int = 1000) -> list[RecordedEvent]:
-        reads.append(after)
-        time.sleep(0.05)  # the others arrive while this read is under way
-        return read_all(after, limit)
-
-    monkeypatch.setattr(store, "read_all", slow)
+    reads = store_reads(store, monkeypatch, pause=0.05)  # the others arrive meanwhile
     start = threading.Barrier(4)
     batches: list[list[RecordedEvent]] = []
 
