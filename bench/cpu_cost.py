@@ -27,7 +27,6 @@ import shutil
 import signal
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 from dataclasses import dataclass
@@ -49,6 +48,7 @@ from pipeline import (
     free_port,
     mint_token,
     role,
+    run_folder,
     say,
     wait_healthy,
 )
@@ -133,11 +133,9 @@ def main() -> int:
         raise SystemExit("--profile needs py-spy: .venv/bin/pip install py-spy")
     count = args.count // args.clients * args.clients
     eventfold = Path(sys.executable).parent / "eventfold"
-    processes = Processes()
-    folder = tempfile.mkdtemp(prefix="eventfold-cpu-")
     me = [sys.executable, str(Path(__file__).with_name("pipeline.py"))]
-    try:
-        root = Path(folder)
+    # The processes stop first: the service writes into the folder until it stops.
+    with run_folder("eventfold-cpu-", keep=args.keep) as root, Processes() as processes:
         home = root / "home"
         env = {k: v for k, v in os.environ.items() if not k.startswith("EVENTFOLD_")}
         auth = mint_token(eventfold, {**env, "EVENTFOLD_HOME": str(home)})
@@ -214,12 +212,6 @@ def main() -> int:
         args.out.parent.mkdir(parents=True, exist_ok=True)
         args.out.write_text(json.dumps(result, indent=2) + "\n")
         return 0
-    finally:
-        processes.stop_all()
-        if args.keep:
-            say(f"kept {folder} (--keep)")
-        else:
-            shutil.rmtree(folder, ignore_errors=True)
 
 
 if __name__ == "__main__":

@@ -56,7 +56,7 @@ import tempfile
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -111,10 +111,16 @@ def free_port(*, plus: int = 0) -> int:
 
 class Processes:
     """Every subprocess the bench starts, each in its own process group; :meth:`stop_all`
-    (in a ``finally``) interrupts, then kills, every one of them."""
+    (when the ``with`` block ends) interrupts, then kills, every one of them."""
 
     def __init__(self) -> None:
         self.running: list[tuple[str, subprocess.Popen[bytes]]] = []
+
+    def __enter__(self) -> Processes:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.stop_all()
 
     def start(
         self, name: str, argv: Sequence[str], env: dict[str, str], log: Path
@@ -1149,6 +1155,20 @@ def verdict(ok: bool) -> str:
     return "PASS" if ok else "MISS"
 
 
+@contextlib.contextmanager
+def run_folder(prefix: str, *, keep: bool) -> Iterator[Path]:
+    """A new folder for one run (the service's home, its mail, the logs), deleted when the
+    block ends unless ``keep`` (``--keep``): then its place is said."""
+    folder = Path(tempfile.mkdtemp(prefix=prefix))
+    try:
+        yield folder
+    finally:
+        if keep:
+            say(f"kept {folder} (--keep)")
+        else:
+            shutil.rmtree(folder, ignore_errors=True)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=10.0, help="each load run")
@@ -1198,15 +1218,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     eventfold = bin_dir / "eventfold"
     processes = Processes()
     previous = signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
-    folder = Path(tempfile.mkdtemp(prefix="eventfold-pipeline-"))
     try:
-        return run(args, kind, folder, eventfold, processes)
+        # The processes stop first: the service writes into the folder until it stops.
+        with run_folder("eventfold-pipeline-", keep=args.keep) as folder, processes:
+            return run(args, kind, folder, eventfold, processes)
     finally:
-        processes.stop_all()  # first: the service writes into the folder until it stops
-        if args.keep:
-            say(f"kept {folder} (--keep)")
-        else:
-            shutil.rmtree(folder, ignore_errors=True)
         signal.signal(signal.SIGTERM, previous)
 
 
