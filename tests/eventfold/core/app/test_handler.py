@@ -304,7 +304,13 @@ def new_counter(session: Session) -> None:
     session.execute(counter, "counter-1", Add(1), new=True)
 
 
-def test_a_stream_said_to_be_new_is_written_at_version_one(store: SqliteEventStore) -> None:
+def test_a_stream_said_to_be_new_is_decided_without_a_read(
+    store: SqliteEventStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def unread(stream_id: str) -> None:
+        raise AssertionError(f"{stream_id} was read")
+
+    monkeypatch.setattr(store, "load", unread)
     handler = CommandHandler(store, codec)
     outcome = handler.run(new_counter)
     assert (outcome.commit.versions, handler.stats.conflicts_retried) == ({"counter-1": 1}, 0)
