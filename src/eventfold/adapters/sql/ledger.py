@@ -146,6 +146,7 @@ class SqlEffectsLedger:
         now = _now()
         with self._writing() as conn:
             for chunk in _chunks(keys):
+                # Named for every claim statement: the update's r and k, the insert's columns.
                 rows = [
                     {
                         "r": reaction,
