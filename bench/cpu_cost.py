@@ -14,8 +14,11 @@ each also split into user and system time, with the bytes it wrote to disk and i
 system calls (``/proc/<pid>/io``; a commit writes whole pages to the WAL, one call each
 for a frame's header and page).
 
-    .venv/bin/python bench/cpu_cost.py [--count 3000] [--workers 1] [--profile DIR]
-        [--env EVENTFOLD_ROUTER_LINGER=0.1 ...]
+    .venv/bin/python bench/cpu_cost.py [--count 3000] [--clients 8] [--workers 1] [--keep]
+        [--profile DIR] [--env EVENTFOLD_ROUTER_LINGER=0.1 ...]
+
+``--profile`` needs py-spy (``.venv/bin/pip install py-spy``); ``--keep`` leaves the run's
+folder, as ``bench/pipeline.py --keep`` does, for runs back to back.
 """
 
 from __future__ import annotations
