@@ -54,6 +54,7 @@ from pipeline import (
     run_folder,
     say,
     wait_healthy,
+    writes,
 )
 
 
@@ -200,6 +201,11 @@ def main() -> int:
             running.send_signal(signal.SIGINT)
             running.wait(30)
         http = summed([u.per(before[p], count) for p, u in http_after.items()])
+        each = {}
+        for pid, usage in http_after.items():
+            part = usage.per(before[pid], count)
+            name = f"{pid} (writer)" if writes(pid) else str(pid)
+            each[name] = round(part["user_ms"] + part["system_ms"], 3)
         router = summed([after[p].per(before[p], count) for p, r in kids.items() if r == "router"])
         result: dict[str, Any] = {
             "count": count,
@@ -209,6 +215,8 @@ def main() -> int:
             "http_cpu_ms_per_command": round(http["user_ms"] + http["system_ms"], 3),
             "router_cpu_ms_per_reservation": round(router["user_ms"] + router["system_ms"], 3),
             "http_per_command": http,
+            # Each HTTP process's share (where the clients' connections landed decides it).
+            "http_cpu_ms_per_command_each": each,
             "router_per_reservation": router,
         }
         print(json.dumps(result, indent=2))

@@ -737,9 +737,16 @@ def role(pid: int) -> str:
     return "router" if b"worker" in argv else "http"
 
 
+def writes(pid: int) -> bool:
+    """Whether an HTTP process of ``eventfold run`` is the one that commits every command
+    (the others hand theirs to it; see eventfold.entry.http.forwarding)."""
+    return b"--serve-writes" in Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+
+
 def service_cpu(supervisor: int) -> dict[str, float]:
     """CPU seconds (user + system) each child of ``eventfold run`` has used, by role
-    (``http-1``, ``http-2`` … in pid order; ``router``). A child that is gone is left out.
+    (``http-1``, ``http-2`` … in pid order, the writer marked ``(writer)``; ``router``). A
+    child that is gone is left out.
 
     Printed per load: one listening socket shared by the HTTP processes does not spread
     connections evenly, and whether one process or both served a load moves its figure."""
@@ -748,11 +755,12 @@ def service_cpu(supervisor: int) -> dict[str, float]:
     for pid in sorted(children(supervisor)):
         try:
             name, cpu = role(pid), sum(cpu_times(pid))
+            writer = name == "http" and writes(pid)
         except OSError:
             continue
         if name == "http":
             https += 1
-            name = f"http-{https}"
+            name = f"http-{https}" + (" (writer)" if writer else "")
         used[name] = cpu
     return used
 

@@ -3,8 +3,9 @@
 ``run`` is a supervisor (:mod:`eventfold.entry.processes`): it applies the query model's
 migrations, makes the local token signing key, binds HOST:PORT (the one port it uses:
 local e-mail is a folder, not a server) and starts ``EVENTFOLD_WORKERS`` HTTP processes (the
-hidden ``serve-http`` command, inheriting the listening socket) and one router process
-(``eventfold worker``), until Ctrl-C or SIGTERM.
+hidden ``serve-http`` command, inheriting the listening socket; the first commits the
+commands the others take) and one router process (``eventfold worker``), until Ctrl-C or
+SIGTERM.
 """
 
 from __future__ import annotations
@@ -22,10 +23,12 @@ import typer
 import uvicorn
 from prometheus_client import CollectorRegistry
 from prometheus_client.multiprocess import MultiProcessCollector
+from starlette.types import ASGIApp
 
 from eventfold.entry.cli.common import cli_context
 from eventfold.entry.composition import http_app, http_authentication, service_context
 from eventfold.entry.context_reads import migrate_query_model
+from eventfold.entry.http.forwarding import ForwardWrites, WriterEndpoint
 from eventfold.entry.http.metrics import HttpMetrics
 from eventfold.entry.processes import (
     Child,
@@ -77,12 +80,15 @@ def children(
     metrics_port: int,
     environ: Mapping[str, str] | None = None,
     http_metrics_dir: Path | None = None,
+    writer_socket: Path | None = None,
 ) -> list[Child]:
     """The processes ``eventfold run`` keeps running: the router (unless
     EVENTFOLD_ROUTER=off) and ``settings.http_processes`` HTTP processes, with ``environ``
     (default: this process's). ``http_metrics_dir``: the folder where the HTTP processes
     keep their request and command metrics, so that ``/metrics`` on any of them adds up
-    all of them (prometheus_client's multiprocess mode)."""
+    all of them (prometheus_client's multiprocess mode). ``writer_socket``: with more than
+    one HTTP process, where the first (the writer) takes the others' commands
+    (:mod:`eventfold.entry.http.forwarding`)."""
     parent = str(os.getpid())
     found = []
     if settings.router:
@@ -109,7 +115,10 @@ def children(
         http_env = {**(os.environ if environ is None else environ)}
         http_env[MULTIPROCESS_DIR] = str(http_metrics_dir)
     for n in range(1, settings.http_processes + 1):
-        found.append(Child(f"http-{n}", eventfold_command(*http), (listening_fd,), http_env))
+        role: list[str] = []
+        if writer_socket is not None and settings.http_processes > 1:
+            role = ["--serve-writes" if n == 1 else "--forward-writes", str(writer_socket)]
+        found.append(Child(f"http-{n}", eventfold_command(*http, *role), (listening_fd,), http_env))
     return found
 
 
@@ -130,10 +139,17 @@ def run(ctx: typer.Context) -> None:
         applied = migrate_query_model(services, context)  # once, before any child starts
     http_authentication(settings)  # the local signing key exists before any child starts
     sock = listening_socket(settings)
-    shared = tempfile.TemporaryDirectory(prefix="eventfold-http-metrics-")
+    # Made private to this user (mkdtemp): the metrics files and the writer's socket.
+    shared = tempfile.TemporaryDirectory(prefix="eventfold-run-")
     try:
+        metrics_dir = Path(shared.name) / "metrics"
+        metrics_dir.mkdir()
         processes = children(
-            settings, sock.fileno(), free_loopback_port(), http_metrics_dir=Path(shared.name)
+            settings,
+            sock.fileno(),
+            free_loopback_port(),
+            http_metrics_dir=metrics_dir,
+            writer_socket=Path(shared.name) / "writer.sock",
         )
         log.info(
             "serving",
@@ -152,6 +168,9 @@ def run(ctx: typer.Context) -> None:
         log.info(
             "processes",
             http=settings.http_processes,
+            commands="all committed by http-1"
+            if settings.http_processes > 1
+            else "committed by the HTTP process",
             router="a router process" if settings.router else "off (EVENTFOLD_ROUTER=off)",
         )
         code = Supervisor(processes, log.warning).run()
@@ -169,6 +188,12 @@ def serve_http(
     parent_pid: int = typer.Option(0, "--parent-pid", help="Stop when this process dies."),
     router_metrics: str = typer.Option(
         "", "--router-metrics", help="URL of the router process's metrics, served on /metrics."
+    ),
+    serve_writes: str = typer.Option(
+        "", "--serve-writes", help="Also serve the other processes' commands on this socket."
+    ),
+    forward_writes: str = typer.Option(
+        "", "--forward-writes", help="Hand commands to the process serving this socket."
     ),
 ) -> None:
     """One HTTP process of `eventfold run` (started by it; not meant to be run by hand)."""
@@ -196,9 +221,14 @@ def serve_http(
             http_metrics=http_metrics,
             console=True,
         )
+        served: ASGIApp = app
+        if serve_writes:
+            served = WriterEndpoint(app, serve_writes)
+        elif forward_writes:
+            served = ForwardWrites(app, forward_writes, max_body_bytes=settings.max_body_bytes)
         sock = socket.socket(fileno=fd)
         config = uvicorn.Config(
-            app,
+            served,
             # Keep the root logger's configuration (eventfold.entry.logs): uvicorn's
             # records go through it, at EVENTFOLD_LOG_LEVEL, instead of its own handlers.
             log_config=None,

@@ -1,5 +1,6 @@
 """``eventfold run``'s processes survive ``kill -9`` of any one of them: a dead HTTP or
-router process is started again, and when the supervisor dies its children stop."""
+router process is started again, and when the supervisor dies its children stop. With two
+HTTP processes, the first (the writer) commits the commands the other one takes."""
 
 from __future__ import annotations
 
@@ -24,7 +25,8 @@ pytestmark = pytest.mark.slow
 
 
 def children_of(pid: int) -> dict[str, list[int]]:
-    """The supervisor's living children by role (``router``, ``http``), from /proc."""
+    """The supervisor's living children by role (``router``; ``writer`` and ``forwarder``,
+    the HTTP processes), from /proc."""
     found: dict[str, list[int]] = {}
     with open(f"/proc/{pid}/task/{pid}/children") as listing:
         for child in map(int, listing.read().split()):
@@ -33,7 +35,15 @@ def children_of(pid: int) -> dict[str, list[int]]:
                     argv = cmdline.read().split(b"\0")
             except FileNotFoundError:
                 continue
-            role = "router" if b"worker" in argv else "http" if b"serve-http" in argv else "?"
+            role = (
+                "router"
+                if b"worker" in argv
+                else "writer"
+                if b"--serve-writes" in argv
+                else "forwarder"
+                if b"--forward-writes" in argv
+                else "?"
+            )
             if alive(child):
                 found.setdefault(role, []).append(child)
     return found
@@ -72,7 +82,8 @@ def start_run(home: Path, port: int) -> subprocess.Popen[str]:
 
     eventually("eventfold run to answer /healthz", healthy)
     eventually(
-        "the router and HTTP processes", lambda: {"router", "http"} <= set(children_of(process.pid))
+        "the router and HTTP processes",
+        lambda: {"router", "writer", "forwarder"} <= set(children_of(process.pid)),
     )
     return process
 
@@ -115,7 +126,11 @@ def stored_reservations(home: Path) -> set[str]:
     return {stream.removeprefix("reservation-") for (stream,) in rows}
 
 
-@pytest.mark.parametrize("victim", ["http", "router"])
+NAMES = {"writer": "http-1", "forwarder": "http-2", "router": "router"}
+"""The name the supervisor gives each in what it says."""
+
+
+@pytest.mark.parametrize("victim", ["writer", "forwarder", "router"])
 def test_a_killed_child_is_started_again_and_nothing_acknowledged_is_lost(
     served: tuple[subprocess.Popen[str], str, Path], victim: str
 ) -> None:
@@ -147,8 +162,33 @@ def test_a_killed_child_is_started_again_and_nothing_acknowledged_is_lost(
     assert process.poll() is None
     _, err = stop(process)
     assert process.returncode == 0, err
-    assert f"the {victim}" in err
+    assert f"the {NAMES[victim]} process" in err
     assert "killed by SIGKILL" in err
+
+
+def test_commands_taken_by_the_second_http_process_are_committed_by_the_writer(
+    served: tuple[subprocess.Popen[str], str, Path],
+) -> None:
+    process, url, home = served
+    roles = children_of(process.pid)
+    writer = roles["writer"][0]
+    with staff_client(url, home) as client:
+        assert client.put("/stores/s1/stock/tea", json={"on_hand": 10}).status_code == 200
+    os.kill(writer, signal.SIGSTOP)  # new connections now land on the other process
+    try:
+        with staff_client(url, home) as client:
+            assert client.get("/healthz", timeout=10).status_code == 200  # reads: served there
+            with pytest.raises(httpx.TimeoutException):  # a command: waits for the writer
+                client.post(
+                    "/reservations",
+                    json={"store_id": "s1", "sku": "tea", "quantity": 1},
+                    headers=TokenIssuer.of_home(home).headers("c-1", "customer"),
+                    timeout=2,
+                )
+        assert stored_reservations(home) == set()
+    finally:
+        os.kill(writer, signal.SIGCONT)
+    eventually("the writer to commit the handed-over command", lambda: stored_reservations(home))
 
 
 def test_the_children_stop_when_the_supervisor_is_killed_and_a_restart_works(
