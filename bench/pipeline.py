@@ -745,22 +745,25 @@ def writes(pid: int) -> bool:
 
 def service_cpu(supervisor: int) -> dict[str, float]:
     """CPU seconds (user + system) each child of ``eventfold run`` has used, by role
-    (``http-1``, ``http-2`` … in pid order, the writer marked ``(writer)``; ``router``). A
-    child that is gone is left out.
+    (``http-1``, ``http-2`` …, the writer first, then in pid order; ``router``). A child
+    that is gone is left out.
 
     Printed per load: one listening socket shared by the HTTP processes does not spread
     connections evenly, and whether one process or both served a load moves its figure."""
-    used: dict[str, float] = {}
-    https = 0
-    for pid in sorted(children(supervisor)):
+    found: list[tuple[bool, int, str, float]] = []
+    for pid in children(supervisor):
         try:
             name, cpu = role(pid), sum(cpu_times(pid))
             writer = name == "http" and writes(pid)
         except OSError:
             continue
+        found.append((not writer, pid, name, cpu))
+    used: dict[str, float] = {}
+    https = 0
+    for _, _, name, cpu in sorted(found):
         if name == "http":
             https += 1
-            name = f"http-{https}" + (" (writer)" if writer else "")
+            name = f"http-{https}"
         used[name] = cpu
     return used
 
@@ -1475,7 +1478,7 @@ def print_table(
     )
     print(f"ceiling: {result['ceiling']['stack']}")
     print(f"service settings: {' '.join(result['settings']) or 'defaults'}")
-    print("cores used by the service's processes during each load:")
+    print("cores used by the service's processes during each load (http-1 commits every command):")
     for load in (accepted, one, staff, hot):
         shares = ", ".join(f"{k} {v:.2f}" for k, v in load.service_cores.items())
         print(f"  {load.name:<16} {shares}")
