@@ -62,8 +62,10 @@ status and headers, each as bytes."""
 
 
 def _pack(fields: Fields) -> bytes:
-    """Fields as bytes: their count, their lengths, then each (measured: a tenth of the CPU
-    of JSON with the headers decoded to text, which was a third of a forwarded request's)."""
+    """Fields as bytes: their count, their lengths, then each. Against JSON with the headers
+    decoded to text, with frames written once per turn too, a probe of 20,000 requests
+    measured 85 -> 48-54 us of CPU per request on the forwarding side and 77 -> 43-50 us
+    on the writer's (a no-op app behind it)."""
     count = len(fields)
     return b"".join((struct.pack(f"!I{count}I", count, *map(len, fields)), *fields))
 
