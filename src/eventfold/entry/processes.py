@@ -53,6 +53,8 @@ class Child:
     argv: Sequence[str]
     pass_fds: tuple[int, ...] = ()
     env: Mapping[str, str] | None = None
+    nice: int = 0
+    """Added to the supervisor's nice value for this child (how far it yields the CPU)."""
     process: subprocess.Popen[bytes] | None = None
     deaths: deque[float] = field(default_factory=lambda: deque(maxlen=CRASHES_TOLERATED))
 
@@ -64,6 +66,10 @@ class Child:
             # Ctrl-C reaches the whole foreground group; stdin is the supervisor's only.
             stdin=subprocess.DEVNULL,
         )
+        if self.nice:
+            own = os.getpriority(os.PRIO_PROCESS, 0)
+            with contextlib.suppress(ProcessLookupError):  # it died at once: restarted later
+                os.setpriority(os.PRIO_PROCESS, self.process.pid, min(19, own + self.nice))
 
     @property
     def pid(self) -> int | None:

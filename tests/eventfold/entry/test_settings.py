@@ -141,6 +141,17 @@ def test_http_processes_are_one_per_cpu_unless_set(environ: dict[str, str], want
     assert load_settings(environ).http_processes == wanted
 
 
+@pytest.mark.parametrize(("environ", "nice"), [({}, 10), ({"EVENTFOLD_ROUTER_NICE": "0"}, 0)])
+def test_the_router_yields_the_cpu_unless_told_not_to(environ: dict[str, str], nice: int) -> None:
+    assert load_settings(environ).router_nice == nice
+
+
+@pytest.mark.parametrize("value", ["-1", "20", "high"])
+def test_a_bad_router_nice_names_the_variable(value: str) -> None:
+    with pytest.raises(ConfigurationError, match="EVENTFOLD_ROUTER_NICE"):
+        load_settings({"EVENTFOLD_ROUTER_NICE": value})
+
+
 @pytest.mark.parametrize(("value", "expected"), [("", 65536), ("1048576", 1048576)])
 def test_the_request_body_bound_is_a_setting(value: str, expected: int) -> None:
     assert load_settings({"EVENTFOLD_MAX_BODY_BYTES": value}).max_body_bytes == expected

@@ -105,6 +105,7 @@ def children(
                     parent,
                 ),
                 env=environ,
+                nice=settings.router_nice,
             )
         )
     http = ["serve-http", "--fd", str(listening_fd), "--parent-pid", parent]
@@ -171,7 +172,9 @@ def run(ctx: typer.Context) -> None:
             commands="all committed by http-1"
             if settings.http_processes > 1
             else "committed by the HTTP process",
-            router="a router process" if settings.router else "off (EVENTFOLD_ROUTER=off)",
+            router=f"a router process (nice +{settings.router_nice})"
+            if settings.router
+            else "off (EVENTFOLD_ROUTER=off)",
         )
         code = Supervisor(processes, log.warning).run()
     finally:

@@ -166,6 +166,17 @@ def test_a_killed_child_is_started_again_and_nothing_acknowledged_is_lost(
     assert "killed by SIGKILL" in err
 
 
+def test_the_router_yields_the_cpu_to_the_http_processes(
+    served: tuple[subprocess.Popen[str], str, Path],
+) -> None:
+    process, _, _ = served
+    roles = children_of(process.pid)
+    supervisor = os.getpriority(os.PRIO_PROCESS, process.pid)
+    assert os.getpriority(os.PRIO_PROCESS, roles["router"][0]) == min(19, supervisor + 10)
+    for http in roles["writer"] + roles["forwarder"]:
+        assert os.getpriority(os.PRIO_PROCESS, http) == supervisor
+
+
 def test_commands_taken_by_the_second_http_process_are_committed_by_the_writer(
     served: tuple[subprocess.Popen[str], str, Path],
 ) -> None:
