@@ -81,8 +81,8 @@ HINTS: Mapping[str, str] = {
     "EVENTFOLD_WORKERS": "set EVENTFOLD_WORKERS to the number of HTTP processes eventfold run "
     "starts (1 to 64), e.g. 2, or unset it for one per CPU",
     "EVENTFOLD_ROUTER_NICE": "set EVENTFOLD_ROUTER_NICE to how far eventfold run's router "
-    "process yields the CPU to its HTTP processes, a nice increment from 0 (not at all) to 19, "
-    "e.g. 10",
+    "process yields the CPU to its HTTP processes, a nice increment from 0 (not at all, the "
+    "default) to 19, e.g. 10",
     "EVENTFOLD_ACCESS_LOG": "set EVENTFOLD_ACCESS_LOG to on (log every HTTP request) or off "
     "(the default)",
     "EVENTFOLD_MAIL_SINK": "set EVENTFOLD_MAIL_SINK to on (write e-mails as .eml files into "
@@ -192,13 +192,15 @@ class Settings(BaseSettings):
     router: bool = Field(default=True, validation_alias="EVENTFOLD_ROUTER")
     """``eventfold run`` also starts a router process; off when separate ``eventfold
     worker`` processes route (several API hosts, one router)."""
-    router_nice: int = Field(default=10, ge=0, le=19, validation_alias="EVENTFOLD_ROUTER_NICE")
+    router_nice: int = Field(default=0, ge=0, le=19, validation_alias="EVENTFOLD_ROUTER_NICE")
     """How far ``eventfold run``'s router process yields the CPU to its HTTP processes (added
-    to its nice value): when they compete for the cores, commands are taken first and the
-    router catches up in bigger batches, which cost it less per event; an idle core is the
-    router's all the same. Measured on 2 cores under bench/pipeline.py, three alternating
-    pairs: 652-771 against 530-585 commands/s accepted, p99 39-61 against 66-72 ms, the
-    router at most 27 events (0.09 s) behind when the load stopped."""
+    to its nice value; 0: not at all). When they compete for the cores, commands are taken
+    first and the read side falls behind instead: on 2 cores under bench/pipeline.py, +10
+    accepted 595-771 against 530-607 commands/s (p99 39-48 against 57-72 ms), but in four of
+    six runs the mail reaction was 1,349-2,921 events (2.6-4.6 s) behind when the load
+    stopped, and the rate of completed reservations did not rise. A service whose load
+    comes in bursts, with pauses for the read side to catch up, may want it; a sustained
+    load does not: the cores are what they are, and completing is the router's work."""
     workers: int | None = Field(default=None, ge=1, le=64, validation_alias="EVENTFOLD_WORKERS")
     """How many HTTP processes ``eventfold run`` starts; None: one per CPU (see
     :attr:`http_processes`)."""

@@ -141,8 +141,8 @@ def test_http_processes_are_one_per_cpu_unless_set(environ: dict[str, str], want
     assert load_settings(environ).http_processes == wanted
 
 
-@pytest.mark.parametrize(("environ", "nice"), [({}, 10), ({"EVENTFOLD_ROUTER_NICE": "0"}, 0)])
-def test_the_router_yields_the_cpu_unless_told_not_to(environ: dict[str, str], nice: int) -> None:
+@pytest.mark.parametrize(("environ", "nice"), [({}, 0), ({"EVENTFOLD_ROUTER_NICE": "10"}, 10)])
+def test_the_router_yields_the_cpu_only_when_told_to(environ: dict[str, str], nice: int) -> None:
     assert load_settings(environ).router_nice == nice
 
 

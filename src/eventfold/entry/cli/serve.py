@@ -172,7 +172,10 @@ def run(ctx: typer.Context) -> None:
             commands="all committed by http-1"
             if settings.http_processes > 1
             else "committed by the HTTP process",
-            router=f"a router process (nice +{settings.router_nice})"
+            router=(
+                "a router process"
+                + (f" at nice +{settings.router_nice}" if settings.router_nice else "")
+            )
             if settings.router
             else "off (EVENTFOLD_ROUTER=off)",
         )
