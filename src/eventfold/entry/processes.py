@@ -9,9 +9,9 @@ small supervisor that starts
   connections over them), and
 - one router process (``eventfold worker``) unless ``EVENTFOLD_ROUTER=off``,
 
-the first HTTP process committing the commands the others take
-(:mod:`eventfold.entry.http.forwarding`), every process still able to write to the SQLite
-file, queued on its :class:`FileWriteGate`. One command
+all writing to the same SQLite file, queued on its :class:`FileWriteGate` (or, with
+EVENTFOLD_ONE_WRITER=on, the first HTTP process committing the commands the others take:
+:mod:`eventfold.entry.http.forwarding`). One command
 starts everything, one Ctrl-C (or SIGTERM to the supervisor) stops everything, and every
 process writes to the same stderr. A child that dies (a crash, ``kill -9``) is started
 again; nothing it acknowledged is lost, since an acknowledged command is a committed

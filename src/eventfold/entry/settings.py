@@ -80,6 +80,8 @@ HINTS: Mapping[str, str] = {
     "process) or off (separate eventfold worker processes route)",
     "EVENTFOLD_WORKERS": "set EVENTFOLD_WORKERS to the number of HTTP processes eventfold run "
     "starts (1 to 64), e.g. 2, or unset it for one per CPU",
+    "EVENTFOLD_ONE_WRITER": "set EVENTFOLD_ONE_WRITER to on (eventfold run's first HTTP "
+    "process commits the commands the others take) or off (each commits its own, the default)",
     "EVENTFOLD_ROUTER_NICE": "set EVENTFOLD_ROUTER_NICE to how far eventfold run's router "
     "process yields the CPU to its HTTP processes, a nice increment from 0 (not at all, the "
     "default) to 19, e.g. 10",
@@ -192,6 +194,13 @@ class Settings(BaseSettings):
     router: bool = Field(default=True, validation_alias="EVENTFOLD_ROUTER")
     """``eventfold run`` also starts a router process; off when separate ``eventfold
     worker`` processes route (several API hosts, one router)."""
+    one_writer: bool = Field(default=False, validation_alias="EVENTFOLD_ONE_WRITER")
+    """With more than one HTTP process, the first commits every command and the others hand
+    theirs to it (:mod:`eventfold.entry.http.forwarding`). It takes 10-30 % less HTTP CPU
+    per command than two processes committing to the file, and where the connections land
+    no longer decides what a command costs; but on 2 cores under bench/pipeline.py, seven
+    alternating pairs accepted 436-664 (mean 560) commands/s against 505-854 (mean 635)
+    without it, so it is off by default (docs/performance.md)."""
     router_nice: int = Field(default=0, ge=0, le=19, validation_alias="EVENTFOLD_ROUTER_NICE")
     """How far ``eventfold run``'s router process yields the CPU to its HTTP processes (added
     to its nice value; 0: not at all). When they compete for the cores, commands are taken

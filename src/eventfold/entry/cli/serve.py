@@ -3,9 +3,9 @@
 ``run`` is a supervisor (:mod:`eventfold.entry.processes`): it applies the query model's
 migrations, makes the local token signing key, binds HOST:PORT (the one port it uses:
 local e-mail is a folder, not a server) and starts ``EVENTFOLD_WORKERS`` HTTP processes (the
-hidden ``serve-http`` command, inheriting the listening socket; the first commits the
-commands the others take) and one router process (``eventfold worker``), until Ctrl-C or
-SIGTERM.
+hidden ``serve-http`` command, inheriting the listening socket; with EVENTFOLD_ONE_WRITER=on
+the first commits the commands the others take) and one router process (``eventfold
+worker``), until Ctrl-C or SIGTERM.
 """
 
 from __future__ import annotations
@@ -150,7 +150,7 @@ def run(ctx: typer.Context) -> None:
             sock.fileno(),
             free_loopback_port(),
             http_metrics_dir=metrics_dir,
-            writer_socket=Path(shared.name) / "writer.sock",
+            writer_socket=Path(shared.name) / "writer.sock" if settings.one_writer else None,
         )
         log.info(
             "serving",
@@ -169,9 +169,9 @@ def run(ctx: typer.Context) -> None:
         log.info(
             "processes",
             http=settings.http_processes,
-            commands="all committed by http-1"
-            if settings.http_processes > 1
-            else "committed by the HTTP process",
+            commands="all committed by http-1 (EVENTFOLD_ONE_WRITER=on)"
+            if settings.one_writer and settings.http_processes > 1
+            else "committed by the HTTP process that takes them",
             router=(
                 "a router process"
                 + (f" at nice +{settings.router_nice}" if settings.router_nice else "")

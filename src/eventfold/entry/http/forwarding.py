@@ -6,11 +6,14 @@ process pays for the others' commits: its SQLite page cache is dropped after eac
 commits that would have shared a turn's transaction and fsync are made alone, and a
 stream whose state one process cached changed under it (measured on 2 cores: 0.99-1.22 ms
 of HTTP CPU per command against 0.50-0.69 ms when one process took them all, and 0.24x
-against 0.26-0.34x of the no-op ceiling, docs/performance.md). So one HTTP process, the
-*writer*, serves a Unix socket (:class:`WriterEndpoint`) where the others
-(:class:`ForwardWrites`) send every request that may write (any method but GET, HEAD and
-OPTIONS), and relay its answer. Reads stay where they land, which is what the second
-process is for.
+against 0.26-0.34x of the no-op ceiling, docs/performance.md). So, with
+EVENTFOLD_ONE_WRITER=on, one HTTP process, the *writer*, serves a Unix socket
+(:class:`WriterEndpoint`) where the others (:class:`ForwardWrites`) send every request that
+may write (any method but GET, HEAD and OPTIONS), and relay its answer. Reads stay where
+they land, which is what the second process is for. It is off by default: on a slow 2-core
+host it took 10-30 % less HTTP CPU per command than two processes committing, but
+accepted fewer commands per second than the kernel's own placement (seven pairs: 436-664
+against 505-854), perhaps because one process gets one share of the cores.
 
 Forwarding is a shortcut, never a dependency: while the writer cannot be reached (it is
 starting again after a crash, or stopping), a process serves the request itself, as it

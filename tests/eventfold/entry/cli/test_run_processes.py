@@ -1,6 +1,7 @@
 """``eventfold run``'s processes survive ``kill -9`` of any one of them: a dead HTTP or
-router process is started again, and when the supervisor dies its children stop. With two
-HTTP processes, the first (the writer) commits the commands the other one takes."""
+router process is started again, and when the supervisor dies its children stop. With
+EVENTFOLD_ONE_WRITER=on, the first HTTP process (the writer) commits the commands the other
+one takes."""
 
 from __future__ import annotations
 
@@ -27,8 +28,8 @@ pytestmark = pytest.mark.slow
 
 
 def children_of(pid: int) -> dict[str, list[int]]:
-    """The supervisor's living children by role (``router``; ``writer`` and ``forwarder``,
-    the HTTP processes), from /proc."""
+    """The supervisor's living children by role (``router``; ``http``, or ``writer`` and
+    ``forwarder`` with EVENTFOLD_ONE_WRITER=on), from /proc."""
     found: dict[str, list[int]] = {}
     with open(f"/proc/{pid}/task/{pid}/children") as listing:
         for child in map(int, listing.read().split()):
@@ -44,6 +45,8 @@ def children_of(pid: int) -> dict[str, list[int]]:
                 if b"--serve-writes" in argv
                 else "forwarder"
                 if b"--forward-writes" in argv
+                else "http"
+                if b"serve-http" in argv
                 else "?"
             )
             if alive(child):
@@ -85,18 +88,26 @@ def start_run(home: Path, port: int, **settings: str) -> subprocess.Popen[str]:
             return False
 
     eventually("eventfold run to answer /healthz", healthy)
-    eventually(
-        "the router and HTTP processes",
-        lambda: {"router", "writer", "forwarder"} <= set(children_of(process.pid)),
+    wanted = (
+        {"router", "writer", "forwarder"}
+        if settings.get("EVENTFOLD_ONE_WRITER")
+        else {
+            "router",
+            "http",
+        }
     )
+    eventually("the router and HTTP processes", lambda: wanted <= set(children_of(process.pid)))
     return process
 
 
 @pytest.fixture
-def served(tmp_path: Path) -> Iterator[tuple[subprocess.Popen[str], str, Path]]:
+def served(
+    tmp_path: Path, request: pytest.FixtureRequest
+) -> Iterator[tuple[subprocess.Popen[str], str, Path]]:
+    """``eventfold run`` with two HTTP processes; ``indirect`` parameters: its settings."""
     port = free_port()
     home = tmp_path / "data"
-    process = start_run(home, port)
+    process = start_run(home, port, **getattr(request, "param", {}))
     try:
         yield process, f"http://127.0.0.1:{port}", home
     finally:
@@ -130,11 +141,23 @@ def stored_reservations(home: Path) -> set[str]:
     return {stream.removeprefix("reservation-") for (stream,) in rows}
 
 
-NAMES = {"writer": "http-1", "forwarder": "http-2", "router": "router"}
+NAMES = {
+    "writer": "the http-1",
+    "forwarder": "the http-2",
+    "http": "the http-",
+    "router": "the router",
+}
 """The name the supervisor gives each in what it says."""
 
 
-@pytest.mark.parametrize("victim", ["writer", "forwarder", "router"])
+ONE_WRITER = {"EVENTFOLD_ONE_WRITER": "on"}
+
+
+@pytest.mark.parametrize(
+    ("served", "victim"),
+    [({}, "http"), ({}, "router"), (ONE_WRITER, "writer"), (ONE_WRITER, "forwarder")],
+    indirect=["served"],
+)
 def test_a_killed_child_is_started_again_and_nothing_acknowledged_is_lost(
     served: tuple[subprocess.Popen[str], str, Path], victim: str
 ) -> None:
@@ -166,7 +189,7 @@ def test_a_killed_child_is_started_again_and_nothing_acknowledged_is_lost(
     assert process.poll() is None
     _, err = stop(process)
     assert process.returncode == 0, err
-    assert f"the {NAMES[victim]} process" in err
+    assert NAMES[victim] in err
     assert "killed by SIGKILL" in err
 
 
@@ -176,12 +199,13 @@ def test_the_router_yields_the_cpu_to_the_http_processes_when_told_to(tmp_path: 
         roles = children_of(process.pid)
         supervisor = os.getpriority(os.PRIO_PROCESS, process.pid)
         assert os.getpriority(os.PRIO_PROCESS, roles["router"][0]) == min(19, supervisor + 7)
-        for http in roles["writer"] + roles["forwarder"]:
+        for http in roles["http"]:
             assert os.getpriority(os.PRIO_PROCESS, http) == supervisor
     finally:
         stop(process)
 
 
+@pytest.mark.parametrize("served", [ONE_WRITER], indirect=True)
 def test_commands_taken_by_the_second_http_process_are_committed_by_the_writer(
     served: tuple[subprocess.Popen[str], str, Path],
 ) -> None:
