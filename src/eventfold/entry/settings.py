@@ -205,8 +205,8 @@ class Settings(BaseSettings):
     """How far ``eventfold run``'s router process yields the CPU to its HTTP processes (added
     to its nice value; 0: not at all). When they compete for the cores, commands are taken
     first and the read side falls behind instead: on 2 cores under bench/pipeline.py, +10
-    accepted 595-771 against 530-607 commands/s (p99 39-48 against 57-72 ms), but in four of
-    six runs the mail reaction was 1,349-2,921 events (2.6-4.6 s) behind when the load
+    accepted 595-771 against 530-607 commands/s (p99 39-61 against 57-72 ms), but in four of
+    seven runs the mail reaction was 1,349-2,921 events (2.6-4.4 s) behind when the load
     stopped, and the rate of completed reservations did not rise. A service whose load
     comes in bursts, with pauses for the read side to catch up, may want it; a sustained
     load does not: the cores are what they are, and completing is the router's work."""

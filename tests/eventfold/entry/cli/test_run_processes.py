@@ -155,7 +155,7 @@ ONE_WRITER = {"EVENTFOLD_ONE_WRITER": "on"}
 
 @pytest.mark.parametrize(
     ("served", "victim"),
-    [({}, "http"), ({}, "router"), (ONE_WRITER, "writer"), (ONE_WRITER, "forwarder")],
+    [({}, "http"), ({}, "router"), (ONE_WRITER, "writer")],
     indirect=["served"],
 )
 def test_a_killed_child_is_started_again_and_nothing_acknowledged_is_lost(
