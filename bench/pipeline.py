@@ -1478,7 +1478,7 @@ def print_table(
     )
     print(f"ceiling: {result['ceiling']['stack']}")
     print(f"service settings: {' '.join(result['settings']) or 'defaults'}")
-    print("cores used by the service's processes during each load (http-1 commits every command):")
+    print("cores used by the service's processes during each load (http-1: the writer, if any):")
     for load in (accepted, one, staff, hot):
         shares = ", ".join(f"{k} {v:.2f}" for k, v in load.service_cores.items())
         print(f"  {load.name:<16} {shares}")
