@@ -196,9 +196,10 @@ class Settings(BaseSettings):
     worker`` processes route (several API hosts, one router)."""
     one_writer: bool = Field(default=False, validation_alias="EVENTFOLD_ONE_WRITER")
     """With more than one HTTP process, the first commits every command and the others hand
-    theirs to it (:mod:`eventfold.entry.http.forwarding`). It takes 10-30 % less HTTP CPU
-    per command than two processes committing to the file, and where the connections land
-    no longer decides what a command costs; but on 2 cores under bench/pipeline.py, seven
+    theirs to it (:mod:`eventfold.entry.http.forwarding`). It took about a fifth less HTTP
+    CPU per command than two processes committing to the file (means 1.37 against 1.71
+    ms), and where the connections land no longer decides what a command costs; but on 2
+    cores under bench/pipeline.py, seven
     alternating pairs accepted 436-664 (mean 560) commands/s against 505-854 (mean 635)
     without it, so it is off by default (docs/performance.md)."""
     router_nice: int = Field(default=0, ge=0, le=19, validation_alias="EVENTFOLD_ROUTER_NICE")
@@ -322,6 +323,12 @@ class Settings(BaseSettings):
         if self.smtp_port is not None:
             return self.smtp_port
         return self.port + 25 if self.port + 25 <= 65535 else self.port - 25
+
+    @property
+    def one_writer_process(self) -> bool:
+        """Whether ``eventfold run``'s first HTTP process commits the others' commands:
+        EVENTFOLD_ONE_WRITER=on and more than one HTTP process."""
+        return self.one_writer and self.http_processes > 1
 
     @property
     def http_processes(self) -> int:

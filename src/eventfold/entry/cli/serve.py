@@ -86,9 +86,9 @@ def children(
     EVENTFOLD_ROUTER=off) and ``settings.http_processes`` HTTP processes, with ``environ``
     (default: this process's). ``http_metrics_dir``: the folder where the HTTP processes
     keep their request and command metrics, so that ``/metrics`` on any of them adds up
-    all of them (prometheus_client's multiprocess mode). ``writer_socket``: with more than
-    one HTTP process, where the first (the writer) takes the others' commands
-    (:mod:`eventfold.entry.http.forwarding`)."""
+    all of them (prometheus_client's multiprocess mode). ``writer_socket``: where the first
+    HTTP process (the writer) takes the others' commands, when
+    ``settings.one_writer_process`` (:mod:`eventfold.entry.http.forwarding`)."""
     parent = str(os.getpid())
     found = []
     if settings.router:
@@ -117,7 +117,7 @@ def children(
         http_env[MULTIPROCESS_DIR] = str(http_metrics_dir)
     for n in range(1, settings.http_processes + 1):
         role: list[str] = []
-        if writer_socket is not None and settings.http_processes > 1:
+        if writer_socket is not None and settings.one_writer_process:
             role = ["--serve-writes" if n == 1 else "--forward-writes", str(writer_socket)]
         found.append(Child(f"http-{n}", eventfold_command(*http, *role), (listening_fd,), http_env))
     return found
@@ -150,7 +150,7 @@ def run(ctx: typer.Context) -> None:
             sock.fileno(),
             free_loopback_port(),
             http_metrics_dir=metrics_dir,
-            writer_socket=Path(shared.name) / "writer.sock" if settings.one_writer else None,
+            writer_socket=Path(shared.name) / "writer.sock",
         )
         log.info(
             "serving",
@@ -170,7 +170,7 @@ def run(ctx: typer.Context) -> None:
             "processes",
             http=settings.http_processes,
             commands="all committed by http-1 (EVENTFOLD_ONE_WRITER=on)"
-            if settings.one_writer and settings.http_processes > 1
+            if settings.one_writer_process
             else "committed by the HTTP process that takes them",
             router=(
                 "a router process"

@@ -152,6 +152,34 @@ def test_eventfold_router_decides_whether_run_starts_a_router_process(
     assert all("--fd" in c.argv and "7" in c.argv for c in http)
 
 
+@pytest.mark.parametrize(
+    ("environ", "roles"),
+    [
+        ({"EVENTFOLD_ONE_WRITER": "on", "EVENTFOLD_WORKERS": "3"}, ["serve", "forward", "forward"]),
+        ({"EVENTFOLD_ONE_WRITER": "on", "EVENTFOLD_WORKERS": "1"}, [None]),
+        ({"EVENTFOLD_WORKERS": "2"}, [None, None]),
+    ],
+)
+def test_only_one_writer_with_several_http_processes_hands_commands_over(
+    environ: dict[str, str], roles: list[str | None]
+) -> None:
+    from eventfold.entry.cli.serve import children
+    from eventfold.entry.settings import load_settings
+
+    socket_path = Path("/run/x/writer.sock")
+    started = children(
+        load_settings(environ), listening_fd=7, metrics_port=9999, writer_socket=socket_path
+    )
+    found = []
+    for child in (c for c in started if c.name.startswith("http")):
+        flags = [a for a in child.argv if a in ("--serve-writes", "--forward-writes")]
+        assert len(flags) <= 1
+        if flags:
+            assert child.argv[list(child.argv).index(flags[0]) + 1] == str(socket_path)
+        found.append(flags[0].split("-")[2] if flags else None)
+    assert found == roles
+
+
 def test_metrics_of_every_http_process_add_up_on_each_scrape(
     server: tuple[subprocess.Popen[str], str, Path],
 ) -> None:

@@ -143,7 +143,6 @@ def stored_reservations(home: Path) -> set[str]:
 
 NAMES = {
     "writer": "the http-1",
-    "forwarder": "the http-2",
     "http": "the http-",
     "router": "the router",
 }
