@@ -12,12 +12,12 @@ from catalog.http import router
 from catalog.projection import query_model, subscription
 from catalog.queries import query_routes
 from eventfold.router import Subscription
-from eventfold.web import Service, ServiceContext
+from eventfold.web import Service, ServiceContext, include_routes
 
 
 def routes(context: ServiceContext) -> APIRouter:
     commands = router(make_handler(context.store, JSON_CODEC, outcomes=context.command_outcomes))
-    commands.include_router(query_routes(context, JSON_CODEC))
+    include_routes(commands, query_routes(context, JSON_CODEC))
     return commands
 
 

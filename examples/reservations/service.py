@@ -8,7 +8,7 @@ from pathlib import Path
 from fastapi import APIRouter
 
 from eventfold.router import Subscription
-from eventfold.web import Job, Service, ServiceContext
+from eventfold.web import Job, Service, ServiceContext, include_routes
 from reservations.app import make_handler
 from reservations.expiry import expiry_job
 from reservations.http import router
@@ -23,7 +23,7 @@ def routes(context: ServiceContext) -> APIRouter:
     commands = router(
         make_handler(context.store, PROTOBUF_CODEC, outcomes=context.command_outcomes)
     )
-    commands.include_router(query_routes(context, PROTOBUF_CODEC))
+    include_routes(commands, query_routes(context, PROTOBUF_CODEC))
     return commands
 
 

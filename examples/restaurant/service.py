@@ -8,7 +8,7 @@ from pathlib import Path
 from fastapi import APIRouter
 
 from eventfold.router import Subscription
-from eventfold.web import Service, ServiceContext
+from eventfold.web import Service, ServiceContext, include_routes
 from restaurant.app import JSON_CODEC, make_handler
 from restaurant.http import router
 from restaurant.projection import query_model, subscription
@@ -18,7 +18,7 @@ from restaurant.queries import query_routes
 
 def routes(context: ServiceContext) -> APIRouter:
     commands = router(make_handler(context.store, JSON_CODEC, outcomes=context.command_outcomes))
-    commands.include_router(query_routes(context, JSON_CODEC))
+    include_routes(commands, query_routes(context, JSON_CODEC))
     return commands
 
 

@@ -16,7 +16,9 @@ valid bearer token) or is marked ``dependencies=[PUBLIC]``; a command route take
 it to the command handler, which records it on every event. An ``async`` route whose one
 dependency is one of those three, built with ``APIRouter(route_class=FastPathRoute)``,
 answers well-formed requests on a fast path past FastAPI's dependency solving (every
-error still takes FastAPI's own). The app's
+error still takes FastAPI's own). A service that builds its routes from several routers
+joins them with :func:`include_routes` (one match per request, where FastAPI's
+``include_router`` matches twice). The app's
 :class:`Authentication` comes from the composition root.
 :func:`migrate_query_model` applies the services' migrations (``Service.migrations``) on
 that engine, as the entry points do at startup; a test composing a context calls it too.
@@ -53,6 +55,7 @@ from eventfold.entry.http import (
     jwks_verifier,
     require_role,
 )
+from eventfold.entry.http.flat_routes import include_routes
 from eventfold.entry.http.inputs import JsonInt
 from eventfold.entry.http.reads import ReadYourWrites
 from eventfold.entry.http.runners import QueryRunner, query_runner, store_runner
@@ -88,6 +91,7 @@ __all__ = [
     "SubscriptionsFactory",
     "TokenVerifier",
     "create_app",
+    "include_routes",
     "installed_services",
     "job_seconds",
     "jwks_verifier",

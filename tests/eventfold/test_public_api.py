@@ -78,6 +78,7 @@ EXPORTED: dict[str, list[str]] = {
         "SubscriptionsFactory",
         "TokenVerifier",
         "create_app",
+        "include_routes",
         "installed_services",
         "job_seconds",
         "jwks_verifier",

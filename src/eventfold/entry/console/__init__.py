@@ -25,6 +25,7 @@ from eventfold.entry.console.history import (
 from eventfold.entry.console.routes import ConsoleState, console_routes, console_templates
 from eventfold.entry.console.session import PATH, NeedsLogin
 from eventfold.entry.http import BackgroundRunner, StopRunner
+from eventfold.entry.http.flat_routes import include_routes
 from eventfold.entry.operations import (
     OperationRefused,
     Operations,
@@ -112,7 +113,7 @@ def mount_console(app: FastAPI, state: ConsoleState) -> None:
 
     app.add_exception_handler(NeedsLogin, on_needs_login)
     app.add_exception_handler(OperationRefused, on_refused)
-    app.include_router(console_routes(state))
+    include_routes(app.router, console_routes(state))
 
 
 def new_state(interval: float = DEFAULT_INTERVAL) -> ConsoleState:

@@ -22,6 +22,7 @@ from eventfold.entry.http.callers import (
     require_role,
 )
 from eventfold.entry.http.docs import add_offline_docs
+from eventfold.entry.http.flat_routes import include_routes
 from eventfold.entry.http.limits import BodyLimit
 from eventfold.entry.http.metrics import HttpMetrics, RequestMetrics
 from eventfold.entry.http.problems import (
@@ -183,5 +184,5 @@ def create_app(
             return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
 
     for service in services:
-        app.include_router(service.routes(context), tags=[service.name])
+        include_routes(app.router, service.routes(context), tags=[service.name])
     return app
