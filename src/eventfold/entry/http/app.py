@@ -12,6 +12,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from starlette.exceptions import HTTPException
+from starlette.routing import BaseRoute, Mount
 
 from eventfold.core.redaction import redact
 from eventfold.entry.http.callers import (
@@ -37,7 +38,7 @@ from eventfold.entry.http.problems import (
 from eventfold.entry.http.request_logs import RequestLogContext
 from eventfold.entry.service import Service, ServiceContext
 from eventfold.entry.settings import DEFAULT_MAX_BODY_BYTES
-from eventfold.errors import EventfoldError, Issue
+from eventfold.errors import ConfigurationError, EventfoldError, Issue
 
 ReadinessCheck = Callable[[], str | None]
 """Asks one dependency whether it answers (the event store, the query model, the router):
@@ -108,6 +109,15 @@ def create_app(
         # (1.5-3 % of a command's CPU); eventfold's metrics and logs are its own (/metrics).
         telemetry={"tracing": False, "metrics": False, "logs": False},
     )
+    # The services' routes first: a request is matched against the routes in order, and a
+    # command should not first be tried against eventfold's own pages (docs, health,
+    # metrics). A service route that would answer one of those is refused below.
+    service_routes: list[tuple[str, BaseRoute]] = []
+    for service in services:
+        before = len(app.router.routes)
+        include_routes(app.router, service.routes(context), tags=[service.name])
+        service_routes += [(service.name, route) for route in app.router.routes[before:]]
+    first_own = len(app.router.routes)
     add_offline_docs(app)
     document_callers(app)
     app.state.authentication = authentication
@@ -183,6 +193,29 @@ def create_app(
             require_role(caller, "operator")
             return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
 
-    for service in services:
-        include_routes(app.router, service.routes(context), tags=[service.name])
+    _refuse_shadowing(service_routes, app.router.routes[first_own:])
     return app
+
+
+def _refuse_shadowing(
+    service_routes: Sequence[tuple[str, BaseRoute]], own_routes: Sequence[BaseRoute]
+) -> None:
+    """A service route that would answer a path and method of eventfold's own routes (it is
+    matched first) is a configuration error, not a silent takeover of ``/healthz``."""
+    for own in own_routes:
+        path = getattr(own, "path", "")
+        if isinstance(own, Mount):
+            path += "/any-file"
+        own_methods = getattr(own, "methods", None)
+        for service, route in service_routes:
+            methods = getattr(route, "methods", None)
+            regex = getattr(route, "path_regex", None)
+            if regex is None or not regex.match(path):
+                continue
+            if methods and own_methods and not set(methods) & set(own_methods):
+                continue
+            raise ConfigurationError(
+                f"service {service!r}: its route {' '.join(sorted(methods or []))} "
+                f"{getattr(route, 'path', '')} would answer eventfold's own {path}; "
+                "give it another path"
+            )
