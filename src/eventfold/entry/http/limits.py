@@ -43,8 +43,13 @@ class BodyLimit:
             await self.app(scope, receive, send)
             return
         declared = _declared_length(scope)
-        if declared is not None and declared > self.max_bytes:
-            await self._refuse(scope, receive, send)
+        if declared is not None:
+            if declared > self.max_bytes:
+                await self._refuse(scope, receive, send)
+            else:
+                # The server ends the body at its declared length (the rest of the bytes
+                # would be the next request): nothing to count.
+                await self.app(scope, receive, send)
             return
         received = 0
         started = False
