@@ -82,7 +82,9 @@ def create_app(
     http_metrics: HttpMetrics | None = None,
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
 ) -> FastAPI:
-    """The HTTP entry point: each service's routes (tagged with its name), ``GET /healthz``,
+    """The HTTP entry point: each service's routes (tagged with its name; matched before
+    eventfold's own, so a service route that would answer one of their paths and methods
+    is a :class:`ConfigurationError`), ``GET /healthz``,
     OpenAPI with Swagger UI at ``/docs`` and ReDoc at ``/redoc`` (served from the installed
     package, no CDN), and every error answered as ``application/problem+json``.
 
