@@ -6,6 +6,8 @@ from __future__ import annotations
 import contextlib
 import os
 import sqlite3
+import subprocess
+import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -50,3 +52,25 @@ def committed(path: Path) -> list[tuple[str, int]]:
     with contextlib.closing(sqlite3.connect(path)) as other:
         rows = other.execute("SELECT stream_id, version FROM events ORDER BY position")
         return [(str(s), int(v)) for s, v in rows]
+
+
+HOLD_THE_GATE = """
+import sys
+from eventfold.adapters.sqlite.plumbing import FileWriteGate
+with FileWriteGate.for_file(sys.argv[1]):
+    print("held", flush=True)
+    sys.stdin.readline()
+"""
+
+
+def gate_holder(database: Path) -> subprocess.Popen[str]:
+    """Another process holding the file's write gate until it reads a line (or dies)."""
+    holder = subprocess.Popen(
+        [sys.executable, "-c", HOLD_THE_GATE, str(database)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert holder.stdout is not None
+    assert holder.stdout.readline().strip() == "held"
+    return holder

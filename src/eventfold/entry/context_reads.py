@@ -18,7 +18,7 @@ from eventfold.adapters.sql.migrate import AppliedRevision, migrate
 from eventfold.core.reactions.effects import EffectPerformer
 from eventfold.core.router.ports import TracksVersions
 from eventfold.entry.http.reads import ReadYourWrites
-from eventfold.entry.http.runners import QueryRunner, query_runner, store_runner
+from eventfold.entry.http.runners import QueryRunner, query_runner, store_reader
 from eventfold.entry.service import Service, ServiceContext
 
 DEFAULT_SMTP = ("127.0.0.1", 8025)
@@ -46,7 +46,7 @@ def read_your_writes(context: ServiceContext, target: TracksVersions) -> ReadYou
         context.store,
         timeout=context.read_wait,
         run_target=on_target,
-        run_store=store_runner(context.store),
+        run_store=store_reader(context.store),
     )
 
 

@@ -114,11 +114,6 @@ class _Append:
         self.done = False
 
 
-ALONE_SECONDS = 1.0
-"""How long a thread's shared appends commit alone after it saw another writer's commit
-(see :meth:`SqliteEventStore.deferred_sync`)."""
-
-
 class _ThreadWrites(threading.local):
     """What one thread's appends carry between calls: its :class:`DeferredSync` block, and
     its shared transaction (see :meth:`SqliteEventStore.deferred_sync`)."""
@@ -127,8 +122,6 @@ class _ThreadWrites(threading.local):
         self.sync: DeferredSync | None = None
         self.open = False  # a shared transaction is open (and the write gate kept)
         self.appended = False  # ... and holds appends, whose listeners run after its commit
-        self.alone_until = 0.0  # monotonic time: until then, shared appends commit alone
-        self.data_version: int | None = None  # PRAGMA data_version after the last commit
 
 
 @dataclass(slots=True)
@@ -216,12 +209,7 @@ class SqliteEventStore(SqliteFile):
             raise ValueError("append needs at least one stream write")
         request = _Append(writes, command_id, fingerprint)
         deferred = self._deferring.sync
-        if (
-            deferred is not None
-            and deferred.shared
-            and isinstance(self.write_gate, FileWriteGate)
-            and time.monotonic() >= self._deferring.alone_until
-        ):
+        if deferred is not None and deferred.shared and isinstance(self.write_gate, FileWriteGate):
             return self._append_shared(request, deferred)
         with self._queue_lock:
             self._queue.append(request)
@@ -272,13 +260,13 @@ class SqliteEventStore(SqliteFile):
         until that call: it must come soon, from this thread, and before anyone hears of
         the appends. A conflict undoes only its own append.
 
-        Another process writing the same file would wait for each shared transaction as
-        a whole (measured with two HTTP processes taking commands: 0.9x the commands/s).
-        So when a shared transaction finds that another connection committed since this
-        thread's last one, it commits at once, and this thread's appends commit alone
-        for the next second (:data:`ALONE_SECONDS`). Only with the file's own
-        :class:`FileWriteGate` (the default), which ends the transaction when its holding
-        thread writes the file again; with another gate, ``shared`` is ignored."""
+        A thread that must not wait for the gate with a blocking call (an event loop's)
+        enters it first, without blocking (:meth:`FileWriteGate.try_enter`, or
+        :meth:`FileWriteGate.enter_for` from a helper thread), as
+        :class:`~eventfold.entry.http.runners.InlineCommands` does; the block's appends
+        then find it held. Only with the file's own :class:`FileWriteGate` (the default),
+        which ends the transaction when its holding thread writes the file again; with
+        another gate, ``shared`` is ignored."""
         deferred = DeferredSync(shared=shared)
         outer = self._deferring.sync
         self._deferring.sync = deferred
@@ -306,9 +294,6 @@ class SqliteEventStore(SqliteFile):
                 raise
             state.open = True
             gate.keep(self._commit_shared)
-            others = conn.execute("PRAGMA data_version").fetchone()[0]
-            if state.data_version is not None and others != state.data_version:
-                state.alone_until = time.monotonic() + ALONE_SECONDS
         deferred.needed = True  # from here on the transaction must be ended by make_durable
         cur = conn.cursor()
         cur.execute("SAVEPOINT one_append")
@@ -323,8 +308,6 @@ class SqliteEventStore(SqliteFile):
             earlier = request.earlier
             return Commit(request.command_id, earlier.versions, True, earlier.fingerprint)
         state.appended = True
-        if time.monotonic() < state.alone_until:
-            self._commit_shared()  # another writer is about: do not make it wait
         return Commit(request.command_id, _versions(request.writes), False, request.fingerprint)
 
     def _commit_shared(self) -> None:
@@ -341,7 +324,6 @@ class SqliteEventStore(SqliteFile):
         gate.keep(None)
         try:
             conn.execute("COMMIT")
-            state.data_version = conn.execute("PRAGMA data_version").fetchone()[0]
         except BaseException as exc:
             if conn.in_transaction:
                 conn.execute("ROLLBACK")

@@ -49,10 +49,12 @@ class FileWriteGate:
     SQLite lets one writer in at a time; a writer that finds the file locked sleeps in
     steps of 1, 2, 5 … 100 ms (its busy handler) before trying again, which turns a 1 ms
     wait into tens of milliseconds (measured: two processes on one file, p99 over 1 s).
-    Writers queue here instead: threads of this process on a re-entrant lock, processes on
-    an exclusive ``flock`` of ``<file>.lock``, which the kernel hands to the next waiter the
-    moment it is released (and releases by itself when a holder dies, even by kill -9).
-    They take SQLite's own write lock only once it is free.
+    Writers queue here instead: threads of this process on a lock (re-entrant for its
+    holder), processes on an exclusive ``flock`` of ``<file>.lock``, which the kernel hands
+    to the next waiter the moment it is released (and releases by itself when a holder
+    dies, even by kill -9). They take SQLite's own write lock only once it is free. A
+    thread that must not block (an event loop's) enters with :meth:`try_enter`, and has a
+    helper thread wait for it with :meth:`enter_for` when that fails.
 
     One gate per file and process (:meth:`for_file`): a second ``flock`` of the same file
     from this process would wait for the first, so a thread nesting two writers of one
@@ -65,7 +67,9 @@ class FileWriteGate:
 
     def __init__(self, lock_path: Path) -> None:
         self.lock_path = lock_path
-        self._lock = threading.RLock()
+        # A plain lock with its holder and depth kept here (not an RLock): the gate can be
+        # taken by one thread on behalf of another (:meth:`enter_for`).
+        self._lock = threading.Lock()
         self._depth = 0
         self._owner: int | None = None
         self._before_reentry: Callable[[], None] | None = None
@@ -84,19 +88,63 @@ class FileWriteGate:
             return gate
 
     def __enter__(self) -> FileWriteGate:
-        before = self._before_reentry
-        if before is not None and self._owner == threading.get_ident():
-            before()  # the holder's own writer comes back: let it finish what it keeps open
-        self._lock.acquire()
-        if self._depth == 0:
-            try:
-                fcntl.flock(self._fd, fcntl.LOCK_EX)
-            except BaseException:
-                self._lock.release()
-                raise
-            self._owner = threading.get_ident()
-        self._depth += 1
+        me = threading.get_ident()
+        if self._owner == me:
+            before = self._before_reentry
+            if before is not None:
+                before()  # the holder's own writer comes back: let it finish what it keeps open
+            if self._owner == me:  # still held, by an outer block
+                self._depth += 1
+                return self
+        while not self._take(me, wait=0.05):
+            if self._owner == me:  # taken for this thread meanwhile (enter_for)
+                self._depth += 1
+                break
         return self
+
+    def held_here(self) -> bool:
+        """Whether the calling thread holds the gate."""
+        return self._owner == threading.get_ident()
+
+    def try_enter(self) -> bool:
+        """Enter the gate if that needs no wait (True), else leave it (False). A thread
+        that holds it enters again, without :meth:`keep`'s ``before_reentry``: the caller
+        only wants the gate held while it decides whether it will write."""
+        me = threading.get_ident()
+        if self._owner == me:
+            self._depth += 1
+            return True
+        return self._take(me, wait=0)
+
+    def enter_for(self, owner: int) -> None:
+        """Wait for the gate and enter it on behalf of the thread ``owner`` (an event
+        loop's, which must not block): ``owner`` then holds it as if it had entered, and
+        leaves it with ``__exit__``."""
+        self._take(owner, wait=None)
+
+    def _take(self, owner: int, wait: float | None) -> bool:
+        """Take the free gate for ``owner``: this process's lock, then the file's. ``wait``:
+        seconds to wait for this process's lock (None: as long as it takes, and as long
+        as another process holds the file's; 0 or more: the file's is only taken free)."""
+        if not self._lock.acquire(timeout=-1 if wait is None else wait):
+            return False
+        try:
+            if wait is None:
+                fcntl.flock(self._fd, fcntl.LOCK_EX)
+            else:
+                try:
+                    fcntl.flock(self._fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                except BlockingIOError:
+                    if wait == 0:
+                        self._lock.release()
+                        return False
+                    fcntl.flock(self._fd, fcntl.LOCK_EX)
+        except BaseException:
+            self._lock.release()
+            raise
+        self._owner = owner
+        self._depth = 1
+        return True
 
     def keep(self, before_reentry: Callable[[], None] | None) -> None:
         """The holding thread keeps the gate beyond its block (an open transaction): when
@@ -117,7 +165,7 @@ class FileWriteGate:
             self._owner = None
             self._before_reentry = None
             fcntl.flock(self._fd, fcntl.LOCK_UN)
-        self._lock.release()
+            self._lock.release()
 
 
 def connect(path: Path | str, durability: Durability = "full") -> sqlite3.Connection:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import threading
 from collections.abc import Callable
 from typing import ParamSpec, TypeVar
 
@@ -22,6 +23,7 @@ from anyio import to_thread
 from sqlalchemy import Engine
 
 from eventfold.adapters.sqlite.event_store import SqliteEventStore
+from eventfold.adapters.sqlite.plumbing import FileWriteGate
 from eventfold.core.ports import EventStore
 
 P = ParamSpec("P")
@@ -83,6 +85,56 @@ class GroupSync:
             group.set_result(None)
 
 
+class LoopGate:
+    """Enters a :class:`FileWriteGate` for the event loop's thread without blocking the
+    loop: at once when it is free; else one helper thread waits for it (while another
+    process holds the file's lock) and enters it on the loop thread's behalf, and every
+    coroutine that asked meanwhile goes on in the same turn of the loop. A caller leaves
+    the gate with ``gate.__exit__`` as usual. Belongs to one event loop.
+
+    Without it an HTTP process whose commands found the gate taken by another process
+    stopped its whole loop until that one's commit was done."""
+
+    def __init__(self, gate: FileWriteGate) -> None:
+        self.gate = gate
+        self._taking: asyncio.Future[None] | None = None
+        self._granted = False  # the helper entered it, and no waiter has taken that over
+        self._waiters = 0
+
+    async def enter(self) -> None:
+        gate = self.gate
+        while not gate.try_enter():
+            taking = self._taking
+            if taking is None:
+                loop = asyncio.get_running_loop()
+                owner = threading.get_ident()
+                taking = self._taking = loop.run_in_executor(None, gate.enter_for, owner)
+                taking.add_done_callback(self._taken)
+            self._waiters += 1
+            try:
+                await asyncio.shield(taking)
+            except BaseException:
+                self._waiters -= 1
+                self._drop_unclaimed()
+                raise
+            self._waiters -= 1
+            if self._granted:  # the helper's entry becomes this caller's
+                self._granted = False
+                return
+
+    def _taken(self, taking: asyncio.Future[None]) -> None:
+        self._taking = None
+        if not taking.cancelled() and taking.exception() is None:
+            self._granted = True
+            self._drop_unclaimed()
+
+    def _drop_unclaimed(self) -> None:
+        """Every waiter gave up (cancelled) before the helper's entry was taken over."""
+        if self._granted and self._waiters == 0:
+            self._granted = False
+            self.gate.__exit__(None, None, None)
+
+
 class InlineCommands(QueryRunner):
     """Runs calls on the embedded SQLite event store inline on the event loop (a command's
     decision and commit take well under a millisecond), and answers a call that appended
@@ -93,21 +145,28 @@ class InlineCommands(QueryRunner):
     The commands of one turn also share one transaction (``deferred_sync(shared=True)``),
     committed by that sync just before its fsync: 36 -> 15 KiB written and 19 -> 9 write
     calls per command, 0.94x the CPU per command, 1.08x commands/s (one HTTP process under
-    wrk, five alternating pairs). While another process also writes the file, they commit
-    one by one again (the store notices its commits), which keeps two busy HTTP processes
-    at the rate they had."""
+    wrk, five alternating pairs). Each call enters the file's write gate first through a
+    :class:`LoopGate`: while another process holds it, the loop goes on with its other
+    requests, and the calls that waited commit together once it is free."""
 
     def __init__(self, store: SqliteEventStore) -> None:
         super().__init__(inline=True)
         self._store = store
         self._durable = GroupSync(store.make_durable)
+        gate = store.write_gate
+        self._gate = LoopGate(gate) if isinstance(gate, FileWriteGate) else None
 
     async def __call__(self, query: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
         deferred = None
+        gate = self._gate
+        if gate is not None:
+            await gate.enter()
         try:
             with self._store.deferred_sync(shared=True) as deferred:
                 return query(*args, **kwargs)
         finally:
+            if gate is not None:
+                gate.gate.__exit__(None, None, None)  # a transaction it opened keeps its own
             # Also when the call failed after it appended: what committed is made durable.
             if deferred is not None and deferred.needed:
                 await self._durable()
@@ -120,3 +179,10 @@ def store_runner(store: EventStore) -> QueryRunner:
     if isinstance(store, SqliteEventStore):
         return InlineCommands(store)
     return QueryRunner(inline=False)
+
+
+def store_reader(store: EventStore) -> QueryRunner:
+    """The runner for reads only on ``store``: inline for the embedded SQLite store (a WAL
+    read never waits for a writer, nor here for the write gate), a worker thread for a
+    network store."""
+    return QueryRunner(inline=isinstance(store, SqliteEventStore))

@@ -1,7 +1,5 @@
 from __future__ import annotations
 
-import subprocess
-import sys
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -9,10 +7,9 @@ from pathlib import Path
 import pytest
 
 from eventfold import ConcurrencyConflict, SqliteEventStore
-from eventfold.adapters.sqlite import event_store as event_store_module
 from eventfold.adapters.sqlite.plumbing import Durability, FileWriteGate
 from tests.contracts.event_store import EventStoreContract, event, write
-from tests.sqlite_support import committed, needs_proc_fds, wal_syncs
+from tests.sqlite_support import committed, gate_holder, needs_proc_fds, wal_syncs
 
 
 class TestSqliteEventStore(EventStoreContract):
@@ -104,28 +101,6 @@ def test_appends_queued_behind_the_gate_commit_together_each_on_its_own(
     assert sorted(recorded[1:]) == ["a-1", "b-1", "c-1"]
     assert store.find_commit("taken-1") is None
     assert all(store.find_commit(s) is not None for s in ("a-1", "b-1", "c-1"))
-
-
-HOLD_THE_GATE = """
-import sys
-from eventfold.adapters.sqlite.plumbing import Durability, FileWriteGate
-with FileWriteGate.for_file(sys.argv[1]):
-    print("held", flush=True)
-    sys.stdin.readline()
-"""
-
-
-def gate_holder(database: Path) -> subprocess.Popen[str]:
-    """Another process holding the file's write gate until it reads a line (or dies)."""
-    holder = subprocess.Popen(
-        [sys.executable, "-c", HOLD_THE_GATE, str(database)],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    assert holder.stdout is not None
-    assert holder.stdout.readline().strip() == "held"
-    return holder
 
 
 @pytest.mark.parametrize("holder_ends", ["releases", "is killed"])
@@ -310,31 +285,4 @@ def test_a_writer_of_the_same_thread_ends_the_shared_transaction_first(tmp_path:
     assert committed(path) == [("a-1", 1), ("b-1", 1), ("a-1", 2), ("c-1", 1)]
     store.make_durable()  # nothing left open
     same_file.close()
-    store.close()
-
-
-def test_shared_appends_commit_alone_for_a_while_after_another_writer_committed(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    # "A while" long enough that a stalled CI machine cannot end it between two appends.
-    monkeypatch.setattr(event_store_module, "ALONE_SECONDS", 600.0)
-    path = tmp_path / "events.db"
-    store = SqliteEventStore(path)
-    with store.deferred_sync(shared=True):
-        store.append(write("a-1", 0, event(1)))
-    store.make_durable()
-    with store.deferred_sync(shared=True):
-        store.append(write("a-1", 1, event(2)))
-    assert committed(path) == [("a-1", 1)]  # no other writer yet: kept open
-    store.make_durable()
-    other = threading.Thread(target=lambda: store.append(write("b-1", 0, event(1))))
-    other.start()  # another connection commits
-    other.join()
-    with store.deferred_sync(shared=True) as deferred:
-        store.append(write("a-1", 2, event(3)))
-        assert committed(path)[-1] == ("a-1", 3)  # committed at once
-        store.append(write("a-1", 3, event(4)))
-        assert committed(path)[-1] == ("a-1", 4)  # and the next ones too, for a while
-    assert deferred.needed  # their fsync is still the caller's
-    store.make_durable()
     store.close()

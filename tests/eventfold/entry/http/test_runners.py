@@ -5,16 +5,24 @@ recorded)."""
 from __future__ import annotations
 
 import asyncio
+import subprocess
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
 from eventfold import SqliteEventStore
+from eventfold.adapters.sqlite.plumbing import FileWriteGate
 from eventfold.entry.http.runners import GroupSync, InlineCommands, store_runner
 from tests.contracts.event_store import event, write
-from tests.sqlite_support import committed, needs_proc_fds, sqlite_store, wal_syncs
+from tests.sqlite_support import (
+    committed,
+    gate_holder,
+    needs_proc_fds,
+    sqlite_store,
+    wal_syncs,
+)
 
 
 class CountingSync:
@@ -147,3 +155,81 @@ def test_the_calls_of_one_turn_of_the_loop_commit_in_one_transaction(
     asyncio.run(scenario())
     assert seen_while_running == [[], [], []]  # none committed before the turn's end ...
     assert committed(store.path) == [("a-1", 1), ("b-1", 1), ("c-1", 1)]  # ... all after
+
+
+def released_by_test_or_timer(holder: subprocess.Popen[str]) -> Callable[[], None]:
+    """What lets ``holder`` (see :func:`gate_holder`) go, once: the test calls it, and so
+    does a timer after 2 s, so that a loop blocked on the gate fails the test, never hangs."""
+    released = threading.Lock()
+
+    def release() -> None:
+        if released.acquire(blocking=False):
+            holder.communicate("go\n", timeout=30)
+
+    threading.Timer(2.0, release).start()
+    return release
+
+
+def test_while_another_process_holds_the_gate_the_loop_goes_on_and_waiters_commit_together(
+    store: SqliteEventStore,
+) -> None:
+    run = InlineCommands(store)
+    commits: list[int] = []
+    store.add_commit_listener(lambda: commits.append(len(committed(store.path))))
+    release = released_by_test_or_timer(gate_holder(store.path))
+
+    def append(stream: str) -> None:
+        store.append(write(stream, 0, event(1)))
+
+    async def scenario() -> int:
+        ticks = 0
+        commands = [asyncio.create_task(run(append, s)) for s in ("a-1", "b-1", "c-1")]
+        deadline = asyncio.get_running_loop().time() + 0.3
+        while asyncio.get_running_loop().time() < deadline:
+            await asyncio.sleep(0.01)
+            ticks += 1  # the loop is free while the commands wait for the gate
+        assert not any(c.done() for c in commands)
+        await asyncio.to_thread(release)
+        await asyncio.wait_for(asyncio.gather(*commands), 30)
+        return ticks
+
+    try:
+        ticks = asyncio.run(scenario())
+    finally:
+        release()
+    assert ticks >= 10  # 30 when nothing else runs; a loop blocked by the gate ticks once
+    assert committed(store.path) == [("a-1", 1), ("b-1", 1), ("c-1", 1)]
+    assert commits == [3]  # one transaction for the three that waited
+
+
+def test_commands_cancelled_while_waiting_for_the_gate_leave_it_free(
+    store: SqliteEventStore,
+) -> None:
+    run = InlineCommands(store)
+    gate = store.write_gate
+    assert isinstance(gate, FileWriteGate)
+    release = released_by_test_or_timer(gate_holder(store.path))
+
+    def append() -> None:
+        store.append(write("a-1", 0, event(1)))
+
+    def take_and_leave() -> None:
+        with gate:
+            pass
+
+    async def scenario() -> None:
+        waiting = asyncio.create_task(run(append))
+        await asyncio.sleep(0.1)
+        waiting.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await waiting
+        await asyncio.to_thread(release)
+        # The helper thread gets the gate for nobody: it is left, and another thread takes it.
+        await asyncio.wait_for(asyncio.to_thread(take_and_leave), 30)
+
+    try:
+        asyncio.run(scenario())
+    finally:
+        release()
+    assert committed(store.path) == []
+    assert not gate.held_here()
