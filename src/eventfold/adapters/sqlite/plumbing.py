@@ -142,8 +142,8 @@ class FileWriteGate:
         except BaseException:
             self._lock.release()
             raise
+        self._depth = 1  # before the owner: once it sees itself named, it may enter again
         self._owner = owner
-        self._depth = 1
         return True
 
     def keep(self, before_reentry: Callable[[], None] | None) -> None:

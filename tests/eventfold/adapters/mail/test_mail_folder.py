@@ -4,17 +4,31 @@ same file again (not a second one) when an effect is re-delivered."""
 from __future__ import annotations
 
 import email
+import os
 from email import policy
 from pathlib import Path
 
 import pytest
 
+from eventfold.adapters.mail import mail_folder
 from eventfold.adapters.mail.mail_folder import MailFolder
 from eventfold.core.reactions.effects import Email
 from eventfold.errors import DeliveryFailed
 
 
-def test_each_message_is_one_file_and_a_redelivery_adds_none(tmp_path: Path) -> None:
+@pytest.fixture(params=["unnamed first", "written aside"])
+def write_way(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Both ways of writing a message: a file with no name linked under its name (Linux's
+    O_TMPFILE), and, where the file system refuses that (here: a flag it refuses), a
+    ``.part`` file renamed."""
+    if request.param == "written aside":
+        monkeypatch.setattr(mail_folder, "_UNNAMED", os.O_DIRECTORY)  # open(2): EISDIR
+    return str(request.param)
+
+
+def test_each_message_is_one_file_and_a_redelivery_adds_none(
+    tmp_path: Path, write_way: str
+) -> None:
     folder = MailFolder(tmp_path / "mail", sender="shop@example.com")
     hello = Email("hello", ("c-1@example.com",), "Reservation r1 received", "Thanks!")
     folder(hello, "reservations_mail/reservation-r1:1/mail")
@@ -27,7 +41,7 @@ def test_each_message_is_one_file_and_a_redelivery_adds_none(tmp_path: Path) -> 
     assert message["From"] == "shop@example.com"
     assert message["X-Idempotency-Key"] == "reservations_mail/reservation-r1:1/mail"
     assert message.get_content().strip() == "Thanks!"
-    assert not list((tmp_path / "mail").glob("*.part"))
+    assert sorted(os.listdir(tmp_path / "mail")) == sorted(f.name for f in files)  # nothing else
 
 
 def test_a_folder_that_cannot_be_written_is_a_retryable_failure(tmp_path: Path) -> None:
@@ -36,3 +50,13 @@ def test_a_folder_that_cannot_be_written_is_a_retryable_failure(tmp_path: Path) 
     with pytest.raises(DeliveryFailed) as failure:
         MailFolder(blocker)(Email("x", ("a@b.c",), "s", "b"), "k")
     assert failure.value.retryable
+
+
+def test_a_redelivered_message_keeps_the_first_file(tmp_path: Path, write_way: str) -> None:
+    folder = MailFolder(tmp_path / "mail")
+    key = "reservations_mail/reservation-r1:1/mail"
+    folder(Email("hello", ("c-1@example.com",), "first", "body"), key)
+    folder(Email("hello", ("c-1@example.com",), "second", "body"), key)
+    (only,) = folder.messages()
+    message = email.message_from_bytes(only.read_bytes(), policy=policy.default)
+    assert message["Subject"] == "first"
