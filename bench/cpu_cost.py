@@ -61,18 +61,30 @@ from pipeline import (
 @dataclass(frozen=True)
 class Usage:
     """What a process has used so far: CPU seconds (user, system), bytes it caused to be
-    written to disk, write system calls."""
+    written to disk, write and read system calls (a read after another process's commit
+    re-reads pages its SQLite page cache dropped), and context switches (the process's
+    threads giving up the CPU, or made to)."""
 
     user: float
     system: float
     disk_writes: int
     write_calls: int
+    read_calls: int
+    switches: int
 
     @classmethod
     def of(cls, pid: int) -> Usage:
         io = dict(line.split(": ") for line in Path(f"/proc/{pid}/io").read_text().splitlines())
         user, system = cpu_times(pid)
-        return cls(user, system, int(io["write_bytes"]), int(io["syscw"]))
+        switches = 0
+        for task in Path(f"/proc/{pid}/task").iterdir():
+            status = (task / "status").read_text()
+            switches += sum(
+                int(line.split()[1]) for line in status.splitlines() if "ctxt_switches" in line
+            )
+        return cls(
+            user, system, int(io["write_bytes"]), int(io["syscw"]), int(io["syscr"]), switches
+        )
 
     def per(self, earlier: Usage, count: int) -> dict[str, float]:
         """This minus ``earlier``, per unit of ``count``."""
@@ -81,12 +93,14 @@ class Usage:
             "system_ms": round((self.system - earlier.system) * 1000 / count, 3),
             "disk_write_kib": round((self.disk_writes - earlier.disk_writes) / 1024 / count, 1),
             "write_calls": round((self.write_calls - earlier.write_calls) / count, 1),
+            "read_calls": round((self.read_calls - earlier.read_calls) / count, 1),
+            "switches": round((self.switches - earlier.switches) / count, 1),
         }
 
 
 def summed(parts: list[dict[str, float]]) -> dict[str, float]:
     """The figures of several processes (of one role) added up; zeros when there are none."""
-    keys = ("user_ms", "system_ms", "disk_write_kib", "write_calls")
+    keys = ("user_ms", "system_ms", "disk_write_kib", "write_calls", "read_calls", "switches")
     return {key: round(sum(part[key] for part in parts), 3) for key in keys}
 
 
