@@ -123,9 +123,10 @@ class FileWriteGate:
         self._take(owner, wait=None)
 
     def _take(self, owner: int, wait: float | None) -> bool:
-        """Take the free gate for ``owner``: this process's lock, then the file's. ``wait``:
-        seconds to wait for this process's lock (None: as long as it takes, and as long
-        as another process holds the file's; 0 or more: the file's is only taken free)."""
+        """Take the gate for ``owner``: this process's lock, then the file's. ``wait``: how
+        long to wait for this process's lock, in seconds (None: as long as it takes). With
+        0 nothing is waited for: the file's lock is taken only if it is free; otherwise it
+        is waited for as long as another process holds it."""
         if not self._lock.acquire(timeout=-1 if wait is None else wait):
             return False
         try:
