@@ -12,7 +12,7 @@ from fastapi import APIRouter, Path, status
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from eventfold import CommandHandler, new_id
-from eventfold.web import CommandOrigin, FastPathRoute, JsonInt, store_runner
+from eventfold.web import CommandOrigin, FastPathRoute, JsonInt, store_reader, store_runner
 from reservations import app, policy
 from reservations.domain.reservation import (
     MAX_EXTENSION_DAYS,
@@ -99,6 +99,7 @@ def router(handler: CommandHandler, *, clock: Clock = utc_now) -> APIRouter:
     (:func:`~eventfold.web.store_runner`)."""
     routes = APIRouter(route_class=FastPathRoute)
     run = store_runner(handler.store)
+    read = store_reader(handler.store)  # no wait for the write gate
 
     @routes.put("/stores/{store_id}/stock/{sku}", response_model=StockVersion)
     async def set_stock_level(
@@ -138,7 +139,7 @@ def router(handler: CommandHandler, *, clock: Clock = utc_now) -> APIRouter:
         """The customer, staff of the store or support cancel; the units are released. Who
         canceled is recorded from the caller's role."""
         assert origin.actor is not None  # a command route always has a caller
-        who = await run(app.canceler_of, handler, reservation_id, origin.actor)
+        who = await read(app.canceler_of, handler, reservation_id, origin.actor)
         command = CancelReservation(reservation_id, who, body.reason, clock())
         return Version(version=await run(app.cancel_reservation, handler, command, origin))
 

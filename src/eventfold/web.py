@@ -58,7 +58,7 @@ from eventfold.entry.http import (
 from eventfold.entry.http.flat_routes import include_routes
 from eventfold.entry.http.inputs import JsonInt
 from eventfold.entry.http.reads import ReadYourWrites
-from eventfold.entry.http.runners import QueryRunner, query_runner, store_runner
+from eventfold.entry.http.runners import QueryRunner, query_runner, store_reader, store_runner
 from eventfold.entry.service import (
     Job,
     JobsFactory,
@@ -102,6 +102,7 @@ __all__ = [
     "read_wait_seconds",
     "read_your_writes",
     "require_role",
+    "store_reader",
     "store_runner",
     "webhook_url",
 ]

@@ -89,6 +89,7 @@ EXPORTED: dict[str, list[str]] = {
         "read_wait_seconds",
         "read_your_writes",
         "require_role",
+        "store_reader",
         "store_runner",
         "webhook_url",
     ],

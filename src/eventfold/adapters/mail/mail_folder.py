@@ -14,9 +14,11 @@ and the sink a fifth of their CPU under load (docs/performance.md).
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import os
 import weakref
+from collections.abc import Callable
 from pathlib import Path
 
 from eventfold.adapters.mail.smtp import SmtpMailer
@@ -25,6 +27,8 @@ from eventfold.errors import DeliveryFailed
 
 _CREATE = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC
 _UNNAMED = getattr(os, "O_TMPFILE", 0)  # Linux: a file with no name, named once written
+# What a file system without unnamed files, or a system without /proc, answers.
+_UNNAMED_REFUSED = {errno.EOPNOTSUPP, errno.EISDIR, errno.EINVAL, errno.ENOENT, errno.EXDEV}
 
 
 class MailFolder:
@@ -41,6 +45,7 @@ class MailFolder:
         self._unnamed = bool(_UNNAMED)  # until the file system refuses one
         self._unnamed_worked = False  # one such file was written: its failures are real
         self._folder_fd: int | None = None
+        self._close_folder: Callable[[], object] = lambda: None
 
     def __call__(self, email: Email, idempotency_key: str) -> None:
         name = hashlib.sha256(idempotency_key.encode()).hexdigest()[:32] + ".eml"
@@ -63,6 +68,7 @@ class MailFolder:
                 os.close(fd)
             os.replace(partial, final)
         except OSError as exc:
+            self._forget_folder()
             raise DeliveryFailed(f"mail folder {self.folder}: {exc}") from exc
 
     def _write_unnamed(self, name: str, email: Email, idempotency_key: str) -> bool:
@@ -71,32 +77,41 @@ class MailFolder:
         first (the link fails if ``name`` exists: delivered before a crash). Measured on
         ext4: 23-27 against 37-43 us of CPU a file (3,000 files, three pairs), and no
         clear difference while other processes fsync (720-1,067 us either way). False, and
-        never again, when the file system or ``/proc`` did not allow the first one."""
+        never again, when the file system or ``/proc`` refuses the first one."""
         try:
             if self._folder_fd is None:
                 self._folder_fd = os.open(self.folder, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
-                weakref.finalize(self, os.close, self._folder_fd)
+                self._close_folder = weakref.finalize(self, os.close, self._folder_fd)
             fd = os.open(".", _UNNAMED | os.O_WRONLY | os.O_CLOEXEC, 0o644, dir_fd=self._folder_fd)
-        except OSError:
-            if self._unnamed_worked:
-                raise
-            self._unnamed = False
-            return False
+        except OSError as exc:
+            return self._refused(exc)
         try:
             _write_all(fd, self._renderer.render(email, idempotency_key))
             # With a dir_fd, os.link is linkat(2), which follows the /proc link to the file.
             os.link(f"/proc/self/fd/{fd}", name, dst_dir_fd=self._folder_fd)
         except FileExistsError:
             pass  # the same message, once
-        except OSError:
-            if self._unnamed_worked:
-                raise
-            self._unnamed = False
-            return False
+        except OSError as exc:
+            return self._refused(exc)
         finally:
             os.close(fd)
         self._unnamed_worked = True
         return True
+
+    def _refused(self, exc: OSError) -> bool:
+        """False (write aside and rename from now on) when the first unnamed file was
+        refused as such; else ``exc`` again, a failure of this message."""
+        if not self._unnamed_worked and exc.errno in _UNNAMED_REFUSED:
+            self._unnamed = False
+            return False
+        raise exc
+
+    def _forget_folder(self) -> None:
+        """After a failure: the next message makes the folder and opens it again (it may
+        have been removed meanwhile)."""
+        self._made = False
+        self._close_folder()  # once: a spent finalizer does nothing
+        self._folder_fd = None
 
     def messages(self) -> list[Path]:
         """The ``.eml`` files written so far, oldest first."""

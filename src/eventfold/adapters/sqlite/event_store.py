@@ -122,6 +122,9 @@ class _ThreadWrites(threading.local):
         self.sync: DeferredSync | None = None
         self.open = False  # a shared transaction is open (and the write gate kept)
         self.appended = False  # ... and holds appends, whose listeners run after its commit
+        # Why its last shared transaction was lost, when another writer of the thread ended
+        # it and heard the failure: the appends' make_durable must fail too.
+        self.lost: BaseException | None = None
 
 
 @dataclass(slots=True)
@@ -237,10 +240,17 @@ class SqliteEventStore(SqliteFile):
     def make_durable(self) -> None:
         """Commit this thread's shared transaction, if it has one open (see
         :meth:`deferred_sync`), then put every commit visible now on disk (with
-        durability "full"; else nothing)."""
-        self._commit_shared()
-        if self.durability == "full":
-            sync_wal(self.path)
+        durability "full"; else nothing). Fails when this thread's shared transaction was
+        lost (its commit failed), also if another writer of the thread had ended it."""
+        state = self._deferring
+        try:
+            self._commit_shared()
+            if self.durability == "full":
+                sync_wal(self.path)
+        finally:
+            lost, state.lost = state.lost, None
+        if lost is not None:
+            raise lost
 
     @contextmanager
     def deferred_sync(self, *, shared: bool = False) -> Iterator[DeferredSync]:
@@ -327,6 +337,8 @@ class SqliteEventStore(SqliteFile):
         except BaseException as exc:
             if conn.in_transaction:
                 conn.execute("ROLLBACK")
+            if appended:
+                state.lost = _store_error(exc)
             _raise_store_error(exc)
         finally:
             gate.__exit__(None, None, None)

@@ -118,8 +118,8 @@ class FileWriteGate:
 
     def enter_for(self, owner: int) -> None:
         """Wait for the gate and enter it on behalf of the thread ``owner`` (an event
-        loop's, which must not block): ``owner`` then holds it as if it had entered, and
-        leaves it with ``__exit__``."""
+        loop's, which must not block), which must not hold it already: ``owner`` then
+        holds it as if it had entered, and leaves it with ``__exit__``."""
         self._take(owner, wait=None)
 
     def _take(self, owner: int, wait: float | None) -> bool:

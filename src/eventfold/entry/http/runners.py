@@ -88,9 +88,9 @@ class GroupSync:
 class LoopGate:
     """Enters a :class:`FileWriteGate` for the event loop's thread without blocking the
     loop: at once when it is free; else one helper thread waits for it (while another
-    process holds the file's lock) and enters it on the loop thread's behalf, and every
-    coroutine that asked meanwhile goes on in the same turn of the loop. A caller leaves
-    the gate with ``gate.__exit__`` as usual. Belongs to one event loop.
+    process, or another thread of this one, holds it) and enters it on the loop thread's
+    behalf, and every coroutine that asked meanwhile goes on in the same turn of the loop.
+    A caller leaves the gate with ``gate.__exit__`` as usual. Belongs to one event loop.
 
     Without it an HTTP process whose commands found the gate taken by another process
     stopped its whole loop until that one's commit was done."""
@@ -103,8 +103,12 @@ class LoopGate:
 
     async def enter(self) -> None:
         gate = self.gate
-        while not gate.try_enter():
+        while True:
             taking = self._taking
+            # While the helper waits, later callers queue behind it rather than overtake
+            # the callers already waiting (unless this thread holds the gate anyway).
+            if (taking is None or gate.held_here()) and gate.try_enter():
+                return
             if taking is None:
                 loop = asyncio.get_running_loop()
                 owner = threading.get_ident()
@@ -173,9 +177,9 @@ class InlineCommands(QueryRunner):
 
 
 def store_runner(store: EventStore) -> QueryRunner:
-    """The runner for commands and reads on ``store``: inline, with the commits' fsyncs
-    shared, for the embedded SQLite store (:class:`InlineCommands`); a worker thread for
-    a network store."""
+    """The runner for commands on ``store``: inline, with the commits' fsyncs shared and
+    the write gate entered first, for the embedded SQLite store (:class:`InlineCommands`);
+    a worker thread for a network store. Reads go through :func:`store_reader`."""
     if isinstance(store, SqliteEventStore):
         return InlineCommands(store)
     return QueryRunner(inline=False)
@@ -184,5 +188,6 @@ def store_runner(store: EventStore) -> QueryRunner:
 def store_reader(store: EventStore) -> QueryRunner:
     """The runner for reads only on ``store``: inline for the embedded SQLite store (a WAL
     read never waits for a writer, nor here for the write gate), a worker thread for a
-    network store."""
+    network store. Inline on a loop whose commands share a transaction, a read also sees
+    what this turn's commands appended before it (as the next command would)."""
     return QueryRunner(inline=isinstance(store, SqliteEventStore))

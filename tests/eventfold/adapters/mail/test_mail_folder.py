@@ -60,3 +60,18 @@ def test_a_redelivered_message_keeps_the_first_file(tmp_path: Path, write_way: s
     (only,) = folder.messages()
     message = email.message_from_bytes(only.read_bytes(), policy=policy.default)
     assert message["Subject"] == "first"
+
+
+def test_a_folder_removed_while_in_use_is_made_again(tmp_path: Path, write_way: str) -> None:
+    folder = MailFolder(tmp_path / "mail")
+    folder(Email("x", ("a@b.c",), "first", "b"), "k-1")
+    for old in (tmp_path / "mail").iterdir():
+        old.unlink()
+    (tmp_path / "mail").rmdir()
+    with pytest.raises(DeliveryFailed) as failure:
+        folder(Email("x", ("a@b.c",), "second", "b"), "k-2")
+    assert failure.value.retryable  # and the retry makes the folder again
+    folder(Email("x", ("a@b.c",), "second", "b"), "k-2")
+    (only,) = folder.messages()
+    message = email.message_from_bytes(only.read_bytes(), policy=policy.default)
+    assert message["Subject"] == "second"

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from eventfold import ConcurrencyConflict, SqliteEventStore
+from eventfold import ConcurrencyConflict, SqliteEventStore, StoreError
 from eventfold.adapters.sqlite.plumbing import Durability, FileWriteGate
 from tests.contracts.event_store import EventStoreContract, event, write
 from tests.sqlite_support import committed, gate_holder, needs_proc_fds, wal_syncs
@@ -265,6 +265,34 @@ def test_another_thread_waits_for_the_shared_transaction(tmp_path: Path) -> None
     store.make_durable()
     writer.join(timeout=30)
     assert committed(path) == [("a-1", 1), ("b-1", 1)]
+    store.close()
+
+
+def test_shared_appends_whose_commit_failed_under_another_writer_fail_their_sync(
+    tmp_path: Path,
+) -> None:
+    """Another writer of the thread ends the shared transaction and its COMMIT fails: that
+    writer hears it, and so does the appends' make_durable (they must not be answered as
+    committed)."""
+    path = tmp_path / "events.db"
+    store = SqliteEventStore(path)
+    same_file = SqliteEventStore(path)
+    own = store._conn()  # the thread's connection, which holds the shared transaction
+    own.executescript(
+        "CREATE TABLE parent (id INTEGER PRIMARY KEY);"
+        "CREATE TABLE child (parent_id INTEGER REFERENCES parent (id)"
+        " DEFERRABLE INITIALLY DEFERRED);"
+    )
+    with store.deferred_sync(shared=True):
+        store.append(write("a-1", 0, event(1)))
+        own.execute("INSERT INTO child VALUES (42)")  # a violation checked only at COMMIT
+    with pytest.raises(StoreError):
+        same_file.append(write("b-1", 0, event(1)))
+    with pytest.raises(StoreError):
+        store.make_durable()
+    assert committed(path) == []
+    store.make_durable()  # told once
+    same_file.close()
     store.close()
 
 

@@ -79,11 +79,13 @@ def test_a_thread_enters_the_gate_for_another_which_then_holds_it(tmp_path: Path
     gate = FileWriteGate.for_file(database)
     me = threading.get_ident()
     holder = gate_holder(database)
-    helper = threading.Thread(target=gate.enter_for, args=(me,))
-    helper.start()
-    helper.join(timeout=0.3)
-    assert helper.is_alive()  # the helper waits for the other process, this thread does not
-    holder.communicate("go\n", timeout=30)
+    try:
+        helper = threading.Thread(target=gate.enter_for, args=(me,))
+        helper.start()
+        helper.join(timeout=0.3)
+        assert helper.is_alive()  # the helper waits for the other process, this thread not
+    finally:
+        holder.communicate("go\n", timeout=30)
     helper.join(timeout=30)
     assert gate.held_here()
     with gate:  # this thread's writer enters what it holds, without waiting
