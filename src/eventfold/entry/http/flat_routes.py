@@ -18,41 +18,23 @@ included with ``include_router``: correct, only slower.
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Sequence
-from typing import Any
 
 from fastapi import APIRouter
 from fastapi.routing import APIRoute
 
 _DEFAULT_LIFESPAN = type(APIRouter().lifespan_context)
 
-# What add_api_route takes besides the path, the endpoint, the tags and the route class.
-_OPTIONS = (
-    "response_model",
-    "status_code",
-    "dependencies",
-    "summary",
-    "description",
-    "response_description",
-    "responses",
-    "deprecated",
-    "methods",
-    "operation_id",
-    "response_model_include",
-    "response_model_exclude",
-    "response_model_by_alias",
-    "response_model_exclude_unset",
-    "response_model_exclude_defaults",
-    "response_model_exclude_none",
-    "include_in_schema",
-    "response_class",
-    "name",
-    "callbacks",
-    "openapi_extra",
-    "generate_unique_id_function",
+# What add_api_route takes besides the path, the endpoint, the tags and the route class:
+# each is kept on the route under its own name (FastAPI's include_router reads them back
+# the same way). Read from the installed FastAPI, so that an option it adds is passed on;
+# should a route not keep one, its router is included as FastAPI includes it.
+_OPTIONS = tuple(
+    name
+    for name in inspect.signature(APIRouter.add_api_route).parameters
+    if name not in {"self", "path", "endpoint", "tags", "route_class_override"}
 )
-# Options FastAPI added after 0.115: passed on only where the route has them.
-_NEWER_OPTIONS = ("strict_content_type", "max_body_size", "form_limits")
 
 
 def include_routes(into: APIRouter, router: APIRouter, *, tags: Sequence[str] = ()) -> None:
@@ -68,21 +50,17 @@ def include_routes(into: APIRouter, router: APIRouter, *, tags: Sequence[str] = 
             route.endpoint,
             tags=[*tags, *route.tags],
             route_class_override=type(route),
-            **_options(route),
+            **{name: getattr(route, name) for name in _OPTIONS},
         )
 
 
 def _copyable(router: APIRouter) -> bool:
     return (
-        all(isinstance(route, APIRoute) for route in router.routes)
+        all(
+            isinstance(route, APIRoute) and all(hasattr(route, name) for name in _OPTIONS)
+            for route in router.routes
+        )
         and not router.on_startup
         and not router.on_shutdown
         and isinstance(router.lifespan_context, _DEFAULT_LIFESPAN)
     )
-
-
-def _options(route: APIRoute) -> dict[str, Any]:
-    """The route's options as ``add_api_route`` takes them (each is the attribute of the
-    same name)."""
-    names = _OPTIONS + tuple(name for name in _NEWER_OPTIONS if hasattr(route, name))
-    return {name: getattr(route, name) for name in names}
