@@ -96,10 +96,13 @@ class FileWriteGate:
             if self._owner == me:  # still held, by an outer block
                 self._depth += 1
                 return self
-        while not self._take(me, wait=0.05):
-            if self._owner == me:  # taken for this thread meanwhile (enter_for)
+        # This process's lock in short waits: a helper may take the gate for this very
+        # thread meanwhile (enter_for), and would then hold the lock on its behalf.
+        while not self._lock.acquire(timeout=0.05):
+            if self._owner == me:
                 self._depth += 1
-                break
+                return self
+        self._take_file(me, fcntl.LOCK_EX)
         return self
 
     def held_here(self) -> bool:
@@ -114,34 +117,27 @@ class FileWriteGate:
         if self._owner == me:
             self._depth += 1
             return True
-        return self._take(me, wait=0)
+        return self._lock.acquire(blocking=False) and self._take_file(
+            me, fcntl.LOCK_EX | fcntl.LOCK_NB
+        )
 
     def enter_for(self, owner: int) -> None:
         """Wait for the gate and enter it on behalf of the thread ``owner`` (an event
         loop's, which must not block), which must not hold it already: ``owner`` then
         holds it as if it had entered, and leaves it with ``__exit__``."""
-        self._take(owner, wait=None)
+        self._lock.acquire()
+        self._take_file(owner, fcntl.LOCK_EX)
 
-    def _take(self, owner: int, wait: float | None) -> bool:
-        """Take the gate for ``owner``: this process's lock, then the file's. ``wait``: how
-        long to wait for this process's lock, in seconds (None: as long as it takes). With
-        0 nothing is waited for: the file's lock is taken only if it is free; otherwise it
-        is waited for as long as another process holds it."""
-        if not self._lock.acquire(timeout=-1 if wait is None else wait):
-            return False
+    def _take_file(self, owner: int, how: int) -> bool:
+        """With this process's lock held: the file's lock (``how``: ``flock``'s operation),
+        and the gate is ``owner``'s. False, this process's lock given back, when
+        ``LOCK_NB`` finds the file's taken."""
         try:
-            if wait is None:
-                fcntl.flock(self._fd, fcntl.LOCK_EX)
-            else:
-                try:
-                    fcntl.flock(self._fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                except BlockingIOError:
-                    if wait == 0:
-                        self._lock.release()
-                        return False
-                    fcntl.flock(self._fd, fcntl.LOCK_EX)
-        except BaseException:
+            fcntl.flock(self._fd, how)
+        except BaseException as exc:
             self._lock.release()
+            if isinstance(exc, BlockingIOError):
+                return False
             raise
         self._depth = 1  # before the owner: once it sees itself named, it may enter again
         self._owner = owner
