@@ -24,6 +24,7 @@ import urllib.request
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
+from functools import partial
 from typing import TYPE_CHECKING
 
 from fastapi import FastAPI
@@ -131,7 +132,7 @@ def http_app(
     if console:
         state, runner = console_parts(settings, services, context, router_metrics_url)
         runners.append(runner)
-    app = create_app(
+    return create_app(
         services,
         context,
         authentication=http_authentication(settings),
@@ -140,10 +141,8 @@ def http_app(
         http_metrics=http_metrics,
         max_body_bytes=settings.max_body_bytes,
         runners=runners,
+        pages=None if state is None else partial(mount_console, state=state),
     )
-    if state is not None:
-        mount_console(app, state)
-    return app
 
 
 def console_app(
@@ -152,7 +151,7 @@ def console_app(
     """The operator console alone (``eventfold console``): ``/console``, ``/healthz`` and
     ``/readyz``, on the router state the settings name, no service routes."""
     state, runner = console_parts(settings, services, context)
-    app = create_app(
+    return create_app(
         [],
         context,
         authentication=http_authentication(settings),
@@ -160,9 +159,8 @@ def console_app(
         runners=[runner],
         title="eventfold console",
         max_body_bytes=settings.max_body_bytes,
+        pages=partial(mount_console, state=state),
     )
-    mount_console(app, state)
-    return app
 
 
 def console_parts(

@@ -10,10 +10,12 @@ from fastapi import APIRouter
 
 from eventfold import EventTypes, JsonCodec, SqliteEventStore
 from eventfold.adapters.mail.mail_folder import MailFolder
-from eventfold.entry.composition import lambda_entry_points, service_context
+from eventfold.entry.composition import http_app, lambda_entry_points, service_context
 from eventfold.entry.context_reads import job_seconds, query_engine, read_wait_seconds, webhook_url
 from eventfold.entry.service import Job, Service, ServiceContext
 from eventfold.entry.settings import load_settings
+from eventfold.errors import ConfigurationError
+from eventfold.web import PUBLIC
 from tests.eventfold.entry.aws_lambda.proxy_events import http_api_event
 
 
@@ -70,3 +72,25 @@ def test_the_lambda_handlers_compose_from_settings(tmp_path: Path) -> None:
     finally:
         assert isinstance(entry.context.store, SqliteEventStore)
         entry.context.store.close()
+
+
+@pytest.mark.parametrize("path", ["/console", "/console/{rest:path}", "/{page}/login"])
+def test_a_service_route_that_would_answer_the_console_is_refused(
+    tmp_path: Path, path: str
+) -> None:
+    router = APIRouter()
+    router.add_api_route(path, lambda: {}, methods=["GET"], dependencies=[PUBLIC])
+    service = Service(
+        name="toy",
+        codec=JsonCodec(EventTypes()),
+        categories=("toy",),
+        routes=lambda _: router,
+    )
+    settings = load_settings({"EVENTFOLD_HOME": str(tmp_path)})
+    with service_context(settings) as context, pytest.raises(ConfigurationError) as refused:
+        http_app(settings, [service], context, console=True)
+    assert f"its route GET {path} would answer eventfold's own /console" in str(refused.value)
+    # without the console the same route is the service's
+    with service_context(settings) as context:
+        paths = [getattr(r, "path", "") for r in http_app(settings, [service], context).routes]
+    assert path in paths

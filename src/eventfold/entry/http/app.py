@@ -81,6 +81,7 @@ def create_app(
     metrics: CollectorRegistry | None = None,
     http_metrics: HttpMetrics | None = None,
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
+    pages: Callable[[FastAPI], object] | None = None,
 ) -> FastAPI:
     """The HTTP entry point: each service's routes (tagged with its name; matched before
     eventfold's own, so a service route that would answer one of their paths and methods
@@ -95,7 +96,9 @@ def create_app(
     (``http_metrics``; made in ``metrics`` when not given; the services' command handlers
     count into it through ``context.command_outcomes``). ``readiness``: the checks
     ``GET /readyz`` runs, by name (see :data:`ReadinessCheck`). ``max_body_bytes``: a larger
-    request body is a 413 problem, refused before it is read.
+    request body is a 413 problem, refused before it is read. ``pages``: adds more of
+    eventfold's own pages (the operator console) after those, so that a service route
+    that would answer one of them is refused the same way.
     """
     names = [s.name for s in services]
     app = FastAPI(
@@ -195,6 +198,8 @@ def create_app(
             require_role(caller, "operator")
             return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
 
+    if pages is not None:
+        pages(app)
     _refuse_shadowing(service_routes, app.router.routes[first_own:])
     return app
 

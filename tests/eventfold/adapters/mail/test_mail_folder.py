@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import email
 import os
+from collections.abc import Iterator
 from email import policy
 from pathlib import Path
 
@@ -17,13 +18,28 @@ from eventfold.errors import DeliveryFailed
 
 
 @pytest.fixture(params=["unnamed first", "written aside"])
-def write_way(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+def write_way(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
     """Both ways of writing a message: a file with no name linked under its name (Linux's
     O_TMPFILE), and, where the file system refuses that (here: a flag it refuses), a
-    ``.part`` file renamed."""
+    ``.part`` file renamed. Either way, the test's end checks that it was the way taken
+    (renames counted)."""
+    if request.param == "unnamed first" and not mail_folder._UNNAMED:
+        pytest.skip("this system has no O_TMPFILE")
     if request.param == "written aside":
         monkeypatch.setattr(mail_folder, "_UNNAMED", os.O_DIRECTORY)  # open(2): EISDIR
-    return str(request.param)
+    renames: list[str] = []
+    rename = os.replace
+
+    def counted(source: str, target: str) -> None:
+        renames.append(target)
+        rename(source, target)
+
+    monkeypatch.setattr(os, "replace", counted)
+    yield str(request.param)
+    if request.param == "unnamed first":
+        assert renames == [], "a message was written aside and renamed"
+    else:
+        assert renames, "no message was written aside and renamed"
 
 
 def test_each_message_is_one_file_and_a_redelivery_adds_none(
