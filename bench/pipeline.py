@@ -23,7 +23,9 @@ Phases, in one run:
 Load: wrk (Debian's package) when on PATH, else a multi-process http.client generator; the
 bench says which, and whether the generator had CPU headroom. Each load of the service also
 reports the cores each of its processes used (which HTTP process served it is up to the
-kernel; see docs/performance.md). Exits non-zero when an effect
+kernel; see docs/performance.md), how long their threads waited for a free core, and how
+busy the whole machine was: on 2 cores the service, the generator and the webhook receiver
+share them, and a load that keeps every core busy is limited by CPU. Exits non-zero when an effect
 is missing after the drain timeout, an effect was duplicated or the stock invariant broke.
 Prints a table (and progress on stderr) and writes bench/results/pipeline.json.
 
@@ -376,6 +378,9 @@ class Load:
     started_at: float = 0.0  # wall clock
     stopped_at: float = 0.0
     service_cores: dict[str, float] = field(default_factory=dict)  # per process of the service
+    # cores' worth of time the service's threads were ready to run but waited for a core
+    service_waits: dict[str, float] = field(default_factory=dict)
+    machine_cores: float = 0.0  # cores busy on the whole machine (every process), on average
 
 
 @dataclass
@@ -687,15 +692,23 @@ class Generator:
         conns = connections or self.connections
         say(f"{name}: {conns} connections for {seconds:g} s ({self.kind})")
         before = service_cpu(self.watched) if self.watched else {}
+        waited = service_waits(self.watched) if self.watched else {}
+        machine = machine_jiffies()
         if self.kind == "wrk":
             load = run_wrk(name, base, work, conns, seconds, self.folder, stop_when)
         else:
             load = run_python(name, base, work, conns, seconds, stop_when)
+        total, idle = (now - then for now, then in zip(machine_jiffies(), machine, strict=True))
+        load.machine_cores = round((total - idle) / max(total, 1) * CPUS, 2)
         if self.watched:
             after = service_cpu(self.watched)
             load.service_cores = {
                 role: round((cpu - before.get(role, 0.0)) / max(load.seconds, 0.001), 2)
                 for role, cpu in after.items()
+            }
+            load.service_waits = {
+                role: round((w - waited.get(role, 0.0)) / max(load.seconds, 0.001), 2)
+                for role, w in service_waits(self.watched).items()
             }
         self.runs.append(load)
         say(
@@ -708,6 +721,7 @@ class Generator:
 # -- the service's processes ----------------------------------------------------------------
 
 TICKS = os.sysconf("SC_CLK_TCK")
+CPUS = os.cpu_count() or 1
 
 
 def children(pid: int) -> list[int]:
@@ -743,6 +757,23 @@ def writes(pid: int) -> bool:
     return b"--serve-writes" in Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
 
 
+def run_queue_wait(pid: int) -> float:
+    """Seconds the threads of ``pid`` have spent ready to run but waiting for a core
+    (``/proc/<pid>/task/*/schedstat``, second field): on a saturated machine, the CPU a
+    process would have used had a core been free."""
+    waited = 0
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        with contextlib.suppress(OSError, ValueError, IndexError):
+            waited += int((task / "schedstat").read_text().split()[1])
+    return waited / 1e9
+
+
+def machine_jiffies() -> tuple[int, int]:
+    """(all, idle + I/O wait) clock ticks of every core so far, from ``/proc/stat``."""
+    fields = [int(f) for f in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    return sum(fields[:8]), fields[3] + fields[4]  # without guest time, counted in user
+
+
 def service_cpu(supervisor: int) -> dict[str, float]:
     """CPU seconds (user + system) each child of ``eventfold run`` has used, by role
     (``http-1``, ``http-2`` …, the writer first, then in pid order; ``router``). A child
@@ -750,14 +781,24 @@ def service_cpu(supervisor: int) -> dict[str, float]:
 
     Printed per load: one listening socket shared by the HTTP processes does not spread
     connections evenly, and whether one process or both served a load moves its figure."""
+    return by_role(supervisor, lambda pid: sum(cpu_times(pid)))
+
+
+def service_waits(supervisor: int) -> dict[str, float]:
+    """:func:`run_queue_wait` of each child of ``eventfold run``, named as
+    :func:`service_cpu` names them."""
+    return by_role(supervisor, run_queue_wait)
+
+
+def by_role(supervisor: int, measure: Callable[[int], float]) -> dict[str, float]:
     found: list[tuple[bool, int, str, float]] = []
     for pid in children(supervisor):
         try:
-            name, cpu = role(pid), sum(cpu_times(pid))
+            name, value = role(pid), measure(pid)
             writer = name == "http" and writes(pid)
         except OSError:
             continue
-        found.append((not writer, pid, name, cpu))
+        found.append((not writer, pid, name, value))
     used: dict[str, float] = {}
     https = 0
     for _, _, name, cpu in sorted(found):
@@ -1478,10 +1519,17 @@ def print_table(
     )
     print(f"ceiling: {result['ceiling']['stack']}")
     print(f"service settings: {' '.join(result['settings']) or 'defaults'}")
-    print("cores used by the service's processes during each load (http-1: the writer, if any):")
+    print(
+        "cores used by the service's processes during each load (http-1: the writer, if any;"
+        " + cores' worth of time\n  their threads waited for a free core), and the whole"
+        f" machine's busy cores of {CPUS}:"
+    )
     for load in (accepted, one, staff, hot):
-        shares = ", ".join(f"{k} {v:.2f}" for k, v in load.service_cores.items())
-        print(f"  {load.name:<16} {shares}")
+        shares = ", ".join(
+            f"{k} {v:.2f} (+{load.service_waits.get(k, 0.0):.2f})"
+            for k, v in load.service_cores.items()
+        )
+        print(f"  {load.name:<16} {shares}; machine {load.machine_cores:.2f}")
     print()
     header = f"{'figure':<22} {'per s':>9} {'p50 ms':>8} {'p99 ms':>8} {'non-2xx':>8} {'t/o':>5}"
     print(header + f" {'x ceiling':>10}  target")
