@@ -381,6 +381,8 @@ class Load:
     # cores' worth of time the service's threads were ready to run but waited for a core
     service_waits: dict[str, float] = field(default_factory=dict)
     machine_cores: float = 0.0  # cores busy on the whole machine (every process), on average
+    # "one": one HTTP process served the load; "split": more than one did (see placement())
+    placement: str = ""
 
 
 @dataclass
@@ -710,6 +712,7 @@ class Generator:
                 role: round((w - waited.get(role, 0.0)) / max(load.seconds, 0.001), 2)
                 for role, w in service_waits(self.watched).items()
             }
+            load.placement = placement(load.service_cores)
         self.runs.append(load)
         say(
             f"{name}: {load.rate:,.0f} req/s ({load.ok_rate:,.0f} 2xx/s), p50 {load.p50_ms} ms, "
@@ -782,6 +785,18 @@ def service_cpu(supervisor: int) -> dict[str, float]:
     Printed per load: one listening socket shared by the HTTP processes does not spread
     connections evenly, and whether one process or both served a load moves its figure."""
     return by_role(supervisor, lambda pid: sum(cpu_times(pid)))
+
+
+BUSY_HTTP = 0.1
+"""An HTTP process using more cores than this during a load served part of it."""
+
+
+def placement(cores: dict[str, float]) -> str:
+    """Where the kernel put a load's connections, read off the HTTP processes' cores:
+    "one" when a single HTTP process served it, "split" when several did (then they share
+    the cores and the SQLite file, and a command costs more CPU; docs/performance.md)."""
+    busy = [role for role, used in cores.items() if role.startswith("http") and used > BUSY_HTTP]
+    return "split" if len(busy) > 1 else "one"
 
 
 def service_waits(supervisor: int) -> dict[str, float]:
@@ -1529,7 +1544,7 @@ def print_table(
             f"{k} {v:.2f} (+{load.service_waits.get(k, 0.0):.2f})"
             for k, v in load.service_cores.items()
         )
-        print(f"  {load.name:<16} {shares}; machine {load.machine_cores:.2f}")
+        print(f"  {load.name:<16} {shares}; machine {load.machine_cores:.2f} ({load.placement})")
     print()
     header = f"{'figure':<22} {'per s':>9} {'p50 ms':>8} {'p99 ms':>8} {'non-2xx':>8} {'t/o':>5}"
     print(header + f" {'x ceiling':>10}  target")

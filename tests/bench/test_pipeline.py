@@ -48,6 +48,10 @@ def test_quick_run_reports_every_section_and_exactly_once(tmp_path: Path) -> Non
     cores = result["accepted"]["service_cores"]
     assert {"router", "http-1"} <= cores.keys(), cores
     assert sum(v for k, v in cores.items() if k.startswith("http")) > 0.05, cores
+    assert result["accepted"]["service_waits"].keys() == cores.keys()
+    assert all(waited >= 0 for waited in result["accepted"]["service_waits"].values())
+    assert 0 < result["accepted"]["machine_cores"] <= result["machine"]["cpus"]
+    assert result["accepted"]["placement"] in {"one", "split"}
     assert result["machine"]["file_cost_us"] > 0
     assert result["machine"]["settled_seconds"] == 0  # --quick does not wait for the disk
     assert result["machine"]["file_cost_settled_us"] == result["machine"]["file_cost_us"]
@@ -153,3 +157,18 @@ def test_the_view_is_timed_while_the_drain_loop_is_busy(tmp_path: Path) -> None:
     # Each within 0.5 s, not at the same moment: a search already under way when both were
     # shown may find r1 (asked after) but not r2 (asked before), and the next one finds r2.
     assert all(shown_at <= seen[rid] < shown_at + 0.5 for rid in ("r1", "r2")), seen
+
+
+@pytest.mark.parametrize(
+    ("cores", "expected"),
+    [
+        ({"router": 0.7, "http-1": 0.8, "http-2": 0.02}, "one"),
+        ({"router": 0.7, "http-1": 0.01, "http-2": 0.75}, "one"),
+        ({"router": 0.7, "http-1": 0.5, "http-2": 0.4}, "split"),
+        ({"router": 0.03, "http-1": 0.8}, "one"),
+    ],
+)
+def test_placement_names_how_many_http_processes_served_a_load(
+    cores: dict[str, float], expected: str
+) -> None:
+    assert _bench_module().placement(cores) == expected
