@@ -25,8 +25,9 @@ bench says which, and whether the generator had CPU headroom. Each load of the s
 reports the cores each of its processes used (which HTTP process served it is up to the
 kernel; see docs/performance.md), how long their threads waited for a free core, and how
 busy the whole machine was: on 2 cores the service, the generator and the webhook receiver
-share them, and a load that keeps every core busy is limited by CPU. Exits non-zero when an effect
-is missing after the drain timeout, an effect was duplicated or the stock invariant broke.
+share them, and a load that keeps every core busy is limited by CPU. Exits non-zero when an
+effect is missing after the drain timeout, an effect was duplicated or the stock invariant
+broke.
 Prints a table (and progress on stderr) and writes bench/results/pipeline.json.
 
     .venv/bin/python bench/pipeline.py [--seconds 10] [--connections 16] [--quick]
@@ -62,7 +63,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 RESULTS = Path(__file__).parent / "results"
 STORE = "bench"
@@ -709,7 +710,7 @@ class Generator:
                 for role, cpu in after.items()
             }
             load.service_waits = {
-                role: round((w - waited.get(role, 0.0)) / max(load.seconds, 0.001), 2)
+                role: round(grown(waited.get(role, {}), w) / max(load.seconds, 0.001), 2)
                 for role, w in service_waits(self.watched).items()
             }
             load.placement = placement(load.service_cores)
@@ -725,6 +726,7 @@ class Generator:
 
 TICKS = os.sysconf("SC_CLK_TCK")
 CPUS = os.cpu_count() or 1
+Measured = TypeVar("Measured")
 
 
 def children(pid: int) -> list[int]:
@@ -760,15 +762,22 @@ def writes(pid: int) -> bool:
     return b"--serve-writes" in Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
 
 
-def run_queue_wait(pid: int) -> float:
-    """Seconds the threads of ``pid`` have spent ready to run but waiting for a core
-    (``/proc/<pid>/task/*/schedstat``, second field): on a saturated machine, the CPU a
-    process would have used had a core been free."""
-    waited = 0
+def run_queue_waits(pid: int) -> dict[str, float]:
+    """Seconds each thread of ``pid`` has spent ready to run but waiting for a core, by
+    thread id (``/proc/<pid>/task/*/schedstat``, second field): on a saturated machine, the
+    CPU a process would have used had a core been free. Per thread, as the kernel keeps no
+    total for the process: a thread that ends takes its figure with it."""
+    waited: dict[str, float] = {}
     for task in Path(f"/proc/{pid}/task").iterdir():
         with contextlib.suppress(OSError, ValueError, IndexError):
-            waited += int((task / "schedstat").read_text().split()[1])
-    return waited / 1e9
+            waited[task.name] = int((task / "schedstat").read_text().split()[1]) / 1e9
+    return waited
+
+
+def grown(before: dict[str, float], after: dict[str, float]) -> float:
+    """How much the threads alive in ``after`` added since ``before`` (a thread started
+    since then from zero; one that ended is left out rather than counted as negative)."""
+    return sum(value - before.get(thread, 0.0) for thread, value in after.items())
 
 
 def machine_jiffies() -> tuple[int, int]:
@@ -799,14 +808,15 @@ def placement(cores: dict[str, float]) -> str:
     return "split" if len(busy) > 1 else "one"
 
 
-def service_waits(supervisor: int) -> dict[str, float]:
-    """:func:`run_queue_wait` of each child of ``eventfold run``, named as
+def service_waits(supervisor: int) -> dict[str, dict[str, float]]:
+    """:func:`run_queue_waits` of each child of ``eventfold run``, named as
     :func:`service_cpu` names them."""
-    return by_role(supervisor, run_queue_wait)
+    return by_role(supervisor, run_queue_waits)
 
 
-def by_role(supervisor: int, measure: Callable[[int], float]) -> dict[str, float]:
-    found: list[tuple[bool, int, str, float]] = []
+def by_role(supervisor: int, measure: Callable[[int], Measured]) -> dict[str, Measured]:
+    """``measure(pid)`` of each child of ``eventfold run`` (see :func:`service_cpu`)."""
+    found: list[tuple[bool, int, str, Measured]] = []
     for pid in children(supervisor):
         try:
             name, value = role(pid), measure(pid)
@@ -814,13 +824,13 @@ def by_role(supervisor: int, measure: Callable[[int], float]) -> dict[str, float
         except OSError:
             continue
         found.append((not writer, pid, name, value))
-    used: dict[str, float] = {}
+    used: dict[str, Measured] = {}
     https = 0
-    for _, _, name, cpu in sorted(found):
+    for _, _, name, value in sorted(found, key=lambda child: child[:2]):
         if name == "http":
             https += 1
             name = f"http-{https}"
-        used[name] = cpu
+        used[name] = value
     return used
 
 

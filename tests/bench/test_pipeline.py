@@ -172,3 +172,9 @@ def test_placement_names_how_many_http_processes_served_a_load(
     cores: dict[str, float], expected: str
 ) -> None:
     assert _bench_module().placement(cores) == expected
+
+
+def test_a_thread_that_ended_during_a_load_does_not_lower_its_waits() -> None:
+    before = {"101": 2.0, "102": 5.0}  # 102 ends during the load
+    after = {"101": 2.5, "103": 0.25}  # 103 starts during it
+    assert _bench_module().grown(before, after) == 0.75
