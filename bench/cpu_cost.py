@@ -24,6 +24,7 @@ folder, as ``bench/pipeline.py --keep`` does, for runs back to back.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import shutil
@@ -49,6 +50,7 @@ from pipeline import (
     children,
     cpu_times,
     free_port,
+    grown,
     mint_token,
     role,
     run_folder,
@@ -70,18 +72,19 @@ class Usage:
     disk_writes: int
     write_calls: int
     read_calls: int
-    switches: int
+    switches: dict[str, float]  # by thread id: the kernel keeps no total for the process
 
     @classmethod
     def of(cls, pid: int) -> Usage:
         io = dict(line.split(": ") for line in Path(f"/proc/{pid}/io").read_text().splitlines())
         user, system = cpu_times(pid)
-        switches = 0
+        switches: dict[str, float] = {}
         for task in Path(f"/proc/{pid}/task").iterdir():
-            status = (task / "status").read_text()
-            switches += sum(
-                int(line.split()[1]) for line in status.splitlines() if "ctxt_switches" in line
-            )
+            with contextlib.suppress(OSError):  # a thread that ended meanwhile
+                lines = (task / "status").read_text().splitlines()
+                switches[task.name] = sum(
+                    int(line.split()[1]) for line in lines if "ctxt_switches" in line
+                )
         return cls(
             user, system, int(io["write_bytes"]), int(io["syscw"]), int(io["syscr"]), switches
         )
@@ -94,7 +97,7 @@ class Usage:
             "disk_write_kib": round((self.disk_writes - earlier.disk_writes) / 1024 / count, 1),
             "write_calls": round((self.write_calls - earlier.write_calls) / count, 1),
             "read_calls": round((self.read_calls - earlier.read_calls) / count, 1),
-            "switches": round((self.switches - earlier.switches) / count, 1),
+            "switches": round(grown(earlier.switches, self.switches) / count, 1),
         }
 
 
