@@ -9,7 +9,8 @@ only talks HTTP to it and reads files: the mail folder, and ``eventfold.db`` rea
 
 Phases, in one run:
 1. ceiling: a no-op FastAPI route with the same body model (``async def``, uvicorn with
-   uvloop + httptools when installed, no access log, one process);
+   uvloop + httptools when installed, no access log, one process); then the same no-op on
+   the service's own HTTP protocol (one write per response), printed but not a denominator;
 2. accepted: ``POST /reservations`` spread over 50 SKUs (16 connections, ``--seconds``);
 3. completed: after the load, wait until every committed reservation is in the read model,
    has its customer e-mail in the sink and both webhooks at the receiver; the rate is
@@ -320,9 +321,11 @@ def ceiling_stack() -> tuple[str, str]:
     return loop, http_impl
 
 
-def serve_noop(port: int) -> None:
+def serve_noop(port: int, *, one_write: bool = False) -> None:
     """The ceiling: the reservation route's body model, an ``async def`` that does nothing,
-    on the best configuration of the service's own stack."""
+    on the best configuration of the service's own stack. ``one_write``: with the HTTP
+    protocol `eventfold run` serves with (one socket write per response), a figure printed
+    beside the ceiling; the ratios stay to stock uvicorn's, as issue 9 defines them."""
     import uvicorn
     from fastapi import FastAPI, status
 
@@ -343,6 +346,19 @@ def serve_noop(port: int) -> None:
         return {"status": "ok"}
 
     loop, http_impl = ceiling_stack()
+    if one_write:
+        from eventfold.entry.http.one_write import OneWriteHttpProtocol
+
+        uvicorn.run(
+            app,
+            host="127.0.0.1",
+            port=port,
+            loop=loop,
+            http=OneWriteHttpProtocol,
+            access_log=False,
+            log_level="warning",
+        )
+        return
     uvicorn.run(
         app,
         host="127.0.0.1",
@@ -1332,6 +1348,13 @@ def run(
     wait_healthy(noop_base, noop, noop_log, "/healthz")
     ceiling = gen.run("ceiling", noop_base, post, args.seconds)
     processes.stop(noop)
+    # the same no-op with the service's own HTTP protocol: how much of a ratio is that
+    port = free_port()
+    noop = processes.start("noop-one-write", [*me, "_noop_one_write", str(port)], env, noop_log)
+    noop_base = f"http://127.0.0.1:{port}"
+    wait_healthy(noop_base, noop, noop_log, "/healthz")
+    ceiling_one_write = gen.run("ceiling, one write", noop_base, post, args.seconds)
+    processes.stop(noop)
 
     # 2. the webhook receiver and the service
     hooks_port = free_port()
@@ -1463,6 +1486,11 @@ def run(
             "ceiling_over_accepted": ratio(c, accepted.ok_rate),
         },
         "ceiling": {"stack": f"uvicorn loop={loop} http={http_impl}", **asdict(ceiling)},
+        # not a denominator: the no-op with the service's own protocol, one write a response
+        "ceiling_one_write": {
+            **asdict(ceiling_one_write),
+            "ratio_to_ceiling": ratio(ceiling_one_write.ok_rate, c),
+        },
         "accepted": {**asdict(accepted), "ratio_to_ceiling": ratio(accepted.ok_rate, c)},
         "completed": {**completed, "ratio_to_ceiling": ratio(completed["rate"], c)},
         "hot": {
@@ -1485,7 +1513,7 @@ def run(
         "connections": args.connections,
         "note": "ratios from one run; other processes may share the machine",
     }
-    print_table(result, ceiling, accepted, hot, one, staff, checks)
+    print_table(result, ceiling, ceiling_one_write, accepted, hot, one, staff, checks)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=2) + "\n")
     say(f"wrote {args.out}")
@@ -1508,6 +1536,7 @@ def run(
 def print_table(
     result: dict[str, Any],
     ceiling: Load,
+    ceiling_one_write: Load,
     accepted: Load,
     hot: Load,
     one: Load,
@@ -1560,6 +1589,7 @@ def print_table(
     print(header + f" {'x ceiling':>10}  target")
     rows: list[tuple[str, Load, str]] = [
         ("ceiling (no-op)", ceiling, ""),
+        ("no-op, one write", ceiling_one_write, "(eventfold's HTTP protocol; not a target)"),
         ("accepted (50 SKUs)", accepted, f"{verdict(checks['accepted'])} >= 0.35x, p99 <= 50"),
         ("hot SKU (1 SKU)", hot, f"{verdict(checks['hot'])} >= 0.5x accepted, no 409/t-o"),
         ("GET /reservations/id", one, f"{verdict(checks['read_one'])} >= 0.5x"),
@@ -1603,10 +1633,13 @@ def print_table(
 
 
 def entry() -> None:
-    if len(sys.argv) == 3 and sys.argv[1] in ("_hooks", "_noop"):
-        serve = serve_hooks if sys.argv[1] == "_hooks" else serve_noop
+    if len(sys.argv) == 3 and sys.argv[1] in ("_hooks", "_noop", "_noop_one_write"):
+        port = int(sys.argv[2])
         with contextlib.suppress(KeyboardInterrupt):
-            serve(int(sys.argv[2]))
+            if sys.argv[1] == "_hooks":
+                serve_hooks(port)
+            else:
+                serve_noop(port, one_write=sys.argv[1] == "_noop_one_write")
         return
     try:
         sys.exit(main())

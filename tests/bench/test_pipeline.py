@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 
 BENCH = Path(__file__).parents[2] / "bench" / "pipeline.py"
-LOADS = ("ceiling", "accepted", "hot")
+LOADS = ("ceiling", "ceiling_one_write", "accepted", "hot")
 
 
 @pytest.mark.slow
@@ -45,6 +45,8 @@ def test_quick_run_reports_every_section_and_exactly_once(tmp_path: Path) -> Non
         assert load["p99_ms"] >= load["p50_ms"] > 0
     assert result["ceiling"]["statuses"].keys() == {"201"}, "the no-op must accept the bodies"
     assert result["ceiling"]["service_cores"] == {}  # the service was not running yet
+    assert result["ceiling_one_write"]["statuses"].keys() == {"201"}
+    assert result["ceiling_one_write"]["ratio_to_ceiling"] > 0
     cores = result["accepted"]["service_cores"]
     assert {"router", "http-1"} <= cores.keys(), cores
     assert sum(v for k, v in cores.items() if k.startswith("http")) > 0.05, cores

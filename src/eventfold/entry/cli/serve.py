@@ -30,6 +30,7 @@ from eventfold.entry.composition import http_app, http_authentication, service_c
 from eventfold.entry.context_reads import migrate_query_model
 from eventfold.entry.http.forwarding import ForwardWrites, WriterEndpoint
 from eventfold.entry.http.metrics import HttpMetrics
+from eventfold.entry.http.one_write import OneWriteHttpProtocol
 from eventfold.entry.processes import (
     Child,
     Supervisor,
@@ -242,6 +243,7 @@ def serve_http(
             access_log=settings.access_log,
             lifespan="on",
             timeout_graceful_shutdown=10,
+            http=OneWriteHttpProtocol,  # one write per response (docs/performance.md)
         )
         # uvicorn shuts down gracefully on SIGINT/SIGTERM, then re-raises the signal to the
         # handler that was there before it: make SIGTERM, like Ctrl-C, end in a clean exit.

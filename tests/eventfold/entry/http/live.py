@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import socket
 import threading
 from collections.abc import Iterator
@@ -12,12 +13,16 @@ from starlette.types import ASGIApp
 
 
 @contextmanager
-def served(app: ASGIApp) -> Iterator[tuple[str, int]]:
-    """Serve ``app`` on 127.0.0.1; yields (host, port) while it runs."""
+def served(
+    app: ASGIApp, *, http: type[asyncio.Protocol] | None = None
+) -> Iterator[tuple[str, int]]:
+    """Serve ``app`` on 127.0.0.1 (with uvicorn's HTTP protocol ``http``, default its own);
+    yields (host, port) while it runs."""
     listener = socket.socket()
     listener.bind(("127.0.0.1", 0))
     port = int(listener.getsockname()[1])
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="on"))
+    config = uvicorn.Config(app, log_level="warning", lifespan="on", http=http or "auto")
+    server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, kwargs={"sockets": [listener]}, daemon=True)
     thread.start()
     for _ in range(500):  # wait for startup, not a timing assertion
