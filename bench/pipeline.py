@@ -398,6 +398,7 @@ class Load:
     # cores' worth of time the service's threads were ready to run but waited for a core
     service_waits: dict[str, float] = field(default_factory=dict)
     machine_cores: float = 0.0  # cores busy on the whole machine (every process), on average
+    receiver_cores: float = 0.0  # the bench's webhook receiver (it shares the machine too)
     # "one": one HTTP process served the load; "split": more than one did (see placement())
     placement: str = ""
 
@@ -697,6 +698,7 @@ class Generator:
     folder: Path
     runs: list[Load] = field(default_factory=list)
     watched: int | None = None  # the service's pid: its processes' CPU is taken per load
+    receiver: int | None = None  # the webhook receiver's pid: its CPU too
 
     def run(
         self,
@@ -713,12 +715,16 @@ class Generator:
         before = service_cpu(self.watched) if self.watched else {}
         waited = service_waits(self.watched) if self.watched else {}
         machine = machine_jiffies()
+        receiver = sum(cpu_times(self.receiver)) if self.receiver else 0.0
         if self.kind == "wrk":
             load = run_wrk(name, base, work, conns, seconds, self.folder, stop_when)
         else:
             load = run_python(name, base, work, conns, seconds, stop_when)
         total, idle = (now - then for now, then in zip(machine_jiffies(), machine, strict=True))
         load.machine_cores = round((total - idle) / max(total, 1) * CPUS, 2)
+        if self.receiver:
+            used = sum(cpu_times(self.receiver)) - receiver
+            load.receiver_cores = round(used / max(load.seconds, 0.001), 2)
         if self.watched:
             after = service_cpu(self.watched)
             load.service_cores = {
@@ -1375,7 +1381,7 @@ def run(
     service = processes.start("service", [str(eventfold), "run"], service_env, service_log)
     base = f"http://127.0.0.1:{port}"
     wait_healthy(base, service, service_log, "/healthz")
-    gen.watched = service.pid
+    gen.watched, gen.receiver = service.pid, hooks.pid
     db = home / "eventfold.db"
     client = Http(base, authorization=auth)
     for sku in [*SKUS]:
@@ -1435,7 +1441,7 @@ def run(
     client.close()
     invariant = stock_invariant(eventfold, service_env, hot_stream)
     say(f"hot: invariant over {invariant['versions']} versions: {verdict(invariant['ok'])}")
-    gen.watched = None
+    gen.watched = gen.receiver = None
     processes.stop(service)
     processes.stop(hooks)
 
@@ -1583,7 +1589,10 @@ def print_table(
             f"{k} {v:.2f} (+{load.service_waits.get(k, 0.0):.2f})"
             for k, v in load.service_cores.items()
         )
-        print(f"  {load.name:<16} {shares}; machine {load.machine_cores:.2f} ({load.placement})")
+        print(
+            f"  {load.name:<16} {shares}; webhook receiver {load.receiver_cores:.2f};"
+            f" machine {load.machine_cores:.2f} ({load.placement})"
+        )
     print()
     header = f"{'figure':<22} {'per s':>9} {'p50 ms':>8} {'p99 ms':>8} {'non-2xx':>8} {'t/o':>5}"
     print(header + f" {'x ceiling':>10}  target")
