@@ -224,9 +224,9 @@ def http_figure(folder: Path, seconds: float, clients: int = 16) -> Figure:
     }
     eventfold = Path(sys.executable).parent / "eventfold"
     # A caller who reserves and sets stock at store s1, minted as the README does.
+    token = ["token", "--subject", "bench", "--role", "customer", "--role", "inventory"]
     minted = subprocess.run(
-        [str(eventfold), "token", "--subject", "bench", "--role", "customer"]
-        + ["--role", "inventory", "--store", "s1", "--ttl", "3600"],
+        [str(eventfold), *token, "--store", "s1", "--ttl", "3600"],
         env=env,
         capture_output=True,
         text=True,

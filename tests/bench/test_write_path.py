@@ -17,8 +17,13 @@ BENCH = Path(__file__).parents[2] / "bench" / "write_path.py"
 def test_a_tiny_run_reports_every_workload_and_the_http_figure(tmp_path: Path) -> None:
     out = tmp_path / "write_path.json"
     run = subprocess.run(
-        [sys.executable, str(BENCH), "--rounds", "1", "--commands", "40"]
-        + ["--http-seconds", "1", "--out", str(out)],
+        [
+            sys.executable,
+            str(BENCH),
+            *("--rounds", "1", "--commands", "40", "--http-seconds", "1"),
+            "--out",
+            str(out),
+        ],
         capture_output=True,
         text=True,
         timeout=300,
