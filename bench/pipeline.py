@@ -346,25 +346,17 @@ def serve_noop(port: int, *, one_write: bool = False) -> None:
         return {"status": "ok"}
 
     loop, http_impl = ceiling_stack()
+    protocol: Any = http_impl
     if one_write:
         from eventfold.entry.http.one_write import OneWriteHttpProtocol
 
-        uvicorn.run(
-            app,
-            host="127.0.0.1",
-            port=port,
-            loop=loop,
-            http=OneWriteHttpProtocol,
-            access_log=False,
-            log_level="warning",
-        )
-        return
+        protocol = OneWriteHttpProtocol
     uvicorn.run(
         app,
         host="127.0.0.1",
         port=port,
         loop=loop,
-        http=http_impl,
+        http=protocol,
         access_log=False,
         log_level="warning",
     )
