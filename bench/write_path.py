@@ -13,7 +13,9 @@ commands share a commit; one writer gets one commit per command like everyone el
 
 Workloads: one writer and 4 writers on 10 hot streams (conflicts, retries), and one writer
 over 200 cold streams. Then an HTTP figure: 16 concurrent clients posting reservations to
-`eventfold run` over loopback. Prints a table and writes bench/results/write_path.json.
+`eventfold run` over loopback, with a token minted as bench/pipeline.py mints its caller's.
+Prints a table and writes bench/results/write_path.json (``--out``); exits non-zero when
+any HTTP request is refused.
 
     .venv/bin/python bench/write_path.py [--commands 3000] [--rounds 5] [--http-seconds 10]
 """
@@ -25,7 +27,6 @@ import json
 import os
 import platform
 import random
-import socket
 import sqlite3
 import statistics
 import subprocess
@@ -45,6 +46,7 @@ from eventsourcing.domain import Aggregate, event
 from eventsourcing.persistence import IntegrityError
 
 from eventfold import ConcurrencyConflict, SqliteEventStore
+from pipeline import STORE, free_port, mint_token
 from reservations.app import make_handler, set_stock_level
 from reservations.domain.stock import SetStockLevel
 from reservations.published_language import PROTOBUF_CODEC
@@ -208,12 +210,6 @@ def eventsourcing_contender(folder: Path, streams: int) -> Callable[[int, int], 
 
 
 # -- HTTP ------------------------------------------------------------------------------------
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def http_figure(folder: Path, seconds: float, clients: int = 16) -> Figure:
     port = free_port()
     env = {
@@ -223,18 +219,7 @@ def http_figure(folder: Path, seconds: float, clients: int = 16) -> Figure:
         "EVENTFOLD_LOG_LEVEL": "warning",
     }
     eventfold = Path(sys.executable).parent / "eventfold"
-    # A caller who reserves and sets stock at store s1, minted as the README does.
-    token = ["token", "--subject", "bench", "--role", "customer", "--role", "inventory"]
-    minted = subprocess.run(
-        [str(eventfold), *token, "--store", "s1", "--ttl", "3600"],
-        env=env,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    if minted.returncode != 0:
-        raise SystemExit(f"eventfold token failed: {minted.stderr.strip()}")
-    headers = {"Authorization": f"Bearer {minted.stdout.strip()}"}
+    headers = {"Authorization": mint_token(eventfold, env)}  # as bench/pipeline.py's caller
     log = folder / "http-server.log"  # warnings and errors only: why a start failed
     with log.open("wb") as sink:
         server = subprocess.Popen(
@@ -256,7 +241,9 @@ def http_figure(folder: Path, seconds: float, clients: int = 16) -> Figure:
         skus = [f"sku{n}" for n in range(50)]
         with httpx.Client(base_url=base, timeout=30, headers=headers) as client:
             for sku in skus:
-                client.put(f"/stores/s1/stock/{sku}", json={"on_hand": 10**6}).raise_for_status()
+                client.put(
+                    f"/stores/{STORE}/stock/{sku}", json={"on_hand": 10**6}
+                ).raise_for_status()
         latencies: list[float] = []
         failures: list[int] = []
         lock = threading.Lock()
@@ -266,7 +253,7 @@ def http_figure(folder: Path, seconds: float, clients: int = 16) -> Figure:
             with httpx.Client(base_url=base, timeout=30, headers=headers) as client:
                 while time.monotonic() < stop_at:
                     body = {
-                        "store_id": "s1",
+                        "store_id": STORE,
                         "sku": random.choice(skus),
                         "quantity": 1,
                     }
