@@ -707,7 +707,7 @@ class Generator:
         before = service_cpu(self.watched) if self.watched else {}
         waited = service_waits(self.watched) if self.watched else {}
         machine = machine_jiffies()
-        receiver = sum(cpu_times(self.receiver)) if self.receiver else 0.0
+        receiver = cpu_seconds(self.receiver) if self.receiver else 0.0
         if self.kind == "wrk":
             load = run_wrk(name, base, work, conns, seconds, self.folder, stop_when)
         else:
@@ -715,7 +715,7 @@ class Generator:
         total, idle = (now - then for now, then in zip(machine_jiffies(), machine, strict=True))
         load.machine_cores = round((total - idle) / max(total, 1) * CPUS, 2)
         if self.receiver:
-            used = sum(cpu_times(self.receiver)) - receiver
+            used = cpu_seconds(self.receiver) - receiver
             load.receiver_cores = round(used / max(load.seconds, 0.001), 2)
         if self.watched:
             after = service_cpu(self.watched)
@@ -764,6 +764,11 @@ def cpu_times(pid: int) -> tuple[float, float]:
     return int(fields[11]) / TICKS, int(fields[12]) / TICKS  # utime, stime
 
 
+def cpu_seconds(pid: int) -> float:
+    """The CPU seconds ``pid`` has used so far, user and system together."""
+    return sum(cpu_times(pid))
+
+
 def role(pid: int) -> str:
     """What a child of ``eventfold run`` is: the router or an HTTP process."""
     argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
@@ -807,7 +812,7 @@ def service_cpu(supervisor: int) -> dict[str, float]:
 
     Printed per load: one listening socket shared by the HTTP processes does not spread
     connections evenly, and whether one process or both served a load moves its figure."""
-    return by_role(supervisor, lambda pid: sum(cpu_times(pid)))
+    return by_role(supervisor, cpu_seconds)
 
 
 BUSY_HTTP = 0.1

@@ -56,7 +56,6 @@ def test_quick_run_reports_every_section_and_exactly_once(tmp_path: Path) -> Non
     assert result["accepted"]["placement"] in {"one", "split"}
     # every accepted reservation makes two webhook calls, received while the load runs
     assert result["accepted"]["receiver_cores"] > 0
-    assert result["ceiling"]["receiver_cores"] == 0  # not started yet
     assert result["machine"]["file_cost_us"] > 0
     assert result["machine"]["settled_seconds"] == 0  # --quick does not wait for the disk
     assert result["machine"]["file_cost_settled_us"] == result["machine"]["file_cost_us"]
