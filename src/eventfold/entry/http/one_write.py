@@ -32,6 +32,8 @@ class TurnWrites:
         else:
             self._pending.append(data)
 
+    # Every way of writing goes through the buffer: forwarded to the transport underneath
+    # (``__getattr__``), these would overtake what is pending.
     def writelines(self, lines: Any) -> None:
         for data in lines:
             self.write(data)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import socket
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import httpx
@@ -41,11 +41,14 @@ class RecordingTransport:
     def get_write_buffer_size(self) -> int:
         return 0
 
+    def write_eof(self) -> None:
+        self.writes.append(b"<eof>")
+
     def get_extra_info(self, name: str, default: Any = None) -> Any:
         return {"peername": ("127.0.0.1", 5000)}.get(name, default)
 
 
-def writes_of(steps: Any) -> RecordingTransport:
+def writes_of(steps: Callable[[TurnWrites], None]) -> RecordingTransport:
     """Run ``steps(turn_writes)`` on a fresh loop, let two more turns pass, and return the
     transport underneath."""
     below = RecordingTransport()
@@ -78,6 +81,15 @@ def test_nothing_is_written_before_the_turn_ends() -> None:
 
     assert writes_of(steps).writes == [b"head"]
     assert seen == [[]]
+
+
+def test_writelines_and_eof_keep_their_place_after_what_is_pending() -> None:
+    def steps(transport: TurnWrites) -> None:
+        transport.write(b"head")
+        transport.writelines([b"body", b"tail"])
+        transport.write_eof()
+
+    assert writes_of(steps).writes == [b"headbodytail", b"<eof>"]
 
 
 def test_closing_writes_what_is_pending_first() -> None:
