@@ -227,57 +227,79 @@ def get(base: str, path: str) -> tuple[int, Any]:
 
 
 def serve_hooks(port: int) -> None:
-    """A small asyncio HTTP/1.1 server (keep-alive, stdlib only, its own process and GIL).
-    ``POST /<name>`` records (name, reservation id, Idempotency-Key, arrival time) and
-    answers 200; ``GET /records?from=N`` returns the records from index N."""
-    records: list[tuple[str, str, str, float]] = []
+    """The webhook receiver, in its own process and GIL: an asyncio protocol parsing with
+    httptools (uvicorn's parser) on uvloop when installed, keep-alive and pipelined
+    requests answered in order. ``POST /<name>`` records (name, reservation id,
+    Idempotency-Key, arrival time) and answers 200; ``GET /records?from=N`` returns the
+    records from index N. It shares the 2-core machine with the service, so it is kept
+    cheap: on asyncio's streams with the headers split in Python it used 0.18-0.23 of a
+    core during the accepted load."""
+    import httptools
 
-    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        try:
-            while True:
-                head = await reader.readuntil(b"\r\n\r\n")
-                lines = head.decode("latin-1").split("\r\n")
-                method, target, _ = lines[0].split(" ", 2)
-                headers = {}
-                for line in lines[1:]:
-                    name, _, value = line.partition(":")
-                    if name:
-                        headers[name.strip().lower()] = value.strip()
-                if headers.get("transfer-encoding", "").lower() == "chunked":
-                    body = b""
-                    while size := int((await reader.readuntil(b"\r\n")).split(b";")[0], 16):
-                        body += (await reader.readexactly(size + 2))[:-2]
-                    await reader.readuntil(b"\r\n")
-                else:
-                    body = await reader.readexactly(int(headers.get("content-length", "0")))
-                if method == "POST":
-                    try:
-                        rid = str(json.loads(body).get("reservation_id", ""))
-                    except (ValueError, AttributeError):
-                        rid = ""
-                    key = headers.get("idempotency-key", "")
-                    records.append((target.strip("/"), rid, key, time.time()))
-                    answer = b"{}"
-                else:
-                    start = int(target.partition("from=")[2] or 0)
-                    answer = json.dumps(records[start:]).encode()
-                writer.write(
-                    b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\n"
-                    b"content-length: %d\r\n\r\n%s" % (len(answer), answer)
-                )
-                await writer.drain()
-        except (asyncio.IncompleteReadError, ConnectionError, ValueError):
-            pass
-        finally:
-            writer.close()
+    records: list[tuple[str, str, str, float]] = []
+    ok = b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: %d\r\n\r\n%s"
+
+    class Hook(asyncio.Protocol):
+        def __init__(self) -> None:
+            self.parser = httptools.HttpRequestParser(self)
+            self.transport: asyncio.Transport | None = None
+            self.url = b""
+            self.key = b""
+            self.body: list[bytes] = []
+
+        def connection_made(self, transport: asyncio.BaseTransport) -> None:
+            self.transport = transport  # type: ignore[assignment]
+
+        def data_received(self, data: bytes) -> None:
+            try:
+                self.parser.feed_data(data)
+            except httptools.HttpParserError:
+                assert self.transport is not None
+                self.transport.close()
+
+        def on_url(self, url: bytes) -> None:
+            self.url += url
+
+        def on_header(self, name: bytes, value: bytes) -> None:
+            if name.lower() == b"idempotency-key":
+                self.key = value
+
+        def on_body(self, body: bytes) -> None:
+            self.body.append(body)
+
+        def on_message_complete(self) -> None:
+            target = self.url.decode("latin-1")
+            if self.parser.get_method() == b"POST":
+                try:
+                    rid = str(json.loads(b"".join(self.body)).get("reservation_id", ""))
+                except (ValueError, AttributeError):
+                    rid = ""
+                records.append((target.strip("/"), rid, self.key.decode("latin-1"), time.time()))
+                answer = b"{}"
+            else:
+                start = int(target.partition("from=")[2] or 0)
+                answer = json.dumps(records[start:]).encode()
+            self.url, self.key, self.body = b"", b"", []
+            assert self.transport is not None
+            self.transport.write(ok % (len(answer), answer))
+            if not self.parser.should_keep_alive():
+                self.transport.close()
 
     async def main() -> None:
-        server = await asyncio.start_server(handle, "127.0.0.1", port, backlog=256)
+        server = await asyncio.get_running_loop().create_server(
+            Hook, "127.0.0.1", port, backlog=256
+        )
         async with server:
             await server.serve_forever()
 
+    loop, _ = ceiling_stack()
     with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(main())
+        if loop == "uvloop":
+            import uvloop
+
+            uvloop.run(main())
+        else:
+            asyncio.run(main())
 
 
 def file_cost_us(folder: Path, count: int = 500) -> float:
