@@ -31,14 +31,18 @@ then perform) would silently LOSE effects instead. ``attempts`` > 1 on a done ro
 cases to look at.
 
 Performers that can keep a connection open across the effects of one batch (SMTP) offer
-``session()`` (see :class:`BatchPerformer`): the reaction enters it around step 3. With
-``concurrency`` > 1, step 3 runs several streams at once (each stream's effects in order);
-after a failure no further effect is started, and those never started are released.
+``session()`` (see :class:`BatchPerformer`): the reaction enters it around step 3.
+Performers that can carry out several effects at once (the webhook sender pipelines them on
+one connection) offer ``perform_many`` (see :class:`ManyPerformer`): step 3 then hands them
+each run of consecutive effects of distinct streams together. A stream's effects still
+reach the partner in order (its next effect is in a later run) and a failure still stops
+the batch: the run's other effects were started with it and count as attempted (done or
+failed), and no later run is started.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, ExitStack, suppress
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -92,6 +96,19 @@ class BatchPerformer(Protocol):
     def session(self) -> AbstractContextManager[object]: ...
 
 
+class ManyPerformer(Protocol):
+    """An :data:`EffectPerformer` that can carry out several independent effects at once
+    (the reaction never hands it two effects of one stream together)."""
+
+    def __call__(self, effect: Any, idempotency_key: str) -> None: ...
+
+    def perform_many(self, effects: Sequence[tuple[Any, str]]) -> list[Exception | None]:
+        """Perform each (effect, idempotency key); return, in the same order, None for
+        each effect done and the exception for each that failed (what ``__call__``
+        would have raised for it)."""
+        ...
+
+
 def idempotency_key(reaction: str, effect_key: str) -> str:
     """The key a receiver deduplicates on: ``<reaction>/<stream>:<version>/<effect>``."""
     return f"{reaction}/{effect_key}"
@@ -99,6 +116,7 @@ def idempotency_key(reaction: str, effect_key: str) -> str:
 
 @dataclass(frozen=True, slots=True)
 class _Todo:
+    stream_id: str
     key: str
     effect: Effect
     perform: EffectPerformer
@@ -106,18 +124,19 @@ class _Todo:
 
 @dataclass
 class _Outcome:
-    """What a batch did: the keys performed, and the effect that failed (if one did)."""
+    """What a batch did: the keys performed, and the effects that failed with their errors
+    (key None: a session that would not open or close), the first failure first."""
 
     performed: list[str] = field(default_factory=list)
-    failed: tuple[str | None, Exception] | None = None
+    failed: dict[str | None, Exception] = field(default_factory=dict)
 
 
 class Reaction:
     """A Target running :data:`ReactionHandler` per event class and performing the effects
     they return through ``performers`` (effect class -> :data:`EffectPerformer`), each at
     most once per ledger ``done`` row (see the module doc for the crash window), with two
-    ledger transactions per batch. Effects are performed in order, in the caller's thread;
-    after a failure none is started."""
+    ledger transactions per batch. Effects are performed in order, in the caller's thread
+    (those of a :class:`ManyPerformer` a run at a time); after a failure none is started."""
 
     def __init__(
         self,
@@ -136,31 +155,33 @@ class Reaction:
         self._performers = dict(performers)
 
     def apply(self, events: Sequence[RecordedEvent]) -> None:
-        planned = [(key, effect) for event in events for key, effect in self._effects_of(event)]
-        if not planned:
-            return
         # Every effect's performer is known before anything is claimed.
-        every = [_Todo(key, effect, self._performer_of(effect)) for key, effect in planned]
+        every = [
+            _Todo(event.stream_id, key, effect, self._performer_of(effect))
+            for event in events
+            for key, effect in self._effects_of(event)
+        ]
+        if not every:
+            return
         done = self.ledger.claim(self.name, [t.key for t in every])
         todo = [t for t in every if t.key not in done]
         if not todo:
             return
         outcome = self._perform(todo)
-        if outcome.failed is None:
+        if not outcome.failed:
             self.ledger.settle(self.name, outcome.performed)
             return
-        key, error = outcome.failed
-        reasons = {key: describe(error)} if key is not None else {}
+        reasons = {key: describe(error) for key, error in outcome.failed.items() if key}
         attempted = {*outcome.performed, *reasons}
         unattempted = [t.key for t in todo if t.key not in attempted]
         # best effort: the effect's own failure is what the router must see
         with suppress(Exception):
             self.ledger.settle(self.name, outcome.performed, reasons, unattempted)
-        raise error
+        raise next(iter(outcome.failed.values()))
 
     def _perform(self, todo: list[_Todo]) -> _Outcome:
         """Perform ``todo`` in order, each performer in one session for the batch (one SMTP
-        connection), until the first failure."""
+        connection), run by run (see :func:`_runs`), until a run has a failure."""
         outcome = _Outcome()
         try:
             with ExitStack() as sessions:
@@ -168,17 +189,36 @@ class Reaction:
                     session = getattr(perform, "session", None)
                     if session is not None:
                         sessions.enter_context(session())
-                for item in todo:
-                    try:
-                        item.perform(item.effect, idempotency_key(self.name, item.key))
-                    except Exception as exc:
-                        outcome.failed = (item.key, exc)
+                for run in _runs(todo):
+                    self._perform_run(run, outcome)
+                    if outcome.failed:
                         break
-                    outcome.performed.append(item.key)
         except Exception as exc:  # a session that would not open or close
-            if outcome.failed is None:
-                outcome.failed = (None, exc)
+            if not outcome.failed:
+                outcome.failed[None] = exc
         return outcome
+
+    def _perform_run(self, run: list[_Todo], outcome: _Outcome) -> None:
+        if len(run) == 1:
+            item = run[0]
+            try:
+                item.perform(item.effect, idempotency_key(self.name, item.key))
+            except Exception as exc:
+                outcome.failed[item.key] = exc
+                return
+            outcome.performed.append(item.key)
+            return
+        many = run[0].perform.perform_many  # type: ignore[attr-defined]
+        try:
+            errors = many([(t.effect, idempotency_key(self.name, t.key)) for t in run])
+        except Exception as exc:  # the performer's own fault: its effects may have happened
+            outcome.failed[run[0].key] = exc
+            return
+        for item, error in zip(run, errors, strict=True):
+            if error is None:
+                outcome.performed.append(item.key)
+            else:
+                outcome.failed[item.key] = error
 
     def _effects_of(self, event: RecordedEvent) -> list[tuple[str, Effect]]:
         if event.type not in self.codec.types:
@@ -206,3 +246,25 @@ class Reaction:
                 retryable=False,
             )
         return performer
+
+
+def _runs(todo: list[_Todo]) -> Iterator[list[_Todo]]:
+    """``todo`` cut into runs performed together: consecutive effects of one
+    :class:`ManyPerformer`, each of another stream (so a stream's effects stay in order);
+    every other effect alone."""
+    run: list[_Todo] = []
+    streams: set[str] = set()
+    for item in todo:
+        joins = (
+            run
+            and item.perform is run[0].perform
+            and item.stream_id not in streams
+            and hasattr(item.perform, "perform_many")
+        )
+        if not joins and run:
+            yield run
+            run, streams = [], set()
+        run.append(item)
+        streams.add(item.stream_id)
+    if run:
+        yield run

@@ -235,16 +235,23 @@ def test_a_connection_the_partner_closed_while_idle_is_replaced(ledger: SqlEffec
 
 
 class RawPartner:
-    """A partner answering every request with the bytes ``answer`` gives, written on the
-    socket as they are: the responses a polite test server would not send. A tuple of
-    byte strings is written in parts, 50 ms apart (separate reads for the sender)."""
+    """A partner answering every request with the bytes ``answer`` gives (its argument: the
+    request's number from 1), written on the socket as they are: the responses a polite
+    test server would not send. A tuple of byte strings is written in parts, 50 ms apart
+    (separate reads for the sender). Pipelined requests are answered in order."""
 
     def __init__(
-        self, answer: Callable[[int], bytes | tuple[bytes, ...]], *, close_after: bool = False
+        self,
+        answer: Callable[[int], bytes | tuple[bytes, ...]],
+        *,
+        close_after: bool = False,
+        drop_pipelined: bool = False,
     ) -> None:
         self.answer = answer
         self.close_after = close_after
+        self.drop_pipelined = drop_pipelined  # discards what came after the request read
         self.requests: list[bytes] = []
+        self.ahead: list[int] = []  # bytes already received after each request, unread
         self.connections = 0
         self.listener = socket.create_server(("127.0.0.1", 0))
         self.url = f"http://127.0.0.1:{self.listener.getsockname()[1]}/hook"
@@ -274,7 +281,8 @@ class RawPartner:
                 while len(rest) < length:
                     rest += conn.recv(65536)
                 self.requests.append(head + b"\r\n\r\n" + rest[:length])
-                pending = rest[length:]
+                pending = b"" if self.drop_pipelined else rest[length:]
+                self.ahead.append(len(rest) - length)
                 answer = self.answer(len(self.requests))
                 for number, part in enumerate((answer,) if isinstance(answer, bytes) else answer):
                     if number:
@@ -373,3 +381,99 @@ def test_an_interim_answer_is_not_taken_for_the_answer() -> None:
         sender.close()
         partner.close()
     assert failure.value.retryable
+
+
+OK = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"
+
+
+def calls(count: int, first: int = 0) -> list[tuple[WebhookCall, str]]:
+    return [
+        (WebhookCall("k", b'{"n":%d}' % n, "application/json"), f"key-{n}")
+        for n in range(first, first + count)
+    ]
+
+
+def bodies(partner: RawPartner) -> list[bytes]:
+    return [r.rsplit(b"\r\n\r\n", 1)[1] for r in partner.requests]
+
+
+def test_calls_to_one_partner_are_pipelined_on_one_connection() -> None:
+    partner = RawPartner(lambda _: OK)
+    sender = WebhookSender(partner.url, timeout=2)
+    try:
+        outcomes = sender.perform_many(calls(70))
+    finally:
+        sender.close()
+        partner.close()
+    assert outcomes == [None] * 70
+    assert bodies(partner) == [b'{"n":%d}' % n for n in range(70)]  # once each, in order
+    assert partner.connections == 1
+    # sent in rounds of PIPELINE_DEPTH: the rest of a round was there before the answer
+    assert partner.ahead[0] > 0
+    assert sum(1 for ahead in partner.ahead if ahead == 0) == 3  # each round's last
+
+
+def test_each_pipelined_call_has_its_own_outcome() -> None:
+    answers = {
+        2: b"HTTP/1.1 503 Busy\r\nContent-Length: 4\r\n\r\nbusy",
+        3: b"HTTP/1.1 422 No\r\nContent-Length: 2\r\n\r\nno",
+    }
+    partner = RawPartner(lambda n: answers.get(n, OK))
+    unset = WebhookSender(None, when_unset="set the URL")
+    sender = WebhookSender(partner.url, timeout=2)
+    try:
+        outcomes = sender.perform_many(calls(4))
+        [missing] = unset.perform_many(calls(1))
+    finally:
+        sender.close()
+        partner.close()
+    assert outcomes[0] is None
+    assert outcomes[3] is None
+    busy, refused = outcomes[1], outcomes[2]
+    assert isinstance(busy, DeliveryFailed)
+    assert busy.retryable
+    assert "503: busy" in str(busy)
+    assert isinstance(refused, DeliveryFailed)
+    assert not refused.retryable
+    assert isinstance(missing, DeliveryFailed)
+    assert "not configured: set the URL" in str(missing)
+    assert partner.connections == 1
+
+
+def test_a_partner_closing_after_each_answer_gets_every_call_once() -> None:
+    # An HTTP/1.0-style partner: it answers the first request of a connection and closes,
+    # never reading the others sent with it. They go again on new connections, and from
+    # then on one at a time.
+    partner = RawPartner(
+        lambda _: b"HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 0\r\n\r\n",
+        close_after=True,
+    )
+    sender = WebhookSender(partner.url, timeout=2)
+    try:
+        outcomes = sender.perform_many(calls(5))
+        outcomes += sender.perform_many(calls(3, first=5))
+    finally:
+        sender.close()
+        partner.close()
+    assert outcomes == [None] * 8
+    assert bodies(partner) == [b'{"n":%d}' % n for n in range(8)]
+    assert partner.connections == 8
+    assert partner.ahead[5:] == [0, 0, 0]  # the second batch: one call at a time
+
+
+def test_a_partner_dropping_pipelined_calls_times_them_out_then_gets_one_at_a_time() -> None:
+    partner = RawPartner(lambda _: OK, drop_pipelined=True)
+    sender = WebhookSender(partner.url, timeout=0.5)
+    try:
+        outcomes = sender.perform_many(calls(3))
+        later = sender.perform_many(calls(3, first=3))
+    finally:
+        sender.close()
+        partner.close()
+    assert outcomes[0] is None
+    for failed in outcomes[1:]:
+        assert isinstance(failed, DeliveryFailed)
+        assert failed.retryable
+        assert "timed out" in str(failed)
+    assert later == [None] * 3
+    assert bodies(partner) == [b'{"n":%d}' % n for n in (0, 3, 4, 5)]

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import threading
 from collections import Counter
-from collections.abc import Collection, Iterator, Mapping
+from collections.abc import Collection, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any
 
@@ -72,6 +72,27 @@ class Mailer:
                 self.open -= 1
 
 
+class ManyMailer(Mailer):
+    """A Mailer that also takes several e-mails at once (a ``ManyPerformer``), recording
+    each run it was handed."""
+
+    def __init__(self, failing: Mapping[str, DeliveryFailed] | None = None) -> None:
+        super().__init__(failing)
+        self.runs: list[list[str]] = []
+
+    def perform_many(self, effects: Sequence[tuple[Email, str]]) -> list[Exception | None]:
+        self.runs.append([email.subject for email, _ in effects])
+        outcomes: list[Exception | None] = []
+        for email, key in effects:
+            try:
+                self(email, key)
+            except DeliveryFailed as exc:
+                outcomes.append(exc)
+            else:
+                outcomes.append(None)
+        return outcomes
+
+
 def notify(event: Tick, recorded: Any) -> list[Email]:
     return [Email("notice", ("ops@example.test",), recorded.key, f"tick {event.n}")]
 
@@ -134,12 +155,14 @@ def test_effects_sharing_a_key_park_the_stream_before_anything_is_claimed() -> N
     assert ledger.status("mails", "tick-a:1/notice") is None
 
 
+@pytest.mark.parametrize("many", [False, True], ids=["one-at-a-time", "many-at-once"])
 @pytest.mark.parametrize("retryable", [True, False])
 def test_through_the_router_the_failing_stream_parks_alone_and_nothing_repeats(
-    store: SqliteEventStore, retryable: bool
+    store: SqliteEventStore, retryable: bool, many: bool
 ) -> None:
     ledger = MemoryEffectsLedger()
-    mailer = Mailer({"tick-b": DeliveryFailed("refused", retryable=retryable)})
+    failing = {"tick-b": DeliveryFailed("refused", retryable=retryable)}
+    mailer = ManyMailer(failing) if many else Mailer(failing)
     subscription = Subscription(
         "mails",
         reaction(mailer, ledger),
@@ -203,3 +226,36 @@ def test_a_failure_stops_the_batch_and_leaves_an_exact_ledger() -> None:
     mailer.failing.clear()
     target.apply(batch)
     assert sorted(mailer.sent) == sorted(e.key for e in batch)
+
+
+def test_a_many_performer_gets_each_run_of_distinct_streams_at_once() -> None:
+    ledger, mailer = CountingLedger(), ManyMailer()
+    target = reaction(mailer, ledger)
+    batch = interleave(*(ticks(f"tick-{n}", 1, 2) for n in range(3)))
+    target.apply(batch)
+    assert mailer.runs == [
+        ["tick-0:1", "tick-1:1", "tick-2:1"],
+        ["tick-0:2", "tick-1:2", "tick-2:2"],  # a stream's next effect: in the next run
+    ]
+    assert mailer.sent == [e.key for e in batch]
+    assert ledger.calls == {"claim": 1, "settle": 1}
+    target.apply(ticks("tick-9", 1, 3))  # one stream: one effect at a time, in order
+    assert len(mailer.runs) == 2
+    assert mailer.sent[-3:] == ["tick-9:1", "tick-9:2", "tick-9:3"]
+
+
+def test_a_failure_in_a_run_settles_the_run_and_starts_no_other() -> None:
+    ledger = MemoryEffectsLedger()
+    mailer = ManyMailer({"tick-1": DeliveryFailed("partner 503")})
+    target = reaction(mailer, ledger)
+    batch = interleave(*(ticks(f"tick-{n}", 1, 2) for n in range(3)))
+    with pytest.raises(DeliveryFailed, match="503"):
+        target.apply(batch)
+    assert mailer.runs == [["tick-0:1", "tick-1:1", "tick-2:1"]]
+    assert mailer.sent == ["tick-0:1", "tick-2:1"]  # started with the failing one
+    assert ledger.status("mails", "tick-0:1/notice") == ("done", 1)
+    assert ledger.status("mails", "tick-2:1/notice") == ("done", 1)
+    assert ledger.status("mails", "tick-1:1/notice") == ("pending", 1)
+    assert "503" in (ledger.last_error("mails", "tick-1:1/notice") or "")
+    for n in range(3):  # the next run was never started: its claims were taken back
+        assert ledger.status("mails", f"tick-{n}:2/notice") is None
