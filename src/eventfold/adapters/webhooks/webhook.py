@@ -30,6 +30,7 @@ from __future__ import annotations
 import base64
 import json
 import re
+import select
 import socket
 import ssl
 import threading
@@ -39,7 +40,7 @@ from urllib.parse import SplitResult, unquote, urlsplit
 
 import httptools
 
-from eventfold.core.reactions.effects import PayloadEncoder, WebhookCall
+from eventfold.core.reactions.effects import NotAttempted, PayloadEncoder, WebhookCall
 from eventfold.core.reactions.reaction import EffectsLedger, Reaction, ReactionHandler
 from eventfold.core.redaction import redact
 from eventfold.domain.codecs import JSON_CONTENT_TYPE, EventCodec
@@ -55,9 +56,10 @@ _UNSAFE_VALUE = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")  # CR, LF and other cont
 
 
 PIPELINE_DEPTH = 32
-"""At most this many calls (and :data:`PIPELINE_BYTES` of requests) are sent together on
-one connection before their answers are read: small enough that neither side's socket
-buffers fill while the other is not reading."""
+"""At most this many calls (and :data:`PIPELINE_BYTES` of requests, unless one request is
+larger) are sent together on one connection before their answers are read, so that the
+socket buffers hold a round's requests while the partner's answers wait to be read (with
+answers of a few hundred bytes each)."""
 PIPELINE_BYTES = 64 * 1024
 
 
@@ -138,12 +140,23 @@ class _Connection:
                         break
                     raise ConnectionResetError("the partner closed the connection")
                 responses.parser.feed_data(data)
-        except (OSError, httptools.HttpParserError) as exc:
-            return responses.answers, False, exc
-        if len(responses.answers) < len(requests):  # closed after "Connection: close"
+        except (OSError, httptools.HttpParserError, httptools.HttpParserUpgrade) as exc:
+            return responses.answers[: len(requests)], False, exc
+        answered = len(responses.answers)
+        if answered > len(requests):
+            # Answers to no request of ours (a stale one read first?): which answer is
+            # whose is unknown, so none is taken.
+            return [], False, ConnectionError(f"{answered} answers to {len(requests)} requests")
+        if answered < len(requests):  # closed after "Connection: close"
             closed = ConnectionResetError("the partner closed the connection")
             return responses.answers, False, closed
         return responses.answers, responses.keep_alive, None
+
+    def stale(self) -> bool:
+        """Whether the partner wrote or closed since the last answer (an idle timeout, a
+        408): a kept-alive connection is then dropped rather than used."""
+        readable, _, _ = select.select([self.sock], [], [], 0)
+        return bool(readable)
 
     def close(self) -> None:
         self.sock.close()
@@ -196,8 +209,10 @@ class WebhookSender:
 
     def perform_many(self, calls: Sequence[tuple[WebhookCall, str]]) -> list[Exception | None]:
         """Send every call; the outcome of each, in order: None when the partner took it
-        (2xx/3xx), else the ``DeliveryFailed`` saying why (see the module doc)."""
-        outcomes: list[Exception | None] = [None] * len(calls)
+        (2xx/3xx), the ``DeliveryFailed`` saying why it failed (see the module doc), or
+        ``NotAttempted`` for a call never sent because the partner failed before it."""
+        unsent = NotAttempted("not sent: the partner failed before this call")
+        outcomes: list[Exception | None] = [unsent] * len(calls)
         by_origin: dict[str, list[tuple[int, str, bytes]]] = {}
         routes: dict[str, _Route] = {}
         for index, (call, key) in enumerate(calls):
@@ -239,15 +254,20 @@ class WebhookSender:
         while todo:
             try:
                 conn = self._connection(route)
-            except OSError as exc:
-                for index, url, _ in todo:
-                    outcomes[index] = _failed(url, exc)
+            except (OSError, ValueError) as exc:  # ValueError: a host name IDNA refuses
+                index, url, _ = todo[0]
+                outcomes[index] = _failed(url, exc)  # the others stay not attempted
                 return
             round_ = _round(todo, 1 if origin in self._one_at_a_time else PIPELINE_DEPTH)
             fresh = conn.fresh
-            answers, keep, error = conn.exchange([request for _, _, request in round_])
+            try:
+                answers, keep, error = conn.exchange([request for _, _, request in round_])
+            except BaseException:
+                self._drop(origin)
+                raise
             for (index, url, _), (status, body) in zip(round_, answers, strict=False):
                 outcomes[index] = _answered(url, status, body)
+            unanswered = round_[len(answers) :]
             todo = todo[len(answers) :]
             if keep and error is None:
                 continue
@@ -255,8 +275,12 @@ class WebhookSender:
             if not todo:
                 return
             if answers:
-                # Closed, or silent, with calls of the round unanswered.
-                if (fresh and len(answers) == 1) or isinstance(error, TimeoutError):
+                # Closed, or silent, with calls of the round unanswered: a partner that
+                # answers one pipelined request per connection, or none after the first,
+                # gets one call at a time from now on (for the life of this sender).
+                if (fresh and len(answers) == 1 and len(round_) > 1) or isinstance(
+                    error, TimeoutError
+                ):
                     self._one_at_a_time.add(origin)
                 if not isinstance(error, TimeoutError):
                     continue  # sent again on a new connection (the Idempotency-Key)
@@ -266,9 +290,10 @@ class WebhookSender:
                 retried_idle = True
                 continue
             # Nothing more goes to this origin now; the partner may be working on what it
-            # was sent (a timeout: no second wait on top).
+            # was sent (a timeout: no second wait on top). Calls after the round stay not
+            # attempted.
             assert error is not None
-            for index, url, _ in todo:
+            for index, url, _ in unanswered:
                 outcomes[index] = _failed(url, error)
             return
 
@@ -286,7 +311,9 @@ class WebhookSender:
     def _connection(self, route: _Route) -> _Connection:
         conn = self._connections.open.get(route.origin)
         if conn is not None:
-            return conn
+            if not conn.stale():
+                return conn
+            self._drop(route.origin)
         split = route.split
         if split.scheme == "https" and self._tls is None:
             self._tls = ssl.create_default_context()
@@ -301,7 +328,8 @@ class WebhookSender:
         if conn is not None:
             conn.close()
             with self._lock:
-                self._every.remove(conn)
+                if conn in self._every:  # not if close() took them all meanwhile
+                    self._every.remove(conn)
 
     def close(self) -> None:
         with self._lock:

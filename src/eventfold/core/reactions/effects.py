@@ -57,5 +57,12 @@ EffectPerformer = Callable[[Any, str], None]
 key on (``Idempotency-Key`` header, ``Message-ID``) so a receiver can drop the rare
 duplicate; raises ``DeliveryFailed`` (``retryable=False`` when retrying cannot help)."""
 
+
+class NotAttempted(Exception):
+    """What a performer carrying out several effects at once reports for one it never
+    started (an earlier failure stopped it): the reaction takes its claim back, as for an
+    effect it never handed over, so the ledger's ``attempts`` counts real attempts."""
+
+
 PayloadEncoder = Callable[[RecordedEvent], tuple[bytes, str]]
 """Turns an event into a request body and its content type (JSON, protobuf, ...)."""

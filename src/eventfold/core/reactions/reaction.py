@@ -6,13 +6,14 @@ Order of work for a batch of events (ledger key of an effect: ``<event.key>/<eff
 1. one ledger read: which of the batch's effects are ``done`` (those are skipped);
 2. ``claim`` the others, in ONE committed transaction: a ``pending`` row each (attempts
    + 1);
-3. perform them in order, passing an idempotency key derived from the ledger key;
+3. perform them, each stream's in order, passing an idempotency key derived from the
+   ledger key;
 4. ``settle``, in ONE committed transaction: the performed effects become ``done``.
 
 So a ``done`` row exists exactly once per effect and only after the effect succeeded, and
 a redelivery, redrive, rebuild or replay of the subscription never repeats a done effect.
 
-When an effect fails, nothing after it in the batch is performed: step 4 then records the
+When an effect fails, nothing after it in the batch is started: step 4 then records the
 effects performed before it as ``done`` (another stream's effects in the same batch are not
 redone when the router retries the streams one at a time), the failure's reason on the
 failing one, and RELEASES the claims of the effects never attempted (attempts - 1; a row
@@ -33,11 +34,13 @@ cases to look at.
 Performers that can keep a connection open across the effects of one batch (SMTP) offer
 ``session()`` (see :class:`BatchPerformer`): the reaction enters it around step 3.
 Performers that can carry out several effects at once (the webhook sender pipelines them on
-one connection) offer ``perform_many`` (see :class:`ManyPerformer`): step 3 then hands them
-each run of consecutive effects of distinct streams together. A stream's effects still
-reach the partner in order (its next effect is in a later run) and a failure still stops
-the batch: the run's other effects were started with it and count as attempted (done or
-failed), and no later run is started.
+one connection) offer ``perform_many`` (see :class:`ManyPerformer`). Step 3 goes wave by
+wave: each stream's first effect, in the order the streams come, then each one's second,
+and so on; within a wave, the effects of one such performer are handed over together (a
+run). A stream's effects still happen in order (its next effect is in a later wave), and a
+failure still stops the batch: the effects of the failing run were started with it and
+count as attempted (done or failed), except those the performer reports it never started
+(:class:`~eventfold.core.reactions.effects.NotAttempted`), and no later run is started.
 """
 
 from __future__ import annotations
@@ -47,7 +50,7 @@ from contextlib import AbstractContextManager, ExitStack, suppress
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from eventfold.core.reactions.effects import Effect, EffectPerformer
+from eventfold.core.reactions.effects import Effect, EffectPerformer, NotAttempted
 from eventfold.core.router.router import describe
 from eventfold.domain.codecs import EventCodec
 from eventfold.domain.events import RecordedEvent
@@ -104,8 +107,8 @@ class ManyPerformer(Protocol):
 
     def perform_many(self, effects: Sequence[tuple[Any, str]]) -> list[Exception | None]:
         """Perform each (effect, idempotency key); return, in the same order, None for
-        each effect done and the exception for each that failed (what ``__call__``
-        would have raised for it)."""
+        each effect done, the exception for each that failed (what ``__call__`` would
+        have raised for it) and :class:`NotAttempted` for each never started."""
         ...
 
 
@@ -135,8 +138,9 @@ class Reaction:
     """A Target running :data:`ReactionHandler` per event class and performing the effects
     they return through ``performers`` (effect class -> :data:`EffectPerformer`), each at
     most once per ledger ``done`` row (see the module doc for the crash window), with two
-    ledger transactions per batch. Effects are performed in order, in the caller's thread
-    (those of a :class:`ManyPerformer` a run at a time); after a failure none is started."""
+    ledger transactions per batch. Effects are performed in the caller's thread, wave by
+    wave, each stream's in order (those of a :class:`ManyPerformer` a run at a time); after
+    a failure none is started."""
 
     def __init__(
         self,
@@ -211,14 +215,22 @@ class Reaction:
         many = run[0].perform.perform_many  # type: ignore[attr-defined]
         try:
             errors = many([(t.effect, idempotency_key(self.name, t.key)) for t in run])
-        except Exception as exc:  # the performer's own fault: its effects may have happened
-            outcome.failed[run[0].key] = exc
+            if len(errors) != len(run):
+                raise ValueError(f"perform_many gave {len(errors)} outcomes for {len(run)}")
+        except Exception as exc:  # the performer's own fault: any of them may have happened
+            for item in run:
+                outcome.failed[item.key] = exc
             return
+        unstarted = None
         for item, error in zip(run, errors, strict=True):
             if error is None:
                 outcome.performed.append(item.key)
+            elif isinstance(error, NotAttempted):
+                unstarted = error  # its claim is taken back
             else:
                 outcome.failed[item.key] = error
+        if unstarted is not None and not outcome.failed:
+            outcome.failed[None] = unstarted  # still stops the batch
 
     def _effects_of(self, event: RecordedEvent) -> list[tuple[str, Effect]]:
         if event.type not in self.codec.types:
@@ -249,22 +261,26 @@ class Reaction:
 
 
 def _runs(todo: list[_Todo]) -> Iterator[list[_Todo]]:
-    """``todo`` cut into runs performed together: consecutive effects of one
-    :class:`ManyPerformer`, each of another stream (so a stream's effects stay in order);
-    every other effect alone."""
-    run: list[_Todo] = []
-    streams: set[str] = set()
+    """``todo`` in the order it is performed, cut into runs. Wave by wave: each stream's
+    first effect (streams in the order they come), then each one's second, and so on, so
+    that a stream's effects stay in order while a wave holds one effect per stream (the
+    router hands a batch over stream by stream). Within a wave, consecutive effects of one
+    :class:`ManyPerformer` form a run; every other effect is a run of its own."""
+    streams: dict[str, list[_Todo]] = {}
     for item in todo:
-        joins = (
-            run
-            and item.perform is run[0].perform
-            and item.stream_id not in streams
-            and hasattr(item.perform, "perform_many")
-        )
-        if not joins and run:
+        streams.setdefault(item.stream_id, []).append(item)
+    depth = max(len(effects) for effects in streams.values())
+    for wave in range(depth):
+        run: list[_Todo] = []
+        for effects in streams.values():
+            if wave >= len(effects):
+                continue
+            item = effects[wave]
+            if run and item.perform is run[0].perform and hasattr(item.perform, "perform_many"):
+                run.append(item)
+                continue
+            if run:
+                yield run
+            run = [item]
+        if run:
             yield run
-            run, streams = [], set()
-        run.append(item)
-        streams.add(item.stream_id)
-    if run:
-        yield run

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import contextlib
 import re
 import socket
 import threading
@@ -267,7 +268,8 @@ class RawPartner:
             threading.Thread(target=self._talk, args=(conn,), daemon=True).start()
 
     def _talk(self, conn: socket.socket) -> None:
-        with conn:
+        # A sender may close a connection with answers it never read (reset by peer).
+        with conn, contextlib.suppress(ConnectionError):
             pending = b""
             while True:
                 head, _, rest = pending.partition(b"\r\n\r\n")
@@ -477,3 +479,60 @@ def test_a_partner_dropping_pipelined_calls_times_them_out_then_gets_one_at_a_ti
         assert "timed out" in str(failed)
     assert later == [None] * 3
     assert bodies(partner) == [b'{"n":%d}' % n for n in (0, 3, 4, 5)]
+
+
+def test_an_answer_the_partner_sent_while_idle_is_not_taken_for_the_next_call() -> None:
+    # After answering, the partner writes a 408 and closes (an idle timeout): the next
+    # calls go on a new connection, and the 408 is nobody's answer.
+    first = (OK, b"HTTP/1.1 408 Request Timeout\r\nConnection: close\r\n\r\n")
+    partner = RawPartner(lambda n: first if n == 1 else OK)
+    sender = WebhookSender(partner.url, timeout=2)
+    try:
+        assert sender.perform_many(calls(1)) == [None]
+        time.sleep(0.3)  # the 408 arrives 50 ms after the answer
+        outcomes = sender.perform_many(calls(2, first=1))
+    finally:
+        sender.close()
+        partner.close()
+    assert outcomes == [None, None]
+    assert bodies(partner) == [b'{"n":%d}' % n for n in range(3)]
+    assert partner.connections == 2
+
+
+def test_a_protocol_switch_answer_fails_the_call_and_drops_the_connection() -> None:
+    switch = (
+        b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n"
+    )
+    partner = RawPartner(lambda n: switch if n == 1 else OK)
+    sender = WebhookSender(partner.url, timeout=2)
+    try:
+        [switched] = sender.perform_many(calls(1))
+        later = sender.perform_many(calls(2, first=1))
+    finally:
+        sender.close()
+        partner.close()
+    assert isinstance(switched, DeliveryFailed)
+    assert switched.retryable
+    assert later == [None, None]
+    assert partner.connections == 2
+
+
+def test_a_host_name_that_cannot_be_encoded_is_a_delivery_failure() -> None:
+    sender = WebhookSender(f"http://{'a' * 64}.example.test/hook", timeout=0.5)
+    with pytest.raises(DeliveryFailed):
+        sender(WebhookCall("k", b"{}", "application/json"), "key-1")
+
+
+def test_calls_after_a_refused_connection_are_taken_back_not_counted(
+    ledger: SqlEffectsLedger,
+) -> None:
+    sender = WebhookSender(f"http://127.0.0.1:{free_port()}/", timeout=0.5)
+    outcomes = sender.perform_many(calls(3))
+    assert isinstance(outcomes[0], DeliveryFailed)
+    assert [type(o).__name__ for o in outcomes[1:]] == ["NotAttempted", "NotAttempted"]
+    target = webhook_target("partner", CODEC, sender, ledger)
+    with pytest.raises(DeliveryFailed):
+        target.apply([*ticks("tick-a", 1, 1), *ticks("tick-b", 1, 1), *ticks("tick-c", 1, 1)])
+    assert ledger.status("partner", "tick-a:1/webhook") == ("pending", 1)
+    assert ledger.status("partner", "tick-b:1/webhook") is None  # never sent
+    assert ledger.status("partner", "tick-c:1/webhook") is None

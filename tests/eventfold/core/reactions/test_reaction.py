@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 
 from eventfold import DeliveryFailed, SqliteEventStore
+from eventfold.core.reactions.effects import NotAttempted
 from eventfold.core.router.ports import RetryPolicy, Subscription
 from eventfold.core.router.router import Router
 from eventfold.router import MemoryRouterState
@@ -228,16 +229,17 @@ def test_a_failure_stops_the_batch_and_leaves_an_exact_ledger() -> None:
     assert sorted(mailer.sent) == sorted(e.key for e in batch)
 
 
-def test_a_many_performer_gets_each_run_of_distinct_streams_at_once() -> None:
+def test_a_many_performer_gets_each_wave_of_distinct_streams_at_once() -> None:
     ledger, mailer = CountingLedger(), ManyMailer()
     target = reaction(mailer, ledger)
-    batch = interleave(*(ticks(f"tick-{n}", 1, 2) for n in range(3)))
+    # stream by stream, as the router hands a batch over
+    batch = [e for n in range(3) for e in ticks(f"tick-{n}", 1, 2)]
     target.apply(batch)
     assert mailer.runs == [
         ["tick-0:1", "tick-1:1", "tick-2:1"],
-        ["tick-0:2", "tick-1:2", "tick-2:2"],  # a stream's next effect: in the next run
+        ["tick-0:2", "tick-1:2", "tick-2:2"],  # a stream's next effect: in the next wave
     ]
-    assert mailer.sent == [e.key for e in batch]
+    assert sorted(mailer.sent) == sorted(e.key for e in batch)
     assert ledger.calls == {"claim": 1, "settle": 1}
     target.apply(ticks("tick-9", 1, 3))  # one stream: one effect at a time, in order
     assert len(mailer.runs) == 2
@@ -259,3 +261,34 @@ def test_a_failure_in_a_run_settles_the_run_and_starts_no_other() -> None:
     assert "503" in (ledger.last_error("mails", "tick-1:1/notice") or "")
     for n in range(3):  # the next run was never started: its claims were taken back
         assert ledger.status("mails", f"tick-{n}:2/notice") is None
+
+
+def test_a_many_performer_that_raises_leaves_its_whole_run_attempted() -> None:
+    class Broken(ManyMailer):
+        def perform_many(self, effects: Sequence[tuple[Email, str]]) -> list[Exception | None]:
+            self.sent.append(effects[0][0].subject)  # it got as far as sending one
+            raise RuntimeError("performer bug")
+
+    ledger, mailer = MemoryEffectsLedger(), Broken()
+    target = reaction(mailer, ledger)
+    with pytest.raises(RuntimeError, match="performer bug"):
+        target.apply([*ticks("tick-a", 1, 1), *ticks("tick-b", 1, 1)])
+    # any of them may have happened: each counts an attempt, none is taken back
+    for stream in ("tick-a", "tick-b"):
+        assert ledger.status("mails", f"{stream}:1/notice") == ("pending", 1)
+        assert "performer bug" in (ledger.last_error("mails", f"{stream}:1/notice") or "")
+
+
+def test_effects_a_many_performer_never_started_are_taken_back() -> None:
+    class StopsAfterFirst(ManyMailer):
+        def perform_many(self, effects: Sequence[tuple[Email, str]]) -> list[Exception | None]:
+            first = DeliveryFailed("partner down")
+            return [first, *(NotAttempted("not sent") for _ in effects[1:])]
+
+    ledger, mailer = MemoryEffectsLedger(), StopsAfterFirst()
+    target = reaction(mailer, ledger)
+    with pytest.raises(DeliveryFailed, match="partner down"):
+        target.apply([*ticks("tick-a", 1, 1), *ticks("tick-b", 1, 1), *ticks("tick-c", 1, 1)])
+    assert ledger.status("mails", "tick-a:1/notice") == ("pending", 1)
+    assert ledger.status("mails", "tick-b:1/notice") is None  # never sent: released
+    assert ledger.status("mails", "tick-c:1/notice") is None
