@@ -17,6 +17,7 @@ from eventfold.sql import SqlEffectsLedger, migrate
 from eventfold.targets import WebhookCall, WebhookSender, webhook_target
 from tests.contracts.target import CODEC, Observed, TargetContract, Tick, ticks
 from tests.eventfold.adapters.webhooks.servers import WebhookReceiver, receiver
+from tests.eventfold.entry.http.live import served
 from tests.loopback import free_port
 
 __all__ = ["receiver"]
@@ -536,3 +537,54 @@ def test_calls_after_a_refused_connection_are_taken_back_not_counted(
     assert ledger.status("partner", "tick-a:1/webhook") == ("pending", 1)
     assert ledger.status("partner", "tick-b:1/webhook") is None  # never sent
     assert ledger.status("partner", "tick-c:1/webhook") is None
+
+
+@pytest.mark.parametrize("server", ["uvicorn", "http.server"])
+def test_partners_on_common_servers_take_pipelined_calls_once_each(
+    server: str, ledger: SqlEffectsLedger
+) -> None:
+    # Partners built on the usual Python servers: uvicorn (pipelined requests answered in
+    # order) and the standard library's HTTP/1.1 server (reads them one after another).
+    keys: list[str] = []
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            return
+        while (await receive()).get("more_body"):
+            pass
+        keys.append(dict(scope["headers"])[b"idempotency-key"].decode())
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b"ok"})
+
+    class Sequential(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def do_POST(self) -> None:
+            self.rfile.read(int(self.headers.get("Content-Length", "0")))
+            keys.append(self.headers["Idempotency-Key"])
+            self.send_response(200)
+            self.send_header("Content-Length", "2")
+            self.end_headers()
+            self.wfile.write(b"ok")
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    streams = [f"tick-{n}" for n in range(40)]
+    batch = [e for stream in streams for e in ticks(stream, 1, 2)]  # as the router hands it
+    with contextlib.ExitStack() as stack:
+        if server == "uvicorn":
+            host, port = stack.enter_context(served(app))
+        else:
+            httpd = ThreadingHTTPServer(("127.0.0.1", 0), Sequential)
+            httpd.daemon_threads = True
+            threading.Thread(target=httpd.serve_forever, daemon=True).start()
+            stack.callback(httpd.server_close)
+            stack.callback(httpd.shutdown)
+            host, port = "127.0.0.1", httpd.server_address[1]
+        sender = WebhookSender(f"http://{host}:{port}/hook", timeout=2)
+        stack.callback(sender.close)
+        webhook_target("partner", CODEC, sender, ledger).apply(batch)
+    assert sorted(keys) == sorted(f"partner/{e.key}/webhook" for e in batch)  # once each
+    for stream in streams:  # each stream's calls in order
+        assert keys.index(f"partner/{stream}:1/webhook") < keys.index(f"partner/{stream}:2/webhook")
