@@ -1,5 +1,6 @@
-"""Real receivers on loopback: an HTTP server recording webhook calls (the SMTP tests take
-a port from tests/loopback.py and start their servers themselves)."""
+"""Real receivers on loopback: an HTTP server recording webhook calls, and the standard
+library's keep-alive server as a partner (the SMTP tests take a port from tests/loopback.py
+and start their servers themselves)."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ import json
 import threading
 import time
 from collections.abc import Iterator
-from contextlib import suppress
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -64,3 +65,49 @@ def receiver() -> Iterator[WebhookReceiver]:
     yield WebhookReceiver(f"http://127.0.0.1:{server.server_address[1]}", calls)
     server.shutdown()
     server.server_close()
+
+
+@dataclass
+class StdlibPartner:
+    """What :func:`stdlib_partner` saw: each POST's ``Idempotency-Key`` and the client's
+    port (one port: one connection), in arrival order."""
+
+    base_url: str
+    keys: list[str] = field(default_factory=list)
+    peers: list[int] = field(default_factory=list)
+
+
+@contextmanager
+def stdlib_partner(*, one_request_per_connection: bool = False) -> Iterator[StdlibPartner]:
+    """The standard library's HTTP/1.1 server (keep-alive; pipelined requests read one after
+    another) answering every POST 200. ``one_request_per_connection``: it closes each
+    connection after its first answer, without saying ``Connection: close`` (as servers do
+    at their idle timeout)."""
+    seen = StdlibPartner("")
+
+    class Partner(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def do_POST(self) -> None:
+            self.rfile.read(int(self.headers.get("Content-Length", "0")))
+            seen.keys.append(self.headers["Idempotency-Key"])
+            seen.peers.append(self.client_address[1])
+            self.send_response(200)
+            self.send_header("Content-Length", "2")
+            self.end_headers()
+            self.wfile.write(b"ok")
+            self.wfile.flush()
+            self.close_connection = one_request_per_connection or self.close_connection
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Partner)
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    seen.base_url = f"http://127.0.0.1:{server.server_address[1]}"
+    try:
+        yield seen
+    finally:
+        server.shutdown()
+        server.server_close()

@@ -6,7 +6,6 @@ import socket
 import threading
 import time
 from collections.abc import Callable, Collection, Iterator, Mapping
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
@@ -16,7 +15,7 @@ from eventfold import DeliveryFailed
 from eventfold.sql import SqlEffectsLedger, migrate
 from eventfold.targets import WebhookCall, WebhookSender, webhook_target
 from tests.contracts.target import CODEC, Observed, TargetContract, Tick, ticks
-from tests.eventfold.adapters.webhooks.servers import WebhookReceiver, receiver
+from tests.eventfold.adapters.webhooks.servers import WebhookReceiver, receiver, stdlib_partner
 from tests.eventfold.entry.http.live import served
 from tests.loopback import free_port
 
@@ -151,36 +150,16 @@ def test_a_crash_before_completion_resends_with_the_same_key(
 
 
 def test_calls_reuse_one_kept_alive_connection(ledger: SqlEffectsLedger) -> None:
-    peers: list[int] = []
-
-    class KeepAlive(BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"
-
-        def do_POST(self) -> None:
-            self.rfile.read(int(self.headers.get("Content-Length", "0")))
-            peers.append(self.client_address[1])
-            self.send_response(200)
-            self.send_header("Content-Length", "2")
-            self.end_headers()
-            self.wfile.write(b"ok")
-
-        def log_message(self, *args: Any) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), KeepAlive)
-    server.daemon_threads = True
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    sender = WebhookSender(f"http://127.0.0.1:{server.server_address[1]}/", timeout=2)
-    try:
-        target = webhook_target("partner", CODEC, sender, ledger)
-        target.apply(ticks("tick-a", 1, 3))
-        target.apply(ticks("tick-b", 1, 3))
-    finally:
-        sender.close()
-        server.shutdown()
-        server.server_close()
-    assert len(peers) == 6
-    assert len(set(peers)) == 1
+    with stdlib_partner() as partner:
+        sender = WebhookSender(partner.base_url + "/", timeout=2)
+        try:
+            target = webhook_target("partner", CODEC, sender, ledger)
+            target.apply(ticks("tick-a", 1, 3))
+            target.apply(ticks("tick-b", 1, 3))
+        finally:
+            sender.close()
+    assert len(partner.peers) == 6
+    assert len(set(partner.peers)) == 1
 
 
 def test_credentials_in_the_url_are_sent_as_basic_auth_and_never_shown(
@@ -202,36 +181,13 @@ def test_credentials_in_the_url_are_sent_as_basic_auth_and_never_shown(
 def test_a_connection_the_partner_closed_while_idle_is_replaced(ledger: SqlEffectsLedger) -> None:
     # The partner answers keep-alive, then drops every connection after one request (as
     # servers do with their idle timeout): the next call must not fail on the dead socket.
-    answered: list[str] = []
-
-    class OneRequestPerConnection(BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"
-
-        def do_POST(self) -> None:
-            self.rfile.read(int(self.headers.get("Content-Length", "0")))
-            answered.append(self.headers["Idempotency-Key"])
-            self.send_response(200)
-            self.send_header("Content-Length", "2")
-            self.end_headers()
-            self.wfile.write(b"ok")
-            self.wfile.flush()
-            self.close_connection = True  # without saying "Connection: close"
-
-        def log_message(self, *args: Any) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), OneRequestPerConnection)
-    server.daemon_threads = True
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    sender = WebhookSender(f"http://127.0.0.1:{server.server_address[1]}/", timeout=2)
-    try:
-        target = webhook_target("partner", CODEC, sender, ledger)
-        target.apply(ticks("tick-a", 1, 3))
-    finally:
-        sender.close()
-        server.shutdown()
-        server.server_close()
-    assert answered == [f"partner/tick-a:{v}/webhook" for v in (1, 2, 3)]
+    with stdlib_partner(one_request_per_connection=True) as partner:
+        sender = WebhookSender(partner.base_url + "/", timeout=2)
+        try:
+            webhook_target("partner", CODEC, sender, ledger).apply(ticks("tick-a", 1, 3))
+        finally:
+            sender.close()
+    assert partner.keys == [f"partner/tick-a:{v}/webhook" for v in (1, 2, 3)]
     statuses = [ledger.status("partner", f"tick-a:{v}/webhook") for v in (1, 2, 3)]
     assert [status[0] if status else None for status in statuses] == ["done"] * 3
 
@@ -545,44 +501,27 @@ def test_partners_on_common_servers_take_pipelined_calls_once_each(
 ) -> None:
     # Partners built on the usual Python servers: uvicorn (pipelined requests answered in
     # order) and the standard library's HTTP/1.1 server (reads them one after another).
-    keys: list[str] = []
+    uvicorn_keys: list[str] = []
 
     async def app(scope: Any, receive: Any, send: Any) -> None:
         if scope["type"] != "http":
             return
         while (await receive()).get("more_body"):
             pass
-        keys.append(dict(scope["headers"])[b"idempotency-key"].decode())
+        uvicorn_keys.append(dict(scope["headers"])[b"idempotency-key"].decode())
         await send({"type": "http.response.start", "status": 200, "headers": []})
         await send({"type": "http.response.body", "body": b"ok"})
-
-    class Sequential(BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"
-
-        def do_POST(self) -> None:
-            self.rfile.read(int(self.headers.get("Content-Length", "0")))
-            keys.append(self.headers["Idempotency-Key"])
-            self.send_response(200)
-            self.send_header("Content-Length", "2")
-            self.end_headers()
-            self.wfile.write(b"ok")
-
-        def log_message(self, *args: Any) -> None:
-            pass
 
     streams = [f"tick-{n}" for n in range(40)]
     batch = [e for stream in streams for e in ticks(stream, 1, 2)]  # as the router hands it
     with contextlib.ExitStack() as stack:
         if server == "uvicorn":
             host, port = stack.enter_context(served(app))
+            base, keys = f"http://{host}:{port}", uvicorn_keys
         else:
-            httpd = ThreadingHTTPServer(("127.0.0.1", 0), Sequential)
-            httpd.daemon_threads = True
-            threading.Thread(target=httpd.serve_forever, daemon=True).start()
-            stack.callback(httpd.server_close)
-            stack.callback(httpd.shutdown)
-            host, port = "127.0.0.1", httpd.server_address[1]
-        sender = WebhookSender(f"http://{host}:{port}/hook", timeout=2)
+            partner = stack.enter_context(stdlib_partner())
+            base, keys = partner.base_url, partner.keys
+        sender = WebhookSender(base + "/hook", timeout=2)
         stack.callback(sender.close)
         webhook_target("partner", CODEC, sender, ledger).apply(batch)
     assert sorted(keys) == sorted(f"partner/{e.key}/webhook" for e in batch)  # once each
