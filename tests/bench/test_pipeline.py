@@ -54,8 +54,9 @@ def test_quick_run_reports_every_section_and_exactly_once(tmp_path: Path) -> Non
     assert all(waited >= 0 for waited in result["accepted"]["service_waits"].values())
     assert 0 < result["accepted"]["machine_cores"] <= result["machine"]["cpus"]
     assert result["accepted"]["placement"] in {"one", "split"}
-    # every accepted reservation makes two webhook calls, received while the load runs
-    assert result["accepted"]["receiver_cores"] > 0
+    # every reservation makes two webhook calls, received while the load runs; pipelined,
+    # a 1 s load may cost the receiver only a few clock ticks: both loads together
+    assert result["accepted"]["receiver_cores"] + result["hot"]["receiver_cores"] > 0
     assert result["machine"]["file_cost_us"] > 0
     assert result["machine"]["settled_seconds"] == 0  # --quick does not wait for the disk
     assert result["machine"]["file_cost_settled_us"] == result["machine"]["file_cost_us"]
