@@ -48,7 +48,7 @@ from __future__ import annotations
 from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, ExitStack, suppress
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 
 from eventfold.core.reactions.effects import Effect, EffectPerformer, NotAttempted
 from eventfold.core.router.router import describe
@@ -212,7 +212,7 @@ class Reaction:
                 return
             outcome.performed.append(item.key)
             return
-        many = run[0].perform.perform_many  # type: ignore[attr-defined]
+        many = cast(ManyPerformer, run[0].perform).perform_many  # _runs checked it has one
         try:
             errors = many([(t.effect, idempotency_key(self.name, t.key)) for t in run])
             if len(errors) != len(run):
