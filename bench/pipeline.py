@@ -798,9 +798,11 @@ def role(pid: int) -> str:
 
 
 def writes(pid: int) -> bool:
-    """Whether an HTTP process of ``eventfold run`` is the one that commits every command
-    (the others hand theirs to it; see eventfold.entry.http.forwarding)."""
-    return b"--serve-writes" in Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+    """Whether an HTTP process of ``eventfold run`` is the writer: the one the others hand
+    their commands (eventfold.entry.http.forwarding) or the connections that start with a
+    write (eventfold.entry.http.handover) to."""
+    argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+    return b"--serve-writes" in argv or b"--take-connections" in argv
 
 
 def run_queue_waits(pid: int) -> dict[str, float]:

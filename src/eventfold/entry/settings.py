@@ -82,6 +82,9 @@ HINTS: Mapping[str, str] = {
     "starts (1 to 64), e.g. 2, or unset it for one per CPU",
     "EVENTFOLD_ONE_WRITER": "set EVENTFOLD_ONE_WRITER to on (eventfold run's first HTTP "
     "process commits the commands the others take) or off (each commits its own, the default)",
+    "EVENTFOLD_HANDOVER": "set EVENTFOLD_HANDOVER to on (a connection that starts with a "
+    "write moves to eventfold run's first HTTP process, the default) or off (it stays where "
+    "it landed)",
     "EVENTFOLD_ROUTER_NICE": "set EVENTFOLD_ROUTER_NICE to how far eventfold run's router "
     "process yields the CPU to its HTTP processes, a nice increment from 0 (not at all, the "
     "default) to 19, e.g. 10",
@@ -202,6 +205,13 @@ class Settings(BaseSettings):
     cores under bench/pipeline.py, seven
     alternating pairs accepted 436-664 (mean 560) commands/s against 505-854 (mean 635)
     without it, so it is off by default (docs/performance.md)."""
+    handover: bool = Field(default=True, validation_alias="EVENTFOLD_HANDOVER")
+    """With more than one HTTP process, a connection whose first request writes moves to
+    the first of them, the writer, which serves it from then on
+    (:mod:`eventfold.entry.http.handover`): commands are then committed by one process
+    whatever the kernel does with the connections, at no cost per request. Two processes
+    that both took commands spent 0.46-0.62 ms of HTTP CPU per command against 0.35 for
+    one (``bench/cpu_cost.py`` on 2 cores); off, the connections stay where they land."""
     router_nice: int = Field(default=0, ge=0, le=19, validation_alias="EVENTFOLD_ROUTER_NICE")
     """How far ``eventfold run``'s router process yields the CPU to its HTTP processes (added
     to its nice value; 0: not at all). When they compete for the cores, commands are taken
@@ -329,6 +339,12 @@ class Settings(BaseSettings):
         """Whether ``eventfold run``'s first HTTP process commits the others' commands:
         EVENTFOLD_ONE_WRITER=on and more than one HTTP process."""
         return self.one_writer and self.http_processes > 1
+
+    @property
+    def handover_process(self) -> bool:
+        """Whether ``eventfold run``'s first HTTP process takes the connections that start
+        writing from the others: EVENTFOLD_HANDOVER=on and more than one HTTP process."""
+        return self.handover and self.http_processes > 1
 
     @property
     def http_processes(self) -> int:

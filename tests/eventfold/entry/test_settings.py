@@ -161,3 +161,22 @@ def test_the_request_body_bound_is_a_setting(value: str, expected: int) -> None:
 def test_a_bad_body_bound_names_the_variable(value: str) -> None:
     with pytest.raises(ConfigurationError, match="EVENTFOLD_MAX_BODY_BYTES"):
         load_settings({"EVENTFOLD_MAX_BODY_BYTES": value})
+
+
+@pytest.mark.parametrize(
+    ("environ", "handover"),
+    [
+        ({"EVENTFOLD_WORKERS": "2"}, True),
+        ({"EVENTFOLD_WORKERS": "2", "EVENTFOLD_HANDOVER": "off"}, False),
+        ({"EVENTFOLD_WORKERS": "1"}, False),  # nobody to hand connections to
+    ],
+)
+def test_connections_that_start_writing_move_to_the_writer_unless_told_not_to(
+    environ: dict[str, str], handover: bool
+) -> None:
+    assert load_settings(environ).handover_process is handover
+
+
+def test_a_bad_handover_names_the_variable() -> None:
+    with pytest.raises(ConfigurationError, match="EVENTFOLD_HANDOVER"):
+        load_settings({"EVENTFOLD_HANDOVER": "sometimes"})

@@ -10,6 +10,8 @@ worker``), until Ctrl-C or SIGTERM.
 
 from __future__ import annotations
 
+import asyncio
+import functools
 import os
 import signal
 import socket
@@ -17,6 +19,7 @@ import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 from types import FrameType
+from typing import Any
 
 import structlog
 import typer
@@ -29,6 +32,13 @@ from eventfold.entry.cli.common import cli_context
 from eventfold.entry.composition import http_app, http_authentication, service_context
 from eventfold.entry.context_reads import migrate_query_model
 from eventfold.entry.http.forwarding import ForwardWrites, WriterEndpoint
+from eventfold.entry.http.handover import (
+    WRITER_STARTUP_SECONDS,
+    AdoptedHttpProtocol,
+    Adoption,
+    HandingOverHttpProtocol,
+    Handover,
+)
 from eventfold.entry.http.metrics import HttpMetrics
 from eventfold.entry.http.one_write import OneWriteHttpProtocol
 from eventfold.entry.processes import (
@@ -82,6 +92,7 @@ def children(
     environ: Mapping[str, str] | None = None,
     http_metrics_dir: Path | None = None,
     writer_socket: Path | None = None,
+    handover_socket: Path | None = None,
 ) -> list[Child]:
     """The processes ``eventfold run`` keeps running: the router (unless
     EVENTFOLD_ROUTER=off) and ``settings.http_processes`` HTTP processes, with ``environ``
@@ -89,7 +100,10 @@ def children(
     keep their request and command metrics, so that ``/metrics`` on any of them adds up
     all of them (prometheus_client's multiprocess mode). ``writer_socket``: where the first
     HTTP process (the writer) takes the others' commands, when
-    ``settings.one_writer_process`` (:mod:`eventfold.entry.http.forwarding`)."""
+    ``settings.one_writer_process`` (:mod:`eventfold.entry.http.forwarding`).
+    ``handover_socket``: where the writer takes the connections whose first request
+    writes from the others, when ``settings.handover_process``
+    (:mod:`eventfold.entry.http.handover`)."""
     parent = str(os.getpid())
     found = []
     if settings.router:
@@ -120,6 +134,8 @@ def children(
         role: list[str] = []
         if writer_socket is not None and settings.one_writer_process:
             role = ["--serve-writes" if n == 1 else "--forward-writes", str(writer_socket)]
+        if handover_socket is not None and settings.handover_process:
+            role += ["--take-connections" if n == 1 else "--hand-over", str(handover_socket)]
         found.append(Child(f"http-{n}", eventfold_command(*http, *role), (listening_fd,), http_env))
     return found
 
@@ -152,6 +168,7 @@ def run(ctx: typer.Context) -> None:
             free_loopback_port(),
             http_metrics_dir=metrics_dir,
             writer_socket=Path(shared.name) / "writer.sock",
+            handover_socket=Path(shared.name) / "handover.sock",
         )
         log.info(
             "serving",
@@ -202,6 +219,12 @@ def serve_http(
     forward_writes: str = typer.Option(
         "", "--forward-writes", help="Hand commands to the process serving this socket."
     ),
+    take_connections: str = typer.Option(
+        "", "--take-connections", help="Also serve connections handed over on this socket."
+    ),
+    hand_over: str = typer.Option(
+        "", "--hand-over", help="Hand connections that start writing to this socket."
+    ),
 ) -> None:
     """One HTTP process of `eventfold run` (started by it; not meant to be run by hand)."""
     cli = cli_context(ctx)
@@ -233,6 +256,21 @@ def serve_http(
             served = WriterEndpoint(app, serve_writes)
         elif forward_writes:
             served = ForwardWrites(app, forward_writes, max_body_bytes=settings.max_body_bytes)
+        protocol: Any = OneWriteHttpProtocol  # one write per response (docs/performance.md)
+        handover = Handover(hand_over) if hand_over else None
+        if handover is not None:
+            protocol = functools.partial(HandingOverHttpProtocol, handover=handover)
+        if take_connections:
+
+            def adopted(first: bytes) -> asyncio.Protocol:
+                return AdoptedHttpProtocol(
+                    config=config,
+                    server_state=server.server_state,
+                    app_state=server.lifespan.state,
+                    first=first,
+                )
+
+            served = Adoption(served, take_connections, adopted)
         sock = socket.socket(fileno=fd)
         config = uvicorn.Config(
             served,
@@ -243,19 +281,28 @@ def serve_http(
             access_log=settings.access_log,
             lifespan="on",
             timeout_graceful_shutdown=10,
-            http=OneWriteHttpProtocol,  # one write per response (docs/performance.md)
+            http=protocol,
         )
+        server = uvicorn.Server(config)
         # uvicorn shuts down gracefully on SIGINT/SIGTERM, then re-raises the signal to the
         # handler that was there before it: make SIGTERM, like Ctrl-C, end in a clean exit.
+        if handover is not None and not handover.wait_for_writer(WRITER_STARTUP_SECONDS):
+            log.warning("the writer takes no connections yet: serving them here until it does")
         previous = signal.signal(signal.SIGTERM, _interrupt)
         prepare_heap_for_serving()
         try:
-            uvicorn.Server(config).run(sockets=[sock])
+            server.run(sockets=[sock])
         except KeyboardInterrupt:
             pass
         finally:
             signal.signal(signal.SIGTERM, previous)
             sock.close()
+            if handover is not None:
+                log.info(
+                    "connections that started writing",
+                    handed_to_the_writer=handover.moved,
+                    served_here=handover.stayed,
+                )
 
 
 def _interrupt(signum: int, frame: FrameType | None) -> None:

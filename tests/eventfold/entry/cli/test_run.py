@@ -193,3 +193,31 @@ def test_metrics_of_every_http_process_add_up_on_each_scrape(
         assert metrics.status_code == 200, metrics.text
         assert wanted in metrics.text
         assert 'eventfold_commands_total{outcome="committed"} 0.0' in metrics.text
+
+
+@pytest.mark.parametrize(
+    ("environ", "roles"),
+    [
+        ({"EVENTFOLD_WORKERS": "3"}, ["take-connections", "hand-over", "hand-over"]),
+        ({"EVENTFOLD_WORKERS": "3", "EVENTFOLD_HANDOVER": "off"}, [None, None, None]),
+        ({"EVENTFOLD_WORKERS": "1"}, [None]),
+    ],
+)
+def test_connections_that_start_writing_are_handed_to_the_first_http_process(
+    environ: dict[str, str], roles: list[str | None]
+) -> None:
+    from eventfold.entry.cli.serve import children
+    from eventfold.entry.settings import load_settings
+
+    socket_path = Path("/run/x/handover.sock")
+    started = children(
+        load_settings(environ), listening_fd=7, metrics_port=9999, handover_socket=socket_path
+    )
+    found = []
+    for child in (c for c in started if c.name.startswith("http")):
+        flags = [a for a in child.argv if a in ("--take-connections", "--hand-over")]
+        assert len(flags) <= 1
+        if flags:
+            assert child.argv[list(child.argv).index(flags[0]) + 1] == str(socket_path)
+        found.append(flags[0].removeprefix("--") if flags else None)
+    assert found == roles

@@ -5,6 +5,7 @@ one takes."""
 
 from __future__ import annotations
 
+import http.client as http_client
 import os
 import signal
 import socket
@@ -292,3 +293,55 @@ def test_a_taken_mail_port_does_not_keep_the_service_from_starting(tmp_path: Pat
         finally:
             _, err = stop(process)
     assert process.returncode == 0, err
+
+
+def owner_of(server_port: int, client_port: int, candidates: list[int]) -> int | None:
+    """Which of ``candidates`` holds the server's end of the loopback TCP connection from
+    ``client_port`` (its socket's inode in /proc/net/tcp, then in each one's open files)."""
+    inode = None
+    with open("/proc/net/tcp") as table:
+        for line in table.readlines()[1:]:
+            fields = line.split()
+            local, remote = fields[1], fields[2]
+            if int(local.split(":")[1], 16) == server_port and (
+                int(remote.split(":")[1], 16) == client_port
+            ):
+                inode = fields[9]
+    for pid in candidates:
+        for fd in os.listdir(f"/proc/{pid}/fd"):
+            try:
+                if os.readlink(f"/proc/{pid}/fd/{fd}") == f"socket:[{inode}]":
+                    return pid
+            except FileNotFoundError:
+                continue
+    return None
+
+
+def test_connections_that_start_writing_are_served_by_the_first_http_process(
+    served: tuple[subprocess.Popen[str], str, Path],
+) -> None:
+    process, url, home = served
+    http = children_of(process.pid)["http"]
+    writer = next(
+        pid for pid in http if b"--take-connections" in Path(f"/proc/{pid}/cmdline").read_bytes()
+    )
+    port = int(url.rsplit(":", 1)[1])
+    headers = {
+        **TokenIssuer.of_home(home).headers("s1-staff", "inventory", stores=["s1"]),
+        "Content-Type": "application/json",
+    }
+    connections = [http_client.HTTPConnection("127.0.0.1", port, timeout=10) for _ in range(12)]
+    try:
+        for n, connection in enumerate(connections):  # the kernel spreads them
+            connection.request("PUT", f"/stores/s1/stock/sku-{n}", b'{"on_hand": 5}', headers)
+            answer = connection.getresponse()
+            assert answer.status == 200, answer.read()
+            answer.read()
+            connection.request("GET", "/healthz")  # the same connection, later
+            assert connection.getresponse().status == 200
+        assert connections[0].sock is not None
+        client_ports = [c.sock.getsockname()[1] for c in connections if c.sock is not None]
+        assert {owner_of(port, client_port, http) for client_port in client_ports} == {writer}
+    finally:
+        for connection in connections:
+            connection.close()
