@@ -160,9 +160,13 @@ class HandingOverHttpProtocol(OneWriteHttpProtocol):
     def data_received(self, data: bytes) -> None:
         handover, self._handover = self._handover, None  # the first bytes only
         if handover is not None and data.startswith(WRITE_METHODS):
-            if len(data) <= MOST_BYTES and self.fd() is not None and handover.offer(self, data):
-                self.transport.pause_reading()  # until it has gone, or stays after all
-                return
+            if len(data) <= MOST_BYTES and self.fd() is not None:
+                # Paused before it is offered: the offer may hand it over (or give it
+                # back, calling stay) at once.
+                self.transport.pause_reading()
+                if handover.offer(self, data):
+                    return
+                self.transport.resume_reading()
             handover.stayed += 1
         super().data_received(data)
 
