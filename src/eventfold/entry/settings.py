@@ -204,7 +204,8 @@ class Settings(BaseSettings):
     ms), and where the connections land no longer decides what a command costs; but on 2
     cores under bench/pipeline.py, seven
     alternating pairs accepted 436-664 (mean 560) commands/s against 505-854 (mean 635)
-    without it, so it is off by default (docs/performance.md)."""
+    without it, so it is off by default (docs/performance.md). With EVENTFOLD_HANDOVER (on
+    by default) it only concerns commands sent on connections that started with a read."""
     handover: bool = Field(default=True, validation_alias="EVENTFOLD_HANDOVER")
     """With more than one HTTP process, a connection whose first request writes moves to
     the first of them, the writer, which serves it from then on
