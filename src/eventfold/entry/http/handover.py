@@ -17,8 +17,11 @@ pays once. Connections that start with a read stay where they landed, which is w
 other processes are for.
 
 A shortcut, never a dependency: when the writer cannot be reached (it is starting again
-after a crash, or its queue is full) or the first read is large, the connection stays and
-is served where it landed, as before (the file's write gate keeps that correct).
+after a crash) or the first read is large, the connection stays and is served where it
+landed, as before (the file's write gate keeps that correct); while the writer's socket is
+full, the next connections wait for it, in order. A connection the writer had not yet
+taken when it was killed is closed by the kernel unanswered, its request not begun: what
+its client would have seen had the process it first reached died.
 """
 
 from __future__ import annotations
