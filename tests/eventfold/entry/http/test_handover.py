@@ -331,3 +331,26 @@ def test_at_startup_the_others_wait_for_the_writer_to_listen(tmp_path: Path) -> 
     finally:
         later.join()
         listener.close()
+
+
+def test_a_connection_the_writer_can_no_longer_take_is_served_where_it_landed(
+    tmp_path: Path,
+) -> None:
+    """The writer stops taking connections after the other process reached it: the next
+    connection's hand-over fails as it is sent, and it is served here from its first bytes."""
+
+    async def scenario() -> None:
+        port, handover, adoption, stop = await serving(tmp_path)
+        try:
+            moved = await asyncio.to_thread(exchange, port, request("POST", "/a", b"1"))
+            assert moved == [b"writer POST /a 1"]
+            adoption.stop()  # its end of the channel closes
+            answers = await asyncio.to_thread(
+                exchange, port, request("POST", "/b", b"22"), request("GET", "/c")
+            )
+            assert answers == [b"other POST /b 2", b"other GET /c 0"]
+            assert (handover.moved, handover.stayed) == (1, 1)
+        finally:
+            await stop()
+
+    asyncio.run(scenario())
