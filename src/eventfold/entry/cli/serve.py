@@ -263,6 +263,7 @@ def serve_http(
         if take_connections:
 
             def adopted(first: bytes) -> asyncio.Protocol:
+                # Called only once the server below runs: its config and state exist.
                 return AdoptedHttpProtocol(
                     config=config,
                     server_state=server.server_state,
@@ -284,10 +285,10 @@ def serve_http(
             http=protocol,
         )
         server = uvicorn.Server(config)
-        # uvicorn shuts down gracefully on SIGINT/SIGTERM, then re-raises the signal to the
-        # handler that was there before it: make SIGTERM, like Ctrl-C, end in a clean exit.
         if handover is not None and not handover.wait_for_writer(WRITER_STARTUP_SECONDS):
             log.warning("the writer takes no connections yet: serving them here until it does")
+        # uvicorn shuts down gracefully on SIGINT/SIGTERM, then re-raises the signal to the
+        # handler that was there before it: make SIGTERM, like Ctrl-C, end in a clean exit.
         previous = signal.signal(signal.SIGTERM, _interrupt)
         prepare_heap_for_serving()
         try:

@@ -33,9 +33,7 @@ writer's own turn (one transaction, one fsync).
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import itertools
-import os
 import socket
 import struct
 import time
@@ -45,6 +43,7 @@ import structlog
 from fastapi import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from eventfold.entry.http.beside import lifespan_beside, private_unix_socket, remove_socket_file
 from eventfold.entry.http.problems import PROBLEM_TYPE_PREFIX, problem_response
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
@@ -260,26 +259,10 @@ class WriterEndpoint:
         if scope["type"] != "lifespan":
             await self.app(scope, receive, send)
             return
-
-        async def lifespan_receive() -> Message:
-            message = await receive()
-            if message["type"] == "lifespan.shutdown":
-                await self.stop()
-            return message
-
-        async def lifespan_send(message: Message) -> None:
-            if message["type"] == "lifespan.startup.complete":
-                await self.start()
-            await send(message)
-
-        await self.app(scope, lifespan_receive, lifespan_send)
+        await lifespan_beside(self.app, scope, receive, send, start=self.start, stop=self.stop)
 
     async def start(self) -> None:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(self.path)
-        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        sock.bind(self.path)
-        os.chmod(self.path, 0o600)  # only this user's processes may hand it requests
+        sock = private_unix_socket(self.path, socket.SOCK_STREAM)
         loop = asyncio.get_running_loop()
         self._server = await loop.create_unix_server(lambda: _WriterSide(self), sock=sock)
 
@@ -288,8 +271,7 @@ class WriterEndpoint:
         if self._server is None:
             return
         self._server.close()
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(self.path)
+        remove_socket_file(self.path)
         if self._running:
             await asyncio.wait(set(self._running), timeout=DRAIN_SECONDS)
         self._server = None

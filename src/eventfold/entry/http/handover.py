@@ -27,7 +27,6 @@ its client would have seen had the process it first reached died.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import os
 import socket
 import time
@@ -36,8 +35,9 @@ from collections.abc import Callable
 from typing import Any, Protocol
 
 import structlog
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import ASGIApp, Receive, Scope, Send
 
+from eventfold.entry.http.beside import lifespan_beside, private_unix_socket, remove_socket_file
 from eventfold.entry.http.one_write import OneWriteHttpProtocol
 
 WRITE_METHODS = (b"POST ", b"PUT ", b"PATCH ", b"DELETE ")
@@ -228,32 +228,16 @@ class Adoption:
         if scope["type"] != "lifespan":
             await self.app(scope, receive, send)
             return
+        await lifespan_beside(self.app, scope, receive, send, start=self.start, stop=self.stop)
 
-        async def lifespan_receive() -> Message:
-            message = await receive()
-            if message["type"] == "lifespan.shutdown":
-                self.stop()
-            return message
-
-        async def lifespan_send(message: Message) -> None:
-            if message["type"] == "lifespan.startup.complete":
-                self.start()
-            await send(message)
-
-        await self.app(scope, lifespan_receive, lifespan_send)
-
-    def start(self) -> None:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(self.path)
-        listening = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
-        listening.bind(self.path)
-        os.chmod(self.path, 0o600)  # only this user's processes may hand it connections
+    async def start(self) -> None:
+        listening = private_unix_socket(self.path, socket.SOCK_SEQPACKET)
         listening.listen(64)
         listening.setblocking(False)
         self._listening = listening
         asyncio.get_running_loop().add_reader(listening, self._accept)
 
-    def stop(self) -> None:
+    async def stop(self) -> None:
         """Take no more connections (those adopted are the server's, stopped with it)."""
         loop = asyncio.get_running_loop()
         for sock in (self._listening, *self._channels):
@@ -262,8 +246,7 @@ class Adoption:
                 sock.close()
         self._listening = None
         self._channels.clear()
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(self.path)
+        remove_socket_file(self.path)
 
     def _accept(self) -> None:
         assert self._listening is not None

@@ -15,6 +15,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from eventfold.entry.processes import Child
 from eventfold.testing import TokenIssuer
 from tests.loopback import free_port
 
@@ -152,10 +153,26 @@ def test_eventfold_router_decides_whether_run_starts_a_router_process(
     assert all("--fd" in c.argv and "7" in c.argv for c in http)
 
 
+def http_roles(started: list[Child], flags: tuple[str, str], socket_path: Path) -> list[str | None]:
+    """Each HTTP child's flag among ``flags`` (without its dashes; None: neither), each
+    naming ``socket_path``."""
+    found: list[str | None] = []
+    for child in (c for c in started if c.name.startswith("http")):
+        given = [a for a in child.argv if a in flags]
+        assert len(given) <= 1
+        if given:
+            assert child.argv[list(child.argv).index(given[0]) + 1] == str(socket_path)
+        found.append(given[0].removeprefix("--") if given else None)
+    return found
+
+
 @pytest.mark.parametrize(
     ("environ", "roles"),
     [
-        ({"EVENTFOLD_ONE_WRITER": "on", "EVENTFOLD_WORKERS": "3"}, ["serve", "forward", "forward"]),
+        (
+            {"EVENTFOLD_ONE_WRITER": "on", "EVENTFOLD_WORKERS": "3"},
+            ["serve-writes", "forward-writes", "forward-writes"],
+        ),
         ({"EVENTFOLD_ONE_WRITER": "on", "EVENTFOLD_WORKERS": "1"}, [None]),
         ({"EVENTFOLD_WORKERS": "2"}, [None, None]),
     ],
@@ -170,14 +187,7 @@ def test_only_one_writer_with_several_http_processes_hands_commands_over(
     started = children(
         load_settings(environ), listening_fd=7, metrics_port=9999, writer_socket=socket_path
     )
-    found = []
-    for child in (c for c in started if c.name.startswith("http")):
-        flags = [a for a in child.argv if a in ("--serve-writes", "--forward-writes")]
-        assert len(flags) <= 1
-        if flags:
-            assert child.argv[list(child.argv).index(flags[0]) + 1] == str(socket_path)
-        found.append(flags[0].split("-")[2] if flags else None)
-    assert found == roles
+    assert http_roles(started, ("--serve-writes", "--forward-writes"), socket_path) == roles
 
 
 def test_metrics_of_every_http_process_add_up_on_each_scrape(
@@ -213,11 +223,4 @@ def test_connections_that_start_writing_are_handed_to_the_first_http_process(
     started = children(
         load_settings(environ), listening_fd=7, metrics_port=9999, handover_socket=socket_path
     )
-    found = []
-    for child in (c for c in started if c.name.startswith("http")):
-        flags = [a for a in child.argv if a in ("--take-connections", "--hand-over")]
-        assert len(flags) <= 1
-        if flags:
-            assert child.argv[list(child.argv).index(flags[0]) + 1] == str(socket_path)
-        found.append(flags[0].removeprefix("--") if flags else None)
-    assert found == roles
+    assert http_roles(started, ("--take-connections", "--hand-over"), socket_path) == roles

@@ -4,12 +4,13 @@ over real sockets; each answers with its own name, so the client sees who served
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import os
 import socket
 import threading
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -85,12 +86,13 @@ def exchange(port: int, *requests: bytes, together: bool = False) -> list[bytes]
         return answers
 
 
+@contextlib.asynccontextmanager
 async def serving(
     tmp_path: Path, *, writer_listens: bool = True
-) -> tuple[int, Handover, Adoption, Callable[[], Awaitable[None]]]:
+) -> AsyncIterator[tuple[int, Handover, Adoption]]:
     """The writer (its app answers ``writer``) and another process's server (``other``),
-    which hands connections over; the other's port, the handover, the adoption, and the
-    function that stops both."""
+    which hands connections over, running in this loop: the other's port, the handover
+    and the adoption. Both stop when the block ends."""
     path = str(tmp_path / "handover.sock")
     adopted: list[Any] = []
 
@@ -119,23 +121,21 @@ async def serving(
         asyncio.create_task(server.serve(sockets=[sock]))
         for server, sock in zip(servers, sockets, strict=True)
     ]
-    while not all(server.started for server in servers):
-        await asyncio.sleep(0.01)
-
-    async def stop() -> None:
+    try:
+        while not all(server.started for server in servers):
+            await asyncio.sleep(0.01)
+        yield sockets[1].getsockname()[1], handover, adoption
+    finally:
         for server in servers:
             server.should_exit = True
         await asyncio.wait_for(asyncio.gather(*tasks), 30)
         for sock in sockets:
             sock.close()
 
-    return sockets[1].getsockname()[1], handover, adoption, stop
-
 
 def test_a_connection_whose_first_request_writes_is_served_by_the_writer(tmp_path: Path) -> None:
     async def scenario() -> None:
-        port, handover, adoption, stop = await serving(tmp_path)
-        try:
+        async with serving(tmp_path) as (port, handover, adoption):
             answers = await asyncio.to_thread(
                 exchange,
                 port,
@@ -153,36 +153,28 @@ def test_a_connection_whose_first_request_writes_is_served_by_the_writer(tmp_pat
             )
             assert reads == [b"other GET /healthz 0", b"other POST /later 1"]  # stays
             assert (handover.moved, adoption.adopted) == (1, 1)
-        finally:
-            await stop()
 
     asyncio.run(scenario())
 
 
 def test_requests_read_together_with_the_first_move_with_it_in_order(tmp_path: Path) -> None:
     async def scenario() -> None:
-        port, handover, _, stop = await serving(tmp_path)
-        try:
+        async with serving(tmp_path) as (port, handover, _):
             sent = [request("DELETE", f"/r/{n}", b"n" * n) for n in range(1, 6)]
             answers = await asyncio.to_thread(exchange, port, *sent, together=True)
             assert answers == [b"writer DELETE /r/%d %d" % (n, n) for n in range(1, 6)]
             assert handover.moved == 1
-        finally:
-            await stop()
 
     asyncio.run(scenario())
 
 
 def test_a_large_first_read_stays_where_it_landed(tmp_path: Path) -> None:
     async def scenario() -> None:
-        port, handover, _, stop = await serving(tmp_path)
-        try:
+        async with serving(tmp_path) as (port, handover, _):
             body = b"b" * (MOST_BYTES + 1)
             answers = await asyncio.to_thread(exchange, port, request("POST", "/big", body))
             assert answers == [b"other POST /big %d" % len(body)]
             assert handover.moved == 0
-        finally:
-            await stop()
 
     asyncio.run(scenario())
 
@@ -191,15 +183,12 @@ def test_without_a_writer_listening_connections_are_served_where_they_landed(
     tmp_path: Path,
 ) -> None:
     async def scenario() -> None:
-        port, handover, _, stop = await serving(tmp_path, writer_listens=False)
-        try:
+        async with serving(tmp_path, writer_listens=False) as (port, handover, _):
             answers = await asyncio.to_thread(
                 exchange, port, request("POST", "/reservations", b"{}")
             )
             assert answers == [b"other POST /reservations 2"]
             assert handover.moved == 0
-        finally:
-            await stop()
 
     asyncio.run(scenario())
 
@@ -207,13 +196,10 @@ def test_without_a_writer_listening_connections_are_served_where_they_landed(
 @pytest.mark.parametrize("method", ["GET", "OPTIONS"])
 def test_connections_that_start_reading_stay(tmp_path: Path, method: str) -> None:
     async def scenario() -> None:
-        port, handover, _, stop = await serving(tmp_path)
-        try:
+        async with serving(tmp_path) as (port, handover, _):
             answers = await asyncio.to_thread(exchange, port, request(method, "/x"))
             assert answers == [b"other %s /x 0" % method.encode()]
             assert handover.moved == 0
-        finally:
-            await stop()
 
     asyncio.run(scenario())
 
@@ -241,13 +227,10 @@ def burst(port: int, count: int) -> list[bytes]:
 def test_a_burst_of_connections_is_served_by_the_writer_in_order(tmp_path: Path) -> None:
 
     async def scenario() -> None:
-        port, handover, adoption, stop = await serving(tmp_path)
-        try:
+        async with serving(tmp_path) as (port, handover, adoption):
             answers = await asyncio.to_thread(burst, port, 40)
             assert answers == [b"writer POST /r/%d 0" % n for n in range(40)]
             assert (handover.moved, handover.stayed, adoption.adopted) == (40, 0, 40)
-        finally:
-            await stop()
 
     asyncio.run(scenario())
 
@@ -340,17 +323,14 @@ def test_a_connection_the_writer_can_no_longer_take_is_served_where_it_landed(
     connection's hand-over fails as it is sent, and it is served here from its first bytes."""
 
     async def scenario() -> None:
-        port, handover, adoption, stop = await serving(tmp_path)
-        try:
+        async with serving(tmp_path) as (port, handover, adoption):
             moved = await asyncio.to_thread(exchange, port, request("POST", "/a", b"1"))
             assert moved == [b"writer POST /a 1"]
-            adoption.stop()  # its end of the channel closes
+            await adoption.stop()  # its end of the channel closes
             answers = await asyncio.to_thread(
                 exchange, port, request("POST", "/b", b"22"), request("GET", "/c")
             )
             assert answers == [b"other POST /b 2", b"other GET /c 0"]
             assert (handover.moved, handover.stayed) == (1, 1)
-        finally:
-            await stop()
 
     asyncio.run(scenario())
