@@ -12,16 +12,17 @@ Connections: one kept-alive HTTP/1.1 connection per partner origin and reaction 
 reused between calls and batches (no TCP or TLS handshake per call), with the request
 written here and the response read by httptools' parser (llhttp, the parser uvicorn
 serves with). Measured on the router's hot path (CPU of the caller per call to a local
-keep-alive receiver, 3,000 calls): ``httpx.Client.post`` 550 us, httpcore or urllib3
-310 us, :mod:`http.client` 105-148 us (half of it parsing the response headers with the
-e-mail parser), this 33-44 us. A webhook needs none of what the larger clients add
-(redirects are not followed, no cookies, no HTTP/2); proxies from the environment are not
-read.
+keep-alive receiver, 3,000 calls, on the machine of an earlier session):
+``httpx.Client.post`` 550 us, httpcore or urllib3 310 us, :mod:`http.client` 105-148 us
+(half of it parsing the response headers with the e-mail parser), this 33-44 us. A webhook
+needs none of what the larger clients add (redirects are not followed, no cookies, no
+HTTP/2); proxies from the environment are not read.
 
 A batch's calls go out pipelined (:meth:`WebhookSender.perform_many`, which the reaction
 uses for calls of distinct streams): up to :data:`PIPELINE_DEPTH` requests written in one
 send, their answers read in order. Each call otherwise costs both sides a send, a wake-up
-and a receive; on the 2-core CI machine, 20,000 calls to the bench's receiver cost this
+and a receive; on the slower 2-core CI machine of a later session (so not comparable
+with the figures above), 20,000 calls to the bench's receiver cost this
 sender 101 us of CPU each one at a time and 24 us through ``perform_many`` in rounds of
 32, the receiver 89 and 37.
 """
@@ -266,22 +267,25 @@ class WebhookSender:
                 outcomes[index] = _answered(url, status, body)
             unanswered = round_[len(answers) :]
             todo = todo[len(answers) :]
-            if keep and error is None:
+            if keep:  # kept alive and no error (exchange says so)
                 continue
             self._drop(origin)
             if not todo:
                 return
+            # The connection ended with calls unanswered. Three cases: the partner does not
+            # take pipelined calls (send the rest again, one at a time from now on); a
+            # kept-alive connection it had closed while idle (send again once); anything
+            # else (the unanswered calls fail).
+            timed_out = isinstance(error, TimeoutError)
             if answers:
-                # Closed, or silent, with calls of the round unanswered: a partner that
-                # answers one pipelined request per connection, or none after the first,
-                # gets one call at a time from now on (for the life of this sender).
-                if (fresh and len(answers) == 1 and len(round_) > 1) or isinstance(
-                    error, TimeoutError
-                ):
+                # Closed, or silent, after some answers: a partner that answers one
+                # pipelined request per connection, or none after the first, gets one call
+                # at a time from now on (for the life of this sender).
+                if (fresh and len(answers) == 1 and len(round_) > 1) or timed_out:
                     self._one_at_a_time.add(origin)
-                if not isinstance(error, TimeoutError):
+                if not timed_out:
                     continue  # sent again on a new connection (the Idempotency-Key)
-            elif not fresh and not retried_idle and not isinstance(error, TimeoutError):
+            elif not fresh and not retried_idle and not timed_out:
                 # A kept-alive connection the partner closed while idle fails on first
                 # use: send again once on a new one.
                 retried_idle = True

@@ -128,7 +128,8 @@ class _Todo:
 @dataclass
 class _Outcome:
     """What a batch did: the keys performed, and the effects that failed with their errors
-    (key None: a session that would not open or close), the first failure first."""
+    (key None: a session that would not open or close, or a run whose performer started
+    none of some effects, which stops the batch all the same), the first failure first."""
 
     performed: list[str] = field(default_factory=list)
     failed: dict[str | None, Exception] = field(default_factory=dict)
@@ -184,8 +185,9 @@ class Reaction:
         raise next(iter(outcome.failed.values()))
 
     def _perform(self, todo: list[_Todo]) -> _Outcome:
-        """Perform ``todo`` in order, each performer in one session for the batch (one SMTP
-        connection), run by run (see :func:`_runs`), until a run has a failure."""
+        """Perform ``todo``, each stream's effects in order, each performer in one session
+        for the batch (one SMTP connection), run by run (see :func:`_runs`: wave by wave),
+        until a run has a failure."""
         outcome = _Outcome()
         try:
             with ExitStack() as sessions:
