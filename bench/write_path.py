@@ -46,7 +46,7 @@ from eventsourcing.domain import Aggregate, event
 from eventsourcing.persistence import IntegrityError
 
 from eventfold import ConcurrencyConflict, SqliteEventStore
-from pipeline import STORE, free_port, mint_token
+from pipeline import ON_HAND, SKUS, STORE, free_port, mint_token
 from reservations.app import make_handler, set_stock_level
 from reservations.domain.stock import SetStockLevel
 from reservations.published_language import PROTOBUF_CODEC
@@ -238,11 +238,10 @@ def http_figure(folder: Path, seconds: float, clients: int = 16) -> Figure:
             except httpx.TransportError:
                 pass
             time.sleep(0.1)
-        skus = [f"sku{n}" for n in range(50)]
         with httpx.Client(base_url=base, timeout=30, headers=headers) as client:
-            for sku in skus:
+            for sku in SKUS:
                 client.put(
-                    f"/stores/{STORE}/stock/{sku}", json={"on_hand": 10**6}
+                    f"/stores/{STORE}/stock/{sku}", json={"on_hand": ON_HAND}
                 ).raise_for_status()
         latencies: list[float] = []
         failures: list[int] = []
@@ -254,7 +253,7 @@ def http_figure(folder: Path, seconds: float, clients: int = 16) -> Figure:
                 while time.monotonic() < stop_at:
                     body = {
                         "store_id": STORE,
-                        "sku": random.choice(skus),
+                        "sku": random.choice(SKUS),
                         "quantity": 1,
                     }
                     started = time.perf_counter()
@@ -278,7 +277,7 @@ def http_figure(folder: Path, seconds: float, clients: int = 16) -> Figure:
                 f"HTTP: {len(failures)} of {len(failures) + len(latencies)} requests failed, "
                 f"statuses {sorted(set(failures))}; see {log}"
             )
-        return figure("eventfold HTTP POST /reservations", clients, len(skus), latencies, elapsed)
+        return figure("eventfold HTTP POST /reservations", clients, len(SKUS), latencies, elapsed)
     finally:
         server.terminate()
         server.wait(timeout=30)

@@ -235,7 +235,7 @@ def test_a_burst_of_connections_is_served_by_the_writer_in_order(tmp_path: Path)
     asyncio.run(scenario())
 
 
-class Leaving:
+class StandIn:
     """A connection on its way to the writer, standing in for the protocol: a pipe's end."""
 
     def __init__(self, fd: int) -> None:
@@ -261,7 +261,7 @@ def test_while_the_writer_is_behind_connections_wait_and_stay_if_it_goes(tmp_pat
         listener.listen()
         handover = Handover(path)
         pipes = [os.pipe() for _ in range(120)]
-        leaving = [Leaving(read) for read, _ in pipes]
+        leaving = [StandIn(read) for read, _ in pipes]
         try:
             for n, one in enumerate(leaving):  # large enough to fill the writer's queue
                 assert handover.offer(one, b"POST /%d " % n + b"x" * 3000)
