@@ -33,17 +33,19 @@ needs_proc_fds = pytest.mark.skipif(
 def wal_syncs(
     monkeypatch: pytest.MonkeyPatch, gate_held: Callable[[], bool] = lambda: False
 ) -> list[bool]:
-    """Each fsync of a ``-wal`` file from now on, as whether ``gate_held()`` said the
-    write gate was held at that moment (use with :data:`needs_proc_fds`)."""
+    """Each sync (``fsync`` or ``fdatasync``) of a ``-wal`` file from now on, as whether
+    ``gate_held()`` said the write gate was held at that moment (use with
+    :data:`needs_proc_fds`)."""
     syncs: list[bool] = []
-    real_fsync = os.fsync
+    for name in ("fsync", "fdatasync"):
+        real = getattr(os, name)
 
-    def fsync(fd: int) -> None:
-        if os.readlink(f"/proc/self/fd/{fd}").endswith("-wal"):
-            syncs.append(gate_held())
-        real_fsync(fd)
+        def sync(fd: int, real: Callable[[int], None] = real) -> None:
+            if os.readlink(f"/proc/self/fd/{fd}").endswith("-wal"):
+                syncs.append(gate_held())
+            real(fd)
 
-    monkeypatch.setattr(os, "fsync", fsync)
+        monkeypatch.setattr(os, name, sync)
     return syncs
 
 

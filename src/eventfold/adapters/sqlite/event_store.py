@@ -28,9 +28,9 @@ from eventfold.adapters.sqlite.plumbing import (
     Durability,
     FileWriteGate,
     SqliteFile,
+    WalSync,
     WriteGate,
     rows_to_events,
-    sync_wal,
 )
 from eventfold.core.ports import Commit, Snapshot, StreamWrite
 from eventfold.domain.events import RecordedEvent
@@ -194,11 +194,16 @@ class SqliteEventStore(SqliteFile):
             write_gate=write_gate,
             connection_durability="normal" if durability == "full" else durability,
         )
+        self._wal = WalSync(self.path)
         self._listeners: list[CommitListener] = []
         self._deferring = _ThreadWrites()
         self._queue: list[_Append] = []
         self._queue_lock = threading.Lock()
         self._conn().executescript(SCHEMA)
+
+    def close(self) -> None:
+        super().close()
+        self._wal.close()
 
     # -- commit listeners (connections: SqliteFile) ------------------------------------
     def add_commit_listener(self, listener: CommitListener) -> None:
@@ -246,7 +251,7 @@ class SqliteEventStore(SqliteFile):
         try:
             self._commit_shared()
             if self.durability == "full":
-                sync_wal(self.path)
+                self._wal.sync()
         finally:
             lost, state.lost = state.lost, None
         if lost is not None:

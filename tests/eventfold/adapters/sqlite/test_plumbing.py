@@ -4,14 +4,16 @@ event store: test_event_store.py.)"""
 
 from __future__ import annotations
 
+import contextlib
+import os
 import threading
 from pathlib import Path
 
 import pytest
 
 from eventfold import ConfigurationError
-from eventfold.adapters.sqlite.plumbing import FileWriteGate, connect
-from tests.sqlite_support import gate_holder
+from eventfold.adapters.sqlite.plumbing import FileWriteGate, WalSync, connect
+from tests.sqlite_support import gate_holder, needs_proc_fds, wal_syncs
 
 
 @pytest.mark.parametrize(("durability", "expected"), [("full", 2), ("normal", 1), ("off", 0)])
@@ -94,3 +96,48 @@ def test_a_thread_enters_the_gate_for_another_which_then_holds_it(tmp_path: Path
     assert not gate.held_here()
     with gate:  # free again for everyone
         pass
+
+
+def open_wal_files(database: Path) -> list[str]:
+    """What this process's descriptors of the database's WAL name (a removed file's name
+    ends in " (deleted)")."""
+    names = []
+    for fd in os.listdir("/proc/self/fd"):
+        with contextlib.suppress(OSError):  # the listing's own descriptor is gone by now
+            name = os.readlink(f"/proc/self/fd/{fd}")
+            if name.startswith(f"{database}-wal"):
+                names.append(name)
+    return names
+
+
+@needs_proc_fds
+def test_wal_sync_keeps_the_wal_open_and_follows_a_new_one_after_close(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    database = tmp_path / "x.db"
+    wal = WalSync(database)
+    syncs = wal_syncs(monkeypatch)
+    wal.sync()  # no WAL yet: nothing to sync, nothing kept open
+    assert syncs == []
+    assert open_wal_files(database) == []
+
+    conn = connect(database)
+    conn.execute("CREATE TABLE t (x)")
+    sqlites_own = len(open_wal_files(database))
+    wal.sync()
+    wal.sync()
+    assert len(syncs) == 2
+    assert len(open_wal_files(database)) == sqlites_own + 1  # one descriptor, kept
+
+    # The last connection's close checkpoints and deletes the WAL; its owner closes the
+    # WalSync with it, and the next sync is of the WAL a new connection made.
+    conn.close()
+    wal.close()
+    assert open_wal_files(database) == []  # none left on the deleted file
+    conn = connect(database)
+    conn.execute("INSERT INTO t VALUES (1)")
+    wal.sync()
+    assert len(syncs) == 3
+    assert not [name for name in open_wal_files(database) if name.endswith("(deleted)")]
+    conn.close()
+    wal.close()
