@@ -238,7 +238,10 @@ class RawPartner:
                     continue
                 length = int(re.search(rb"(?i)content-length: *(\d+)", head)[1])  # type: ignore[index]
                 while len(rest) < length:
-                    rest += conn.recv(65536)
+                    data = conn.recv(65536)
+                    if not data:  # the sender hung up inside a body
+                        return
+                    rest += data
                 self.requests.append(head + b"\r\n\r\n" + rest[:length])
                 pending = b"" if self.drop_pipelined else rest[length:]
                 self.ahead.append(len(rest) - length)
