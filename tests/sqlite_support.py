@@ -33,19 +33,17 @@ needs_proc_fds = pytest.mark.skipif(
 def wal_syncs(
     monkeypatch: pytest.MonkeyPatch, gate_held: Callable[[], bool] = lambda: False
 ) -> list[bool]:
-    """Each sync (``fsync`` or ``fdatasync``) of a ``-wal`` file from now on, as whether
-    ``gate_held()`` said the write gate was held at that moment (use with
-    :data:`needs_proc_fds`)."""
+    """Each ``fdatasync`` of a ``-wal`` file from now on, as whether ``gate_held()`` said
+    the write gate was held at that moment (use with :data:`needs_proc_fds`)."""
     syncs: list[bool] = []
-    for name in ("fsync", "fdatasync"):
-        real = getattr(os, name)
+    real_fdatasync = os.fdatasync
 
-        def sync(fd: int, real: Callable[[int], None] = real) -> None:
-            if os.readlink(f"/proc/self/fd/{fd}").endswith("-wal"):
-                syncs.append(gate_held())
-            real(fd)
+    def fdatasync(fd: int) -> None:
+        if os.readlink(f"/proc/self/fd/{fd}").endswith("-wal"):
+            syncs.append(gate_held())
+        real_fdatasync(fd)
 
-        monkeypatch.setattr(os, name, sync)
+    monkeypatch.setattr(os, "fdatasync", fdatasync)
     return syncs
 
 

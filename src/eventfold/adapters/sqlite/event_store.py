@@ -182,8 +182,8 @@ class SqliteEventStore(SqliteFile):
         durability: Durability = "full",
         write_gate: WriteGate | None = None,
     ) -> None:
-        # "full": the commit itself skips the fsync (synchronous=NORMAL) and append fsyncs
-        # the WAL once the write gate is released, before it returns. The fsync then no
+        # "full": the commit itself skips the sync (synchronous=NORMAL) and append syncs
+        # the WAL (WalSync) once the write gate is released, before it returns. The fsync then no
         # longer holds every other writer of the file: measured 1.10-1.14x commands/s and
         # p99 68 -> 51 ms (bench/pipeline.py, four alternating pairs). An appended commit
         # is still on disk before its caller hears of it; readers of the file may see it

@@ -15,11 +15,14 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 Hook = Callable[[], Awaitable[None]]
 
 
-async def lifespan_beside(
+async def serve_beside(
     app: ASGIApp, scope: Scope, receive: Receive, send: Send, *, start: Hook, stop: Hook
 ) -> None:
-    """Run ``app``'s lifespan (``scope``), calling ``start`` once the app has started and
-    ``stop`` as soon as it is told to shut down (before the app's own shutdown)."""
+    """Pass ``scope`` to ``app``; for its lifespan, call ``start`` once the app has started
+    and ``stop`` as soon as it is told to shut down (before the app's own shutdown)."""
+    if scope["type"] != "lifespan":
+        await app(scope, receive, send)
+        return
 
     async def lifespan_receive() -> Message:
         message = await receive()
@@ -38,8 +41,7 @@ async def lifespan_beside(
 def private_unix_socket(path: str, kind: socket.SocketKind) -> socket.socket:
     """A Unix socket of ``kind`` bound to ``path``, made afresh (a killed predecessor leaves
     its file), that only this user's processes may connect to."""
-    with contextlib.suppress(FileNotFoundError):
-        os.unlink(path)
+    remove_socket_file(path)
     sock = socket.socket(socket.AF_UNIX, kind)
     sock.bind(path)
     os.chmod(path, 0o600)

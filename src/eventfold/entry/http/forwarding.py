@@ -43,7 +43,7 @@ import structlog
 from fastapi import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from eventfold.entry.http.beside import lifespan_beside, private_unix_socket, remove_socket_file
+from eventfold.entry.http.beside import private_unix_socket, remove_socket_file, serve_beside
 from eventfold.entry.http.problems import PROBLEM_TYPE_PREFIX, problem_response
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
@@ -256,10 +256,7 @@ class WriterEndpoint:
         task.add_done_callback(self._running.discard)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "lifespan":
-            await self.app(scope, receive, send)
-            return
-        await lifespan_beside(self.app, scope, receive, send, start=self.start, stop=self.stop)
+        await serve_beside(self.app, scope, receive, send, start=self.start, stop=self.stop)
 
     async def start(self) -> None:
         sock = private_unix_socket(self.path, socket.SOCK_STREAM)

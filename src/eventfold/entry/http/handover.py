@@ -37,7 +37,7 @@ from typing import Any, Protocol
 import structlog
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from eventfold.entry.http.beside import lifespan_beside, private_unix_socket, remove_socket_file
+from eventfold.entry.http.beside import private_unix_socket, remove_socket_file, serve_beside
 from eventfold.entry.http.one_write import OneWriteHttpProtocol
 
 WRITE_METHODS = (b"POST ", b"PUT ", b"PATCH ", b"DELETE ")
@@ -225,10 +225,7 @@ class Adoption:
         self.adopted = 0
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "lifespan":
-            await self.app(scope, receive, send)
-            return
-        await lifespan_beside(self.app, scope, receive, send, start=self.start, stop=self.stop)
+        await serve_beside(self.app, scope, receive, send, start=self.start, stop=self.stop)
 
     async def start(self) -> None:
         listening = private_unix_socket(self.path, socket.SOCK_SEQPACKET)

@@ -136,17 +136,32 @@ def test_the_listening_socket_is_tcp_so_asyncio_turns_nagle_off() -> None:
         sock.close()
 
 
+def run_children(
+    environ: dict[str, str],
+    *,
+    writer_socket: Path | None = None,
+    handover_socket: Path | None = None,
+) -> list[Child]:
+    """What ``eventfold run`` would start with the settings ``environ`` (listening on fd 7)."""
+    from eventfold.entry.cli.serve import children
+    from eventfold.entry.settings import load_settings
+
+    return children(
+        load_settings(environ),
+        listening_fd=7,
+        metrics_port=9999,
+        writer_socket=writer_socket,
+        handover_socket=handover_socket,
+    )
+
+
 @pytest.mark.parametrize(
     ("router", "names"), [("on", ["router", "http-1", "http-2"]), ("off", ["http-1", "http-2"])]
 )
 def test_eventfold_router_decides_whether_run_starts_a_router_process(
     router: str, names: list[str]
 ) -> None:
-    from eventfold.entry.cli.serve import children
-    from eventfold.entry.settings import load_settings
-
-    settings = load_settings({"EVENTFOLD_ROUTER": router, "EVENTFOLD_WORKERS": "2"})
-    started = children(settings, listening_fd=7, metrics_port=9999)
+    started = run_children({"EVENTFOLD_ROUTER": router, "EVENTFOLD_WORKERS": "2"})
     assert [c.name for c in started] == names
     http = [c for c in started if c.name.startswith("http")]
     assert all(c.pass_fds == (7,) for c in http)
@@ -180,13 +195,8 @@ def http_roles(started: list[Child], flags: tuple[str, str], socket_path: Path) 
 def test_only_one_writer_with_several_http_processes_hands_commands_over(
     environ: dict[str, str], roles: list[str | None]
 ) -> None:
-    from eventfold.entry.cli.serve import children
-    from eventfold.entry.settings import load_settings
-
     socket_path = Path("/run/x/writer.sock")
-    started = children(
-        load_settings(environ), listening_fd=7, metrics_port=9999, writer_socket=socket_path
-    )
+    started = run_children(environ, writer_socket=socket_path)
     assert http_roles(started, ("--serve-writes", "--forward-writes"), socket_path) == roles
 
 
@@ -216,11 +226,6 @@ def test_metrics_of_every_http_process_add_up_on_each_scrape(
 def test_connections_that_start_writing_are_handed_to_the_first_http_process(
     environ: dict[str, str], roles: list[str | None]
 ) -> None:
-    from eventfold.entry.cli.serve import children
-    from eventfold.entry.settings import load_settings
-
     socket_path = Path("/run/x/handover.sock")
-    started = children(
-        load_settings(environ), listening_fd=7, metrics_port=9999, handover_socket=socket_path
-    )
+    started = run_children(environ, handover_socket=socket_path)
     assert http_roles(started, ("--take-connections", "--hand-over"), socket_path) == roles
