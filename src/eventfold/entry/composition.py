@@ -259,9 +259,10 @@ def _opener(settings: Settings, store: EventStore) -> Callable[[], RouterParts]:
 
 def router_parts(settings: Settings, store: EventStore) -> RouterParts:
     """The feed ``settings.router_feed`` names and the router state beside the store
-    (:func:`router_state`), with the settings' outage policy."""
+    (:func:`router_state`), with the settings' outage policy and turn."""
     parts = _feed_and_state(settings, store)
     parts.outages = settings.outages
+    parts.turn_wait = settings.router_turn_wait
     return parts
 
 

@@ -58,6 +58,9 @@ HINTS: Mapping[str, str] = {
     "60) an idle feed waits between reads, e.g. 1",
     "EVENTFOLD_ROUTER_LINGER": "set EVENTFOLD_ROUTER_LINGER to the seconds (0 to 5) a busy "
     "subscription waits between batches to gather bigger ones, e.g. 0.05, or 0 for none",
+    "EVENTFOLD_ROUTER_TURN_WAIT": "set EVENTFOLD_ROUTER_TURN_WAIT to the seconds (0 to 1) a "
+    "subscription waits for another to finish its batch before it delivers anyway, e.g. "
+    "0.02, or 0 for all at once",
     "EVENTFOLD_KINESIS_STREAM": "set EVENTFOLD_KINESIS_STREAM to the Kinesis data stream's name "
     "or ARN, or unset it for <prefix>events (what `eventfold aws create-tables --feed kinesis` "
     "creates)",
@@ -164,6 +167,14 @@ class Settings(BaseSettings):
     (measured on 2 cores: router CPU per reservation 3.8 -> 2.1-2.4 ms with 0.05 s, 1.5 ms
     with 0.1 s; ``bench/cpu_cost.py``). The price: the query model and the reactions may be
     this much later under load. An idle feed still delivers its next event at once."""
+    router_turn_wait: float = Field(
+        default=0.02, ge=0, le=1, validation_alias="EVENTFOLD_ROUTER_TURN_WAIT"
+    )
+    """The subscriptions of a router process deliver one batch at a time, each waiting at
+    most this long for the one delivering (``core.router.worker.Turn``): their threads
+    then stop handing the GIL back and forth at every SQLite call (measured on 2 cores:
+    router CPU per reservation 0.333-0.397 against 0.372-0.472 ms under load,
+    ``bench/cpu_cost.py``). 0: every subscription delivers whenever it has events."""
     kinesis_stream: str | None = Field(
         default=None, min_length=1, validation_alias="EVENTFOLD_KINESIS_STREAM"
     )

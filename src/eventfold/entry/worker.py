@@ -163,6 +163,9 @@ class RouterParts:
     next poll (``EVENTFOLD_ROUTER_LINGER``)."""
     outages: OutagePolicy = field(default_factory=OutagePolicy)
     """How the worker rides out a target's outage (from the settings)."""
+    turn_wait: float = 0.0
+    """How long a subscription waits for another to finish its batch
+    (``EVENTFOLD_ROUTER_TURN_WAIT``; 0: none waits)."""
 
     @classmethod
     def on(
@@ -212,6 +215,7 @@ def start_router(
         poll_timeout=parts.poll_timeout,
         linger=parts.linger,
         outages=parts.outages,
+        turn_wait=parts.turn_wait,
     )
     worker.start()
     stop_jobs = start_jobs(jobs)

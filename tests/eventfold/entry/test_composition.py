@@ -10,7 +10,12 @@ from fastapi import APIRouter
 
 from eventfold import EventTypes, JsonCodec, SqliteEventStore
 from eventfold.adapters.mail.mail_folder import MailFolder
-from eventfold.entry.composition import http_app, lambda_entry_points, service_context
+from eventfold.entry.composition import (
+    http_app,
+    lambda_entry_points,
+    router_parts,
+    service_context,
+)
 from eventfold.entry.context_reads import job_seconds, query_engine, read_wait_seconds, webhook_url
 from eventfold.entry.service import Job, Service, ServiceContext
 from eventfold.entry.settings import load_settings
@@ -34,6 +39,18 @@ def test_the_context_carries_what_the_settings_say(tmp_path: Path) -> None:
         assert webhook_url(context, "ops") is None
         assert isinstance(context.send_email, MailFolder)  # the embedded default: a folder
         assert context.query_engine is None  # no EVENTFOLD_QUERY_URL: the embedded default
+
+
+def test_the_router_parts_carry_the_settings_turn(tmp_path: Path) -> None:
+    settings = load_settings(
+        {"EVENTFOLD_HOME": str(tmp_path), "EVENTFOLD_ROUTER_TURN_WAIT": "0.25"}
+    )
+    with service_context(settings) as context:
+        parts = router_parts(settings, context.store)
+        try:
+            assert parts.turn_wait == 0.25
+        finally:
+            parts.close()
 
 
 def test_the_embedded_engine_is_made_once_and_not_written_into_the_context(

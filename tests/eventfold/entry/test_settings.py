@@ -152,6 +152,21 @@ def test_a_bad_router_nice_names_the_variable(value: str) -> None:
         load_settings({"EVENTFOLD_ROUTER_NICE": value})
 
 
+@pytest.mark.parametrize(
+    ("environ", "wait"), [({}, 0.02), ({"EVENTFOLD_ROUTER_TURN_WAIT": "0"}, 0.0)]
+)
+def test_the_router_subscriptions_take_turns_unless_told_not_to(
+    environ: dict[str, str], wait: float
+) -> None:
+    assert load_settings(environ).router_turn_wait == wait
+
+
+@pytest.mark.parametrize("value", ["-0.1", "2", "soon"])
+def test_a_bad_turn_wait_names_the_variable(value: str) -> None:
+    with pytest.raises(ConfigurationError, match="EVENTFOLD_ROUTER_TURN_WAIT"):
+        load_settings({"EVENTFOLD_ROUTER_TURN_WAIT": value})
+
+
 @pytest.mark.parametrize(("value", "expected"), [("", 65536), ("1048576", 1048576)])
 def test_the_request_body_bound_is_a_setting(value: str, expected: int) -> None:
     assert load_settings({"EVENTFOLD_MAX_BODY_BYTES": value}).max_body_bytes == expected

@@ -1,11 +1,13 @@
 """Running subscriptions: one thread and one cursor over the feed per subscription, so a
-slow or failing target never delays another subscription."""
+failing target never delays another subscription, and a slow one at most by the worker's
+turn wait per batch (:class:`Turn`)."""
 
 from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 
 from eventfold.core.ports import EventStore
 from eventfold.core.router.observer import NullObserver, RouterObserver
@@ -20,6 +22,31 @@ from eventfold.core.router.ports import (
 from eventfold.core.router.router import Router, Stopping, describe
 
 
+class Turn:
+    """The subscriptions of one worker deliver one at a time, up to a point.
+
+    Its threads share one GIL, and SQLite and the sockets give it up at every call: four
+    busy subscriptions handed it back and forth thousands of times a second, at a cost of
+    about a seventh of the router's CPU (bench/router_cost.py: 345-403 against 413-488 us
+    per reservation, docs/performance.md). With a turn, the others sleep while one
+    delivers its batch. A runner waits at most ``wait`` seconds for the turn, then
+    delivers anyway: a target that is slow to answer (a partner's webhook) holds the
+    others back by at most that much per batch."""
+
+    def __init__(self, wait: float) -> None:
+        self.wait = wait
+        self._lock = threading.Lock()
+
+    @contextmanager
+    def taken(self) -> Iterator[None]:
+        took = self._lock.acquire(timeout=self.wait)
+        try:
+            yield
+        finally:
+            if took:
+                self._lock.release()
+
+
 class SubscriptionRunner:
     """Polls the feed from the subscription's checkpoint, routes each batch, then (and only
     then) acks it and advances the checkpoint. ``versions`` and ``parking``: the router's
@@ -31,7 +58,10 @@ class SubscriptionRunner:
     the others (:class:`OutagePolicy`). While a stream is set aside, the stored checkpoint
     stays at the start of the batch that brought its first waiting event (the poll goes on
     from further ahead) and a queue-like feed's batches holding its events are not acked,
-    so a crash replays them; parked streams are redriven on the policy's slow schedule."""
+    so a crash replays them; parked streams are redriven on the policy's slow schedule.
+
+    ``turn``: shared with the other runners of a worker, so that one delivers at a time
+    (:class:`Turn`); None: this runner never waits for another."""
 
     def __init__(
         self,
@@ -51,6 +81,7 @@ class SubscriptionRunner:
         linger: float = 0.0,
         outages: OutagePolicy | None = None,
         clock: Callable[[], float] = time.monotonic,
+        turn: Turn | None = None,
     ) -> None:
         self.subscription = subscription
         self.feed = feed
@@ -79,6 +110,7 @@ class SubscriptionRunner:
         self.checkpoint_every = checkpoint_every
         self._lag_due = 0.0
         self.linger = linger
+        self.turn = turn
         self._batches = 0
         # stream set aside -> (number, start checkpoint) of the batch of its first event
         self._held: dict[str, tuple[int, str]] = {}
@@ -102,7 +134,11 @@ class SubscriptionRunner:
         delivered = None
         if batch.events:
             self._batches += 1
-            delivered = self.router.deliver(batch.events)
+            if self.turn is None:
+                delivered = self.router.deliver(batch.events)
+            else:
+                with self.turn.taken():
+                    delivered = self.router.deliver(batch.events)
             for stream_id in delivered.set_aside:
                 self._held.setdefault(stream_id, (self._batches, start))
             if not (delivered.set_aside and batch.receipts):
@@ -194,7 +230,9 @@ class SubscriptionRunner:
 
 
 class Worker:
-    """Runs every subscription in its own thread until :meth:`stop`."""
+    """Runs every subscription in its own thread until :meth:`stop`. ``turn_wait`` > 0:
+    the subscriptions deliver one at a time, each waiting at most that long for the
+    others (:class:`Turn`); 0: all at once."""
 
     def __init__(
         self,
@@ -209,6 +247,7 @@ class Worker:
         poll_timeout: float = 0.5,
         linger: float = 0.0,
         outages: OutagePolicy | None = None,
+        turn_wait: float = 0.0,
     ) -> None:
         names = [s.name for s in subscriptions]
         duplicated = sorted({n for n in names if names.count(n) > 1})
@@ -216,6 +255,7 @@ class Worker:
             raise ValueError(f"subscription names must be unique: {', '.join(duplicated)}")
         self.feed = feed
         self._stop = threading.Event()
+        turn = Turn(turn_wait) if turn_wait > 0 else None
         self.runners = [
             SubscriptionRunner(
                 s,
@@ -229,6 +269,7 @@ class Worker:
                 poll_timeout=poll_timeout,
                 linger=linger,
                 outages=outages,
+                turn=turn,
             )
             for s in subscriptions
         ]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -282,6 +283,86 @@ def test_a_slow_subscription_does_not_delay_another(
         slow.gate.set()
         worker.stop()
     assert not worker.running
+
+
+class Overlaps:
+    """Counts how many of its targets are inside ``apply`` at once (the most seen)."""
+
+    def __init__(self) -> None:
+        self.inside = 0
+        self.most = 0
+        self._lock = threading.Lock()
+
+    def target(self, path: Path, name: str) -> SqliteTarget:
+        overlaps = self
+
+        class Watched(SqliteTarget):
+            def apply(self, events: Sequence[RecordedEvent]) -> None:
+                with overlaps._lock:
+                    overlaps.inside += 1
+                    overlaps.most = max(overlaps.most, overlaps.inside)
+                try:
+                    time.sleep(0.005)  # gives the GIL away, as SQLite and sockets do
+                    super().apply(events)
+                finally:
+                    with overlaps._lock:
+                        overlaps.inside -= 1
+
+        return Watched(path, name)
+
+
+def test_with_a_turn_the_subscriptions_deliver_one_batch_at_a_time(
+    tmp_path: Path, store: SqliteEventStore, state: SqliteRouterState
+) -> None:
+    fill(store, {f"a-{i}": 3 for i in range(20)})
+    overlaps = Overlaps()
+    targets = [overlaps.target(tmp_path / f"{name}.db", name) for name in ("one", "two", "three")]
+    worker = Worker(
+        [Subscription(t.name, t, batch_size=5) for t in targets],
+        SqliteFeed(store),
+        store,
+        checkpoints=state,
+        versions=state,
+        parking=state,
+        poll_timeout=0.05,
+        turn_wait=30,
+    )
+    worker.start()
+    try:
+        for target in targets:
+            eventually(f"{target.name} applies everything", lambda t=target: len(t.rows()) == 60)
+    finally:
+        worker.stop()
+    assert overlaps.most == 1
+    assert all(t.calls >= 12 for t in targets)  # many batches, each waited for the others
+
+
+def test_a_slow_subscription_holds_another_back_no_longer_than_the_turn_wait(
+    tmp_path: Path, store: SqliteEventStore, state: SqliteRouterState
+) -> None:
+    fill(store, {f"a-{i}": 5 for i in range(20)})
+    slow = GatedTarget(tmp_path / "slow.db", "slow")
+    fast = SqliteTarget(tmp_path / "fast.db", "fast")
+    worker = Worker(
+        [Subscription("slow", slow, batch_size=10), Subscription("fast", fast, batch_size=10)],
+        SqliteFeed(store),
+        store,
+        checkpoints=state,
+        versions=state,
+        parking=state,
+        poll_timeout=0.05,
+        turn_wait=0.05,
+    )
+    worker.start()
+    try:
+        eventually("the slow subscription holds the turn", slow.entered.is_set)
+        eventually("the fast one delivers all the same", lambda: len(fast.rows()) == 100)
+        assert slow.rows() == []
+        slow.gate.set()
+        eventually("the slow one catches up once released", lambda: len(slow.rows()) == 100)
+    finally:
+        slow.gate.set()
+        worker.stop()
 
 
 def test_subscription_names_must_be_unique(
