@@ -329,8 +329,7 @@ def test_with_a_turn_the_subscriptions_deliver_one_batch_at_a_time(
     )
     worker.start()
     try:
-        for target in targets:
-            eventually(f"{target.name} applies everything", lambda t=target: len(t.rows()) == 60)
+        eventually("each applies everything", lambda: all(len(t.rows()) == 60 for t in targets))
     finally:
         worker.stop()
     assert overlaps.most == 1
