@@ -8,7 +8,8 @@ into a fresh home, then lets the router drain that backlog in this process, once
 subscription alone and once with every subscription together, each time on a fresh copy of
 the filled home. The router is the one ``eventfold worker`` runs (the composition root's
 feed, router state and subscriptions, default settings, local mail), without a load beside
-it and without a linger (a backlog fills every batch). The webhooks go to
+it and without a linger (a backlog fills every batch); its subscriptions take turns as
+``EVENTFOLD_ROUTER_TURN_WAIT`` says (``--env`` sets it, 0: all at once). The webhooks go to
 ``bench/pipeline.py``'s receiver, in its own process. Every run is checked: each e-mail in
 the mail folder and each webhook at the receiver, once.
 
@@ -16,6 +17,7 @@ Printed and in ``bench/results/router_cost.json``: per subscription, the user an
 CPU this process spent per reservation while it drained, and the seconds it took.
 
     .venv/bin/python bench/router_cost.py [--reservations 10000] [--only NAME ...] [--keep]
+        [--env EVENTFOLD_ROUTER_TURN_WAIT=0 ...]
 
 The system CPU of the mail reaction is mostly the file system's work for a new file, and
 it moves with where the mail folder lands: see ``docs/performance.md`` (fifteenth session)
@@ -31,7 +33,7 @@ import resource
 import shutil
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -44,6 +46,7 @@ from eventfold.entry.context_reads import migrate_query_model
 from eventfold.entry.logs import configure_logging
 from eventfold.entry.settings import Settings, load_settings
 from eventfold.entry.worker import subscriptions_of
+from eventfold.errors import ConfigurationError
 from pipeline import (
     RESULTS,
     SKUS,
@@ -54,6 +57,7 @@ from pipeline import (
     Receiver,
     free_port,
     run_folder,
+    settings_of,
     wait_healthy,
 )
 from reservations import app
@@ -79,10 +83,13 @@ def say(message: str) -> None:
     print(f"[router_cost {time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
 
 
-def settings_for(home: Path, hooks_base: str, durability: str = "full") -> Settings:
+def settings_for(
+    home: Path, hooks_base: str, durability: str = "full", extra: Mapping[str, str] = {}
+) -> Settings:
     hooks = ",".join(f"{w}={hooks_base}/{w}" for w in WEBHOOKS)
     return load_settings(
         {
+            **extra,
             "EVENTFOLD_HOME": str(home),
             "EVENTFOLD_WEBHOOKS": hooks,
             "EVENTFOLD_DURABILITY": durability,
@@ -106,10 +113,16 @@ def fill(home: Path, hooks_base: str, reservations: int) -> None:
             app.request_reservation(handler, command)
 
 
-def drain(home: Path, hooks_base: str, names: Sequence[str], reservations: int) -> Drain:
+def drain(
+    home: Path,
+    hooks_base: str,
+    names: Sequence[str],
+    reservations: int,
+    extra: Mapping[str, str] = {},
+) -> Drain:
     """Route ``home``'s backlog through the subscriptions ``names`` until each is at the
     head; the CPU this process spent meanwhile."""
-    settings = settings_for(home, hooks_base)
+    settings = settings_for(home, hooks_base, extra=extra)
     with service_context(settings) as context:
         chosen = [
             s for s in subscriptions_of(load_installed_services([]), context) if s.name in names
@@ -125,6 +138,7 @@ def drain(home: Path, hooks_base: str, names: Sequence[str], reservations: int) 
             parking=parts.parking,
             poll_timeout=parts.poll_timeout,
             outages=parts.outages,
+            turn_wait=parts.turn_wait,
         )
         before, started = resource.getrusage(resource.RUSAGE_SELF), time.perf_counter()
         worker.start()
@@ -154,9 +168,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--only", action="append", help="this subscription alone (repeatable)")
     parser.add_argument("--keep", action="store_true", help="leave the run's folder")
     parser.add_argument("--out", type=Path, default=RESULTS / "router_cost.json")
+    parser.add_argument(
+        "--env", action="append", default=[], help="a router setting, KEY=VALUE (repeatable)"
+    )
     args = parser.parse_args(argv)
     if args.reservations < 1:
         parser.error("--reservations must be at least 1")
+    extra = settings_of(args.env)
+    try:
+        load_settings(extra)
+    except ConfigurationError as bad:
+        parser.error(str(bad))
     configure_logging("error", json=False)  # not the services' warnings about absent partners
     with run_folder("eventfold-router-cost-", keep=args.keep) as tmp, Processes() as processes:
         hooks_port = free_port()
@@ -182,7 +204,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             home = tmp / f"run-{number}"
             shutil.copytree(filled, home)
             say(f"draining with {', '.join(names)}")
-            done = drain(home, hooks_base, names, args.reservations)
+            done = drain(home, hooks_base, names, args.reservations, extra)
             calls_before = receiver.count
             receiver.scan()
             mail = MailFolder(home / "mail")
@@ -205,7 +227,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(
         json.dumps(
-            {"at": datetime.now(UTC).isoformat(), "drains": [asdict(d) for d in drains]},
+            {
+                "at": datetime.now(UTC).isoformat(),
+                "env": args.env,
+                "drains": [asdict(d) for d in drains],
+            },
             indent=2,
         )
         + "\n"

@@ -26,12 +26,12 @@ class Turn:
     """The subscriptions of one worker deliver one at a time, up to a point.
 
     Its threads share one GIL, and SQLite and the sockets give it up at every call: four
-    busy subscriptions handed it back and forth thousands of times a second, at a cost of
-    about a seventh of the router's CPU (bench/router_cost.py: 345-403 against 413-488 us
-    per reservation, docs/performance.md). With a turn, the others sleep while one
-    delivers its batch. A runner waits at most ``wait`` seconds for the turn, then
-    delivers anyway: a target that is slow to answer (a partner's webhook) holds the
-    others back by at most that much per batch."""
+    busy subscriptions hand it back and forth thousands of times a second. With a turn,
+    the others sleep while one delivers its batch (measured on 2 cores under load: router
+    CPU per reservation 0.333-0.397 against 0.372-0.472 ms, and its threads waiting for a
+    core half as much; docs/performance.md). A runner waits at most ``wait`` seconds for
+    the turn, then delivers anyway: a target that is slow to answer (a partner's webhook)
+    holds the others back by at most that much per batch."""
 
     def __init__(self, wait: float) -> None:
         self.wait = wait
