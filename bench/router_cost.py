@@ -8,8 +8,9 @@ into a fresh home, then lets the router drain that backlog in this process, once
 subscription alone and once with every subscription together, each time on a fresh copy of
 the filled home. The router is the one ``eventfold worker`` runs (the composition root's
 feed, router state and subscriptions, default settings, local mail), without a load beside
-it and without a linger (a backlog fills every batch); its subscriptions take turns as
-``EVENTFOLD_ROUTER_TURN_WAIT`` says (``--env`` sets it, 0: all at once). The webhooks go to
+it: a backlog fills every batch, so the linger never comes into it. ``--env`` sets router
+settings, e.g. ``EVENTFOLD_ROUTER_TURN_WAIT=0`` (the subscriptions all deliver at once
+instead of taking turns). The webhooks go to
 ``bench/pipeline.py``'s receiver, in its own process. Every run is checked: each e-mail in
 the mail folder and each webhook at the receiver, once.
 
@@ -34,12 +35,11 @@ import shutil
 import sys
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
 from eventfold.core.app.ids import new_id
-from eventfold.core.router.worker import Worker
 from eventfold.entry.cli.common import load_installed_services
 from eventfold.entry.composition import router_parts, service_context
 from eventfold.entry.context_reads import migrate_query_model
@@ -84,12 +84,16 @@ def say(message: str) -> None:
 
 
 def settings_for(
-    home: Path, hooks_base: str, durability: str = "full", extra: Mapping[str, str] = {}
+    home: Path,
+    hooks_base: str,
+    *,
+    durability: str = "full",
+    extra: Mapping[str, str] | None = None,
 ) -> Settings:
     hooks = ",".join(f"{w}={hooks_base}/{w}" for w in WEBHOOKS)
     return load_settings(
         {
-            **extra,
+            **(extra or {}),
             "EVENTFOLD_HOME": str(home),
             "EVENTFOLD_WEBHOOKS": hooks,
             "EVENTFOLD_DURABILITY": durability,
@@ -101,7 +105,7 @@ def fill(home: Path, hooks_base: str, reservations: int) -> None:
     """``reservations`` reservations over 50 SKUs, committed by the service's handler (no
     fsync each: the backlog's durability is not what is measured), and the query model's
     schema, as ``eventfold run`` applies it before it starts the router."""
-    with service_context(settings_for(home, hooks_base, "normal")) as context:
+    with service_context(settings_for(home, hooks_base, durability="normal")) as context:
         migrate_query_model(load_installed_services([]), context)
         handler = app.make_handler(context.store, PROTOBUF_CODEC)
         now = datetime.now(UTC)
@@ -115,31 +119,22 @@ def fill(home: Path, hooks_base: str, reservations: int) -> None:
 
 def drain(
     home: Path,
-    hooks_base: str,
+    receiver: Receiver,
     names: Sequence[str],
     reservations: int,
-    extra: Mapping[str, str] = {},
+    extra: Mapping[str, str],
 ) -> Drain:
     """Route ``home``'s backlog through the subscriptions ``names`` until each is at the
-    head; the CPU this process spent meanwhile."""
-    settings = settings_for(home, hooks_base, extra=extra)
+    head: the CPU this process spent meanwhile, once every e-mail and webhook call of
+    theirs is checked to have arrived once."""
+    settings = settings_for(home, receiver.base, extra=extra)
     with service_context(settings) as context:
         chosen = [
             s for s in subscriptions_of(load_installed_services([]), context) if s.name in names
         ]
         parts = router_parts(settings, context.store)
         head = parts.feed.head()
-        worker = Worker(
-            chosen,
-            parts.feed,
-            context.store,
-            checkpoints=parts.checkpoints,
-            versions=parts.versions,
-            parking=parts.parking,
-            poll_timeout=parts.poll_timeout,
-            outages=parts.outages,
-            turn_wait=parts.turn_wait,
-        )
+        worker = parts.worker(chosen, context.store)
         before, started = resource.getrusage(resource.RUSAGE_SELF), time.perf_counter()
         worker.start()
         try:
@@ -151,15 +146,29 @@ def drain(
         finally:
             worker.stop()
             parts.close()
-    return Drain(
+    calls_before = receiver.count
+    receiver.scan()
+    mail = MailFolder(home / "mail")
+    mail.scan()
+    done = Drain(
         ", ".join(names) if len(names) == 1 else ALL,
         reservations,
         round(took, 3),
         round((after.ru_utime - before.ru_utime) * 1e6 / reservations, 1),
         round((after.ru_stime - before.ru_stime) * 1e6 / reservations, 1),
-        0,
-        0,
+        len(mail.seen),
+        receiver.count - calls_before,
     )
+    expected_mails = reservations if "reservations_mail" in names else 0
+    expected_calls = reservations * sum(
+        n in names for n in ("reservations_staff", "reservations_inventory")
+    )
+    if (done.mails, done.webhooks) != (expected_mails, expected_calls):
+        raise SystemExit(
+            f"{done.subscription}: {done.mails} e-mails and {done.webhooks} webhook calls, "
+            f"expected {expected_mails} and {expected_calls}"
+        )
+    return done
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -204,22 +213,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             home = tmp / f"run-{number}"
             shutil.copytree(filled, home)
             say(f"draining with {', '.join(names)}")
-            done = drain(home, hooks_base, names, args.reservations, extra)
-            calls_before = receiver.count
-            receiver.scan()
-            mail = MailFolder(home / "mail")
-            mail.scan()
-            done = replace(done, mails=len(mail.seen), webhooks=receiver.count - calls_before)
-            expected_mails = args.reservations if "reservations_mail" in names else 0
-            expected_calls = args.reservations * sum(
-                n in names for n in ("reservations_staff", "reservations_inventory")
-            )
-            if (done.mails, done.webhooks) != (expected_mails, expected_calls):
-                raise SystemExit(
-                    f"{done.subscription}: {done.mails} e-mails and {done.webhooks} webhook "
-                    f"calls, expected {expected_mails} and {expected_calls}"
-                )
-            drains.append(done)
+            drains.append(drain(home, receiver, names, args.reservations, extra))
     print(f"\n{args.reservations:,} reservations drained by the router, CPU of this process")
     print(f"{'subscription':<28} {'seconds':>8} {'user us':>8} {'sys us':>8}  (per reservation)")
     for d in drains:

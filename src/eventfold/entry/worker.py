@@ -19,6 +19,8 @@ from typing import TYPE_CHECKING, Protocol
 import structlog
 
 from eventfold.adapters.sqlite.router_state import SqliteRouterState
+from eventfold.core.ports import EventStore
+from eventfold.core.router.observer import RouterObserver
 from eventfold.core.router.ports import (
     BEGINNING,
     AppliedVersions,
@@ -180,6 +182,27 @@ class RouterParts:
         """The parts with one adapter serving the three ports."""
         return cls(feed, state, state, state, list(closers), poll_timeout, linger)
 
+    def worker(
+        self,
+        subscriptions: Sequence[Subscription],
+        store: EventStore,
+        observer: RouterObserver | None = None,
+    ) -> Worker:
+        """A worker routing this feed to ``subscriptions`` with these parts' settings."""
+        return Worker(
+            subscriptions,
+            self.feed,
+            store,
+            checkpoints=self.checkpoints,
+            versions=self.versions,
+            parking=self.parking,
+            observer=observer,
+            poll_timeout=self.poll_timeout,
+            linger=self.linger,
+            outages=self.outages,
+            turn_wait=self.turn_wait,
+        )
+
     def close(self) -> None:
         self.feed.wake()
         for close in self.closers:
@@ -204,19 +227,7 @@ def start_router(
     jobs = jobs_of(services, context)
     parts = open_parts()
     telemetry.watch_parked(parts.parking, [s.name for s in subscriptions])
-    worker = Worker(
-        subscriptions,
-        parts.feed,
-        context.store,
-        checkpoints=parts.checkpoints,
-        versions=parts.versions,
-        parking=parts.parking,
-        observer=telemetry,
-        poll_timeout=parts.poll_timeout,
-        linger=parts.linger,
-        outages=parts.outages,
-        turn_wait=parts.turn_wait,
-    )
+    worker = parts.worker(subscriptions, context.store, observer=telemetry)
     worker.start()
     stop_jobs = start_jobs(jobs)
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 
 from eventfold.core.ports import EventStore
 from eventfold.core.router.observer import NullObserver, RouterObserver
@@ -134,11 +134,8 @@ class SubscriptionRunner:
         delivered = None
         if batch.events:
             self._batches += 1
-            if self.turn is None:
+            with nullcontext() if self.turn is None else self.turn.taken():
                 delivered = self.router.deliver(batch.events)
-            else:
-                with self.turn.taken():
-                    delivered = self.router.deliver(batch.events)
             for stream_id in delivered.set_aside:
                 self._held.setdefault(stream_id, (self._batches, start))
             if not (delivered.set_aside and batch.receipts):
