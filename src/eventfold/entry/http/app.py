@@ -23,19 +23,17 @@ from eventfold.entry.http.callers import (
     require_role,
 )
 from eventfold.entry.http.docs import add_offline_docs
+from eventfold.entry.http.edges import RequestEdges
 from eventfold.entry.http.flat_routes import include_routes
-from eventfold.entry.http.limits import BodyLimit
-from eventfold.entry.http.metrics import HttpMetrics, RequestMetrics
+from eventfold.entry.http.metrics import HttpMetrics
 from eventfold.entry.http.problems import (
     PROBLEM_JSON,
     PROBLEM_TYPE_PREFIX,
-    UnexpectedErrors,
     eventfold_error_response,
     http_error_response,
     problem_response,
     request_validation_response,
 )
-from eventfold.entry.http.request_logs import RequestLogContext
 from eventfold.entry.service import Service, ServiceContext
 from eventfold.entry.settings import DEFAULT_MAX_BODY_BYTES
 from eventfold.errors import ConfigurationError, EventfoldError, Issue
@@ -143,11 +141,8 @@ def create_app(
     app.add_exception_handler(EventfoldError, on_eventfold_error)
     app.add_exception_handler(RequestValidationError, on_validation_error)
     app.add_exception_handler(HTTPException, on_http_error)
-    app.add_middleware(UnexpectedErrors)
-    app.add_middleware(BodyLimit, max_bytes=max_body_bytes)
-    if metrics is not None:
-        app.add_middleware(RequestMetrics, metrics=http_metrics or HttpMetrics(metrics))
-    app.add_middleware(RequestLogContext)  # outermost: its ids are on the lines above too
+    counted = (http_metrics or HttpMetrics(metrics)) if metrics is not None else None
+    app.add_middleware(RequestEdges, max_body_bytes=max_body_bytes, metrics=counted)
 
     @app.get("/healthz", tags=["health"], dependencies=[PUBLIC])
     async def healthz() -> dict[str, Any]:

@@ -232,7 +232,7 @@ class _WriterSide(asyncio.Protocol):
         try:
             start, answer = await _answer(self._endpoint.app, scope, body)
         except Exception:
-            # The app's own UnexpectedErrors answers what it can; this failed after the
+            # The app's own RequestEdges answers what it can; this failed after the
             # answer began. The forwarding process answers 503, as for a lost writer.
             log.exception("forwarded request failed", method=scope["method"], path=scope["path"])
             start, answer = LOST, b""

@@ -8,10 +8,7 @@ matched is labelled ``unmatched``.
 
 from __future__ import annotations
 
-import time
-
 from prometheus_client import CollectorRegistry, Counter, Histogram
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10)
 COMMAND_OUTCOMES = ("committed", "duplicate", "refused", "conflict", "failed")
@@ -63,31 +60,3 @@ class HttpMetrics:
             )
         series[0].inc()
         series[1].observe(seconds)
-
-
-class RequestMetrics:
-    """ASGI middleware counting every HTTP request into :class:`HttpMetrics`."""
-
-    def __init__(self, app: ASGIApp, metrics: HttpMetrics) -> None:
-        self.app = app
-        self.metrics = metrics
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        started = time.perf_counter()
-        status = 500  # what the client sees when the app fails before answering
-
-        async def answer(message: Message) -> None:
-            nonlocal status
-            if message["type"] == "http.response.start":
-                status = int(message["status"])
-            await send(message)
-
-        try:
-            await self.app(scope, receive, answer)
-        finally:
-            # The router put the matched route in the scope; its path is the template.
-            route = getattr(scope.get("route"), "path", None) or "unmatched"
-            self.metrics.request(scope["method"], route, status, time.perf_counter() - started)

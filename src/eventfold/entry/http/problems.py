@@ -20,7 +20,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
 from starlette.routing import Match
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import Scope
 
 from eventfold.errors import (
     CodecError,
@@ -380,34 +380,10 @@ def http_error_response(request: Request, exc: HTTPException) -> JSONResponse:
     )
 
 
-class UnexpectedErrors:
-    """ASGI middleware: any exception no handler took becomes a 500 problem that names
-    nothing internal; the exception itself is logged with its traceback."""
-
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        started = False
-
-        async def tracking_send(message: Message) -> None:
-            nonlocal started
-            if message["type"] == "http.response.start":
-                started = True
-            await send(message)
-
-        try:
-            await self.app(scope, receive, tracking_send)
-        except Exception as exc:
-            request = Request(scope)
-            logger.error("%s %s failed", request.method, request.url.path, exc_info=exc)
-            if started:
-                raise
-            detail = INTERNAL_ERROR.detail
-            response = kind_response(
-                request, INTERNAL_ERROR, detail, (Issue("", detail, INTERNAL_ERROR.code),)
-            )
-            await response(scope, receive, send)
+def unexpected_error_response(scope: Scope, exc: Exception) -> JSONResponse:
+    """The 500 problem for an exception no handler took: it names nothing internal. The
+    exception itself is logged, with its traceback."""
+    request = Request(scope)
+    logger.error("%s %s failed", request.method, request.url.path, exc_info=exc)
+    detail = INTERNAL_ERROR.detail
+    return kind_response(request, INTERNAL_ERROR, detail, (Issue("", detail, INTERNAL_ERROR.code),))

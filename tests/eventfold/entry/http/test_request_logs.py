@@ -1,4 +1,4 @@
-"""The ids of an HTTP request on the lines logged while it is handled (RequestLogContext)."""
+"""The ids of an HTTP request on the lines logged while it is handled (RequestEdges)."""
 
 from __future__ import annotations
 
