@@ -34,6 +34,7 @@ from eventfold.entry.http.problems import (
     problem_response,
     request_validation_response,
 )
+from eventfold.entry.http.stack import ServiceApp
 from eventfold.entry.service import Service, ServiceContext
 from eventfold.entry.settings import DEFAULT_MAX_BODY_BYTES
 from eventfold.errors import ConfigurationError, EventfoldError, Issue
@@ -99,7 +100,7 @@ def create_app(
     that would answer one of them is refused the same way.
     """
     names = [s.name for s in services]
-    app = FastAPI(
+    app = ServiceApp(
         title=title,
         description="Services: " + (", ".join(names) or "none"),
         # Each service's routes carry its name as their tag; its description explains it.
