@@ -15,8 +15,10 @@ middlewares, then ``ExceptionMiddleware`` (the exception handlers),
 :class:`ServiceApp` leaves them out, and puts :class:`LiteralRoutes` in front of the
 router: a request for a path without parameters goes straight to its route when no route
 before it could take that path and method. The router matched a command of the reservation
-service against the catalog's routes first. Together: 964k -> 904k instructions per
-``POST /reservations`` in-process (callgrind; docs/performance.md, sixteenth session).
+service against the catalog's routes first. Together: 964k -> 890k-926k instructions per
+``POST /reservations`` in-process (callgrind), 9-10 % more commands/s under
+``bench/pipeline.py`` with :class:`~eventfold.entry.http.edges.RequestEdges`
+(docs/performance.md, sixteenth session).
 
 An app that needs what was left out (debug tracebacks, a handler for 500 or
 ``Exception``, FastAPI's ``max_body_size`` or form limits) gets FastAPI's own stack.
