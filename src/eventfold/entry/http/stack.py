@@ -16,9 +16,9 @@ middlewares, then ``ExceptionMiddleware`` (the exception handlers),
 router: a request for a path without parameters goes straight to its route when no route
 before it could take that path and method. The router matched a command of the reservation
 service against the catalog's routes first. Together: 964k -> 890k-926k instructions per
-``POST /reservations`` in-process (callgrind), 9-10 % more commands/s under
-``bench/pipeline.py`` with :class:`~eventfold.entry.http.edges.RequestEdges`
-(docs/performance.md, sixteenth session).
+``POST /reservations`` in-process (callgrind); with
+:class:`~eventfold.entry.http.edges.RequestEdges`, about 5 % less of the writer's CPU per
+command under ``bench/pipeline.py`` (docs/performance.md, sixteenth session).
 
 An app that needs what was left out (debug tracebacks, a handler for 500 or
 ``Exception``, FastAPI's ``max_body_size`` or form limits) gets FastAPI's own stack.
