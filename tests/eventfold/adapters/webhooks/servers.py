@@ -58,13 +58,8 @@ def receiver() -> Iterator[WebhookReceiver]:
         def log_message(self, *args: Any) -> None:
             pass
 
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    server.daemon_threads = True
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield WebhookReceiver(f"http://127.0.0.1:{server.server_address[1]}", calls)
-    server.shutdown()
-    server.server_close()
+    with serving(Handler) as base_url:
+        yield WebhookReceiver(base_url, calls)
 
 
 @dataclass
@@ -102,12 +97,20 @@ def stdlib_partner(*, one_request_per_connection: bool = False) -> Iterator[Stdl
         def log_message(self, *args: Any) -> None:
             pass
 
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Partner)
+    with serving(Partner) as base_url:
+        seen.base_url = base_url
+        yield seen
+
+
+@contextmanager
+def serving(handler: type[BaseHTTPRequestHandler]) -> Iterator[str]:
+    """``handler`` served on a free loopback port, a thread per connection, until the block
+    ends; yields the server's base URL."""
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
     server.daemon_threads = True
     threading.Thread(target=server.serve_forever, daemon=True).start()
-    seen.base_url = f"http://127.0.0.1:{server.server_address[1]}"
     try:
-        yield seen
+        yield f"http://127.0.0.1:{server.server_address[1]}"
     finally:
         server.shutdown()
         server.server_close()
