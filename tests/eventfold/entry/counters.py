@@ -3,10 +3,14 @@ that run real commands on the store, and a route raising each error the HTTP lay
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
 
 from fastapi import APIRouter
+from fastapi.testclient import TestClient
 from pydantic import BaseModel, Field
 
 from eventfold import (
@@ -17,10 +21,12 @@ from eventfold import (
     InvalidCommand,
     JsonCodec,
     RuleViolated,
+    SqliteEventStore,
     StoreUnavailable,
 )
 from eventfold.errors import CodecError, Issue, StoreError
-from eventfold.web import PUBLIC, CommandOrigin, Service, ServiceContext
+from eventfold.testing import TokenIssuer
+from eventfold.web import PUBLIC, CommandOrigin, Service, ServiceContext, create_app
 
 
 @dataclass(frozen=True)
@@ -103,3 +109,24 @@ def routes(context: ServiceContext) -> APIRouter:
 
 
 service = Service("counters", codec, ("counter",), routes, description="Counters that add up.")
+
+
+@contextmanager
+def counter_client(
+    folder: Path,
+    issuer: TokenIssuer,
+    *,
+    headers: dict[str, str] | None = None,
+    **app_options: Any,
+) -> Iterator[TestClient]:
+    """The counter service's app (``create_app`` with ``app_options``) on a store in
+    ``folder``, in a test client that answers an error of the app as the 500 it is."""
+    store = SqliteEventStore(folder / "eventfold.db")
+    try:
+        app = create_app(
+            [service], ServiceContext(store), authentication=issuer.authentication, **app_options
+        )
+        with TestClient(app, raise_server_exceptions=False, headers=headers) as client:
+            yield client
+    finally:
+        store.close()

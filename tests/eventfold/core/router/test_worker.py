@@ -6,6 +6,7 @@ import threading
 import time
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -253,6 +254,25 @@ def test_an_idle_runner_notices_a_moved_checkpoint(
     assert target.by_stream() == {"a-1": [1, 2]}
 
 
+def worker_on(
+    store: SqliteEventStore,
+    state: SqliteRouterState,
+    subscriptions: Sequence[Subscription],
+    **options: Any,
+) -> Worker:
+    """A worker over ``store``'s feed, keeping checkpoints, versions and parked streams in
+    ``state``."""
+    return Worker(
+        subscriptions,
+        SqliteFeed(store),
+        store,
+        checkpoints=state,
+        versions=state,
+        parking=state,
+        **options,
+    )
+
+
 @pytest.mark.parametrize("turn_wait", [0.0, 0.05], ids=["all at once", "taking turns"])
 def test_a_slow_subscription_does_not_delay_another(
     tmp_path: Path, store: SqliteEventStore, state: SqliteRouterState, turn_wait: float
@@ -262,13 +282,10 @@ def test_a_slow_subscription_does_not_delay_another(
     fill(store, {f"a-{i}": 5 for i in range(20)})
     slow = GatedTarget(tmp_path / "slow.db", "slow")
     fast = SqliteTarget(tmp_path / "fast.db", "fast")
-    worker = Worker(
-        [Subscription("slow", slow, batch_size=10), Subscription("fast", fast, batch_size=10)],
-        SqliteFeed(store),
+    worker = worker_on(
         store,
-        checkpoints=state,
-        versions=state,
-        parking=state,
+        state,
+        [Subscription("slow", slow, batch_size=10), Subscription("fast", fast, batch_size=10)],
         poll_timeout=0.05,
         turn_wait=turn_wait,
     )
@@ -324,13 +341,10 @@ def test_with_a_turn_the_subscriptions_deliver_one_batch_at_a_time(
     fill(store, {f"a-{i}": 3 for i in range(20)})
     overlaps = Overlaps()
     targets = [WatchedTarget(tmp_path / f"{n}.db", n, overlaps) for n in ("one", "two", "three")]
-    worker = Worker(
-        [Subscription(t.name, t, batch_size=5) for t in targets],
-        SqliteFeed(store),
+    worker = worker_on(
         store,
-        checkpoints=state,
-        versions=state,
-        parking=state,
+        state,
+        [Subscription(t.name, t, batch_size=5) for t in targets],
         poll_timeout=0.05,
         turn_wait=30,
     )
@@ -347,26 +361,16 @@ def test_subscription_names_must_be_unique(
 ) -> None:
     target = SqliteTarget(tmp_path / "t.db")
     with pytest.raises(ValueError, match="unique: rows"):
-        Worker(
-            [Subscription("rows", target)] * 2,
-            SqliteFeed(store),
-            store,
-            checkpoints=state,
-            versions=state,
-            parking=state,
-        )
+        worker_on(store, state, [Subscription("rows", target)] * 2)
 
 
 def test_stop_returns_promptly_while_runners_wait_for_events(
     store: SqliteEventStore, state: SqliteRouterState, tmp_path: Path
 ) -> None:
-    worker = Worker(
-        [Subscription("rows", SqliteTarget(tmp_path / "t.db"))],
-        SqliteFeed(store),
+    worker = worker_on(
         store,
-        checkpoints=state,
-        versions=state,
-        parking=state,
+        state,
+        [Subscription("rows", SqliteTarget(tmp_path / "t.db"))],
         poll_timeout=3600,
     )
     worker.start()

@@ -12,10 +12,8 @@ import pytest
 from fastapi.testclient import TestClient
 from prometheus_client import CollectorRegistry, generate_latest
 
-from eventfold import SqliteEventStore
 from eventfold.testing import TokenIssuer
-from eventfold.web import ServiceContext, create_app
-from tests.eventfold.entry.counters import service
+from tests.eventfold.entry.counters import counter_client
 
 LIMIT = 1024
 
@@ -29,18 +27,11 @@ def registry() -> CollectorRegistry:
 def client(
     tmp_path: Path, token_issuer: TokenIssuer, registry: CollectorRegistry
 ) -> Iterator[TestClient]:
-    store = SqliteEventStore(tmp_path / "eventfold.db")
-    app = create_app(
-        [service],
-        ServiceContext(store),
-        authentication=token_issuer.authentication,
-        metrics=registry,
-        max_body_bytes=LIMIT,
-    )
-    headers = token_issuer.headers("tester", "operator")
-    with TestClient(app, raise_server_exceptions=False, headers=headers) as test_client:
+    operator = token_issuer.headers("tester", "operator")
+    with counter_client(
+        tmp_path, token_issuer, headers=operator, metrics=registry, max_body_bytes=LIMIT
+    ) as test_client:
         yield test_client
-    store.close()
 
 
 def counted(registry: CollectorRegistry, method: str, route: str, status: int) -> float:

@@ -17,19 +17,16 @@ from fastapi.testclient import TestClient
 from eventfold import SqliteEventStore
 from eventfold.testing import TokenIssuer
 from eventfold.web import ServiceContext, create_app
-from tests.eventfold.entry.counters import Added, codec, service
+from tests.eventfold.entry.counters import Added, codec, counter_client
 
 PROBLEM_KEYS = {"type", "title", "status", "detail", "instance", "issues"}
 
 
 @pytest.fixture
 def client(tmp_path: Path, token_issuer: TokenIssuer) -> Iterator[TestClient]:
-    store = SqliteEventStore(tmp_path / "eventfold.db")
-    app = create_app([service], ServiceContext(store), authentication=token_issuer.authentication)
-    headers = token_issuer.headers("tester", "operator")
-    with TestClient(app, raise_server_exceptions=False, headers=headers) as test_client:
+    operator = token_issuer.headers("tester", "operator")
+    with counter_client(tmp_path, token_issuer, headers=operator) as test_client:
         yield test_client
-    store.close()
 
 
 def problem(response: Any, status: int) -> dict[str, Any]:

@@ -10,19 +10,14 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from eventfold import SqliteEventStore
 from eventfold.testing import TokenIssuer
-from eventfold.web import ServiceContext, create_app
-from tests.eventfold.entry.counters import service
+from tests.eventfold.entry.counters import counter_client
 
 
 @pytest.fixture
 def client(tmp_path: Path, token_issuer: TokenIssuer) -> Iterator[TestClient]:
-    store = SqliteEventStore(tmp_path / "eventfold.db")
-    app = create_app([service], ServiceContext(store), authentication=token_issuer.authentication)
-    with TestClient(app, raise_server_exceptions=False) as test_client:
+    with counter_client(tmp_path, token_issuer) as test_client:
         yield test_client
-    store.close()
 
 
 def logged(capsys: pytest.CaptureFixture[str]) -> list[dict[str, Any]]:
