@@ -31,9 +31,9 @@ from eventfold.entry.http.request_logs import bind_request_ids
 
 
 class RequestEdges:
-    """ASGI middleware for every HTTP request (see the module): outermost of the app's own
-    middlewares, so the request's ids are on the lines of everything below it, and the
-    metrics count the 413s and 500s it answers itself. ``metrics`` None: nothing counted."""
+    """ASGI middleware for every HTTP request (see the module), the app's only one: the
+    request's ids are on the lines of everything below it, and the metrics count the 413s
+    and 500s it answers itself. ``metrics`` None: nothing counted."""
 
     def __init__(self, app: ASGIApp, *, max_body_bytes: int, metrics: HttpMetrics | None) -> None:
         self.app = app
@@ -75,7 +75,7 @@ class RequestEdges:
                     raise
                 await refuse(scope, receive, answer, self.max_body_bytes)
         except Exception as exc:
-            response = unexpected_error_response(scope, exc)
+            response = unexpected_error_response(scope, exc)  # logged, answered or not
             if started:
                 raise
             await response(scope, receive, answer)

@@ -77,6 +77,9 @@ class LiteralRoutes:
             route = self._table.get((scope["method"], scope["path"]))
             if route is not None:
                 match, child_scope = route.matches(scope)
+                # FastAPI merges a child scope's own "fastapi" entry into the request's
+                # (routes of an included router); a plain update would replace it, so such
+                # a match is the router's to apply.
                 if match is Match.FULL and "fastapi" not in child_scope:
                     scope.setdefault("router", self.router)
                     scope["route"] = route
