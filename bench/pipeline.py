@@ -858,7 +858,9 @@ def service_waits(supervisor: int) -> dict[str, dict[str, float]]:
 
 
 def by_role(supervisor: int, measure: Callable[[int], Measured]) -> dict[str, Measured]:
-    """``measure(pid)`` of each child of ``eventfold run`` (see :func:`service_cpu`)."""
+    """``measure(pid)`` of each child of ``eventfold run`` (see :func:`service_cpu`), and of
+    each HTTP process's own child, the helper process that fsyncs its commits (named
+    ``fsync (http-1)``)."""
     found: list[tuple[bool, int, str, Measured]] = []
     for pid in children(supervisor):
         try:
@@ -869,11 +871,14 @@ def by_role(supervisor: int, measure: Callable[[int], Measured]) -> dict[str, Me
         found.append((not writer, pid, name, value))
     used: dict[str, Measured] = {}
     https = 0
-    for _, _, name, value in sorted(found, key=lambda child: child[:2]):
+    for _, pid, name, value in sorted(found, key=lambda child: child[:2]):
         if name == "http":
             https += 1
             name = f"http-{https}"
         used[name] = value
+        for helper in children(pid):  # an HTTP process's WAL sync helper, once it made one
+            with contextlib.suppress(OSError):
+                used[f"fsync ({name})"] = measure(helper)
     return used
 
 

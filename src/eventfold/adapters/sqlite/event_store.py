@@ -247,11 +247,18 @@ class SqliteEventStore(SqliteFile):
         :meth:`deferred_sync`), then put every commit visible now on disk (with
         durability "full"; else nothing). Fails when this thread's shared transaction was
         lost (its commit failed), also if another writer of the thread had ended it."""
+        self.commit_deferred()
+        if self.durability == "full":
+            self._wal.sync()
+
+    def commit_deferred(self) -> None:
+        """Commit this thread's shared transaction, if it has one open, without the fsync
+        :meth:`make_durable` adds: the caller still owes its commits one (another
+        :meth:`make_durable`, or a :class:`~eventfold.adapters.sqlite.wal_helper.WalSyncHelper`
+        request) before anyone hears of them. Fails as :meth:`make_durable` does."""
         state = self._deferring
         try:
             self._commit_shared()
-            if self.durability == "full":
-                self._wal.sync()
         finally:
             lost, state.lost = state.lost, None
         if lost is not None:

@@ -5,6 +5,7 @@ one takes."""
 
 from __future__ import annotations
 
+import contextlib
 import http.client as http_client
 import os
 import signal
@@ -191,6 +192,46 @@ def test_a_killed_child_is_started_again_and_nothing_acknowledged_is_lost(
     assert process.returncode == 0, err
     assert NAMES[victim] in err
     assert "killed by SIGKILL" in err
+
+
+def fsync_helpers(process: subprocess.Popen[str]) -> list[int]:
+    """The living WAL sync helpers of ``eventfold run``'s HTTP processes."""
+    found = []
+    for http in children_of(process.pid).get("http", []):
+        with contextlib.suppress(FileNotFoundError):
+            found += [
+                pid
+                for pid in map(int, Path(f"/proc/{http}/task/{http}/children").read_text().split())
+                if alive(pid)
+            ]
+    return found
+
+
+def test_a_killed_fsync_helper_leaves_its_http_process_syncing_until_a_new_one_runs(
+    served: tuple[subprocess.Popen[str], str, Path],
+) -> None:
+    process, url, home = served
+    acknowledged: list[str] = []
+    with staff_client(url, home) as client:
+        assert client.put("/stores/s1/stock/tea", json={"on_hand": 1000}).status_code == 200
+        acknowledged += filter(None, (reserve(client, n, home) for n in range(5)))
+        killed = eventually("an HTTP process's fsync helper", lambda: fsync_helpers(process))
+        for helper in killed:
+            os.kill(helper, signal.SIGKILL)
+        # Answered all along; after a few seconds of syncing itself, a new helper runs.
+        for n in range(5, 25):
+            acknowledged.append(reserve(client, n, home) or "")
+
+        def a_new_helper_after_one_more() -> set[int]:
+            acknowledged.append(reserve(client, len(acknowledged), home) or "")
+            return set(fsync_helpers(process)) - set(killed)
+
+        eventually("a new fsync helper", a_new_helper_after_one_more)
+    assert "" not in acknowledged  # every command acknowledged ...
+    assert set(acknowledged) <= stored_reservations(home)  # ... and stored
+    _, err = stop(process)
+    assert process.returncode == 0, err
+    assert "background_sync_failed" in err
 
 
 def test_the_router_yields_the_cpu_to_the_http_processes_when_told_to(tmp_path: Path) -> None:

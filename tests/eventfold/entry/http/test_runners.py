@@ -1,10 +1,13 @@
 """Commands on the embedded store answer once their commit is on disk, sharing fsyncs:
-GroupSync (a scripted sync) and InlineCommands (a real SQLite store, its WAL fsyncs
-recorded)."""
+GroupSync (a scripted sync, and the real WAL sync helper as its background) and
+InlineCommands (a real SQLite store, its WAL fsyncs recorded)."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import os
+import signal
 import subprocess
 import threading
 from collections.abc import Callable, Iterator
@@ -14,6 +17,7 @@ import pytest
 
 from eventfold import SqliteEventStore
 from eventfold.adapters.sqlite.plumbing import FileWriteGate
+from eventfold.adapters.sqlite.wal_helper import WalSyncHelper
 from eventfold.entry.http.runners import GroupSync, InlineCommands, store_runner
 from tests.contracts.event_store import event, write
 from tests.sqlite_support import (
@@ -86,6 +90,85 @@ def test_a_cancelled_caller_does_not_cancel_the_others_sync() -> None:
     asyncio.run(scenario())
 
 
+class Helpers:
+    """Makes the real WAL sync helper for a GroupSync's background, and keeps each made."""
+
+    def __init__(self, database: Path) -> None:
+        self.database = database
+        self.made: list[WalSyncHelper] = []
+
+    def __call__(self) -> WalSyncHelper:
+        helper = WalSyncHelper(self.database)
+        self.made.append(helper)
+        return helper
+
+
+@pytest.fixture
+def helpers(tmp_path: Path) -> Iterator[Helpers]:
+    made = Helpers(tmp_path / "eventfold.db")
+    Path(f"{made.database}-wal").write_bytes(b"frames")
+    yield made
+    for helper in made.made:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(helper.pid, signal.SIGCONT)
+        helper.close()
+
+
+def test_with_a_background_the_loop_commits_and_its_callers_wait_for_the_answer(
+    helpers: Helpers,
+) -> None:
+    commits: list[int] = []
+    synced_here: list[int] = []
+    group = GroupSync(
+        lambda: synced_here.append(1), commit=lambda: commits.append(1), background=helpers
+    )
+
+    async def scenario() -> None:
+        await asyncio.gather(group(), group())  # one turn: one commit, one request
+        assert (commits, synced_here, len(helpers.made)) == ([1], [], 1)
+        os.kill(helpers.made[0].pid, signal.SIGSTOP)  # the helper cannot answer
+        waiting = asyncio.create_task(group())
+        await asyncio.sleep(0.3)  # the loop is free meanwhile
+        assert commits == [1, 1]  # committed on the loop ...
+        assert not waiting.done()  # ... but not answered before the helper synced
+        os.kill(helpers.made[0].pid, signal.SIGCONT)
+        await asyncio.wait_for(waiting, 10)
+        group.close()
+
+    asyncio.run(scenario())
+    assert synced_here == []
+    assert group.runs == 2
+
+
+def test_callers_waiting_for_a_background_that_dies_are_synced_on_the_loop(
+    helpers: Helpers,
+) -> None:
+    synced_here: list[int] = []
+    group = GroupSync(lambda: synced_here.append(1), commit=lambda: None, background=helpers)
+
+    async def scenario() -> None:
+        await group()
+        os.kill(helpers.made[0].pid, signal.SIGSTOP)
+        waiting = [asyncio.create_task(group()) for _ in range(3)]
+        await asyncio.sleep(0.1)
+        assert not any(w.done() for w in waiting)
+        os.kill(helpers.made[0].pid, signal.SIGKILL)
+        await asyncio.wait_for(asyncio.gather(*waiting), 10)
+        assert synced_here == [1]  # one sync on the loop for the run it had not answered
+        await group()  # soon after: on the loop, no new helper yet
+        assert (synced_here, len(helpers.made)) == ([1, 1], 1)
+
+    asyncio.run(scenario())
+
+
+def test_a_group_sync_used_on_another_loop_makes_its_background_anew(helpers: Helpers) -> None:
+    group = GroupSync(lambda: None, commit=lambda: None, background=helpers)
+    for _ in range(2):  # each asyncio.run is a loop of its own, as each test client's is
+        asyncio.run(asyncio.wait_for(group(), 10))
+    assert len(helpers.made) == 2
+    group.close()
+
+
 @pytest.fixture
 def store(tmp_path: Path) -> Iterator[SqliteEventStore]:
     yield from sqlite_store(tmp_path, "full")
@@ -105,7 +188,7 @@ def test_the_embedded_store_gets_the_durable_inline_runner(store: SqliteEventSto
 def test_a_call_that_appended_returns_after_an_fsync_begun_after_its_commit(
     store: SqliteEventStore, syncs: list[bool]
 ) -> None:
-    run = InlineCommands(store)
+    run = InlineCommands(store, sync_helper=False)
     loop_thread: list[int] = []
 
     def append_on_the_loop(version: int) -> int:
@@ -135,8 +218,33 @@ def test_a_call_that_failed_after_it_appended_is_still_made_durable(
         raise RuntimeError("after the commit")
 
     with pytest.raises(RuntimeError, match="after the commit"):
-        asyncio.run(InlineCommands(store)(append_then_fail))
+        asyncio.run(InlineCommands(store, sync_helper=False)(append_then_fail))
     assert syncs == [False]
+
+
+@needs_proc_fds
+def test_with_the_helper_the_loop_commits_and_never_fsyncs_itself(
+    store: SqliteEventStore, syncs: list[bool]
+) -> None:
+    run = InlineCommands(store)  # the default: a helper process syncs
+
+    def append(stream: str) -> int:
+        store.append(write(stream, 0, event(1)))
+        return 1
+
+    def append_then_fail() -> None:
+        append("c-1")
+        raise RuntimeError("after the commit")
+
+    async def scenario() -> None:
+        assert list(await asyncio.gather(run(append, "a-1"), run(append, "b-1"))) == [1, 1]
+        assert committed(store.path) == [("a-1", 1), ("b-1", 1)]
+        with pytest.raises(RuntimeError, match="after the commit"):
+            await run(append_then_fail)
+        assert committed(store.path)[-1] == ("c-1", 1)
+
+    asyncio.run(scenario())
+    assert syncs == []  # every fsync was the helper's
 
 
 def test_the_calls_of_one_turn_of_the_loop_commit_in_one_transaction(
