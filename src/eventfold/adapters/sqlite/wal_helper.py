@@ -35,9 +35,10 @@ class WalSyncHelper:
 
     :meth:`request` after a commit; :meth:`answered` (when :meth:`fileno` is readable)
     says how many of the requests made so far are on disk, oldest first. Either raises
-    :class:`HelperGone` once the helper is gone. The WAL must exist and stay open by this
-    process (a connection of the owner holds it) from the first request on: SQLite
-    deletes it only when its last connection closes, and the helper keeps its descriptor.
+    :class:`HelperGone` once the helper is gone. Each request covers the commits made on
+    the WAL file at that path before it: the helper keeps its descriptor, and opens the
+    file again when it was deleted and made anew (SQLite deletes it when the database's
+    last connection closes).
     """
 
     def __init__(self, database: Path | str) -> None:
@@ -104,6 +105,9 @@ def serve(requests: int, answers: int, wal: str) -> None:
         waiting = os.read(requests, 65536)
         if not waiting:
             return
+        if descriptor is not None and not _still(descriptor, wal):
+            os.close(descriptor)  # the WAL was deleted (and perhaps made anew) since
+            descriptor = None
         if descriptor is None:
             try:
                 descriptor = os.open(wal, os.O_RDONLY | os.O_CLOEXEC)
@@ -112,6 +116,18 @@ def serve(requests: int, answers: int, wal: str) -> None:
         if descriptor is not None:
             os.fdatasync(descriptor)
         os.write(answers, len(waiting).to_bytes(REPLY_SIZE, "little"))
+
+
+def _still(descriptor: int, path: str) -> bool:
+    """Whether ``descriptor`` is still the file at ``path``. The owner keeps the WAL while
+    it runs, but a store closed and opened again in its process may see it deleted and made
+    anew; an fsync of the old file would put nothing of the new one on disk."""
+    try:
+        now = os.stat(path)
+    except FileNotFoundError:
+        return False
+    held = os.fstat(descriptor)
+    return (now.st_dev, now.st_ino) == (held.st_dev, held.st_ino)
 
 
 if __name__ == "__main__":

@@ -69,6 +69,36 @@ def test_the_program_syncs_the_wal_once_for_every_request_waiting(
     assert len(syncs) == 2  # one fdatasync of the WAL per batch of requests read
 
 
+@needs_proc_fds
+def test_the_program_syncs_a_wal_made_anew_not_the_deleted_one(
+    database: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    synced: list[str] = []
+    real_fdatasync = os.fdatasync
+
+    def fdatasync(fd: int) -> None:
+        synced.append(os.readlink(f"/proc/self/fd/{fd}"))
+        real_fdatasync(fd)
+
+    monkeypatch.setattr(os, "fdatasync", fdatasync)
+    wal = Path(f"{database}-wal")
+    requests_read, requests_write = os.pipe()
+    answers_read, answers_write = os.pipe()
+    serving = threading.Thread(
+        target=wal_helper.serve, args=(requests_read, answers_write, str(wal))
+    )
+    serving.start()
+    os.write(requests_write, b"\x01")
+    os.read(answers_read, REPLY_SIZE)
+    wal.unlink()  # the database's last connection closed ...
+    wal.write_bytes(b"new frames")  # ... and a new one began a WAL
+    os.write(requests_write, b"\x01")
+    os.read(answers_read, REPLY_SIZE)
+    os.close(requests_write)
+    serving.join(10)
+    assert synced == [str(wal), str(wal)]  # not "... (deleted)" the second time
+
+
 def test_the_program_answers_without_a_wal_to_sync(tmp_path: Path) -> None:
     requests_read, requests_write = os.pipe()
     answers_read, answers_write = os.pipe()
