@@ -18,6 +18,7 @@ import pytest
 
 from eventfold.adapters.sqlite import wal_helper
 from eventfold.adapters.sqlite.wal_helper import REPLY_SIZE, HelperGone, WalSyncHelper
+from tests.processes import alive
 from tests.sqlite_support import needs_proc_fds, wal_syncs
 
 
@@ -31,15 +32,6 @@ def answers_within(helper: WalSyncHelper, wanted: int, seconds: float = 10.0) ->
     return total
 
 
-def alive(pid: int) -> bool:
-    """Whether ``pid`` runs (a zombie, dead but not yet waited for, does not)."""
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()[0]
-    except FileNotFoundError:
-        return False
-    return state != "Z"
-
-
 @pytest.fixture
 def database(tmp_path: Path) -> Path:
     database = tmp_path / "eventfold.db"
@@ -47,25 +39,49 @@ def database(tmp_path: Path) -> Path:
     return database
 
 
+class ProgramOnThread:
+    """The helper's program (:func:`wal_helper.serve`) on a thread of this process, asked
+    and answered through pipes as its owner asks it; each answer waited for at most 10 s."""
+
+    def __init__(self, wal: Path) -> None:
+        requests, self._requests = os.pipe()
+        self._answers, answers = os.pipe()
+        self._thread = threading.Thread(
+            target=wal_helper.serve, args=(requests, answers, str(wal)), daemon=True
+        )
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def ask(self, requests: int = 1) -> None:
+        os.write(self._requests, b"\x01" * requests)
+
+    def answer(self) -> int:
+        """How many requests its next fdatasync covered."""
+        if not select.select([self._answers], [], [], 10)[0]:
+            pytest.fail("the program did not answer within 10 s")
+        return int.from_bytes(os.read(self._answers, REPLY_SIZE), "little")
+
+    def stop(self) -> None:
+        """Close its stdin, as an owner that goes away does: it must end."""
+        os.close(self._requests)
+        self._thread.join(10)
+        assert not self._thread.is_alive()
+
+
 @needs_proc_fds
 def test_the_program_syncs_the_wal_once_for_every_request_waiting(
     database: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     syncs = wal_syncs(monkeypatch)
-    requests_read, requests_write = os.pipe()
-    answers_read, answers_write = os.pipe()
-    os.write(requests_write, b"\x01\x01\x01")  # three requests before it first reads
-    serving = threading.Thread(
-        target=wal_helper.serve, args=(requests_read, answers_write, f"{database}-wal")
-    )
-    serving.start()
-    first = os.read(answers_read, REPLY_SIZE)
-    os.write(requests_write, b"\x01")
-    second = os.read(answers_read, REPLY_SIZE)
-    os.close(requests_write)  # the owner is gone: the program ends
-    serving.join(10)
-    assert not serving.is_alive()
-    assert [int.from_bytes(a, "little") for a in (first, second)] == [3, 1]
+    program = ProgramOnThread(Path(f"{database}-wal"))
+    program.ask(3)  # three requests before it first reads
+    program.start()
+    first = program.answer()
+    program.ask()
+    second = program.answer()
+    program.stop()
+    assert [first, second] == [3, 1]
     assert len(syncs) == 2  # one fdatasync of the WAL per batch of requests read
 
 
@@ -82,35 +98,24 @@ def test_the_program_syncs_a_wal_made_anew_not_the_deleted_one(
 
     monkeypatch.setattr(os, "fdatasync", fdatasync)
     wal = Path(f"{database}-wal")
-    requests_read, requests_write = os.pipe()
-    answers_read, answers_write = os.pipe()
-    serving = threading.Thread(
-        target=wal_helper.serve, args=(requests_read, answers_write, str(wal))
-    )
-    serving.start()
-    os.write(requests_write, b"\x01")
-    os.read(answers_read, REPLY_SIZE)
+    program = ProgramOnThread(wal)
+    program.start()
+    program.ask()
+    assert program.answer() == 1
     wal.unlink()  # the database's last connection closed ...
     wal.write_bytes(b"new frames")  # ... and a new one began a WAL
-    os.write(requests_write, b"\x01")
-    os.read(answers_read, REPLY_SIZE)
-    os.close(requests_write)
-    serving.join(10)
+    program.ask()
+    assert program.answer() == 1
+    program.stop()
     assert synced == [str(wal), str(wal)]  # not "... (deleted)" the second time
 
 
 def test_the_program_answers_without_a_wal_to_sync(tmp_path: Path) -> None:
-    requests_read, requests_write = os.pipe()
-    answers_read, answers_write = os.pipe()
-    serving = threading.Thread(
-        target=wal_helper.serve, args=(requests_read, answers_write, f"{tmp_path}/none.db-wal")
-    )
-    serving.start()
-    os.write(requests_write, b"\x01")
-    assert int.from_bytes(os.read(answers_read, REPLY_SIZE), "little") == 1
-    os.close(requests_write)
-    serving.join(10)
-    assert not serving.is_alive()
+    program = ProgramOnThread(tmp_path / "none.db-wal")
+    program.start()
+    program.ask()
+    assert program.answer() == 1
+    program.stop()
 
 
 def test_the_helper_answers_every_request(database: Path) -> None:

@@ -5,7 +5,6 @@ one takes."""
 
 from __future__ import annotations
 
-import contextlib
 import http.client as http_client
 import os
 import signal
@@ -24,6 +23,7 @@ from eventfold.entry.http.forwarding import RECONNECT_AFTER_SECONDS
 from eventfold.testing import TokenIssuer
 from tests.eventfold.entry.cli.test_run import EVENTFOLD, environment, stop
 from tests.loopback import free_port
+from tests.processes import alive, living_children
 from tests.waiting import eventually
 
 pytestmark = pytest.mark.slow
@@ -33,39 +33,24 @@ def children_of(pid: int) -> dict[str, list[int]]:
     """The supervisor's living children by role (``router``; ``http``, or ``writer`` and
     ``forwarder`` with EVENTFOLD_ONE_WRITER=on), from /proc."""
     found: dict[str, list[int]] = {}
-    with open(f"/proc/{pid}/task/{pid}/children") as listing:
-        for child in map(int, listing.read().split()):
-            try:
-                with open(f"/proc/{child}/cmdline", "rb") as cmdline:
-                    argv = cmdline.read().split(b"\0")
-            except FileNotFoundError:
-                continue
-            role = (
-                "router"
-                if b"worker" in argv
-                else "writer"
-                if b"--serve-writes" in argv
-                else "forwarder"
-                if b"--forward-writes" in argv
-                else "http"
-                if b"serve-http" in argv
-                else "?"
-            )
-            if alive(child):
-                found.setdefault(role, []).append(child)
+    for child in living_children(pid):
+        try:
+            argv = Path(f"/proc/{child}/cmdline").read_bytes().split(b"\0")
+        except FileNotFoundError:
+            continue
+        role = (
+            "router"
+            if b"worker" in argv
+            else "writer"
+            if b"--serve-writes" in argv
+            else "forwarder"
+            if b"--forward-writes" in argv
+            else "http"
+            if b"serve-http" in argv
+            else "?"
+        )
+        found.setdefault(role, []).append(child)
     return found
-
-
-def alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    try:  # a zombie is dead too
-        with open(f"/proc/{pid}/stat") as stat:
-            return stat.read().split(")")[-1].split()[0] != "Z"
-    except FileNotFoundError:
-        return False
 
 
 def start_run(home: Path, port: int, **settings: str) -> subprocess.Popen[str]:
@@ -196,15 +181,9 @@ def test_a_killed_child_is_started_again_and_nothing_acknowledged_is_lost(
 
 def fsync_helpers(process: subprocess.Popen[str]) -> list[int]:
     """The living WAL sync helpers of ``eventfold run``'s HTTP processes."""
-    found = []
-    for http in children_of(process.pid).get("http", []):
-        with contextlib.suppress(FileNotFoundError):
-            found += [
-                pid
-                for pid in map(int, Path(f"/proc/{http}/task/{http}/children").read_text().split())
-                if alive(pid)
-            ]
-    return found
+    return [
+        pid for http in children_of(process.pid).get("http", []) for pid in living_children(http)
+    ]
 
 
 def test_a_killed_fsync_helper_leaves_its_http_process_syncing_until_a_new_one_runs(
