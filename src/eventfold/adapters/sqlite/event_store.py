@@ -270,12 +270,14 @@ class SqliteEventStore(SqliteFile):
 
         The caller then owes them one: when the block's :class:`DeferredSync` says
         ``needed``, it calls :meth:`make_durable` (or shares one call with other such
-        blocks, as the HTTP entry point's command runner does) before anyone hears of the
-        commits. Nests; other threads' appends are not affected.
+        blocks, or commits with :meth:`commit_deferred` and has the fsync run elsewhere,
+        as the HTTP entry point's command runner does) before anyone hears of the commits.
+        Nests; other threads' appends are not affected.
 
         ``shared``: the appends also leave their transaction open, and the next ones made
         by this thread (in this block or another shared one) join it, each in its own
-        savepoint, until :meth:`make_durable` commits them all at once. Every commit writes
+        savepoint, until :meth:`make_durable` (or :meth:`commit_deferred`) commits them all
+        at once. Every commit writes
         whole pages to the WAL, and the appends of one turn of an event loop touch mostly
         the same pages (measured: 34 KiB and 15 write calls per append alone, 9 KiB and 4
         in tens). The thread holds the write gate, so other writers of the file wait,

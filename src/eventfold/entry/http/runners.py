@@ -91,8 +91,10 @@ class GroupSync:
         commit: Callable[[], None] | None = None,
         background: Callable[[], BackgroundSync] | None = None,
     ) -> None:
+        if background is not None and commit is None:
+            raise ValueError("a background sync needs the commit to run on the loop first")
         self._sync = sync
-        self._commit = commit or sync
+        self._commit = commit
         self._make_background = background
         self._background: BackgroundSync | None = None
         self._loop: asyncio.AbstractEventLoop | None = None  # the one watching the background
@@ -100,7 +102,7 @@ class GroupSync:
         self._next: asyncio.Future[None] | None = None
         self._handed: collections.deque[asyncio.Future[None]] = collections.deque()
         self.runs = 0
-        """How many times ``sync`` ran (for tests and benches)."""
+        """How many runs there were, one per turn that asked (for tests and benches)."""
 
     async def __call__(self) -> None:
         group = self._next
@@ -120,6 +122,7 @@ class GroupSync:
             if background is None:
                 self._sync()
             else:
+                assert self._commit is not None  # given with the background (__init__)
                 self._commit()
                 self._handed.append(group)
                 try:

@@ -169,6 +169,12 @@ def test_a_group_sync_used_on_another_loop_makes_its_background_anew(helpers: He
     group.close()
 
 
+def test_a_background_sync_without_a_commit_on_the_loop_is_refused(helpers: Helpers) -> None:
+    with pytest.raises(ValueError, match="commit"):
+        GroupSync(lambda: None, background=helpers)
+    assert helpers.made == []
+
+
 @pytest.fixture
 def store(tmp_path: Path) -> Iterator[SqliteEventStore]:
     yield from sqlite_store(tmp_path, "full")
