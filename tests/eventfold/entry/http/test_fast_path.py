@@ -3,6 +3,7 @@ request, and is taken only where it covers the route's shape."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import Iterator
 from pathlib import Path
@@ -10,13 +11,24 @@ from typing import Annotated, Any, Literal, NamedTuple
 from urllib.parse import urlencode
 
 import pytest
-from fastapi import APIRouter, Header, Query, Request, Response, status
+from fastapi import (
+    APIRouter,
+    Depends,
+    FastAPI,
+    Header,
+    HTTPException,
+    Query,
+    Request,
+    Response,
+    status,
+)
 from fastapi import Path as PathParam
 from fastapi.routing import APIRoute
 from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from starlette.types import Message
 
 from eventfold import Actor, SqliteEventStore
 from eventfold.entry.http.callers import authenticated
@@ -75,6 +87,8 @@ def toy_routes(route_class: type[APIRoute]) -> APIRouter:
     async def place(body: Order, origin: CommandOrigin) -> Placed:
         if body.quantity == 13:
             raise RuleViolated("thirteen is not sold here")
+        if body.quantity == 66:
+            raise LookupError("a bug of the route's: no handler takes it")
         assert origin.actor is not None
         return Placed(
             order_id="o-1",
@@ -210,14 +224,19 @@ def test_every_route_of_the_reservation_service_takes_it(
     assert all(r.fast_path for r in routes), [r.path for r in routes if not r.fast_path]
 
 
-def answer(client: TestClient, path: str, body: Any, headers: dict[str, str]) -> tuple[Any, ...]:
-    """POST ``body`` to ``path`` (GET when ``body`` is None): status, type and content."""
+def answer(
+    client: TestClient, path: str, body: Any, headers: dict[str, str], method: str = "POST"
+) -> tuple[Any, ...]:
+    """POST ``body`` (JSON, or bytes as they are) to ``path``; GET, or ``method``, when
+    ``body`` is None. Status, type and content, then every header the app sent but the
+    server's ``date``."""
     if body is None:
-        response = client.get(path, headers=headers)
+        response = client.request("GET" if method == "POST" else method, path, headers=headers)
     else:
         content = body if isinstance(body, bytes) else json.dumps(body).encode()
         response = client.post(path, content=content, headers=headers)
-    return response.status_code, response.headers.get("content-type"), response.content
+    sent = sorted((k, v) for k, v in response.headers.multi_items() if k != "date")
+    return response.status_code, response.headers.get("content-type"), response.content, sent
 
 
 def headers_for(
@@ -278,6 +297,7 @@ VALID = {"sku": "a", "quantity": 2}
 CASES = [  # (path, body, auth, content type, Idempotency-Key): one per reason to fall back
     ("/orders", VALID, "valid", "application/json", None),
     ("/orders", {"sku": "a", "quantity": 13}, "valid", "application/json", None),
+    ("/orders", {"sku": "a", "quantity": 66}, "valid", "application/json", None),
     ("/orders", VALID, "valid", "application/json", "k-1"),
     ("/orders", VALID, "valid", "application/json", ""),
     ("/orders", VALID, "none", "application/json", None),
@@ -401,7 +421,7 @@ def test_a_well_formed_command_is_answered_with_what_the_route_returned(
 ) -> None:
     fast, _ = clients
     headers = headers_for(shared_issuer(), "valid", "application/json", None)
-    status_code, content_type, content = answer(
+    status_code, content_type, content, _ = answer(
         fast, "/orders", {"sku": "a", "quantity": 2}, headers
     )
     assert (status_code, content_type) == (201, "application/json")
@@ -412,7 +432,7 @@ def test_a_well_formed_command_is_answered_with_what_the_route_returned(
         "quantity": 2,
         "key": None,
     }
-    status_code, _, content = answer(fast, "/orders", {"sku": "a", "quantity": 13}, headers)
+    status_code, _, content, _ = answer(fast, "/orders", {"sku": "a", "quantity": 13}, headers)
     assert status_code == 409
     assert b"thirteen" in content
 
@@ -427,3 +447,93 @@ def test_a_dependency_override_is_honoured(tmp_path: Path) -> None:
         answered = client.post("/orders", json=VALID, headers=issuer.headers("u-1", "customer"))
     assert answered.status_code == 201
     assert answered.json()["subject"] == "stand-in"
+
+
+def asgi_answer(app: Any, chunks: list[bytes], token: str) -> tuple[int, bytes]:
+    """POST /orders to ``app`` by its ASGI callable, the body in ``chunks`` (one message
+    each, no Content-Length): the status and the body answered."""
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "POST",
+        "scheme": "http",
+        "path": "/orders",
+        "raw_path": b"/orders",
+        "root_path": "",
+        "query_string": b"",
+        "headers": [
+            (b"host", b"test"),
+            (b"content-type", b"application/json"),
+            (b"authorization", f"Bearer {token}".encode()),
+        ],
+        "client": ("127.0.0.1", 1),
+        "server": ("test", 80),
+        "state": {},
+    }
+    messages: list[Message] = [
+        {"type": "http.request", "body": chunk, "more_body": n < len(chunks) - 1}
+        for n, chunk in enumerate(chunks)
+    ]
+    sent: list[Message] = []
+
+    async def receive() -> Message:
+        if messages:
+            return messages.pop(0)
+        await asyncio.sleep(10)  # a client that sent everything waits for its answer
+        return {"type": "http.disconnect"}
+
+    async def send(message: Message) -> None:
+        sent.append(message)
+
+    asyncio.run(asyncio.wait_for(app(scope, receive, send), 5))
+    return int(sent[0]["status"]), b"".join(m.get("body", b"") for m in sent[1:])
+
+
+@pytest.mark.parametrize(
+    ("chunks", "status_code"),
+    [
+        ([b'{"sku": "a", ', b'"quantity": 2', b"}"], 201),
+        ([b'{"sku": "a", ', b'"quantity": 0}'], 422),
+        ([b'{"sku": ', b"[1,]"], 422),
+    ],
+    ids=["valid", "invalid", "not json"],
+)
+def test_a_body_sent_in_chunks_is_read_whole_on_both_paths(
+    clients: tuple[TestClient, TestClient], chunks: list[bytes], status_code: int
+) -> None:
+    # The body comes in several messages, and is given again, whole, to FastAPI's handler
+    # when the fast path hands an invalid one over.
+    fast, plain = clients
+    token = headers_for(shared_issuer(), "valid", None, None)["Authorization"].split()[1]
+    fast_answer = asgi_answer(fast.app, chunks, token)
+    assert fast_answer == asgi_answer(plain.app, chunks, token)
+    assert fast_answer[0] == status_code
+
+
+@pytest.mark.parametrize("method", ["HEAD", "DELETE"])
+def test_a_method_the_route_does_not_take_is_refused_alike(
+    clients: tuple[TestClient, TestClient], method: str
+) -> None:
+    fast, plain = clients
+    headers = headers_for(shared_issuer(), "none", None, None)
+    fast_answer = answer(fast, "/stock/ab", None, headers, method=method)
+    assert fast_answer == answer(plain, "/stock/ab", None, headers, method=method)
+    assert fast_answer[0] == 405
+
+
+def test_a_route_of_an_included_router_keeps_what_the_inclusion_adds() -> None:
+    """Included with FastAPI's ``include_router``, a route is called with the inclusion's
+    own settings (here a dependency that refuses everyone): FastAPI's handler answers it."""
+
+    def refuse() -> None:
+        raise HTTPException(status.HTTP_403_FORBIDDEN, "the inclusion refuses")
+
+    issuer = shared_issuer()
+    app = FastAPI()
+    app.state.authentication = issuer.authentication
+    app.include_router(toy_routes(FastPathRoute), dependencies=[Depends(refuse)])
+    headers = headers_for(issuer, "valid", "application/json", None)
+    with TestClient(app) as client:
+        refused = client.post("/orders", json=VALID, headers=headers)
+    assert (refused.status_code, refused.json()) == (403, {"detail": "the inclusion refuses"})
