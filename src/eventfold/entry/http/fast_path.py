@@ -143,6 +143,8 @@ def _fast_path(route: Any) -> FastPath | None:
         return None
     if not isinstance(route.response_class, DefaultPlaceholder) or route.response_field is None:
         return None
+    if getattr(route, "max_body_size", None) is not None:
+        return None  # FastAPI's body limit wraps its handler, and only that
     body_field = route.body_field
     if len(dependant.body_params) > 1:
         return None

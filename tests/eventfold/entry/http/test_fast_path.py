@@ -537,3 +537,27 @@ def test_a_route_of_an_included_router_keeps_what_the_inclusion_adds() -> None:
     with TestClient(app) as client:
         refused = client.post("/orders", json=VALID, headers=headers)
     assert (refused.status_code, refused.json()) == (403, {"detail": "the inclusion refuses"})
+
+
+def test_a_route_with_its_own_body_limit_keeps_fastapis_handler() -> None:
+    issuer = shared_issuer()
+
+    async def small(body: Order, origin: CommandOrigin) -> Version:
+        return Version(version=body.quantity)
+
+    app = FastAPI()
+    app.state.authentication = issuer.authentication
+    app.router.add_api_route(
+        "/small",
+        small,
+        methods=["POST"],
+        response_model=Version,
+        max_body_size=40,
+        route_class_override=FastPathRoute,
+    )
+    assert [getattr(r, "fast_path", None) for r in app.router.routes[-1:]] == [False]
+    headers = headers_for(issuer, "valid", "application/json", None)
+    with TestClient(app) as client:
+        fits = client.post("/small", json=VALID, headers=headers)
+        too_large = client.post("/small", json={**VALID, "note": "x" * 40}, headers=headers)
+    assert (fits.status_code, too_large.status_code) == (200, 413)
