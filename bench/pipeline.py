@@ -876,9 +876,10 @@ def by_role(supervisor: int, measure: Callable[[int], Measured]) -> dict[str, Me
             https += 1
             name = f"http-{https}"
         used[name] = value
-        for helper in children(pid):  # an HTTP process's WAL sync helper, once it made one
-            with contextlib.suppress(OSError):
-                used[f"fsync ({name})"] = measure(helper)
+        if name.startswith("http-"):
+            for helper in children(pid):  # its WAL sync helper, once it made one
+                with contextlib.suppress(OSError):
+                    used[f"fsync ({name})"] = measure(helper)
     return used
 
 

@@ -18,7 +18,7 @@ import asyncio
 import collections
 import functools
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from typing import ParamSpec, Protocol, TypeVar
 
 import structlog
@@ -118,22 +118,31 @@ class GroupSync:
         assert group is not None
         self.runs += 1
         background = self._watched(group.get_loop())
+        if background is None:
+            self._sync_now([group])
+            return
+        assert self._commit is not None  # given with the background (__init__)
         try:
-            if background is None:
-                self._sync()
-            else:
-                assert self._commit is not None  # given with the background (__init__)
-                self._commit()
-                self._handed.append(group)
-                try:
-                    background.request()
-                except Exception as exc:
-                    self._fall_back(exc)
-                return
+            self._commit()
         except Exception as exc:
             group.set_exception(exc)
+            return
+        self._handed.append(group)
+        try:
+            background.request()
+        except Exception as exc:
+            self._fall_back(exc)
+
+    def _sync_now(self, groups: Collection[asyncio.Future[None]]) -> None:
+        """Run ``sync`` on the loop for ``groups``, and wake their callers."""
+        try:
+            self._sync()
+        except Exception as exc:
+            for group in groups:
+                group.set_exception(exc)
         else:
-            group.set_result(None)
+            for group in groups:
+                group.set_result(None)
 
     def _watched(self, loop: asyncio.AbstractEventLoop) -> BackgroundSync | None:
         """The background this loop watches: made when there is none (or it watched another
@@ -172,14 +181,7 @@ class GroupSync:
         if loop is not None:
             self._start_after = loop.time() + RESTART_AFTER
         handed, self._handed = self._handed, collections.deque()
-        try:
-            self._sync()
-        except Exception as exc:
-            for group in handed:
-                group.set_exception(exc)
-        else:
-            for group in handed:
-                group.set_result(None)
+        self._sync_now(handed)
 
     def close(self) -> None:
         """Stop the background, if one runs (callers still waiting for it are not woken)."""

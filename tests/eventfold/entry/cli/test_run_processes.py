@@ -139,6 +139,12 @@ NAMES = {
 ONE_WRITER = {"EVENTFOLD_ONE_WRITER": "on"}
 
 
+def stocked_and_reserved(client: httpx.Client, home: Path, count: int) -> list[str]:
+    """Stock at s1, then ``count`` reservations of it: the ids of those acknowledged."""
+    assert client.put("/stores/s1/stock/tea", json={"on_hand": 1000}).status_code == 200
+    return [r for r in (reserve(client, n, home) for n in range(count)) if r is not None]
+
+
 @pytest.mark.parametrize(
     ("served", "victim"),
     [({}, "http"), ({}, "router"), (ONE_WRITER, "writer")],
@@ -148,10 +154,8 @@ def test_a_killed_child_is_started_again_and_nothing_acknowledged_is_lost(
     served: tuple[subprocess.Popen[str], str, Path], victim: str
 ) -> None:
     process, url, home = served
-    acknowledged: list[str] = []
     with staff_client(url, home) as client:
-        assert client.put("/stores/s1/stock/tea", json={"on_hand": 1000}).status_code == 200
-        acknowledged += filter(None, (reserve(client, n, home) for n in range(20)))
+        acknowledged = stocked_and_reserved(client, home, 20)
         before = children_of(process.pid)[victim]
         killed = before[0]
         os.kill(killed, signal.SIGKILL)
@@ -190,10 +194,8 @@ def test_a_killed_fsync_helper_leaves_its_http_process_syncing_until_a_new_one_r
     served: tuple[subprocess.Popen[str], str, Path],
 ) -> None:
     process, url, home = served
-    acknowledged: list[str] = []
     with staff_client(url, home) as client:
-        assert client.put("/stores/s1/stock/tea", json={"on_hand": 1000}).status_code == 200
-        acknowledged += filter(None, (reserve(client, n, home) for n in range(5)))
+        acknowledged = stocked_and_reserved(client, home, 5)
         killed = eventually("an HTTP process's fsync helper", lambda: fsync_helpers(process))
         for helper in killed:
             os.kill(helper, signal.SIGKILL)

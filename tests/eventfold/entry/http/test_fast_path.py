@@ -225,13 +225,13 @@ def test_every_route_of_the_reservation_service_takes_it(
 
 
 def answer(
-    client: TestClient, path: str, body: Any, headers: dict[str, str], method: str = "POST"
+    client: TestClient, path: str, body: Any, headers: dict[str, str], method: str = "GET"
 ) -> tuple[Any, ...]:
-    """POST ``body`` (JSON, or bytes as they are) to ``path``; GET, or ``method``, when
-    ``body`` is None. Status, type and content, then every header the app sent but the
+    """POST ``body`` (JSON, or bytes as they are) to ``path``; when ``body`` is None, ask
+    with ``method``. Status, type and content, then every header the app sent but the
     server's ``date``."""
     if body is None:
-        response = client.request("GET" if method == "POST" else method, path, headers=headers)
+        response = client.request(method, path, headers=headers)
     else:
         content = body if isinstance(body, bytes) else json.dumps(body).encode()
         response = client.post(path, content=content, headers=headers)
